@@ -1,0 +1,183 @@
+import { z } from 'zod';
+import { OperationDefinitionSchema, SERVICE_NAME_PATTERN } from '@mcp-gateway/protocol';
+
+/**
+ * The one GatewayConfig schema. Every source (environment, file, programmatic object) ends here.
+ * Field descriptions and defaults live beside the fields; `.env.example` is generated from them.
+ */
+
+const ms = (description: string) => z.number().int().nonnegative().describe(description);
+
+const httpUrl = z
+  .string()
+  .url()
+  .refine((u) => /^https?:\/\//i.test(u), { message: 'must be an http:// or https:// URL' });
+
+export const RetryPolicySchema = z
+  .object({
+    maxAttempts: z.number().int().min(1).max(20).default(3).describe('Attempts in all, the first included'),
+    backoffStrategy: z.enum(['linear', 'exponential']).default('exponential').describe('linear: d·n; exponential: d·2^(n-1)'),
+    initialDelay: ms('Delay before the first retry (ms)').default(1000),
+    maxDelay: ms('Cap on any retry delay (ms)').default(10000),
+    jitter: z.boolean().default(true).describe('Full jitter: a random delay between 0 and the computed one'),
+  })
+  .strict();
+export type RetryPolicy = z.output<typeof RetryPolicySchema>;
+
+export const AUTH_TYPES = ['none', 'bearer', 'api-key', 'oauth2'] as const;
+export type AuthType = (typeof AUTH_TYPES)[number];
+
+export const AuthCredentialsSchema = z
+  .object({
+    token: z.string().min(1).optional().describe('bearer: the token'),
+    apiKey: z.string().min(1).optional().describe('api-key: the key'),
+    headerName: z
+      .string()
+      .regex(/^[A-Za-z0-9-]{1,64}$/, 'must be an HTTP header name')
+      .optional()
+      .describe('api-key: header carrying the key (default X-API-Key)'),
+    accessToken: z.string().min(1).optional().describe('oauth2: current access token'),
+    refreshToken: z.string().min(1).optional().describe('oauth2: refresh token'),
+    tokenUrl: httpUrl.optional().describe('oauth2: token endpoint'),
+    clientId: z.string().min(1).optional().describe('oauth2: client id'),
+    clientSecret: z.string().min(1).optional().describe('oauth2: client secret'),
+    scope: z.string().min(1).optional().describe('oauth2: scope'),
+  })
+  .strict();
+export type AuthCredentials = z.output<typeof AuthCredentialsSchema>;
+
+export const AuthConfigSchema = z
+  .object({
+    type: z.enum(AUTH_TYPES).default('none'),
+    credentials: AuthCredentialsSchema.default({}),
+  })
+  .strict()
+  .superRefine((auth, ctx) => {
+    const c = auth.credentials;
+    const need = (field: keyof AuthCredentials) => {
+      if (!c[field]) ctx.addIssue({ code: 'custom', path: ['credentials', field], message: `is required for auth type ${auth.type}` });
+    };
+    if (auth.type === 'bearer') need('token');
+    if (auth.type === 'api-key') need('apiKey');
+    if (auth.type === 'oauth2') {
+      if (!c.accessToken && !(c.tokenUrl && c.clientId)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['credentials'],
+          message: 'oauth2 needs accessToken, or tokenUrl with clientId (client credentials)',
+        });
+      }
+      if (c.refreshToken && !c.tokenUrl) need('tokenUrl');
+    }
+  });
+export type AuthConfig = z.output<typeof AuthConfigSchema>;
+
+export const RateLimitSchema = z
+  .object({
+    requestsPerMinute: z.number().positive().max(6_000_000).default(600).describe('Token refill: requestsPerMinute/60 per second'),
+    burstLimit: z.number().int().positive().max(1_000_000).default(50).describe('Token bucket capacity'),
+  })
+  .strict();
+
+export const CircuitBreakerSchema = z
+  .object({
+    failureThreshold: z.number().int().positive().max(10_000).default(5).describe('Consecutive counted failures that open the circuit'),
+    recoveryTimeout: ms('Time open before half-opening (ms)').default(30000),
+    halfOpenMaxCalls: z.number().int().positive().max(1000).default(1).describe('Trial calls allowed while half-open, across all workers'),
+  })
+  .strict();
+
+export const ServiceConfigSchema = z
+  .object({
+    endpoint: httpUrl.describe('Base URL of the backend'),
+    description: z.string().max(4096).optional(),
+    timeout: z.number().int().positive().max(3_600_000).optional().describe('Default request deadline for this service (ms)'),
+    auth: AuthConfigSchema.default({ type: 'none', credentials: {} }),
+    rateLimit: RateLimitSchema.default({ requestsPerMinute: 600, burstLimit: 50 }),
+    circuitBreaker: CircuitBreakerSchema.default({ failureThreshold: 5, recoveryTimeout: 30000, halfOpenMaxCalls: 1 }),
+    retryPolicy: RetryPolicySchema.partial().optional().describe('Overrides the gateway retry policy for this service'),
+    operations: z.array(OperationDefinitionSchema).optional().describe('Inline operation definitions'),
+    definitionFile: z.string().min(1).optional().describe('Path of a YAML/JSON definition file ({operations: [...]})'),
+    openapiUrl: httpUrl.optional().describe('URL of the backend OpenAPI 3 document'),
+    healthPath: z.string().startsWith('/').optional().describe('Path probed for health'),
+    concurrency: z.number().int().positive().max(1000).optional().describe('Jobs one worker runs at once for this service'),
+    maxQueueDepth: z.number().int().positive().max(10_000_000).default(10000).describe('Waiting jobs beyond which the API answers OVERLOADED'),
+  })
+  .strict();
+export type ServiceConfigInput = z.input<typeof ServiceConfigSchema>;
+export type ServiceConfig = z.output<typeof ServiceConfigSchema>;
+
+export const ApiKeySchema = z
+  .object({
+    key: z.string().min(8, 'must be at least 8 characters'),
+    agentId: z.string().min(1).max(128),
+    services: z.array(z.string()).optional().describe('Services this key may use; all when absent'),
+  })
+  .strict();
+export type ApiKeyConfig = z.output<typeof ApiKeySchema>;
+
+export const GatewayConfigSchema = z
+  .object({
+    environment: z.enum(['development', 'production', 'test']).default('development'),
+    gatewayUrl: httpUrl.default('http://localhost:8080').describe('Public base URL of the gateway'),
+    port: z.number().int().min(0).max(65535).default(8080),
+    host: z.string().default('0.0.0.0'),
+    defaultTimeout: z.number().int().positive().max(3_600_000).default(30000).describe('Default request deadline (ms)'),
+    retryPolicy: RetryPolicySchema.default({ maxAttempts: 3, backoffStrategy: 'exponential', initialDelay: 1000, maxDelay: 10000, jitter: true }),
+    services: z
+      .record(z.string().regex(SERVICE_NAME_PATTERN, 'service names are letters, digits, _ and -'), ServiceConfigSchema)
+      .default({}),
+    redis: z
+      .object({
+        url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
+        keyPrefix: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, _ and - only').default('mcp'),
+      })
+      .strict()
+      .default({ url: 'redis://127.0.0.1:6379', keyPrefix: 'mcp' }),
+    results: z
+      .object({
+        ttlSeconds: z.number().int().positive().default(3600).describe('How long results (and idempotency keys) are kept'),
+      })
+      .strict()
+      .default({ ttlSeconds: 3600 }),
+    limits: z
+      .object({
+        maxBodyBytes: z.number().int().positive().default(1_048_576).describe('Largest accepted request body'),
+      })
+      .strict()
+      .default({ maxBodyBytes: 1_048_576 }),
+    cors: z.object({ origins: z.array(z.string()).default([]) }).strict().default({ origins: [] }),
+    security: z
+      .object({
+        apiKeys: z.array(ApiKeySchema).default([]),
+        adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
+        allowAnonymous: z.boolean().default(false),
+      })
+      .strict()
+      .default({ apiKeys: [], allowAnonymous: false }),
+    worker: z
+      .object({
+        services: z.array(z.string()).optional().describe('Service queues this worker serves; all when absent'),
+        concurrency: z.number().int().positive().max(1000).default(10).describe('Default jobs per service per worker'),
+      })
+      .strict()
+      .default({ concurrency: 10 }),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    if (cfg.environment === 'production' && cfg.cors.origins.includes('*')) {
+      ctx.addIssue({ code: 'custom', path: ['cors', 'origins'], message: '* is not allowed in production' });
+    }
+    for (const name of cfg.worker.services ?? []) {
+      if (!cfg.services[name]) ctx.addIssue({ code: 'custom', path: ['worker', 'services'], message: `names unknown service ${name}` });
+    }
+  });
+
+export type GatewayConfigInput = z.input<typeof GatewayConfigSchema>;
+export type GatewayConfig = z.output<typeof GatewayConfigSchema>;
+
+/** The retry policy in force for a service: its own keys over the gateway's. */
+export function effectiveRetryPolicy(config: GatewayConfig, service: string): RetryPolicy {
+  return { ...config.retryPolicy, ...(config.services[service]?.retryPolicy ?? {}) };
+}

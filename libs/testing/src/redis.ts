@@ -1,0 +1,126 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import Redis from 'ioredis';
+import { freePort } from './ports';
+
+export interface TestRedis {
+  url: string;
+  /** How it was found: the given REDIS_URL, a private redis-server, or a container. */
+  source: 'REDIS_URL' | 'redis-server' | 'testcontainers';
+  pid?: number;
+  stop(): Promise<void>;
+}
+
+export const HOW_TO_GET_REDIS =
+  'No Redis available: set REDIS_URL to a reachable Redis, install redis-server (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis), or run Docker so a Redis container can be started.';
+
+async function ping(url: string, timeoutMs = 1000): Promise<boolean> {
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, connectTimeout: timeoutMs, retryStrategy: () => null });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return (await client.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}
+
+function findRedisServer(): string | undefined {
+  const found = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' });
+  const bin = found.stdout.trim();
+  return found.status === 0 && bin ? bin : undefined;
+}
+
+/** Starts a private redis-server (no persistence unless asked, noeviction) and waits until it answers. */
+export async function startRedisServer(options: { args?: string[]; port?: number } = {}): Promise<TestRedis & { process: ChildProcess; dir: string }> {
+  const bin = findRedisServer();
+  if (!bin) throw new Error(HOW_TO_GET_REDIS);
+  const port = options.port ?? (await freePort());
+  const dir = mkdtempSync(path.join(tmpdir(), 'mcp-redis-'));
+  const child = spawn(
+    bin,
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--maxmemory-policy', 'noeviction', ...(options.args ?? [])],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+  const url = `redis://127.0.0.1:${port}`;
+  const started = Date.now();
+  while (!(await ping(url, 200))) {
+    if (child.exitCode !== null || Date.now() - started > 10_000) {
+      child.kill('SIGKILL');
+      throw new Error(`redis-server did not start on port ${port}: ${output.slice(-500)}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url,
+    source: 'redis-server',
+    pid: child.pid,
+    process: child,
+    dir,
+    stop: async () => {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function dockerAvailable(): boolean {
+  if (process.env.DOCKER_HOST) return true;
+  return existsSync('/var/run/docker.sock');
+}
+
+async function startContainer(): Promise<TestRedis> {
+  // testcontainers is optional: loaded only when Docker is there and no redis-server is installed.
+  const moduleName = 'testcontainers';
+  let tc: { GenericContainer: new (image: string) => any };
+  try {
+    tc = await import(moduleName);
+  } catch {
+    throw new Error(`${HOW_TO_GET_REDIS} (Docker is present but the optional package testcontainers is not installed: npm install testcontainers)`);
+  }
+  const container = await new tc.GenericContainer('redis:7-alpine')
+    .withCommand(['redis-server', '--save', '', '--maxmemory-policy', 'noeviction'])
+    .withExposedPorts(6379)
+    .start();
+  return {
+    url: `redis://${container.getHost()}:${container.getMappedPort(6379)}`,
+    source: 'testcontainers',
+    stop: async () => {
+      await container.stop();
+    },
+  };
+}
+
+/**
+ * Redis for tests and for `gateway:dev`: REDIS_URL when given (and reachable), else a private
+ * redis-server on a free port, else a container when Docker is there, else an error saying how to get one.
+ */
+export async function acquireRedis(env: NodeJS.ProcessEnv = process.env): Promise<TestRedis> {
+  if (env.REDIS_URL) {
+    if (!(await ping(env.REDIS_URL, 2000))) throw new Error(`REDIS_URL=${redactUrl(env.REDIS_URL)} does not answer PING`);
+    return { url: env.REDIS_URL, source: 'REDIS_URL', stop: async () => undefined };
+  }
+  if (findRedisServer()) return startRedisServer();
+  if (dockerAvailable()) return startContainer();
+  throw new Error(HOW_TO_GET_REDIS);
+}
+
+export async function redisAnswers(url: string): Promise<boolean> {
+  return ping(url, 1000);
+}
+
+function redactUrl(url: string): string {
+  return url.replace(/\/\/([^@/]*)@/, '//***@');
+}
