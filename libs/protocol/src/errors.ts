@@ -38,6 +38,8 @@ export interface ErrorBody {
   code: ErrorCode;
   message: string;
   retryable: boolean;
+  /** When trying again makes sense (RATE_LIMITED, CIRCUIT_OPEN, …); also sent as `Retry-After`. */
+  retryAfterMs?: number;
   details?: unknown;
 }
 
@@ -71,6 +73,7 @@ export class GatewayError extends Error {
 
   toBody(): ErrorBody {
     const body: ErrorBody = { code: this.code, message: this.message, retryable: this.retryable };
+    if (this.retryAfterMs !== undefined) body.retryAfterMs = this.retryAfterMs;
     if (this.details !== undefined) body.details = this.details;
     return body;
   }

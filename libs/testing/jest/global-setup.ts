@@ -1,4 +1,4 @@
-import { acquireRedis, type TestRedis } from '../src/redis';
+import { acquireRedis, type LocalRedis as TestRedis } from '@mcp-gateway/redis';
 
 declare global {
   // eslint-disable-next-line no-var

@@ -1,5 +1,12 @@
-export * from './ports';
-export * from './redis';
+export {
+  acquireRedis,
+  startRedisServer,
+  redisAnswers,
+  freePort,
+  HOW_TO_GET_REDIS,
+  type LocalRedis as TestRedis,
+} from '@mcp-gateway/redis';
 export * from './backend';
 export * from './process';
 export * from './prefix';
+export * from './config';

@@ -1,11 +1,12 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import net from 'node:net';
 import path from 'node:path';
 import Redis from 'ioredis';
 import { freePort } from './ports';
 
-export interface TestRedis {
+export interface LocalRedis {
   url: string;
   /** How it was found: the given REDIS_URL, a private redis-server, or a container. */
   source: 'REDIS_URL' | 'redis-server' | 'testcontainers';
@@ -16,7 +17,31 @@ export interface TestRedis {
 export const HOW_TO_GET_REDIS =
   'No Redis available: set REDIS_URL to a reachable Redis, install redis-server (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis), or run Docker so a Redis container can be started.';
 
+/** A plain TCP probe first: ioredis keeps a timer alive for seconds after a refused connection. */
+function listening(url: string, timeoutMs: number): Promise<boolean> {
+  let host = '127.0.0.1';
+  let port = 6379;
+  try {
+    const u = new URL(url);
+    host = u.hostname || host;
+    port = Number(u.port || 6379);
+  } catch {
+    return Promise.resolve(false);
+  }
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
 async function ping(url: string, timeoutMs = 1000): Promise<boolean> {
+  if (!(await listening(url, timeoutMs))) return false;
   const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, connectTimeout: timeoutMs, retryStrategy: () => null });
   client.on('error', () => undefined);
   try {
@@ -36,7 +61,7 @@ function findRedisServer(): string | undefined {
 }
 
 /** Starts a private redis-server (no persistence unless asked, noeviction) and waits until it answers. */
-export async function startRedisServer(options: { args?: string[]; port?: number } = {}): Promise<TestRedis & { process: ChildProcess; dir: string }> {
+export async function startRedisServer(options: { args?: string[]; port?: number } = {}): Promise<LocalRedis & { process: ChildProcess; dir: string }> {
   const bin = findRedisServer();
   if (!bin) throw new Error(HOW_TO_GET_REDIS);
   const port = options.port ?? (await freePort());
@@ -68,7 +93,7 @@ export async function startRedisServer(options: { args?: string[]; port?: number
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
         child.kill('SIGTERM');
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 3000).unref())]);
         if (child.exitCode === null) child.kill('SIGKILL');
       }
       rmSync(dir, { recursive: true, force: true });
@@ -81,7 +106,7 @@ function dockerAvailable(): boolean {
   return existsSync('/var/run/docker.sock');
 }
 
-async function startContainer(): Promise<TestRedis> {
+async function startContainer(): Promise<LocalRedis> {
   // testcontainers is optional: loaded only when Docker is there and no redis-server is installed.
   const moduleName = 'testcontainers';
   let tc: { GenericContainer: new (image: string) => any };
@@ -107,7 +132,7 @@ async function startContainer(): Promise<TestRedis> {
  * Redis for tests and for `gateway:dev`: REDIS_URL when given (and reachable), else a private
  * redis-server on a free port, else a container when Docker is there, else an error saying how to get one.
  */
-export async function acquireRedis(env: NodeJS.ProcessEnv = process.env): Promise<TestRedis> {
+export async function acquireRedis(env: NodeJS.ProcessEnv = process.env): Promise<LocalRedis> {
   if (env.REDIS_URL) {
     if (!(await ping(env.REDIS_URL, 2000))) throw new Error(`REDIS_URL=${redactUrl(env.REDIS_URL)} does not answer PING`);
     return { url: env.REDIS_URL, source: 'REDIS_URL', stop: async () => undefined };

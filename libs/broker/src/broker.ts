@@ -1,0 +1,167 @@
+import { Queue } from 'bullmq';
+import type Redis from 'ioredis';
+import { GatewayError, isGatewayError, type MCPResponse, type RequestState, type RequestStatus } from '@mcp-gateway/protocol';
+import { jobOptions, type GatewayJobData, type JobRetryOptions } from './job';
+import { BrokerKeys } from './keys';
+import { RequestRecords, toStatus } from './records';
+
+export type SubmitOutcome =
+  | { kind: 'created' }
+  | { kind: 'joined'; state: RequestState; result?: MCPResponse };
+
+export interface QueueCounts {
+  waiting: number;
+  active: number;
+  delayed: number;
+  completed: number;
+  failed: number;
+}
+
+export interface BrokerOptions {
+  /** A fail-fast (`command`) connection: no offline queue. */
+  redis: Redis;
+  keyPrefix: string;
+  resultTtlSeconds: number;
+}
+
+/** The API's side of the queue contract: submit (idempotent), read, cancel. */
+export class Broker {
+  readonly keys: BrokerKeys;
+  readonly records: RequestRecords;
+  private readonly redis: Redis;
+  private readonly queues = new Map<string, Queue>();
+
+  constructor(options: BrokerOptions) {
+    this.redis = options.redis;
+    this.keys = new BrokerKeys(options.keyPrefix);
+    this.records = new RequestRecords(options.redis, this.keys, options.resultTtlSeconds);
+  }
+
+  queue(service: string): Queue {
+    let q = this.queues.get(service);
+    if (!q) {
+      q = new Queue(this.keys.queueName(service), { connection: this.redis, prefix: this.keys.prefix });
+      q.on('error', () => undefined);
+      this.queues.set(service, q);
+    }
+    return q;
+  }
+
+  /**
+   * Claims the id and enqueues the job, or joins the job that already holds the id. The same id with
+   * another body is CONFLICT. Redis away is UNAVAILABLE, and nothing is left half-made.
+   */
+  async submit(data: GatewayJobData, hash: string, retry: JobRetryOptions): Promise<SubmitOutcome> {
+    return this.guard(async () => {
+      const reply = await this.records.claim(data.id, hash, data.service, data.acceptedAt, data.deadline, data.correlationId);
+      if (reply[0] === 2) {
+        throw new GatewayError('CONFLICT', `Request id ${data.id} is already used by a request with a different body`);
+      }
+      if (reply[0] === 1) {
+        const [, state, result] = reply;
+        return { kind: 'joined', state: state as RequestState, ...(result ? { result: JSON.parse(result) as MCPResponse } : {}) };
+      }
+      try {
+        await this.queue(data.service).add(data.operation, data, jobOptions(data, retry));
+      } catch (err) {
+        // Undo the claim so that a retry with the same id is not joined to a job that does not exist.
+        await this.redis.del(this.keys.request(data.id)).catch(() => undefined);
+        throw err;
+      }
+      return { kind: 'created' };
+    });
+  }
+
+  async status(id: string): Promise<RequestStatus | undefined> {
+    return this.guard(async () => {
+      const rec = await this.records.get(id);
+      return rec ? toStatus(rec) : undefined;
+    });
+  }
+
+  /**
+   * Cancels a request that has not started: its job is removed and its result is CANCELLED.
+   * A running or ended request is CONFLICT (a call in flight cannot be taken back).
+   */
+  async cancel(id: string): Promise<RequestStatus> {
+    return this.guard(async () => {
+      const rec = await this.records.get(id);
+      if (!rec) throw new GatewayError('NOT_FOUND', `No request with id ${id}`);
+      if (rec.state !== 'queued') {
+        throw new GatewayError('CONFLICT', `Request ${id} is ${rec.state} and can no longer be cancelled`, { details: { state: rec.state } });
+      }
+      const job = await this.queue(rec.service).getJob(id);
+      if (job) {
+        try {
+          await job.remove();
+        } catch {
+          throw new GatewayError('CONFLICT', `Request ${id} was taken by a worker and can no longer be cancelled`, { details: { state: 'active' } });
+        }
+      }
+      const now = Date.now();
+      const result: MCPResponse = {
+        id,
+        status: 'error',
+        error: { code: 'CANCELLED', message: 'The request was cancelled before it started', retryable: false },
+        metadata: {
+          correlationId: rec.correlationId,
+          service: rec.service,
+          operation: job?.name ?? '',
+          attempts: 0,
+          queuedMs: now - rec.acceptedAt,
+          processingTime: 0,
+          completedAt: new Date(now).toISOString(),
+        },
+      };
+      if (!(await this.records.finish(result, 'cancelled', true))) {
+        const again = await this.records.get(id);
+        throw new GatewayError('CONFLICT', `Request ${id} is ${again?.state ?? 'gone'} and can no longer be cancelled`);
+      }
+      return { ...result, state: 'cancelled' };
+    });
+  }
+
+  async counts(service: string): Promise<QueueCounts> {
+    return this.guard(async () => {
+      const c = await this.queue(service).getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed');
+      return {
+        waiting: (c.waiting ?? 0) + (c.prioritized ?? 0),
+        active: c.active ?? 0,
+        delayed: c.delayed ?? 0,
+        completed: c.completed ?? 0,
+        failed: c.failed ?? 0,
+      };
+    });
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      return (await this.redis.ping()) === 'PONG';
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.close().catch(() => undefined)));
+    this.queues.clear();
+  }
+
+  /** Redis errors while Redis is not ready become UNAVAILABLE; our own errors pass through. */
+  private async guard<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (isGatewayError(err)) throw err;
+      if (this.redis.status !== 'ready' || isConnectionError(err)) {
+        throw new GatewayError('UNAVAILABLE', 'The gateway cannot reach Redis; try again shortly', { retryAfterMs: 1000, cause: err });
+      }
+      throw err;
+    }
+  }
+}
+
+function isConnectionError(err: unknown): boolean {
+  const msg = err instanceof Error ? err.message : String(err);
+  return /Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET|MaxRetriesPerRequest|ETIMEDOUT|enableOfflineQueue/i.test(msg);
+}

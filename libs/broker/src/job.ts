@@ -1,0 +1,59 @@
+import { createHash } from 'node:crypto';
+import type { JobsOptions } from 'bullmq';
+import type { Priority } from '@mcp-gateway/protocol';
+
+/** What the API puts in a job: everything a worker needs, nothing secret. */
+export interface GatewayJobData {
+  id: string;
+  service: string;
+  operation: string;
+  parameters: Record<string, unknown>;
+  correlationId: string;
+  traceparent: string;
+  agentId?: string;
+  /** Epoch ms when the API accepted the request. */
+  acceptedAt: number;
+  /** Epoch ms after which the backend must not be called. */
+  deadline: number;
+  priority: Priority;
+}
+
+/**
+ * BullMQ runs jobs with no priority before prioritized ones, and lower numbers first: so
+ * `critical` goes unprioritized and the rest follow in order.
+ */
+const PRIORITY_VALUE: Record<Priority, number | undefined> = { critical: undefined, high: 1, normal: 2, low: 3 };
+
+export interface JobRetryOptions {
+  maxAttempts: number;
+}
+
+export function jobOptions(data: GatewayJobData, retry: JobRetryOptions): JobsOptions {
+  const priority = PRIORITY_VALUE[data.priority];
+  return {
+    jobId: data.id,
+    attempts: Math.max(1, retry.maxAttempts),
+    // Our schedule (capped, jittered, Retry-After aware) lives in the worker's backoffStrategy.
+    backoff: { type: 'gateway' },
+    // The result lives in our own record; the BullMQ job is only the unit of work.
+    removeOnComplete: true,
+    removeOnFail: true,
+    ...(priority === undefined ? {} : { priority }),
+  };
+}
+
+/** What makes two submissions "the same request" for the idempotency check. */
+export function requestHash(service: string, operation: string, parameters: Record<string, unknown>): string {
+  return createHash('sha256').update(stableStringify({ service, operation, parameters })).digest('base64url');
+}
+
+function stableStringify(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.keys(value as Record<string, unknown>)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${stableStringify((value as Record<string, unknown>)[k])}`);
+    return `{${entries.join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}

@@ -1,0 +1,26 @@
+/**
+ * Key layout. Everything of one service shares the hash tag `{service}` (BullMQ's queue keys are
+ * `<prefix>:{service}:…` because the queue is named `{service}`), so a Redis Cluster keeps a service
+ * in one slot. Request records are per id: the poll endpoint knows only the id.
+ */
+export class BrokerKeys {
+  constructor(readonly prefix: string) {}
+
+  /** BullMQ queue name for a service (BullMQ forbids `:` in names; braces make the hash tag). */
+  queueName(service: string): string {
+    return `{${service}}`;
+  }
+
+  request(id: string): string {
+    return `${this.prefix}:req:${id}`;
+  }
+
+  /** One channel for all results: each API process subscribes once, not once per request. */
+  resultsChannel(): string {
+    return `${this.prefix}:results`;
+  }
+
+  workers(): string {
+    return `${this.prefix}:workers`;
+  }
+}

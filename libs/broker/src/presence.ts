@@ -1,0 +1,40 @@
+import type Redis from 'ioredis';
+import type { BrokerKeys } from './keys';
+
+export interface LiveWorker {
+  id: string;
+  services: string[];
+}
+
+/** Worker heartbeats: a sorted set of worker ids by last beat, and which queues each serves. */
+export class WorkerPresence {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: BrokerKeys,
+    /** A worker not heard from for this long is not counted. */
+    private readonly staleAfterMs = 15_000,
+  ) {}
+
+  async beat(workerId: string, services: string[], now = Date.now()): Promise<void> {
+    const key = this.keys.workers();
+    await this.redis
+      .multi()
+      .zadd(key, now, workerId)
+      .hset(`${key}:services`, workerId, services.join(','))
+      .zremrangebyscore(key, '-inf', now - this.staleAfterMs * 4)
+      .exec();
+  }
+
+  async leave(workerId: string): Promise<void> {
+    const key = this.keys.workers();
+    await this.redis.multi().zrem(key, workerId).hdel(`${key}:services`, workerId).exec();
+  }
+
+  async live(now = Date.now()): Promise<LiveWorker[]> {
+    const key = this.keys.workers();
+    const ids = await this.redis.zrangebyscore(key, now - this.staleAfterMs, '+inf');
+    if (ids.length === 0) return [];
+    const services = await this.redis.hmget(`${key}:services`, ...ids);
+    return ids.map((id, i) => ({ id, services: (services[i] ?? '').split(',').filter(Boolean) }));
+  }
+}

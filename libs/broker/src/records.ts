@@ -1,0 +1,122 @@
+import type Redis from 'ioredis';
+import { isEnded, type MCPResponse, type RequestState, type RequestStatus } from '@mcp-gateway/protocol';
+import type { BrokerKeys } from './keys';
+import { withBrokerCommands, type BrokerCommands } from './scripts';
+
+export interface RequestRecord {
+  id: string;
+  service: string;
+  state: RequestState;
+  acceptedAt: number;
+  deadline: number;
+  startedAt?: number;
+  correlationId: string;
+  result?: MCPResponse;
+}
+
+/** The message on the results channel: the id and the whole result, so a waiter needs no read. */
+export interface ResultMessage {
+  id: string;
+  state: RequestState;
+  result: MCPResponse;
+}
+
+/** Request records in Redis: claim (idempotency), start, finish (store + publish), read. */
+export class RequestRecords {
+  private readonly redis: Redis & BrokerCommands;
+
+  constructor(
+    redis: Redis,
+    private readonly keys: BrokerKeys,
+    private readonly ttlSeconds: number,
+  ) {
+    this.redis = withBrokerCommands(redis);
+  }
+
+  claim(id: string, hash: string, service: string, acceptedAt: number, deadline: number, correlationId: string) {
+    return this.redis.mcpClaim(this.keys.request(id), hash, service, this.ttlSeconds, acceptedAt, deadline, correlationId);
+  }
+
+  /** Marks the record active; answers the state it had when it already ended (then: do not run). */
+  async start(id: string, now: number, state: 'active' | 'retrying' = 'active'): Promise<{ state: RequestState | 'missing'; startedAt: number }> {
+    const [s, startedAt] = await this.redis.mcpStart(this.keys.request(id), now, state);
+    return { state: s as RequestState | 'missing', startedAt: startedAt ? Number(startedAt) : now };
+  }
+
+  async setState(id: string, state: 'retrying' | 'active'): Promise<void> {
+    await this.redis.mcpStart(this.keys.request(id), Date.now(), state);
+  }
+
+  /** Stores the final result and publishes it; false when the record had already ended. */
+  async finish(result: MCPResponse, state: 'completed' | 'failed' | 'cancelled', onlyIfQueued = false): Promise<boolean> {
+    const json = JSON.stringify(result);
+    const message = encodeResultMessage(result.id, state, json);
+    const stored = await this.redis.mcpFinish(
+      this.keys.request(result.id),
+      state,
+      json,
+      this.ttlSeconds,
+      this.keys.resultsChannel(),
+      message,
+      onlyIfQueued ? '1' : '0',
+    );
+    return stored === 1;
+  }
+
+  async get(id: string): Promise<RequestRecord | undefined> {
+    const h = await this.redis.hgetall(this.keys.request(id));
+    return parseRecord(id, h);
+  }
+
+  /** The results of many ids in one round trip (the waiters' fallback read). */
+  async results(ids: string[]): Promise<Map<string, ResultMessage>> {
+    const out = new Map<string, ResultMessage>();
+    if (ids.length === 0) return out;
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hmget(this.keys.request(id), 'state', 'result');
+    const replies = (await pipeline.exec()) ?? [];
+    replies.forEach(([err, value], i) => {
+      const [state, result] = (value ?? []) as (string | null)[];
+      if (!err && state && result && isEnded(state as RequestState)) {
+        out.set(ids[i]!, { id: ids[i]!, state: state as RequestState, result: JSON.parse(result) as MCPResponse });
+      }
+    });
+    return out;
+  }
+}
+
+/**
+ * `id \n state \n result-json`: a subscriber reads the id without parsing JSON, and parses the
+ * result only when it has a waiter for that id.
+ */
+export function encodeResultMessage(id: string, state: RequestState, resultJson: string): string {
+  return `${id}\n${state}\n${resultJson}`;
+}
+
+export function decodeResultMessageId(message: string): string {
+  return message.slice(0, message.indexOf('\n'));
+}
+
+export function decodeResultMessage(message: string): ResultMessage {
+  const a = message.indexOf('\n');
+  const b = message.indexOf('\n', a + 1);
+  return { id: message.slice(0, a), state: message.slice(a + 1, b) as RequestState, result: JSON.parse(message.slice(b + 1)) as MCPResponse };
+}
+
+export function parseRecord(id: string, h: Record<string, string>): RequestRecord | undefined {
+  if (!h.state || !h.service) return undefined;
+  return {
+    id,
+    service: h.service,
+    state: h.state as RequestState,
+    acceptedAt: Number(h.acceptedAt),
+    deadline: Number(h.deadline),
+    startedAt: h.startedAt ? Number(h.startedAt) : undefined,
+    correlationId: h.correlationId ?? '',
+    result: h.result ? (JSON.parse(h.result) as MCPResponse) : undefined,
+  };
+}
+
+export function toStatus(record: RequestRecord): RequestStatus {
+  return record.result ? { ...record.result, id: record.id, state: record.state } : { id: record.id, state: record.state };
+}

@@ -1,0 +1,169 @@
+import Redis from 'ioredis';
+import type { MCPResponse } from '@mcp-gateway/protocol';
+import { Broker, ResultWaiter, WorkerPresence, requestHash, type GatewayJobData } from '@mcp-gateway/broker';
+import { testRedisUrl, uniquePrefix } from '@mcp-gateway/testing';
+
+const url = testRedisUrl();
+let redis: Redis;
+let subscriber: Redis;
+let broker: Broker;
+let prefix: string;
+
+beforeEach(() => {
+  prefix = uniquePrefix('brk');
+  redis = new Redis(url, { enableOfflineQueue: true });
+  subscriber = new Redis(url);
+  broker = new Broker({ redis, keyPrefix: prefix, resultTtlSeconds: 60 });
+});
+
+afterEach(async () => {
+  await broker.close();
+  redis.disconnect();
+  subscriber.disconnect();
+});
+
+function job(id: string, parameters: Record<string, unknown> = { a: 1 }): GatewayJobData {
+  const now = Date.now();
+  return { id, service: 'svc', operation: 'op', parameters, correlationId: 'c-1', traceparent: '', acceptedAt: now, deadline: now + 5000, priority: 'normal' };
+}
+
+function result(id: string, data: unknown): MCPResponse {
+  return {
+    id,
+    status: 'success',
+    data,
+    metadata: { correlationId: 'c-1', service: 'svc', operation: 'op', attempts: 1, queuedMs: 1, processingTime: 1, completedAt: new Date().toISOString() },
+  };
+}
+
+describe('Broker.submit', () => {
+  it('creates one job per id and joins a repeat with the same body', async () => {
+    const d = job('req-1');
+    const hash = requestHash('svc', 'op', d.parameters);
+    expect(await broker.submit(d, hash, { maxAttempts: 3 })).toEqual({ kind: 'created' });
+    expect(await broker.submit(d, hash, { maxAttempts: 3 })).toEqual({ kind: 'joined', state: 'queued' });
+    const counts = await broker.counts('svc');
+    expect(counts.waiting).toBe(1);
+    const bull = await broker.queue('svc').getJob('req-1');
+    expect(bull?.data.parameters).toEqual({ a: 1 });
+    expect(bull?.opts.attempts).toBe(3);
+  });
+
+  it('answers CONFLICT for the same id with another body', async () => {
+    await broker.submit(job('req-2'), requestHash('svc', 'op', { a: 1 }), { maxAttempts: 1 });
+    await expect(broker.submit(job('req-2', { a: 2 }), requestHash('svc', 'op', { a: 2 }), { maxAttempts: 1 })).rejects.toMatchObject({
+      code: 'CONFLICT',
+    });
+  });
+
+  it('hashes parameters independently of key order', () => {
+    expect(requestHash('s', 'o', { a: 1, b: { c: 2, d: 3 } })).toBe(requestHash('s', 'o', { b: { d: 3, c: 2 }, a: 1 }));
+    expect(requestHash('s', 'o', { a: 1 })).not.toBe(requestHash('s', 'o', { a: '1' }));
+  });
+
+  it('returns the stored result to a late duplicate', async () => {
+    const d = job('req-3');
+    const hash = requestHash('svc', 'op', d.parameters);
+    await broker.submit(d, hash, { maxAttempts: 1 });
+    await broker.records.start('req-3', Date.now());
+    expect(await broker.records.finish(result('req-3', { ok: true }), 'completed')).toBe(true);
+    const again = await broker.submit(d, hash, { maxAttempts: 1 });
+    expect(again).toMatchObject({ kind: 'joined', state: 'completed', result: { data: { ok: true } } });
+  });
+});
+
+describe('records', () => {
+  it('stores a result once: a second finish does not overwrite it', async () => {
+    const d = job('req-4');
+    await broker.submit(d, 'h', { maxAttempts: 1 });
+    expect(await broker.records.finish(result('req-4', 1), 'completed')).toBe(true);
+    expect(await broker.records.finish(result('req-4', 2), 'failed')).toBe(false);
+    const status = await broker.status('req-4');
+    expect(status).toMatchObject({ id: 'req-4', state: 'completed', data: 1 });
+  });
+
+  it('start reports an ended request so a worker skips it', async () => {
+    await broker.submit(job('req-5'), 'h', { maxAttempts: 1 });
+    await broker.cancel('req-5');
+    expect((await broker.records.start('req-5', Date.now())).state).toBe('cancelled');
+  });
+
+  it('keeps the first start time across retries', async () => {
+    await broker.submit(job('req-6'), 'h', { maxAttempts: 1 });
+    const first = await broker.records.start('req-6', 1000);
+    const second = await broker.records.start('req-6', 5000);
+    expect(first).toEqual({ state: 'active', startedAt: 1000 });
+    expect(second).toEqual({ state: 'active', startedAt: 1000 });
+  });
+});
+
+describe('Broker.cancel', () => {
+  it('cancels a queued request: job removed, result CANCELLED', async () => {
+    await broker.submit(job('req-7'), 'h', { maxAttempts: 1 });
+    const status = await broker.cancel('req-7');
+    expect(status).toMatchObject({ id: 'req-7', state: 'cancelled', status: 'error', error: { code: 'CANCELLED' } });
+    expect(await broker.queue('svc').getJob('req-7')).toBeUndefined();
+  });
+
+  it('refuses a request that is running or ended, and an unknown id', async () => {
+    await broker.submit(job('req-8'), 'h', { maxAttempts: 1 });
+    await broker.records.start('req-8', Date.now());
+    await expect(broker.cancel('req-8')).rejects.toMatchObject({ code: 'CONFLICT' });
+    await expect(broker.cancel('nope')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+});
+
+describe('ResultWaiter', () => {
+  it('wakes every waiter of an id from one subscription', async () => {
+    const waiter = new ResultWaiter(subscriber, broker.records, broker.keys);
+    await waiter.start();
+    await broker.submit(job('req-9'), 'h', { maxAttempts: 1 });
+    const a = waiter.register('req-9').wait(5000);
+    const b = waiter.register('req-9').wait(5000);
+    expect(waiter.size).toBe(2);
+    await broker.records.finish(result('req-9', 'x'), 'completed');
+    const [ra, rb] = await Promise.all([a, b]);
+    expect(ra?.result.data).toBe('x');
+    expect(rb?.state).toBe('completed');
+    expect(waiter.size).toBe(0);
+    await waiter.close();
+  });
+
+  it('finds a result whose notification was missed (sweep read)', async () => {
+    const waiter = new ResultWaiter(subscriber, broker.records, broker.keys, { sweepIntervalMs: 100 });
+    await waiter.start();
+    await broker.submit(job('req-10'), 'h', { maxAttempts: 1 });
+    const pending = waiter.register('req-10').wait(10_000);
+    // Written without PUBLISH: only the fallback read can find it.
+    await redis.hset(broker.keys.request('req-10'), 'state', 'completed', 'result', JSON.stringify(result('req-10', 'late')));
+    const started = Date.now();
+    const got = await pending;
+    expect(got?.result.data).toBe('late');
+    expect(Date.now() - started).toBeLessThan(5000);
+    await waiter.close();
+  });
+
+  it('resolves undefined when nothing arrives in time', async () => {
+    const waiter = new ResultWaiter(subscriber, broker.records, broker.keys);
+    await waiter.start();
+    await broker.submit(job('req-11'), 'h', { maxAttempts: 1 });
+    expect(await waiter.register('req-11').wait(50)).toBeUndefined();
+    expect(waiter.size).toBe(0);
+    await waiter.close();
+  });
+});
+
+describe('WorkerPresence', () => {
+  it('counts workers heard from recently, with the services they serve', async () => {
+    const presence = new WorkerPresence(redis, broker.keys, 1000);
+    await presence.beat('w1', ['a', 'b'], 10_000);
+    await presence.beat('w2', ['a'], 10_500);
+    expect(await presence.live(10_900)).toEqual([
+      { id: 'w1', services: ['a', 'b'] },
+      { id: 'w2', services: ['a'] },
+    ]);
+    expect((await presence.live(11_200)).map((w) => w.id)).toEqual(['w2']);
+    await presence.leave('w2');
+    expect(await presence.live(10_900)).toEqual([{ id: 'w1', services: ['a', 'b'] }]);
+  });
+});

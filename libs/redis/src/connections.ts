@@ -1,0 +1,45 @@
+import Redis, { type RedisOptions } from 'ioredis';
+
+/**
+ * How a connection is used decides its options (see ARCHITECTURE "Known traps"):
+ * - `blocking`: BullMQ workers and subscribers: commands wait through reconnects (maxRetriesPerRequest null).
+ * - `command`: the API's producer connection: fail fast while Redis is away (no offline queue), so a
+ *   request gets UNAVAILABLE at once instead of hanging.
+ */
+export type ConnectionRole = 'blocking' | 'command';
+
+export function createRedis(url: string, role: ConnectionRole, connectionName?: string, extra: RedisOptions = {}): Redis {
+  const options: RedisOptions = {
+    connectionName,
+    // Reconnect forever, backing off to 2 s; the process decides when to give up, not the client.
+    retryStrategy: (times) => Math.min(times * 100, 2000),
+    ...(role === 'blocking'
+      ? { maxRetriesPerRequest: null, enableOfflineQueue: true }
+      : { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000 }),
+    ...extra,
+  };
+  const client = new Redis(url, options);
+  // Errors surface on the commands that fail; an unhandled 'error' event would crash the process.
+  client.on('error', () => undefined);
+  return client;
+}
+
+/** Resolves once the client is ready, or rejects after `timeoutMs`. */
+export async function waitReady(client: Redis, timeoutMs = 5000): Promise<void> {
+  if (client.status === 'ready') return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`Redis did not become ready within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onReady = () => {
+      cleanup();
+      resolve();
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      client.off('ready', onReady);
+    };
+    client.on('ready', onReady);
+  });
+}
