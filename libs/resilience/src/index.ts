@@ -1,1 +1,4 @@
 export * from './retry-schedule';
+export * from './policy';
+export * from './keys';
+export * from './store';

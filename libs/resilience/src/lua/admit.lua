@@ -1,0 +1,77 @@
+--[[
+  Admit one call to a service: circuit breaker first, then the token bucket. One atomic step,
+  Redis server time as the clock, so every worker process sees the same limits.
+
+  KEYS[1] breaker hash  {state, failures, successes, openedAt}
+  KEYS[2] trial permits (sorted set: member = job id, score = permit expiry ms)
+  KEYS[3] bucket hash   {tokens, ts}
+  ARGV[1] job id
+  ARGV[2] bucket capacity (burstLimit)
+  ARGV[3] refill per second (requestsPerMinute / 60)
+  ARGV[4] recoveryTimeout ms
+  ARGV[5] halfOpenMaxCalls
+  ARGV[6] permit ttl ms (how long a trial permit lives if its holder dies mid-call)
+  ARGV[7] now override in ms ('' = Redis TIME; tests move time with it)
+
+  Returns { verdict, waitMs, state, tokens*1000 }
+    verdict 1 = admitted, 2 = circuit open (wait waitMs), 3 = rate limited (wait waitMs)
+    state   'closed' | 'open' | 'half_open' (after this call)
+]]
+local now
+if ARGV[7] ~= '' then
+  now = tonumber(ARGV[7])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local capacity = tonumber(ARGV[2])
+local refillPerMs = tonumber(ARGV[3]) / 1000
+local recovery = tonumber(ARGV[4])
+local halfOpenMax = tonumber(ARGV[5])
+local permitTtl = tonumber(ARGV[6])
+
+local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
+if state == 'open' then
+  local openedAt = tonumber(redis.call('HGET', KEYS[1], 'openedAt') or '0')
+  if now < openedAt + recovery then
+    return { 2, openedAt + recovery - now, 'open', -1 }
+  end
+  state = 'half_open'
+  redis.call('HSET', KEYS[1], 'state', 'half_open')
+  redis.call('DEL', KEYS[2])
+end
+if state == 'half_open' then
+  -- Permits of holders that died mid-call expire and free their place.
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+  if redis.call('ZSCORE', KEYS[2], ARGV[1]) == false and redis.call('ZCARD', KEYS[2]) >= halfOpenMax then
+    local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+    local wait = 100
+    if first[2] then wait = math.max(1, math.min(tonumber(first[2]) - now, recovery)) end
+    return { 2, wait, 'half_open', -1 }
+  end
+end
+
+-- Token bucket: refill since the last step, take one token or say how long until one is due.
+local b = redis.call('HMGET', KEYS[3], 'tokens', 'ts')
+local tokens = tonumber(b[1])
+local ts = tonumber(b[2])
+if tokens == nil or ts == nil then
+  tokens = capacity
+  ts = now
+end
+if now > ts then tokens = math.min(capacity, tokens + (now - ts) * refillPerMs) end
+if tokens < 1 then
+  local wait = math.ceil((1 - tokens) / refillPerMs)
+  redis.call('HSET', KEYS[3], 'tokens', tostring(tokens), 'ts', math.max(now, ts))
+  redis.call('PEXPIRE', KEYS[3], math.ceil(capacity / refillPerMs) + 1000)
+  return { 3, wait, state, math.floor(tokens * 1000) }
+end
+tokens = tokens - 1
+redis.call('HSET', KEYS[3], 'tokens', tostring(tokens), 'ts', math.max(now, ts))
+-- A full bucket needs no key: it expires once it would have refilled anyway.
+redis.call('PEXPIRE', KEYS[3], math.ceil(capacity / refillPerMs) + 1000)
+if state == 'half_open' then
+  redis.call('ZADD', KEYS[2], now + permitTtl, ARGV[1])
+  redis.call('PEXPIRE', KEYS[2], permitTtl + recovery)
+end
+return { 1, 0, state, math.floor(tokens * 1000) }

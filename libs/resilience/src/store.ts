@@ -1,0 +1,122 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type Redis from 'ioredis';
+import { resilienceKeys } from './keys';
+import type { Admission, BreakerOutcome, CircuitState, RecordResult, ResiliencePolicy } from './policy';
+
+const lua = (name: string) => readFileSync(path.join(__dirname, 'lua', `${name}.lua`), 'utf8');
+
+interface Commands {
+  mcpAdmit(breaker: string, trials: string, bucket: string, jobId: string, capacity: number, refillPerSec: number, recovery: number, halfOpenMax: number, permitTtl: number, now: string): Promise<[number, number, CircuitState, number]>;
+  mcpRecord(breaker: string, trials: string, jobId: string, outcome: BreakerOutcome, threshold: number, now: string, ttl: number): Promise<[CircuitState, CircuitState, number]>;
+}
+
+export interface BreakerSnapshot {
+  state: CircuitState;
+  failures: number;
+  successes: number;
+  openedAt?: number;
+  /** When an open circuit lets the first trial through. */
+  nextAttemptAt?: number;
+}
+
+export interface LimiterSnapshot {
+  tokens: number;
+  capacity: number;
+  refillPerSecond: number;
+}
+
+export interface ResilienceEvents {
+  /** A breaker changed state because of a recorded outcome (or half-opened on admission). */
+  onStateChange?(service: string, from: CircuitState, to: CircuitState): void;
+}
+
+/**
+ * The shared resilience state of every service, in Redis. Each admission and each outcome is one
+ * script call (EVALSHA); the clock is Redis TIME unless a test passes `now`.
+ */
+export class ResilienceStore {
+  private readonly redis: Redis & Commands;
+
+  constructor(
+    redis: Redis,
+    private readonly prefix: string,
+    private readonly events: ResilienceEvents = {},
+  ) {
+    if (!(redis as Partial<Commands>).mcpAdmit) {
+      redis.defineCommand('mcpAdmit', { numberOfKeys: 3, lua: lua('admit') });
+      redis.defineCommand('mcpRecord', { numberOfKeys: 2, lua: lua('record') });
+    }
+    this.redis = redis as Redis & Commands;
+  }
+
+  /**
+   * Breaker, then rate limit, for one call. `permitTtlMs` bounds how long a half-open trial permit
+   * is held if its worker dies mid-call (use the call's remaining deadline plus a margin).
+   */
+  async admit(service: string, jobId: string, policy: ResiliencePolicy, permitTtlMs: number, now?: number): Promise<Admission> {
+    const k = resilienceKeys(this.prefix, service);
+    const { rateLimit: rl, circuitBreaker: cb } = policy;
+    const [verdict, waitMs, state, milliTokens] = await this.redis.mcpAdmit(
+      k.breaker,
+      k.trials,
+      k.bucket,
+      jobId,
+      rl.burstLimit,
+      rl.requestsPerMinute / 60,
+      cb.recoveryTimeout,
+      cb.halfOpenMaxCalls,
+      Math.max(1, Math.ceil(permitTtlMs)),
+      now === undefined ? '' : String(now),
+    );
+    if (verdict === 1) return { verdict: 'admitted', state, tokens: milliTokens / 1000 };
+    if (verdict === 3) return { verdict: 'rate_limited', waitMs, state, tokens: milliTokens / 1000 };
+    return { verdict: 'circuit_open', waitMs, state };
+  }
+
+  async record(service: string, jobId: string, outcome: BreakerOutcome, policy: ResiliencePolicy, now?: number): Promise<RecordResult> {
+    const k = resilienceKeys(this.prefix, service);
+    const ttl = Math.max(policy.circuitBreaker.recoveryTimeout * 4, 3_600_000);
+    const [before, after, failures] = await this.redis.mcpRecord(
+      k.breaker,
+      k.trials,
+      jobId,
+      outcome,
+      policy.circuitBreaker.failureThreshold,
+      now === undefined ? '' : String(now),
+      ttl,
+    );
+    if (before !== after) this.events.onStateChange?.(service, before, after);
+    return { before, after, failures };
+  }
+
+  /** The breaker as the API sees it before enqueueing (read-only). */
+  async breaker(service: string, policy: ResiliencePolicy): Promise<BreakerSnapshot> {
+    const k = resilienceKeys(this.prefix, service);
+    const h = await this.redis.hgetall(k.breaker);
+    const state = (h.state as CircuitState | undefined) ?? 'closed';
+    const openedAt = h.openedAt ? Number(h.openedAt) : undefined;
+    return {
+      state,
+      failures: Number(h.failures ?? 0),
+      successes: Number(h.successes ?? 0),
+      ...(openedAt !== undefined && state !== 'closed' ? { openedAt, nextAttemptAt: openedAt + policy.circuitBreaker.recoveryTimeout } : {}),
+    };
+  }
+
+  async limiter(service: string, policy: ResiliencePolicy, now?: number): Promise<LimiterSnapshot> {
+    const k = resilienceKeys(this.prefix, service);
+    const capacity = policy.rateLimit.burstLimit;
+    const refillPerSecond = policy.rateLimit.requestsPerMinute / 60;
+    const [[, b], [, t]] = (await this.redis.multi().hmget(k.bucket, 'tokens', 'ts').time().exec()) as [[null, (string | null)[]], [null, [string, string]]];
+    const clock = now ?? Number(t[0]) * 1000 + Math.floor(Number(t[1]) / 1000);
+    const tokens = b[0] === null ? capacity : Math.min(capacity, Number(b[0]) + Math.max(0, clock - Number(b[1])) * (refillPerSecond / 1000));
+    return { tokens, capacity, refillPerSecond };
+  }
+
+  /** Redis server time in ms (the clock every decision uses). */
+  async now(): Promise<number> {
+    const [s, us] = await this.redis.time();
+    return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+  }
+}

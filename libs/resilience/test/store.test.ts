@@ -1,0 +1,100 @@
+import Redis from 'ioredis';
+import { ResilienceStore, type ResiliencePolicy } from '@mcp-gateway/resilience';
+import { testRedisUrl, uniquePrefix } from '@mcp-gateway/testing';
+
+const policy: ResiliencePolicy = {
+  rateLimit: { requestsPerMinute: 600, burstLimit: 5 }, // 10 tokens/s
+  circuitBreaker: { failureThreshold: 3, recoveryTimeout: 1000, halfOpenMaxCalls: 2 },
+};
+
+let redis: Redis;
+let store: ResilienceStore;
+const changes: string[] = [];
+
+beforeEach(() => {
+  redis = new Redis(testRedisUrl());
+  changes.length = 0;
+  store = new ResilienceStore(redis, uniquePrefix('res'), { onStateChange: (s, from, to) => changes.push(`${s}:${from}->${to}`) });
+});
+afterEach(() => redis.disconnect());
+
+describe('token bucket', () => {
+  it('lets burstLimit through at once, then one per refill interval', async () => {
+    const t0 = 1_000_000;
+    const verdicts = [];
+    for (let i = 0; i < 6; i++) verdicts.push((await store.admit('svc', `j${i}`, policy, 5000, t0)).verdict);
+    expect(verdicts).toEqual(['admitted', 'admitted', 'admitted', 'admitted', 'admitted', 'rate_limited']);
+    const limited = await store.admit('svc', 'j6', policy, 5000, t0);
+    expect(limited).toMatchObject({ verdict: 'rate_limited', waitMs: 100 });
+    expect((await store.admit('svc', 'j6', policy, 5000, t0 + 99)).verdict).toBe('rate_limited');
+    expect((await store.admit('svc', 'j6', policy, 5000, t0 + 100)).verdict).toBe('admitted');
+    // Refill never exceeds capacity.
+    const later = await store.limiter('svc', policy, t0 + 60_000);
+    expect(later).toEqual({ tokens: 5, capacity: 5, refillPerSecond: 10 });
+  });
+
+  it('uses Redis TIME when no clock is given', async () => {
+    const serverNow = await store.now();
+    expect(Math.abs(serverNow - Date.now())).toBeLessThan(5000);
+    expect((await store.admit('svc', 'a', policy, 5000)).verdict).toBe('admitted');
+  });
+});
+
+describe('circuit breaker', () => {
+  const t0 = 5_000_000;
+
+  it('opens after failureThreshold consecutive failures; a success resets the count', async () => {
+    await store.record('svc', 'x', 'failure', policy, t0);
+    await store.record('svc', 'x', 'failure', policy, t0);
+    await store.record('svc', 'x', 'success', policy, t0);
+    await store.record('svc', 'x', 'failure', policy, t0);
+    await store.record('svc', 'x', 'failure', policy, t0);
+    expect((await store.breaker('svc', policy)).state).toBe('closed');
+    const r = await store.record('svc', 'x', 'failure', policy, t0 + 1);
+    expect(r).toEqual({ before: 'closed', after: 'open', failures: 3 });
+    expect(changes).toEqual(['svc:closed->open']);
+    const snap = await store.breaker('svc', policy);
+    expect(snap).toMatchObject({ state: 'open', openedAt: t0 + 1, nextAttemptAt: t0 + 1001 });
+  });
+
+  it('refuses while open, then lets at most halfOpenMaxCalls trials through, and a trial success closes it', async () => {
+    for (let i = 0; i < 3; i++) await store.record('svc', 'x', 'failure', policy, t0);
+    expect(await store.admit('svc', 'a', policy, 5000, t0 + 500)).toEqual({ verdict: 'circuit_open', waitMs: 500, state: 'open' });
+    expect((await store.admit('svc', 'a', policy, 5000, t0 + 1000)).verdict).toBe('admitted');
+    expect((await store.admit('svc', 'b', policy, 5000, t0 + 1000)).verdict).toBe('admitted');
+    const third = await store.admit('svc', 'c', policy, 5000, t0 + 1000);
+    expect(third).toMatchObject({ verdict: 'circuit_open', state: 'half_open' });
+    const r = await store.record('svc', 'a', 'success', policy, t0 + 1100);
+    expect(r.after).toBe('closed');
+    expect((await store.admit('svc', 'c', policy, 5000, t0 + 1100)).verdict).toBe('admitted');
+  });
+
+  it('a failed trial opens it again', async () => {
+    for (let i = 0; i < 3; i++) await store.record('svc', 'x', 'failure', policy, t0);
+    expect((await store.admit('svc', 'a', policy, 5000, t0 + 1000)).verdict).toBe('admitted');
+    expect((await store.record('svc', 'a', 'failure', policy, t0 + 1200)).after).toBe('open');
+    expect((await store.admit('svc', 'b', policy, 5000, t0 + 1300)).verdict).toBe('circuit_open');
+    expect((await store.breaker('svc', policy)).openedAt).toBe(t0 + 1200);
+  });
+
+  it('frees the permit of a trial whose worker died (permit expiry)', async () => {
+    const one = { ...policy, circuitBreaker: { ...policy.circuitBreaker, halfOpenMaxCalls: 1 } };
+    for (let i = 0; i < 3; i++) await store.record('svc', 'x', 'failure', one, t0);
+    expect((await store.admit('svc', 'dies', one, 300, t0 + 1000)).verdict).toBe('admitted');
+    expect((await store.admit('svc', 'next', one, 300, t0 + 1200)).verdict).toBe('circuit_open');
+    expect((await store.admit('svc', 'next', one, 300, t0 + 1301)).verdict).toBe('admitted');
+  });
+
+  it('neutral outcomes (4xx) neither count nor reset', async () => {
+    await store.record('svc', 'x', 'failure', policy, t0);
+    await store.record('svc', 'x', 'failure', policy, t0);
+    await store.record('svc', 'x', 'neutral', policy, t0);
+    expect((await store.record('svc', 'x', 'failure', policy, t0)).after).toBe('open');
+  });
+
+  it('keeps services apart', async () => {
+    for (let i = 0; i < 3; i++) await store.record('a', 'x', 'failure', policy, t0);
+    expect((await store.admit('b', 'j', policy, 5000, t0)).verdict).toBe('admitted');
+    expect((await store.admit('a', 'j', policy, 5000, t0)).verdict).toBe('circuit_open');
+  });
+});
