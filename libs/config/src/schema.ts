@@ -159,9 +159,10 @@ export const GatewayConfigSchema = z
       .object({
         services: z.array(z.string()).optional().describe('Service queues this worker serves; all when absent'),
         concurrency: z.number().int().positive().max(1000).default(10).describe('Default jobs per service per worker'),
+        shutdownGraceMs: ms('How long a stopping worker lets active jobs finish').default(10000),
       })
       .strict()
-      .default({ concurrency: 10 }),
+      .default({ concurrency: 10, shutdownGraceMs: 10000 }),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .strict()

@@ -1,0 +1,216 @@
+import { ConfigError, type ConfigIssue } from './errors';
+
+/**
+ * The environment variables, as one table: it drives the loader, the error messages (a bad value is
+ * reported under its variable's name) and `.env.example` (see renderEnvExample).
+ */
+type Kind = 'string' | 'int' | 'number' | 'bool' | 'list' | 'apiKeys';
+
+export interface EnvKey {
+  /** Full name, or for service keys the suffix after `MCP_SERVICE_<NAME>_`. */
+  name: string;
+  /** Where the value goes in GatewayConfig (service keys: relative to the service). */
+  path: string[];
+  kind: Kind;
+  /** Default as written in `.env.example` ('' when none). */
+  default: string;
+  meaning: string;
+  /** Allowed values for a string key. */
+  oneOf?: readonly string[];
+  /** Shown commented out in .env.example as an example value (no default). */
+  example?: string;
+}
+
+export const GATEWAY_ENV: readonly EnvKey[] = [
+  { name: 'NODE_ENV', path: ['environment'], kind: 'string', default: 'development', meaning: 'development | production | test (production refuses to serve without inbound keys or MCP_ALLOW_ANONYMOUS)', oneOf: ['development', 'production', 'test'] },
+  { name: 'PORT', path: ['port'], kind: 'int', default: '8080', meaning: 'HTTP port of the API' },
+  { name: 'HOST', path: ['host'], kind: 'string', default: '0.0.0.0', meaning: 'Interface the API listens on' },
+  { name: 'MCP_GATEWAY_URL', path: ['gatewayUrl'], kind: 'string', default: 'http://localhost:8080', meaning: 'Public base URL of the gateway' },
+  { name: 'MCP_DEFAULT_TIMEOUT', path: ['defaultTimeout'], kind: 'int', default: '30000', meaning: 'Default request deadline in ms (metadata.timeout and a service timeout override it)' },
+  { name: 'REDIS_URL', path: ['redis', 'url'], kind: 'string', default: 'redis://127.0.0.1:6379', meaning: 'Redis holding queues, results and the shared limiter/breaker state' },
+  { name: 'MCP_REDIS_KEY_PREFIX', path: ['redis', 'keyPrefix'], kind: 'string', default: 'mcp', meaning: 'Prefix of every Redis key (several gateways can share one Redis)' },
+  { name: 'MCP_RESULT_TTL_SECONDS', path: ['results', 'ttlSeconds'], kind: 'int', default: '3600', meaning: 'How long results and idempotency keys are kept' },
+  { name: 'MCP_MAX_BODY_BYTES', path: ['limits', 'maxBodyBytes'], kind: 'int', default: '1048576', meaning: 'Largest accepted request body (413 beyond)' },
+  { name: 'LOG_LEVEL', path: ['logLevel'], kind: 'string', default: 'info', meaning: 'fatal | error | warn | info | debug | trace | silent', oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+  { name: 'MCP_RETRY_MAX_ATTEMPTS', path: ['retryPolicy', 'maxAttempts'], kind: 'int', default: '3', meaning: 'Attempts in all, the first included (gateway-wide default)' },
+  { name: 'MCP_RETRY_BACKOFF', path: ['retryPolicy', 'backoffStrategy'], kind: 'string', default: 'exponential', meaning: 'linear | exponential', oneOf: ['linear', 'exponential'] },
+  { name: 'MCP_RETRY_INITIAL_DELAY', path: ['retryPolicy', 'initialDelay'], kind: 'int', default: '1000', meaning: 'Delay before the first retry (ms)' },
+  { name: 'MCP_RETRY_MAX_DELAY', path: ['retryPolicy', 'maxDelay'], kind: 'int', default: '10000', meaning: 'Cap on any retry delay (ms)' },
+  { name: 'MCP_RETRY_JITTER', path: ['retryPolicy', 'jitter'], kind: 'bool', default: 'true', meaning: 'Full jitter: a random delay between 0 and the computed one' },
+  { name: 'MCP_CORS_ORIGINS', path: ['cors', 'origins'], kind: 'list', default: '', meaning: 'Comma list of allowed browser origins (* only outside production)' },
+  { name: 'MCP_GATEWAY_API_KEYS', path: ['security', 'apiKeys'], kind: 'apiKeys', default: '', meaning: 'Inbound agent keys, comma separated: key:agentId[:service|service...]', example: 'change-me-long-key:agent-1:users|orders' },
+  { name: 'MCP_ADMIN_TOKEN', path: ['security', 'adminToken'], kind: 'string', default: '', meaning: 'Token guarding the registration endpoints (16+ characters)' },
+  { name: 'MCP_ALLOW_ANONYMOUS', path: ['security', 'allowAnonymous'], kind: 'bool', default: 'false', meaning: 'Let production serve without inbound keys' },
+  { name: 'WORKER_SERVICES', path: ['worker', 'services'], kind: 'list', default: '', meaning: 'Service queues a worker process serves (default: all)' },
+  { name: 'WORKER_CONCURRENCY', path: ['worker', 'concurrency'], kind: 'int', default: '10', meaning: 'Jobs one worker runs at once per service (a service CONCURRENCY overrides)' },
+  { name: 'SHUTDOWN_GRACE_MS', path: ['worker', 'shutdownGraceMs'], kind: 'int', default: '10000', meaning: 'How long a stopping worker lets active jobs finish' },
+];
+
+export const SERVICE_ENV: readonly EnvKey[] = [
+  { name: 'ENDPOINT', path: ['endpoint'], kind: 'string', default: '', meaning: 'Base URL of the backend (required)', example: 'http://users.internal:3000' },
+  { name: 'DESCRIPTION', path: ['description'], kind: 'string', default: '', meaning: 'Shown in /mcp/services and as the MCP tool description prefix' },
+  { name: 'TIMEOUT', path: ['timeout'], kind: 'int', default: '', meaning: 'Request deadline for this service in ms (default MCP_DEFAULT_TIMEOUT)' },
+  { name: 'AUTH_TYPE', path: ['auth', 'type'], kind: 'string', default: 'none', meaning: 'none | bearer | api-key | oauth2', oneOf: ['none', 'bearer', 'api-key', 'oauth2'] },
+  { name: 'TOKEN', path: ['auth', 'credentials', 'token'], kind: 'string', default: '', meaning: 'bearer: the token' },
+  { name: 'API_KEY', path: ['auth', 'credentials', 'apiKey'], kind: 'string', default: '', meaning: 'api-key: the key' },
+  { name: 'API_KEY_HEADER', path: ['auth', 'credentials', 'headerName'], kind: 'string', default: 'X-API-Key', meaning: 'api-key: the header carrying it' },
+  { name: 'ACCESS_TOKEN', path: ['auth', 'credentials', 'accessToken'], kind: 'string', default: '', meaning: 'oauth2: current access token' },
+  { name: 'REFRESH_TOKEN', path: ['auth', 'credentials', 'refreshToken'], kind: 'string', default: '', meaning: 'oauth2: refresh token (used on a 401)' },
+  { name: 'TOKEN_URL', path: ['auth', 'credentials', 'tokenUrl'], kind: 'string', default: '', meaning: 'oauth2: token endpoint' },
+  { name: 'CLIENT_ID', path: ['auth', 'credentials', 'clientId'], kind: 'string', default: '', meaning: 'oauth2: client id' },
+  { name: 'CLIENT_SECRET', path: ['auth', 'credentials', 'clientSecret'], kind: 'string', default: '', meaning: 'oauth2: client secret' },
+  { name: 'SCOPE', path: ['auth', 'credentials', 'scope'], kind: 'string', default: '', meaning: 'oauth2: scope' },
+  { name: 'RATE_LIMIT_RPM', path: ['rateLimit', 'requestsPerMinute'], kind: 'number', default: '600', meaning: 'Token refill: requests per minute, shared by every worker' },
+  { name: 'BURST_LIMIT', path: ['rateLimit', 'burstLimit'], kind: 'int', default: '50', meaning: 'Token bucket capacity' },
+  { name: 'CB_FAILURE_THRESHOLD', path: ['circuitBreaker', 'failureThreshold'], kind: 'int', default: '5', meaning: 'Consecutive counted failures that open the circuit' },
+  { name: 'CB_RECOVERY_TIMEOUT', path: ['circuitBreaker', 'recoveryTimeout'], kind: 'int', default: '30000', meaning: 'Time open before trial calls (ms)' },
+  { name: 'CB_HALF_OPEN_MAX_CALLS', path: ['circuitBreaker', 'halfOpenMaxCalls'], kind: 'int', default: '1', meaning: 'Trial calls at once while half-open, across all workers' },
+  { name: 'RETRY_MAX_ATTEMPTS', path: ['retryPolicy', 'maxAttempts'], kind: 'int', default: '', meaning: 'Overrides MCP_RETRY_MAX_ATTEMPTS for this service' },
+  { name: 'RETRY_BACKOFF', path: ['retryPolicy', 'backoffStrategy'], kind: 'string', default: '', meaning: 'Overrides MCP_RETRY_BACKOFF', oneOf: ['linear', 'exponential'] },
+  { name: 'RETRY_INITIAL_DELAY', path: ['retryPolicy', 'initialDelay'], kind: 'int', default: '', meaning: 'Overrides MCP_RETRY_INITIAL_DELAY' },
+  { name: 'RETRY_MAX_DELAY', path: ['retryPolicy', 'maxDelay'], kind: 'int', default: '', meaning: 'Overrides MCP_RETRY_MAX_DELAY' },
+  { name: 'RETRY_JITTER', path: ['retryPolicy', 'jitter'], kind: 'bool', default: '', meaning: 'Overrides MCP_RETRY_JITTER' },
+  { name: 'OPENAPI_URL', path: ['openapiUrl'], kind: 'string', default: '', meaning: 'URL of the backend OpenAPI 3 document (operationId → operation)' },
+  { name: 'DEFINITION', path: ['definitionFile'], kind: 'string', default: '', meaning: 'Path of a YAML/JSON definition file ({operations: [...]})' },
+  { name: 'HEALTH_PATH', path: ['healthPath'], kind: 'string', default: '', meaning: 'Path probed for health, e.g. /health' },
+  { name: 'CONCURRENCY', path: ['concurrency'], kind: 'int', default: '', meaning: 'Jobs one worker runs at once for this service' },
+  { name: 'MAX_QUEUE_DEPTH', path: ['maxQueueDepth'], kind: 'int', default: '10000', meaning: 'Waiting jobs beyond which the API answers OVERLOADED' },
+];
+
+/** `user-service` → `USER_SERVICE`. */
+export function serviceEnvName(service: string): string {
+  return service.toUpperCase().replace(/-/g, '_');
+}
+
+export interface EnvLoad {
+  /** A partial config input (only what the environment sets). */
+  input: Record<string, unknown>;
+  /** Config path (dot-joined) → the variable that set it, to name variables in schema errors. */
+  origins: Map<string, string>;
+}
+
+const TRUE = new Set(['true', '1', 'yes', 'on']);
+const FALSE = new Set(['false', '0', 'no', 'off']);
+
+function convert(key: EnvKey, variable: string, raw: string, issues: ConfigIssue[]): unknown {
+  const v = raw.trim();
+  const bad = (message: string) => {
+    issues.push({ source: variable, message: `${message} (got ${JSON.stringify(raw.length > 40 ? raw.slice(0, 40) + '…' : raw)})` });
+    return undefined;
+  };
+  switch (key.kind) {
+    case 'string':
+      if (key.oneOf && !key.oneOf.includes(v)) return bad(`must be one of ${key.oneOf.join(', ')}`);
+      return v;
+    case 'int':
+      return /^-?\d+$/.test(v) ? Number(v) : bad('must be a whole number');
+    case 'number':
+      return /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : bad('must be a number');
+    case 'bool':
+      if (TRUE.has(v.toLowerCase())) return true;
+      if (FALSE.has(v.toLowerCase())) return false;
+      return bad('must be true or false');
+    case 'list':
+      return v.split(',').map((s) => s.trim()).filter(Boolean);
+    case 'apiKeys':
+      return parseApiKeys(variable, v, issues);
+  }
+}
+
+/** `key:agentId[:svc|svc]`, comma separated. The key itself never appears in an error. */
+function parseApiKeys(variable: string, raw: string, issues: ConfigIssue[]): unknown[] {
+  const out: unknown[] = [];
+  raw.split(',').map((s) => s.trim()).filter(Boolean).forEach((entry, i) => {
+    const parts = entry.split(':');
+    if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]) {
+      issues.push({ source: variable, message: `entry ${i + 1} must be key:agentId or key:agentId:service|service` });
+      return;
+    }
+    const services = parts[2]?.split('|').map((s) => s.trim()).filter(Boolean);
+    out.push({ key: parts[0], agentId: parts[1], ...(services && services.length > 0 ? { services } : {}) });
+  });
+  return out;
+}
+
+function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
+  let node = target;
+  for (const p of path.slice(0, -1)) {
+    const next = node[p];
+    if (typeof next !== 'object' || next === null) node[p] = {};
+    node = node[p] as Record<string, unknown>;
+  }
+  node[path[path.length - 1]!] = value;
+}
+
+const present = (env: NodeJS.ProcessEnv, name: string): string | undefined => {
+  const v = env[name];
+  return v === undefined || v.trim() === '' ? undefined : v;
+};
+
+/**
+ * Reads every variable of the tables. Unset or empty variables leave the file's or the schema's
+ * value alone. Throws ConfigError, naming each bad variable, when a value cannot be converted.
+ */
+export function loadEnvConfig(env: NodeJS.ProcessEnv): EnvLoad {
+  const input: Record<string, unknown> = {};
+  const origins = new Map<string, string>();
+  const issues: ConfigIssue[] = [];
+  const take = (key: EnvKey, variable: string, base: string[]) => {
+    const raw = present(env, variable);
+    if (raw === undefined) return;
+    const value = convert(key, variable, raw, issues);
+    if (value === undefined) return;
+    const path = [...base, ...key.path];
+    setPath(input, path, value);
+    origins.set(path.join('.'), variable);
+  };
+
+  for (const key of GATEWAY_ENV) {
+    if (key.name === 'NODE_ENV') {
+      // MCP_ENVIRONMENT wins; NODE_ENV counts only when it is one of ours (tools set it to other things).
+      const explicit = present(env, 'MCP_ENVIRONMENT');
+      if (explicit !== undefined) take(key, 'MCP_ENVIRONMENT', []);
+      else if (key.oneOf?.includes(present(env, 'NODE_ENV') ?? '')) take(key, 'NODE_ENV', []);
+      continue;
+    }
+    take(key, key.name, []);
+  }
+
+  const services = present(env, 'MCP_SERVICES');
+  if (services !== undefined) {
+    const names = services.split(',').map((s) => s.trim()).filter(Boolean);
+    const seen = new Set<string>();
+    for (const name of names) {
+      if (seen.has(serviceEnvName(name))) {
+        issues.push({ source: 'MCP_SERVICES', message: `${name} maps to the same variables (MCP_SERVICE_${serviceEnvName(name)}_*) as another service` });
+        continue;
+      }
+      seen.add(serviceEnvName(name));
+      setPath(input, ['services', name], {});
+      origins.set(`services.${name}`, 'MCP_SERVICES');
+      for (const key of SERVICE_ENV) take(key, `MCP_SERVICE_${serviceEnvName(name)}_${key.name}`, ['services', name]);
+    }
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+  return { input, origins };
+}
+
+/** `.env.example`, generated from the tables above (a test keeps the file in step). */
+export function renderEnvExample(): string {
+  const line = (k: EnvKey, name: string) => {
+    const value = k.default || k.example || '';
+    return `# ${k.meaning}${k.default ? ` (default: ${k.default})` : ''}\n# ${name}=${value}\n`;
+  };
+  const out: string[] = [
+    '# MCP Gateway configuration. Every variable is optional unless marked required; the value shown\n',
+    '# is the default. Generated from libs/config/src/env.ts: run `npm run env:example` after changing it.\n',
+    '# MCP_GATEWAY_CONFIG=path/to/gateway.yaml loads a YAML/JSON file first; these variables override it.\n\n',
+    '# The MCP_ENVIRONMENT variable, when set, takes precedence over NODE_ENV.\n',
+  ];
+  for (const k of GATEWAY_ENV) out.push(line(k, k.name));
+  out.push('\n# Services: a comma list; each NAME below is the service name upper-cased with - turned into _.\n');
+  out.push('# MCP_SERVICES=users,order-service\n\n');
+  out.push('# Per service (MCP_SERVICE_<NAME>_...):\n');
+  for (const k of SERVICE_ENV) out.push(line(k, `MCP_SERVICE_<NAME>_${k.name}`));
+  return out.join('');
+}

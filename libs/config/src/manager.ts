@@ -1,0 +1,161 @@
+import type { z } from 'zod';
+import { OperationDefinitionSchema } from '@mcp-gateway/protocol';
+import { ConfigError, type ConfigIssue } from './errors';
+import { loadEnvConfig, SERVICE_ENV, serviceEnvName } from './env';
+import { loadFileConfig } from './file';
+import { GatewayConfigSchema, type GatewayConfig, type GatewayConfigInput } from './schema';
+
+type Plain = Record<string, unknown>;
+const isPlain = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Objects merge key by key; anything else (arrays included) from `over` replaces `base`. */
+function deepMerge(base: Plain, over: Plain): Plain {
+  const out: Plain = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = isPlain(v) && isPlain(out[k]) ? deepMerge(out[k] as Plain, v) : v;
+  return out;
+}
+
+function parse(input: unknown, nameOf: (path: string) => string): GatewayConfig {
+  const result = GatewayConfigSchema.safeParse(input);
+  if (result.success) return result.data;
+  throw new ConfigError(toIssues(result.error, nameOf));
+}
+
+function toIssues(error: z.ZodError, nameOf: (path: string) => string): ConfigIssue[] {
+  return error.issues.map((i) => {
+    const path = i.path.map(String).join('.');
+    return { source: nameOf(path) || '(config)', message: i.message };
+  });
+}
+
+/**
+ * Names the variable behind a config path: the one that set it (or the closest enclosing path set
+ * by one); for a value a service is missing, the MCP_SERVICE_<NAME>_* variable that would set it.
+ */
+function envNamer(origins: Map<string, string>, fallback: (path: string) => string) {
+  return (path: string) => {
+    const exact = origins.get(path);
+    if (exact) return exact;
+    const svc = /^services\.([^.]+)\.(.+)$/.exec(path);
+    if (svc && origins.get(`services.${svc[1]}`) === 'MCP_SERVICES') {
+      const key = SERVICE_ENV.find((k) => k.path.join('.') === svc[2]);
+      return key ? `MCP_SERVICE_${serviceEnvName(svc[1]!)}_${key.name}` : `MCP_SERVICE_${serviceEnvName(svc[1]!)}_* (${svc[2]})`;
+    }
+    for (let p = path; p.includes('.'); ) {
+      p = p.slice(0, p.lastIndexOf('.'));
+      const v = origins.get(p);
+      if (v && v !== 'MCP_SERVICES') return v;
+    }
+    return fallback(path);
+  };
+}
+
+/**
+ * Builds the one validated GatewayConfig from any source:
+ *   GatewayConfigManager.createDevelopmentConfig()   the demo set-up of `npm run gateway:dev`
+ *   GatewayConfigManager.fromObject({...})            the original README's object shape
+ *   GatewayConfigManager.fromEnv(process.env)         environment variables only
+ *   GatewayConfigManager.fromFile('gateway.yaml')     a YAML/JSON file only
+ *   GatewayConfigManager.load(process.env)            MCP_GATEWAY_CONFIG file, then the environment over it
+ */
+export class GatewayConfigManager {
+  private constructor(private readonly config: GatewayConfig) {}
+
+  get(): GatewayConfig {
+    return this.config;
+  }
+
+  static fromObject(input: GatewayConfig | GatewayConfigInput): GatewayConfig {
+    return parse(input, (p) => p);
+  }
+
+  static fromFile(file: string): GatewayConfig {
+    return parse(loadFileConfig(file), (p) => `${file}: ${p}`);
+  }
+
+  static fromEnv(env: NodeJS.ProcessEnv): GatewayConfig {
+    const { input, origins } = loadEnvConfig(env);
+    return parse(input, envNamer(origins, (p) => p));
+  }
+
+  static load(env: NodeJS.ProcessEnv): GatewayConfig {
+    const file = env.MCP_GATEWAY_CONFIG?.trim();
+    const base = file ? loadFileConfig(file) : {};
+    const { input, origins } = loadEnvConfig(env);
+    return parse(deepMerge(base, input), envNamer(origins, (p) => (file ? `${file}: ${p}` : p)));
+  }
+
+  /** A holder for code that prefers an instance: `GatewayConfigManager.of(config).get()`. */
+  static of(config: GatewayConfig): GatewayConfigManager {
+    return new GatewayConfigManager(config);
+  }
+
+  /**
+   * Development: one `demo` service (the built-in demo backend on 127.0.0.1:8090) with three
+   * operations, generous limits, pretty defaults. `npm run gateway:dev` points it at its own demo backend.
+   */
+  static createDevelopmentConfig(overrides: GatewayConfigInput = {}): GatewayConfig {
+    const operations = [
+      {
+        name: 'echo',
+        description: 'Returns the parameters it was sent',
+        method: 'POST',
+        path: '/echo',
+        parameters: { type: 'object', additionalProperties: true },
+        idempotent: true,
+      },
+      {
+        name: 'getItem',
+        description: 'One item by id',
+        method: 'GET',
+        path: '/items/{id}',
+        parameters: { type: 'object', properties: { id: { type: 'string', minLength: 1, maxLength: 64 } }, required: ['id'], additionalProperties: false },
+      },
+      {
+        name: 'slow',
+        description: 'Answers after ms milliseconds',
+        method: 'GET',
+        path: '/slow',
+        parameters: { type: 'object', properties: { ms: { type: 'integer', minimum: 0, maximum: 60000 } }, additionalProperties: false },
+      },
+    ].map((o) => OperationDefinitionSchema.parse(o));
+    return GatewayConfigManager.fromObject(
+      deepMerge(
+        {
+          environment: 'development',
+          gatewayUrl: 'http://localhost:8080',
+          port: 8080,
+          defaultTimeout: 30000,
+          retryPolicy: { maxAttempts: 3, backoffStrategy: 'exponential', initialDelay: 200, maxDelay: 5000, jitter: true },
+          services: {
+            demo: {
+              endpoint: 'http://127.0.0.1:8090',
+              description: 'The built-in demo backend',
+              rateLimit: { requestsPerMinute: 6000, burstLimit: 100 },
+              circuitBreaker: { failureThreshold: 5, recoveryTimeout: 10000, halfOpenMaxCalls: 1 },
+              operations,
+              healthPath: '/health',
+            },
+          },
+        },
+        overrides as Plain,
+      ),
+    );
+  }
+}
+
+/**
+ * An API that serves in production must not be open: inbound keys (or at least an admin token for
+ * the registration endpoints) are required unless MCP_ALLOW_ANONYMOUS=true says so on purpose.
+ */
+export function assertSafeToServe(config: GatewayConfig): void {
+  const s = config.security;
+  if (config.environment === 'production' && s.apiKeys.length === 0 && !s.adminToken && !s.allowAnonymous) {
+    throw new ConfigError([
+      {
+        source: 'MCP_GATEWAY_API_KEYS',
+        message: 'production refuses to serve without inbound keys: set MCP_GATEWAY_API_KEYS (and MCP_ADMIN_TOKEN), or MCP_ALLOW_ANONYMOUS=true to run open on purpose',
+      },
+    ]);
+  }
+}

@@ -1,0 +1,32 @@
+export const REDACTED = '[REDACTED]';
+
+/** Keys whose values are secrets wherever they appear (config dumps, headers, error details). */
+export const SECRET_KEYS: ReadonlySet<string> = new Set(
+  ['token', 'apikey', 'accesstoken', 'refreshtoken', 'clientsecret', 'admintoken', 'key', 'password', 'authorization', 'cookie', 'set-cookie', 'x-api-key', 'secret']
+);
+
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = REDACTED;
+    if (u.search) u.search = '';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
+/** A deep copy safe to log or show: credentials, keys and tokens replaced, URL passwords and queries hidden. */
+export function redactConfig<T>(value: T): T {
+  const walk = (v: unknown, key?: string): unknown => {
+    if (key !== undefined && SECRET_KEYS.has(key.toLowerCase()) && v !== undefined && v !== null && typeof v !== 'object') return REDACTED;
+    if (Array.isArray(v)) return v.map((x) => walk(x));
+    if (typeof v === 'object' && v !== null) {
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x, k)]));
+    }
+    if (typeof v === 'string' && /^[a-z][a-z0-9+.-]*:\/\/[^/]*@/i.test(v)) return redactUrl(v);
+    if (typeof v === 'string' && (key === 'url' || key === 'endpoint' || key === 'tokenUrl' || key === 'openapiUrl')) return redactUrl(v);
+    return v;
+  };
+  return walk(value) as T;
+}

@@ -1,0 +1,240 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  assertSafeToServe,
+  ConfigError,
+  GatewayConfigManager,
+  GATEWAY_ENV,
+  redactConfig,
+  renderEnvExample,
+  SERVICE_ENV,
+  type GatewayConfig,
+} from '@mcp-gateway/config';
+
+function errorOf(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+const get = (obj: unknown, p: string[]): unknown => p.reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], obj);
+
+/** A valid value per variable, and what it becomes in the config. */
+const SAMPLES: Record<string, [string, unknown]> = {
+  ENDPOINT: ['http://users.internal:3000/v1', 'http://users.internal:3000/v1'],
+  DESCRIPTION: ['User records', 'User records'],
+  TIMEOUT: ['4500', 4500],
+  AUTH_TYPE: ['oauth2', 'oauth2'],
+  TOKEN: ['tok-123', 'tok-123'],
+  API_KEY: ['key-123', 'key-123'],
+  API_KEY_HEADER: ['X-Service-Key', 'X-Service-Key'],
+  ACCESS_TOKEN: ['at-1', 'at-1'],
+  REFRESH_TOKEN: ['rt-1', 'rt-1'],
+  TOKEN_URL: ['http://auth.internal/token', 'http://auth.internal/token'],
+  CLIENT_ID: ['client-1', 'client-1'],
+  CLIENT_SECRET: ['secret-1', 'secret-1'],
+  SCOPE: ['users:read', 'users:read'],
+  RATE_LIMIT_RPM: ['90.5', 90.5],
+  BURST_LIMIT: ['7', 7],
+  CB_FAILURE_THRESHOLD: ['3', 3],
+  CB_RECOVERY_TIMEOUT: ['1500', 1500],
+  CB_HALF_OPEN_MAX_CALLS: ['2', 2],
+  RETRY_MAX_ATTEMPTS: ['4', 4],
+  RETRY_BACKOFF: ['linear', 'linear'],
+  RETRY_INITIAL_DELAY: ['25', 25],
+  RETRY_MAX_DELAY: ['900', 900],
+  RETRY_JITTER: ['false', false],
+  OPENAPI_URL: ['http://users.internal:3000/openapi.json', 'http://users.internal:3000/openapi.json'],
+  DEFINITION: ['/etc/mcp/users.yaml', '/etc/mcp/users.yaml'],
+  HEALTH_PATH: ['/healthz', '/healthz'],
+  CONCURRENCY: ['12', 12],
+  MAX_QUEUE_DEPTH: ['250', 250],
+};
+
+describe('configuration from the environment', () => {
+  it('maps every MCP_SERVICE_<NAME>_* key of the table to its place in the config', () => {
+    expect(Object.keys(SAMPLES).sort()).toEqual(SERVICE_ENV.map((k) => k.name).sort());
+    const env: NodeJS.ProcessEnv = { MCP_SERVICES: 'user-service' };
+    for (const [suffix, [raw]] of Object.entries(SAMPLES)) env[`MCP_SERVICE_USER_SERVICE_${suffix}`] = raw;
+    const cfg = GatewayConfigManager.fromEnv(env);
+    const svc = cfg.services['user-service'];
+    for (const key of SERVICE_ENV) expect([key.name, get(svc, key.path)]).toEqual([key.name, SAMPLES[key.name]![1]]);
+  });
+
+  it('reads the gateway-wide keys and leaves unset ones at their defaults', () => {
+    const cfg = GatewayConfigManager.fromEnv({
+      REDIS_URL: 'redis://cache:6380',
+      PORT: '9000',
+      MCP_GATEWAY_URL: 'https://gw.example.com',
+      MCP_DEFAULT_TIMEOUT: '12000',
+      MCP_RETRY_MAX_ATTEMPTS: '5',
+      MCP_RETRY_BACKOFF: 'linear',
+      MCP_RETRY_JITTER: 'no',
+      MCP_CORS_ORIGINS: 'https://a.example, https://b.example',
+      WORKER_CONCURRENCY: '3',
+      MCP_SERVICES: 'users',
+      MCP_SERVICE_USERS_ENDPOINT: 'http://u',
+      WORKER_SERVICES: 'users',
+      MCP_GATEWAY_API_KEYS: 'long-key-aaaa:planner,long-key-bbbb:billing:users|orders',
+      NODE_ENV: 'production',
+    });
+    expect(cfg).toMatchObject({
+      environment: 'production',
+      port: 9000,
+      gatewayUrl: 'https://gw.example.com',
+      defaultTimeout: 12000,
+      redis: { url: 'redis://cache:6380', keyPrefix: 'mcp' },
+      retryPolicy: { maxAttempts: 5, backoffStrategy: 'linear', jitter: false, initialDelay: 1000, maxDelay: 10000 },
+      cors: { origins: ['https://a.example', 'https://b.example'] },
+      worker: { concurrency: 3, services: ['users'], shutdownGraceMs: 10000 },
+      security: {
+        apiKeys: [
+          { key: 'long-key-aaaa', agentId: 'planner' },
+          { key: 'long-key-bbbb', agentId: 'billing', services: ['users', 'orders'] },
+        ],
+      },
+    });
+    expect(cfg.services.users).toMatchObject({ rateLimit: { requestsPerMinute: 600, burstLimit: 50 }, maxQueueDepth: 10000, auth: { type: 'none' } });
+    // NODE_ENV values that are not ours are ignored; MCP_ENVIRONMENT wins over NODE_ENV.
+    expect(GatewayConfigManager.fromEnv({ NODE_ENV: 'staging' }).environment).toBe('development');
+    expect(GatewayConfigManager.fromEnv({ NODE_ENV: 'production', MCP_ENVIRONMENT: 'test' }).environment).toBe('test');
+  });
+
+  it.each([
+    [{ MCP_SERVICES: 'users', MCP_SERVICE_USERS_ENDPOINT: 'http://u', MCP_SERVICE_USERS_TIMEOUT: 'soon' }, 'MCP_SERVICE_USERS_TIMEOUT', 'whole number'],
+    [{ MCP_SERVICES: 'users', MCP_SERVICE_USERS_ENDPOINT: 'ftp://u' }, 'MCP_SERVICE_USERS_ENDPOINT', 'http'],
+    [{ MCP_SERVICES: 'users' }, 'MCP_SERVICE_USERS_ENDPOINT', ''],
+    [{ MCP_SERVICES: 'users', MCP_SERVICE_USERS_ENDPOINT: 'http://u', MCP_SERVICE_USERS_BURST_LIMIT: '0' }, 'MCP_SERVICE_USERS_BURST_LIMIT', ''],
+    [{ MCP_SERVICES: 'users', MCP_SERVICE_USERS_ENDPOINT: 'http://u', MCP_SERVICE_USERS_AUTH_TYPE: 'basic' }, 'MCP_SERVICE_USERS_AUTH_TYPE', 'one of'],
+    [{ MCP_SERVICES: 'users', MCP_SERVICE_USERS_ENDPOINT: 'http://u', MCP_SERVICE_USERS_AUTH_TYPE: 'bearer' }, 'MCP_SERVICE_USERS_TOKEN', 'required'],
+    [{ MCP_SERVICES: 'users', MCP_SERVICE_USERS_ENDPOINT: 'http://u', MCP_SERVICE_USERS_RETRY_JITTER: 'maybe' }, 'MCP_SERVICE_USERS_RETRY_JITTER', 'true or false'],
+    [{ PORT: '70000' }, 'PORT', ''],
+    [{ REDIS_URL: 'localhost:6379' }, 'REDIS_URL', 'redis://'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL', 'one of'],
+    [{ MCP_GATEWAY_API_KEYS: 'only-a-key' }, 'MCP_GATEWAY_API_KEYS', 'key:agentId'],
+    [{ MCP_CORS_ORIGINS: '*', NODE_ENV: 'production' }, 'MCP_CORS_ORIGINS', 'production'],
+    [{ WORKER_SERVICES: 'ghost' }, 'WORKER_SERVICES', 'ghost'],
+  ])('a bad value stops start-up naming the variable (%#)', (env, variable, words) => {
+    const err = errorOf(() => GatewayConfigManager.fromEnv(env));
+    expect(err.issues.map((i) => i.source)).toContain(variable);
+    expect(err.message).toContain(variable);
+    expect(err.message).toContain(words);
+  });
+
+  it('never puts an inbound key into an error message', () => {
+    const err = errorOf(() => GatewayConfigManager.fromEnv({ MCP_GATEWAY_API_KEYS: 'short:agent' }));
+    expect(err.message).toContain('MCP_GATEWAY_API_KEYS');
+    expect(err.message).not.toContain('short');
+  });
+});
+
+describe('configuration from a file, and the file under the environment', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'mcp-config-'));
+
+  it('reads YAML and JSON; the environment overrides the file key by key', () => {
+    const yamlFile = path.join(dir, 'gateway.yaml');
+    writeFileSync(
+      yamlFile,
+      [
+        'defaultTimeout: 5000',
+        'services:',
+        '  users:',
+        '    endpoint: http://users:3000',
+        '    definitionFile: defs/users.yaml',
+        '    rateLimit: { requestsPerMinute: 120, burstLimit: 10 }',
+      ].join('\n'),
+    );
+    const fromFile = GatewayConfigManager.fromFile(yamlFile);
+    expect(fromFile.services.users).toMatchObject({ endpoint: 'http://users:3000', definitionFile: path.join(dir, 'defs/users.yaml') });
+    const merged = GatewayConfigManager.load({
+      MCP_GATEWAY_CONFIG: yamlFile,
+      MCP_DEFAULT_TIMEOUT: '7000',
+      MCP_SERVICES: 'users',
+      MCP_SERVICE_USERS_BURST_LIMIT: '3',
+    });
+    expect(merged.defaultTimeout).toBe(7000);
+    expect(merged.services.users!.rateLimit).toEqual({ requestsPerMinute: 120, burstLimit: 3 });
+    expect(merged.services.users!.endpoint).toBe('http://users:3000');
+
+    const jsonFile = path.join(dir, 'gateway.json');
+    writeFileSync(jsonFile, JSON.stringify({ services: { orders: { endpoint: 'http://orders' } } }));
+    expect(Object.keys(GatewayConfigManager.fromFile(jsonFile).services)).toEqual(['orders']);
+  });
+
+  it('names the file and the key of a bad value, and a missing file by its variable', () => {
+    const bad = path.join(dir, 'bad.yaml');
+    writeFileSync(bad, 'services:\n  users:\n    endpoint: http://u\n    timeout: -3\n');
+    const err = errorOf(() => GatewayConfigManager.load({ MCP_GATEWAY_CONFIG: bad }));
+    expect(err.message).toContain(`${bad}: services.users.timeout`);
+    const missing = errorOf(() => GatewayConfigManager.load({ MCP_GATEWAY_CONFIG: path.join(dir, 'nope.yaml') }));
+    expect(missing.issues[0]!.source).toBe('MCP_GATEWAY_CONFIG');
+    writeFileSync(bad, 'services: [unclosed');
+    expect(errorOf(() => GatewayConfigManager.fromFile(bad)).message).toContain('not valid YAML/JSON');
+  });
+});
+
+describe('programmatic configuration', () => {
+  it('accepts the original README object shape', () => {
+    const cfg = GatewayConfigManager.fromObject({
+      gatewayUrl: 'http://localhost:8080',
+      defaultTimeout: 30000,
+      retryPolicy: { maxAttempts: 3, backoffStrategy: 'exponential', initialDelay: 1000, maxDelay: 10000, jitter: true },
+      services: {
+        'user-service': {
+          endpoint: 'http://localhost:3001',
+          auth: { type: 'bearer', credentials: { token: 'your-token' } },
+          rateLimit: { requestsPerMinute: 100, burstLimit: 10 },
+          timeout: 5000,
+          circuitBreaker: { failureThreshold: 5, recoveryTimeout: 30000, halfOpenMaxCalls: 3 },
+        },
+      },
+    });
+    expect(cfg.services['user-service']!.circuitBreaker.halfOpenMaxCalls).toBe(3);
+    expect(cfg.redis).toEqual({ url: 'redis://127.0.0.1:6379', keyPrefix: 'mcp' });
+    expect(errorOf(() => GatewayConfigManager.fromObject({ services: { u: { endpoint: 'http://u', bogus: 1 } as never } })).message).toContain('services.u');
+  });
+
+  it('createDevelopmentConfig gives the demo service with its operations', () => {
+    const cfg = GatewayConfigManager.createDevelopmentConfig();
+    expect(cfg.environment).toBe('development');
+    expect(cfg.services.demo!.operations!.map((o) => o.name)).toEqual(['echo', 'getItem', 'slow']);
+    expect(GatewayConfigManager.createDevelopmentConfig({ port: 9999 }).port).toBe(9999);
+  });
+});
+
+describe('production safety and secrets', () => {
+  const prod = (security: Record<string, unknown>) => GatewayConfigManager.fromObject({ environment: 'production', security } as never);
+
+  it('refuses to serve production open unless told to', () => {
+    expect(() => assertSafeToServe(prod({}))).toThrow(/MCP_GATEWAY_API_KEYS/);
+    expect(() => assertSafeToServe(prod({ allowAnonymous: true }))).not.toThrow();
+    expect(() => assertSafeToServe(prod({ apiKeys: [{ key: 'k-0123456789', agentId: 'a' }] }))).not.toThrow();
+    expect(() => assertSafeToServe(GatewayConfigManager.fromObject({}))).not.toThrow();
+  });
+
+  it('redactConfig hides credentials, keys, tokens and URL passwords', () => {
+    const cfg: GatewayConfig = GatewayConfigManager.fromObject({
+      redis: { url: 'redis://:hunter2-redis@cache:6379' },
+      security: { apiKeys: [{ key: 'inbound-key-123', agentId: 'a' }], adminToken: 'admin-token-0123456789' },
+      services: { u: { endpoint: 'http://x:pw-in-url@u/?key=q-secret', auth: { type: 'bearer', credentials: { token: 'bearer-secret' } } } },
+    });
+    const text = JSON.stringify(redactConfig(cfg));
+    for (const secret of ['hunter2-redis', 'inbound-key-123', 'admin-token-0123456789', 'pw-in-url', 'q-secret', 'bearer-secret']) expect(text).not.toContain(secret);
+    expect(text).toContain('"agentId":"a"');
+  });
+});
+
+describe('.env.example', () => {
+  it('is the generated list of every variable with its default and meaning', () => {
+    const file = readFileSync(path.join(__dirname, '../../../.env.example'), 'utf8');
+    expect(file).toBe(renderEnvExample());
+    for (const k of GATEWAY_ENV) expect(file).toContain(`${k.name}=`);
+    for (const k of SERVICE_ENV) expect(file).toContain(`MCP_SERVICE_<NAME>_${k.name}=`);
+    for (const v of ['MCP_SERVICES=', 'MCP_ENVIRONMENT']) expect(file).toContain(v);
+  });
+});
