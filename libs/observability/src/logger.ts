@@ -1,0 +1,40 @@
+import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+
+export type { Logger } from 'pino';
+
+/**
+ * Paths pino censors before a line is written. pino's `*` covers one level, so the common shapes
+ * are listed: a bare field, a field of any logged object, and headers of a logged request/response.
+ */
+const SECRET_FIELDS = ['authorization', 'cookie', 'token', 'apiKey', 'accessToken', 'refreshToken', 'clientSecret', 'adminToken', 'password', 'secret'];
+const SECRET_HEADERS = ['authorization', 'cookie', '"set-cookie"', '"x-api-key"', '"proxy-authorization"'];
+
+export const REDACT_PATHS: string[] = [
+  ...SECRET_FIELDS,
+  ...SECRET_FIELDS.map((f) => `*.${f}`),
+  ...SECRET_HEADERS.map((h) => `headers[${h.startsWith('"') ? h : JSON.stringify(h)}]`),
+  ...SECRET_HEADERS.map((h) => `*.headers[${h.startsWith('"') ? h : JSON.stringify(h)}]`),
+  'credentials',
+  '*.credentials',
+  '*.*.credentials',
+];
+
+export interface LoggerSettings {
+  level?: LoggerOptions['level'];
+  /** Process role: api, worker, gateway. */
+  name?: string;
+  /** Where lines go (default stdout); tests pass a stream to read them back. */
+  destination?: DestinationStream;
+}
+
+/** pino JSON lines with secrets censored; `level: 'silent'` writes nothing. */
+export function createLogger(settings: LoggerSettings = {}): Logger {
+  const options: LoggerOptions = {
+    level: settings.level ?? 'info',
+    ...(settings.name ? { name: settings.name } : {}),
+    redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
+    base: { pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  };
+  return settings.destination ? pino(options, settings.destination) : pino(options);
+}

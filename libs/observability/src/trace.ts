@@ -1,0 +1,36 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+
+/** W3C trace context: `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`. */
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
+const ZERO_TRACE = '0'.repeat(32);
+const ZERO_SPAN = '0'.repeat(16);
+
+/** The header normalised to version 00, or undefined when it is not a valid traceparent. */
+export function parseTraceparent(header: string | undefined): string | undefined {
+  const m = TRACEPARENT.exec((header ?? '').trim().toLowerCase());
+  if (!m) return undefined;
+  const [, version, traceId, parentId, flags, rest] = m;
+  if (version === 'ff' || traceId === ZERO_TRACE || parentId === ZERO_SPAN) return undefined;
+  // Version 00 has exactly four fields; later versions may append more, which we drop.
+  if (version === '00' && rest !== undefined) return undefined;
+  return `00-${traceId}-${parentId}-${flags}`;
+}
+
+/** A new span under `parent` (same trace, new span id, same flags), or the root of a new sampled trace. */
+export function childTraceparent(parent?: string): string {
+  const valid = parseTraceparent(parent);
+  const spanId = randomBytes(8).toString('hex');
+  if (valid) {
+    const [, traceId, , flags] = valid.split('-');
+    return `00-${traceId}-${spanId}-${flags}`;
+  }
+  return `00-${randomBytes(16).toString('hex')}-${spanId}-01`;
+}
+
+export function traceIdOf(traceparent: string | undefined): string | undefined {
+  return parseTraceparent(traceparent)?.split('-')[1];
+}
+
+export function newCorrelationId(): string {
+  return randomUUID();
+}

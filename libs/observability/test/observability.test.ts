@@ -1,0 +1,64 @@
+import { Writable } from 'node:stream';
+import { childTraceparent, createLogger, parseTraceparent, traceIdOf } from '@mcp-gateway/observability';
+
+function capture() {
+  const lines: Record<string, unknown>[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const l of chunk.toString('utf8').split('\n').filter(Boolean)) lines.push(JSON.parse(l) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { lines, destination };
+}
+
+describe('logger', () => {
+  it('writes JSON lines and censors secrets in fields, headers and credentials', () => {
+    const { lines, destination } = capture();
+    const log = createLogger({ level: 'info', name: 'api', destination });
+    log.info(
+      {
+        token: 'tok-secret-1',
+        headers: { authorization: 'Bearer tok-secret-2', 'x-api-key': 'tok-secret-3', accept: 'application/json' },
+        req: { headers: { cookie: 'sid=tok-secret-4' } },
+        service: { auth: { credentials: { clientSecret: 'tok-secret-5' } } },
+        upstream: { accessToken: 'tok-secret-6' },
+      },
+      'hello',
+    );
+    log.debug('not at info');
+    expect(lines).toHaveLength(1);
+    const text = JSON.stringify(lines[0]);
+    expect(text).not.toMatch(/tok-secret/);
+    expect(lines[0]).toMatchObject({ msg: 'hello', name: 'api', level: 30, headers: { accept: 'application/json' } });
+  });
+
+  it('silent writes nothing', () => {
+    const { lines, destination } = capture();
+    createLogger({ level: 'silent', destination }).error('x');
+    expect(lines).toHaveLength(0);
+  });
+});
+
+describe('W3C trace context', () => {
+  const parent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+
+  it('accepts valid headers and rejects malformed or all-zero ones', () => {
+    expect(parseTraceparent(parent.toUpperCase())).toBe(parent);
+    for (const bad of ['', 'garbage', '00-00000000000000000000000000000000-b7ad6b7169203331-01', '00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01', 'ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', `${parent}-extra`]) {
+      expect(parseTraceparent(bad)).toBeUndefined();
+    }
+    // A later version may carry more fields: they are dropped and the header continues as version 00.
+    expect(parseTraceparent('01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-future')).toBe(parent);
+  });
+
+  it('continues a trace with a new span, or starts a sampled one', () => {
+    const child = childTraceparent(parent);
+    expect(traceIdOf(child)).toBe('0af7651916cd43dd8448eb211c80319c');
+    expect(child.split('-')[2]).not.toBe('b7ad6b7169203331');
+    expect(child.endsWith('-01')).toBe(true);
+    const root = childTraceparent(undefined);
+    expect(root).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    expect(traceIdOf(childTraceparent(undefined))).not.toBe(traceIdOf(root));
+  });
+});
