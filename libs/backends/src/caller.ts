@@ -1,0 +1,216 @@
+import http from 'node:http';
+import https from 'node:https';
+import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
+import type Redis from 'ioredis';
+import { GatewayError, isGatewayError, type ErrorCode, type OperationDefinition } from '@mcp-gateway/protocol';
+import type { ServiceConfig } from '@mcp-gateway/config';
+import { OAuth2Tokens } from './oauth2';
+import { buildBackendRequest } from './request';
+
+/** What came of one backend call. Never thrown: the pipeline decides what each kind means. */
+export type BackendOutcome =
+  | { kind: 'response'; status: number; headers: Record<string, string>; data: unknown; durationMs: number }
+  | { kind: 'timeout'; durationMs: number }
+  | { kind: 'network'; code: string; durationMs: number }
+  | { kind: 'aborted'; durationMs: number }
+  /** The call was not made: its request could not be built, or no credential could be had. */
+  | { kind: 'not_sent'; error: GatewayError; retryable: boolean; durationMs: number };
+
+export interface BackendCall {
+  service: string;
+  config: ServiceConfig;
+  operation: OperationDefinition;
+  parameters: Record<string, unknown>;
+  timeoutMs: number;
+  /** Gateway headers (correlation, trace, idempotency); auth headers are added here. */
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+export interface BackendCallerOptions {
+  /** Redis for shared OAuth2 tokens. */
+  redis: Redis;
+  keyPrefix: string;
+  /** Largest backend response body accepted (default 10 MB). */
+  maxResponseBytes?: number;
+  maxSockets?: number;
+}
+
+/** Connection errors that happen before any byte of the request could reach the backend. */
+const NEVER_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/**
+ * Calls backends: one keep-alive axios instance for all services, the remaining deadline as the
+ * timeout, no redirects (a redirect could move the call, and its credentials, off the endpoint),
+ * and the service's credentials (refreshing an OAuth2 token once on a 401).
+ */
+export class BackendCaller {
+  private readonly http: AxiosInstance;
+  private readonly agents: { http: http.Agent; https: https.Agent };
+  private readonly tokens: OAuth2Tokens;
+
+  constructor(options: BackendCallerOptions) {
+    const maxSockets = options.maxSockets ?? 256;
+    this.agents = {
+      http: new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: 64, keepAliveMsecs: 1000 }),
+      https: new https.Agent({ keepAlive: true, maxSockets, maxFreeSockets: 64, keepAliveMsecs: 1000 }),
+    };
+    this.http = axios.create({
+      httpAgent: this.agents.http,
+      httpsAgent: this.agents.https,
+      maxRedirects: 0,
+      validateStatus: () => true,
+      maxContentLength: options.maxResponseBytes ?? 10 * 1024 * 1024,
+      maxBodyLength: 10 * 1024 * 1024,
+      proxy: false,
+      transitional: { silentJSONParsing: true, forcedJSONParsing: true, clarifyTimeoutError: true },
+    });
+    this.tokens = new OAuth2Tokens(options.redis, options.keyPrefix, this.http);
+  }
+
+  async call(input: BackendCall): Promise<BackendOutcome> {
+    const started = Date.now();
+    const deadline = started + input.timeoutMs;
+    const elapsed = () => Date.now() - started;
+    let request;
+    try {
+      request = buildBackendRequest(input.config.endpoint, input.operation, input.parameters);
+    } catch (err) {
+      const error = isGatewayError(err) ? err : new GatewayError('INTERNAL_ERROR', 'The backend request could not be built');
+      return { kind: 'not_sent', error, retryable: false, durationMs: elapsed() };
+    }
+    const auth = input.config.auth;
+    const headers: Record<string, string> = { Accept: 'application/json', 'User-Agent': 'mcp-gateway/0.1', ...(input.headers ?? {}) };
+    if (request.body !== undefined) headers['Content-Type'] = 'application/json';
+    let oauthToken: string | undefined;
+    try {
+      switch (auth.type) {
+        case 'bearer':
+          headers.Authorization = `Bearer ${auth.credentials.token}`;
+          break;
+        case 'api-key':
+          headers[auth.credentials.headerName ?? 'X-API-Key'] = auth.credentials.apiKey ?? '';
+          break;
+        case 'oauth2':
+          oauthToken = await this.tokens.current(input.service, auth.credentials, deadline);
+          if (oauthToken) headers.Authorization = `Bearer ${oauthToken}`;
+          break;
+        case 'none':
+          break;
+      }
+    } catch (err) {
+      return {
+        kind: 'not_sent',
+        error: new GatewayError('BACKEND_ERROR', `No access token for ${input.service}: ${(err as Error).message}`),
+        retryable: true,
+        durationMs: elapsed(),
+      };
+    }
+
+    let outcome = await this.send(request.method, request.url, request.body, headers, deadline, input.signal);
+    if (outcome.kind === 'response' && outcome.status === 401 && auth.type === 'oauth2' && auth.credentials.tokenUrl && Date.now() < deadline) {
+      // One refresh (shared by all workers), then one more try with the new token.
+      const fresh = await this.tokens.refresh(input.service, auth.credentials, oauthToken, deadline).catch(() => undefined);
+      if (fresh && fresh !== oauthToken) {
+        outcome = await this.send(request.method, request.url, request.body, { ...headers, Authorization: `Bearer ${fresh}` }, deadline, input.signal);
+      }
+    }
+    return { ...outcome, durationMs: elapsed() } as BackendOutcome;
+  }
+
+  private async send(
+    method: string,
+    url: string,
+    body: Record<string, unknown> | undefined,
+    headers: Record<string, string>,
+    deadline: number,
+    external?: AbortSignal,
+  ): Promise<BackendOutcome> {
+    const started = Date.now();
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, Math.max(1, deadline - started));
+    const onAbort = () => controller.abort();
+    external?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const res: AxiosResponse<unknown> = await this.http.request({ method, url, data: body, headers, signal: controller.signal });
+      const out: Record<string, string> = {};
+      for (const [k, v] of Object.entries(res.headers)) if (v !== undefined && v !== null) out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : String(v);
+      return { kind: 'response', status: res.status, headers: out, data: res.data === '' ? undefined : res.data, durationMs: Date.now() - started };
+    } catch (err) {
+      const durationMs = Date.now() - started;
+      if (timedOut) return { kind: 'timeout', durationMs };
+      if (external?.aborted) return { kind: 'aborted', durationMs };
+      const code = axios.isAxiosError(err) ? (err.code ?? 'ERR_NETWORK') : 'ERR_NETWORK';
+      if (code === 'ETIMEDOUT' || code === 'ECONNABORTED') return { kind: 'timeout', durationMs };
+      if (code === 'ERR_BAD_RESPONSE' && /maxContentLength/i.test((err as Error).message)) return { kind: 'network', code: 'RESPONSE_TOO_LARGE', durationMs };
+      return { kind: 'network', code, durationMs };
+    } finally {
+      clearTimeout(timer);
+      external?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  close(): void {
+    this.agents.http.destroy();
+    this.agents.https.destroy();
+  }
+}
+
+export interface Classified {
+  ok: boolean;
+  /** Worth another attempt (idempotency is the pipeline's call). */
+  retryable: boolean;
+  /** Counts against the circuit breaker: 5xx, timeouts, connection errors. */
+  countsAsFailure: boolean;
+  /** The request certainly never reached the backend, so even a non-idempotent call may be repeated. */
+  neverSent: boolean;
+  retryAfterMs?: number;
+  code?: ErrorCode;
+}
+
+/** `Retry-After` as seconds or an HTTP date, in ms (capped at an hour); undefined when absent or bad. */
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  const v = value.trim();
+  let ms: number | undefined;
+  if (/^\d+(\.\d+)?$/.test(v)) ms = Number(v) * 1000;
+  else {
+    const at = Date.parse(v);
+    if (!Number.isNaN(at)) ms = Math.max(0, at - now);
+  }
+  return ms === undefined ? undefined : Math.min(Math.round(ms), 3_600_000);
+}
+
+/**
+ * The meaning of an outcome. 4xx are the caller's problem: not retried (408 and 429 excepted) and
+ * never held against the backend; 5xx, timeouts and connection errors are.
+ */
+export function classifyOutcome(outcome: BackendOutcome): Classified {
+  switch (outcome.kind) {
+    case 'response': {
+      const s = outcome.status;
+      if (s < 400) return { ok: true, retryable: false, countsAsFailure: false, neverSent: false };
+      const retryAfterMs = parseRetryAfter(outcome.headers['retry-after']);
+      if (s === 429) return { ok: false, retryable: true, countsAsFailure: false, neverSent: false, retryAfterMs, code: 'RATE_LIMITED' };
+      if (s === 408) return { ok: false, retryable: true, countsAsFailure: false, neverSent: false, code: 'BACKEND_ERROR' };
+      if (s < 500) return { ok: false, retryable: false, countsAsFailure: false, neverSent: false, code: 'BACKEND_ERROR' };
+      // 501/505: the backend will never do it; still a server-side failure.
+      const permanent = s === 501 || s === 505;
+      return { ok: false, retryable: !permanent, countsAsFailure: true, neverSent: false, retryAfterMs, code: 'BACKEND_ERROR' };
+    }
+    case 'timeout':
+      return { ok: false, retryable: true, countsAsFailure: true, neverSent: false, code: 'TIMEOUT' };
+    case 'network': {
+      if (outcome.code === 'RESPONSE_TOO_LARGE') return { ok: false, retryable: false, countsAsFailure: false, neverSent: false, code: 'BACKEND_ERROR' };
+      return { ok: false, retryable: true, countsAsFailure: true, neverSent: NEVER_SENT.has(outcome.code), code: 'BACKEND_ERROR' };
+    }
+    case 'aborted':
+      return { ok: false, retryable: false, countsAsFailure: false, neverSent: false, code: 'CANCELLED' };
+    case 'not_sent':
+      return { ok: false, retryable: outcome.retryable, countsAsFailure: false, neverSent: true, code: outcome.error.code };
+  }
+}

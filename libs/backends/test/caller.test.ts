@@ -1,0 +1,190 @@
+import type Redis from 'ioredis';
+import { GatewayConfigManager, type ServiceConfigInput } from '@mcp-gateway/config';
+import { OperationDefinitionSchema } from '@mcp-gateway/protocol';
+import { createRedis } from '@mcp-gateway/redis';
+import { BackendCaller, classifyOutcome, oauth2Keys, parseRetryAfter, type BackendOutcome } from '@mcp-gateway/backends';
+import { freePort, startBackend, testRedisUrl, uniquePrefix, type TestBackend } from '@mcp-gateway/testing';
+
+const svc = (s: ServiceConfigInput) => GatewayConfigManager.fromObject({ services: { s } }).services.s!;
+const op = (method: string, path: string) => OperationDefinitionSchema.parse({ name: 'op', method, path });
+
+let redis: Redis;
+let backend: TestBackend;
+const callers: BackendCaller[] = [];
+const newCaller = (prefix: string) => {
+  const c = new BackendCaller({ redis, keyPrefix: prefix });
+  callers.push(c);
+  return c;
+};
+
+beforeAll(async () => {
+  redis = createRedis(testRedisUrl(), 'blocking', 'backends-test');
+  backend = await startBackend();
+});
+afterAll(async () => {
+  callers.forEach((c) => c.close());
+  await backend.close();
+  redis.disconnect();
+});
+beforeEach(() => {
+  backend.requests.length = 0;
+});
+
+describe('BackendCaller: credentials', () => {
+  it('adds a bearer token, or an API key under the configured header, beside the gateway headers', async () => {
+    const caller = newCaller(uniquePrefix());
+    await caller.call({
+      service: 's',
+      config: svc({ endpoint: backend.url, auth: { type: 'bearer', credentials: { token: 'tok-1' } } }),
+      operation: op('GET', '/a'),
+      parameters: {},
+      timeoutMs: 2000,
+      headers: { 'X-Correlation-ID': 'c-1', 'Idempotency-Key': 'id-1' },
+    });
+    await caller.call({
+      service: 's',
+      config: svc({ endpoint: backend.url, auth: { type: 'api-key', credentials: { apiKey: 'key-1', headerName: 'X-Service-Key' } } }),
+      operation: op('GET', '/b'),
+      parameters: {},
+      timeoutMs: 2000,
+    });
+    await caller.call({ service: 's', config: svc({ endpoint: backend.url, auth: { type: 'api-key', credentials: { apiKey: 'key-2' } } }), operation: op('GET', '/c'), parameters: {}, timeoutMs: 2000 });
+    const [a, b, c] = backend.requests;
+    expect(a!.headers).toMatchObject({ authorization: 'Bearer tok-1', 'x-correlation-id': 'c-1', 'idempotency-key': 'id-1' });
+    expect(b!.headers['x-service-key']).toBe('key-1');
+    expect(b!.headers.authorization).toBeUndefined();
+    expect(c!.headers['x-api-key']).toBe('key-2');
+  });
+});
+
+describe('BackendCaller: OAuth2', () => {
+  let tokenServer: TestBackend;
+  let api: TestBackend;
+  let issued = 0;
+  let valid = new Set<string>();
+
+  beforeAll(async () => {
+    tokenServer = await startBackend(async (req) => {
+      issued += 1;
+      const form = new URLSearchParams(req.rawBody);
+      if (form.get('client_secret') !== 'cs-1') return { status: 401, body: { error: 'invalid_client' } };
+      const token = `at-${issued}`;
+      valid = new Set([token]);
+      // Slow enough that concurrent 401s overlap the refresh.
+      return { status: 200, body: { access_token: token, token_type: 'Bearer', expires_in: 3600, refresh_token: `rt-${issued}` }, delayMs: 150 };
+    });
+    api = await startBackend((req) => {
+      const tok = String(req.headers.authorization ?? '').replace(/^Bearer /, '');
+      return valid.has(tok) ? { status: 200, body: { ok: tok } } : { status: 401, body: { error: 'expired' } };
+    });
+  });
+  afterAll(async () => {
+    await tokenServer.close();
+    await api.close();
+  });
+
+  const oauth = (tokenUrl: string, secret = 'cs-1') =>
+    svc({ endpoint: api.url, auth: { type: 'oauth2', credentials: { accessToken: 'at-stale', refreshToken: 'rt-0', tokenUrl, clientId: 'gw', clientSecret: secret } } });
+
+  it('refreshes once on 401 across processes, shares the new token through Redis, and retries the call', async () => {
+    const prefix = uniquePrefix();
+    // Two callers stand for two worker processes: each has its own HTTP pool and in-process state.
+    const one = newCaller(prefix);
+    const two = newCaller(prefix);
+    const config = oauth(`${tokenServer.url}/token`);
+    issued = 0;
+    const outcomes = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => (i % 2 ? one : two).call({ service: 'users', config, operation: op('GET', '/me'), parameters: {}, timeoutMs: 5000 })),
+    );
+    expect(outcomes.map((o) => (o.kind === 'response' ? o.status : o.kind))).toEqual(Array(8).fill(200));
+    expect(issued).toBe(1);
+    const form = new URLSearchParams(tokenServer.requests[0]!.rawBody);
+    expect(Object.fromEntries(form)).toEqual({ grant_type: 'refresh_token', refresh_token: 'rt-0', client_id: 'gw', client_secret: 'cs-1' });
+    expect(JSON.parse((await redis.get(oauth2Keys(prefix, 'users').token))!)).toMatchObject({ accessToken: 'at-1' });
+    expect(await redis.ttl(oauth2Keys(prefix, 'users').token)).toBeGreaterThan(3500);
+    // The rotated refresh token is the one used next time.
+    expect(await redis.get(oauth2Keys(prefix, 'users').refresh)).toBe('rt-1');
+
+    // A third "process" starts with the shared token: no 401, no refresh.
+    const before = api.requests.length;
+    const three = newCaller(prefix);
+    const o = await three.call({ service: 'users', config, operation: op('GET', '/me'), parameters: {}, timeoutMs: 5000 });
+    expect(o).toMatchObject({ kind: 'response', status: 200, data: { ok: 'at-1' } });
+    expect(api.requests.length - before).toBe(1);
+    expect(issued).toBe(1);
+  });
+
+  it('answers the backend 401 when the refresh fails, and never shows a secret', async () => {
+    const caller = newCaller(uniquePrefix());
+    tokenServer.requests.length = 0;
+    const o = await caller.call({ service: 'users', config: oauth(`${tokenServer.url}/token`, 'wrong-secret'), operation: op('GET', '/me'), parameters: {}, timeoutMs: 5000 });
+    expect(o).toMatchObject({ kind: 'response', status: 401 });
+    expect(tokenServer.requests).toHaveLength(1);
+    expect(JSON.stringify(o)).not.toMatch(/wrong-secret|rt-0|at-stale/);
+  });
+});
+
+describe('BackendCaller: transport outcomes', () => {
+  it('gives timeout when the deadline passes mid-call', async () => {
+    const slow = await startBackend(() => ({ status: 200, delayMs: 1500 }));
+    const o = await newCaller('p').call({ service: 's', config: svc({ endpoint: slow.url }), operation: op('GET', '/'), parameters: {}, timeoutMs: 200 });
+    await slow.close();
+    expect(o.kind).toBe('timeout');
+    expect(o.durationMs).toBeLessThan(1200);
+    expect(classifyOutcome(o)).toMatchObject({ retryable: true, countsAsFailure: true, neverSent: false });
+  });
+
+  it('gives a never-sent network outcome when nothing listens', async () => {
+    const port = await freePort();
+    const o = await newCaller('p').call({ service: 's', config: svc({ endpoint: `http://127.0.0.1:${port}` }), operation: op('POST', '/'), parameters: {}, timeoutMs: 2000 });
+    expect(o).toMatchObject({ kind: 'network', code: 'ECONNREFUSED' });
+    expect(classifyOutcome(o)).toMatchObject({ retryable: true, countsAsFailure: true, neverSent: true });
+  });
+
+  it('does not follow redirects (a redirect could carry credentials off the endpoint)', async () => {
+    const other = await startBackend();
+    const redirecting = await startBackend(() => ({ status: 302, headers: { location: `${other.url}/steal` } }));
+    const o = await newCaller('p').call({
+      service: 's',
+      config: svc({ endpoint: redirecting.url, auth: { type: 'bearer', credentials: { token: 'tok-r' } } }),
+      operation: op('GET', '/'),
+      parameters: {},
+      timeoutMs: 2000,
+    });
+    expect(o).toMatchObject({ kind: 'response', status: 302 });
+    expect(other.requests).toHaveLength(0);
+    await other.close();
+    await redirecting.close();
+  });
+
+  it('refuses a request that would leave the endpoint without sending it', async () => {
+    const o = await newCaller('p').call({ service: 's', config: svc({ endpoint: backend.url }), operation: op('GET', '/f/{name}'), parameters: { name: '..' }, timeoutMs: 2000 });
+    expect(o.kind).toBe('not_sent');
+    expect(backend.requests).toHaveLength(0);
+  });
+});
+
+describe('classifyOutcome', () => {
+  const res = (status: number, headers: Record<string, string> = {}): BackendOutcome => ({ kind: 'response', status, headers, data: undefined, durationMs: 1 });
+  it.each([
+    [200, true, false, false],
+    [404, false, false, false],
+    [400, false, false, false],
+    [408, false, true, false],
+    [429, false, true, false],
+    [500, false, true, true],
+    [503, false, true, true],
+    [501, false, false, true],
+  ])('status %i → ok %s, retryable %s, counts against the breaker %s', (status, ok, retryable, counts) => {
+    expect(classifyOutcome(res(status))).toMatchObject({ ok, retryable, countsAsFailure: counts });
+  });
+
+  it('reads Retry-After from 429 and 503, as seconds or a date', () => {
+    expect(classifyOutcome(res(429, { 'retry-after': '2' })).retryAfterMs).toBe(2000);
+    expect(classifyOutcome(res(503, { 'retry-after': '1' })).retryAfterMs).toBe(1000);
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:05 GMT', now)).toBe(5000);
+    expect(parseRetryAfter('soon', now)).toBeUndefined();
+    expect(parseRetryAfter('999999', now)).toBe(3_600_000);
+  });
+});

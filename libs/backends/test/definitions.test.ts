@@ -1,0 +1,99 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { GatewayConfigManager } from '@mcp-gateway/config';
+import { findOperation, loadServiceDefinition, operationsFromOpenApi } from '@mcp-gateway/backends';
+import { startBackend, type TestBackend } from '@mcp-gateway/testing';
+
+const OPENAPI = {
+  openapi: '3.0.3',
+  info: { title: 't', version: '1' },
+  components: {
+    parameters: { Id: { name: 'id', in: 'path', required: true, schema: { type: 'string' } } },
+    schemas: { NewUser: { type: 'object', properties: { name: { type: 'string' }, age: { type: 'integer' } }, required: ['name'] } },
+  },
+  paths: {
+    '/users/{id}': {
+      parameters: [{ $ref: '#/components/parameters/Id' }],
+      get: { operationId: 'getUser', summary: 'One user', parameters: [{ name: 'expand', in: 'query', schema: { type: 'boolean' } }] },
+      delete: { operationId: 'deleteUser' },
+    },
+    '/users': {
+      post: { operationId: 'createUser', requestBody: { content: { 'application/json': { schema: { $ref: '#/components/schemas/NewUser' } } } } },
+      get: { summary: 'no operationId' },
+    },
+  },
+};
+
+const svc = (extra: Record<string, unknown>) => GatewayConfigManager.fromObject({ services: { s: { endpoint: 'http://127.0.0.1:1', ...extra } } }).services.s!;
+
+describe('OpenAPI 3 import', () => {
+  it('turns operationIds into operations with one parameters schema', () => {
+    const { operations, skipped } = operationsFromOpenApi(OPENAPI);
+    expect(operations.map((o) => `${o.method} ${o.path} ${o.name}`)).toEqual(['GET /users/{id} getUser', 'DELETE /users/{id} deleteUser', 'POST /users createUser']);
+    expect(operations[0]!.parameters).toEqual({
+      type: 'object',
+      properties: { id: { type: 'string' }, expand: { type: 'boolean' } },
+      required: ['id'],
+    });
+    expect(operations[2]!.parameters).toMatchObject({ properties: { name: { type: 'string' }, age: { type: 'integer' } }, required: ['name'] });
+    expect(skipped).toEqual(['GET /users: no operationId']);
+  });
+
+  it('refuses what is not OpenAPI 3', () => {
+    expect(() => operationsFromOpenApi({ swagger: '2.0', paths: {} })).toThrow(/OpenAPI 3/);
+  });
+});
+
+describe('loadServiceDefinition', () => {
+  let backend: TestBackend;
+  let docStatus = 200;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'mcp-defs-'));
+
+  beforeAll(async () => {
+    backend = await startBackend((req) => (req.path === '/openapi.json' ? { status: docStatus, body: OPENAPI } : { status: 404 }));
+  });
+  afterAll(() => backend.close());
+
+  it('uses the config operations first', async () => {
+    const def = await loadServiceDefinition('s', svc({ operations: [{ name: 'a', path: '/a' }], openapiUrl: `${backend.url}/openapi.json` }));
+    expect(def.source).toBe('config');
+    expect(def.operations.map((o) => o.name)).toEqual(['a']);
+    expect(backend.requests).toHaveLength(0);
+  });
+
+  it('reads a definition file: {operations}, a bare list, or an OpenAPI document', async () => {
+    const a = path.join(dir, 'a.yaml');
+    writeFileSync(a, 'operations:\n  - name: list\n    method: get\n    path: /things\n');
+    const def = await loadServiceDefinition('s', svc({ definitionFile: a }));
+    expect(def).toMatchObject({ source: 'file', operations: [{ name: 'list', method: 'GET', path: '/things' }] });
+    const b = path.join(dir, 'b.json');
+    writeFileSync(b, JSON.stringify([{ name: 'one', path: '/one' }]));
+    expect((await loadServiceDefinition('s', svc({ definitionFile: b }))).operations[0]!.method).toBe('POST');
+    const c = path.join(dir, 'c.json');
+    writeFileSync(c, JSON.stringify(OPENAPI));
+    expect((await loadServiceDefinition('s', svc({ definitionFile: c }))).operations).toHaveLength(3);
+  });
+
+  it('names the file and the place of a bad definition', async () => {
+    const bad = path.join(dir, 'bad.yaml');
+    writeFileSync(bad, 'operations:\n  - name: x\n    path: /a/../b\n');
+    await expect(loadServiceDefinition('s', svc({ definitionFile: bad }))).rejects.toThrow(/bad\.yaml is invalid at operations\.0\.path/);
+    await expect(loadServiceDefinition('s', svc({ definitionFile: path.join(dir, 'none.yaml') }))).rejects.toThrow(/cannot read/);
+  });
+
+  it('fetches the backend OpenAPI document, and says clearly when it cannot', async () => {
+    const def = await loadServiceDefinition('s', svc({ openapiUrl: `${backend.url}/openapi.json` }));
+    expect(def.source).toBe('openapi');
+    expect(def.operations.map((o) => o.name)).toEqual(['getUser', 'deleteUser', 'createUser']);
+    docStatus = 500;
+    await expect(loadServiceDefinition('s', svc({ openapiUrl: `${backend.url}/openapi.json` }))).rejects.toThrow(/answered 500/);
+  });
+
+  it('without any definition takes any operation as POST /{name}, not idempotent', async () => {
+    const def = await loadServiceDefinition('s', svc({}));
+    expect(def.source).toBe('dynamic');
+    expect(findOperation(def, 'doThing')).toMatchObject({ method: 'POST', path: '/doThing', idempotent: false });
+    expect(findOperation(def, '..')).toBeUndefined();
+  });
+});
