@@ -53,7 +53,7 @@ export class Broker {
    */
   async submit(data: GatewayJobData, hash: string, retry: JobRetryOptions): Promise<SubmitOutcome> {
     return this.guard(async () => {
-      const reply = await this.records.claim(data.id, hash, data.service, data.acceptedAt, data.deadline, data.correlationId);
+      const reply = await this.records.claim(data.id, hash, data.service, data.acceptedAt, data.deadline, data.correlationId, data.agentId ?? '');
       if (reply[0] === 2) {
         throw new GatewayError('CONFLICT', `Request id ${data.id} is already used by a request with a different body`);
       }

@@ -42,9 +42,12 @@ export function jobOptions(data: GatewayJobData, retry: JobRetryOptions): JobsOp
   };
 }
 
-/** What makes two submissions "the same request" for the idempotency check. */
-export function requestHash(service: string, operation: string, parameters: Record<string, unknown>): string {
-  return createHash('sha256').update(stableStringify({ service, operation, parameters })).digest('base64url');
+/**
+ * What makes two submissions "the same request" for the idempotency check. The agent is part of it,
+ * so one agent can never join (and read) another agent's job by guessing its id.
+ */
+export function requestHash(service: string, operation: string, parameters: Record<string, unknown>, agentId = ''): string {
+  return createHash('sha256').update(stableStringify({ service, operation, parameters, agentId })).digest('base64url');
 }
 
 function stableStringify(value: unknown): string {

@@ -11,6 +11,11 @@ export class BrokerKeys {
     return `{${service}}`;
   }
 
+  /** A BullMQ key of the service's queue (`wait`, `prioritized`, …), for scripts that read it. */
+  queueKey(service: string, type: 'wait' | 'prioritized' | 'delayed' | 'active'): string {
+    return `${this.prefix}:${this.queueName(service)}:${type}`;
+  }
+
   request(id: string): string {
     return `${this.prefix}:req:${id}`;
   }

@@ -11,6 +11,7 @@ export interface RequestRecord {
   deadline: number;
   startedAt?: number;
   correlationId: string;
+  agentId?: string;
   result?: MCPResponse;
 }
 
@@ -33,17 +34,17 @@ export class RequestRecords {
     this.redis = withBrokerCommands(redis);
   }
 
-  claim(id: string, hash: string, service: string, acceptedAt: number, deadline: number, correlationId: string) {
-    return this.redis.mcpClaim(this.keys.request(id), hash, service, this.ttlSeconds, acceptedAt, deadline, correlationId);
+  claim(id: string, hash: string, service: string, acceptedAt: number, deadline: number, correlationId: string, agentId = '') {
+    return this.redis.mcpClaim(this.keys.request(id), hash, service, this.ttlSeconds, acceptedAt, deadline, correlationId, agentId);
   }
 
   /** Marks the record active; answers the state it had when it already ended (then: do not run). */
-  async start(id: string, now: number, state: 'active' | 'retrying' = 'active'): Promise<{ state: RequestState | 'missing'; startedAt: number }> {
+  async start(id: string, now: number, state: 'active' | 'retrying' | 'queued' = 'active'): Promise<{ state: RequestState | 'missing'; startedAt: number }> {
     const [s, startedAt] = await this.redis.mcpStart(this.keys.request(id), now, state);
     return { state: s as RequestState | 'missing', startedAt: startedAt ? Number(startedAt) : now };
   }
 
-  async setState(id: string, state: 'retrying' | 'active'): Promise<void> {
+  async setState(id: string, state: 'retrying' | 'active' | 'queued'): Promise<void> {
     await this.redis.mcpStart(this.keys.request(id), Date.now(), state);
   }
 
@@ -113,6 +114,7 @@ export function parseRecord(id: string, h: Record<string, string>): RequestRecor
     deadline: Number(h.deadline),
     startedAt: h.startedAt ? Number(h.startedAt) : undefined,
     correlationId: h.correlationId ?? '',
+    ...(h.agentId ? { agentId: h.agentId } : {}),
     result: h.result ? (JSON.parse(h.result) as MCPResponse) : undefined,
   };
 }

@@ -59,6 +59,8 @@ describe('Broker.submit', () => {
   it('hashes parameters independently of key order', () => {
     expect(requestHash('s', 'o', { a: 1, b: { c: 2, d: 3 } })).toBe(requestHash('s', 'o', { b: { d: 3, c: 2 }, a: 1 }));
     expect(requestHash('s', 'o', { a: 1 })).not.toBe(requestHash('s', 'o', { a: '1' }));
+    // Another agent reusing an id is a different request (CONFLICT), never a way into someone's job.
+    expect(requestHash('s', 'o', { a: 1 }, 'planner')).not.toBe(requestHash('s', 'o', { a: 1 }, 'billing'));
   });
 
   it('returns the stored result to a late duplicate', async () => {

@@ -8,6 +8,7 @@ const lua = (name: string) => readFileSync(path.join(__dirname, 'lua', `${name}.
 
 interface Commands {
   mcpAdmit(breaker: string, trials: string, bucket: string, jobId: string, capacity: number, refillPerSec: number, recovery: number, halfOpenMax: number, permitTtl: number, now: string): Promise<[number, number, CircuitState, number]>;
+  mcpPeek(breaker: string, bucket: string, wait: string, prioritized: string, capacity: number, refillPerSec: number, recovery: number, now: string): Promise<[number, number, number]>;
   mcpRecord(breaker: string, trials: string, jobId: string, outcome: BreakerOutcome, threshold: number, now: string, ttl: number): Promise<[CircuitState, CircuitState, number]>;
 }
 
@@ -18,6 +19,15 @@ export interface BreakerSnapshot {
   openedAt?: number;
   /** When an open circuit lets the first trial through. */
   nextAttemptAt?: number;
+}
+
+export interface PeekResult {
+  /** > 0 while the circuit is open: how long until it lets a trial through. */
+  openWaitMs: number;
+  /** > 0 when a new job would wait for a token: the jobs already queued take theirs first. */
+  tokenWaitMs: number;
+  /** Jobs waiting in the service queue. */
+  queueDepth: number;
 }
 
 export interface LimiterSnapshot {
@@ -46,6 +56,7 @@ export class ResilienceStore {
     if (!(redis as Partial<Commands>).mcpAdmit) {
       redis.defineCommand('mcpAdmit', { numberOfKeys: 3, lua: lua('admit') });
       redis.defineCommand('mcpRecord', { numberOfKeys: 2, lua: lua('record') });
+      redis.defineCommand('mcpPeek', { numberOfKeys: 4, lua: lua('peek') });
     }
     this.redis = redis as Redis & Commands;
   }
@@ -88,6 +99,25 @@ export class ResilienceStore {
     );
     if (before !== after) this.events.onStateChange?.(service, before, after);
     return { before, after, failures };
+  }
+
+  /**
+   * The API's fast-fail check, one round trip: circuit open (wait), token for a new job (wait), queue depth.
+   * `queueKeys` are the service queue's BullMQ wait list and prioritized set (same hash tag).
+   */
+  async peek(service: string, policy: ResiliencePolicy, queueKeys: { wait: string; prioritized: string }, now?: number): Promise<PeekResult> {
+    const k = resilienceKeys(this.prefix, service);
+    const [openWaitMs, tokenWaitMs, queueDepth] = await this.redis.mcpPeek(
+      k.breaker,
+      k.bucket,
+      queueKeys.wait,
+      queueKeys.prioritized,
+      policy.rateLimit.burstLimit,
+      policy.rateLimit.requestsPerMinute / 60,
+      policy.circuitBreaker.recoveryTimeout,
+      now === undefined ? '' : String(now),
+    );
+    return { openWaitMs, tokenWaitMs, queueDepth };
   }
 
   /** The breaker as the API sees it before enqueueing (read-only). */

@@ -2,7 +2,7 @@
   Claim a request id (the idempotency key) for a new job, or join the one that holds it.
   KEYS[1] request record (hash)
   ARGV[1] body hash   ARGV[2] service   ARGV[3] ttl seconds   ARGV[4] accepted-at (ms)
-  ARGV[5] deadline (ms)   ARGV[6] correlation id
+  ARGV[5] deadline (ms)   ARGV[6] correlation id   ARGV[7] agent id ('' when anonymous)
   Returns { 0, 'queued' } created | { 1, state, result|false } joined | { 2 } same id, other body
 ]]
 local hash = redis.call('HGET', KEYS[1], 'hash')
@@ -12,6 +12,6 @@ if hash then
   return { 1, rec[1], rec[2] }
 end
 redis.call('HSET', KEYS[1], 'hash', ARGV[1], 'service', ARGV[2], 'state', 'queued',
-  'acceptedAt', ARGV[4], 'deadline', ARGV[5], 'correlationId', ARGV[6])
+  'acceptedAt', ARGV[4], 'deadline', ARGV[5], 'correlationId', ARGV[6], 'agentId', ARGV[7])
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
 return { 0, 'queued' }
