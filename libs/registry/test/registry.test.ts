@@ -1,0 +1,40 @@
+import { GatewayConfigManager } from '@mcp-gateway/config';
+import { ServiceRegistry } from '@mcp-gateway/registry';
+import { startBackend, type TestBackend } from '@mcp-gateway/testing';
+
+let backend: TestBackend;
+let up = false;
+
+beforeAll(async () => {
+  backend = await startBackend(() =>
+    up
+      ? { status: 200, body: { openapi: '3.0.0', info: { title: 't', version: '1' }, paths: { '/a': { get: { operationId: 'getA' } } } } }
+      : { status: 503 },
+  );
+});
+afterAll(() => backend.close());
+
+it('loads a definition once, remembers a failure for a while, then tries again', async () => {
+  const errors: string[] = [];
+  const config = GatewayConfigManager.fromObject({
+    services: { api: { endpoint: backend.url, openapiUrl: `${backend.url}/openapi.json` }, inline: { endpoint: backend.url, operations: [{ name: 'x', path: '/x' }] } },
+  });
+  const registry = new ServiceRegistry(config, { retryFailedAfterMs: 200, onDefinitionError: (s, e) => errors.push(`${s}: ${e.message}`) });
+
+  await expect(registry.operation('api', 'getA')).rejects.toMatchObject({ code: 'BACKEND_ERROR', retryable: true });
+  expect(errors).toEqual([expect.stringContaining('answered 503')]);
+  up = true;
+  // Within the back-off the failure is answered from memory, without asking the backend.
+  const asked = backend.requests.length;
+  await expect(registry.operation('api', 'getA')).rejects.toMatchObject({ code: 'BACKEND_ERROR' });
+  expect(backend.requests.length).toBe(asked);
+
+  await new Promise((r) => setTimeout(r, 250));
+  expect((await registry.operation('api', 'getA')).path).toBe('/a');
+  await registry.operation('api', 'getA');
+  expect(backend.requests.length).toBe(asked + 1);
+
+  await expect(registry.operation('inline', 'nope')).rejects.toMatchObject({ code: 'UNKNOWN_OPERATION', details: { operations: ['x'] } });
+  expect(() => registry.require('ghost')).toThrow(expect.objectContaining({ code: 'UNKNOWN_SERVICE' }));
+  expect(registry.names()).toEqual(['api', 'inline']);
+});
