@@ -22,7 +22,7 @@ export interface EnvKey {
 }
 
 export const GATEWAY_ENV: readonly EnvKey[] = [
-  { name: 'NODE_ENV', path: ['environment'], kind: 'string', default: 'development', meaning: 'development | production | test (production refuses to serve without inbound keys or MCP_ALLOW_ANONYMOUS)', oneOf: ['development', 'production', 'test'] },
+  { name: 'NODE_ENV', path: ['environment'], kind: 'string', default: 'production', meaning: 'development | production | test. The process commands default to production, which refuses to serve without MCP_GATEWAY_API_KEYS / MCP_ADMIN_TOKEN unless MCP_ALLOW_ANONYMOUS=true', oneOf: ['development', 'production', 'test'] },
   { name: 'PORT', path: ['port'], kind: 'int', default: '8080', meaning: 'HTTP port of the API' },
   { name: 'HOST', path: ['host'], kind: 'string', default: '0.0.0.0', meaning: 'Interface the API listens on' },
   { name: 'MCP_GATEWAY_URL', path: ['gatewayUrl'], kind: 'string', default: 'http://localhost:8080', meaning: 'Public base URL of the gateway' },

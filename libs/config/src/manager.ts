@@ -78,9 +78,14 @@ export class GatewayConfigManager {
     return parse(input, envNamer(origins, (p) => p));
   }
 
-  static load(env: NodeJS.ProcessEnv): GatewayConfig {
+  /**
+   * `defaultEnvironment` applies when neither MCP_ENVIRONMENT nor a NODE_ENV of ours says which:
+   * the process entry points (`npm run gateway`, `start:api`, `start:worker`) pass 'production'.
+   */
+  static load(env: NodeJS.ProcessEnv, options: { defaultEnvironment?: GatewayConfig['environment'] } = {}): GatewayConfig {
     const file = env.MCP_GATEWAY_CONFIG?.trim();
-    const base = file ? loadFileConfig(file) : {};
+    const base: Record<string, unknown> = file ? loadFileConfig(file) : {};
+    if (options.defaultEnvironment && base.environment === undefined) base.environment = options.defaultEnvironment;
     const { input, origins } = loadEnvConfig(env);
     return parse(deepMerge(base, input), envNamer(origins, (p) => (file ? `${file}: ${p}` : p)));
   }

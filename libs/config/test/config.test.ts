@@ -238,3 +238,12 @@ describe('.env.example', () => {
     for (const v of ['MCP_SERVICES=', 'MCP_ENVIRONMENT']) expect(file).toContain(v);
   });
 });
+
+describe('the environment a process runs in', () => {
+  it('entry points default to production unless MCP_ENVIRONMENT, NODE_ENV or the file says otherwise', () => {
+    expect(GatewayConfigManager.load({}, { defaultEnvironment: 'production' }).environment).toBe('production');
+    expect(GatewayConfigManager.load({ NODE_ENV: 'development' }, { defaultEnvironment: 'production' }).environment).toBe('development');
+    expect(GatewayConfigManager.load({ MCP_ENVIRONMENT: 'test' }, { defaultEnvironment: 'production' }).environment).toBe('test');
+    expect(GatewayConfigManager.load({}).environment).toBe('development');
+  });
+});

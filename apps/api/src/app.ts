@@ -1,0 +1,53 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { GatewayError, toGatewayError } from '@mcp-gateway/protocol';
+import type { ApiDeps } from './deps';
+import { apiKeyAuth } from './auth';
+import { correlation } from './context';
+import { sendError } from './http-errors';
+import { requestHandlers } from './requests';
+import { serviceHandlers } from './services';
+
+/** The HTTP app, without listening: main.ts (or a test) wires the dependencies and listens. */
+export function createApp(deps: ApiDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+  app.use(correlation);
+  const auth = apiKeyAuth(deps.config);
+  if (auth) app.use(auth);
+  app.use(express.json({ limit: deps.config.limits.maxBodyBytes, strict: true }));
+
+  const requests = requestHandlers(deps);
+  const services = serviceHandlers(deps);
+  app.post('/mcp/request', requests.submit);
+  app.get('/mcp/requests/:id', requests.poll);
+  app.delete('/mcp/requests/:id', requests.cancel);
+  app.get('/mcp/health', services.health);
+  app.get('/mcp/services', services.list);
+  app.get('/mcp/services/:name/definition', services.definition);
+
+  app.use((req: Request, res: Response) => {
+    sendError(res, new GatewayError('NOT_FOUND', `No route for ${req.method} ${req.path}`));
+  });
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const e = fromBodyParser(err) ?? toGatewayError(err);
+    if (e.code === 'INTERNAL_ERROR') deps.logger.error({ err, path: req.path, correlationId: req.correlationId }, 'unhandled error');
+    sendError(res, e);
+  });
+  return app;
+}
+
+/** body-parser's own errors in the gateway's terms. */
+function fromBodyParser(err: unknown): GatewayError | undefined {
+  const type = (err as { type?: unknown } | null)?.type;
+  if (type === 'entity.too.large') {
+    const limit = (err as { limit?: number }).limit;
+    return new GatewayError('PAYLOAD_TOO_LARGE', `The request body exceeds the limit of ${limit} bytes`);
+  }
+  if (type === 'entity.parse.failed') return new GatewayError('VALIDATION_ERROR', 'The body is not valid JSON');
+  if (type === 'encoding.unsupported' || type === 'charset.unsupported') {
+    return new GatewayError('VALIDATION_ERROR', 'The body encoding is not supported; send UTF-8 JSON');
+  }
+  return undefined;
+}

@@ -1,0 +1,18 @@
+import type { GatewayConfig } from '@mcp-gateway/config';
+import type { ParameterValidator } from '@mcp-gateway/backends';
+import type { Broker, ResultWaiter, WorkerPresence } from '@mcp-gateway/broker';
+import type { ServiceRegistry } from '@mcp-gateway/registry';
+import type { ResilienceStore } from '@mcp-gateway/resilience';
+import type { Logger } from '@mcp-gateway/observability';
+
+/** Everything the HTTP app needs, built by the caller (main, the all-in-one gateway, or a test). */
+export interface ApiDeps {
+  config: GatewayConfig;
+  broker: Broker;
+  waiter: ResultWaiter;
+  registry: ServiceRegistry;
+  validator: ParameterValidator;
+  presence: WorkerPresence;
+  resilience: ResilienceStore;
+  logger: Logger;
+}

@@ -1,0 +1,36 @@
+import type { Response } from 'express';
+import { httpStatusFor, toGatewayError, type ErrorBody, type MCPResponse } from '@mcp-gateway/protocol';
+
+/** The envelope of an error that is not a request's result (bad input, unknown id, Redis away). */
+export interface ErrorEnvelope {
+  id?: string;
+  status: 'error';
+  error: ErrorBody;
+  metadata: { correlationId: string };
+}
+
+function setRetryAfter(res: Response, retryAfterMs: number | undefined): void {
+  if (retryAfterMs !== undefined) res.setHeader('Retry-After', String(Math.max(1, Math.ceil(retryAfterMs / 1000))));
+}
+
+export function sendError(res: Response, err: unknown, id?: string): void {
+  const e = toGatewayError(err);
+  const body: ErrorEnvelope = {
+    ...(id ? { id } : {}),
+    status: 'error',
+    error: e.toBody(),
+    metadata: { correlationId: String(res.getHeader('X-Correlation-ID') ?? '') },
+  };
+  setRetryAfter(res, e.retryAfterMs);
+  res.status(e.status).json(body);
+}
+
+/** A request's result: 200 for success, the error code's status otherwise. */
+export function sendResult(res: Response, result: MCPResponse): void {
+  if (result.status === 'success' || !result.error) {
+    res.status(200).json(result);
+    return;
+  }
+  setRetryAfter(res, result.error.retryAfterMs);
+  res.status(httpStatusFor(result.error.code)).json(result);
+}

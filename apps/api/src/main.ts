@@ -1,0 +1,28 @@
+import { ConfigError, GatewayConfigManager } from '@mcp-gateway/config';
+import { createLogger } from '@mcp-gateway/observability';
+import { ApiServer } from './server';
+
+/** `npm run start:api`: the HTTP half; workers run as separate processes. */
+async function main(): Promise<void> {
+  const config = GatewayConfigManager.load(process.env, { defaultEnvironment: 'production' });
+  const logger = createLogger({ level: config.logLevel, name: 'api' });
+  const api = new ApiServer({ config, logger });
+  await api.start();
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'api stopping');
+    api
+      .stop()
+      .then(() => process.exit(0))
+      .catch(() => process.exit(1));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof ConfigError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

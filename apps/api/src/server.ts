@@ -1,0 +1,82 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type Redis from 'ioredis';
+import { assertSafeToServe, type GatewayConfig } from '@mcp-gateway/config';
+import { ParameterValidator } from '@mcp-gateway/backends';
+import { Broker, ResultWaiter, WorkerPresence } from '@mcp-gateway/broker';
+import { ServiceRegistry } from '@mcp-gateway/registry';
+import { createRedis } from '@mcp-gateway/redis';
+import { ResilienceStore } from '@mcp-gateway/resilience';
+import type { Logger } from '@mcp-gateway/observability';
+import { createApp } from './app';
+import type { ApiDeps } from './deps';
+
+export interface ApiServerOptions {
+  config: GatewayConfig;
+  logger: Logger;
+}
+
+/** The API process's parts: a fail-fast Redis client, one subscriber, the broker and the HTTP server. */
+export class ApiServer {
+  readonly deps: ApiDeps;
+  private readonly redis: Redis;
+  private readonly subscriber: Redis;
+  private server?: http.Server;
+
+  constructor(options: ApiServerOptions) {
+    const { config, logger } = options;
+    assertSafeToServe(config);
+    this.redis = createRedis(config.redis.url, 'command', 'mcp-api');
+    this.subscriber = createRedis(config.redis.url, 'blocking', 'mcp-api-results');
+    const broker = new Broker({ redis: this.redis, keyPrefix: config.redis.keyPrefix, resultTtlSeconds: config.results.ttlSeconds });
+    this.deps = {
+      config,
+      logger,
+      broker,
+      waiter: new ResultWaiter(this.subscriber, broker.records, broker.keys),
+      registry: new ServiceRegistry(config, {
+        onDefinitionError: (service, err) => logger.error({ service, err: err.message }, 'service definition could not be loaded'),
+      }),
+      validator: new ParameterValidator(),
+      presence: new WorkerPresence(this.redis, broker.keys),
+      resilience: new ResilienceStore(this.redis, config.redis.keyPrefix),
+    };
+  }
+
+  /** Listens on `port` (0 for any free one) and resolves with the bound address. */
+  async start(port = this.deps.config.port, host = this.deps.config.host): Promise<AddressInfo> {
+    await this.deps.waiter.start();
+    await this.deps.registry.init();
+    const server = http.createServer(createApp(this.deps));
+    // Longer than common load balancers' idle timeouts, so they close first.
+    server.keepAliveTimeout = 65_000;
+    server.headersTimeout = 66_000;
+    server.requestTimeout = 0;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+    this.server = server;
+    const address = server.address() as AddressInfo;
+    this.deps.logger.info({ port: address.port, host }, 'api ready');
+    return address;
+  }
+
+  get address(): AddressInfo | undefined {
+    return this.server?.address() as AddressInfo | undefined;
+  }
+
+  async stop(): Promise<void> {
+    if (this.server) {
+      const server = this.server;
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+    }
+    await this.deps.waiter.close();
+    await this.deps.broker.close();
+    this.subscriber.disconnect();
+    this.redis.disconnect();
+  }
+}

@@ -1,0 +1,75 @@
+import type { Request, Response } from 'express';
+import { GatewayError } from '@mcp-gateway/protocol';
+import { mayUse } from './auth';
+import type { ApiDeps } from './deps';
+
+/** The endpoint as it may be shown: no user-info, no query string (either may hold a secret). */
+export function publicEndpoint(endpoint: string): string {
+  const u = new URL(endpoint);
+  u.username = '';
+  u.password = '';
+  u.search = '';
+  u.hash = '';
+  return u.toString().replace(/\/$/, '');
+}
+
+export function serviceHandlers(deps: ApiDeps) {
+  const { broker, registry, presence } = deps;
+
+  async function workersByService(): Promise<{ count: number; serving: Map<string, number> }> {
+    const live = await presence.live();
+    const serving = new Map<string, number>();
+    for (const w of live) for (const s of w.services) serving.set(s, (serving.get(s) ?? 0) + 1);
+    return { count: live.length, serving };
+  }
+
+  /** GET /mcp/health — 503 when Redis cannot be reached (the gateway cannot accept work). */
+  async function health(_req: Request, res: Response): Promise<void> {
+    const redisUp = await broker.ping();
+    const now = new Date().toISOString();
+    if (!redisUp) {
+      res.status(503).json({ status: 'unhealthy', redis: 'down', workers: { count: 0 }, services: {} });
+      return;
+    }
+    const { count, serving } = await workersByService().catch(() => ({ count: 0, serving: new Map<string, number>() }));
+    const services: Record<string, { status: string; circuit: string; workers: number; lastCheck: string }> = {};
+    for (const name of registry.names()) {
+      const n = serving.get(name) ?? 0;
+      services[name] = { status: n > 0 ? 'healthy' : 'unavailable', circuit: 'closed', workers: n, lastCheck: now };
+    }
+    const allServed = Object.values(services).every((s) => s.status === 'healthy');
+    res.status(200).json({ status: allServed ? 'healthy' : 'degraded', redis: 'up', workers: { count }, services });
+  }
+
+  /** GET /mcp/services — never any credential. */
+  async function list(req: Request, res: Response): Promise<void> {
+    const { serving } = await workersByService();
+    const services = await Promise.all(
+      registry.names().filter((name) => mayUse(req, name)).map(async (name) => {
+        const svc = registry.require(name);
+        const [counts, def] = await Promise.all([broker.counts(name), registry.definition(name).catch(() => undefined)]);
+        return {
+          name,
+          endpoint: publicEndpoint(svc.endpoint),
+          ...(svc.description ? { description: svc.description } : {}),
+          status: (serving.get(name) ?? 0) > 0 ? 'healthy' : 'unavailable',
+          circuit: 'closed',
+          queueDepth: counts.waiting + counts.delayed,
+          operations: def ? def.operations.length : 0,
+          definitionSource: def?.source ?? 'unavailable',
+        };
+      }),
+    );
+    res.status(200).json({ services });
+  }
+
+  /** GET /mcp/services/:name/definition */
+  async function definition(req: Request, res: Response): Promise<void> {
+    const name = String(req.params.name);
+    if (!registry.get(name) || !mayUse(req, name)) throw new GatewayError('UNKNOWN_SERVICE', `Unknown service: ${name}`);
+    const def = await registry.definition(name);
+    res.status(200).json(def);
+  }
+
+  return { health, list, definition };
+}

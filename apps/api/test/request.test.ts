@@ -1,0 +1,277 @@
+import { startBackend, type TestBackend } from '@mcp-gateway/testing';
+import { eventually, startGateway, type Running } from './harness';
+
+const TRACEPARENT = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+const SECRET = 'sk-live-planted-secret-0123456789';
+
+let backend: TestBackend;
+let gw: Running;
+let flakyCalls = 0;
+
+beforeAll(async () => {
+  backend = await startBackend((req) => {
+    const path = req.path.replace(/^\/api/, '');
+    if (path.startsWith('/slow')) return { status: 200, body: { slow: true }, delayMs: Number(req.query.ms ?? 1500) };
+    if (path === '/missing/x') return { status: 404, body: { error: 'no such thing' } };
+    if (path.startsWith('/flaky')) {
+      flakyCalls += 1;
+      return flakyCalls % 3 === 0 ? { status: 200, body: { after: flakyCalls } } : { status: 503, body: { error: 'busy' } };
+    }
+    if (path.startsWith('/down')) return { status: 503, body: { error: 'down' } };
+    return { status: 200, body: { method: req.method, path: req.path, query: req.query, body: req.body } };
+  });
+  gw = await startGateway({
+    services: {
+      users: {
+        endpoint: `${backend.url}/api`,
+        auth: { type: 'bearer', credentials: { token: SECRET } },
+        operations: [
+          { name: 'getUser', method: 'GET', path: '/users/{id}', parameters: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } },
+          {
+            name: 'createUser',
+            method: 'POST',
+            path: '/users',
+            parameters: { type: 'object', properties: { name: { type: 'string', minLength: 1 } }, required: ['name'], additionalProperties: false },
+          },
+          { name: 'search', method: 'GET', path: '/search', parameters: { type: 'object', properties: { q: { type: 'string' }, tags: { type: 'array', items: { type: 'string' } } } } },
+          { name: 'slow', method: 'GET', path: '/slow', parameters: { type: 'object', properties: { ms: { type: 'integer' } } } },
+          { name: 'missing', method: 'GET', path: '/missing/x' },
+          { name: 'flaky', method: 'GET', path: '/flaky' },
+          { name: 'down', method: 'POST', path: '/down' },
+        ],
+      },
+      dyn: { endpoint: `http://user:${SECRET}@127.0.0.1:${backend.port}/rpc?key=${SECRET}` },
+      idle: { endpoint: backend.url },
+      late: { endpoint: backend.url },
+    },
+  }, ['users', 'dyn']);
+});
+
+afterAll(async () => {
+  await gw.close();
+  await backend.close();
+});
+
+beforeEach(() => {
+  backend.requests.length = 0;
+});
+
+const post = (body: unknown) => gw.http.post('/mcp/request').send(body as object);
+
+describe('POST /mcp/request (sync)', () => {
+  it('calls the backend and answers the result with its metadata', async () => {
+    const res = await post({ service: 'users', operation: 'getUser', parameters: { id: '42' } });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({
+      status: 'success',
+      data: { method: 'GET', path: '/api/users/42' },
+      metadata: { service: 'users', operation: 'getUser', attempts: 1, backendStatus: 200 },
+    });
+    expect(typeof res.body.id).toBe('string');
+    expect(res.body.metadata.queuedMs).toBeGreaterThanOrEqual(0);
+    expect(res.body.metadata.processingTime).toBeGreaterThanOrEqual(0);
+    expect(new Date(res.body.metadata.completedAt).getTime()).toBeGreaterThan(Date.now() - 10_000);
+    const correlationId = res.headers['x-correlation-id'];
+    expect(res.body.metadata.correlationId).toBe(correlationId);
+    expect(backend.requests).toHaveLength(1);
+    const seen = backend.requests[0]!;
+    expect(seen.headers['x-correlation-id']).toBe(correlationId);
+    expect(seen.headers.traceparent).toMatch(TRACEPARENT);
+    expect(seen.headers['idempotency-key']).toBe(res.body.id);
+    expect(seen.headers.authorization).toBe(`Bearer ${SECRET}`);
+  });
+
+  it('takes the correlation id from the header, else from metadata, and continues the caller trace', async () => {
+    const trace = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const a = await post({ service: 'users', operation: 'getUser', parameters: { id: '1' } }).set('X-Correlation-ID', 'corr-from-header').set('traceparent', trace);
+    expect(a.headers['x-correlation-id']).toBe('corr-from-header');
+    expect(backend.requests[0]!.headers['x-correlation-id']).toBe('corr-from-header');
+    expect(String(backend.requests[0]!.headers.traceparent)).toContain('0af7651916cd43dd8448eb211c80319c');
+    const b = await post({ service: 'users', operation: 'getUser', parameters: { id: '1' }, metadata: { correlationId: 'corr-from-body' } });
+    expect(b.headers['x-correlation-id']).toBe('corr-from-body');
+    expect(b.body.metadata.correlationId).toBe('corr-from-body');
+  });
+
+  it('URL-encodes path parameters and keeps the base path', async () => {
+    const res = await post({ service: 'users', operation: 'getUser', parameters: { id: 'a/b c?d' } });
+    expect(res.status).toBe(200);
+    expect(backend.requests[0]!.path).toBe('/api/users/a%2Fb%20c%3Fd');
+  });
+
+  it('sends the other parameters as query for GET and as JSON body otherwise', async () => {
+    await post({ service: 'users', operation: 'search', parameters: { q: 'x y', tags: ['a', 'b'] } }).expect(200);
+    expect(backend.requests[0]!.query).toEqual({ q: 'x y', tags: ['a', 'b'] });
+    await post({ service: 'users', operation: 'createUser', parameters: { name: 'Ada' } }).expect(200);
+    expect(backend.requests[1]!.method).toBe('POST');
+    expect(backend.requests[1]!.body).toEqual({ name: 'Ada' });
+    expect(backend.requests[1]!.headers['content-type']).toContain('application/json');
+  });
+
+  it('takes any operation of a service without a definition as POST {endpoint}/{operation}', async () => {
+    const res = await post({ service: 'dyn', operation: 'doThing', parameters: { x: 1 } });
+    expect(res.status).toBe(200);
+    expect(backend.requests[0]).toMatchObject({ method: 'POST', path: '/rpc/doThing', body: { x: 1 } });
+  });
+
+  it('answers a backend 4xx as BACKEND_ERROR with its status and body, without retrying', async () => {
+    const res = await post({ service: 'users', operation: 'missing' });
+    expect(res.status).toBe(502);
+    expect(res.body).toMatchObject({
+      status: 'error',
+      error: { code: 'BACKEND_ERROR', retryable: false, details: { error: 'no such thing' } },
+      metadata: { backendStatus: 404, attempts: 1 },
+    });
+    expect(backend.requests).toHaveLength(1);
+  });
+
+  it('retries an idempotent call on 5xx and reports the attempts', async () => {
+    flakyCalls = 0;
+    const res = await post({ service: 'users', operation: 'flaky' });
+    expect(res.status).toBe(200);
+    expect(res.body.metadata.attempts).toBe(3);
+    expect(backend.requests.filter((r) => r.path === '/api/flaky')).toHaveLength(3);
+  });
+
+  it('does not retry a non-idempotent call that reached the backend', async () => {
+    const res = await post({ service: 'users', operation: 'down' });
+    expect(res.status).toBe(502);
+    expect(res.body.metadata).toMatchObject({ attempts: 1, backendStatus: 503 });
+    expect(backend.requests).toHaveLength(1);
+  });
+
+  it('answers TIMEOUT (504) when the deadline passes, with a link to poll', async () => {
+    const started = Date.now();
+    const res = await post({ service: 'users', operation: 'slow', parameters: { ms: 3000 }, metadata: { timeout: 400 } });
+    expect(res.status).toBe(504);
+    expect(res.body.error.code).toBe('TIMEOUT');
+    expect(Date.now() - started).toBeLessThan(2900);
+    expect(res.headers.location).toBe(`/mcp/requests/${res.body.id}`);
+  });
+});
+
+describe('async and Prefer: wait', () => {
+  it('answers 202 with Location for Prefer: respond-async, and the poll gives the result', async () => {
+    const res = await post({ service: 'users', operation: 'getUser', parameters: { id: '7' } }).set('Prefer', 'respond-async');
+    expect(res.status).toBe(202);
+    expect(res.body).toEqual({ id: expect.any(String), state: 'queued' });
+    expect(res.headers.location).toBe(`/mcp/requests/${res.body.id}`);
+    const done = await eventually(async () => {
+      const p = await gw.http.get(res.headers.location!);
+      return p.body.state === 'completed' ? p : undefined;
+    });
+    expect(done.status).toBe(200);
+    expect(done.body).toMatchObject({ id: res.body.id, state: 'completed', status: 'success', data: { path: '/api/users/7' } });
+  });
+
+  it('treats ?wait=false as async', async () => {
+    const res = await gw.http.post('/mcp/request?wait=false').send({ service: 'users', operation: 'getUser', parameters: { id: '8' } });
+    expect(res.status).toBe(202);
+  });
+
+  it('waits at most N seconds with Prefer: wait=N, then 202 while the job goes on', async () => {
+    const started = Date.now();
+    const res = await post({ service: 'users', operation: 'slow', parameters: { ms: 2500 } }).set('Prefer', 'wait=1');
+    const waited = Date.now() - started;
+    expect(res.status).toBe(202);
+    expect(waited).toBeGreaterThanOrEqual(950);
+    expect(waited).toBeLessThan(2400);
+    expect(['active', 'queued']).toContain(res.body.state);
+    const done = await eventually(async () => {
+      const p = await gw.http.get(`/mcp/requests/${res.body.id}`);
+      return p.body.state === 'completed' ? p : undefined;
+    });
+    expect(done.body.data).toEqual({ slow: true });
+  });
+
+  it('answers 404 NOT_FOUND for an unknown id and 400 for a malformed one', async () => {
+    const res = await gw.http.get('/mcp/requests/never-seen');
+    expect(res.status).toBe(404);
+    expect(res.body.error.code).toBe('NOT_FOUND');
+    expect((await gw.http.get('/mcp/requests/a:b')).status).toBe(400);
+  });
+});
+
+describe('idempotency', () => {
+  it('joins the same id to one job: one backend call, the same result for both', async () => {
+    const body = { id: 'idem-join-1', service: 'users', operation: 'slow', parameters: { ms: 300 } };
+    const [a, b] = await Promise.all([post(body), post(body)]);
+    expect(a.status).toBe(200);
+    expect(b.status).toBe(200);
+    expect(a.body).toEqual(b.body);
+    expect(backend.requests.filter((r) => r.path === '/api/slow')).toHaveLength(1);
+    const c = await post(body);
+    expect(c.body).toEqual(a.body);
+    expect(backend.requests.filter((r) => r.path === '/api/slow')).toHaveLength(1);
+  });
+
+  it('answers 409 CONFLICT for the same id with a different body', async () => {
+    await post({ id: 'idem-conflict-1', service: 'users', operation: 'getUser', parameters: { id: '1' } }).expect(200);
+    const res = await post({ id: 'idem-conflict-1', service: 'users', operation: 'getUser', parameters: { id: '2' } });
+    expect(res.status).toBe(409);
+    expect(res.body.error.code).toBe('CONFLICT');
+  });
+});
+
+describe('cancel', () => {
+  it('cancels a queued request; it never reaches the backend; a second cancel is 409', async () => {
+    const res = await post({ service: 'idle', operation: 'anything' }).set('Prefer', 'respond-async');
+    expect(res.status).toBe(202);
+    const del = await gw.http.delete(`/mcp/requests/${res.body.id}`);
+    expect(del.status).toBe(200);
+    expect(del.body).toMatchObject({ state: 'cancelled', status: 'error', error: { code: 'CANCELLED' } });
+    const poll = await gw.http.get(`/mcp/requests/${res.body.id}`);
+    expect(poll.body.state).toBe('cancelled');
+    const again = await gw.http.delete(`/mcp/requests/${res.body.id}`);
+    expect(again.status).toBe(409);
+    expect((await gw.http.delete('/mcp/requests/unknown-id')).status).toBe(404);
+  });
+
+  it('never sends a job whose deadline passed while it waited', async () => {
+    const res = await post({ service: 'late', operation: 'op', metadata: { timeout: 200 } }).set('Prefer', 'respond-async');
+    await new Promise((r) => setTimeout(r, 400));
+    await gw.startWorkers(['late']);
+    const done = await eventually(async () => {
+      const p = await gw.http.get(`/mcp/requests/${res.body.id}`);
+      return p.body.state === 'failed' ? p : undefined;
+    });
+    expect(done.body).toMatchObject({ error: { code: 'TIMEOUT' }, metadata: { attempts: 0 } });
+    expect(backend.requests.filter((r) => r.path === '/op')).toHaveLength(0);
+  });
+});
+
+describe('discovery endpoints', () => {
+  it('GET /mcp/health reports Redis, workers and services', async () => {
+    const res = await gw.http.get('/mcp/health');
+    expect(res.status).toBe(200);
+    expect(res.body.redis).toBe('up');
+    expect(res.body.workers.count).toBeGreaterThanOrEqual(1);
+    expect(res.body.services.users).toMatchObject({ status: 'healthy', circuit: 'closed' });
+    expect(res.body.services.idle.status).toBe('unavailable');
+    expect(res.body.status).toBe('degraded');
+  });
+
+  it('GET /mcp/services lists services without any credential', async () => {
+    const res = await gw.http.get('/mcp/services');
+    expect(res.status).toBe(200);
+    const users = res.body.services.find((s: { name: string }) => s.name === 'users');
+    expect(users).toMatchObject({ endpoint: `${backend.url}/api`, operations: 7, circuit: 'closed', status: 'healthy' });
+    const dyn = res.body.services.find((s: { name: string }) => s.name === 'dyn');
+    expect(dyn.endpoint).toBe(`${backend.url}/rpc`);
+    expect(res.text).not.toContain(SECRET);
+  });
+
+  it('GET /mcp/services/:name/definition gives the operations', async () => {
+    const res = await gw.http.get('/mcp/services/users/definition');
+    expect(res.status).toBe(200);
+    expect(res.body.source).toBe('config');
+    expect(res.body.operations.map((o: { name: string }) => o.name)).toContain('createUser');
+    expect((await gw.http.get('/mcp/services/nope/definition')).body.error.code).toBe('UNKNOWN_SERVICE');
+  });
+
+  it('every response carries X-Correlation-ID, errors too', async () => {
+    const res = await gw.http.get('/no/such/route');
+    expect(res.status).toBe(404);
+    expect(res.headers['x-correlation-id']).toMatch(/\S+/);
+    expect(res.body.metadata.correlationId).toBe(res.headers['x-correlation-id']);
+  });
+});

@@ -1,0 +1,44 @@
+import { GatewayConfigManager } from '@mcp-gateway/config';
+import { acquireRedis, redisAnswers } from '@mcp-gateway/redis';
+import { startDemoBackend } from './demo-backend';
+import { MCPGateway } from './gateway';
+import { exitWith, stopOnSignals } from './run';
+
+/**
+ * `npm run gateway:dev`: development config, built-in demo backend, and a Redis: REDIS_URL when it
+ * answers, else a private redis-server, else a container (Docker), else a message saying how to get one.
+ */
+async function main(): Promise<void> {
+  const requested = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  let redisUrl = requested;
+  let stopRedis = async () => undefined as void;
+  if (!(await redisAnswers(requested))) {
+    const local = await acquireRedis({ ...process.env, REDIS_URL: undefined });
+    redisUrl = local.url;
+    stopRedis = local.stop;
+    process.stdout.write(`${JSON.stringify({ level: 30, msg: `nothing answers at ${requested}; started Redis via ${local.source}`, redisUrl })}\n`);
+  }
+  const demo = await startDemoBackend(Number(process.env.DEMO_BACKEND_PORT ?? 0));
+  const base = GatewayConfigManager.createDevelopmentConfig();
+  const config = GatewayConfigManager.fromObject({
+    ...base,
+    port: Number(process.env.PORT ?? base.port),
+    redis: { ...base.redis, url: redisUrl },
+    services: { ...base.services, demo: { ...base.services.demo!, endpoint: demo.url } },
+  });
+  const gateway = new MCPGateway(config);
+  const address = await gateway.start();
+  gateway.logger.info(
+    {
+      url: `http://127.0.0.1:${address.port}`,
+      try: `curl -s -X POST http://127.0.0.1:${address.port}/mcp/request -H 'content-type: application/json' -d '{"service":"demo","operation":"echo","parameters":{"hello":"world"}}'`,
+    },
+    'gateway:dev ready — demo backend at ' + demo.url,
+  );
+  stopOnSignals(gateway, async () => {
+    await demo.close();
+    await stopRedis();
+  });
+}
+
+main().catch(exitWith);

@@ -1,0 +1,55 @@
+import type { AddressInfo } from 'node:net';
+import { ApiServer } from '@mcp-gateway/api';
+import { WorkerPool } from '@mcp-gateway/worker';
+import { GatewayConfigManager, type GatewayConfig, type GatewayConfigInput } from '@mcp-gateway/config';
+import { createLogger, type Logger } from '@mcp-gateway/observability';
+
+export interface MCPGatewayOptions {
+  logger?: Logger;
+  /** Run workers in this process (default true). */
+  workers?: boolean;
+}
+
+/**
+ * API and workers in one process (`npm run gateway`, `gateway:dev`, or programmatic use):
+ *   const gateway = new MCPGateway(GatewayConfigManager.createDevelopmentConfig());
+ *   await gateway.start(8080);
+ *   await gateway.stop();
+ */
+export class MCPGateway {
+  readonly config: GatewayConfig;
+  readonly logger: Logger;
+  private api?: ApiServer;
+  private pool?: WorkerPool;
+
+  constructor(
+    config: GatewayConfig | GatewayConfigInput,
+    private readonly options: MCPGatewayOptions = {},
+  ) {
+    this.config = GatewayConfigManager.fromObject(config);
+    this.logger = options.logger ?? createLogger({ level: this.config.logLevel, name: 'gateway' });
+  }
+
+  /** Starts workers, then the API on `port` (default: config.port; 0 picks a free one). */
+  async start(port: number = this.config.port): Promise<AddressInfo> {
+    if (this.options.workers !== false) {
+      this.pool = new WorkerPool({ config: this.config, logger: this.logger });
+      await this.pool.start();
+    }
+    this.api = new ApiServer({ config: this.config, logger: this.logger });
+    return this.api.start(port);
+  }
+
+  get url(): string | undefined {
+    const a = this.api?.address;
+    return a ? `http://127.0.0.1:${a.port}` : undefined;
+  }
+
+  /** Graceful: the API stops taking requests first, then workers finish what they hold. */
+  async stop(): Promise<void> {
+    await this.api?.stop();
+    await this.pool?.stop();
+    this.api = undefined;
+    this.pool = undefined;
+  }
+}

@@ -1,0 +1,119 @@
+import path from 'node:path';
+import request from 'supertest';
+import { freePort, startBackend, startNodeProcess, testRedisUrl, uniquePrefix, type RunningProcess, type TestBackend } from '@mcp-gateway/testing';
+
+/**
+ * The real entry points as separate processes (what compose and Kubernetes run):
+ * one API and two workers on one service queue. Needs `npm run build` (npm test builds first).
+ */
+const root = path.resolve(__dirname, '../../..');
+const API = path.join(root, 'apps/api/dist/main.js');
+const WORKER = path.join(root, 'apps/worker/dist/main.js');
+
+let backend: TestBackend;
+const procs: RunningProcess[] = [];
+
+afterAll(async () => {
+  await Promise.all(procs.map((p) => p.stop('SIGTERM', 5000)));
+  await backend?.close();
+});
+
+it('spreads requests over two worker processes and completes every one', async () => {
+  backend = await startBackend((req) => ({ status: 200, body: { n: (req.body as { n: number }).n }, delayMs: 60 }));
+  const port = await freePort();
+  const env = {
+    REDIS_URL: testRedisUrl(),
+    MCP_REDIS_KEY_PREFIX: uniquePrefix('proc'),
+    MCP_SERVICES: 'orders',
+    MCP_SERVICE_ORDERS_ENDPOINT: backend.url,
+    MCP_SERVICE_ORDERS_CONCURRENCY: '4',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    NODE_ENV: 'test',
+  };
+  const workers = [startNodeProcess(WORKER, env), startNodeProcess(WORKER, env)];
+  const api = startNodeProcess(API, env);
+  procs.push(api, ...workers);
+  await Promise.all([...workers.map((w) => w.waitForLog((l) => l.msg === 'worker ready')), api.waitForLog((l) => l.msg === 'api ready')]);
+
+  const http = request(`http://127.0.0.1:${port}`);
+  const N = 40;
+  const results = await Promise.all(
+    Array.from({ length: N }, (_, n) => http.post('/mcp/request').send({ service: 'orders', operation: 'place', parameters: { n } })),
+  );
+  expect(results.map((r) => r.status)).toEqual(Array(N).fill(200));
+  expect(results.map((r) => r.body.data.n).sort((a, b) => a - b)).toEqual(Array.from({ length: N }, (_, n) => n));
+  expect(backend.requests).toHaveLength(N);
+
+  const byWorker = new Map<string, number>();
+  for (const r of backend.requests) {
+    const w = String(r.headers['x-gateway-worker']);
+    byWorker.set(w, (byWorker.get(w) ?? 0) + 1);
+  }
+  expect(byWorker.size).toBe(2);
+  for (const count of byWorker.values()) expect(count).toBeGreaterThanOrEqual(4);
+
+  const health = await http.get('/mcp/health');
+  expect(health.body.workers.count).toBe(2);
+
+  // Each worker logged one line per request it finished, with the request's id.
+  const finished = workers.flatMap((w) => w.logLines().filter((l) => l.msg === 'request finished'));
+  expect(new Set(finished.map((l) => l.id))).toEqual(new Set(results.map((r) => r.body.id)));
+});
+
+describe('start-up refusals and the all-in-one `npm run gateway`', () => {
+  const GATEWAY = path.join(root, 'apps/gateway/dist/main.js');
+  const exitOf = (p: RunningProcess) =>
+    new Promise<number | null>((resolve) => (p.child.exitCode !== null ? resolve(p.child.exitCode) : p.child.once('exit', (code) => resolve(code))));
+
+  it('a bad variable stops the process with a message naming it, and no secret in it', async () => {
+    const p = startNodeProcess(API, {
+      REDIS_URL: testRedisUrl(),
+      NODE_ENV: 'test',
+      MCP_SERVICES: 'orders',
+      MCP_SERVICE_ORDERS_ENDPOINT: 'http://127.0.0.1:1',
+      MCP_SERVICE_ORDERS_TIMEOUT: 'soon',
+      MCP_SERVICE_ORDERS_TOKEN: 'sk-should-not-appear',
+      MCP_SERVICE_ORDERS_AUTH_TYPE: 'bearer',
+    });
+    procs.push(p);
+    expect(await exitOf(p)).toBe(1);
+    expect(p.output()).toContain('MCP_SERVICE_ORDERS_TIMEOUT');
+    expect(p.output()).not.toContain('sk-should-not-appear');
+  });
+
+  it('production (the default of the process commands) refuses to serve open', async () => {
+    const p = startNodeProcess(API, { REDIS_URL: testRedisUrl(), NODE_ENV: '', MCP_ENVIRONMENT: '' });
+    procs.push(p);
+    expect(await exitOf(p)).toBe(1);
+    expect(p.output()).toMatch(/MCP_GATEWAY_API_KEYS.*production refuses to serve/);
+  });
+
+  it('runs API and workers in one process from the environment, behind inbound keys', async () => {
+    const port = await freePort();
+    const echo = await startBackend();
+    const p = startNodeProcess(GATEWAY, {
+      REDIS_URL: testRedisUrl(),
+      MCP_REDIS_KEY_PREFIX: uniquePrefix('gw'),
+      NODE_ENV: '',
+      MCP_GATEWAY_API_KEYS: 'agent-key-0123456789:planner',
+      MCP_SERVICES: 'echo',
+      MCP_SERVICE_ECHO_ENDPOINT: echo.url,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+    });
+    procs.push(p);
+    try {
+      await p.waitForLog((l) => l.msg === 'api ready');
+      const http = request(`http://127.0.0.1:${port}`);
+      expect((await http.post('/mcp/request').send({ service: 'echo', operation: 'ping' })).status).toBe(401);
+      const ok = await http.post('/mcp/request').set('Authorization', 'Bearer agent-key-0123456789').send({ service: 'echo', operation: 'ping', parameters: { n: 1 } });
+      expect(ok.status).toBe(200);
+      expect(ok.body.data).toMatchObject({ method: 'POST', path: '/ping', body: { n: 1 } });
+      expect(await p.stop('SIGTERM')).toBe(0);
+    } finally {
+      await echo.close();
+    }
+  });
+});

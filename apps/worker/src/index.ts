@@ -1,0 +1,2 @@
+export { WorkerPool, type WorkerPoolOptions } from './pool';
+export { createProcessor, RetryLater, type PipelineDeps } from './pipeline';

@@ -1,0 +1,31 @@
+import { GatewayConfigManager, ConfigError } from '@mcp-gateway/config';
+import { createLogger } from '@mcp-gateway/observability';
+import { WorkerPool } from './pool';
+
+/** `npm run start:worker`: a worker-pool process serving WORKER_SERVICES (default: every service). */
+async function main(): Promise<void> {
+  const config = GatewayConfigManager.load(process.env, { defaultEnvironment: 'production' });
+  const logger = createLogger({ level: config.logLevel, name: 'worker' });
+  const pool = new WorkerPool({ config, logger });
+  await pool.start();
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'worker stopping');
+    pool
+      .stop()
+      .then(() => process.exit(0))
+      .catch((err: unknown) => {
+        logger.error({ err: String(err) }, 'worker stop failed');
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof ConfigError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

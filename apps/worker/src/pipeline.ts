@@ -1,0 +1,241 @@
+import { DelayedError, Worker, type Job } from 'bullmq';
+import {
+  GatewayError,
+  isGatewayError,
+  isIdempotent,
+  type ErrorBody,
+  type MCPResponse,
+  type OperationDefinition,
+} from '@mcp-gateway/protocol';
+import { effectiveRetryPolicy, type GatewayConfig } from '@mcp-gateway/config';
+import { classifyOutcome, type BackendCaller, type BackendOutcome } from '@mcp-gateway/backends';
+import type { GatewayJobData, RequestRecords } from '@mcp-gateway/broker';
+import type { ServiceRegistry } from '@mcp-gateway/registry';
+import { nextRetryDelay, type ResilienceStore } from '@mcp-gateway/resilience';
+import { childTraceparent, type Logger } from '@mcp-gateway/observability';
+
+/** Thrown to make BullMQ run the job again after `delayMs` (read by the worker's backoffStrategy). */
+export class RetryLater extends Error {
+  override readonly name = 'RetryLater';
+  constructor(
+    readonly delayMs: number,
+    readonly lastError: ErrorBody,
+    readonly backendStatus?: number,
+  ) {
+    super(`retry in ${delayMs} ms: ${lastError.message}`);
+  }
+}
+
+export interface PipelineDeps {
+  config: GatewayConfig;
+  registry: ServiceRegistry;
+  records: RequestRecords;
+  caller: BackendCaller;
+  resilience: ResilienceStore;
+  logger: Logger;
+  workerId: string;
+  /** Pauses the service queue for every worker (BullMQ's queue-wide rate limit). */
+  rateLimitQueue: (service: string, ms: number) => Promise<void>;
+  now?: () => number;
+}
+
+/**
+ * One job, in the named steps of the pipeline:
+ *   start → deadline → resolve operation → admit → call → record → retry or publish.
+ * The processor never lets a request end without a stored result: every exit publishes one,
+ * except a RetryLater, after which BullMQ runs the job again.
+ */
+export function createProcessor(deps: PipelineDeps) {
+  const now = deps.now ?? Date.now;
+
+  return async function processJob(job: Job<GatewayJobData>, token?: string): Promise<void> {
+    const d = job.data;
+    const attempt = job.attemptsMade + 1;
+    const started = await deps.records.start(d.id, now());
+    if (started.state !== 'active') {
+      // Cancelled (or otherwise ended) while it waited: nothing to do, the result is already stored.
+      deps.logger.debug({ id: d.id, state: started.state }, 'job skipped: request already ended');
+      return;
+    }
+    const meta = { startedAt: started.startedAt };
+    const finish = (result: Omit<MCPResponse, 'metadata' | 'id'>, attempts: number, backendStatus?: number) =>
+      publish(deps, d, { ...result, attempts, backendStatus, startedAt: meta.startedAt, now: now() });
+
+    // 1. deadline
+    if (now() >= d.deadline) {
+      return finish({ status: 'error', error: errorBody('TIMEOUT', 'The deadline passed before the backend could be called') }, job.attemptsMade);
+    }
+
+    // 2. resolve the operation (definitions can change between enqueue and now)
+    let op: OperationDefinition;
+    let service;
+    try {
+      service = deps.registry.require(d.service);
+      op = await deps.registry.operation(d.service, d.operation);
+    } catch (err) {
+      const e = isGatewayError(err) ? err : new GatewayError('INTERNAL_ERROR');
+      return finish({ status: 'error', error: e.toBody() }, job.attemptsMade);
+    }
+
+    // 3. admit: breaker, then rate limit, in one atomic step shared by every worker.
+    const policy = { rateLimit: service.rateLimit, circuitBreaker: service.circuitBreaker };
+    // A trial permit outlives the call by a margin; if this worker dies, the permit frees itself.
+    const admission = await deps.resilience.admit(d.service, d.id, policy, Math.max(0, d.deadline - now()) + 5000);
+    if (admission.verdict !== 'admitted') {
+      const waitMs = admission.waitMs;
+      const code = admission.verdict === 'rate_limited' ? 'RATE_LIMITED' : 'CIRCUIT_OPEN';
+      if (now() + waitMs >= d.deadline) {
+        const message =
+          code === 'RATE_LIMITED'
+            ? `The service's rate limit had no room before the deadline (next slot in ${waitMs} ms)`
+            : `The circuit of ${d.service} is open (${admission.state}); it did not let a call through before the deadline`;
+        return finish({ status: 'error', error: errorBody(code, message, { retryAfterMs: waitMs, details: { circuit: admission.state } }) }, job.attemptsMade);
+      }
+      // Not failed: the job waits in its queue. Nothing spins meanwhile.
+      await deps.records.setState(d.id, 'queued');
+      if (admission.verdict === 'rate_limited') {
+        await deps.rateLimitQueue(d.service, waitMs);
+        throw Worker.RateLimitError();
+      }
+      await job.moveToDelayed(now() + waitMs, token);
+      throw new DelayedError();
+    }
+
+    // 4. call, with the time left as the timeout
+    const outcome = await deps.caller.call({
+      service: d.service,
+      config: service,
+      operation: op,
+      parameters: d.parameters,
+      timeoutMs: Math.max(1, d.deadline - now()),
+      headers: {
+        'X-Correlation-ID': d.correlationId,
+        traceparent: childTraceparent(d.traceparent),
+        'Idempotency-Key': d.id,
+        'X-Gateway-Worker': deps.workerId,
+      },
+    });
+
+    // 5. record: 5xx, timeouts and connection errors count against the breaker; 4xx do not.
+    const c = classifyOutcome(outcome);
+    await deps.resilience.record(d.service, d.id, c.ok ? 'success' : c.countsAsFailure ? 'failure' : 'neutral', policy);
+
+    // 6. retry or publish
+    const status = outcome.kind === 'response' ? outcome.status : undefined;
+    if (c.ok) {
+      return finish({ status: 'success', data: outcome.kind === 'response' ? outcome.data : undefined }, attempt, status);
+    }
+    const error = outcomeError(outcome, c, attempt);
+    const safeToRepeat = isIdempotent(op) || c.neverSent;
+    if (c.retryable && safeToRepeat) {
+      const delay = nextRetryDelay({
+        policy: effectiveRetryPolicy(deps.config, d.service),
+        attemptsMade: attempt,
+        retryAfterMs: c.retryAfterMs,
+        now: now(),
+        deadline: d.deadline,
+      });
+      if (delay !== undefined) {
+        await deps.records.setState(d.id, 'retrying');
+        deps.logger.info({ id: d.id, correlationId: d.correlationId, service: d.service, attempt, delayMs: delay, reason: error.message }, 'retry scheduled');
+        throw new RetryLater(delay, error, status);
+      }
+    }
+    return finish({ status: 'error', error }, attempt, status);
+  };
+}
+
+type Classified = ReturnType<typeof classifyOutcome>;
+
+function outcomeError(outcome: BackendOutcome, c: Classified, attempts: number): ErrorBody {
+  const after = attempts > 1 ? ` after ${attempts} attempts` : '';
+  switch (outcome.kind) {
+    case 'timeout':
+      return errorBody('TIMEOUT', `The backend did not answer in time${after}`);
+    case 'aborted':
+      return errorBody('CANCELLED', 'The call was cancelled');
+    case 'not_sent':
+      return { ...outcome.error.toBody(), retryable: c.retryable };
+    case 'network':
+      return errorBody('BACKEND_ERROR', `The backend could not be reached (${outcome.code})${after}`, { retryable: c.retryable });
+    case 'response':
+      if (outcome.status === 429) {
+        return errorBody('RATE_LIMITED', `The backend is rate limiting the gateway (429)${after}`, {
+          retryAfterMs: c.retryAfterMs,
+          details: { backendStatus: 429 },
+        });
+      }
+      return errorBody('BACKEND_ERROR', `The backend answered ${outcome.status}${after}`, {
+        retryable: c.retryable,
+        retryAfterMs: c.retryAfterMs,
+        details: outcome.data,
+      });
+  }
+}
+
+function errorBody(code: ErrorBody['code'], message: string, extra: Partial<ErrorBody> = {}): ErrorBody {
+  const body = new GatewayError(code, message).toBody();
+  for (const [k, v] of Object.entries(extra)) if (v !== undefined) (body as unknown as Record<string, unknown>)[k] = v;
+  return body;
+}
+
+interface PublishInput extends Omit<MCPResponse, 'metadata' | 'id'> {
+  attempts: number;
+  backendStatus?: number;
+  startedAt: number;
+  now: number;
+}
+
+async function publish(deps: PipelineDeps, d: GatewayJobData, r: PublishInput): Promise<void> {
+  const result: MCPResponse = {
+    id: d.id,
+    status: r.status,
+    ...(r.status === 'success' ? { data: r.data } : { error: r.error }),
+    metadata: {
+      correlationId: d.correlationId,
+      service: d.service,
+      operation: d.operation,
+      attempts: r.attempts,
+      queuedMs: Math.max(0, r.startedAt - d.acceptedAt),
+      processingTime: Math.max(0, r.now - r.startedAt),
+      ...(r.backendStatus === undefined ? {} : { backendStatus: r.backendStatus }),
+      completedAt: new Date(r.now).toISOString(),
+    },
+  };
+  const stored = await deps.records.finish(result, r.status === 'success' ? 'completed' : 'failed');
+  deps.logger.info(
+    {
+      id: d.id,
+      correlationId: d.correlationId,
+      traceparent: d.traceparent,
+      agentId: d.agentId,
+      service: d.service,
+      operation: d.operation,
+      outcome: r.status === 'success' ? 'success' : r.error?.code,
+      attempts: r.attempts,
+      queuedMs: result.metadata.queuedMs,
+      processingTime: result.metadata.processingTime,
+      backendStatus: r.backendStatus,
+      stored,
+    },
+    'request finished',
+  );
+}
+
+/**
+ * A job BullMQ gave up on (a RetryLater past its attempts, a processor bug, a stall past its limit)
+ * still gets a result, so nothing accepted is ever left without one.
+ */
+export async function publishAbandoned(deps: PipelineDeps, job: Job<GatewayJobData>, err: Error): Promise<void> {
+  const d = job.data;
+  const error = err instanceof RetryLater ? err.lastError : errorBody('INTERNAL_ERROR', 'The gateway could not process the request');
+  const now = (deps.now ?? Date.now)();
+  await publish(deps, d, {
+    status: 'error',
+    error,
+    attempts: job.attemptsMade,
+    backendStatus: err instanceof RetryLater ? err.backendStatus : undefined,
+    startedAt: job.processedOn ?? now,
+    now,
+  });
+}
