@@ -18,24 +18,30 @@ afterAll(async () => {
   await backend?.close();
 });
 
-it('spreads requests over two worker processes and completes every one', async () => {
+it('spreads requests over two worker processes and completes every one; WORKER_SERVICES picks the queues', async () => {
   backend = await startBackend((req) => ({ status: 200, body: { n: (req.body as { n: number }).n }, delayMs: 60 }));
   const port = await freePort();
   const env = {
     REDIS_URL: testRedisUrl(),
     MCP_REDIS_KEY_PREFIX: uniquePrefix('proc'),
-    MCP_SERVICES: 'orders',
+    MCP_SERVICES: 'orders,billing',
     MCP_SERVICE_ORDERS_ENDPOINT: backend.url,
     MCP_SERVICE_ORDERS_CONCURRENCY: '4',
+    MCP_SERVICE_BILLING_ENDPOINT: backend.url,
     PORT: String(port),
     HOST: '127.0.0.1',
     LOG_LEVEL: 'info',
     NODE_ENV: 'test',
   };
-  const workers = [startNodeProcess(WORKER, env), startNodeProcess(WORKER, env)];
+  const workers = [startNodeProcess(WORKER, { ...env, WORKER_SERVICES: 'orders' }), startNodeProcess(WORKER, { ...env, WORKER_SERVICES: 'orders' })];
+  const billingWorker = startNodeProcess(WORKER, { ...env, WORKER_SERVICES: 'billing' });
   const api = startNodeProcess(API, env);
-  procs.push(api, ...workers);
-  await Promise.all([...workers.map((w) => w.waitForLog((l) => l.msg === 'worker ready')), api.waitForLog((l) => l.msg === 'api ready')]);
+  procs.push(api, ...workers, billingWorker);
+  const [, , billingReady] = await Promise.all([
+    ...workers.map((w) => w.waitForLog((l) => l.msg === 'worker ready')),
+    billingWorker.waitForLog((l) => l.msg === 'worker ready'),
+    api.waitForLog((l) => l.msg === 'api ready'),
+  ]);
 
   const http = request(`http://127.0.0.1:${port}`);
   const N = 40;
@@ -52,10 +58,17 @@ it('spreads requests over two worker processes and completes every one', async (
     byWorker.set(w, (byWorker.get(w) ?? 0) + 1);
   }
   expect(byWorker.size).toBe(2);
+  expect(byWorker.has(String(billingReady!.workerId))).toBe(false);
   for (const count of byWorker.values()) expect(count).toBeGreaterThanOrEqual(4);
 
+  backend.requests.length = 0;
+  const bill = await http.post('/mcp/request').send({ service: 'billing', operation: 'charge', parameters: { n: -1 } });
+  expect(bill.status).toBe(200);
+  expect(backend.requests[0]!.headers['x-gateway-worker']).toBe(billingReady!.workerId);
+
   const health = await http.get('/mcp/health');
-  expect(health.body.workers.count).toBe(2);
+  expect(health.body.workers.count).toBe(3);
+  expect(health.body.services).toMatchObject({ orders: { workers: 2, status: 'healthy' }, billing: { workers: 1, status: 'healthy' } });
 
   // Each worker logged one line per request it finished, with the request's id.
   const finished = workers.flatMap((w) => w.logLines().filter((l) => l.msg === 'request finished'));
