@@ -7,9 +7,22 @@ export interface ResiliencePolicy {
 export type CircuitState = 'closed' | 'open' | 'half_open';
 
 export type Admission =
-  | { verdict: 'admitted'; state: CircuitState; tokens: number }
+  /** `tokens` left in the bucket (absent when the caller used a reserved token). */
+  | { verdict: 'admitted'; state: CircuitState; tokens?: number }
   | { verdict: 'circuit_open'; waitMs: number; state: CircuitState }
-  | { verdict: 'rate_limited'; waitMs: number; state: CircuitState; tokens: number };
+  /** No token within the caller's wait: nothing was taken; the next token is waitMs away. */
+  | { verdict: 'rate_limited'; waitMs: number; state: CircuitState; tokens: number }
+  /** A future token is the caller's: call again in waitMs with `holdsToken` (the breaker is checked then). */
+  | { verdict: 'reserved'; waitMs: number; state: CircuitState; tokens: number };
+
+export interface AdmitOptions {
+  /** Longest the caller can wait for a token (ms, e.g. the time to its deadline); omit to never reserve. */
+  maxWaitMs?: number;
+  /** The caller reserved its token earlier: only the breaker is checked. */
+  holdsToken?: boolean;
+  /** Test clock (ms); default Redis TIME. */
+  now?: number;
+}
 
 /** What a call's outcome means to the breaker. */
 export type BreakerOutcome = 'success' | 'failure' | 'neutral';

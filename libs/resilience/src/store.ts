@@ -2,12 +2,12 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type Redis from 'ioredis';
 import { resilienceKeys } from './keys';
-import type { Admission, BreakerOutcome, CircuitState, RecordResult, ResiliencePolicy } from './policy';
+import type { Admission, AdmitOptions, BreakerOutcome, CircuitState, RecordResult, ResiliencePolicy } from './policy';
 
 const lua = (name: string) => readFileSync(path.join(__dirname, 'lua', `${name}.lua`), 'utf8');
 
 interface Commands {
-  mcpAdmit(breaker: string, trials: string, bucket: string, jobId: string, capacity: number, refillPerSec: number, recovery: number, halfOpenMax: number, permitTtl: number, now: string): Promise<[number, number, CircuitState, number]>;
+  mcpAdmit(breaker: string, trials: string, bucket: string, jobId: string, capacity: number, refillPerSec: number, recovery: number, halfOpenMax: number, permitTtl: number, now: string, maxWait: number, holdsToken: '0' | '1'): Promise<[number, number, CircuitState, number?]>;
   mcpPeek(breaker: string, bucket: string, wait: string, prioritized: string, capacity: number, refillPerSec: number, recovery: number, now: string): Promise<[number, number, number]>;
   mcpRecord(breaker: string, trials: string, jobId: string, outcome: BreakerOutcome, threshold: number, now: string, ttl: number): Promise<[CircuitState, CircuitState, number]>;
 }
@@ -63,9 +63,12 @@ export class ResilienceStore {
 
   /**
    * Breaker, then rate limit, for one call. `permitTtlMs` bounds how long a half-open trial permit
-   * is held if its worker dies mid-call (use the call's remaining deadline plus a margin).
+   * is held if its worker dies mid-call (use the call's remaining deadline plus a margin). With
+   * `maxWaitMs`, an empty bucket reserves the caller a future token instead of refusing it.
+   * (A number as the last argument is the test clock, as in earlier versions.)
    */
-  async admit(service: string, jobId: string, policy: ResiliencePolicy, permitTtlMs: number, now?: number): Promise<Admission> {
+  async admit(service: string, jobId: string, policy: ResiliencePolicy, permitTtlMs: number, options: AdmitOptions | number = {}): Promise<Admission> {
+    const o: AdmitOptions = typeof options === 'number' ? { now: options } : options;
     const k = resilienceKeys(this.prefix, service);
     const { rateLimit: rl, circuitBreaker: cb } = policy;
     const [verdict, waitMs, state, milliTokens] = await this.redis.mcpAdmit(
@@ -78,10 +81,14 @@ export class ResilienceStore {
       cb.recoveryTimeout,
       cb.halfOpenMaxCalls,
       Math.max(1, Math.ceil(permitTtlMs)),
-      now === undefined ? '' : String(now),
+      o.now === undefined ? '' : String(o.now),
+      o.maxWaitMs === undefined ? -1 : Math.max(0, Math.floor(o.maxWaitMs)),
+      o.holdsToken ? '1' : '0',
     );
-    if (verdict === 1) return { verdict: 'admitted', state, tokens: milliTokens / 1000 };
-    if (verdict === 3) return { verdict: 'rate_limited', waitMs, state, tokens: milliTokens / 1000 };
+    const tokens = milliTokens === undefined ? undefined : milliTokens / 1000;
+    if (verdict === 1) return { verdict: 'admitted', state, ...(tokens === undefined ? {} : { tokens }) };
+    if (verdict === 3) return { verdict: 'rate_limited', waitMs, state, tokens: tokens ?? 0 };
+    if (verdict === 4) return { verdict: 'reserved', waitMs, state, tokens: tokens ?? 0 };
     return { verdict: 'circuit_open', waitMs, state };
   }
 

@@ -19,7 +19,7 @@ class Model {
     this.tokens = p.rateLimit.burstLimit;
   }
 
-  admit(job: string, now: number, permitTtl: number): Admission['verdict'] {
+  admit(job: string, now: number, permitTtl: number, maxWait?: number, holdsToken = false): Admission['verdict'] {
     const cb = this.p.circuitBreaker;
     if (this.state === 'open') {
       if (now < this.openedAt + cb.recoveryTimeout) return 'circuit_open';
@@ -30,6 +30,10 @@ class Model {
       for (const [j, exp] of this.trials) if (exp <= now) this.trials.delete(j);
       if (!this.trials.has(job) && this.trials.size >= cb.halfOpenMaxCalls) return 'circuit_open';
     }
+    if (holdsToken) {
+      if (this.state === 'half_open') this.trials.set(job, now + permitTtl);
+      return 'admitted';
+    }
     const cap = this.p.rateLimit.burstLimit;
     const perMs = this.p.rateLimit.requestsPerMinute / 60 / 1000;
     if (this.ts === undefined) this.ts = now;
@@ -37,7 +41,15 @@ class Model {
       this.tokens = Math.min(cap, this.tokens + (now - this.ts) * perMs);
       this.ts = now;
     }
-    if (this.tokens < 1) return 'rate_limited';
+    if (this.tokens < 1) {
+      // A caller that can wait long enough takes a future token now (the bucket goes into debt).
+      const wait = Math.ceil((1 - this.tokens) / perMs);
+      if (maxWait !== undefined && wait <= maxWait) {
+        this.tokens -= 1;
+        return 'reserved';
+      }
+      return 'rate_limited';
+    }
     this.tokens -= 1;
     if (this.state === 'half_open') this.trials.set(job, now + permitTtl);
     return 'admitted';
@@ -80,6 +92,7 @@ function rng(seed: number) {
 }
 
 let redis: Redis;
+const seen = new Set<string>();
 beforeAll(() => {
   redis = new Redis(testRedisUrl());
 });
@@ -95,30 +108,64 @@ it.each([1, 2, 3, 4, 5, 6, 7, 8])('Lua scripts and the model agree on a random s
   const model = new Model(policy);
   let now = 10_000_000;
   const inFlight: string[] = [];
+  const reserved: { job: string; at: number }[] = [];
   const trace: string[] = [];
-  for (let step = 0; step < 300; step++) {
+  const start = now;
+  let tokensTaken = 0;
+  const check = (what: string, got: string, expected: string) => {
+    trace.push(`${now} ${what} -> ${got}/${expected}`);
+    if (got !== expected) throw new Error(`seed ${seed} diverged:\n${trace.slice(-15).join('\n')}`);
+  };
+  for (let step = 0; step < 400; step++) {
     const r = random();
     if (r < 0.25) {
       now += Math.floor(random() * 400);
       continue;
     }
     model.now = now;
-    if (r < 0.65 || inFlight.length === 0) {
+    const due = reserved.findIndex((x) => x.at <= now);
+    if (r < 0.4 && due >= 0) {
+      // A job whose reserved token is due comes back: only the breaker decides now.
+      const { job } = reserved[due]!;
+      const permitTtl = 100 + Math.floor(random() * 900);
+      const expected = model.admit(job, now, permitTtl, undefined, true);
+      const got = await store.admit('svc', job, policy, permitTtl, { now, holdsToken: true });
+      check(`admit ${job} (holds token)`, got.verdict, expected);
+      if (got.verdict === 'admitted') {
+        reserved.splice(due, 1);
+        inFlight.push(job);
+      }
+    } else if (r < 0.7 || inFlight.length === 0) {
       const job = `j${step}`;
       const permitTtl = 100 + Math.floor(random() * 900);
-      const expected = model.admit(job, now, permitTtl);
-      const got = await store.admit('svc', job, policy, permitTtl, now);
-      trace.push(`${now} admit ${job} -> ${got.verdict}/${expected}`);
-      if (got.verdict !== expected) throw new Error(`seed ${seed} diverged:\n${trace.slice(-15).join('\n')}`);
+      const maxWait = random() < 0.5 ? undefined : Math.floor(random() * 1500);
+      const expected = model.admit(job, now, permitTtl, maxWait);
+      const got = await store.admit('svc', job, policy, permitTtl, { now, ...(maxWait === undefined ? {} : { maxWaitMs: maxWait }) });
+      check(`admit ${job} maxWait ${maxWait}`, got.verdict, expected);
       if (got.verdict === 'admitted') inFlight.push(job);
+      if (got.verdict === 'reserved') {
+        expect(got.waitMs).toBeLessThanOrEqual(maxWait!);
+        reserved.push({ job, at: now + got.waitMs });
+      }
+      if (got.verdict === 'admitted' || got.verdict === 'reserved') tokensTaken += 1;
+      // Tokens taken (now or reserved) never exceed burst + rate × elapsed, reservations included.
+      const rate = policy.rateLimit.requestsPerMinute / 60_000;
+      expect(tokensTaken).toBeLessThanOrEqual(policy.rateLimit.burstLimit + Math.max(0, now - start + 1500) * rate + 1);
     } else {
       const job = inFlight.splice(Math.floor(random() * inFlight.length), 1)[0]!;
       const outcome = random() < 0.5 ? 'failure' : random() < 0.8 ? 'success' : 'neutral';
       const expected = model.record(job, outcome);
       const got = await store.record('svc', job, outcome, policy, now);
-      trace.push(`${now} record ${job} ${outcome} -> ${got.after}/${expected}`);
-      if (got.after !== expected) throw new Error(`seed ${seed} diverged:\n${trace.slice(-15).join('\n')}`);
+      check(`record ${job} ${outcome}`, got.after, expected);
     }
   }
   expect(trace.length).toBeGreaterThan(150);
+  for (const t of trace) seen.add(t.replace(/^\d+ \S+ j\d+/, '').replace(/maxWait \S+ /, ''));
+});
+
+it('the sequences together exercised every kind of answer, reservations and their use included', () => {
+  const kinds = [...seen].join('\n');
+  for (const v of ['-> admitted', '-> rate_limited', '-> reserved', '(holds token) -> admitted', '(holds token) -> circuit_open', '-> circuit_open', 'failure -> open', 'success -> closed']) {
+    expect([v, kinds.includes(v)]).toEqual([v, true]);
+  }
 });

@@ -33,6 +33,21 @@ describe('token bucket', () => {
     expect(later).toEqual({ tokens: 5, capacity: 5, refillPerSecond: 10 });
   });
 
+  it('reserves a future token for a caller that can wait, each for its own slot, and never more', async () => {
+    const t0 = 3_000_000;
+    for (let i = 0; i < 5; i++) await store.admit('svc', `n${i}`, policy, 5000, t0);
+    expect(await store.admit('svc', 'r1', policy, 5000, { now: t0, maxWaitMs: 1000 })).toMatchObject({ verdict: 'reserved', waitMs: 100 });
+    expect(await store.admit('svc', 'r2', policy, 5000, { now: t0, maxWaitMs: 1000 })).toMatchObject({ verdict: 'reserved', waitMs: 200 });
+    // Too short a wait: refused, and nothing is taken (the next slot is still 300 ms away).
+    expect(await store.admit('svc', 'r3', policy, 5000, { now: t0, maxWaitMs: 250 })).toMatchObject({ verdict: 'rate_limited', waitMs: 300 });
+    expect(await store.admit('svc', 'r3', policy, 5000, { now: t0, maxWaitMs: 300 })).toMatchObject({ verdict: 'reserved', waitMs: 300 });
+    // A holder of a reserved token is let through by the bucket even while it is in debt.
+    expect((await store.admit('svc', 'r1', policy, 5000, { now: t0 + 100, holdsToken: true })).verdict).toBe('admitted');
+    // The debt is paid back by the refill before anyone else gets a token.
+    expect(await store.admit('svc', 'late', policy, 5000, { now: t0 + 100 })).toMatchObject({ verdict: 'rate_limited', waitMs: 300 });
+    expect((await store.admit('svc', 'late', policy, 5000, { now: t0 + 400 })).verdict).toBe('admitted');
+  });
+
   it('uses Redis TIME when no clock is given', async () => {
     const serverNow = await store.now();
     expect(Math.abs(serverNow - Date.now())).toBeLessThan(5000);

@@ -12,10 +12,19 @@
   ARGV[5] halfOpenMaxCalls
   ARGV[6] permit ttl ms (how long a trial permit lives if its holder dies mid-call)
   ARGV[7] now override in ms ('' = Redis TIME; tests move time with it)
+  ARGV[8] longest wait the caller accepts for a token, ms (its deadline); -1 = never reserve
+  ARGV[9] '1' when the caller already holds a reserved token (skip the bucket), else '0'
 
   Returns { verdict, waitMs, state, tokens*1000 }
-    verdict 1 = admitted, 2 = circuit open (wait waitMs), 3 = rate limited (wait waitMs)
+    verdict 1 = admitted
+            2 = circuit open (try again in waitMs)
+            3 = rate limited: no token within the caller's wait (next one in waitMs); nothing taken
+            4 = reserved: a future token is taken now; call in waitMs with ARGV[9] = '1'
     state   'closed' | 'open' | 'half_open' (after this call)
+
+  Reservations let tokens go below zero: the bucket is a debt the refill pays back, so the calls
+  made never exceed burstLimit + rate x elapsed, and a job waits exactly once, for its own token
+  (no herd of waiting jobs re-checking the bucket every time a token appears).
 ]]
 local now
 if ARGV[7] ~= '' then
@@ -29,6 +38,8 @@ local refillPerMs = tonumber(ARGV[3]) / 1000
 local recovery = tonumber(ARGV[4])
 local halfOpenMax = tonumber(ARGV[5])
 local permitTtl = tonumber(ARGV[6])
+local maxWait = tonumber(ARGV[8])
+local holdsToken = ARGV[9] == '1'
 
 local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
 if state == 'open' then
@@ -51,7 +62,19 @@ if state == 'half_open' then
   end
 end
 
--- Token bucket: refill since the last step, take one token or say how long until one is due.
+local function takePermit()
+  if state == 'half_open' then
+    redis.call('ZADD', KEYS[2], now + permitTtl, ARGV[1])
+    redis.call('PEXPIRE', KEYS[2], permitTtl + recovery)
+  end
+end
+
+if holdsToken then
+  takePermit()
+  return { 1, 0, state }
+end
+
+-- Token bucket: refill since the last step, then take a token now, reserve a future one, or refuse.
 local b = redis.call('HMGET', KEYS[3], 'tokens', 'ts')
 local tokens = tonumber(b[1])
 local ts = tonumber(b[2])
@@ -60,18 +83,23 @@ if tokens == nil or ts == nil then
   ts = now
 end
 if now > ts then tokens = math.min(capacity, tokens + (now - ts) * refillPerMs) end
+ts = math.max(now, ts)
+-- The key lives until the bucket would be full again (debt included); then it is not needed.
+local function save()
+  redis.call('HSET', KEYS[3], 'tokens', tostring(tokens), 'ts', ts)
+  redis.call('PEXPIRE', KEYS[3], math.ceil((capacity - tokens) / refillPerMs) + 1000)
+end
 if tokens < 1 then
   local wait = math.ceil((1 - tokens) / refillPerMs)
-  redis.call('HSET', KEYS[3], 'tokens', tostring(tokens), 'ts', math.max(now, ts))
-  redis.call('PEXPIRE', KEYS[3], math.ceil(capacity / refillPerMs) + 1000)
+  if maxWait >= 0 and wait <= maxWait then
+    tokens = tokens - 1
+    save()
+    return { 4, wait, state, math.floor(tokens * 1000) }
+  end
+  save()
   return { 3, wait, state, math.floor(tokens * 1000) }
 end
 tokens = tokens - 1
-redis.call('HSET', KEYS[3], 'tokens', tostring(tokens), 'ts', math.max(now, ts))
--- A full bucket needs no key: it expires once it would have refilled anyway.
-redis.call('PEXPIRE', KEYS[3], math.ceil(capacity / refillPerMs) + 1000)
-if state == 'half_open' then
-  redis.call('ZADD', KEYS[2], now + permitTtl, ARGV[1])
-  redis.call('PEXPIRE', KEYS[2], permitTtl + recovery)
-end
+save()
+takePermit()
 return { 1, 0, state, math.floor(tokens * 1000) }
