@@ -17,7 +17,7 @@ export interface Running {
 /** The real API (listening on a free port) and an in-process worker pool on the test Redis. */
 export async function startGateway(input: GatewayConfigInput, workerServices?: string[]): Promise<Running> {
   const config = testConfig(input);
-  const logger = createLogger({ level: 'silent' });
+  const logger = createLogger({ level: (process.env.TEST_LOG_LEVEL as 'info' | undefined) ?? 'silent' });
   const pools: WorkerPool[] = [];
   const startWorkers = async (services?: string[]) => {
     const pool = new WorkerPool({ config, logger, services, heartbeatMs: 200, shutdownGraceMs: 2000 });

@@ -1,4 +1,4 @@
-import { DelayedError, Worker, type Job } from 'bullmq';
+import { DelayedError, type Job } from 'bullmq';
 import {
   GatewayError,
   isGatewayError,
@@ -34,8 +34,6 @@ export interface PipelineDeps {
   resilience: ResilienceStore;
   logger: Logger;
   workerId: string;
-  /** Pauses the service queue for every worker (BullMQ's queue-wide rate limit). */
-  rateLimitQueue: (service: string, ms: number) => Promise<void>;
   now?: () => number;
 }
 
@@ -77,27 +75,33 @@ export function createProcessor(deps: PipelineDeps) {
       return finish({ status: 'error', error: e.toBody() }, job.attemptsMade);
     }
 
-    // 3. admit: breaker, then rate limit, in one atomic step shared by every worker.
+    // 3. admit: breaker, then rate limit, in one atomic step shared by every worker. A job the
+    //    bucket cannot serve now reserves its own future token (when that comes before its deadline)
+    //    and sleeps in the delayed set until then: no worker spins, and no herd of waiting jobs
+    //    re-checks the bucket each time a token appears. An open circuit delays it the same way.
     const policy = { rateLimit: service.rateLimit, circuitBreaker: service.circuitBreaker };
-    // A trial permit outlives the call by a margin; if this worker dies, the permit frees itself.
-    const admission = await deps.resilience.admit(d.service, d.id, policy, Math.max(0, d.deadline - now()) + 5000);
-    if (admission.verdict !== 'admitted') {
-      const waitMs = admission.waitMs;
-      const code = admission.verdict === 'rate_limited' ? 'RATE_LIMITED' : 'CIRCUIT_OPEN';
-      if (now() + waitMs >= d.deadline) {
-        const message =
-          code === 'RATE_LIMITED'
-            ? `The service's rate limit had no room before the deadline (next slot in ${waitMs} ms)`
-            : `The circuit of ${d.service} is open (${admission.state}); it did not let a call through before the deadline`;
-        return finish({ status: 'error', error: errorBody(code, message, { retryAfterMs: waitMs, details: { circuit: admission.state } }) }, job.attemptsMade);
-      }
-      // Not failed: the job waits in its queue. Nothing spins meanwhile.
+    const timeLeft = d.deadline - now();
+    const admission = await deps.resilience.admit(d.service, d.id, policy, Math.max(0, timeLeft) + 5000, {
+      // A trial permit outlives the call by a margin; if this worker dies, the permit frees itself.
+      maxWaitMs: Math.max(0, timeLeft - 1),
+      holdsToken: d.reservedAttempt === job.attemptsMade,
+    });
+    if (admission.verdict === 'rate_limited') {
+      const message = `The service's rate limit had no room before the deadline (next token in ${admission.waitMs} ms)`;
+      return finish({ status: 'error', error: errorBody('RATE_LIMITED', message, { retryAfterMs: admission.waitMs }) }, job.attemptsMade);
+    }
+    if (admission.verdict === 'circuit_open' && now() + admission.waitMs >= d.deadline) {
+      const message = `The circuit of ${d.service} is ${admission.state === 'open' ? 'open' : 'half-open with its trial calls taken'}; no call could be made before the deadline`;
+      return finish(
+        { status: 'error', error: errorBody('CIRCUIT_OPEN', message, { retryAfterMs: admission.waitMs, details: { circuit: admission.state } }) },
+        job.attemptsMade,
+      );
+    }
+    if (admission.verdict === 'reserved' || admission.verdict === 'circuit_open') {
+      if (admission.verdict === 'reserved') await job.updateData({ ...d, reservedAttempt: job.attemptsMade });
       await deps.records.setState(d.id, 'queued');
-      if (admission.verdict === 'rate_limited') {
-        await deps.rateLimitQueue(d.service, waitMs);
-        throw Worker.RateLimitError();
-      }
-      await job.moveToDelayed(now() + waitMs, token);
+      deps.logger.debug({ id: d.id, service: d.service, verdict: admission.verdict, waitMs: admission.waitMs }, 'job waits for admission');
+      await job.moveToDelayed(now() + admission.waitMs, token);
       throw new DelayedError();
     }
 

@@ -52,9 +52,6 @@ export class WorkerPool {
       }),
       logger: options.logger,
       workerId: this.workerId,
-      rateLimitQueue: async (service, ms) => {
-        await this.byService.get(service)?.rateLimit(ms);
-      },
     };
   }
 

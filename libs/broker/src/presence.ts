@@ -15,14 +15,19 @@ export class WorkerPresence {
     private readonly staleAfterMs = 15_000,
   ) {}
 
+  /** Records a beat; workers gone for long are dropped from both keys, which expire when no worker beats. */
   async beat(workerId: string, services: string[], now = Date.now()): Promise<void> {
     const key = this.keys.workers();
+    const keepMs = this.staleAfterMs * 4;
     await this.redis
       .multi()
       .zadd(key, now, workerId)
       .hset(`${key}:services`, workerId, services.join(','))
-      .zremrangebyscore(key, '-inf', now - this.staleAfterMs * 4)
+      .pexpire(key, keepMs)
+      .pexpire(`${key}:services`, keepMs)
       .exec();
+    const gone = await this.redis.zrangebyscore(key, '-inf', now - keepMs);
+    if (gone.length > 0) await this.redis.multi().zrem(key, ...gone).hdel(`${key}:services`, ...gone).exec();
   }
 
   async leave(workerId: string): Promise<void> {

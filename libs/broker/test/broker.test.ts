@@ -167,5 +167,11 @@ describe('WorkerPresence', () => {
     expect((await presence.live(11_200)).map((w) => w.id)).toEqual(['w2']);
     await presence.leave('w2');
     expect(await presence.live(10_900)).toEqual([{ id: 'w1', services: ['a', 'b'] }]);
+    // A worker silent for 4 × the stale time is dropped from both keys; both keys expire.
+    await presence.beat('w3', ['a'], 14_100);
+    expect(await redis.zrange(broker.keys.workers(), 0, -1)).toEqual(['w3']);
+    expect(await redis.hkeys(`${broker.keys.workers()}:services`)).toEqual(['w3']);
+    expect(await redis.pttl(broker.keys.workers())).toBeGreaterThan(0);
+    expect(await redis.pttl(`${broker.keys.workers()}:services`)).toBeGreaterThan(0);
   });
 });

@@ -1,0 +1,113 @@
+import Redis from 'ioredis';
+import { startBackend, testRedisUrl, type TestBackend } from '@mcp-gateway/testing';
+import { eventually, startGateway, type Running } from './harness';
+
+/**
+ * The API's side of the shared limits: it refuses at once (without queueing) what would only
+ * fail later, and a job held by the rate limit ends RATE_LIMITED when its deadline comes first.
+ */
+let backend: TestBackend;
+let gw: Running;
+
+beforeAll(async () => {
+  backend = await startBackend();
+  gw = await startGateway(
+    {
+      services: {
+        // No worker serves "full": its queue only grows.
+        full: { endpoint: backend.url, maxQueueDepth: 2 },
+        // One token, refilled once a second.
+        slow: { endpoint: backend.url, rateLimit: { requestsPerMinute: 60, burstLimit: 1 } },
+        held: { endpoint: backend.url, rateLimit: { requestsPerMinute: 60, burstLimit: 2 } },
+      },
+    },
+    ['slow'],
+  );
+});
+
+afterAll(async () => {
+  await gw.close();
+  await backend.close();
+});
+
+beforeEach(() => {
+  backend.requests.length = 0;
+});
+
+const post = (body: object) => gw.http.post('/mcp/request').send(body);
+
+it('answers 503 OVERLOADED at once when the service queue holds maxQueueDepth jobs', async () => {
+  for (let i = 0; i < 2; i++) expect((await post({ service: 'full', operation: 'op' }).set('Prefer', 'respond-async')).status).toBe(202);
+  const res = await post({ service: 'full', operation: 'op' }).set('Prefer', 'respond-async');
+  expect(res.status).toBe(503);
+  expect(res.body.error).toMatchObject({ code: 'OVERLOADED', retryable: true });
+  expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+  expect((await gw.api.deps.broker.counts('full')).waiting).toBe(2);
+});
+
+it('answers 429 RATE_LIMITED with Retry-After when the token wait exceeds the deadline, without queueing', async () => {
+  expect((await post({ service: 'slow', operation: 'op' })).status).toBe(200);
+  const res = await post({ service: 'slow', operation: 'op', metadata: { timeout: 300 } });
+  expect(res.status).toBe(429);
+  expect(res.body.error.code).toBe('RATE_LIMITED');
+  expect(res.body.error.retryAfterMs).toBeGreaterThan(300);
+  expect(res.headers['retry-after']).toBe('1');
+  expect(backend.requests).toHaveLength(1);
+  // With a deadline long enough to wait for the next token, the same call goes through.
+  const patient = await post({ service: 'slow', operation: 'op', metadata: { timeout: 3000 } });
+  expect(patient.status).toBe(200);
+  expect(backend.requests).toHaveLength(2);
+});
+
+it('a queued job the rate limit holds past its deadline ends RATE_LIMITED and is never sent', async () => {
+  // Three accepted while no worker runs: two tokens now, the third due 1 s after the first two.
+  const ids: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const res = await post({ service: 'held', operation: 'op', metadata: { timeout: 1500 } }).set('Prefer', 'respond-async');
+    expect(res.status).toBe(202);
+    ids.push(res.body.id);
+  }
+  await new Promise((r) => setTimeout(r, 600));
+  await gw.startWorkers(['held']);
+  const ended = await Promise.all(
+    ids.map((id) =>
+      eventually(async () => {
+        const p = await gw.http.get(`/mcp/requests/${id}`);
+        return ['completed', 'failed'].includes(p.body.state) ? p.body : undefined;
+      }),
+    ),
+  );
+  expect(ended.map((b) => b.status).sort()).toEqual(['error', 'success', 'success']);
+  const limited = ended.find((b) => b.status === 'error')!;
+  expect(limited.error).toMatchObject({ code: 'RATE_LIMITED' });
+  expect(limited.metadata.attempts).toBe(0);
+  expect(backend.requests).toHaveLength(2);
+});
+
+it('leaves no key without a TTL outside the bounded BullMQ queue structures', async () => {
+  expect((await post({ service: 'slow', operation: 'op', metadata: { timeout: 3000 } })).status).toBe(200);
+  const redis = new Redis(testRedisUrl());
+  try {
+    const keys = await redis.keys(`${gw.config.redis.keyPrefix}:*`);
+    expect(keys.some((k) => k.includes(':{slow}:bucket'))).toBe(true);
+    expect(keys.some((k) => k.includes(':req:'))).toBe(true);
+    const queued = async (service: string, id: string) => {
+      const q = `${gw.config.redis.keyPrefix}:{${service}}`;
+      const [w, p, d, a] = await Promise.all([redis.lpos(`${q}:wait`, id), redis.zscore(`${q}:prioritized`, id), redis.zscore(`${q}:delayed`, id), redis.lpos(`${q}:active`, id)]);
+      return w !== null || p !== null || d !== null || a !== null;
+    };
+    for (const key of keys) {
+      const queueKey = /:\{[^}]+\}:(wait|prioritized|delayed|active|paused|meta|id|events|marker|limiter|pc|stalled-check|completed|failed|de)$/.test(key);
+      if (queueKey) continue;
+      // A BullMQ job hash lives while its job is in the queue (bounded by maxQueueDepth), then is removed.
+      const job = /:\{([^}]+)\}:([^:]+)$/.exec(key);
+      if (job && !/^(bucket|breaker|trials)$/.test(job[2]!) && (await queued(job[1]!, job[2]!))) continue;
+      expect({ key, ttlPositive: (await redis.pttl(key)) > 0 }).toEqual({ key, ttlPositive: true });
+    }
+    expect(await redis.xlen(`${gw.config.redis.keyPrefix}:{slow}:events`)).toBeLessThanOrEqual(10_000);
+    // Each service's resilience keys share its hash tag, so a script touches one cluster slot.
+    for (const key of keys.filter((k) => /:(bucket|breaker|trials)$/.test(k))) expect(key).toMatch(/:\{(full|slow|held)\}:/);
+  } finally {
+    redis.disconnect();
+  }
+});
