@@ -14,7 +14,15 @@ export function publicEndpoint(endpoint: string): string {
 }
 
 export function serviceHandlers(deps: ApiDeps) {
-  const { broker, registry, presence } = deps;
+  const { broker, registry, presence, resilience } = deps;
+
+  /** Circuit state from the shared store, and the status it implies for a service with `workers` serving it. */
+  async function serviceState(name: string, workers: number): Promise<{ status: string; circuit: string }> {
+    const svc = registry.require(name);
+    const breaker = await resilience.breaker(name, svc);
+    const status = workers === 0 ? 'unavailable' : breaker.state === 'closed' ? 'healthy' : 'degraded';
+    return { status, circuit: breaker.state };
+  }
 
   async function workersByService(): Promise<{ count: number; serving: Map<string, number> }> {
     const live = await presence.live();
@@ -33,10 +41,12 @@ export function serviceHandlers(deps: ApiDeps) {
     }
     const { count, serving } = await workersByService().catch(() => ({ count: 0, serving: new Map<string, number>() }));
     const services: Record<string, { status: string; circuit: string; workers: number; lastCheck: string }> = {};
-    for (const name of registry.names()) {
-      const n = serving.get(name) ?? 0;
-      services[name] = { status: n > 0 ? 'healthy' : 'unavailable', circuit: 'closed', workers: n, lastCheck: now };
-    }
+    await Promise.all(
+      registry.names().map(async (name) => {
+        const n = serving.get(name) ?? 0;
+        services[name] = { ...(await serviceState(name, n)), workers: n, lastCheck: now };
+      }),
+    );
     const allServed = Object.values(services).every((s) => s.status === 'healthy');
     res.status(200).json({ status: allServed ? 'healthy' : 'degraded', redis: 'up', workers: { count }, services });
   }
@@ -47,13 +57,16 @@ export function serviceHandlers(deps: ApiDeps) {
     const services = await Promise.all(
       registry.names().filter((name) => mayUse(req, name)).map(async (name) => {
         const svc = registry.require(name);
-        const [counts, def] = await Promise.all([broker.counts(name), registry.definition(name).catch(() => undefined)]);
+        const [counts, def, state] = await Promise.all([
+          broker.counts(name),
+          registry.definition(name).catch(() => undefined),
+          serviceState(name, serving.get(name) ?? 0),
+        ]);
         return {
           name,
           endpoint: publicEndpoint(svc.endpoint),
           ...(svc.description ? { description: svc.description } : {}),
-          status: (serving.get(name) ?? 0) > 0 ? 'healthy' : 'unavailable',
-          circuit: 'closed',
+          ...state,
           queueDepth: counts.waiting + counts.delayed,
           operations: def ? def.operations.length : 0,
           definitionSource: def?.source ?? 'unavailable',

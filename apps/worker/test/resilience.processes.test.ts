@@ -105,6 +105,9 @@ it('a failing backend stops receiving calls after the threshold, answers CIRCUIT
   const open = await call(cluster.http);
   expect(open.body.error.code).toBe('CIRCUIT_OPEN');
   expect(Number(open.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+  // Any API process reads the breaker from the shared state.
+  expect((await cluster.http.get('/mcp/health')).body.services.svc).toMatchObject({ circuit: 'open', status: 'degraded', workers: 3 });
+  expect((await cluster.http.get('/mcp/services')).body.services[0]).toMatchObject({ name: 'svc', circuit: 'open' });
 
   healthy = true;
   await new Promise((r) => setTimeout(r, 1600));
@@ -113,7 +116,8 @@ it('a failing backend stops receiving calls after the threshold, answers CIRCUIT
   const after = await Promise.all(Array.from({ length: 5 }, () => call(cluster!.http)));
   expect(after.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
   const transitions = cluster.procs.flatMap((p) => p.logLines().filter((l) => l.msg === 'circuit state changed').map((l) => `${l.from}->${l.to}`));
-  expect(transitions).toEqual(expect.arrayContaining(['closed->open', 'half_open->closed']));
+  expect(transitions).toEqual(expect.arrayContaining(['closed->open', 'open->half_open', 'half_open->closed']));
+  expect((await cluster.http.get('/mcp/health')).body.services.svc).toMatchObject({ circuit: 'closed', status: 'healthy' });
 });
 
 it('half-open lets at most halfOpenMaxCalls trials through across all workers', async () => {

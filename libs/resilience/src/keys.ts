@@ -3,3 +3,8 @@ export function resilienceKeys(prefix: string, service: string) {
   const base = `${prefix}:{${service}}`;
   return { breaker: `${base}:breaker`, trials: `${base}:trials`, bucket: `${base}:bucket` };
 }
+
+/** Channel on which every breaker transition is published (one per gateway key prefix). */
+export function resilienceEventsChannel(prefix: string): string {
+  return `${prefix}:events`;
+}

@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type Redis from 'ioredis';
-import { resilienceKeys } from './keys';
+import { resilienceEventsChannel, resilienceKeys } from './keys';
 import type { Admission, AdmitOptions, BreakerOutcome, CircuitState, RecordResult, ResiliencePolicy } from './policy';
 
 const lua = (name: string) => readFileSync(path.join(__dirname, 'lua', `${name}.lua`), 'utf8');
 
 interface Commands {
-  mcpAdmit(breaker: string, trials: string, bucket: string, jobId: string, capacity: number, refillPerSec: number, recovery: number, halfOpenMax: number, permitTtl: number, now: string, maxWait: number, holdsToken: '0' | '1'): Promise<[number, number, CircuitState, number?]>;
+  mcpAdmit(breaker: string, trials: string, bucket: string, jobId: string, capacity: number, refillPerSec: number, recovery: number, halfOpenMax: number, permitTtl: number, now: string, maxWait: number, holdsToken: '0' | '1'): Promise<[number, number, CircuitState, 0 | 1, number?]>;
   mcpPeek(breaker: string, bucket: string, wait: string, prioritized: string, capacity: number, refillPerSec: number, recovery: number, now: string): Promise<[number, number, number]>;
   mcpRecord(breaker: string, trials: string, jobId: string, outcome: BreakerOutcome, threshold: number, now: string, ttl: number): Promise<[CircuitState, CircuitState, number]>;
 }
@@ -34,6 +34,15 @@ export interface LimiterSnapshot {
   tokens: number;
   capacity: number;
   refillPerSecond: number;
+}
+
+export interface CircuitEvent {
+  type: 'circuit';
+  service: string;
+  from: CircuitState;
+  to: CircuitState;
+  /** Epoch ms (the emitting process's clock). */
+  at: number;
 }
 
 export interface ResilienceEvents {
@@ -71,7 +80,7 @@ export class ResilienceStore {
     const o: AdmitOptions = typeof options === 'number' ? { now: options } : options;
     const k = resilienceKeys(this.prefix, service);
     const { rateLimit: rl, circuitBreaker: cb } = policy;
-    const [verdict, waitMs, state, milliTokens] = await this.redis.mcpAdmit(
+    const [verdict, waitMs, state, halfOpened, milliTokens] = await this.redis.mcpAdmit(
       k.breaker,
       k.trials,
       k.bucket,
@@ -85,6 +94,7 @@ export class ResilienceStore {
       o.maxWaitMs === undefined ? -1 : Math.max(0, Math.floor(o.maxWaitMs)),
       o.holdsToken ? '1' : '0',
     );
+    if (halfOpened === 1) this.changed(service, 'open', 'half_open');
     const tokens = milliTokens === undefined ? undefined : milliTokens / 1000;
     if (verdict === 1) return { verdict: 'admitted', state, ...(tokens === undefined ? {} : { tokens }) };
     if (verdict === 3) return { verdict: 'rate_limited', waitMs, state, tokens: tokens ?? 0 };
@@ -104,8 +114,18 @@ export class ResilienceStore {
       now === undefined ? '' : String(now),
       ttl,
     );
-    if (before !== after) this.events.onStateChange?.(service, before, after);
+    if (before !== after) this.changed(service, before, after);
     return { before, after, failures };
+  }
+
+  /**
+   * A breaker transition: to this process's listener, and to every process on the events channel
+   * (`<prefix>:events`, JSON `{type: 'circuit', service, from, to, at}`).
+   */
+  private changed(service: string, from: CircuitState, to: CircuitState): void {
+    this.events.onStateChange?.(service, from, to);
+    const event: CircuitEvent = { type: 'circuit', service, from, to, at: Date.now() };
+    this.redis.publish(resilienceEventsChannel(this.prefix), JSON.stringify(event)).catch(() => undefined);
   }
 
   /**

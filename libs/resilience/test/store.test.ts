@@ -1,5 +1,5 @@
 import Redis from 'ioredis';
-import { ResilienceStore, type ResiliencePolicy } from '@mcp-gateway/resilience';
+import { resilienceEventsChannel, ResilienceStore, type ResiliencePolicy } from '@mcp-gateway/resilience';
 import { testRedisUrl, uniquePrefix } from '@mcp-gateway/testing';
 
 const policy: ResiliencePolicy = {
@@ -82,6 +82,26 @@ describe('circuit breaker', () => {
     const r = await store.record('svc', 'a', 'success', policy, t0 + 1100);
     expect(r.after).toBe('closed');
     expect((await store.admit('svc', 'c', policy, 5000, t0 + 1100)).verdict).toBe('admitted');
+    expect(changes).toEqual(['svc:closed->open', 'svc:open->half_open', 'svc:half_open->closed']);
+  });
+
+  it('publishes every transition on the events channel for other processes', async () => {
+    const prefix = uniquePrefix('ev');
+    const sub = new Redis(testRedisUrl());
+    const events: unknown[] = [];
+    await sub.subscribe(resilienceEventsChannel(prefix));
+    sub.on('message', (_c, m) => events.push(JSON.parse(m)));
+    const s = new ResilienceStore(redis, prefix);
+    for (let i = 0; i < 3; i++) await s.record('svc', 'x', 'failure', policy, t0);
+    await s.admit('svc', 'a', policy, 5000, t0 + 1000);
+    await s.record('svc', 'a', 'failure', policy, t0 + 1001);
+    await new Promise((r) => setTimeout(r, 100));
+    sub.disconnect();
+    expect(events.map((e) => { const { type, service, from, to } = e as Record<string, string>; return `${type} ${service} ${from}->${to}`; })).toEqual([
+      'circuit svc closed->open',
+      'circuit svc open->half_open',
+      'circuit svc half_open->open',
+    ]);
   });
 
   it('a failed trial opens it again', async () => {

@@ -15,12 +15,14 @@
   ARGV[8] longest wait the caller accepts for a token, ms (its deadline); -1 = never reserve
   ARGV[9] '1' when the caller already holds a reserved token (skip the bucket), else '0'
 
-  Returns { verdict, waitMs, state, tokens*1000 }
+  Returns { verdict, waitMs, state, halfOpened, tokens*1000 }
     verdict 1 = admitted
             2 = circuit open (try again in waitMs)
             3 = rate limited: no token within the caller's wait (next one in waitMs); nothing taken
             4 = reserved: a future token is taken now; call in waitMs with ARGV[9] = '1'
     state   'closed' | 'open' | 'half_open' (after this call)
+    halfOpened 1 when this call moved the breaker from open to half_open, else 0
+    tokens  absent when the bucket was not consulted
 
   Reservations let tokens go below zero: the bucket is a debt the refill pays back, so the calls
   made never exceed burstLimit + rate x elapsed, and a job waits exactly once, for its own token
@@ -42,12 +44,14 @@ local maxWait = tonumber(ARGV[8])
 local holdsToken = ARGV[9] == '1'
 
 local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
+local halfOpened = 0
 if state == 'open' then
   local openedAt = tonumber(redis.call('HGET', KEYS[1], 'openedAt') or '0')
   if now < openedAt + recovery then
-    return { 2, openedAt + recovery - now, 'open', -1 }
+    return { 2, openedAt + recovery - now, 'open', 0 }
   end
   state = 'half_open'
+  halfOpened = 1
   redis.call('HSET', KEYS[1], 'state', 'half_open')
   redis.call('DEL', KEYS[2])
 end
@@ -58,7 +62,7 @@ if state == 'half_open' then
     local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
     local wait = 100
     if first[2] then wait = math.max(1, math.min(tonumber(first[2]) - now, recovery)) end
-    return { 2, wait, 'half_open', -1 }
+    return { 2, wait, 'half_open', halfOpened }
   end
 end
 
@@ -71,7 +75,7 @@ end
 
 if holdsToken then
   takePermit()
-  return { 1, 0, state }
+  return { 1, 0, state, halfOpened }
 end
 
 -- Token bucket: refill since the last step, then take a token now, reserve a future one, or refuse.
@@ -94,12 +98,12 @@ if tokens < 1 then
   if maxWait >= 0 and wait <= maxWait then
     tokens = tokens - 1
     save()
-    return { 4, wait, state, math.floor(tokens * 1000) }
+    return { 4, wait, state, halfOpened, math.floor(tokens * 1000) }
   end
   save()
-  return { 3, wait, state, math.floor(tokens * 1000) }
+  return { 3, wait, state, halfOpened, math.floor(tokens * 1000) }
 end
 tokens = tokens - 1
 save()
 takePermit()
-return { 1, 0, state, math.floor(tokens * 1000) }
+return { 1, 0, state, halfOpened, math.floor(tokens * 1000) }
