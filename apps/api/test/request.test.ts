@@ -1,4 +1,4 @@
-import { startBackend, type TestBackend } from '@mcp-gateway/testing';
+import { freePort, startBackend, type TestBackend } from '@mcp-gateway/testing';
 import { eventually, startGateway, type Running } from './harness';
 
 const TRACEPARENT = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
@@ -8,7 +8,10 @@ let backend: TestBackend;
 let gw: Running;
 let flakyCalls = 0;
 
+let deadPort = 0;
+
 beforeAll(async () => {
+  deadPort = await freePort();
   backend = await startBackend((req) => {
     const path = req.path.replace(/^\/api/, '');
     if (path.startsWith('/slow')) return { status: 200, body: { slow: true }, delayMs: Number(req.query.ms ?? 1500) };
@@ -43,8 +46,10 @@ beforeAll(async () => {
       dyn: { endpoint: `http://user:${SECRET}@127.0.0.1:${backend.port}/rpc?key=${SECRET}` },
       idle: { endpoint: backend.url },
       late: { endpoint: backend.url },
+      // Nothing listens here: connections are refused, so no call ever reached a backend.
+      gone: { endpoint: `http://127.0.0.1:${deadPort}` },
     },
-  }, ['users', 'dyn']);
+  }, ['users', 'dyn', 'gone']);
 });
 
 afterAll(async () => {
@@ -130,6 +135,14 @@ describe('POST /mcp/request (sync)', () => {
     expect(res.status).toBe(200);
     expect(res.body.metadata.attempts).toBe(3);
     expect(backend.requests.filter((r) => r.path === '/api/flaky')).toHaveLength(3);
+  });
+
+  it('retries even a non-idempotent call when the connection was refused (it never reached the backend)', async () => {
+    const res = await post({ service: 'gone', operation: 'createThing', parameters: { x: 1 } });
+    expect(res.status).toBe(502);
+    expect(res.body.error).toMatchObject({ code: 'BACKEND_ERROR', retryable: true });
+    expect(res.body.error.message).toContain('ECONNREFUSED');
+    expect(res.body.metadata.attempts).toBe(3);
   });
 
   it('does not retry a non-idempotent call that reached the backend', async () => {

@@ -13,13 +13,32 @@ const httpUrl = z
   .url()
   .refine((u) => /^https?:\/\//i.test(u), { message: 'must be an http:// or https:// URL' });
 
+const retryFields = {
+  maxAttempts: z.number().int().min(1).max(20).describe('Attempts in all, the first included'),
+  backoffStrategy: z.enum(['linear', 'exponential']).describe('linear: d·n; exponential: d·2^(n-1)'),
+  initialDelay: ms('Delay before the first retry (ms)'),
+  maxDelay: ms('Cap on any retry delay (ms)'),
+  jitter: z.boolean().describe('Full jitter: a random delay between 0 and the computed one'),
+};
+
 export const RetryPolicySchema = z
   .object({
-    maxAttempts: z.number().int().min(1).max(20).default(3).describe('Attempts in all, the first included'),
-    backoffStrategy: z.enum(['linear', 'exponential']).default('exponential').describe('linear: d·n; exponential: d·2^(n-1)'),
-    initialDelay: ms('Delay before the first retry (ms)').default(1000),
-    maxDelay: ms('Cap on any retry delay (ms)').default(10000),
-    jitter: z.boolean().default(true).describe('Full jitter: a random delay between 0 and the computed one'),
+    maxAttempts: retryFields.maxAttempts.default(3),
+    backoffStrategy: retryFields.backoffStrategy.default('exponential'),
+    initialDelay: retryFields.initialDelay.default(1000),
+    maxDelay: retryFields.maxDelay.default(10000),
+    jitter: retryFields.jitter.default(true),
+  })
+  .strict();
+
+/** A service's override: only the keys it sets (no defaults, so the gateway's fill the rest). */
+export const ServiceRetryPolicySchema = z
+  .object({
+    maxAttempts: retryFields.maxAttempts.optional(),
+    backoffStrategy: retryFields.backoffStrategy.optional(),
+    initialDelay: retryFields.initialDelay.optional(),
+    maxDelay: retryFields.maxDelay.optional(),
+    jitter: retryFields.jitter.optional(),
   })
   .strict();
 export type RetryPolicy = z.output<typeof RetryPolicySchema>;
@@ -95,7 +114,7 @@ export const ServiceConfigSchema = z
     auth: AuthConfigSchema.default({ type: 'none', credentials: {} }),
     rateLimit: RateLimitSchema.default({ requestsPerMinute: 600, burstLimit: 50 }),
     circuitBreaker: CircuitBreakerSchema.default({ failureThreshold: 5, recoveryTimeout: 30000, halfOpenMaxCalls: 1 }),
-    retryPolicy: RetryPolicySchema.partial().optional().describe('Overrides the gateway retry policy for this service'),
+    retryPolicy: ServiceRetryPolicySchema.optional().describe('Overrides the gateway retry policy for this service, key by key'),
     operations: z.array(OperationDefinitionSchema).optional().describe('Inline operation definitions'),
     definitionFile: z.string().min(1).optional().describe('Path of a YAML/JSON definition file ({operations: [...]})'),
     openapiUrl: httpUrl.optional().describe('URL of the backend OpenAPI 3 document'),
@@ -180,5 +199,6 @@ export type GatewayConfig = z.output<typeof GatewayConfigSchema>;
 
 /** The retry policy in force for a service: its own keys over the gateway's. */
 export function effectiveRetryPolicy(config: GatewayConfig, service: string): RetryPolicy {
-  return { ...config.retryPolicy, ...(config.services[service]?.retryPolicy ?? {}) };
+  const own = Object.fromEntries(Object.entries(config.services[service]?.retryPolicy ?? {}).filter(([, v]) => v !== undefined));
+  return { ...config.retryPolicy, ...own };
 }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import {
   assertSafeToServe,
   ConfigError,
+  effectiveRetryPolicy,
   GatewayConfigManager,
   GATEWAY_ENV,
   redactConfig,
@@ -197,6 +198,15 @@ describe('programmatic configuration', () => {
     expect(cfg.services['user-service']!.circuitBreaker.halfOpenMaxCalls).toBe(3);
     expect(cfg.redis).toEqual({ url: 'redis://127.0.0.1:6379', keyPrefix: 'mcp' });
     expect(errorOf(() => GatewayConfigManager.fromObject({ services: { u: { endpoint: 'http://u', bogus: 1 } as never } })).message).toContain('services.u');
+  });
+
+  it('a service retry policy overrides the gateway one key by key', () => {
+    const cfg = GatewayConfigManager.fromObject({
+      retryPolicy: { maxAttempts: 4, backoffStrategy: 'linear', initialDelay: 100, maxDelay: 1000, jitter: true },
+      services: { a: { endpoint: 'http://a', retryPolicy: { maxAttempts: 1, jitter: false } }, b: { endpoint: 'http://b' } },
+    });
+    expect(effectiveRetryPolicy(cfg, 'a')).toEqual({ maxAttempts: 1, backoffStrategy: 'linear', initialDelay: 100, maxDelay: 1000, jitter: false });
+    expect(effectiveRetryPolicy(cfg, 'b')).toEqual(cfg.retryPolicy);
   });
 
   it('createDevelopmentConfig gives the demo service with its operations', () => {
