@@ -14,6 +14,22 @@ export function createApp(deps: ApiDeps): express.Express {
   app.set('etag', false);
   app.set('query parser', 'simple');
   app.use(correlation);
+  // Counted when the answer is sent; the route label is the template (`/mcp/requests/:id`), never the URL.
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    res.on('finish', () => {
+      const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
+      deps.metrics.httpRequests.inc({ route, method: req.method, status: String(res.statusCode) });
+      const code = res.locals.errorCode as string | undefined;
+      if (code) deps.metrics.rejections.inc({ code });
+    });
+    next();
+  });
+  app.get('/metrics', (_req: Request, res: Response, next: NextFunction) => {
+    deps.metrics
+      .text()
+      .then((text) => res.status(200).type(deps.metrics.contentType()).send(text))
+      .catch(next);
+  });
   const auth = apiKeyAuth(deps.config);
   if (auth) app.use(auth);
   app.use(express.json({ limit: deps.config.limits.maxBodyBytes, strict: true }));
@@ -26,6 +42,7 @@ export function createApp(deps: ApiDeps): express.Express {
   app.get('/mcp/health', services.health);
   app.get('/mcp/services', services.list);
   app.get('/mcp/services/:name/definition', services.definition);
+  app.get('/mcp/services/:name/metrics', services.metrics);
 
   app.use((req: Request, res: Response) => {
     sendError(res, new GatewayError('NOT_FOUND', `No route for ${req.method} ${req.path}`));

@@ -4,6 +4,7 @@ import type { Broker, ResultWaiter, WorkerPresence } from '@mcp-gateway/broker';
 import type { ServiceRegistry } from '@mcp-gateway/registry';
 import type { ResilienceStore } from '@mcp-gateway/resilience';
 import type { Logger } from '@mcp-gateway/observability';
+import type { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
 
 /** Everything the HTTP app needs, built by the caller (main, the all-in-one gateway, or a test). */
 export interface ApiDeps {
@@ -15,4 +16,6 @@ export interface ApiDeps {
   presence: WorkerPresence;
   resilience: ResilienceStore;
   logger: Logger;
+  metrics: GatewayMetrics;
+  stats: ServiceStats;
 }

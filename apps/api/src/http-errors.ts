@@ -22,6 +22,7 @@ export function sendError(res: Response, err: unknown, id?: string): void {
     metadata: { correlationId: String(res.getHeader('X-Correlation-ID') ?? '') },
   };
   setRetryAfter(res, e.retryAfterMs);
+  res.locals.errorCode = e.code;
   res.status(e.status).json(body);
 }
 
@@ -32,5 +33,6 @@ export function sendResult(res: Response, result: MCPResponse): void {
     return;
   }
   setRetryAfter(res, result.error.retryAfterMs);
+  res.locals.errorCode = result.error.code;
   res.status(httpStatusFor(result.error.code)).json(result);
 }

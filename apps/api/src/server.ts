@@ -8,12 +8,15 @@ import { ServiceRegistry } from '@mcp-gateway/registry';
 import { createRedis } from '@mcp-gateway/redis';
 import { ResilienceStore } from '@mcp-gateway/resilience';
 import type { Logger } from '@mcp-gateway/observability';
+import { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
 import { createApp } from './app';
 import type { ApiDeps } from './deps';
 
 export interface ApiServerOptions {
   config: GatewayConfig;
   logger: Logger;
+  /** Shared with workers in the same process (all-in-one gateway); else the API makes its own. */
+  metrics?: GatewayMetrics;
 }
 
 /** The API process's parts: a fail-fast Redis client, one subscriber, the broker and the HTTP server. */
@@ -29,17 +32,30 @@ export class ApiServer {
     this.redis = createRedis(config.redis.url, 'command', 'mcp-api');
     this.subscriber = createRedis(config.redis.url, 'blocking', 'mcp-api-results');
     const broker = new Broker({ redis: this.redis, keyPrefix: config.redis.keyPrefix, resultTtlSeconds: config.results.ttlSeconds });
+    const resilience = new ResilienceStore(this.redis, config.redis.keyPrefix);
+    const registry = new ServiceRegistry(config, {
+      onDefinitionError: (service, err) => logger.error({ service, err: err.message }, 'service definition could not be loaded'),
+    });
+    const waiter = new ResultWaiter(this.subscriber, broker.records, broker.keys);
+    const metrics = options.metrics ?? new GatewayMetrics();
+    metrics.watchWaiters(() => waiter.size);
+    metrics.watchSharedState({
+      services: () => registry.names(),
+      circuit: async (s) => (await resilience.breaker(s, registry.require(s))).state,
+      tokens: async (s) => (await resilience.limiter(s, registry.require(s))).tokens,
+      queue: (s) => broker.counts(s),
+    });
     this.deps = {
       config,
       logger,
       broker,
-      waiter: new ResultWaiter(this.subscriber, broker.records, broker.keys),
-      registry: new ServiceRegistry(config, {
-        onDefinitionError: (service, err) => logger.error({ service, err: err.message }, 'service definition could not be loaded'),
-      }),
+      waiter,
+      registry,
       validator: new ParameterValidator(),
       presence: new WorkerPresence(this.redis, broker.keys),
-      resilience: new ResilienceStore(this.redis, config.redis.keyPrefix),
+      resilience,
+      metrics,
+      stats: new ServiceStats(this.redis, config.redis.keyPrefix),
     };
   }
 

@@ -84,5 +84,37 @@ export function serviceHandlers(deps: ApiDeps) {
     res.status(200).json(def);
   }
 
-  return { health, list, definition };
+  /**
+   * GET /mcp/services/:name/metrics — from the shared state only, so every API replica answers the same:
+   * circuit, rate limiter, queue, latency percentiles over the recent window, counts by outcome.
+   */
+  async function metrics(req: Request, res: Response): Promise<void> {
+    const name = String(req.params.name);
+    const svc = registry.get(name);
+    if (!svc || !mayUse(req, name)) throw new GatewayError('UNKNOWN_SERVICE', `Unknown service: ${name}`);
+    const [circuit, rateLimiter, queue, stats] = await Promise.all([
+      resilience.breaker(name, svc),
+      resilience.limiter(name, svc),
+      broker.counts(name),
+      deps.stats.snapshot(name),
+    ]);
+    const ended = Object.entries(stats.counts);
+    res.status(200).json({
+      service: name,
+      circuit,
+      rateLimiter: { ...rateLimiter, tokens: Math.round(rateLimiter.tokens * 1000) / 1000 },
+      // BullMQ drops finished jobs (results live in our records), so completed/failed come from the stats.
+      queue: {
+        waiting: queue.waiting,
+        active: queue.active,
+        delayed: queue.delayed,
+        completed: stats.counts.success ?? 0,
+        failed: ended.filter(([o]) => o !== 'success').reduce((n, [, c]) => n + c, 0),
+      },
+      latency: stats.latency,
+      counts: stats.counts,
+    });
+  }
+
+  return { health, list, definition, metrics };
 }

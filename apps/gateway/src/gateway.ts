@@ -3,6 +3,7 @@ import { ApiServer } from '@mcp-gateway/api';
 import { WorkerPool } from '@mcp-gateway/worker';
 import { GatewayConfigManager, type GatewayConfig, type GatewayConfigInput } from '@mcp-gateway/config';
 import { createLogger, type Logger } from '@mcp-gateway/observability';
+import { GatewayMetrics } from '@mcp-gateway/metrics';
 
 export interface MCPGatewayOptions {
   logger?: Logger;
@@ -32,11 +33,13 @@ export class MCPGateway {
 
   /** Starts workers, then the API on `port` (default: config.port; 0 picks a free one). */
   async start(port: number = this.config.port): Promise<AddressInfo> {
+    // One metrics registry for the process: the API's /metrics shows the workers' counters too.
+    const metrics = new GatewayMetrics();
     if (this.options.workers !== false) {
-      this.pool = new WorkerPool({ config: this.config, logger: this.logger });
+      this.pool = new WorkerPool({ config: this.config, logger: this.logger, metrics });
       await this.pool.start();
     }
-    this.api = new ApiServer({ config: this.config, logger: this.logger });
+    this.api = new ApiServer({ config: this.config, logger: this.logger, metrics });
     return this.api.start(port);
   }
 

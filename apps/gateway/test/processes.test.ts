@@ -33,7 +33,11 @@ it('spreads requests over two worker processes and completes every one; WORKER_S
     LOG_LEVEL: 'info',
     NODE_ENV: 'test',
   };
-  const workers = [startNodeProcess(WORKER, { ...env, WORKER_SERVICES: 'orders' }), startNodeProcess(WORKER, { ...env, WORKER_SERVICES: 'orders' })];
+  const metricsPort = await freePort();
+  const workers = [
+    startNodeProcess(WORKER, { ...env, WORKER_SERVICES: 'orders', WORKER_METRICS_PORT: String(metricsPort) }),
+    startNodeProcess(WORKER, { ...env, WORKER_SERVICES: 'orders' }),
+  ];
   const billingWorker = startNodeProcess(WORKER, { ...env, WORKER_SERVICES: 'billing' });
   const api = startNodeProcess(API, env);
   procs.push(api, ...workers, billingWorker);
@@ -69,6 +73,13 @@ it('spreads requests over two worker processes and completes every one; WORKER_S
   const health = await http.get('/mcp/health');
   expect(health.body.workers.count).toBe(3);
   expect(health.body.services).toMatchObject({ orders: { workers: 2, status: 'healthy' }, billing: { workers: 1, status: 'healthy' } });
+
+  // The first worker's own /metrics counts exactly the calls it made.
+  const [first] = await Promise.all([workers[0]!.waitForLog((l) => l.msg === 'worker ready')]);
+  const scraped = await request(`http://127.0.0.1:${metricsPort}`).get('/metrics');
+  expect(scraped.status).toBe(200);
+  const line = scraped.text.split('\n').find((l) => l.startsWith('mcp_gateway_requests_total{') && l.includes('service="orders"') && l.includes('outcome="success"'));
+  expect(Number(line?.split(' ').pop())).toBe(byWorker.get(String(first!.workerId)));
 
   // Each worker logged one line per request it finished, with the request's id.
   const finished = workers.flatMap((w) => w.logLines().filter((l) => l.msg === 'request finished'));

@@ -1,5 +1,6 @@
 import { GatewayConfigManager, ConfigError } from '@mcp-gateway/config';
 import { createLogger } from '@mcp-gateway/observability';
+import { startMetricsServer } from '@mcp-gateway/metrics';
 import { WorkerPool } from './pool';
 
 /** `npm run start:worker`: a worker-pool process serving WORKER_SERVICES (default: every service). */
@@ -8,6 +9,10 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: config.logLevel, name: 'worker' });
   const pool = new WorkerPool({ config, logger });
   await pool.start();
+  if (config.worker.metricsPort !== undefined) {
+    const metrics = await startMetricsServer(pool.metrics, config.worker.metricsPort, config.host);
+    logger.info({ port: metrics.port }, 'worker metrics listening');
+  }
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -13,6 +13,7 @@ import type { GatewayJobData, RequestRecords } from '@mcp-gateway/broker';
 import type { ServiceRegistry } from '@mcp-gateway/registry';
 import { nextRetryDelay, type ResilienceStore } from '@mcp-gateway/resilience';
 import { childTraceparent, type Logger } from '@mcp-gateway/observability';
+import type { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
 
 /** Thrown to make BullMQ run the job again after `delayMs` (read by the worker's backoffStrategy). */
 export class RetryLater extends Error {
@@ -33,6 +34,8 @@ export interface PipelineDeps {
   caller: BackendCaller;
   resilience: ResilienceStore;
   logger: Logger;
+  metrics: GatewayMetrics;
+  stats: ServiceStats;
   workerId: string;
   now?: () => number;
 }
@@ -55,9 +58,10 @@ export function createProcessor(deps: PipelineDeps) {
       deps.logger.debug({ id: d.id, state: started.state }, 'job skipped: request already ended');
       return;
     }
-    const meta = { startedAt: started.startedAt };
+    const meta = { startedAt: started.startedAt, operationLabel: '_unknown', backendMs: undefined as number | undefined };
+    if (job.attemptsMade === 0 && d.reservedAttempt === undefined) deps.metrics.queueWaitSeconds.observe({ service: d.service }, Math.max(0, started.startedAt - d.acceptedAt) / 1000);
     const finish = (result: Omit<MCPResponse, 'metadata' | 'id'>, attempts: number, backendStatus?: number) =>
-      publish(deps, d, { ...result, attempts, backendStatus, startedAt: meta.startedAt, now: now() });
+      publish(deps, d, { ...result, attempts, backendStatus, startedAt: meta.startedAt, now: now(), operationLabel: meta.operationLabel, backendMs: meta.backendMs });
 
     // 1. deadline
     if (now() >= d.deadline) {
@@ -70,6 +74,8 @@ export function createProcessor(deps: PipelineDeps) {
     try {
       service = deps.registry.require(d.service);
       op = await deps.registry.operation(d.service, d.operation);
+      // Metric labels stay bounded: a dynamic service's operations are whatever callers send.
+      meta.operationLabel = (await deps.registry.definition(d.service)).source === 'dynamic' ? '_dynamic' : op.name;
     } catch (err) {
       const e = isGatewayError(err) ? err : new GatewayError('INTERNAL_ERROR');
       return finish({ status: 'error', error: e.toBody() }, job.attemptsMade);
@@ -121,6 +127,8 @@ export function createProcessor(deps: PipelineDeps) {
     });
 
     // 5. record: 5xx, timeouts and connection errors count against the breaker; 4xx do not.
+    meta.backendMs = outcome.durationMs;
+    if (outcome.kind !== 'not_sent') deps.metrics.backendSeconds.observe({ service: d.service, operation: meta.operationLabel }, outcome.durationMs / 1000);
     const c = classifyOutcome(outcome);
     await deps.resilience.record(d.service, d.id, c.ok ? 'success' : c.countsAsFailure ? 'failure' : 'neutral', policy);
 
@@ -141,6 +149,7 @@ export function createProcessor(deps: PipelineDeps) {
       });
       if (delay !== undefined) {
         await deps.records.setState(d.id, 'retrying');
+        deps.metrics.retries.inc({ service: d.service });
         deps.logger.info({ id: d.id, correlationId: d.correlationId, service: d.service, attempt, delayMs: delay, reason: error.message }, 'retry scheduled');
         throw new RetryLater(delay, error, status);
       }
@@ -188,6 +197,9 @@ interface PublishInput extends Omit<MCPResponse, 'metadata' | 'id'> {
   backendStatus?: number;
   startedAt: number;
   now: number;
+  operationLabel: string;
+  /** The last backend call's duration. */
+  backendMs?: number;
 }
 
 async function publish(deps: PipelineDeps, d: GatewayJobData, r: PublishInput): Promise<void> {
@@ -207,6 +219,13 @@ async function publish(deps: PipelineDeps, d: GatewayJobData, r: PublishInput): 
     },
   };
   const stored = await deps.records.finish(result, r.status === 'success' ? 'completed' : 'failed');
+  const outcome = r.status === 'success' ? 'success' : (r.error?.code ?? 'INTERNAL_ERROR');
+  const totalMs = Math.max(0, r.now - d.acceptedAt);
+  if (stored) {
+    deps.metrics.requests.inc({ service: d.service, operation: r.operationLabel, outcome });
+    deps.metrics.totalSeconds.observe({ service: d.service, outcome }, totalMs / 1000);
+    await deps.stats.record(d.service, outcome, totalMs).catch((err: unknown) => deps.logger.warn({ service: d.service, err: String(err) }, 'request stats not recorded'));
+  }
   deps.logger.info(
     {
       id: d.id,
@@ -215,10 +234,12 @@ async function publish(deps: PipelineDeps, d: GatewayJobData, r: PublishInput): 
       agentId: d.agentId,
       service: d.service,
       operation: d.operation,
-      outcome: r.status === 'success' ? 'success' : r.error?.code,
+      outcome,
       attempts: r.attempts,
       queuedMs: result.metadata.queuedMs,
       processingTime: result.metadata.processingTime,
+      totalMs,
+      backendMs: r.backendMs,
       backendStatus: r.backendStatus,
       stored,
     },
@@ -241,5 +262,6 @@ export async function publishAbandoned(deps: PipelineDeps, job: Job<GatewayJobDa
     backendStatus: err instanceof RetryLater ? err.backendStatus : undefined,
     startedAt: job.processedOn ?? now,
     now,
+    operationLabel: '_unknown',
   });
 }

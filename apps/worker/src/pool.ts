@@ -3,7 +3,8 @@ import { Worker, type Job } from 'bullmq';
 import type Redis from 'ioredis';
 import type { GatewayConfig } from '@mcp-gateway/config';
 import { BackendCaller } from '@mcp-gateway/backends';
-import { BrokerKeys, RequestRecords, WorkerPresence, type GatewayJobData } from '@mcp-gateway/broker';
+import { Broker, BrokerKeys, RequestRecords, WorkerPresence, type GatewayJobData } from '@mcp-gateway/broker';
+import { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
 import { ServiceRegistry } from '@mcp-gateway/registry';
 import { createRedis } from '@mcp-gateway/redis';
 import { ResilienceStore } from '@mcp-gateway/resilience';
@@ -19,6 +20,8 @@ export interface WorkerPoolOptions {
   heartbeatMs?: number;
   /** How long stop() lets active jobs finish before closing anyway. */
   shutdownGraceMs?: number;
+  /** Shared with an API in the same process (all-in-one gateway); else the pool makes its own. */
+  metrics?: GatewayMetrics;
 }
 
 /** One BullMQ Worker per served service queue, sharing one pipeline, one Redis client and one HTTP client. */
@@ -29,6 +32,8 @@ export class WorkerPool {
   private readonly connection: Redis;
   private readonly presence: WorkerPresence;
   private readonly deps: PipelineDeps;
+  readonly metrics: GatewayMetrics;
+  private readonly broker: Broker;
   private heartbeat?: NodeJS.Timeout;
   private readonly services: string[];
 
@@ -42,14 +47,26 @@ export class WorkerPool {
     const registry = new ServiceRegistry(config, {
       onDefinitionError: (service, err) => options.logger.error({ service, err: err.message }, 'service definition could not be loaded'),
     });
+    this.metrics = options.metrics ?? new GatewayMetrics();
+    // For queue counts only (the worker never submits).
+    this.broker = new Broker({ redis: this.connection, keyPrefix: config.redis.keyPrefix, resultTtlSeconds: config.results.ttlSeconds });
+    const resilience = new ResilienceStore(this.connection, config.redis.keyPrefix, {
+      onStateChange: (service, from, to) => options.logger.warn({ service, from, to, workerId: this.workerId }, 'circuit state changed'),
+    });
+    this.metrics.watchSharedState({
+      services: () => this.services,
+      circuit: async (s) => (await resilience.breaker(s, config.services[s]!)).state,
+      tokens: async (s) => (await resilience.limiter(s, config.services[s]!)).tokens,
+      queue: (s) => this.broker.counts(s),
+    });
     this.deps = {
       config,
       registry,
+      metrics: this.metrics,
+      stats: new ServiceStats(this.connection, config.redis.keyPrefix),
       records: new RequestRecords(this.connection, keys, config.results.ttlSeconds),
       caller: new BackendCaller({ redis: this.connection, keyPrefix: config.redis.keyPrefix }),
-      resilience: new ResilienceStore(this.connection, config.redis.keyPrefix, {
-        onStateChange: (service, from, to) => options.logger.warn({ service, from, to, workerId: this.workerId }, 'circuit state changed'),
-      }),
+      resilience,
       logger: options.logger,
       workerId: this.workerId,
     };
@@ -113,6 +130,7 @@ export class WorkerPool {
       await Promise.all(this.workers.map((w) => w.close(true).catch(() => undefined)));
     }
     await this.presence.leave(this.workerId).catch(() => undefined);
+    await this.broker.close();
     this.deps.caller.close();
     this.connection.disconnect();
   }

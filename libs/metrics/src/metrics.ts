@@ -1,0 +1,150 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export type CircuitStateName = 'closed' | 'open' | 'half_open';
+
+/** What the shared-state gauges read on each scrape (any process can: the state is in Redis). */
+export interface SharedStateSource {
+  services(): string[];
+  circuit(service: string): Promise<CircuitStateName>;
+  tokens(service: string): Promise<number>;
+  queue(service: string): Promise<{ waiting: number; active: number; delayed: number }>;
+}
+
+const CIRCUIT_VALUE: Record<CircuitStateName, number> = { closed: 0, half_open: 1, open: 2 };
+
+/** Seconds buckets from 5 ms to 60 s: gateway overhead and slow backends on one scale. */
+const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/**
+ * The Prometheus metrics of one process (API, worker, or both in one). Labels are bounded: service
+ * names come from the registry, operations from definitions (dynamic services report `_dynamic`),
+ * outcomes and codes from the error catalog, routes from the router. No ids, ever.
+ */
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly requests: Counter<'service' | 'operation' | 'outcome'>;
+  readonly totalSeconds: Histogram<'service' | 'outcome'>;
+  readonly queueWaitSeconds: Histogram<'service'>;
+  readonly backendSeconds: Histogram<'service' | 'operation'>;
+  readonly retries: Counter<'service'>;
+  readonly rejections: Counter<'code'>;
+  readonly httpRequests: Counter<'route' | 'method' | 'status'>;
+  private readonly waiterSources: (() => number)[] = [];
+  private sharedSources: SharedStateSource[] = [];
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    this.requests = new Counter({
+      name: 'mcp_gateway_requests_total',
+      help: 'Requests that ended, by service, operation and outcome (success or an error code)',
+      labelNames: ['service', 'operation', 'outcome'],
+      registers,
+    });
+    this.totalSeconds = new Histogram({
+      name: 'mcp_gateway_request_duration_seconds',
+      help: 'Accepted to ended, queue wait and retries included',
+      labelNames: ['service', 'outcome'],
+      buckets: SECONDS,
+      registers,
+    });
+    this.queueWaitSeconds = new Histogram({
+      name: 'mcp_gateway_queue_wait_seconds',
+      help: 'Accepted to first taken by a worker',
+      labelNames: ['service'],
+      buckets: SECONDS,
+      registers,
+    });
+    this.backendSeconds = new Histogram({
+      name: 'mcp_gateway_backend_duration_seconds',
+      help: 'One backend call (each attempt)',
+      labelNames: ['service', 'operation'],
+      buckets: SECONDS,
+      registers,
+    });
+    this.retries = new Counter({ name: 'mcp_gateway_retries_total', help: 'Retries scheduled', labelNames: ['service'], registers });
+    this.rejections = new Counter({
+      name: 'mcp_gateway_api_errors_total',
+      help: 'Error answers of the HTTP API by code (validation, auth, fast fail, …)',
+      labelNames: ['code'],
+      registers,
+    });
+    this.httpRequests = new Counter({
+      name: 'mcp_gateway_http_requests_total',
+      help: 'HTTP requests to the API by route template, method and status',
+      labelNames: ['route', 'method', 'status'],
+      registers,
+    });
+    const waiters = this.waiterSources;
+    new Gauge({
+      name: 'mcp_gateway_sync_waiters',
+      help: 'Callers waiting for a result in this process',
+      registers,
+      collect() {
+        this.set(waiters.reduce((n, f) => n + f(), 0));
+      },
+    });
+    const shared = () => this.sharedSources;
+    const perService = async (fn: (src: SharedStateSource, service: string) => Promise<void>) => {
+      const seen = new Set<string>();
+      for (const src of shared()) {
+        for (const service of src.services()) {
+          if (seen.has(service)) continue;
+          seen.add(service);
+          await fn(src, service).catch(() => undefined);
+        }
+      }
+    };
+    new Gauge({
+      name: 'mcp_gateway_circuit_state',
+      help: 'Circuit breaker per service: 0 closed, 1 half-open, 2 open (shared state)',
+      labelNames: ['service'],
+      registers,
+      async collect() {
+        this.reset();
+        await perService(async (src, s) => this.set({ service: s }, CIRCUIT_VALUE[await src.circuit(s)]));
+      },
+    });
+    new Gauge({
+      name: 'mcp_gateway_rate_limiter_tokens',
+      help: 'Tokens in the service bucket (negative: reserved by waiting jobs) (shared state)',
+      labelNames: ['service'],
+      registers,
+      async collect() {
+        this.reset();
+        await perService(async (src, s) => this.set({ service: s }, await src.tokens(s)));
+      },
+    });
+    new Gauge({
+      name: 'mcp_gateway_queue_jobs',
+      help: 'Jobs in the service queue by state (shared state)',
+      labelNames: ['service', 'state'],
+      registers,
+      async collect() {
+        this.reset();
+        await perService(async (src, s) => {
+          const q = await src.queue(s);
+          for (const state of ['waiting', 'active', 'delayed'] as const) this.set({ service: s, state }, q[state]);
+        });
+      },
+    });
+  }
+
+  /** Counts this source's waiters in `mcp_gateway_sync_waiters`. */
+  watchWaiters(count: () => number): void {
+    this.waiterSources.push(count);
+  }
+
+  /** Reads circuit, tokens and queue depth from the shared state on each scrape. */
+  watchSharedState(source: SharedStateSource): void {
+    this.sharedSources.push(source);
+  }
+
+  contentType(): string {
+    return this.registry.contentType;
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
