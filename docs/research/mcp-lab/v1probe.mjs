@@ -1,0 +1,20 @@
+// initialize against A, then send tools/call + tasks to B with same session/protocol headers
+import { Client } from 'sdk1/client/index.js';
+import { StreamableHTTPClientTransport } from 'sdk1/client/streamableHttp.js';
+import { CallToolResultSchema, CreateTaskResultSchema } from 'sdk1/types.js';
+const [A, B] = process.argv.slice(2);
+const c = new Client({ name: 'probe', version: '1' });
+const t = new StreamableHTTPClientTransport(new URL(A));
+await c.connect(t);
+console.log('init on A; sessionId =', t.sessionId, 'protocolVersion =', t.protocolVersion);
+const hdr = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': t.protocolVersion };
+if (t.sessionId) hdr['mcp-session-id'] = t.sessionId;
+const post = async (url, body) => { const r = await fetch(url, { method: 'POST', headers: hdr, body: JSON.stringify(body) }); return `${r.status} ${(await r.text()).replace(/\s+/g,' ').slice(0,250)}`; };
+console.log('tools/call on B:', await post(B, { jsonrpc: '2.0', id: 10, method: 'tools/call', params: { name: 'echo', arguments: { msg: 'b' } } }));
+const created = await c.request({ method: 'tools/call', params: { name: 'echo', arguments: { msg: 'task' }, task: { ttl: 60000 } } }, CreateTaskResultSchema);
+console.log('task created on A:', JSON.stringify(created.task));
+await new Promise(r => setTimeout(r, 400));
+console.log('tasks/get on A:', JSON.stringify(await c.experimental.tasks.getTask(created.task.taskId)));
+console.log('tasks/result on A:', JSON.stringify(await c.experimental.tasks.getTaskResult(created.task.taskId, CallToolResultSchema)));
+console.log('tasks/get on B:', await post(B, { jsonrpc: '2.0', id: 11, method: 'tasks/get', params: { taskId: created.task.taskId } }));
+await c.close();

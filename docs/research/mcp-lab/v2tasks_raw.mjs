@@ -1,0 +1,1 @@
+import('./v2tasks.mjs');
