@@ -1,7 +1,9 @@
+import cors from 'cors';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import helmet from 'helmet';
 import { GatewayError, toGatewayError } from '@mcp-gateway/protocol';
 import type { ApiDeps } from './deps';
-import { apiKeyAuth } from './auth';
+import { agentAuth } from './auth';
 import { correlation } from './context';
 import { sendError } from './http-errors';
 import { requestHandlers } from './requests';
@@ -30,7 +32,22 @@ export function createApp(deps: ApiDeps): express.Express {
       .then((text) => res.status(200).type(deps.metrics.contentType()).send(text))
       .catch(next);
   });
-  const auth = apiKeyAuth(deps.config);
+  // Security headers on every answer (a JSON API: nothing may frame or sniff it).
+  app.use(helmet());
+  const origins = deps.config.cors.origins;
+  if (origins.length > 0) {
+    // Before auth, so a browser's preflight (which carries no credentials) is answered.
+    app.use(
+      cors({
+        origin: origins.includes('*') ? '*' : origins,
+        methods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
+        allowedHeaders: ['Content-Type', 'Authorization', 'X-API-Key', 'X-Correlation-ID', 'Prefer', 'traceparent', 'Mcp-Session-Id', 'Mcp-Protocol-Version'],
+        exposedHeaders: ['X-Correlation-ID', 'Location', 'Content-Location', 'Retry-After', 'Mcp-Session-Id'],
+        maxAge: 600,
+      }),
+    );
+  }
+  const auth = agentAuth(deps.config);
   if (auth) app.use(auth);
   app.use(express.json({ limit: deps.config.limits.maxBodyBytes, strict: true }));
 

@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
+import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { GatewayError } from '@mcp-gateway/protocol';
 import type { GatewayConfig } from '@mcp-gateway/config';
 import { sendError } from './http-errors';
@@ -8,11 +9,12 @@ export interface Agent {
   id: string;
   /** Services this agent may use; undefined = all. */
   services?: ReadonlySet<string>;
+  via: 'api-key' | 'jwt';
 }
 
 declare module 'express-serve-static-core' {
   interface Request {
-    /** Set when inbound keys are configured and the caller presented a valid one. */
+    /** Set when inbound auth is configured and the caller presented a valid credential. */
     agent?: Agent;
   }
 }
@@ -23,44 +25,89 @@ interface StoredKey {
 }
 
 const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+/** Paths anyone may call: liveness, and the metrics scrape (no per-agent data in it). */
+const OPEN_PATHS = new Set(['/mcp/health', '/metrics']);
+
+/** Scopes `service:<name>` say which services a JWT may use; `service:*` all of them. */
+export function servicesFromScopes(payload: JWTPayload): ReadonlySet<string> | undefined {
+  const raw = payload.scope ?? payload.scp;
+  const scopes = Array.isArray(raw) ? raw.map(String) : typeof raw === 'string' ? raw.split(' ') : [];
+  const services = scopes.filter((s) => s.startsWith('service:')).map((s) => s.slice('service:'.length));
+  if (services.includes('*')) return undefined;
+  return new Set(services);
+}
 
 /**
- * Inbound API keys (`MCP_GATEWAY_API_KEYS`): `Authorization: Bearer <key>` or `X-API-Key`. Keys are
- * kept only as SHA-256 digests and compared in constant time against every configured key.
- * Returns undefined when no keys are configured (anonymous access, refused in production by config).
+ * Inbound auth for agents: API keys (`MCP_GATEWAY_API_KEYS`; kept only as SHA-256 digests and compared
+ * in constant time against every key) and/or JWTs (`MCP_JWT_SECRET` or `MCP_JWT_JWKS_URL`, with issuer
+ * and audience when set). Either arrives as `Authorization: Bearer` or `X-API-Key`.
+ * Returns undefined when neither is configured (anonymous; refused in production by config).
  */
-export function apiKeyAuth(config: GatewayConfig) {
+export function agentAuth(config: GatewayConfig) {
   const keys: StoredKey[] = config.security.apiKeys.map((k) => ({
     digest: sha256(k.key),
-    agent: { id: k.agentId, ...(k.services ? { services: new Set(k.services) } : {}) },
+    agent: { id: k.agentId, via: 'api-key', ...(k.services ? { services: new Set(k.services) } : {}) },
   }));
-  if (keys.length === 0) return undefined;
+  const jwt = config.security.jwt;
+  let key: Uint8Array | JWTVerifyGetKey | undefined;
+  if (jwt?.secret) key = new TextEncoder().encode(jwt.secret);
+  else if (jwt?.jwksUrl) key = createRemoteJWKSet(new URL(jwt.jwksUrl), { cooldownDuration: 30_000, timeoutDuration: 5_000 });
+  if (keys.length === 0 && !key) return undefined;
+
+  const challenge = (res: Response, error?: string) =>
+    res.setHeader('WWW-Authenticate', `Bearer realm="mcp-gateway"${error ? `, error="${error}"` : ''}`);
+
+  async function fromJwt(token: string): Promise<Agent> {
+    const verifyKey = key!;
+    const options = { ...(jwt?.issuer ? { issuer: jwt.issuer } : {}), ...(jwt?.audience ? { audience: jwt.audience } : {}) };
+    const { payload } =
+      typeof verifyKey === 'function'
+        ? await jwtVerify(token, verifyKey, options)
+        : await jwtVerify(token, verifyKey, { ...options, algorithms: ['HS256', 'HS384', 'HS512'] });
+    if (!payload.sub) throw new GatewayError('UNAUTHORIZED', 'The token has no subject (sub): it names no agent');
+    const services = servicesFromScopes(payload);
+    return { id: payload.sub, via: 'jwt', ...(services ? { services } : {}) };
+  }
 
   return function authenticate(req: Request, res: Response, next: NextFunction): void {
-    if (req.path === '/mcp/health') return next();
+    if (OPEN_PATHS.has(req.path) || req.method === 'OPTIONS') return next();
     const header = req.get('authorization');
     const presented = header?.match(/^Bearer\s+(.+)$/i)?.[1]?.trim() ?? req.get('x-api-key');
     if (!presented) {
-      res.setHeader('WWW-Authenticate', 'Bearer realm="mcp-gateway"');
-      return sendError(res, new GatewayError('UNAUTHORIZED', 'An API key is required: Authorization: Bearer <key> or X-API-Key'));
+      challenge(res);
+      return sendError(res, new GatewayError('UNAUTHORIZED', 'Credentials are required: Authorization: Bearer <key or token>, or X-API-Key'));
     }
     const digest = sha256(presented);
     let found: Agent | undefined;
     for (const k of keys) if (timingSafeEqual(k.digest, digest)) found = k.agent;
-    if (!found) {
-      res.setHeader('WWW-Authenticate', 'Bearer realm="mcp-gateway", error="invalid_token"');
+    if (found) {
+      req.agent = found;
+      return next();
+    }
+    if (!key || !JWT_SHAPE.test(presented)) {
+      challenge(res, 'invalid_token');
       return sendError(res, new GatewayError('UNAUTHORIZED', 'The API key is not valid'));
     }
-    req.agent = found;
-    next();
+    fromJwt(presented)
+      .then((agent) => {
+        req.agent = agent;
+        next();
+      })
+      .catch((err: unknown) => {
+        challenge(res, 'invalid_token');
+        // jose's messages name the failed check (expired, issuer, audience, signature), never the token.
+        const why = err instanceof GatewayError ? err.message : err instanceof joseErrors.JOSEError ? `The token was refused: ${err.message}` : 'The token was refused';
+        sendError(res, new GatewayError('UNAUTHORIZED', why));
+      });
   };
 }
 
-/** FORBIDDEN unless the caller's key may use the service. */
+/** FORBIDDEN unless the caller may use the service. */
 export function assertMayUse(req: Request, service: string): void {
   const allowed = req.agent?.services;
   if (allowed && !allowed.has(service)) {
-    throw new GatewayError('FORBIDDEN', `This API key may not use service ${service}`);
+    throw new GatewayError('FORBIDDEN', `This credential may not use service ${service}`);
   }
 }
 

@@ -155,11 +155,12 @@ export class GatewayConfigManager {
  */
 export function assertSafeToServe(config: GatewayConfig): void {
   const s = config.security;
-  if (config.environment === 'production' && s.apiKeys.length === 0 && !s.adminToken && !s.allowAnonymous) {
+  const agentAuth = s.apiKeys.length > 0 || Boolean(s.jwt?.secret || s.jwt?.jwksUrl);
+  if (config.environment === 'production' && !agentAuth && !s.adminToken && !s.allowAnonymous) {
     throw new ConfigError([
       {
         source: 'MCP_GATEWAY_API_KEYS',
-        message: 'production refuses to serve without inbound keys: set MCP_GATEWAY_API_KEYS (and MCP_ADMIN_TOKEN), or MCP_ALLOW_ANONYMOUS=true to run open on purpose',
+        message: 'production refuses to serve without inbound keys: set MCP_GATEWAY_API_KEYS or MCP_JWT_SECRET / MCP_JWT_JWKS_URL (and MCP_ADMIN_TOKEN), or MCP_ALLOW_ANONYMOUS=true to run open on purpose',
       },
     ]);
   }

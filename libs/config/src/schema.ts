@@ -171,6 +171,17 @@ export const GatewayConfigSchema = z
         apiKeys: z.array(ApiKeySchema).default([]),
         adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
         allowAnonymous: z.boolean().default(false),
+        jwt: z
+          .object({
+            secret: z.string().min(32, 'must be at least 32 characters (HS256)').optional(),
+            jwksUrl: httpUrl.optional(),
+            issuer: z.string().min(1).optional(),
+            audience: z.string().min(1).optional(),
+          })
+          .strict()
+          .refine((j) => !(j.secret && j.jwksUrl), { message: 'set either secret or jwksUrl, not both' })
+          .optional()
+          .describe('Agent JWTs: sub is the agent, scopes service:<name> (or service:*) the services it may use'),
       })
       .strict()
       .default({ apiKeys: [], allowAnonymous: false }),
