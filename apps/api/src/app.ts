@@ -3,6 +3,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import helmet from 'helmet';
 import { GatewayError, toGatewayError } from '@mcp-gateway/protocol';
 import type { ApiDeps } from './deps';
+import { adminAuth, adminHandlers } from './admin';
 import { agentAuth } from './auth';
 import { correlation } from './context';
 import { sendError } from './http-errors';
@@ -47,9 +48,18 @@ export function createApp(deps: ApiDeps): express.Express {
       }),
     );
   }
+  const json = express.json({ limit: deps.config.limits.maxBodyBytes, strict: true });
+  // Registration endpoints: the admin token, not an agent credential.
+  const admin = adminHandlers(deps);
+  const requireAdmin = adminAuth(deps.config);
+  app.post('/mcp/services', requireAdmin, json, admin.register);
+  app.delete('/mcp/services/:name', requireAdmin, admin.deregister);
+  app.put('/mcp/services/:name/heartbeat', requireAdmin, admin.heartbeat);
+  app.post('/mcp/services/:name/refresh', requireAdmin, admin.refresh);
+
   const auth = agentAuth(deps.config);
   if (auth) app.use(auth);
-  app.use(express.json({ limit: deps.config.limits.maxBodyBytes, strict: true }));
+  app.use(json);
 
   const requests = requestHandlers(deps);
   const services = serviceHandlers(deps);

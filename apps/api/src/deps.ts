@@ -1,7 +1,7 @@
 import type { GatewayConfig } from '@mcp-gateway/config';
 import type { ParameterValidator } from '@mcp-gateway/backends';
 import type { Broker, ResultWaiter, WorkerPresence } from '@mcp-gateway/broker';
-import type { ServiceRegistry } from '@mcp-gateway/registry';
+import type { HealthProber, RegistrationStore, ServiceRegistry } from '@mcp-gateway/registry';
 import type { ResilienceStore } from '@mcp-gateway/resilience';
 import type { Logger } from '@mcp-gateway/observability';
 import type { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
@@ -12,6 +12,8 @@ export interface ApiDeps {
   broker: Broker;
   waiter: ResultWaiter;
   registry: ServiceRegistry;
+  registrations: RegistrationStore;
+  health: HealthProber;
   validator: ParameterValidator;
   presence: WorkerPresence;
   resilience: ResilienceStore;

@@ -8,7 +8,7 @@ import {
   REQUEST_ID_PATTERN,
   type MCPResponse,
 } from '@mcp-gateway/protocol';
-import { effectiveRetryPolicy, type ServiceConfig } from '@mcp-gateway/config';
+import type { ServiceConfig } from '@mcp-gateway/config';
 import { requestHash, type GatewayJobData } from '@mcp-gateway/broker';
 import { childTraceparent, parseTraceparent } from '@mcp-gateway/observability';
 import { assertMayUse } from './auth';
@@ -106,7 +106,7 @@ export function requestHandlers(deps: ApiDeps) {
     let outcome;
     try {
       outcome = await broker.submit(data, requestHash(body.service, op.name, parameters, req.agent?.id), {
-        maxAttempts: effectiveRetryPolicy(config, body.service).maxAttempts,
+        maxAttempts: registry.retryPolicy(body.service).maxAttempts,
       });
     } catch (err) {
       w?.cancel();

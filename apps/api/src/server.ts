@@ -4,7 +4,7 @@ import type Redis from 'ioredis';
 import { assertSafeToServe, type GatewayConfig } from '@mcp-gateway/config';
 import { ParameterValidator } from '@mcp-gateway/backends';
 import { Broker, ResultWaiter, WorkerPresence } from '@mcp-gateway/broker';
-import { ServiceRegistry } from '@mcp-gateway/registry';
+import { HealthProber, RegistrationStore, ServiceRegistry } from '@mcp-gateway/registry';
 import { createRedis } from '@mcp-gateway/redis';
 import { ResilienceStore } from '@mcp-gateway/resilience';
 import type { Logger } from '@mcp-gateway/observability';
@@ -51,6 +51,8 @@ export class ApiServer {
       broker,
       waiter,
       registry,
+      registrations: new RegistrationStore(this.redis, config.redis.keyPrefix),
+      health: new HealthProber(this.redis, config.redis.keyPrefix, registry, config.health.intervalMs),
       validator: new ParameterValidator(),
       presence: new WorkerPresence(this.redis, broker.keys),
       resilience,
@@ -62,7 +64,9 @@ export class ApiServer {
   /** Listens on `port` (0 for any free one) and resolves with the bound address. */
   async start(port = this.deps.config.port, host = this.deps.config.host): Promise<AddressInfo> {
     await this.deps.waiter.start();
+    await this.deps.registry.attach(this.deps.registrations, this.subscriber);
     await this.deps.registry.init();
+    this.deps.health.start();
     const server = http.createServer(createApp(this.deps));
     // Longer than common load balancers' idle timeouts, so they close first.
     server.keepAliveTimeout = 65_000;
@@ -90,6 +94,8 @@ export class ApiServer {
         server.closeIdleConnections();
       });
     }
+    this.deps.health.stop();
+    await this.deps.registry.detach();
     await this.deps.waiter.close();
     await this.deps.broker.close();
     this.subscriber.disconnect();

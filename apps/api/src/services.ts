@@ -1,5 +1,6 @@
 import type { Request, Response } from 'express';
 import { GatewayError } from '@mcp-gateway/protocol';
+import type { ProbeResult } from '@mcp-gateway/registry';
 import { mayUse } from './auth';
 import type { ApiDeps } from './deps';
 
@@ -16,12 +17,16 @@ export function publicEndpoint(endpoint: string): string {
 export function serviceHandlers(deps: ApiDeps) {
   const { broker, registry, presence, resilience } = deps;
 
-  /** Circuit state from the shared store, and the status it implies for a service with `workers` serving it. */
-  async function serviceState(name: string, workers: number): Promise<{ status: string; circuit: string }> {
+  /**
+   * A service's status from the shared state: `unavailable` without a worker serving it, `unhealthy`
+   * when its health probe fails, `degraded` while its circuit is not closed, else `healthy`.
+   */
+  async function serviceState(name: string, workers: number): Promise<{ status: string; circuit: string; lastCheck?: string; probe?: ProbeResult }> {
     const svc = registry.require(name);
-    const breaker = await resilience.breaker(name, svc);
-    const status = workers === 0 ? 'unavailable' : breaker.state === 'closed' ? 'healthy' : 'degraded';
-    return { status, circuit: breaker.state };
+    const [breaker, probe] = await Promise.all([resilience.breaker(name, svc), deps.health.read(name).catch(() => undefined)]);
+    const status =
+      workers === 0 ? 'unavailable' : probe?.status === 'unhealthy' ? 'unhealthy' : breaker.state === 'closed' ? 'healthy' : 'degraded';
+    return { status, circuit: breaker.state, ...(probe ? { lastCheck: probe.lastCheck, probe } : {}) };
   }
 
   async function workersByService(): Promise<{ count: number; serving: Map<string, number> }> {
@@ -44,7 +49,8 @@ export function serviceHandlers(deps: ApiDeps) {
     await Promise.all(
       registry.names().map(async (name) => {
         const n = serving.get(name) ?? 0;
-        services[name] = { ...(await serviceState(name, n)), workers: n, lastCheck: now };
+        // lastCheck: the health probe's time when the service has a healthPath, else this read's.
+        services[name] = { lastCheck: now, ...(await serviceState(name, n)), workers: n };
       }),
     );
     const allServed = Object.values(services).every((s) => s.status === 'healthy');
@@ -64,6 +70,7 @@ export function serviceHandlers(deps: ApiDeps) {
         ]);
         return {
           name,
+          registered: !registry.isStatic(name),
           endpoint: publicEndpoint(svc.endpoint),
           ...(svc.description ? { description: svc.description } : {}),
           ...state,

@@ -7,7 +7,7 @@ import {
   type MCPResponse,
   type OperationDefinition,
 } from '@mcp-gateway/protocol';
-import { effectiveRetryPolicy, type GatewayConfig } from '@mcp-gateway/config';
+import type { GatewayConfig } from '@mcp-gateway/config';
 import { classifyOutcome, type BackendCaller, type BackendOutcome } from '@mcp-gateway/backends';
 import type { GatewayJobData, RequestRecords } from '@mcp-gateway/broker';
 import type { ServiceRegistry } from '@mcp-gateway/registry';
@@ -141,7 +141,7 @@ export function createProcessor(deps: PipelineDeps) {
     const safeToRepeat = isIdempotent(op) || c.neverSent;
     if (c.retryable && safeToRepeat) {
       const delay = nextRetryDelay({
-        policy: effectiveRetryPolicy(deps.config, d.service),
+        policy: deps.registry.retryPolicy(d.service),
         attemptsMade: attempt,
         retryAfterMs: c.retryAfterMs,
         now: now(),

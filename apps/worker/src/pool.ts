@@ -5,7 +5,7 @@ import type { GatewayConfig } from '@mcp-gateway/config';
 import { BackendCaller } from '@mcp-gateway/backends';
 import { Broker, BrokerKeys, RequestRecords, WorkerPresence, type GatewayJobData } from '@mcp-gateway/broker';
 import { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
-import { ServiceRegistry } from '@mcp-gateway/registry';
+import { HealthProber, RegistrationStore, ServiceRegistry, type RegistryChange } from '@mcp-gateway/registry';
 import { createRedis } from '@mcp-gateway/redis';
 import { ResilienceStore } from '@mcp-gateway/resilience';
 import type { Logger } from '@mcp-gateway/observability';
@@ -24,29 +24,42 @@ export interface WorkerPoolOptions {
   metrics?: GatewayMetrics;
 }
 
-/** One BullMQ Worker per served service queue, sharing one pipeline, one Redis client and one HTTP client. */
+/**
+ * One BullMQ Worker per served service queue, sharing one pipeline, one Redis client and one HTTP
+ * client. Without a fixed service list (WORKER_SERVICES) the pool follows the registry: a service
+ * registered at run time gets a queue consumer, a removed one loses it.
+ */
 export class WorkerPool {
   readonly workerId: string;
-  private readonly workers: Worker<GatewayJobData>[] = [];
   private readonly byService = new Map<string, Worker<GatewayJobData>>();
   private readonly connection: Redis;
+  private readonly subscriber: Redis;
   private readonly presence: WorkerPresence;
   private readonly deps: PipelineDeps;
   readonly metrics: GatewayMetrics;
   private readonly broker: Broker;
+  private readonly registrations: RegistrationStore;
+  private readonly prober: HealthProber;
   private heartbeat?: NodeJS.Timeout;
-  private readonly services: string[];
+  /** The fixed list, or undefined: every service the registry knows. */
+  private readonly fixed?: string[];
+  private processor?: ReturnType<typeof createProcessor>;
+  private stopping = false;
+  private changes: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: WorkerPoolOptions) {
     const { config } = options;
     this.workerId = options.workerId ?? `${os.hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 6)}`;
-    this.services = options.services ?? config.worker.services ?? Object.keys(config.services);
+    this.fixed = options.services ?? config.worker.services;
     this.connection = createRedis(config.redis.url, 'blocking', `mcp-worker:${this.workerId}`);
+    this.subscriber = createRedis(config.redis.url, 'blocking', `mcp-worker-events:${this.workerId}`);
     const keys = new BrokerKeys(config.redis.keyPrefix);
     this.presence = new WorkerPresence(this.connection, keys);
     const registry = new ServiceRegistry(config, {
       onDefinitionError: (service, err) => options.logger.error({ service, err: err.message }, 'service definition could not be loaded'),
     });
+    this.registrations = new RegistrationStore(this.connection, config.redis.keyPrefix);
+    this.prober = new HealthProber(this.connection, config.redis.keyPrefix, registry, config.health.intervalMs);
     this.metrics = options.metrics ?? new GatewayMetrics();
     // For queue counts only (the worker never submits).
     this.broker = new Broker({ redis: this.connection, keyPrefix: config.redis.keyPrefix, resultTtlSeconds: config.results.ttlSeconds });
@@ -55,8 +68,8 @@ export class WorkerPool {
     });
     this.metrics.watchSharedState({
       services: () => this.services,
-      circuit: async (s) => (await resilience.breaker(s, config.services[s]!)).state,
-      tokens: async (s) => (await resilience.limiter(s, config.services[s]!)).tokens,
+      circuit: async (s) => (await resilience.breaker(s, registry.require(s))).state,
+      tokens: async (s) => (await resilience.limiter(s, registry.require(s))).tokens,
       queue: (s) => this.broker.counts(s),
     });
     this.deps = {
@@ -72,42 +85,81 @@ export class WorkerPool {
     };
   }
 
+  /** The queues this process consumes now. */
+  get services(): string[] {
+    return [...this.byService.keys()];
+  }
+
   async start(): Promise<void> {
-    const { config, logger } = this.options;
-    await this.deps.registry.init();
-    const processor = createProcessor(this.deps);
-    const keys = new BrokerKeys(config.redis.keyPrefix);
-    for (const service of this.services) {
-      const svc = config.services[service];
-      if (!svc) throw new Error(`WORKER_SERVICES names unknown service ${service}`);
-      const worker = new Worker<GatewayJobData>(keys.queueName(service), processor, {
-        connection: this.connection,
-        prefix: keys.prefix,
-        concurrency: svc.concurrency ?? config.worker.concurrency,
-        // A killed worker's job is taken over after the lock expires (lockDuration), not 30 s later.
-        lockDuration: 10_000,
-        stalledInterval: 5_000,
-        maxStalledCount: 2,
-        settings: {
-          backoffStrategy: (_attemptsMade: number, _type?: string, err?: Error) => (err instanceof RetryLater ? err.delayMs : 1000),
-        },
-      });
-      worker.on('failed', (job: Job<GatewayJobData> | undefined, err: Error) => {
-        if (!job) return;
-        const final = job.attemptsMade >= (job.opts.attempts ?? 1) || !(err instanceof RetryLater);
-        if (!final) return;
-        if (!(err instanceof RetryLater)) logger.error({ id: job.data.id, err: err.message }, 'job failed outside the pipeline');
-        publishAbandoned(this.deps, job, err).catch((e: unknown) => logger.error({ id: job.data.id, err: String(e) }, 'could not publish the result of a failed job'));
-      });
-      worker.on('error', (err) => logger.warn({ service, err: err.message }, 'worker connection error'));
-      this.workers.push(worker);
-      this.byService.set(service, worker);
+    const { logger } = this.options;
+    const registry = this.deps.registry;
+    await registry.attach(this.registrations, this.subscriber);
+    await registry.init();
+    this.processor = createProcessor(this.deps);
+    const initial = this.fixed ?? registry.names();
+    for (const service of initial) {
+      if (!registry.get(service)) throw new Error(`WORKER_SERVICES names unknown service ${service}`);
+      this.consume(service);
     }
-    await Promise.all(this.workers.map((w) => w.waitUntilReady()));
+    if (!this.fixed) {
+      registry.on('change', (c: RegistryChange) => {
+        // Applied one after another, so a quick add-remove-add ends in the right state.
+        this.changes = this.changes.then(() => this.apply(c)).catch((err: unknown) => logger.error({ service: c.name, err: String(err) }, 'could not follow a registry change'));
+      });
+    }
+    await Promise.all([...this.byService.values()].map((w) => w.waitUntilReady()));
+    this.prober.start();
     await this.beat();
     this.heartbeat = setInterval(() => void this.beat(), this.options.heartbeatMs ?? 5000);
     this.heartbeat.unref();
     logger.info({ workerId: this.workerId, services: this.services }, 'worker ready');
+  }
+
+  private async apply(change: RegistryChange): Promise<void> {
+    if (this.stopping) return;
+    const current = this.byService.get(change.name);
+    if (change.kind === 'removed') {
+      if (!current) return;
+      this.byService.delete(change.name);
+      await current.close();
+      this.options.logger.info({ service: change.name, workerId: this.workerId }, 'stopped consuming a removed service');
+    } else if (!current) {
+      const worker = this.consume(change.name);
+      await worker.waitUntilReady();
+      this.options.logger.info({ service: change.name, workerId: this.workerId }, 'consuming a registered service');
+    } else {
+      const svc = this.deps.registry.get(change.name);
+      if (svc) current.concurrency = svc.concurrency ?? this.options.config.worker.concurrency;
+    }
+    await this.beat();
+  }
+
+  private consume(service: string): Worker<GatewayJobData> {
+    const { config, logger } = this.options;
+    const keys = new BrokerKeys(config.redis.keyPrefix);
+    const svc = this.deps.registry.require(service);
+    const worker = new Worker<GatewayJobData>(keys.queueName(service), this.processor!, {
+      connection: this.connection,
+      prefix: keys.prefix,
+      concurrency: svc.concurrency ?? config.worker.concurrency,
+      // A killed worker's job is taken over after the lock expires (lockDuration), not 30 s later.
+      lockDuration: 10_000,
+      stalledInterval: 5_000,
+      maxStalledCount: 2,
+      settings: {
+        backoffStrategy: (_attemptsMade: number, _type?: string, err?: Error) => (err instanceof RetryLater ? err.delayMs : 1000),
+      },
+    });
+    worker.on('failed', (job: Job<GatewayJobData> | undefined, err: Error) => {
+      if (!job) return;
+      const final = job.attemptsMade >= (job.opts.attempts ?? 1) || !(err instanceof RetryLater);
+      if (!final) return;
+      if (!(err instanceof RetryLater)) logger.error({ id: job.data.id, err: err.message }, 'job failed outside the pipeline');
+      publishAbandoned(this.deps, job, err).catch((e: unknown) => logger.error({ id: job.data.id, err: String(e) }, 'could not publish the result of a failed job'));
+    });
+    worker.on('error', (err) => logger.warn({ service, err: err.message }, 'worker connection error'));
+    this.byService.set(service, worker);
+    return worker;
   }
 
   private async beat(): Promise<void> {
@@ -120,18 +172,24 @@ export class WorkerPool {
 
   /** Stops taking jobs, lets active ones finish within the grace period, then closes. */
   async stop(): Promise<void> {
+    this.stopping = true;
     if (this.heartbeat) clearInterval(this.heartbeat);
+    this.prober.stop();
+    await this.deps.registry.detach();
+    await this.changes;
+    const workers = [...this.byService.values()];
     const grace = this.options.shutdownGraceMs ?? this.options.config.worker.shutdownGraceMs;
-    const closing = Promise.all(this.workers.map((w) => w.close()));
+    const closing = Promise.all(workers.map((w) => w.close()));
     const timedOut = await Promise.race([closing.then(() => false), sleep(grace).then(() => true)]);
     if (timedOut) {
       // worker.close() has no time limit; jobs still running are left to the stall checker of another worker.
       this.options.logger.warn({ graceMs: grace }, 'active jobs did not finish within the grace period; closing anyway');
-      await Promise.all(this.workers.map((w) => w.close(true).catch(() => undefined)));
+      await Promise.all(workers.map((w) => w.close(true).catch(() => undefined)));
     }
     await this.presence.leave(this.workerId).catch(() => undefined);
     await this.broker.close();
     this.deps.caller.close();
+    this.subscriber.disconnect();
     this.connection.disconnect();
   }
 }

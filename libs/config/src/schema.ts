@@ -194,6 +194,12 @@ export const GatewayConfigSchema = z
       })
       .strict()
       .default({ concurrency: 10, shutdownGraceMs: 10000 }),
+    health: z
+      .object({
+        intervalMs: z.number().int().min(100).max(3_600_000).default(10000).describe('How often each service healthPath is probed (by one process at a time)'),
+      })
+      .strict()
+      .default({ intervalMs: 10000 }),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .strict()
@@ -211,6 +217,11 @@ export type GatewayConfig = z.output<typeof GatewayConfigSchema>;
 
 /** The retry policy in force for a service: its own keys over the gateway's. */
 export function effectiveRetryPolicy(config: GatewayConfig, service: string): RetryPolicy {
-  const own = Object.fromEntries(Object.entries(config.services[service]?.retryPolicy ?? {}).filter(([, v]) => v !== undefined));
-  return { ...config.retryPolicy, ...own };
+  return effectiveServiceRetryPolicy(config.retryPolicy, config.services[service]);
+}
+
+/** The same for a service config that may not be in the static config (a run-time registration). */
+export function effectiveServiceRetryPolicy(gateway: RetryPolicy, service: ServiceConfig | undefined): RetryPolicy {
+  const own = Object.fromEntries(Object.entries(service?.retryPolicy ?? {}).filter(([, v]) => v !== undefined));
+  return { ...gateway, ...own };
 }

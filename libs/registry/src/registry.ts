@@ -1,6 +1,9 @@
+import { EventEmitter } from 'node:events';
+import type Redis from 'ioredis';
 import { GatewayError, type OperationDefinition, type ServiceDefinition } from '@mcp-gateway/protocol';
-import type { GatewayConfig, ServiceConfig } from '@mcp-gateway/config';
+import { effectiveServiceRetryPolicy, type GatewayConfig, type RetryPolicy, type ServiceConfig } from '@mcp-gateway/config';
 import { findOperation, loadServiceDefinition } from '@mcp-gateway/backends';
+import type { RegistrationStore, RegistryMessage } from './registrations';
 
 interface DefinitionSlot {
   definition?: ServiceDefinition;
@@ -15,33 +18,127 @@ export interface RegistryOptions {
   onDefinitionError?: (service: string, error: Error) => void;
 }
 
+export interface RegistryChange {
+  name: string;
+  kind: 'added' | 'updated' | 'removed';
+}
+
 /**
- * The services this process knows and their operation definitions. Today: the static config;
- * run-time registrations join here later. Definitions load once and are cached.
+ * The services this process knows: the static config, plus run-time registrations from Redis when
+ * attached (kept current through the changes channel and a sweep, so every process sees a change
+ * within a second). Definitions load once per service and are cached; a refresh that fails keeps
+ * the previous definition. Emits 'change' (RegistryChange) when the set of services changes.
  */
-export class ServiceRegistry {
+export class ServiceRegistry extends EventEmitter {
   private readonly slots = new Map<string, DefinitionSlot>();
   private readonly retryFailedAfterMs: number;
+  private dynamic = new Map<string, ServiceConfig>();
+  private store?: RegistrationStore;
+  private subscriber?: Redis;
+  private sweepTimer?: NodeJS.Timeout;
+  private reloading?: Promise<void>;
+  private reloadAgain = false;
+  private readonly onMessage = (channel: string, message: string) => {
+    if (!this.store || channel !== this.store.channel) return;
+    let msg: RegistryMessage;
+    try {
+      msg = JSON.parse(message) as RegistryMessage;
+    } catch {
+      return;
+    }
+    if (msg.kind === 'refresh') {
+      this.refresh(msg.name).catch(() => undefined);
+      return;
+    }
+    void this.reload();
+  };
 
   constructor(
     private readonly config: GatewayConfig,
     private readonly options: RegistryOptions = {},
   ) {
+    super();
     this.retryFailedAfterMs = options.retryFailedAfterMs ?? 10_000;
   }
 
+  /** Follows the run-time registrations: loads them now, then on every announcement and every `sweepMs`. */
+  async attach(store: RegistrationStore, subscriber: Redis, sweepMs = 500): Promise<void> {
+    this.store = store;
+    this.subscriber = subscriber;
+    subscriber.on('message', this.onMessage);
+    await subscriber.subscribe(store.channel);
+    await this.reload();
+    this.sweepTimer = setInterval(() => void this.reload(), sweepMs);
+    this.sweepTimer.unref();
+  }
+
+  async detach(): Promise<void> {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.subscriber?.off('message', this.onMessage);
+    await this.subscriber?.unsubscribe(this.store!.channel).catch(() => undefined);
+    this.store = undefined;
+    this.subscriber = undefined;
+  }
+
+  /** Reads the registrations and applies the difference (one reload at a time; a request during one runs after it). */
+  reload(): Promise<void> {
+    if (this.reloading) {
+      this.reloadAgain = true;
+      return this.reloading;
+    }
+    this.reloading = (async () => {
+      do {
+        this.reloadAgain = false;
+        await this.applyRegistrations().catch(() => undefined);
+      } while (this.reloadAgain);
+    })().finally(() => {
+      this.reloading = undefined;
+    });
+    return this.reloading;
+  }
+
+  private async applyRegistrations(): Promise<void> {
+    if (!this.store) return;
+    const regs = await this.store.list();
+    const next = new Map<string, ServiceConfig>();
+    for (const r of regs) if (!this.isStatic(r.name)) next.set(r.name, r.config);
+    const changes: RegistryChange[] = [];
+    for (const [name, cfg] of next) {
+      const before = this.dynamic.get(name);
+      if (!before) changes.push({ name, kind: 'added' });
+      else if (JSON.stringify(before) !== JSON.stringify(cfg)) changes.push({ name, kind: 'updated' });
+    }
+    for (const name of this.dynamic.keys()) if (!next.has(name)) changes.push({ name, kind: 'removed' });
+    this.dynamic = next;
+    for (const c of changes) {
+      if (c.kind !== 'added') this.slots.delete(c.name);
+      // Load the definition now, so a later refresh that fails still has one to keep.
+      if (c.kind !== 'removed') void this.definition(c.name).catch(() => undefined);
+      this.emit('change', c);
+    }
+  }
+
+  isStatic(name: string): boolean {
+    return Object.prototype.hasOwnProperty.call(this.config.services, name);
+  }
+
   names(): string[] {
-    return Object.keys(this.config.services);
+    return [...Object.keys(this.config.services), ...[...this.dynamic.keys()].sort()];
   }
 
   get(name: string): ServiceConfig | undefined {
-    return Object.prototype.hasOwnProperty.call(this.config.services, name) ? this.config.services[name] : undefined;
+    return this.isStatic(name) ? this.config.services[name] : this.dynamic.get(name);
   }
 
   require(name: string): ServiceConfig {
     const svc = this.get(name);
     if (!svc) throw new GatewayError('UNKNOWN_SERVICE', `Unknown service: ${name}`, { details: { known: this.names() } });
     return svc;
+  }
+
+  /** The retry policy in force for a service: its own keys over the gateway's. */
+  retryPolicy(name: string): RetryPolicy {
+    return effectiveServiceRetryPolicy(this.config.retryPolicy, this.get(name));
   }
 
   /** Loads every definition now, so the first request does not pay for it; failures are reported, not thrown. */
@@ -72,6 +169,23 @@ export class ServiceRegistry {
         current.loading = undefined;
       });
     return current.loading;
+  }
+
+  /**
+   * Loads the definition again (e.g. the backend's OpenAPI document changed). On failure the
+   * previous definition stays in use and the error is thrown.
+   */
+  async refresh(name: string): Promise<ServiceDefinition> {
+    const svc = this.require(name);
+    try {
+      const def = await loadServiceDefinition(name, svc);
+      this.slots.set(name, { definition: def });
+      return def;
+    } catch (err) {
+      const e = err instanceof Error ? err : new Error(String(err));
+      this.options.onDefinitionError?.(name, e);
+      throw this.definitionError(name, e);
+    }
   }
 
   /** The operation, or UNKNOWN_SERVICE / UNKNOWN_OPERATION. */
