@@ -76,7 +76,7 @@ export function createApp(deps: ApiDeps): express.Express {
   });
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const e = fromBodyParser(err) ?? toGatewayError(err);
-    if (e.code === 'INTERNAL_ERROR') deps.logger.error({ err, path: req.path, correlationId: req.correlationId }, 'unhandled error');
+    if (e.code === 'INTERNAL_ERROR') deps.logger.error({ err, path: req.path, correlationId: req.correlationId, traceparent: req.get('traceparent') }, 'unhandled error');
     sendError(res, e);
   });
   return app;

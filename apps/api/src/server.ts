@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Redis from 'ioredis';
-import { assertSafeToServe, type GatewayConfig } from '@mcp-gateway/config';
+import { assertSafeToServe, redactConfig, type GatewayConfig } from '@mcp-gateway/config';
 import { ParameterValidator } from '@mcp-gateway/backends';
 import { Broker, ResultWaiter, WorkerPresence } from '@mcp-gateway/broker';
 import { HealthProber, RegistrationStore, ServiceRegistry } from '@mcp-gateway/registry';
@@ -78,6 +78,7 @@ export class ApiServer {
     });
     this.server = server;
     const address = server.address() as AddressInfo;
+    this.deps.logger.debug({ config: redactConfig(this.deps.config) }, 'configuration');
     this.deps.logger.info({ port: address.port, host }, 'api ready');
     return address;
   }

@@ -28,7 +28,9 @@ export class MCPGateway {
     private readonly options: MCPGatewayOptions = {},
   ) {
     this.config = GatewayConfigManager.fromObject(config);
-    this.logger = options.logger ?? createLogger({ level: this.config.logLevel, name: 'gateway' });
+    this.logger =
+      options.logger ??
+      createLogger({ level: this.config.logLevel, name: 'gateway', pretty: this.config.environment === 'development' && process.stdout.isTTY === true });
   }
 
   /** Starts workers, then the API on `port` (default: config.port; 0 picks a free one). */

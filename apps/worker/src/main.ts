@@ -6,7 +6,7 @@ import { WorkerPool } from './pool';
 /** `npm run start:worker`: a worker-pool process serving WORKER_SERVICES (default: every service). */
 async function main(): Promise<void> {
   const config = GatewayConfigManager.load(process.env, { defaultEnvironment: 'production' });
-  const logger = createLogger({ level: config.logLevel, name: 'worker' });
+  const logger = createLogger({ level: config.logLevel, name: 'worker', pretty: config.environment === 'development' && process.stdout.isTTY === true });
   const pool = new WorkerPool({ config, logger });
   await pool.start();
   if (config.worker.metricsPort !== undefined) {

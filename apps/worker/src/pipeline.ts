@@ -52,10 +52,12 @@ export function createProcessor(deps: PipelineDeps) {
   return async function processJob(job: Job<GatewayJobData>, token?: string): Promise<void> {
     const d = job.data;
     const attempt = job.attemptsMade + 1;
+    // Every line about this job carries its ids and the caller's trace.
+    const log = deps.logger.child({ id: d.id, correlationId: d.correlationId, traceparent: d.traceparent, service: d.service, operation: d.operation });
     const started = await deps.records.start(d.id, now());
     if (started.state !== 'active') {
       // Cancelled (or otherwise ended) while it waited: nothing to do, the result is already stored.
-      deps.logger.debug({ id: d.id, state: started.state }, 'job skipped: request already ended');
+      log.debug({ state: started.state }, 'job skipped: request already ended');
       return;
     }
     const meta = { startedAt: started.startedAt, operationLabel: '_unknown', backendMs: undefined as number | undefined };
@@ -106,7 +108,7 @@ export function createProcessor(deps: PipelineDeps) {
     if (admission.verdict === 'reserved' || admission.verdict === 'circuit_open') {
       if (admission.verdict === 'reserved') await job.updateData({ ...d, reservedAttempt: job.attemptsMade });
       await deps.records.setState(d.id, 'queued');
-      deps.logger.debug({ id: d.id, service: d.service, verdict: admission.verdict, waitMs: admission.waitMs }, 'job waits for admission');
+      log.debug({ verdict: admission.verdict, waitMs: admission.waitMs }, 'job waits for admission');
       await job.moveToDelayed(now() + admission.waitMs, token);
       throw new DelayedError();
     }
@@ -150,7 +152,7 @@ export function createProcessor(deps: PipelineDeps) {
       if (delay !== undefined) {
         await deps.records.setState(d.id, 'retrying');
         deps.metrics.retries.inc({ service: d.service });
-        deps.logger.info({ id: d.id, correlationId: d.correlationId, service: d.service, attempt, delayMs: delay, reason: error.message }, 'retry scheduled');
+        log.info({ attempt, delayMs: delay, reason: error.message, backendStatus: status }, 'retry scheduled');
         throw new RetryLater(delay, error, status);
       }
     }

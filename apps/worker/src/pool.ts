@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { Worker, type Job } from 'bullmq';
 import type Redis from 'ioredis';
-import type { GatewayConfig } from '@mcp-gateway/config';
+import { redactConfig, type GatewayConfig } from '@mcp-gateway/config';
 import { BackendCaller } from '@mcp-gateway/backends';
 import { Broker, BrokerKeys, RequestRecords, WorkerPresence, type GatewayJobData } from '@mcp-gateway/broker';
 import { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
@@ -112,6 +112,7 @@ export class WorkerPool {
     await this.beat();
     this.heartbeat = setInterval(() => void this.beat(), this.options.heartbeatMs ?? 5000);
     this.heartbeat.unref();
+    logger.debug({ config: redactConfig(this.options.config) }, 'configuration');
     logger.info({ workerId: this.workerId, services: this.services }, 'worker ready');
   }
 

@@ -25,6 +25,8 @@ export interface LoggerSettings {
   name?: string;
   /** Where lines go (default stdout); tests pass a stream to read them back. */
   destination?: DestinationStream;
+  /** Human-readable lines (pino-pretty) instead of JSON: for development on a terminal only. */
+  pretty?: boolean;
 }
 
 /** pino JSON lines with secrets censored; `level: 'silent'` writes nothing. */
@@ -36,5 +38,9 @@ export function createLogger(settings: LoggerSettings = {}): Logger {
     base: { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
-  return settings.destination ? pino(options, settings.destination) : pino(options);
+  if (settings.destination) return pino(options, settings.destination);
+  if (settings.pretty) {
+    return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } });
+  }
+  return pino(options);
 }
