@@ -3,7 +3,7 @@ import type { ParameterValidator } from '@mcp-gateway/backends';
 import type { Broker, ResultWaiter, WorkerPresence } from '@mcp-gateway/broker';
 import type { HealthProber, RegistrationStore, ServiceRegistry } from '@mcp-gateway/registry';
 import type { ResilienceStore } from '@mcp-gateway/resilience';
-import type { Logger } from '@mcp-gateway/observability';
+import type { Logger, Tracing } from '@mcp-gateway/observability';
 import type { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
 
 /** Everything the HTTP app needs, built by the caller (main, the all-in-one gateway, or a test). */
@@ -20,4 +20,5 @@ export interface ApiDeps {
   logger: Logger;
   metrics: GatewayMetrics;
   stats: ServiceStats;
+  tracing: Tracing;
 }

@@ -1,12 +1,12 @@
 import { ConfigError, GatewayConfigManager } from '@mcp-gateway/config';
-import { createLogger } from '@mcp-gateway/observability';
+import { createLogger, Tracing } from '@mcp-gateway/observability';
 import { ApiServer } from './server';
 
 /** `npm run start:api`: the HTTP half; workers run as separate processes. */
 async function main(): Promise<void> {
   const config = GatewayConfigManager.load(process.env, { defaultEnvironment: 'production' });
   const logger = createLogger({ level: config.logLevel, name: 'api', pretty: config.environment === 'development' && process.stdout.isTTY === true });
-  const api = new ApiServer({ config, logger });
+  const api = new ApiServer({ config, logger, tracing: Tracing.fromEnv('mcp-gateway-api') });
   await api.start();
   let stopping = false;
   const stop = (signal: string) => {

@@ -10,7 +10,7 @@ import {
 } from '@mcp-gateway/protocol';
 import type { ServiceConfig } from '@mcp-gateway/config';
 import { requestHash, type GatewayJobData } from '@mcp-gateway/broker';
-import { childTraceparent, parseTraceparent } from '@mcp-gateway/observability';
+import { parseTraceparent } from '@mcp-gateway/observability';
 import { assertMayUse } from './auth';
 import type { ApiDeps } from './deps';
 import { sendError, sendResult } from './http-errors';
@@ -61,6 +61,13 @@ export function requestHandlers(deps: ApiDeps) {
 
   /** POST /mcp/request: validate, enqueue (idempotently), then answer sync, async or after Prefer: wait. */
   async function submit(req: Request, res: Response): Promise<void> {
+    // The request's span (tracing on) is the parent of everything the job does; its context is the
+    // job's traceparent. Tracing off, the traceparent is a new span id under the caller's.
+    const span = deps.tracing.startSpan('POST /mcp/request', { kind: 'server', parent: parseTraceparent(req.get('traceparent')) });
+    res.on('finish', () => {
+      span.setAttributes({ 'http.response.status_code': res.statusCode, 'mcp.correlation_id': req.correlationId });
+      span.end(res.statusCode >= 500 ? { error: `HTTP ${res.statusCode}` } : {});
+    });
     if (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body)) {
       throw new GatewayError('VALIDATION_ERROR', 'The body must be a JSON object (Content-Type: application/json)');
     }
@@ -78,6 +85,7 @@ export function requestHandlers(deps: ApiDeps) {
     const service = registry.require(body.service);
     assertMayUse(req, body.service);
     const op = await registry.operation(body.service, body.operation);
+    span.setAttributes({ 'mcp.service': body.service, 'mcp.operation': op.name });
     const parameters = body.parameters ?? {};
     validator.validate(body.service, op, parameters);
 
@@ -91,7 +99,7 @@ export function requestHandlers(deps: ApiDeps) {
       operation: op.name,
       parameters,
       correlationId: req.correlationId,
-      traceparent: childTraceparent(parseTraceparent(req.get('traceparent') ?? '')),
+      traceparent: span.traceparent,
       // With inbound keys on, the key decides who the agent is, whatever the body claims.
       ...(req.agent ? { agentId: req.agent.id } : meta.agentId ? { agentId: meta.agentId } : {}),
       acceptedAt,

@@ -7,7 +7,7 @@ import { Broker, ResultWaiter, WorkerPresence } from '@mcp-gateway/broker';
 import { HealthProber, RegistrationStore, ServiceRegistry } from '@mcp-gateway/registry';
 import { createRedis } from '@mcp-gateway/redis';
 import { ResilienceStore } from '@mcp-gateway/resilience';
-import type { Logger } from '@mcp-gateway/observability';
+import { Tracing, type Logger } from '@mcp-gateway/observability';
 import { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
 import { createApp } from './app';
 import type { ApiDeps } from './deps';
@@ -17,6 +17,8 @@ export interface ApiServerOptions {
   logger: Logger;
   /** Shared with workers in the same process (all-in-one gateway); else the API makes its own. */
   metrics?: GatewayMetrics;
+  /** A span per POST /mcp/request; off unless given. */
+  tracing?: Tracing;
 }
 
 /** The API process's parts: a fail-fast Redis client, one subscriber, the broker and the HTTP server. */
@@ -57,6 +59,7 @@ export class ApiServer {
       presence: new WorkerPresence(this.redis, broker.keys),
       resilience,
       metrics,
+      tracing: options.tracing ?? Tracing.off,
       stats: new ServiceStats(this.redis, config.redis.keyPrefix),
     };
   }
@@ -99,6 +102,7 @@ export class ApiServer {
     await this.deps.registry.detach();
     await this.deps.waiter.close();
     await this.deps.broker.close();
+    await this.deps.tracing.forceFlush().catch(() => undefined);
     this.subscriber.disconnect();
     this.redis.disconnect();
   }

@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { ApiServer } from '@mcp-gateway/api';
 import { WorkerPool } from '@mcp-gateway/worker';
 import { GatewayConfigManager, type GatewayConfig, type GatewayConfigInput } from '@mcp-gateway/config';
-import { createLogger, type Logger } from '@mcp-gateway/observability';
+import { createLogger, Tracing, type Logger } from '@mcp-gateway/observability';
 import { GatewayMetrics } from '@mcp-gateway/metrics';
 
 export interface MCPGatewayOptions {
@@ -37,11 +37,12 @@ export class MCPGateway {
   async start(port: number = this.config.port): Promise<AddressInfo> {
     // One metrics registry for the process: the API's /metrics shows the workers' counters too.
     const metrics = new GatewayMetrics();
+    const tracing = Tracing.fromEnv('mcp-gateway');
     if (this.options.workers !== false) {
-      this.pool = new WorkerPool({ config: this.config, logger: this.logger, metrics });
+      this.pool = new WorkerPool({ config: this.config, logger: this.logger, metrics, tracing });
       await this.pool.start();
     }
-    this.api = new ApiServer({ config: this.config, logger: this.logger, metrics });
+    this.api = new ApiServer({ config: this.config, logger: this.logger, metrics, tracing });
     return this.api.start(port);
   }
 

@@ -1,5 +1,5 @@
 import { GatewayConfigManager, ConfigError } from '@mcp-gateway/config';
-import { createLogger } from '@mcp-gateway/observability';
+import { createLogger, Tracing } from '@mcp-gateway/observability';
 import { startMetricsServer } from '@mcp-gateway/metrics';
 import { WorkerPool } from './pool';
 
@@ -7,7 +7,7 @@ import { WorkerPool } from './pool';
 async function main(): Promise<void> {
   const config = GatewayConfigManager.load(process.env, { defaultEnvironment: 'production' });
   const logger = createLogger({ level: config.logLevel, name: 'worker', pretty: config.environment === 'development' && process.stdout.isTTY === true });
-  const pool = new WorkerPool({ config, logger });
+  const pool = new WorkerPool({ config, logger, tracing: Tracing.fromEnv('mcp-gateway-worker') });
   await pool.start();
   if (config.worker.metricsPort !== undefined) {
     const metrics = await startMetricsServer(pool.metrics, config.worker.metricsPort, config.host);

@@ -12,7 +12,7 @@ import { classifyOutcome, type BackendCaller, type BackendOutcome } from '@mcp-g
 import type { GatewayJobData, RequestRecords } from '@mcp-gateway/broker';
 import type { ServiceRegistry } from '@mcp-gateway/registry';
 import { nextRetryDelay, type ResilienceStore } from '@mcp-gateway/resilience';
-import { childTraceparent, type Logger } from '@mcp-gateway/observability';
+import type { GatewaySpan, Logger, Tracing } from '@mcp-gateway/observability';
 import type { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
 
 /** Thrown to make BullMQ run the job again after `delayMs` (read by the worker's backoffStrategy). */
@@ -36,6 +36,7 @@ export interface PipelineDeps {
   logger: Logger;
   metrics: GatewayMetrics;
   stats: ServiceStats;
+  tracing: Tracing;
   workerId: string;
   now?: () => number;
 }
@@ -49,7 +50,23 @@ export interface PipelineDeps {
 export function createProcessor(deps: PipelineDeps) {
   const now = deps.now ?? Date.now;
 
+  /** The job's span around every step; DelayedError and RetryLater end it too (the next run starts another). */
   return async function processJob(job: Job<GatewayJobData>, token?: string): Promise<void> {
+    const span = deps.tracing.startSpan(`job ${job.data.service}.${job.data.operation}`, {
+      kind: 'consumer',
+      parent: job.data.traceparent,
+      attributes: { 'mcp.request_id': job.data.id, 'mcp.service': job.data.service, 'mcp.operation': job.data.operation, 'mcp.attempt': job.attemptsMade + 1 },
+    });
+    try {
+      await runJob(job, token, span);
+      span.end();
+    } catch (err) {
+      span.end({ error: (err as Error).name });
+      throw err;
+    }
+  };
+
+  async function runJob(job: Job<GatewayJobData>, token: string | undefined, span: GatewaySpan): Promise<void> {
     const d = job.data;
     const attempt = job.attemptsMade + 1;
     // Every line about this job carries its ids and the caller's trace.
@@ -61,7 +78,10 @@ export function createProcessor(deps: PipelineDeps) {
       return;
     }
     const meta = { startedAt: started.startedAt, operationLabel: '_unknown', backendMs: undefined as number | undefined };
-    if (job.attemptsMade === 0 && d.reservedAttempt === undefined) deps.metrics.queueWaitSeconds.observe({ service: d.service }, Math.max(0, started.startedAt - d.acceptedAt) / 1000);
+    if (job.attemptsMade === 0 && d.reservedAttempt === undefined) {
+      deps.metrics.queueWaitSeconds.observe({ service: d.service }, Math.max(0, started.startedAt - d.acceptedAt) / 1000);
+      if (deps.tracing.enabled) deps.tracing.startSpan(`queue ${d.service}`, { parent: d.traceparent, startTime: d.acceptedAt }).end({ endTime: started.startedAt });
+    }
     const finish = (result: Omit<MCPResponse, 'metadata' | 'id'>, attempts: number, backendStatus?: number) =>
       publish(deps, d, { ...result, attempts, backendStatus, startedAt: meta.startedAt, now: now(), operationLabel: meta.operationLabel, backendMs: meta.backendMs });
 
@@ -114,6 +134,11 @@ export function createProcessor(deps: PipelineDeps) {
     }
 
     // 4. call, with the time left as the timeout
+    const call = deps.tracing.startSpan(`${op.method} ${d.service}`, {
+      kind: 'client',
+      parent: span.traceparent,
+      attributes: { 'http.request.method': op.method, 'mcp.service': d.service, 'mcp.operation': op.name },
+    });
     const outcome = await deps.caller.call({
       service: d.service,
       config: service,
@@ -122,11 +147,14 @@ export function createProcessor(deps: PipelineDeps) {
       timeoutMs: Math.max(1, d.deadline - now()),
       headers: {
         'X-Correlation-ID': d.correlationId,
-        traceparent: childTraceparent(d.traceparent),
+        traceparent: call.traceparent,
         'Idempotency-Key': d.id,
         'X-Gateway-Worker': deps.workerId,
       },
     });
+
+    call.setAttributes({ 'http.response.status_code': outcome.kind === 'response' ? outcome.status : undefined, 'mcp.outcome': outcome.kind });
+    call.end(outcome.kind === 'response' && outcome.status < 500 ? {} : outcome.kind === 'response' ? { error: `HTTP ${outcome.status}` } : { error: outcome.kind });
 
     // 5. record: 5xx, timeouts and connection errors count against the breaker; 4xx do not.
     meta.backendMs = outcome.durationMs;
@@ -157,7 +185,7 @@ export function createProcessor(deps: PipelineDeps) {
       }
     }
     return finish({ status: 'error', error }, attempt, status);
-  };
+  }
 }
 
 type Classified = ReturnType<typeof classifyOutcome>;

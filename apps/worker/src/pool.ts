@@ -8,7 +8,7 @@ import { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
 import { HealthProber, RegistrationStore, ServiceRegistry, type RegistryChange } from '@mcp-gateway/registry';
 import { createRedis } from '@mcp-gateway/redis';
 import { ResilienceStore } from '@mcp-gateway/resilience';
-import type { Logger } from '@mcp-gateway/observability';
+import { Tracing, type Logger } from '@mcp-gateway/observability';
 import { createProcessor, publishAbandoned, RetryLater, type PipelineDeps } from './pipeline';
 
 export interface WorkerPoolOptions {
@@ -22,6 +22,8 @@ export interface WorkerPoolOptions {
   shutdownGraceMs?: number;
   /** Shared with an API in the same process (all-in-one gateway); else the pool makes its own. */
   metrics?: GatewayMetrics;
+  /** Spans for queue, job and backend call; off unless given. */
+  tracing?: Tracing;
 }
 
 /**
@@ -80,6 +82,7 @@ export class WorkerPool {
       records: new RequestRecords(this.connection, keys, config.results.ttlSeconds),
       caller: new BackendCaller({ redis: this.connection, keyPrefix: config.redis.keyPrefix }),
       resilience,
+      tracing: options.tracing ?? Tracing.off,
       logger: options.logger,
       workerId: this.workerId,
     };
@@ -190,6 +193,7 @@ export class WorkerPool {
     await this.presence.leave(this.workerId).catch(() => undefined);
     await this.broker.close();
     this.deps.caller.close();
+    await this.deps.tracing.forceFlush().catch(() => undefined);
     this.subscriber.disconnect();
     this.connection.disconnect();
   }
