@@ -103,14 +103,15 @@ export function agentAuth(config: GatewayConfig) {
   };
 }
 
-/** FORBIDDEN unless the caller may use the service. */
-export function assertMayUse(req: Request, service: string): void {
-  const allowed = req.agent?.services;
-  if (allowed && !allowed.has(service)) {
-    throw new GatewayError('FORBIDDEN', `This credential may not use service ${service}`);
-  }
+/** FORBIDDEN unless the agent (undefined: anonymous, inbound auth off) may use the service. */
+export function assertAgentMayUse(agent: Agent | undefined, service: string): void {
+  if (!agentMayUse(agent, service)) throw new GatewayError('FORBIDDEN', `This credential may not use service ${service}`);
+}
+
+export function agentMayUse(agent: Agent | undefined, service: string): boolean {
+  return !agent?.services || agent.services.has(service);
 }
 
 export function mayUse(req: Request, service: string): boolean {
-  return !req.agent?.services || req.agent.services.has(service);
+  return agentMayUse(req.agent, service);
 }

@@ -1,51 +1,14 @@
-import { randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
-import {
-  describeIssues,
-  GatewayError,
-  isEnded,
-  MCPRequestSchema,
-  REQUEST_ID_PATTERN,
-  type MCPResponse,
-} from '@mcp-gateway/protocol';
-import type { ServiceConfig } from '@mcp-gateway/config';
-import { requestHash, type GatewayJobData } from '@mcp-gateway/broker';
+import { describeIssues, GatewayError, MCPRequestSchema, REQUEST_ID_PATTERN, type MCPResponse } from '@mcp-gateway/protocol';
 import { parseTraceparent } from '@mcp-gateway/observability';
-import { assertMayUse } from './auth';
+import { createSubmitter } from './submission';
 import type { ApiDeps } from './deps';
 import { sendError, sendResult } from './http-errors';
 import { parseWaitPreference } from './prefer';
 
-/** After the deadline, how long a sync caller still waits for the worker's own TIMEOUT result. */
-const DEADLINE_GRACE_MS = 1000;
-
 export function requestHandlers(deps: ApiDeps) {
-  const { config, broker, waiter, registry, validator } = deps;
-
-  /**
-   * Refuse at once what would only fail later: an open circuit, a full queue, or a rate-limit wait
-   * longer than the whole deadline. One read-only script call.
-   */
-  async function failFast(name: string, service: ServiceConfig, timeoutMs: number): Promise<void> {
-    const peek = await deps.resilience.peek(name, service, {
-      wait: broker.keys.queueKey(name, 'wait'),
-      prioritized: broker.keys.queueKey(name, 'prioritized'),
-    }).catch((err: unknown) => {
-      throw new GatewayError('UNAVAILABLE', 'The gateway cannot reach Redis; try again shortly', { retryAfterMs: 1000, cause: err });
-    });
-    if (peek.openWaitMs > 0) {
-      throw new GatewayError('CIRCUIT_OPEN', `The circuit of ${name} is open after repeated backend failures; retry in ${Math.ceil(peek.openWaitMs / 1000)} s`, {
-        retryAfterMs: peek.openWaitMs,
-        details: { circuit: 'open' },
-      });
-    }
-    if (peek.queueDepth >= service.maxQueueDepth) {
-      throw new GatewayError('OVERLOADED', `The queue of ${name} is full (${peek.queueDepth} waiting)`, { retryAfterMs: 1000 });
-    }
-    if (peek.tokenWaitMs > timeoutMs) {
-      throw new GatewayError('RATE_LIMITED', `The rate limit of ${name} has no room within the deadline`, { retryAfterMs: peek.tokenWaitMs });
-    }
-  }
+  const { broker } = deps;
+  const submitRequest = createSubmitter(deps);
 
   /** A request's result, with where it can be read again (Location too when it is a TIMEOUT: poll there). */
   const answer = (res: Response, result: MCPResponse) => {
@@ -82,59 +45,19 @@ export function requestHandlers(deps: ApiDeps) {
       req.correlationId = meta.correlationId;
       res.setHeader('X-Correlation-ID', meta.correlationId);
     }
-    const service = registry.require(body.service);
-    assertMayUse(req, body.service);
-    const op = await registry.operation(body.service, body.operation);
-    span.setAttributes({ 'mcp.service': body.service, 'mcp.operation': op.name });
-    const parameters = body.parameters ?? {};
-    validator.validate(body.service, op, parameters);
-
-    const id = body.id ?? randomUUID();
-    const timeoutMs = meta.timeout ?? service.timeout ?? config.defaultTimeout;
-    await failFast(body.service, service, timeoutMs);
-    const acceptedAt = Date.now();
-    const data: GatewayJobData = {
-      id,
-      service: body.service,
-      operation: op.name,
-      parameters,
+    span.setAttributes({ 'mcp.service': body.service, 'mcp.operation': body.operation });
+    const pref = parseWaitPreference(req);
+    const outcome = await submitRequest({
+      request: body,
+      agent: req.agent,
       correlationId: req.correlationId,
       traceparent: span.traceparent,
-      // With inbound keys on, the key decides who the agent is, whatever the body claims.
-      ...(req.agent ? { agentId: req.agent.id } : meta.agentId ? { agentId: meta.agentId } : {}),
-      acceptedAt,
-      deadline: acceptedAt + timeoutMs,
-      priority: meta.priority ?? 'normal',
-    };
-
-    const pref = parseWaitPreference(req);
-    const waitMs = pref.async ? 0 : Math.min(pref.waitMs ?? Infinity, timeoutMs + DEADLINE_GRACE_MS);
-    // Register before enqueueing: a fast worker must not finish before anyone listens.
-    const w = waitMs > 0 ? waiter.register(id) : undefined;
-    let outcome;
-    try {
-      outcome = await broker.submit(data, requestHash(body.service, op.name, parameters, req.agent?.id), {
-        maxAttempts: registry.retryPolicy(body.service).maxAttempts,
-      });
-    } catch (err) {
-      w?.cancel();
-      throw err;
-    }
-    if (outcome.kind === 'joined' && outcome.result && isEnded(outcome.state)) {
-      w?.cancel();
-      return answer(res, outcome.result);
-    }
-    const state = outcome.kind === 'joined' ? outcome.state : 'queued';
-    if (!w) return accepted(res, id, state);
-
-    const msg = await w.wait(waitMs);
-    if (msg) return answer(res, msg.result);
-    if (pref.waitMs !== undefined && pref.waitMs < timeoutMs) {
-      const now = await broker.status(id).catch(() => undefined);
-      return accepted(res, id, now?.state ?? state);
-    }
-    res.setHeader('Location', `/mcp/requests/${encodeURIComponent(id)}`);
-    return sendError(res, new GatewayError('TIMEOUT', `No result within the request's deadline of ${timeoutMs} ms`), id);
+      waitMs: pref.async ? 0 : (pref.waitMs ?? Infinity),
+    });
+    if (outcome.kind === 'ended') return answer(res, outcome.result);
+    if (!outcome.waitedToDeadline) return accepted(res, outcome.id, outcome.state);
+    res.setHeader('Location', `/mcp/requests/${encodeURIComponent(outcome.id)}`);
+    return sendError(res, new GatewayError('TIMEOUT', `No result within the request's deadline of ${outcome.timeoutMs} ms`), outcome.id);
   }
 
   function requireId(req: Request): string {

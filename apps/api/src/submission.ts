@@ -1,0 +1,117 @@
+import { randomUUID } from 'node:crypto';
+import { GatewayError, isEnded, type MCPRequest, type MCPResponse, type RequestState } from '@mcp-gateway/protocol';
+import type { ServiceConfig } from '@mcp-gateway/config';
+import { requestHash, type GatewayJobData } from '@mcp-gateway/broker';
+import { assertAgentMayUse, type Agent } from './auth';
+import type { ApiDeps } from './deps';
+
+/** After the deadline, how long a caller still waits for the worker's own TIMEOUT result. */
+export const DEADLINE_GRACE_MS = 1000;
+
+export interface Submission {
+  /** The validated envelope (POST /mcp/request body, or built from an MCP tools/call). */
+  request: MCPRequest;
+  agent?: Agent;
+  correlationId: string;
+  /** The job's traceparent (the caller's span). */
+  traceparent: string;
+  /** How long to wait for the result: 0 = not at all, Infinity = until the deadline (plus grace). */
+  waitMs: number;
+  /** Called once the job exists (for progress reporting and cancellation). */
+  onAccepted?: (id: string) => void;
+}
+
+export type SubmissionOutcome =
+  | { kind: 'ended'; result: MCPResponse }
+  | { kind: 'pending'; id: string; state: RequestState; timeoutMs: number; waitedToDeadline: boolean };
+
+/**
+ * The one way a request enters the queue, shared by POST /mcp/request and MCP tools/call:
+ * service and permission, operation and parameters, the fast-fail checks, the idempotent enqueue,
+ * and the wait (registered before enqueueing, so a fast worker cannot finish unseen).
+ */
+export function createSubmitter(deps: ApiDeps) {
+  const { config, broker, waiter, registry, validator } = deps;
+
+  /**
+   * Refuse at once what would only fail later: an open circuit, a full queue, or a rate-limit wait
+   * longer than the whole deadline. One read-only script call.
+   */
+  async function failFast(name: string, service: ServiceConfig, timeoutMs: number): Promise<void> {
+    const peek = await deps.resilience
+      .peek(name, service, { wait: broker.keys.queueKey(name, 'wait'), prioritized: broker.keys.queueKey(name, 'prioritized') })
+      .catch((err: unknown) => {
+        throw new GatewayError('UNAVAILABLE', 'The gateway cannot reach Redis; try again shortly', { retryAfterMs: 1000, cause: err });
+      });
+    if (peek.openWaitMs > 0) {
+      throw new GatewayError('CIRCUIT_OPEN', `The circuit of ${name} is open after repeated backend failures; retry in ${Math.ceil(peek.openWaitMs / 1000)} s`, {
+        retryAfterMs: peek.openWaitMs,
+        details: { circuit: 'open' },
+      });
+    }
+    if (peek.queueDepth >= service.maxQueueDepth) {
+      throw new GatewayError('OVERLOADED', `The queue of ${name} is full (${peek.queueDepth} waiting)`, { retryAfterMs: 1000 });
+    }
+    if (peek.tokenWaitMs > timeoutMs) {
+      throw new GatewayError('RATE_LIMITED', `The rate limit of ${name} has no room within the deadline`, { retryAfterMs: peek.tokenWaitMs });
+    }
+  }
+
+  return async function submit(s: Submission): Promise<SubmissionOutcome> {
+    const body = s.request;
+    const meta = body.metadata ?? {};
+    const service = registry.require(body.service);
+    assertAgentMayUse(s.agent, body.service);
+    const op = await registry.operation(body.service, body.operation);
+    const parameters = body.parameters ?? {};
+    validator.validate(body.service, op, parameters);
+
+    const id = body.id ?? randomUUID();
+    const timeoutMs = meta.timeout ?? service.timeout ?? config.defaultTimeout;
+    await failFast(body.service, service, timeoutMs);
+    const acceptedAt = Date.now();
+    const data: GatewayJobData = {
+      id,
+      service: body.service,
+      operation: op.name,
+      parameters,
+      correlationId: s.correlationId,
+      traceparent: s.traceparent,
+      // With inbound auth on, the credential decides who the agent is, whatever the body claims.
+      ...(s.agent ? { agentId: s.agent.id } : meta.agentId ? { agentId: meta.agentId } : {}),
+      acceptedAt,
+      deadline: acceptedAt + timeoutMs,
+      priority: meta.priority ?? 'normal',
+    };
+
+    const untilDeadline = timeoutMs + DEADLINE_GRACE_MS;
+    const waitMs = Math.min(s.waitMs, untilDeadline);
+    const w = waitMs > 0 ? waiter.register(id) : undefined;
+    let outcome;
+    try {
+      outcome = await broker.submit(data, requestHash(body.service, op.name, parameters, s.agent?.id), {
+        maxAttempts: registry.retryPolicy(body.service).maxAttempts,
+      });
+    } catch (err) {
+      w?.cancel();
+      throw err;
+    }
+    if (outcome.kind === 'joined' && outcome.result && isEnded(outcome.state)) {
+      w?.cancel();
+      return { kind: 'ended', result: outcome.result };
+    }
+    s.onAccepted?.(id);
+    const state = outcome.kind === 'joined' ? outcome.state : 'queued';
+    if (!w) return { kind: 'pending', id, state, timeoutMs, waitedToDeadline: false };
+    const msg = await w.wait(waitMs);
+    if (msg) return { kind: 'ended', result: msg.result };
+    const now = await broker.status(id).catch(() => undefined);
+    if (now?.status !== undefined && isEnded(now.state)) {
+      const { state: _ended, ...result } = now;
+      return { kind: 'ended', result: result as MCPResponse };
+    }
+    return { kind: 'pending', id, state: now?.state ?? state, timeoutMs, waitedToDeadline: waitMs >= untilDeadline };
+  };
+}
+
+export type Submitter = ReturnType<typeof createSubmitter>;
