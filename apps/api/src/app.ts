@@ -4,7 +4,8 @@ import helmet from 'helmet';
 import { GatewayError, toGatewayError } from '@mcp-gateway/protocol';
 import type { ApiDeps } from './deps';
 import { adminAuth, adminHandlers } from './admin';
-import { agentAuth } from './auth';
+import { agentAuth, protectedResourceMetadata } from './auth';
+import { mcpEndpoint } from './mcp';
 import { correlation } from './context';
 import { sendError } from './http-errors';
 import { requestHandlers } from './requests';
@@ -57,6 +58,10 @@ export function createApp(deps: ApiDeps): express.Express {
   app.put('/mcp/services/:name/heartbeat', requireAdmin, admin.heartbeat);
   app.post('/mcp/services/:name/refresh', requireAdmin, admin.refresh);
 
+  const metadata = protectedResourceMetadata(deps.config);
+  app.get(['/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource/mcp'], (_req: Request, res: Response) => {
+    res.status(200).json(metadata);
+  });
   const auth = agentAuth(deps.config);
   if (auth) app.use(auth);
   app.use(json);
@@ -70,6 +75,9 @@ export function createApp(deps: ApiDeps): express.Express {
   app.get('/mcp/services', services.list);
   app.get('/mcp/services/:name/definition', services.definition);
   app.get('/mcp/services/:name/metrics', services.metrics);
+  const mcp = mcpEndpoint(deps);
+  app.all('/mcp', mcp);
+  app.locals.closeStreams = mcp.closeStreams;
 
   app.use((req: Request, res: Response) => {
     sendError(res, new GatewayError('NOT_FOUND', `No route for ${req.method} ${req.path}`));

@@ -27,7 +27,7 @@ interface StoredKey {
 const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest();
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 /** Paths anyone may call: liveness, and the metrics scrape (no per-agent data in it). */
-const OPEN_PATHS = new Set(['/mcp/health', '/metrics']);
+const OPEN_PATHS = new Set(['/mcp/health', '/metrics', '/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource/mcp']);
 
 /** Scopes `service:<name>` say which services a JWT may use; `service:*` all of them. */
 export function servicesFromScopes(payload: JWTPayload): ReadonlySet<string> | undefined {
@@ -55,8 +55,10 @@ export function agentAuth(config: GatewayConfig) {
   else if (jwt?.jwksUrl) key = createRemoteJWKSet(new URL(jwt.jwksUrl), { cooldownDuration: 30_000, timeoutDuration: 5_000 });
   if (keys.length === 0 && !key) return undefined;
 
+  // MCP clients find how to authenticate from the protected-resource metadata (RFC 9728) named here.
+  const metadataUrl = `${config.gatewayUrl.replace(/\/+$/, '')}/.well-known/oauth-protected-resource/mcp`;
   const challenge = (res: Response, error?: string) =>
-    res.setHeader('WWW-Authenticate', `Bearer realm="mcp-gateway"${error ? `, error="${error}"` : ''}`);
+    res.setHeader('WWW-Authenticate', `Bearer realm="mcp-gateway", resource_metadata="${metadataUrl}"${error ? `, error="${error}"` : ''}`);
 
   async function fromJwt(token: string): Promise<Agent> {
     const verifyKey = key!;
@@ -103,6 +105,11 @@ export function agentAuth(config: GatewayConfig) {
   };
 }
 
+/** Whether agents must present a credential (API keys or JWTs configured). */
+export function authEnabled(config: GatewayConfig): boolean {
+  return config.security.apiKeys.length > 0 || Boolean(config.security.jwt?.secret || config.security.jwt?.jwksUrl);
+}
+
 /** FORBIDDEN unless the agent (undefined: anonymous, inbound auth off) may use the service. */
 export function assertAgentMayUse(agent: Agent | undefined, service: string): void {
   if (!agentMayUse(agent, service)) throw new GatewayError('FORBIDDEN', `This credential may not use service ${service}`);
@@ -114,4 +121,16 @@ export function agentMayUse(agent: Agent | undefined, service: string): boolean 
 
 export function mayUse(req: Request, service: string): boolean {
   return agentMayUse(req.agent, service);
+}
+
+/** RFC 9728 protected-resource metadata for `/mcp` (served without auth). */
+export function protectedResourceMetadata(config: GatewayConfig) {
+  const base = config.gatewayUrl.replace(/\/+$/, '');
+  return {
+    resource: `${base}/mcp`,
+    authorization_servers: config.security.jwt?.issuer ? [config.security.jwt.issuer] : [],
+    bearer_methods_supported: ['header'],
+    scopes_supported: ['service:*', ...Object.keys(config.services).map((s) => `service:${s}`)],
+    resource_name: 'MCP Gateway',
+  };
 }

@@ -1,3 +1,4 @@
+import type Redis from 'ioredis';
 import type { GatewayConfig } from '@mcp-gateway/config';
 import type { ParameterValidator } from '@mcp-gateway/backends';
 import type { Broker, ResultWaiter, WorkerPresence } from '@mcp-gateway/broker';
@@ -9,6 +10,8 @@ import type { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
 /** Everything the HTTP app needs, built by the caller (main, the all-in-one gateway, or a test). */
 export interface ApiDeps {
   config: GatewayConfig;
+  /** The API's fail-fast command connection (MCP sessions, call map). */
+  redis: Redis;
   broker: Broker;
   waiter: ResultWaiter;
   registry: ServiceRegistry;

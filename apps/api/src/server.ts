@@ -27,6 +27,9 @@ export class ApiServer {
   private readonly redis: Redis;
   private readonly subscriber: Redis;
   private server?: http.Server;
+  private closeStreams: () => void = () => undefined;
+  /** How long stop() lets in-flight requests finish before cutting their connections. */
+  stopGraceMs = 10_000;
 
   constructor(options: ApiServerOptions) {
     const { config, logger } = options;
@@ -49,6 +52,7 @@ export class ApiServer {
     });
     this.deps = {
       config,
+      redis: this.redis,
       logger,
       broker,
       waiter,
@@ -70,7 +74,9 @@ export class ApiServer {
     await this.deps.registry.attach(this.deps.registrations, this.subscriber);
     await this.deps.registry.init();
     this.deps.health.start();
-    const server = http.createServer(createApp(this.deps));
+    const app = createApp(this.deps);
+    this.closeStreams = () => (app.locals.closeStreams as (() => void) | undefined)?.();
+    const server = http.createServer(app);
     // Longer than common load balancers' idle timeouts, so they close first.
     server.keepAliveTimeout = 65_000;
     server.headersTimeout = 66_000;
@@ -96,6 +102,9 @@ export class ApiServer {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
+        // Long-lived MCP GET streams end now; anything still open after the grace period is cut.
+        this.closeStreams();
+        setTimeout(() => server.closeAllConnections(), this.stopGraceMs).unref();
       });
     }
     this.deps.health.stop();

@@ -31,6 +31,7 @@ export async function startGateway(input: GatewayConfigInput, workerServices?: s
   };
   if (workerServices === undefined || workerServices.length > 0) await startWorkers(workerServices);
   const api = new ApiServer({ config, logger, metrics });
+  api.stopGraceMs = 1000;
   const address = await api.start(0, '127.0.0.1');
   return {
     config,

@@ -1,0 +1,259 @@
+import { randomUUID, createHash } from 'node:crypto';
+import type { NextFunction, Request, Response } from 'express';
+import { createMcpHandler, ProtocolError, ProtocolErrorCode, Server, type ServerContext } from '@modelcontextprotocol/server';
+import { toNodeHandler } from '@modelcontextprotocol/node';
+import { GatewayError, isGatewayError, REQUEST_ID_PATTERN, toGatewayError, type MCPRequest } from '@mcp-gateway/protocol';
+import { errorResult, toolResult, toolsFor, type ToolResult, type ToolTarget } from '@mcp-gateway/mcp';
+import { agentMayUse, authEnabled, type Agent } from './auth';
+import type { ApiDeps } from './deps';
+import { createSubmitter } from './submission';
+
+const SERVER_INFO = { name: 'mcp-gateway', version: '0.1.0' };
+/** A legacy session lives this long after its last use. */
+const SESSION_TTL_S = 3600;
+/** A read-only call re-issued within this window (same caller, tool, arguments) joins the first one. */
+const REATTACH_WINDOW_MS = 30_000;
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+
+interface SessionRecord {
+  agentId: string;
+  createdAt: string;
+}
+
+const jsonRpcError = (res: Response, status: number, code: number, message: string) =>
+  res.status(status).json({ jsonrpc: '2.0', error: { code, message }, id: null });
+
+function stableJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v as object)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
+}
+
+/**
+ * `/mcp`: a Model Context Protocol server over Streamable HTTP, both eras on one endpoint (the SDK's
+ * `createMcpHandler`: 2026-07-28 per request, 2025 revisions through its stateless fallback). Every
+ * operation the caller may use is a tool; `tools/call` goes through the same submission path as
+ * POST /mcp/request. What must hold across API replicas lives in Redis: legacy sessions (so any
+ * replica serves any session), the call ↔ job map (so a cancellation reaches the job wherever it
+ * arrives) and the re-attach window.
+ */
+export function mcpEndpoint(deps: ApiDeps) {
+  const { registry, config, broker, logger } = deps;
+  const redis = deps.redis;
+  const submit = createSubmitter(deps);
+  const prefix = `${config.redis.keyPrefix}:mcp`;
+  const sessionKey = (id: string) => `${prefix}:session:${id}`;
+  const callKey = (scope: string, requestId: string | number) => `${prefix}:call:${scope}:${String(requestId)}`;
+  const streams = new Set<Response>();
+
+  registry.on('change', () => {
+    const note = JSON.stringify({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' });
+    for (const res of streams) res.write(`event: message\ndata: ${note}\n\n`);
+  });
+
+  async function listTools(agent: Agent | undefined) {
+    const defs = await Promise.all(
+      registry
+        .names()
+        .filter((name) => agentMayUse(agent, name))
+        .map(async (name) => {
+          const definition = await registry.definition(name).catch(() => undefined);
+          return definition ? { definition, description: registry.get(name)?.description } : undefined;
+        }),
+    );
+    return toolsFor(defs.filter((d): d is NonNullable<typeof d> => d !== undefined));
+  }
+
+  function agentOf(ctx: ServerContext): Agent | undefined {
+    return (ctx.http?.authInfo?.extra as { agent?: Agent } | undefined)?.agent;
+  }
+
+  async function callTool(target: ToolTarget, args: Record<string, unknown>, ctx: ServerContext, scope: string, readOnly: boolean): Promise<ToolResult> {
+    const agent = agentOf(ctx);
+    let operation = target.operation;
+    let parameters = args;
+    if (operation === undefined) {
+      if (typeof args.operation !== 'string') return errorResult(new GatewayError('VALIDATION_ERROR', 'arguments.operation (the operation name) is required').toBody());
+      operation = args.operation;
+      parameters = (args.parameters as Record<string, unknown> | undefined) ?? {};
+    }
+    const meta = (ctx.mcpReq._meta ?? {}) as Record<string, unknown>;
+    // Re-attach, never re-execute: an explicit idempotency key, or for read-only tools the same
+    // caller + tool + arguments within a short window, joins the job already running.
+    let id: string | undefined;
+    const key = meta['mcp-gateway/idempotencyKey'] ?? meta.idempotencyKey;
+    if (typeof key === 'string' && REQUEST_ID_PATTERN.test(key)) id = key;
+    else if (readOnly) {
+      const fingerprint = createHash('sha256').update(`${agent?.id ?? ''}\n${target.service}\n${operation}\n${stableJson(parameters)}`).digest('base64url').slice(0, 32);
+      const fresh = `mcp-${randomUUID()}`;
+      const won = await redis.set(`${prefix}:recent:${fingerprint}`, fresh, 'PX', REATTACH_WINDOW_MS, 'NX');
+      id = won === 'OK' ? fresh : ((await redis.get(`${prefix}:recent:${fingerprint}`)) ?? fresh);
+    }
+    const request: MCPRequest = { ...(id ? { id } : {}), service: target.service, operation, parameters };
+    const progressToken = meta.progressToken as string | number | undefined;
+    let stopProgress = () => undefined as void;
+    try {
+      const outcome = await submit({
+        request,
+        agent,
+        correlationId: randomUUID(),
+        traceparent: deps.tracing.startSpan(`tools/call ${target.service}`, { kind: 'server' }).traceparent,
+        waitMs: Infinity,
+        onAccepted: (jobId) => {
+          void redis.set(callKey(scope, ctx.mcpReq.id), jobId, 'EX', 3600).catch(() => undefined);
+          if (progressToken !== undefined) stopProgress = reportProgress(jobId, progressToken, ctx);
+        },
+      });
+      if (outcome.kind === 'ended') return toolResult(outcome.result);
+      return errorResult(
+        new GatewayError('TIMEOUT', `No result within the deadline of ${outcome.timeoutMs} ms; the request ${outcome.id} may still finish (GET /mcp/requests/${outcome.id})`, {
+          retryable: true,
+        }).toBody(),
+        outcome.id,
+      );
+    } catch (err) {
+      // Bad arguments, refusals and fast failures are tool results an agent can act on.
+      const e = toGatewayError(err);
+      if (!isGatewayError(err)) logger.error({ err, service: target.service }, 'tools/call failed');
+      return errorResult(e.toBody(), id);
+    } finally {
+      stopProgress();
+    }
+  }
+
+  /** Progress notifications while a call waits: queued, started, retrying (the job's own state). */
+  function reportProgress(jobId: string, progressToken: string | number, ctx: ServerContext): () => void {
+    let last = '';
+    let progress = 0;
+    const tick = async () => {
+      const status = await broker.status(jobId).catch(() => undefined);
+      if (!status || status.state === last) return;
+      last = status.state;
+      progress += 1;
+      const message = { queued: 'waiting in the queue', active: 'calling the backend', retrying: 'retrying after a failure', completed: 'completed', failed: 'failed', cancelled: 'cancelled' }[status.state];
+      await ctx.mcpReq.notify({ method: 'notifications/progress', params: { progressToken, progress, message } }).catch(() => undefined);
+    };
+    void tick();
+    const timer = setInterval(() => void tick(), 200);
+    return () => clearInterval(timer);
+  }
+
+  const handler = toNodeHandler(
+    createMcpHandler(
+      ({ authInfo, requestInfo }) => {
+        const scope = scopeFrom(requestInfo?.headers.get('mcp-session-id') ?? undefined, (authInfo?.extra as { agent?: Agent } | undefined)?.agent);
+        return buildServer(scope, authInfo);
+      },
+      { onerror: (err: unknown) => logger.warn({ err: String(err) }, 'mcp protocol error') },
+    ),
+  );
+
+  function buildServer(scope: string, authInfo: { extra?: Record<string, unknown> } | undefined): Server {
+    const server = new Server(SERVER_INFO, {
+      capabilities: { tools: { listChanged: true }, logging: {} },
+      instructions: 'Each tool calls one operation of a backend service through the gateway queue (rate limits, circuit breakers, retries apply).',
+    });
+    const agent = (authInfo?.extra as { agent?: Agent } | undefined)?.agent;
+    server.setRequestHandler('tools/list', async () => {
+      const { tools } = await listTools(agent);
+      return { tools };
+    });
+    server.setRequestHandler('tools/call', async (request, ctx) => {
+      const { tools, targets } = await listTools(agent);
+      const target = targets.get(request.params.name);
+      if (!target) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${request.params.name}`);
+      const tool = tools.find((t) => t.name === request.params.name)!;
+      const args = (request.params.arguments ?? {}) as Record<string, unknown>;
+      return (await callTool(target, args, ctx, scope, tool.annotations.readOnlyHint === true)) as never;
+    });
+    server.setRequestHandler('logging/setLevel', async () => ({}));
+    return server;
+  }
+
+  /** Whose calls these are, for the call ↔ job map: the session, else the agent. */
+  const scopeFrom = (sessionId: string | undefined, agent: Agent | undefined) => (sessionId ?? agent?.id ?? 'anonymous').replace(/[^A-Za-z0-9_.-]/g, '_');
+  const scopeOf = (req: Request) => scopeFrom(req.get('mcp-session-id'), req.agent);
+
+  async function cancelIfAsked(req: Request): Promise<void> {
+    const body = req.body as { method?: string; params?: { requestId?: string | number } } | undefined;
+    if (body?.method !== 'notifications/cancelled' || body.params?.requestId === undefined) return;
+    const jobId = await redis.get(callKey(scopeOf(req), body.params.requestId));
+    if (!jobId) return;
+    await broker.cancel(jobId).catch(() => undefined); // a job already running is not interrupted
+  }
+
+  /** Only loopback hosts and origins when the gateway listens on loopback without inbound auth (DNS rebinding). */
+  function hostAllowed(req: Request): boolean {
+    const loopbackOnly = LOOPBACK.has(config.host) && !authEnabled(config);
+    if (!loopbackOnly) return true;
+    const host = (req.get('host') ?? '').replace(/:\d+$/, '');
+    if (!LOOPBACK.has(host)) return false;
+    const origin = req.get('origin');
+    if (!origin) return true;
+    try {
+      return LOOPBACK.has(new URL(origin).hostname);
+    } catch {
+      return false;
+    }
+  }
+
+  const handleMcp = async function handleMcp(req: Request, res: Response, next: NextFunction): Promise<void> {
+    try {
+      if (!hostAllowed(req)) return void jsonRpcError(res, 403, -32000, 'Forbidden host or origin');
+      const sessionId = req.get('mcp-session-id');
+      const agentId = req.agent?.id ?? '';
+      const body = req.body as { method?: string } | undefined;
+      if (req.method === 'POST' && body?.method === 'initialize') {
+        // A 2025-era session: the gateway's own id, kept in Redis so any replica serves it.
+        const id = randomUUID();
+        const rec: SessionRecord = { agentId, createdAt: new Date().toISOString() };
+        await redis.set(sessionKey(id), JSON.stringify(rec), 'EX', SESSION_TTL_S);
+        res.setHeader('Mcp-Session-Id', id);
+      } else if (sessionId) {
+        const raw = await redis.get(sessionKey(sessionId));
+        const rec = raw ? (JSON.parse(raw) as SessionRecord) : undefined;
+        if (!rec || rec.agentId !== agentId) return void jsonRpcError(res, 404, -32001, 'Session not found');
+        await redis.expire(sessionKey(sessionId), SESSION_TTL_S);
+        if (req.method === 'DELETE') {
+          await redis.del(sessionKey(sessionId));
+          return void res.status(200).end();
+        }
+        if (req.method === 'GET') return openStream(res);
+      }
+      if (req.method !== 'POST') {
+        res.setHeader('Allow', 'POST');
+        return void jsonRpcError(res, sessionId ? 405 : 400, -32000, req.method === 'GET' ? 'A GET stream needs an Mcp-Session-Id' : 'Method not allowed');
+      }
+      await cancelIfAsked(req);
+      // The SDK reads the caller from req.auth (its pass-through authInfo).
+      (req as Request & { auth?: unknown }).auth = { token: '', clientId: agentId || 'anonymous', scopes: [], extra: { agent: req.agent } };
+      await handler(req, res, req.body);
+    } catch (err) {
+      next(err);
+    }
+  };
+
+  return Object.assign(handleMcp, {
+    /** Ends every open GET stream (the server is stopping). */
+    closeStreams: () => {
+      for (const res of streams) res.end();
+      streams.clear();
+    },
+  });
+
+  function openStream(res: Response): void {
+    res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
+    res.write(': stream open\n\n');
+    streams.add(res);
+    const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+    res.on('close', () => {
+      clearInterval(keepAlive);
+      streams.delete(res);
+    });
+  }
+}

@@ -1,0 +1,197 @@
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { startBackend, type TestBackend } from '@mcp-gateway/testing';
+import { startGateway, type Running } from './harness';
+
+let backend: TestBackend;
+let gw: Running;
+let url: URL;
+
+beforeAll(async () => {
+  backend = await startBackend((req) => {
+    if (req.path.startsWith('/fail')) return { status: 503, body: { error: 'down' } };
+    if (req.path.startsWith('/slow')) return { status: 200, body: { slow: true }, delayMs: Number(req.query.ms ?? 600) };
+    return { status: 200, body: { method: req.method, path: req.path, query: req.query, body: req.body } };
+  });
+  gw = await startGateway({
+    retryPolicy: { maxAttempts: 1, backoffStrategy: 'linear', initialDelay: 10, maxDelay: 10, jitter: false },
+    services: {
+      users: {
+        endpoint: backend.url,
+        description: 'User records',
+        operations: [
+          { name: 'getUser', description: 'One user by id', method: 'GET', path: '/users/{id}', parameters: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } },
+          { name: 'deleteUser', method: 'DELETE', path: '/users/{id}', parameters: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } },
+          { name: 'createUser', method: 'POST', path: '/users', parameters: { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] } },
+          { name: 'fail', method: 'POST', path: '/fail' },
+          { name: 'slow', method: 'GET', path: '/slow', parameters: { type: 'object', properties: { ms: { type: 'integer' } } } },
+        ],
+      },
+      rpc: { endpoint: backend.url },
+      // No worker serves it: its calls wait in the queue.
+      idle: { endpoint: backend.url, operations: [{ name: 'later', method: 'POST', path: '/later' }] },
+    },
+    security: { adminToken: 'admin-token-0123456789abcdef' },
+  }, ['users', 'rpc']);
+  const addr = gw.api.address!;
+  url = new URL(`http://127.0.0.1:${addr.port}/mcp`);
+});
+
+afterAll(async () => {
+  await gw.close();
+  await backend.close();
+});
+
+beforeEach(() => {
+  backend.requests.length = 0;
+});
+
+async function connect(): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
+  const client = new Client({ name: 'test-client', version: '1.0.0' });
+  const transport = new StreamableHTTPClientTransport(url);
+  await client.connect(transport);
+  return { client, transport };
+}
+
+describe('MCP with the v1 SDK client (2025 era)', () => {
+  it('initializes a session and lists every operation as a tool', async () => {
+    const { client, transport } = await connect();
+    expect(transport.sessionId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(client.getServerVersion()).toMatchObject({ name: 'mcp-gateway' });
+    expect(client.getServerCapabilities()?.tools).toEqual({ listChanged: true });
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name)).toEqual(['users__getUser', 'users__deleteUser', 'users__createUser', 'users__fail', 'users__slow', 'rpc__call', 'idle__later']);
+    const get = tools[0]!;
+    expect(get).toMatchObject({
+      description: 'One user by id',
+      inputSchema: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
+      annotations: { readOnlyHint: true, idempotentHint: true, destructiveHint: false },
+    });
+    expect(tools[1]!.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: true, idempotentHint: true });
+    expect(tools[2]!.annotations).toMatchObject({ readOnlyHint: false, idempotentHint: false });
+    await client.close();
+  });
+
+  it('calls a tool through the queue: the backend JSON as structuredContent and text', async () => {
+    const { client } = await connect();
+    const res = await client.callTool({ name: 'users__getUser', arguments: { id: 'a/b' } });
+    expect(res.isError).toBeFalsy();
+    expect(res.structuredContent).toMatchObject({ method: 'GET', path: '/users/a%2Fb' });
+    expect(JSON.parse((res.content as { text: string }[])[0]!.text)).toEqual(res.structuredContent);
+    expect(backend.requests).toHaveLength(1);
+    const dyn = await client.callTool({ name: 'rpc__call', arguments: { operation: 'doThing', parameters: { x: 1 } } });
+    expect(dyn.structuredContent).toMatchObject({ method: 'POST', path: '/doThing', body: { x: 1 } });
+    await client.close();
+  });
+
+  it('answers failures and bad arguments as isError results an agent can act on; an unknown tool is a protocol error', async () => {
+    const { client } = await connect();
+    const failed = await client.callTool({ name: 'users__fail', arguments: {} });
+    expect(failed.isError).toBe(true);
+    expect(failed.structuredContent).toMatchObject({ error: { code: 'BACKEND_ERROR', retryable: true } });
+    expect((failed.content as { text: string }[])[0]!.text).toMatch(/BACKEND_ERROR: The backend answered 503/);
+    const bad = await client.callTool({ name: 'users__createUser', arguments: { name: 5 } });
+    expect(bad.isError).toBe(true);
+    expect(bad.structuredContent).toMatchObject({ error: { code: 'VALIDATION_ERROR' } });
+    expect(JSON.stringify(bad.structuredContent)).toContain('parameters.name');
+    await expect(client.callTool({ name: 'users__nope', arguments: {} })).rejects.toThrow(/Unknown tool/);
+    await client.close();
+  });
+});
+
+describe('MCP: long and repeated calls', () => {
+  it('reports progress while a slow call waits (queue, backend, completion)', async () => {
+    const { client } = await connect();
+    const seen: { progress: number; message?: string }[] = [];
+    const res = await client.callTool({ name: 'users__slow', arguments: { ms: 700 } }, undefined, { onprogress: (p) => seen.push(p) });
+    expect(res.structuredContent).toEqual({ slow: true });
+    expect(seen.map((p) => p.message)).toEqual(expect.arrayContaining(['calling the backend']));
+    expect(seen.map((p) => p.progress)).toEqual([...seen.map((p) => p.progress)].sort((a, b) => a - b));
+    await client.close();
+  });
+
+  it('a re-issued read-only call joins the job already running: the backend is called once', async () => {
+    const a = await connect();
+    const b = await connect();
+    const [r1, r2] = await Promise.all([
+      a.client.callTool({ name: 'users__slow', arguments: { ms: 400 } }),
+      b.client.callTool({ name: 'users__slow', arguments: { ms: 400 } }),
+    ]);
+    expect(r1.structuredContent).toEqual({ slow: true });
+    expect(r2.structuredContent).toEqual({ slow: true });
+    expect(backend.requests.filter((r) => r.path === '/slow')).toHaveLength(1);
+    // A non-read-only call is re-attached only through an explicit idempotency key.
+    const key = { 'mcp-gateway/idempotencyKey': 'create-ada-1' };
+    await a.client.callTool({ name: 'users__createUser', arguments: { name: 'Ada' }, _meta: key });
+    await b.client.callTool({ name: 'users__createUser', arguments: { name: 'Ada' }, _meta: key });
+    expect(backend.requests.filter((r) => r.path === '/users' && r.method === 'POST')).toHaveLength(1);
+    await a.client.close();
+    await b.client.close();
+  });
+
+  it('cancelling a call that is still queued cancels its job; it never reaches the backend', async () => {
+    const { client } = await connect();
+    const controller = new AbortController();
+    const pending = client.callTool({ name: 'idle__later', arguments: {} }, undefined, { signal: controller.signal });
+    // The call's job: the one queued for service idle.
+    let jobId: string | undefined;
+    for (let i = 0; i < 50 && !jobId; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      for (const key of await gw.api.deps.redis.keys(`${gw.config.redis.keyPrefix}:mcp:call:*`)) {
+        const id = await gw.api.deps.redis.get(key);
+        const rec = id ? await gw.api.deps.broker.records.get(id) : undefined;
+        if (rec?.service === 'idle') jobId = id!;
+      }
+    }
+    expect(jobId).toBeDefined();
+    controller.abort();
+    await expect(pending).rejects.toThrow();
+    const status = await (async () => {
+      for (let i = 0; i < 50; i++) {
+        const s = await gw.api.deps.broker.status(jobId!);
+        if (s?.state === 'cancelled') return s;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return gw.api.deps.broker.status(jobId!);
+    })();
+    expect(status).toMatchObject({ state: 'cancelled', error: { code: 'CANCELLED' } });
+    await gw.startWorkers(['idle']);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(backend.requests.filter((r) => r.path === '/later')).toHaveLength(0);
+    await client.close();
+  });
+});
+
+describe('MCP sessions and the stream', () => {
+  it('an unknown session is 404; DELETE ends a session', async () => {
+    const { client, transport } = await connect();
+    const sid = transport.sessionId!;
+    const unknown = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': 'not-a-session' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }) });
+    expect(unknown.status).toBe(404);
+    await transport.terminateSession();
+    const after = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': sid }, body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }) });
+    expect(after.status).toBe(404);
+    await client.close();
+  });
+
+  it('announces a registration on the GET stream as notifications/tools/list_changed', async () => {
+    const client = new Client({ name: 'watcher', version: '1.0.0' });
+    const transport = new StreamableHTTPClientTransport(url);
+    let changed = 0;
+    client.setNotificationHandler((await import('@modelcontextprotocol/sdk/types.js')).ToolListChangedNotificationSchema, async () => {
+      changed += 1;
+    });
+    await client.connect(transport);
+    await new Promise((r) => setTimeout(r, 200));
+    const reg = await fetch(new URL('/mcp/services', url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-admin-token': 'admin-token-0123456789abcdef' },
+      body: JSON.stringify({ name: 'newcomer', endpoint: backend.url, operations: [{ name: 'hello', path: '/hello' }] }),
+    });
+    expect(reg.status).toBe(201);
+    for (let i = 0; i < 50 && changed === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(changed).toBeGreaterThanOrEqual(1);
+    expect((await client.listTools()).tools.map((t) => t.name)).toContain('newcomer__hello');
+    await client.close();
+  });
+});

@@ -1,0 +1,2 @@
+export * from './tools';
+export * from './results';

@@ -1,0 +1,54 @@
+import type { ErrorBody, MCPResponse } from '@mcp-gateway/protocol';
+
+export interface ToolResult {
+  content: { type: 'text'; text: string }[];
+  structuredContent?: Record<string, unknown>;
+  isError?: boolean;
+  _meta?: Record<string, unknown>;
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Words an LLM can act on: what happened, whether and when to try again. */
+export function describeError(error: ErrorBody): string {
+  const parts = [`${error.code}: ${error.message}`];
+  const circuit = isPlainObject(error.details) && typeof error.details.circuit === 'string' ? error.details.circuit : undefined;
+  if (circuit) parts.push(`The backend's circuit breaker is ${circuit.replace('_', '-')}.`);
+  if (error.retryAfterMs !== undefined) parts.push(`Retry after ${Math.max(1, Math.ceil(error.retryAfterMs / 1000))} s.`);
+  else parts.push(error.retryable ? 'It may succeed if retried.' : 'Retrying the same call will not help.');
+  return parts.join(' ');
+}
+
+/** An error as a tool result (`isError`), carrying the code, retryAfterMs and breaker state as data. */
+export function errorResult(error: ErrorBody, requestId?: string): ToolResult {
+  const circuit = isPlainObject(error.details) && typeof error.details.circuit === 'string' ? error.details.circuit : undefined;
+  return {
+    isError: true,
+    content: [{ type: 'text', text: describeError(error) }],
+    structuredContent: {
+      error: {
+        code: error.code,
+        message: error.message,
+        retryable: error.retryable,
+        ...(error.retryAfterMs !== undefined ? { retryAfterMs: error.retryAfterMs } : {}),
+        ...(circuit ? { circuit } : {}),
+        ...(error.details !== undefined ? { details: error.details } : {}),
+      },
+      ...(requestId ? { requestId } : {}),
+    },
+  };
+}
+
+/** A gateway result as a tool result: the backend JSON as structuredContent and as text. */
+export function toolResult(result: MCPResponse): ToolResult {
+  if (result.status !== 'success' || result.error) {
+    const r = errorResult(result.error ?? { code: 'INTERNAL_ERROR', message: 'The request ended without a result', retryable: true }, result.id);
+    return { ...r, _meta: { 'mcp-gateway/request': { id: result.id, attempts: result.metadata.attempts, backendStatus: result.metadata.backendStatus } } };
+  }
+  const data = result.data;
+  return {
+    content: [{ type: 'text', text: data === undefined ? 'null' : JSON.stringify(data) }],
+    structuredContent: isPlainObject(data) ? data : { result: data ?? null },
+    _meta: { 'mcp-gateway/request': { id: result.id, attempts: result.metadata.attempts, backendStatus: result.metadata.backendStatus } },
+  };
+}
