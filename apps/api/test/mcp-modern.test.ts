@@ -1,0 +1,102 @@
+import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { startBackend, type TestBackend } from '@mcp-gateway/testing';
+import { startGateway, type Running } from './harness';
+
+let backend: TestBackend;
+let open: Running;
+let keyed: Running;
+const services = {
+  users: { endpoint: '', operations: [{ name: 'getUser', method: 'GET', path: '/users/{id}', parameters: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } }] },
+  billing: { endpoint: '', operations: [{ name: 'charge', method: 'POST', path: '/charge' }] },
+};
+const mcpUrl = (r: Running) => new URL(`http://127.0.0.1:${r.api.address!.port}/mcp`);
+
+beforeAll(async () => {
+  backend = await startBackend((req) => ({ status: 200, body: { path: req.path } }));
+  const withEndpoint = Object.fromEntries(Object.entries(services).map(([k, v]) => [k, { ...v, endpoint: backend.url }]));
+  // Listening on loopback without inbound auth: Host and Origin are checked (DNS rebinding).
+  open = await startGateway({ host: '127.0.0.1', services: withEndpoint });
+  keyed = await startGateway({
+    gatewayUrl: 'https://gw.example.test',
+    security: { apiKeys: [{ key: 'billing-only-key-0123', agentId: 'biller', services: ['billing'] }] },
+    services: withEndpoint,
+  });
+});
+
+afterAll(async () => {
+  await open.close();
+  await keyed.close();
+  await backend.close();
+});
+
+describe('MCP 2026-07-28 (v2 SDK client, sessionless)', () => {
+  it('negotiates the modern revision through server/discover and calls tools without a session', async () => {
+    const client = new ClientV2({ name: 'modern-client', version: '1.0.0' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
+    const transport = new TransportV2(mcpUrl(open));
+    await client.connect(transport);
+    expect(client.getNegotiatedProtocolVersion()).toBe('2026-07-28');
+    expect(transport.sessionId).toBeUndefined();
+    const first = (await client.listTools()).tools.map((t) => t.name);
+    expect(first).toEqual(['users__getUser', 'billing__charge']);
+    // Deterministic: the same list every time, from any replica.
+    expect((await client.listTools()).tools.map((t) => t.name)).toEqual(first);
+    const res = await client.callTool({ name: 'users__getUser', arguments: { id: '42' } });
+    expect(res.structuredContent).toEqual({ path: '/users/42' });
+    await client.close();
+  });
+
+  it('the v2 client in auto mode gets the modern era too; in legacy mode the 2025 handshake', async () => {
+    for (const [mode, expected] of [['auto', '2026-07-28'], ['legacy', '2025-11-25']] as const) {
+      const client = new ClientV2({ name: 'c', version: '1' }, { versionNegotiation: { mode } });
+      await client.connect(new TransportV2(mcpUrl(open)));
+      expect([mode, client.getNegotiatedProtocolVersion()]).toEqual([mode, expected]);
+      expect((await client.callTool({ name: 'billing__charge', arguments: {} })).structuredContent).toEqual({ path: '/charge' });
+      await client.close();
+    }
+  });
+});
+
+describe('MCP security', () => {
+  it('without a credential: 401 pointing at the protected-resource metadata, which is served openly', async () => {
+    const res = await fetch(mcpUrl(keyed), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } }),
+    });
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toContain('resource_metadata="https://gw.example.test/.well-known/oauth-protected-resource/mcp"');
+    const meta = await fetch(new URL('/.well-known/oauth-protected-resource/mcp', mcpUrl(keyed)));
+    expect(meta.status).toBe(200);
+    expect(await meta.json()).toMatchObject({ resource: 'https://gw.example.test/mcp', bearer_methods_supported: ['header'] });
+  });
+
+  it('a key limited to some services sees and calls only those tools', async () => {
+    const client = new Client({ name: 'biller', version: '1' });
+    await client.connect(new StreamableHTTPClientTransport(mcpUrl(keyed), { requestInit: { headers: { Authorization: 'Bearer billing-only-key-0123' } } }));
+    expect((await client.listTools()).tools.map((t) => t.name)).toEqual(['billing__charge']);
+    await expect(client.callTool({ name: 'users__getUser', arguments: { id: '1' } })).rejects.toThrow(/Unknown tool/);
+    expect((await client.callTool({ name: 'billing__charge', arguments: {} })).isError).toBeFalsy();
+    await client.close();
+  });
+
+  it('on loopback without auth, a foreign Host or Origin is refused (DNS rebinding)', async () => {
+    const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
+    const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+    const port = open.api.address!.port;
+    const http = await import('node:http');
+    const send = (extra: Record<string, string>) =>
+      new Promise<number>((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port, path: '/mcp', method: 'POST', headers: { ...headers, ...extra } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    expect(await send({ host: 'evil.example:80' })).toBe(403);
+    expect(await send({ host: `127.0.0.1:${port}`, origin: 'http://evil.example' })).toBe(403);
+    expect(await send({ host: `localhost:${port}`, origin: `http://localhost:${port}` })).not.toBe(403);
+  });
+});

@@ -1,0 +1,64 @@
+import path from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { freePort, startBackend, startNodeProcess, testRedisUrl, uniquePrefix, type RunningProcess, type TestBackend } from '@mcp-gateway/testing';
+
+/**
+ * MCP with the real entry points: two API processes behind a round-robin "load balancer" (the
+ * client's fetch alternates between them) and a worker process. One 2025-era session is served by
+ * both replicas in turn: no sticky routing.
+ */
+const root = path.resolve(__dirname, '../../..');
+const API = path.join(root, 'apps/api/dist/main.js');
+const WORKER = path.join(root, 'apps/worker/dist/main.js');
+
+let backend: TestBackend;
+const procs: RunningProcess[] = [];
+
+afterAll(async () => {
+  await Promise.all(procs.map((p) => p.stop('SIGTERM', 5000)));
+  await backend?.close();
+});
+
+it('two API replicas serve one MCP session alternately, and tool calls go through the worker processes', async () => {
+  backend = await startBackend((req) => ({ status: 200, body: { path: req.path, worker: req.headers['x-gateway-worker'] } }));
+  const [portA, portB] = [await freePort(), await freePort()];
+  const env = {
+    REDIS_URL: testRedisUrl(),
+    MCP_REDIS_KEY_PREFIX: uniquePrefix('mcpp'),
+    MCP_SERVICES: 'orders',
+    MCP_SERVICE_ORDERS_ENDPOINT: backend.url,
+    MCP_SERVICE_ORDERS_DEFINITION: path.join(root, 'apps/gateway/test/fixtures/orders.yaml'),
+    HOST: '127.0.0.1',
+    NODE_ENV: 'test',
+  };
+  const worker = startNodeProcess(WORKER, env);
+  const apis = [startNodeProcess(API, { ...env, PORT: String(portA) }), startNodeProcess(API, { ...env, PORT: String(portB) })];
+  procs.push(worker, ...apis);
+  await Promise.all([worker, ...apis].map((p) => p.waitForLog((l) => l.msg === 'worker ready' || l.msg === 'api ready')));
+
+  const served: number[] = [];
+  let turn = 0;
+  const roundRobin = (input: string | URL | Request, init?: RequestInit) => {
+    const port = turn++ % 2 === 0 ? portA : portB;
+    served.push(port);
+    const u = new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
+    u.port = String(port);
+    return fetch(u, init);
+  };
+  const client = new Client({ name: 'lb-client', version: '1.0.0' });
+  const transport = new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${portA}/mcp`), { fetch: roundRobin });
+  await client.connect(transport);
+  const session = transport.sessionId;
+  expect(session).toBeDefined();
+  const tools = await client.listTools();
+  expect(tools.tools.map((t) => t.name)).toEqual(['orders__getOrder', 'orders__placeOrder']);
+  for (let i = 0; i < 4; i++) {
+    const res = await client.callTool({ name: 'orders__getOrder', arguments: { id: `o${i}` } });
+    expect(res.structuredContent).toMatchObject({ path: `/orders/o${i}` });
+  }
+  expect(transport.sessionId).toBe(session);
+  expect(new Set(served)).toEqual(new Set([portA, portB]));
+  await transport.terminateSession();
+  await client.close();
+});
