@@ -6,9 +6,14 @@ import { GatewayError, isGatewayError, REQUEST_ID_PATTERN, toGatewayError, type 
 import { errorResult, toolResult, toolsFor, type ToolResult, type ToolTarget } from '@mcp-gateway/mcp';
 import { agentMayUse, authEnabled, type Agent } from './auth';
 import type { ApiDeps } from './deps';
+import { mcpTasks } from './mcp-tasks';
 import { createSubmitter } from './submission';
 
 const SERVER_INFO = { name: 'mcp-gateway', version: '0.1.0' };
+const INSTRUCTIONS = 'Each tool calls one operation of a backend service through the gateway queue (rate limits, circuit breakers and retries apply).';
+const CAPABILITIES = { tools: { listChanged: true }, logging: {}, tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } } };
+/** The 2025-era revisions the handshake accepts, newest first. */
+const LEGACY_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
 /** A legacy session lives this long after its last use. */
 const SESSION_TTL_S = 3600;
 /** A read-only call re-issued within this window (same caller, tool, arguments) joins the first one. */
@@ -50,6 +55,7 @@ export function mcpEndpoint(deps: ApiDeps) {
   const sessionKey = (id: string) => `${prefix}:session:${id}`;
   const callKey = (scope: string, requestId: string | number) => `${prefix}:call:${scope}:${String(requestId)}`;
   const streams = new Set<Response>();
+  const tasks = mcpTasks({ deps, redis, prefix, submit, listTools: (agent) => listTools(agent), scopeOf: (req) => scopeOf(req) });
 
   registry.on('change', () => {
     const note = JSON.stringify({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' });
@@ -161,7 +167,8 @@ export function mcpEndpoint(deps: ApiDeps) {
     const agent = (authInfo?.extra as { agent?: Agent } | undefined)?.agent;
     server.setRequestHandler('tools/list', async () => {
       const { tools } = await listTools(agent);
-      return { tools };
+      // Any call may run as a task (its id is the queue job id), when the client asks for one.
+      return { tools: tools.map((tool) => ({ ...tool, execution: { taskSupport: 'optional' as const } })) };
     });
     server.setRequestHandler('tools/call', async (request, ctx) => {
       const { tools, targets } = await listTools(agent);
@@ -209,11 +216,14 @@ export function mcpEndpoint(deps: ApiDeps) {
       const agentId = req.agent?.id ?? '';
       const body = req.body as { method?: string } | undefined;
       if (req.method === 'POST' && body?.method === 'initialize') {
-        // A 2025-era session: the gateway's own id, kept in Redis so any replica serves it.
+        // A 2025-era session: the gateway's own id, kept in Redis so any replica serves it. The
+        // handshake is answered here: every later request is served statelessly by the SDK, so the
+        // handshake holds no state, and only here can the tasks capability be announced.
         const id = randomUUID();
         const rec: SessionRecord = { agentId, createdAt: new Date().toISOString() };
         await redis.set(sessionKey(id), JSON.stringify(rec), 'EX', SESSION_TTL_S);
         res.setHeader('Mcp-Session-Id', id);
+        return void initialize(req, res);
       } else if (sessionId) {
         const raw = await redis.get(sessionKey(sessionId));
         const rec = raw ? (JSON.parse(raw) as SessionRecord) : undefined;
@@ -230,6 +240,7 @@ export function mcpEndpoint(deps: ApiDeps) {
         return void jsonRpcError(res, sessionId ? 405 : 400, -32000, req.method === 'GET' ? 'A GET stream needs an Mcp-Session-Id' : 'Method not allowed');
       }
       await cancelIfAsked(req);
+      if (await tasks(req, res)) return;
       // The SDK reads the caller from req.auth (its pass-through authInfo).
       (req as Request & { auth?: unknown }).auth = { token: '', clientId: agentId || 'anonymous', scopes: [], extra: { agent: req.agent } };
       await handler(req, res, req.body);
@@ -245,6 +256,17 @@ export function mcpEndpoint(deps: ApiDeps) {
       streams.clear();
     },
   });
+
+  function initialize(req: Request, res: Response): void {
+    const msg = req.body as { id?: string | number; params?: { protocolVersion?: string } };
+    const asked = msg.params?.protocolVersion;
+    const protocolVersion = asked && LEGACY_VERSIONS.includes(asked) ? asked : LEGACY_VERSIONS[0]!;
+    res.status(200).json({
+      jsonrpc: '2.0',
+      id: msg.id ?? null,
+      result: { protocolVersion, capabilities: CAPABILITIES, serverInfo: SERVER_INFO, instructions: INSTRUCTIONS },
+    });
+  }
 
   function openStream(res: Response): void {
     res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });

@@ -30,6 +30,7 @@ beforeAll(async () => {
       rpc: { endpoint: backend.url },
       // No worker serves it: its calls wait in the queue.
       idle: { endpoint: backend.url, operations: [{ name: 'later', method: 'POST', path: '/later' }] },
+      parked: { endpoint: backend.url, operations: [{ name: 'wait', method: 'POST', path: '/wait' }] },
     },
     security: { adminToken: 'admin-token-0123456789abcdef' },
   }, ['users', 'rpc']);
@@ -60,7 +61,7 @@ describe('MCP with the v1 SDK client (2025 era)', () => {
     expect(client.getServerVersion()).toMatchObject({ name: 'mcp-gateway' });
     expect(client.getServerCapabilities()?.tools).toEqual({ listChanged: true });
     const { tools } = await client.listTools();
-    expect(tools.map((t) => t.name)).toEqual(['users__getUser', 'users__deleteUser', 'users__createUser', 'users__fail', 'users__slow', 'rpc__call', 'idle__later']);
+    expect(tools.map((t) => t.name)).toEqual(['users__getUser', 'users__deleteUser', 'users__createUser', 'users__fail', 'users__slow', 'rpc__call', 'idle__later', 'parked__wait']);
     const get = tools[0]!;
     expect(get).toMatchObject({
       description: 'One user by id',
@@ -192,6 +193,43 @@ describe('MCP sessions and the stream', () => {
     for (let i = 0; i < 50 && changed === 0; i++) await new Promise((r) => setTimeout(r, 20));
     expect(changed).toBeGreaterThanOrEqual(1);
     expect((await client.listTools()).tools.map((t) => t.name)).toContain('newcomer__hello');
+    await client.close();
+  });
+});
+
+describe('MCP tasks (2025-11-25, task-augmented tools/call)', () => {
+  it('a call run as a task: its id is the queue job id, polled to its result, visible at GET /mcp/requests/:id', async () => {
+    const { client } = await connect();
+    expect(client.getServerCapabilities()?.tasks?.requests?.tools?.call).toBeDefined();
+    const messages: { type: string; task?: { taskId: string; status: string }; result?: { structuredContent?: unknown } }[] = [];
+    for await (const m of client.experimental.tasks.callToolStream({ name: 'users__slow', arguments: { ms: 500 } }, undefined, { task: { ttl: 60_000 } })) {
+      messages.push(m as never);
+    }
+    const created = messages.find((m) => m.type === 'taskCreated')!;
+    expect(created.task).toMatchObject({ status: 'working' });
+    const taskId = created.task!.taskId;
+    expect(messages.at(-1)).toMatchObject({ type: 'result', result: { structuredContent: { slow: true } } });
+    const polled = await gw.http.get(`/mcp/requests/${taskId}`);
+    expect(polled.body).toMatchObject({ id: taskId, state: 'completed', data: { slow: true } });
+    expect((await client.experimental.tasks.getTask(taskId)).status).toBe('completed');
+    expect((await client.experimental.tasks.listTasks()).tasks.map((t) => t.taskId)).toContain(taskId);
+    expect(backend.requests.filter((r) => r.path === '/slow')).toHaveLength(1);
+    await client.close();
+  });
+
+  it('tasks/cancel cancels a task still in the queue; another session cannot see it', async () => {
+    const { client } = await connect();
+    const stream = client.experimental.tasks.callToolStream({ name: 'parked__wait', arguments: {} }, undefined, { task: { ttl: 60_000 } });
+    const first = await stream.next();
+    const taskId = (first.value as { task: { taskId: string } }).task.taskId;
+    const other = await connect();
+    await expect(other.client.experimental.tasks.getTask(taskId)).rejects.toThrow(/Unknown task/);
+    const cancelled = await client.experimental.tasks.cancelTask(taskId);
+    expect(cancelled.status).toBe('cancelled');
+    expect((await gw.http.get(`/mcp/requests/${taskId}`)).body).toMatchObject({ state: 'cancelled' });
+    await expect(client.experimental.tasks.cancelTask(taskId)).rejects.toThrow(/already ended/);
+    await stream.return(undefined);
+    await other.client.close();
     await client.close();
   });
 });
