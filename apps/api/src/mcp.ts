@@ -112,7 +112,7 @@ export function mcpEndpoint(deps: ApiDeps) {
         waitMs: Infinity,
         onAccepted: (jobId) => {
           void redis.set(callKey(scope, ctx.mcpReq.id), jobId, 'EX', 3600).catch(() => undefined);
-          if (progressToken !== undefined) stopProgress = reportProgress(jobId, progressToken, ctx);
+          if (progressToken !== undefined) stopProgress = reportProgress(jobId, target.service, progressToken, ctx);
         },
       });
       if (outcome.kind === 'ended') return toolResult(outcome.result);
@@ -132,16 +132,34 @@ export function mcpEndpoint(deps: ApiDeps) {
     }
   }
 
-  /** Progress notifications while a call waits: queued, started, retrying (the job's own state). */
-  function reportProgress(jobId: string, progressToken: string | number, ctx: ServerContext): () => void {
+  /** Where a waiting job stands in its queue (1 = next), or undefined when it is not waiting there. */
+  async function queuePosition(service: string, jobId: string): Promise<number | undefined> {
+    const [[, waiting], [, inWait], [, rank]] = (await redis
+      .multi()
+      .llen(broker.keys.queueKey(service, 'wait'))
+      .lpos(broker.keys.queueKey(service, 'wait'), jobId)
+      .zrank(broker.keys.queueKey(service, 'prioritized'), jobId)
+      .exec()) as [[null, number], [null, number | null], [null, number | null]];
+    // Unprioritized (critical) jobs are taken from the wait list's tail first, then the prioritized set in order.
+    if (inWait !== null) return waiting - inWait;
+    return rank === null ? undefined : waiting + rank + 1;
+  }
+
+  /** Progress notifications while a call waits: its place in the queue, the backend call, retries. */
+  function reportProgress(jobId: string, service: string, progressToken: string | number, ctx: ServerContext): () => void {
     let last = '';
     let progress = 0;
     const tick = async () => {
       const status = await broker.status(jobId).catch(() => undefined);
-      if (!status || status.state === last) return;
-      last = status.state;
+      if (!status) return;
+      const position = status.state === 'queued' ? await queuePosition(service, jobId).catch(() => undefined) : undefined;
+      const message =
+        status.state === 'queued'
+          ? `waiting in the queue${position ? ` (position ${position})` : ''}`
+          : { active: 'calling the backend', retrying: 'retrying after a failure', completed: 'completed', failed: 'failed', cancelled: 'cancelled' }[status.state];
+      if (message === last) return;
+      last = message;
       progress += 1;
-      const message = { queued: 'waiting in the queue', active: 'calling the backend', retrying: 'retrying after a failure', completed: 'completed', failed: 'failed', cancelled: 'cancelled' }[status.state];
       await ctx.mcpReq.notify({ method: 'notifications/progress', params: { progressToken, progress, message } }).catch(() => undefined);
     };
     void tick();

@@ -111,6 +111,21 @@ describe('MCP: long and repeated calls', () => {
     await client.close();
   });
 
+  it('reports the place in the queue while a call waits for a worker', async () => {
+    const { client } = await connect();
+    const first = client.callTool({ name: 'parked__wait', arguments: { n: 1 } }).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 100));
+    const seen: string[] = [];
+    const controller = new AbortController();
+    const second = client.callTool({ name: 'parked__wait', arguments: { n: 2 } }, undefined, { signal: controller.signal, onprogress: (p) => void seen.push(String(p.message)) }).catch(() => undefined);
+    for (let i = 0; i < 50 && !seen.length; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(seen[0]).toBe('waiting in the queue (position 2)');
+    controller.abort();
+    await second;
+    await client.close();
+    void first;
+  });
+
   it('a re-issued read-only call joins the job already running: the backend is called once', async () => {
     const a = await connect();
     const b = await connect();
