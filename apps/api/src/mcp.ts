@@ -167,15 +167,16 @@ export function mcpEndpoint(deps: ApiDeps) {
     return () => clearInterval(timer);
   }
 
-  const handler = toNodeHandler(
-    createMcpHandler(
+  const mcpHandler = createMcpHandler(
       ({ authInfo, requestInfo }) => {
         const scope = scopeFrom(requestInfo?.headers.get('mcp-session-id') ?? undefined, (authInfo?.extra as { agent?: Agent } | undefined)?.agent);
         return buildServer(scope, authInfo);
       },
       { onerror: (err: unknown) => logger.warn({ err: String(err) }, 'mcp protocol error') },
-    ),
   );
+  const handler = toNodeHandler(mcpHandler);
+  // 2026-07-28 clients hear of registry changes on their subscriptions/listen streams (held by this process).
+  registry.on('change', () => mcpHandler.notify.toolsChanged());
 
   function buildServer(scope: string, authInfo: { extra?: Record<string, unknown> } | undefined): Server {
     const server = new Server(SERVER_INFO, {

@@ -17,7 +17,7 @@ beforeAll(async () => {
   backend = await startBackend((req) => ({ status: 200, body: { path: req.path } }));
   const withEndpoint = Object.fromEntries(Object.entries(services).map(([k, v]) => [k, { ...v, endpoint: backend.url }]));
   // Listening on loopback without inbound auth: Host and Origin are checked (DNS rebinding).
-  open = await startGateway({ host: '127.0.0.1', services: withEndpoint });
+  open = await startGateway({ host: '127.0.0.1', services: withEndpoint, security: { adminToken: 'admin-token-0123456789abcdef' } });
   keyed = await startGateway({
     gatewayUrl: 'https://gw.example.test',
     security: { apiKeys: [{ key: 'billing-only-key-0123', agentId: 'biller', services: ['billing'] }] },
@@ -45,6 +45,28 @@ describe('MCP 2026-07-28 (v2 SDK client, sessionless)', () => {
     const res = await client.callTool({ name: 'users__getUser', arguments: { id: '42' } });
     expect(res.structuredContent).toEqual({ path: '/users/42' });
     await client.close();
+  });
+
+  it('hears of a registration on its subscriptions/listen stream (the modern tools/list_changed)', async () => {
+    const listener = new ClientV2({ name: 'listener', version: '1.0.0' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
+    await listener.connect(new TransportV2(mcpUrl(open)));
+    let changed = 0;
+    listener.setNotificationHandler('notifications/tools/list_changed', () => {
+      changed += 1;
+    });
+    const sub = await listener.listen({ toolsListChanged: true });
+    expect(sub.honoredFilter.toolsListChanged).toBe(true);
+    const reg = await fetch(new URL('/mcp/services', mcpUrl(open)), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-admin-token': 'admin-token-0123456789abcdef' },
+      body: JSON.stringify({ name: 'arrival', endpoint: backend.url, operations: [{ name: 'hi', path: '/hi' }] }),
+    });
+    expect(reg.status).toBe(201);
+    for (let i = 0; i < 50 && changed === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(changed).toBeGreaterThanOrEqual(1);
+    expect((await listener.listTools()).tools.map((t) => t.name)).toContain('arrival__hi');
+    await sub.close();
+    await listener.close();
   });
 
   it('the v2 client in auto mode gets the modern era too; in legacy mode the 2025 handshake', async () => {

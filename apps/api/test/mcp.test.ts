@@ -70,6 +70,8 @@ describe('MCP with the v1 SDK client (2025 era)', () => {
     });
     expect(tools[1]!.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: true, idempotentHint: true });
     expect(tools[2]!.annotations).toMatchObject({ readOnlyHint: false, idempotentHint: false });
+    expect(await client.ping()).toEqual({});
+    expect(await client.setLoggingLevel('warning')).toEqual({});
     await client.close();
   });
 
