@@ -18,6 +18,7 @@ export function createApp(deps: ApiDeps): express.Express {
   app.set('etag', false);
   app.set('query parser', 'simple');
   app.use(correlation);
+  app.use(deps.lifecycle.middleware());
   // Counted when the answer is sent; the route label is the template (`/mcp/requests/:id`), never the URL.
   app.use((req: Request, res: Response, next: NextFunction) => {
     res.on('finish', () => {
@@ -72,6 +73,17 @@ export function createApp(deps: ApiDeps): express.Express {
   app.get('/mcp/requests/:id', requests.poll);
   app.delete('/mcp/requests/:id', requests.cancel);
   app.get('/mcp/health', services.health);
+  // Kubernetes: liveness = the process serves; readiness = it should get traffic (not stopping, Redis up).
+  app.get('/mcp/health/live', (_req: Request, res: Response) => {
+    res.status(200).json({ status: 'live' });
+  });
+  app.get('/mcp/health/ready', (_req: Request, res: Response, next: NextFunction) => {
+    if (deps.lifecycle.stopping) return void res.status(503).json({ status: 'stopping' });
+    deps.broker
+      .ping()
+      .then((up) => res.status(up ? 200 : 503).json({ status: up ? 'ready' : 'redis unreachable' }))
+      .catch(next);
+  });
   app.get('/mcp/services', services.list);
   app.get('/mcp/services/:name/definition', services.definition);
   app.get('/mcp/services/:name/metrics', services.metrics);

@@ -8,7 +8,10 @@ import type { Logger, Tracing } from '@mcp-gateway/observability';
 import type { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
 
 /** Everything the HTTP app needs, built by the caller (main, the all-in-one gateway, or a test). */
+import type { Lifecycle } from './lifecycle';
+
 export interface ApiDeps {
+  lifecycle: Lifecycle;
   config: GatewayConfig;
   /** The API's fail-fast command connection (MCP sessions, call map). */
   redis: Redis;

@@ -10,6 +10,7 @@ import { ResilienceStore } from '@mcp-gateway/resilience';
 import { Tracing, type Logger } from '@mcp-gateway/observability';
 import { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
 import { createApp } from './app';
+import { Lifecycle } from './lifecycle';
 import type { ApiDeps } from './deps';
 
 export interface ApiServerOptions {
@@ -28,8 +29,8 @@ export class ApiServer {
   private readonly subscriber: Redis;
   private server?: http.Server;
   private closeStreams: () => void = () => undefined;
-  /** How long stop() lets in-flight requests finish before cutting their connections. */
-  stopGraceMs = 10_000;
+  /** How long stop() lets in-flight requests finish (default: the config's shutdownGraceMs). */
+  stopGraceMs?: number;
 
   constructor(options: ApiServerOptions) {
     const { config, logger } = options;
@@ -51,6 +52,7 @@ export class ApiServer {
       queue: (s) => broker.counts(s),
     });
     this.deps = {
+      lifecycle: new Lifecycle(),
       config,
       redis: this.redis,
       logger,
@@ -96,16 +98,27 @@ export class ApiServer {
     return this.server?.address() as AddressInfo | undefined;
   }
 
+  /**
+   * Graceful: readiness fails and new requests are refused at once; requests in flight get the grace
+   * period to finish; callers still waiting then get 202 with their poll link (their jobs go on);
+   * only then are connections closed. Nothing accepted is lost.
+   */
   async stop(): Promise<void> {
+    const { lifecycle, logger } = this.deps;
+    lifecycle.stopping = true;
     if (this.server) {
       const server = this.server;
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-        // Long-lived MCP GET streams end now; anything still open after the grace period is cut.
-        this.closeStreams();
-        setTimeout(() => server.closeAllConnections(), this.stopGraceMs).unref();
-      });
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      this.closeStreams();
+      const grace = this.stopGraceMs ?? this.deps.config.shutdownGraceMs;
+      if (!(await lifecycle.idle(grace))) {
+        logger.warn({ inFlight: lifecycle.inFlight, graceMs: grace }, 'grace period over: answering waiting callers 202 with their poll link');
+        lifecycle.releaseWaiters();
+        await lifecycle.idle(2000);
+      }
+      server.closeAllConnections();
+      await closed;
     }
     this.deps.health.stop();
     await this.deps.registry.detach();

@@ -103,8 +103,24 @@ export function createSubmitter(deps: ApiDeps) {
     s.onAccepted?.(id);
     const state = outcome.kind === 'joined' ? outcome.state : 'queued';
     if (!w) return { kind: 'pending', id, state, timeoutMs, waitedToDeadline: false };
-    const msg = await w.wait(waitMs);
+    // A stopping API process answers its waiting callers 202 when its grace period ends.
+    const stop = deps.lifecycle.signal;
+    const released = new Promise<undefined>((resolve) => {
+      if (stop.aborted) resolve(undefined);
+      else stop.addEventListener('abort', () => resolve(undefined), { once: true });
+    });
+    const msg = await Promise.race([w.wait(waitMs), released]);
     if (msg) return { kind: 'ended', result: msg.result };
+    if (stop.aborted) {
+      w.cancel();
+      const state = (await broker.status(id).catch(() => undefined))?.state ?? 'queued';
+      if (isEnded(state)) {
+        const ended = await broker.status(id);
+        const { state: _s, ...result } = ended!;
+        return { kind: 'ended', result: result as MCPResponse };
+      }
+      return { kind: 'pending', id, state, timeoutMs, waitedToDeadline: false };
+    }
     const now = await broker.status(id).catch(() => undefined);
     if (now?.status !== undefined && isEnded(now.state)) {
       const { state: _ended, ...result } = now;

@@ -182,7 +182,7 @@ export class WorkerPool {
     await this.deps.registry.detach();
     await this.changes;
     const workers = [...this.byService.values()];
-    const grace = this.options.shutdownGraceMs ?? this.options.config.worker.shutdownGraceMs;
+    const grace = this.options.shutdownGraceMs ?? this.options.config.shutdownGraceMs;
     const closing = Promise.all(workers.map((w) => w.close()));
     const timedOut = await Promise.race([closing.then(() => false), sleep(grace).then(() => true)]);
     if (timedOut) {

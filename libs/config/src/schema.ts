@@ -189,11 +189,11 @@ export const GatewayConfigSchema = z
       .object({
         services: z.array(z.string()).optional().describe('Service queues this worker serves; all when absent'),
         concurrency: z.number().int().positive().max(1000).default(10).describe('Default jobs per service per worker'),
-        shutdownGraceMs: ms('How long a stopping worker lets active jobs finish').default(10000),
         metricsPort: z.number().int().min(0).max(65535).optional().describe('Port of the worker /metrics endpoint (none when unset)'),
       })
       .strict()
-      .default({ concurrency: 10, shutdownGraceMs: 10000 }),
+      .default({ concurrency: 10 }),
+    shutdownGraceMs: ms('How long a stopping process lets in-flight work finish (API: sync waits; worker: active jobs)').default(10000),
     health: z
       .object({
         intervalMs: z.number().int().min(100).max(3_600_000).default(10000).describe('How often each service healthPath is probed (by one process at a time)'),

@@ -1,0 +1,62 @@
+import type { NextFunction, Request, Response } from 'express';
+import { GatewayError } from '@mcp-gateway/protocol';
+import { sendError } from './http-errors';
+
+/**
+ * The API process's shutdown as the app sees it: once stopping, readiness fails and new requests are
+ * refused (503, Connection: close); requests in flight are counted so stop() can wait for them; when
+ * the grace period ends, `signal` aborts and every caller still waiting is answered 202 with its poll link.
+ */
+export class Lifecycle {
+  stopping = false;
+  private inflight = 0;
+  private readonly controller = new AbortController();
+  private drained: (() => void)[] = [];
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  get inFlight(): number {
+    return this.inflight;
+  }
+
+  /** Counts requests; refuses new ones while stopping (health and readiness still answer). */
+  middleware() {
+    return (req: Request, res: Response, next: NextFunction): void => {
+      if (this.stopping && !req.path.startsWith('/mcp/health')) {
+        res.setHeader('Connection', 'close');
+        return sendError(res, new GatewayError('UNAVAILABLE', 'This gateway process is shutting down; retry (another replica will answer)', { retryAfterMs: 1000 }));
+      }
+      this.inflight += 1;
+      let done = false;
+      const finish = () => {
+        if (done) return;
+        done = true;
+        this.inflight -= 1;
+        if (this.inflight === 0) for (const d of this.drained.splice(0)) d();
+      };
+      res.on('finish', finish);
+      res.on('close', finish);
+      next();
+    };
+  }
+
+  /** Resolves when nothing is in flight, or after `ms` (then with false). */
+  idle(ms: number): Promise<boolean> {
+    if (this.inflight === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      timer.unref();
+      this.drained.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  /** The grace period is over: callers still waiting get their 202. */
+  releaseWaiters(): void {
+    this.controller.abort();
+  }
+}

@@ -1,0 +1,139 @@
+import path from 'node:path';
+import request from 'supertest';
+import { freePort, startBackend, startNodeProcess, startRedisServer, testRedisUrl, uniquePrefix, type RunningProcess, type TestBackend } from '@mcp-gateway/testing';
+
+/** SIGTERM and Redis outages with the real entry points: every accepted request still ends. */
+const root = path.resolve(__dirname, '../../..');
+const API = path.join(root, 'apps/api/dist/main.js');
+const WORKER = path.join(root, 'apps/worker/dist/main.js');
+
+let backend: TestBackend;
+const procs: RunningProcess[] = [];
+
+beforeAll(async () => {
+  backend = await startBackend((req) => ({ status: 200, body: { n: (req.body as { n?: number } | undefined)?.n ?? null }, delayMs: Number(req.query.ms ?? 0) || 800 }));
+});
+
+afterAll(async () => {
+  await Promise.all(procs.map((p) => p.stop('SIGKILL', 1000)));
+  await backend.close();
+});
+
+async function cluster(extra: Record<string, string>, redisUrl = testRedisUrl()) {
+  const port = await freePort();
+  const env = {
+    REDIS_URL: redisUrl,
+    MCP_REDIS_KEY_PREFIX: uniquePrefix('life'),
+    MCP_SERVICES: 'svc',
+    MCP_SERVICE_SVC_ENDPOINT: backend.url,
+    MCP_SERVICE_SVC_CONCURRENCY: '20',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    NODE_ENV: 'test',
+    ...extra,
+  };
+  const worker = startNodeProcess(WORKER, env);
+  const api = startNodeProcess(API, env);
+  procs.push(worker, api);
+  await Promise.all([worker.waitForLog((l) => l.msg === 'worker ready'), api.waitForLog((l) => l.msg === 'api ready')]);
+  return { env, worker, api, http: request(`http://127.0.0.1:${port}`), port };
+}
+
+const exited = (p: RunningProcess) => new Promise<number | null>((r) => (p.child.exitCode !== null ? r(p.child.exitCode) : p.child.once('exit', (c) => r(c))));
+
+it('SIGTERM on the API: readiness fails, new requests are refused, in-flight sync waits finish before exit', async () => {
+  const c = await cluster({ SHUTDOWN_GRACE_MS: '5000' });
+  expect((await c.http.get('/mcp/health/ready')).status).toBe(200);
+  const inflight = Array.from({ length: 5 }, (_, n) => c.http.post('/mcp/request').send({ service: 'svc', operation: 'op', parameters: { n } }));
+  const all = Promise.all(inflight);
+  await new Promise((r) => setTimeout(r, 300));
+  c.api.child.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 100));
+  // Stopping: no new connection is taken (a load balancer sees readiness fail / the port closed).
+  const probe = await c.http.get('/mcp/health/ready').then((r) => r.status, (e: Error) => e.message);
+  expect([503, expect.stringMatching(/ECONNREFUSED|socket hang up/)]).toContainEqual(probe);
+  const fresh = await c.http.post('/mcp/request').send({ service: 'svc', operation: 'op' }).then((r) => r.status, (e: Error) => e.message);
+  expect([503, expect.stringMatching(/ECONNREFUSED|socket hang up/)]).toContainEqual(fresh);
+  const results = await all;
+  expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+  expect(results.map((r) => r.body.data.n).sort()).toEqual([0, 1, 2, 3, 4]);
+  expect(await exited(c.api)).toBe(0);
+});
+
+it('SIGTERM on the API with a short grace: waiting callers get 202 and their poll link; the jobs still finish', async () => {
+  const c = await cluster({ SHUTDOWN_GRACE_MS: '200' });
+  const inflight = Promise.all(Array.from({ length: 4 }, (_, n) => c.http.post('/mcp/request').query({ ms: 1500 }).send({ service: 'svc', operation: 'op', parameters: { n } })));
+  await new Promise((r) => setTimeout(r, 300));
+  c.api.child.kill('SIGTERM');
+  const results = await inflight;
+  expect(results.map((r) => r.status)).toEqual([202, 202, 202, 202]);
+  for (const r of results) expect(r.headers.location).toBe(`/mcp/requests/${r.body.id}`);
+  expect(await exited(c.api)).toBe(0);
+  // A new API process (any replica) answers the polls once the worker is done.
+  const port = await freePort();
+  const api2 = startNodeProcess(API, { ...c.env, PORT: String(port) });
+  procs.push(api2);
+  await api2.waitForLog((l) => l.msg === 'api ready');
+  const http2 = request(`http://127.0.0.1:${port}`);
+  for (const r of results) {
+    let state = '';
+    for (let i = 0; i < 60 && state !== 'completed'; i++) {
+      state = (await http2.get(r.headers.location!)).body.state;
+      if (state !== 'completed') await new Promise((res) => setTimeout(res, 100));
+    }
+    expect(state).toBe('completed');
+  }
+});
+
+it('SIGTERM on a worker: it stops taking jobs and finishes its active ones; another worker does the rest', async () => {
+  const c = await cluster({ SHUTDOWN_GRACE_MS: '5000', MCP_SERVICE_SVC_CONCURRENCY: '2' });
+  const second = startNodeProcess(WORKER, c.env);
+  procs.push(second);
+  await second.waitForLog((l) => l.msg === 'worker ready');
+  const before = backend.requests.length;
+  const accepted = await Promise.all(Array.from({ length: 12 }, (_, n) => c.http.post('/mcp/request').set('Prefer', 'respond-async').query({ ms: 300 }).send({ service: 'svc', operation: 'op', parameters: { n } })));
+  expect(accepted.every((r) => r.status === 202)).toBe(true);
+  await new Promise((r) => setTimeout(r, 150));
+  c.worker.child.kill('SIGTERM');
+  expect(await exited(c.worker)).toBe(0);
+  const states = await Promise.all(
+    accepted.map(async (r) => {
+      for (let i = 0; i < 80; i++) {
+        const s = (await c.http.get(r.headers.location!)).body.state;
+        if (s === 'completed' || s === 'failed') return s;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      return 'lost';
+    }),
+  );
+  expect(states).toEqual(Array(12).fill('completed'));
+  // Each request reached the backend exactly once: nothing was dropped or repeated by the stop.
+  expect(backend.requests.length - before).toBe(12);
+  const finishedByFirst = c.worker.logLines().filter((l) => l.msg === 'request finished').length;
+  expect(finishedByFirst).toBeGreaterThanOrEqual(1);
+});
+
+it('Redis down: the API answers 503 UNAVAILABLE at once; when Redis is back, API and workers carry on by themselves', async () => {
+  const redis = await startRedisServer();
+  const port = Number(new URL(redis.url).port);
+  const c = await cluster({ SHUTDOWN_GRACE_MS: '1000' }, redis.url);
+  expect((await c.http.post('/mcp/request').send({ service: 'svc', operation: 'op', parameters: { n: 1 } }).query({ ms: 10 })).status).toBe(200);
+  await redis.stop();
+  const started = Date.now();
+  const down = await c.http.post('/mcp/request').send({ service: 'svc', operation: 'op', parameters: { n: 2 } });
+  expect(down.status).toBe(503);
+  expect(down.body.error.code).toBe('UNAVAILABLE');
+  expect(Date.now() - started).toBeLessThan(1500);
+  expect((await c.http.get('/mcp/health')).status).toBe(503);
+  expect((await c.http.get('/mcp/health/ready')).status).toBe(503);
+  expect((await c.http.get('/mcp/health/live')).status).toBe(200);
+  const again = await startRedisServer({ port });
+  procs.push({ stop: async () => void (await again.stop()) } as unknown as RunningProcess);
+  let status = 0;
+  for (let i = 0; i < 100 && status !== 200; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    status = (await c.http.post('/mcp/request').send({ service: 'svc', operation: 'op', parameters: { n: 3 } }).query({ ms: 10 })).status;
+  }
+  expect(status).toBe(200);
+  expect((await c.http.get('/mcp/health/ready')).status).toBe(200);
+});
