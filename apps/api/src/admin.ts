@@ -14,14 +14,18 @@ const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest();
  * The registration endpoints answer only to `MCP_ADMIN_TOKEN` (`Authorization: Bearer` or
  * `X-Admin-Token`), compared in constant time. Without a configured token they are off.
  */
-export function adminAuth(config: GatewayConfig) {
+export function adminAuth(config: GatewayConfig, options: { basic?: boolean } = {}) {
   const token = config.security.adminToken;
   const digest = token ? sha256(token) : undefined;
   return function requireAdmin(req: Request, res: Response, next: NextFunction): void {
     if (!digest) return sendError(res, new GatewayError('FORBIDDEN', 'Run-time registration is off: set MCP_ADMIN_TOKEN to enable it'));
-    const presented = req.get('x-admin-token') ?? req.get('authorization')?.match(/^Bearer\s+(.+)$/i)?.[1]?.trim();
+    const header = req.get('authorization');
+    let presented = req.get('x-admin-token') ?? header?.match(/^Bearer\s+(.+)$/i)?.[1]?.trim();
+    // A browser signs in with HTTP Basic: any user name, the admin token as the password.
+    const basic = options.basic ? header?.match(/^Basic\s+(.+)$/i)?.[1] : undefined;
+    if (!presented && basic) presented = Buffer.from(basic, 'base64').toString('utf8').split(':').slice(1).join(':');
     if (!presented || !timingSafeEqual(sha256(presented), digest)) {
-      res.setHeader('WWW-Authenticate', 'Bearer realm="mcp-gateway-admin"');
+      res.setHeader('WWW-Authenticate', options.basic ? 'Basic realm="mcp-gateway-admin", charset="UTF-8"' : 'Bearer realm="mcp-gateway-admin"');
       return sendError(res, new GatewayError('UNAUTHORIZED', 'The admin token is missing or wrong'));
     }
     next();

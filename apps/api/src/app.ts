@@ -5,6 +5,7 @@ import { GatewayError, toGatewayError } from '@mcp-gateway/protocol';
 import type { ApiDeps } from './deps';
 import { adminAuth, adminHandlers } from './admin';
 import { agentAuth, protectedResourceMetadata } from './auth';
+import { operatorConsole } from './console';
 import { mcpEndpoint } from './mcp';
 import { correlation } from './context';
 import { sendError } from './http-errors';
@@ -58,6 +59,9 @@ export function createApp(deps: ApiDeps): express.Express {
   app.delete('/mcp/services/:name', requireAdmin, admin.deregister);
   app.put('/mcp/services/:name/heartbeat', requireAdmin, admin.heartbeat);
   app.post('/mcp/services/:name/refresh', requireAdmin, admin.refresh);
+
+  // Operators' console (admin token): queue UI and the live status page.
+  app.use(operatorConsole(deps));
 
   const metadata = protectedResourceMetadata(deps.config);
   app.get(['/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource/mcp'], (_req: Request, res: Response) => {

@@ -74,6 +74,8 @@ export function agentAuth(config: GatewayConfig) {
 
   return function authenticate(req: Request, res: Response, next: NextFunction): void {
     if (OPEN_PATHS.has(req.path) || req.path.startsWith('/mcp/health/') || req.method === 'OPTIONS') return next();
+    // The operators' console has its own guard (the admin token).
+    if (req.path === '/' || req.path.startsWith('/dashboard') || req.path.startsWith('/admin/')) return next();
     const header = req.get('authorization');
     const presented = header?.match(/^Bearer\s+(.+)$/i)?.[1]?.trim() ?? req.get('x-api-key');
     if (!presented) {

@@ -1,0 +1,128 @@
+import type { NextFunction, Request, Response, Router } from 'express';
+import express from 'express';
+import helmet from 'helmet';
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { ExpressAdapter } from '@bull-board/express';
+import { GatewayError } from '@mcp-gateway/protocol';
+import { adminAuth } from './admin';
+import type { ApiDeps } from './deps';
+import { sendError } from './http-errors';
+
+/**
+ * The operators' console: the BullMQ queue UI at /admin/queues and a live status page at /dashboard
+ * (data from /dashboard/status: circuit, limiter, queue and latency of every service, from the shared
+ * state). Both need the admin token (Bearer, X-Admin-Token, or HTTP Basic with the token as the
+ * password, so a browser can sign in); without a token configured they are open outside production.
+ */
+export function operatorConsole(deps: ApiDeps): Router {
+  const router = express.Router();
+  const { config, registry, broker, resilience } = deps;
+  const tokenAuth = adminAuth(config, { basic: true });
+  const guard = (req: Request, res: Response, next: NextFunction) => {
+    if (config.security.adminToken) return tokenAuth(req, res, next);
+    if (config.environment === 'production') return sendError(res, new GatewayError('FORBIDDEN', 'The console needs MCP_ADMIN_TOKEN in production'));
+    next();
+  };
+
+  // bull-board renders its own page with inline script: a looser policy for its path only.
+  const boardPolicy = helmet({ contentSecurityPolicy: { directives: { 'script-src': ["'self'", "'unsafe-inline'"], 'img-src': ["'self'", 'data:'] } } });
+  const adapter = new ExpressAdapter();
+  adapter.setBasePath('/admin/queues');
+  const board = createBullBoard({ queues: [], serverAdapter: adapter, options: { uiConfig: { boardTitle: 'MCP Gateway queues' } } });
+  const sync = () => board.replaceQueues(registry.names().map((name) => new BullMQAdapter(broker.queue(name), { readOnlyMode: false })));
+  sync();
+  registry.on('change', sync);
+  router.use('/admin/queues', guard, boardPolicy, adapter.getRouter() as Router);
+
+  router.get('/', (_req: Request, res: Response) => res.redirect(302, '/dashboard'));
+  router.get('/dashboard', guard, (_req: Request, res: Response) => {
+    res.type('html').send(DASHBOARD_HTML);
+  });
+  router.get('/dashboard/app.js', guard, (_req: Request, res: Response) => {
+    res.type('application/javascript').send(DASHBOARD_JS);
+  });
+  router.get('/dashboard/status', guard, async (_req: Request, res: Response, next: NextFunction) => {
+    try {
+      const services = await Promise.all(
+        registry.names().map(async (name) => {
+          const svc = registry.require(name);
+          const [circuit, limiter, queue, stats] = await Promise.all([resilience.breaker(name, svc), resilience.limiter(name, svc), broker.counts(name), deps.stats.snapshot(name)]);
+          return { name, circuit: circuit.state, failures: circuit.failures, tokens: Math.floor(limiter.tokens * 10) / 10, capacity: limiter.capacity, queue, latency: stats.latency, counts: stats.counts };
+        }),
+      );
+      res.json({ at: new Date().toISOString(), services });
+    } catch (err) {
+      next(err);
+    }
+  });
+  return router;
+}
+
+const DASHBOARD_HTML = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>MCP Gateway — status</title>
+<style>
+  body { font: 14px/1.4 system-ui, sans-serif; margin: 2rem; color: #1d2330; background: #f6f7f9; }
+  h1 { font-size: 1.3rem; margin: 0 0 .3rem; }
+  #updated { color: #667; margin-bottom: 1rem; }
+  table { border-collapse: collapse; background: #fff; box-shadow: 0 1px 3px rgba(0,0,0,.08); min-width: 56rem; }
+  th, td { padding: .55rem .9rem; text-align: left; border-bottom: 1px solid #e6e8ec; }
+  th { background: #eef0f4; font-weight: 600; }
+  .closed { color: #137333; font-weight: 600; }
+  .half_open { color: #b06000; font-weight: 600; }
+  .open { color: #c5221f; font-weight: 600; }
+  .bar { display: inline-block; height: .55rem; background: #4a7bd0; border-radius: 2px; vertical-align: middle; margin-right: .4rem; }
+  a { color: #2a5db0; }
+</style>
+</head>
+<body>
+<h1>MCP Gateway</h1>
+<div id="updated">loading…</div>
+<table>
+  <thead><tr><th>service</th><th>circuit</th><th>rate limiter</th><th>queue (waiting / active / delayed)</th><th>latency p50 / p95 / p99</th><th>ended</th></tr></thead>
+  <tbody id="services"></tbody>
+</table>
+<p><a href="/admin/queues">Queues</a> · <a href="/metrics">Prometheus metrics</a></p>
+<script src="/dashboard/app.js"></script>
+</body>
+</html>`;
+
+const DASHBOARD_JS = `'use strict';
+const ms = (v) => (v === null || v === undefined ? '–' : v + ' ms');
+function cell(text, cls) { const td = document.createElement('td'); td.textContent = text; if (cls) td.className = cls; return td; }
+async function refresh() {
+  try {
+    const res = await fetch('/dashboard/status', { credentials: 'same-origin' });
+    if (!res.ok) throw new Error('HTTP ' + res.status);
+    const data = await res.json();
+    const body = document.getElementById('services');
+    body.replaceChildren();
+    for (const s of data.services) {
+      const tr = document.createElement('tr');
+      tr.dataset.service = s.name;
+      tr.dataset.circuit = s.circuit;
+      tr.append(cell(s.name));
+      tr.append(cell(s.circuit.replace('_', '-') + (s.failures ? ' (' + s.failures + ' failures)' : ''), s.circuit));
+      const limiter = cell('');
+      const bar = document.createElement('span');
+      bar.className = 'bar';
+      bar.style.width = Math.max(0, Math.min(1, s.tokens / s.capacity)) * 6 + 'rem';
+      limiter.append(bar, document.createTextNode(s.tokens + ' / ' + s.capacity + ' tokens'));
+      tr.append(limiter);
+      tr.append(cell(s.queue.waiting + ' / ' + s.queue.active + ' / ' + s.queue.delayed));
+      tr.append(cell(ms(s.latency.p50) + ' / ' + ms(s.latency.p95) + ' / ' + ms(s.latency.p99)));
+      tr.append(cell(Object.entries(s.counts).map(([k, v]) => k + ' ' + v).join(', ') || '–'));
+      body.append(tr);
+    }
+    document.getElementById('updated').textContent = 'updated ' + new Date(data.at).toLocaleTimeString();
+  } catch (err) {
+    document.getElementById('updated').textContent = 'cannot refresh: ' + err.message;
+  }
+}
+refresh();
+setInterval(refresh, 1000);
+`;

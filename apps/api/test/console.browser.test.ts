@@ -1,0 +1,90 @@
+import { existsSync } from 'node:fs';
+import { chromium, type Browser } from 'playwright-core';
+import { startBackend, type TestBackend } from '@mcp-gateway/testing';
+import { startGateway, type Running } from './harness';
+
+/**
+ * The operators' console in a real headless browser (Debian's chromium through playwright-core):
+ * the status page renders every service and follows the shared state live; the queue UI loads
+ * behind the admin token.
+ */
+const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
+const ADMIN = 'console-admin-token-0123456789';
+
+let backend: TestBackend;
+let gw: Running;
+let browser: Browser;
+let base: string;
+
+beforeAll(async () => {
+  if (!CHROMIUM) throw new Error('chromium is not installed: apt-get install chromium (.ci/run does it)');
+  backend = await startBackend((req) => (req.path.startsWith('/boom') ? { status: 500, body: {} } : { status: 200, body: { ok: true } }));
+  gw = await startGateway({
+    security: { adminToken: ADMIN },
+    retryPolicy: { maxAttempts: 1, backoffStrategy: 'linear', initialDelay: 10, maxDelay: 10, jitter: false },
+    services: {
+      users: { endpoint: backend.url, operations: [{ name: 'get', method: 'GET', path: '/ok' }] },
+      payments: {
+        endpoint: backend.url,
+        circuitBreaker: { failureThreshold: 2, recoveryTimeout: 60_000, halfOpenMaxCalls: 1 },
+        operations: [{ name: 'charge', method: 'POST', path: '/boom' }],
+      },
+    },
+  });
+  base = `http://127.0.0.1:${gw.api.address!.port}`;
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await gw?.close();
+  await backend?.close();
+});
+
+it('the status page needs the admin token, renders every service, and follows the shared state live', async () => {
+  const denied = await gw.http.get('/dashboard');
+  expect(denied.status).toBe(401);
+  expect(denied.headers['www-authenticate']).toMatch(/^Basic/);
+  expect((await gw.http.get('/dashboard/status').auth('ops', 'wrong-token')).status).toBe(401);
+
+  const context = await browser.newContext({ httpCredentials: { username: 'ops', password: ADMIN } });
+  const page = await context.newPage();
+  await page.goto(`${base}/`);
+  expect(page.url()).toBe(`${base}/dashboard`);
+  const users = page.locator('tr[data-service="users"]');
+  const payments = page.locator('tr[data-service="payments"]');
+  await users.waitFor();
+  await expect(payments.getAttribute('data-circuit')).resolves.toBe('closed');
+  expect(await users.locator('td').nth(2).textContent()).toMatch(/50 \/ 50 tokens/);
+
+  // Traffic changes the shared state; the open page follows without a reload.
+  for (let i = 0; i < 3; i++) await gw.http.post('/mcp/request').send({ service: 'users', operation: 'get' });
+  for (let i = 0; i < 2; i++) await gw.http.post('/mcp/request').send({ service: 'payments', operation: 'charge' });
+  await page.waitForSelector('tr[data-service="payments"][data-circuit="open"]', { timeout: 5000 });
+  expect(await payments.locator('td').nth(1).textContent()).toMatch(/^open/);
+  await page.waitForFunction(() => /success 3/.test(document.querySelector('tr[data-service="users"]')?.textContent ?? ''), undefined, { timeout: 5000 });
+
+  // The screenshot shows the services: the table is drawn, sized, and not blank.
+  const shot = await page.locator('table').screenshot();
+  expect(shot.subarray(1, 4).toString()).toBe('PNG');
+  const width = shot.readUInt32BE(16);
+  const height = shot.readUInt32BE(20);
+  expect(width).toBeGreaterThan(600);
+  expect(height).toBeGreaterThan(80);
+  const box = await payments.boundingBox();
+  expect(box!.height).toBeGreaterThan(10);
+  await context.close();
+});
+
+it('the queue UI (bull-board) loads behind the admin token and lists the service queues', async () => {
+  const context = await browser.newContext({ httpCredentials: { username: 'ops', password: ADMIN } });
+  const page = await context.newPage();
+  const res = await page.goto(`${base}/admin/queues`);
+  expect(res!.status()).toBe(200);
+  await page.waitForSelector('text={users}', { timeout: 10_000 });
+  expect(await page.content()).toContain('{payments}');
+  await context.close();
+  const api = await gw.http.get('/admin/queues/api/queues').set('X-Admin-Token', ADMIN);
+  expect(api.status).toBe(200);
+  expect(api.body.queues.map((q: { name: string }) => q.name).sort()).toEqual(['{payments}', '{users}']);
+});
