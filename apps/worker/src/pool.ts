@@ -146,9 +146,9 @@ export class WorkerPool {
       connection: this.connection,
       prefix: keys.prefix,
       concurrency: svc.concurrency ?? config.worker.concurrency,
-      // A killed worker's job is taken over after the lock expires (lockDuration), not 30 s later.
-      lockDuration: 10_000,
-      stalledInterval: 5_000,
+      // A killed worker's job is taken over once its lock expires (WORKER_LOCK_MS), not 30 s later.
+      lockDuration: config.worker.lockMs,
+      stalledInterval: Math.max(500, Math.floor(config.worker.lockMs / 2)),
       maxStalledCount: 2,
       settings: {
         backoffStrategy: (_attemptsMade: number, _type?: string, err?: Error) => (err instanceof RetryLater ? err.delayMs : 1000),

@@ -48,6 +48,7 @@ export const GATEWAY_ENV: readonly EnvKey[] = [
   { name: 'MCP_ALLOW_ANONYMOUS', path: ['security', 'allowAnonymous'], kind: 'bool', default: 'false', meaning: 'Let production serve without inbound keys' },
   { name: 'WORKER_SERVICES', path: ['worker', 'services'], kind: 'list', default: '', meaning: 'Service queues a worker process serves (default: all)' },
   { name: 'WORKER_CONCURRENCY', path: ['worker', 'concurrency'], kind: 'int', default: '10', meaning: 'Jobs one worker runs at once per service (a service CONCURRENCY overrides)' },
+  { name: 'WORKER_LOCK_MS', path: ['worker', 'lockMs'], kind: 'int', default: '10000', meaning: 'Job lock: jobs of a worker that died are taken over by others after this long' },
   { name: 'WORKER_METRICS_PORT', path: ['worker', 'metricsPort'], kind: 'int', default: '', meaning: 'Port of a worker process /metrics (Prometheus) and /health endpoint; none when unset', example: '9464' },
   { name: 'SHUTDOWN_GRACE_MS', path: ['shutdownGraceMs'], kind: 'int', default: '10000', meaning: 'How long a stopping process lets in-flight work finish: the API its sync waits (then answers 202 with the poll link), a worker its active jobs' },
 ];

@@ -189,10 +189,11 @@ export const GatewayConfigSchema = z
       .object({
         services: z.array(z.string()).optional().describe('Service queues this worker serves; all when absent'),
         concurrency: z.number().int().positive().max(1000).default(10).describe('Default jobs per service per worker'),
+        lockMs: z.number().int().min(1000).max(600_000).default(10000).describe('Job lock: a dead worker\'s jobs are taken over after this long'),
         metricsPort: z.number().int().min(0).max(65535).optional().describe('Port of the worker /metrics endpoint (none when unset)'),
       })
       .strict()
-      .default({ concurrency: 10 }),
+      .default({ concurrency: 10, lockMs: 10000 }),
     shutdownGraceMs: ms('How long a stopping process lets in-flight work finish (API: sync waits; worker: active jobs)').default(10000),
     health: z
       .object({

@@ -92,7 +92,7 @@ describe('configuration from the environment', () => {
       redis: { url: 'redis://cache:6380', keyPrefix: 'mcp' },
       retryPolicy: { maxAttempts: 5, backoffStrategy: 'linear', jitter: false, initialDelay: 1000, maxDelay: 10000 },
       cors: { origins: ['https://a.example', 'https://b.example'] },
-      worker: { concurrency: 3, services: ['users'] },
+      worker: { concurrency: 3, services: ['users'], lockMs: 10000 },
       shutdownGraceMs: 10000,
       security: {
         apiKeys: [

@@ -61,11 +61,13 @@ function findRedisServer(): string | undefined {
 }
 
 /** Starts a private redis-server (no persistence unless asked, noeviction) and waits until it answers. */
-export async function startRedisServer(options: { args?: string[]; port?: number } = {}): Promise<LocalRedis & { process: ChildProcess; dir: string }> {
+export async function startRedisServer(
+  options: { args?: string[]; port?: number; /** Data directory to use and keep (AOF across restarts). */ dir?: string } = {},
+): Promise<LocalRedis & { process: ChildProcess; dir: string }> {
   const bin = findRedisServer();
   if (!bin) throw new Error(HOW_TO_GET_REDIS);
   const port = options.port ?? (await freePort());
-  const dir = mkdtempSync(path.join(tmpdir(), 'mcp-redis-'));
+  const dir = options.dir ?? mkdtempSync(path.join(tmpdir(), 'mcp-redis-'));
   const child = spawn(
     bin,
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--maxmemory-policy', 'noeviction', ...(options.args ?? [])],
@@ -96,7 +98,7 @@ export async function startRedisServer(options: { args?: string[]; port?: number
         await Promise.race([exited, new Promise((r) => setTimeout(r, 3000).unref())]);
         if (child.exitCode === null) child.kill('SIGKILL');
       }
-      rmSync(dir, { recursive: true, force: true });
+      if (!options.dir) rmSync(dir, { recursive: true, force: true });
     },
   };
 }
