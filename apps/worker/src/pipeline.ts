@@ -112,7 +112,7 @@ export function createProcessor(deps: PipelineDeps) {
     const admission = await deps.resilience.admit(d.service, d.id, policy, Math.max(0, timeLeft) + 5000, {
       // A trial permit outlives the call by a margin; if this worker dies, the permit frees itself.
       maxWaitMs: Math.max(0, timeLeft - 1),
-      holdsToken: d.reservedAttempt === job.attemptsMade,
+      ...(d.reservedAttempt === job.attemptsMade && d.reservedAt !== undefined ? { reservedAt: d.reservedAt } : {}),
     });
     if (admission.verdict === 'rate_limited') {
       const message = `The service's rate limit had no room before the deadline (next token in ${admission.waitMs} ms)`;
@@ -126,7 +126,9 @@ export function createProcessor(deps: PipelineDeps) {
       );
     }
     if (admission.verdict === 'reserved' || admission.verdict === 'circuit_open') {
-      if (admission.verdict === 'reserved') await job.updateData({ ...d, reservedAttempt: job.attemptsMade });
+      if (admission.verdict === 'reserved' && d.reservedAt !== admission.slotAt) {
+        await job.updateData({ ...d, reservedAttempt: job.attemptsMade, reservedAt: admission.slotAt });
+      }
       await deps.records.setState(d.id, 'queued');
       log.debug({ verdict: admission.verdict, waitMs: admission.waitMs }, 'job waits for admission');
       await job.moveToDelayed(now() + admission.waitMs, token);

@@ -16,8 +16,10 @@ export interface GatewayJobData {
   /** Epoch ms after which the backend must not be called. */
   deadline: number;
   priority: Priority;
-  /** Set by a worker when the job reserved a rate-limit token for this attempt (attemptsMade). */
+  /** Set by a worker when the job reserved a rate-limit token for this attempt (attemptsMade)... */
   reservedAttempt?: number;
+  /** ...due at this time (ms, Redis clock). */
+  reservedAt?: number;
 }
 
 /**

@@ -12,14 +12,14 @@ export type Admission =
   | { verdict: 'circuit_open'; waitMs: number; state: CircuitState }
   /** No token within the caller's wait: nothing was taken; the next token is waitMs away. */
   | { verdict: 'rate_limited'; waitMs: number; state: CircuitState; tokens: number }
-  /** A future token is the caller's: call again in waitMs with `holdsToken` (the breaker is checked then). */
-  | { verdict: 'reserved'; waitMs: number; state: CircuitState; tokens: number };
+  /** A future token is the caller's, due at slotAt (Redis clock): call again in waitMs with `reservedAt: slotAt`. */
+  | { verdict: 'reserved'; waitMs: number; state: CircuitState; slotAt: number; tokens?: number };
 
 export interface AdmitOptions {
   /** Longest the caller can wait for a token (ms, e.g. the time to its deadline); omit to never reserve. */
   maxWaitMs?: number;
-  /** The caller reserved its token earlier: only the breaker is checked. */
-  holdsToken?: boolean;
+  /** The slot of a token the caller reserved earlier: from then on only the breaker is checked. */
+  reservedAt?: number;
   /** Test clock (ms); default Redis TIME. */
   now?: number;
 }

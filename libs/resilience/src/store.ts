@@ -7,7 +7,7 @@ import type { Admission, AdmitOptions, BreakerOutcome, CircuitState, RecordResul
 const lua = (name: string) => readFileSync(path.join(__dirname, 'lua', `${name}.lua`), 'utf8');
 
 interface Commands {
-  mcpAdmit(breaker: string, trials: string, bucket: string, jobId: string, capacity: number, refillPerSec: number, recovery: number, halfOpenMax: number, permitTtl: number, now: string, maxWait: number, holdsToken: '0' | '1'): Promise<[number, number, CircuitState, 0 | 1, number?]>;
+  mcpAdmit(breaker: string, trials: string, bucket: string, jobId: string, capacity: number, refillPerSec: number, recovery: number, halfOpenMax: number, permitTtl: number, now: string, maxWait: number, reservedAt: string): Promise<[number, number, CircuitState, 0 | 1, number?, number?]>;
   mcpPeek(breaker: string, bucket: string, wait: string, prioritized: string, capacity: number, refillPerSec: number, recovery: number, now: string): Promise<[number, number, number]>;
   mcpRecord(breaker: string, trials: string, jobId: string, outcome: BreakerOutcome, threshold: number, now: string, ttl: number): Promise<[CircuitState, CircuitState, number]>;
 }
@@ -80,7 +80,7 @@ export class ResilienceStore {
     const o: AdmitOptions = typeof options === 'number' ? { now: options } : options;
     const k = resilienceKeys(this.prefix, service);
     const { rateLimit: rl, circuitBreaker: cb } = policy;
-    const [verdict, waitMs, state, halfOpened, milliTokens] = await this.redis.mcpAdmit(
+    const [verdict, waitMs, state, halfOpened, milliTokens, slotAt] = await this.redis.mcpAdmit(
       k.breaker,
       k.trials,
       k.bucket,
@@ -92,13 +92,13 @@ export class ResilienceStore {
       Math.max(1, Math.ceil(permitTtlMs)),
       o.now === undefined ? '' : String(o.now),
       o.maxWaitMs === undefined ? -1 : Math.max(0, Math.floor(o.maxWaitMs)),
-      o.holdsToken ? '1' : '0',
+      o.reservedAt === undefined ? '' : String(Math.floor(o.reservedAt)),
     );
     if (halfOpened === 1) this.changed(service, 'open', 'half_open');
-    const tokens = milliTokens === undefined ? undefined : milliTokens / 1000;
+    const tokens = milliTokens === undefined || milliTokens === -1 ? undefined : milliTokens / 1000;
     if (verdict === 1) return { verdict: 'admitted', state, ...(tokens === undefined ? {} : { tokens }) };
     if (verdict === 3) return { verdict: 'rate_limited', waitMs, state, tokens: tokens ?? 0 };
-    if (verdict === 4) return { verdict: 'reserved', waitMs, state, tokens: tokens ?? 0 };
+    if (verdict === 4) return { verdict: 'reserved', waitMs, state, slotAt: Number(slotAt), ...(tokens === undefined ? {} : { tokens }) };
     return { verdict: 'circuit_open', waitMs, state };
   }
 

@@ -41,8 +41,9 @@ describe('token bucket', () => {
     // Too short a wait: refused, and nothing is taken (the next slot is still 300 ms away).
     expect(await store.admit('svc', 'r3', policy, 5000, { now: t0, maxWaitMs: 250 })).toMatchObject({ verdict: 'rate_limited', waitMs: 300 });
     expect(await store.admit('svc', 'r3', policy, 5000, { now: t0, maxWaitMs: 300 })).toMatchObject({ verdict: 'reserved', waitMs: 300 });
-    // A holder of a reserved token is let through by the bucket even while it is in debt.
-    expect((await store.admit('svc', 'r1', policy, 5000, { now: t0 + 100, holdsToken: true })).verdict).toBe('admitted');
+    // A holder of a reserved token is let through by the bucket even while it is in debt, but not before its slot.
+    expect(await store.admit('svc', 'r1', policy, 5000, { now: t0 + 40, reservedAt: t0 + 100 })).toMatchObject({ verdict: 'reserved', waitMs: 60, slotAt: t0 + 100 });
+    expect((await store.admit('svc', 'r1', policy, 5000, { now: t0 + 100, reservedAt: t0 + 100 })).verdict).toBe('admitted');
     // The debt is paid back by the refill before anyone else gets a token.
     expect(await store.admit('svc', 'late', policy, 5000, { now: t0 + 100 })).toMatchObject({ verdict: 'rate_limited', waitMs: 300 });
     expect((await store.admit('svc', 'late', policy, 5000, { now: t0 + 400 })).verdict).toBe('admitted');

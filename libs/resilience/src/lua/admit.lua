@@ -13,16 +13,20 @@
   ARGV[6] permit ttl ms (how long a trial permit lives if its holder dies mid-call)
   ARGV[7] now override in ms ('' = Redis TIME; tests move time with it)
   ARGV[8] longest wait the caller accepts for a token, ms (its deadline); -1 = never reserve
-  ARGV[9] '1' when the caller already holds a reserved token (skip the bucket), else '0'
+  ARGV[9] the time (ms, Redis clock) of the token the caller reserved earlier, or '' (none).
+          Holding one, the caller skips the bucket, but not before that time: a worker whose
+          clock runs ahead may bring a delayed job back early, and must not spend its token early.
 
-  Returns { verdict, waitMs, state, halfOpened, tokens*1000 }
+  Returns { verdict, waitMs, state, halfOpened, tokens*1000, slotAt }
     verdict 1 = admitted
             2 = circuit open (try again in waitMs)
             3 = rate limited: no token within the caller's wait (next one in waitMs); nothing taken
-            4 = reserved: a future token is taken now; call in waitMs with ARGV[9] = '1'
+            4 = reserved: a future token is taken now (or the reserved one is not due yet); call
+                again in waitMs with ARGV[9] = the slot time returned last
     state   'closed' | 'open' | 'half_open' (after this call)
     halfOpened 1 when this call moved the breaker from open to half_open, else 0
-    tokens  absent when the bucket was not consulted
+    tokens  -1 when the bucket was not consulted
+    slotAt  for verdict 4: when the reserved token is due (Redis clock)
 
   Reservations let tokens go below zero: the bucket is a debt the refill pays back, so the calls
   made never exceed burstLimit + rate x elapsed, and a job waits exactly once, for its own token
@@ -41,10 +45,14 @@ local recovery = tonumber(ARGV[4])
 local halfOpenMax = tonumber(ARGV[5])
 local permitTtl = tonumber(ARGV[6])
 local maxWait = tonumber(ARGV[8])
-local holdsToken = ARGV[9] == '1'
+local reservedAt = tonumber(ARGV[9])
+local holdsToken = reservedAt ~= nil
 
 local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
 local halfOpened = 0
+if holdsToken and now < reservedAt then
+  return { 4, reservedAt - now, state, 0, -1, reservedAt }
+end
 if state == 'open' then
   local openedAt = tonumber(redis.call('HGET', KEYS[1], 'openedAt') or '0')
   if now < openedAt + recovery then
@@ -75,7 +83,7 @@ end
 
 if holdsToken then
   takePermit()
-  return { 1, 0, state, halfOpened }
+  return { 1, 0, state, halfOpened, -1 }
 end
 
 -- Token bucket: refill since the last step, then take a token now, reserve a future one, or refuse.
@@ -98,7 +106,7 @@ if tokens < 1 then
   if maxWait >= 0 and wait <= maxWait then
     tokens = tokens - 1
     save()
-    return { 4, wait, state, halfOpened, math.floor(tokens * 1000) }
+    return { 4, wait, state, halfOpened, math.floor(tokens * 1000), now + wait }
   end
   save()
   return { 3, wait, state, halfOpened, math.floor(tokens * 1000) }
