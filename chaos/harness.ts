@@ -18,8 +18,10 @@ export interface Cluster {
   calls: Map<string, number>;
   apis: RunningProcess[];
   workers: RunningProcess[];
-  redis: { url: string; port: number; dir: string; kill9(): void; restart(): Promise<void>; stop(): Promise<void> };
+  redis: { url: string; port: number; dir: string; kill9(): void; /** SHUTDOWN (graceful: AOF flushed). */ shutdown(): Promise<void>; restart(): Promise<void>; stop(): Promise<void> };
   http(): ReturnType<typeof request>;
+  /** The port of the newest live API process. */
+  apiPort(): number;
   startWorker(extraEnv?: Record<string, string>, args?: string[]): Promise<RunningProcess>;
   startApi(): Promise<RunningProcess>;
   stop(): Promise<void>;
@@ -83,12 +85,18 @@ export async function startCluster(options: { handler: BackendHandler; services?
       port,
       dir,
       kill9: () => redis.process.kill('SIGKILL'),
+      shutdown: async () => {
+        const exited = new Promise((r) => redis.process.once('exit', r));
+        redis.process.kill('SIGTERM');
+        await exited;
+      },
       restart: async () => {
         redis = await startRedisServer({ args: redisArgs, dir, port });
       },
       stop: () => redis.stop(),
     },
     http: () => request(`http://127.0.0.1:${live()}`),
+    apiPort: live,
     startWorker,
     startApi,
     stop: async () => {

@@ -43,11 +43,12 @@ it('the API killed with async requests pending: a new API process answers their 
   expect(t).toMatchObject({ accepted: n, completed: n, lost: 0, duplicates: 0 });
 });
 
-it('Redis killed (-9) and restarted during load: 503 at once while down, everything accepted completes after', async () => {
+it.each(['kill -9', 'graceful stop'])('Redis (%s) and restarted during load: 503 at once while down, everything accepted completes after', async (how) => {
   c = await startCluster({ handler: () => ({ status: 200, body: { ok: true }, delayMs: 50 }), workers: 2 });
   const n = SHORT ? 30 : 100;
   const before = await submit(c, 'rd', n, (i) => ({ service: 'svc', operation: 'op', parameters: { i } }));
-  c.redis.kill9();
+  if (how === 'kill -9') c.redis.kill9();
+  else await c.redis.shutdown();
   await sleep(100);
   // While Redis is down: quick, coded refusals, nothing hangs.
   const started = Date.now();
@@ -57,7 +58,7 @@ it('Redis killed (-9) and restarted during load: 503 at once while down, everyth
   expect(during.refused).toEqual({ UNAVAILABLE: 10 });
   expect(perRequest).toBeLessThan(1000);
   await c.redis.restart();
-  const t = await settle(c, 'Redis kill -9 + restart (AOF always)', n, before.accepted, 60_000);
+  const t = await settle(c, `Redis ${how} + restart (AOF always)`, n, before.accepted, 60_000);
   expect(t.lost).toBe(0);
   expect(t.completed + Object.values(t.failed).reduce((a, b) => a + b, 0)).toBe(before.accepted.length);
   expect(before.accepted.length).toBe(n);
