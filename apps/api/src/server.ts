@@ -82,7 +82,8 @@ export class ApiServer {
     // Longer than common load balancers' idle timeouts, so they close first.
     server.keepAliveTimeout = 65_000;
     server.headersTimeout = 66_000;
-    server.requestTimeout = 0;
+    // Receiving a request (not waiting for its result) may take at most this long: slow clients cannot hold sockets forever.
+    server.requestTimeout = 30_000;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => resolve());

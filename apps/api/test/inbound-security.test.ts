@@ -11,7 +11,7 @@ let backend: TestBackend;
 let jwks: TestBackend;
 let hs: Running;
 let rs: Running;
-let rsKey: CryptoKey;
+let rsKey: Awaited<ReturnType<typeof generateKeyPair>>["privateKey"];
 
 const call = (service: string) => ({ service, operation: 'op', parameters: {} });
 const token = (claims: Record<string, unknown>, opts: { iss?: string; aud?: string; exp?: string | number; key?: Uint8Array } = {}) => {
