@@ -7,4 +7,6 @@ module.exports = {
   testMatch: ['**/*.chaos.test.ts'],
   testTimeout: 120000,
   maxWorkers: 1,
+  globalSetup: '<rootDir>/chaos/global-setup.ts',
+  globalTeardown: '<rootDir>/chaos/global-teardown.ts',
 };
