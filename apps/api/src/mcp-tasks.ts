@@ -98,12 +98,13 @@ export function mcpTasks(t: TaskDeps) {
       const requested = Number((params.task as { ttl?: unknown }).ttl);
       const ttl = Number.isFinite(requested) && requested > 0 ? Math.min(requested, MAX_TTL_MS) : DEFAULT_TTL_MS;
       const request: MCPRequest = { service: target.service, operation, parameters };
+      const span = deps.tracing.startSpan(`tools/call ${target.service} (task)`, { kind: 'server' });
       try {
         const outcome = await t.submit({
           request,
           agent: req.agent,
           correlationId: req.correlationId,
-          traceparent: deps.tracing.startSpan(`tools/call ${target.service}`, { kind: 'server' }).traceparent,
+          traceparent: span.traceparent,
           waitMs: 0,
         });
         const id = outcome.kind === 'ended' ? outcome.result.id : outcome.id;
@@ -120,6 +121,8 @@ export function mcpTasks(t: TaskDeps) {
         // Refused before any task existed (bad arguments, open circuit, …): a JSON-RPC error, as the spec asks.
         const e = toGatewayError(err);
         fail(res, msg.id, e.code === 'VALIDATION_ERROR' ? -32602 : -32603, `${e.code}: ${e.message}`);
+      } finally {
+        span.end();
       }
       return true;
     }

@@ -97,18 +97,28 @@ export function mcpEndpoint(deps: ApiDeps) {
     else if (readOnly) {
       const fingerprint = createHash('sha256').update(`${agent?.id ?? ''}\n${target.service}\n${operation}\n${stableJson(parameters)}`).digest('base64url').slice(0, 32);
       const fresh = `mcp-${randomUUID()}`;
-      const won = await redis.set(`${prefix}:recent:${fingerprint}`, fresh, 'PX', REATTACH_WINDOW_MS, 'NX');
-      id = won === 'OK' ? fresh : ((await redis.get(`${prefix}:recent:${fingerprint}`)) ?? fresh);
+      const recentKey = `${prefix}:recent:${fingerprint}`;
+      const won = await redis.set(recentKey, fresh, 'PX', REATTACH_WINDOW_MS, 'NX');
+      id = won === 'OK' ? fresh : ((await redis.get(recentKey)) ?? fresh);
+      if (id !== fresh) {
+        // Join a call that is running or succeeded; a failed one is tried again, not replayed.
+        const earlier = await broker.status(id).catch(() => undefined);
+        if (earlier && (earlier.state === 'failed' || earlier.state === 'cancelled')) {
+          id = fresh;
+          await redis.set(recentKey, fresh, 'PX', REATTACH_WINDOW_MS);
+        }
+      }
     }
     const request: MCPRequest = { ...(id ? { id } : {}), service: target.service, operation, parameters };
     const progressToken = meta.progressToken as string | number | undefined;
     let stopProgress = () => undefined as void;
+    const span = deps.tracing.startSpan(`tools/call ${target.service}`, { kind: 'server', attributes: { 'mcp.service': target.service, 'mcp.operation': operation } });
     try {
       const outcome = await submit({
         request,
         agent,
         correlationId: randomUUID(),
-        traceparent: deps.tracing.startSpan(`tools/call ${target.service}`, { kind: 'server' }).traceparent,
+        traceparent: span.traceparent,
         waitMs: Infinity,
         onAccepted: (jobId) => {
           void redis.set(callKey(scope, ctx.mcpReq.id), jobId, 'EX', 3600).catch(() => undefined);
@@ -129,6 +139,7 @@ export function mcpEndpoint(deps: ApiDeps) {
       return errorResult(e.toBody(), id);
     } finally {
       stopProgress();
+      span.end();
     }
   }
 

@@ -8,8 +8,10 @@ let gw: Running;
 let url: URL;
 
 beforeAll(async () => {
+  let flakyGets = 0;
   backend = await startBackend((req) => {
     if (req.path.startsWith('/fail')) return { status: 503, body: { error: 'down' } };
+    if (req.path.startsWith('/flakyget')) return ++flakyGets === 1 ? { status: 503, body: { error: 'once' } } : { status: 200, body: { ok: flakyGets } };
     if (req.path.startsWith('/slow')) return { status: 200, body: { slow: true }, delayMs: Number(req.query.ms ?? 600) };
     return { status: 200, body: { method: req.method, path: req.path, query: req.query, body: req.body } };
   });
@@ -25,6 +27,7 @@ beforeAll(async () => {
           { name: 'createUser', method: 'POST', path: '/users', parameters: { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] } },
           { name: 'fail', method: 'POST', path: '/fail' },
           { name: 'slow', method: 'GET', path: '/slow', parameters: { type: 'object', properties: { ms: { type: 'integer' } } } },
+          { name: 'flakyGet', method: 'GET', path: '/flakyget' },
         ],
       },
       rpc: { endpoint: backend.url },
@@ -61,7 +64,7 @@ describe('MCP with the v1 SDK client (2025 era)', () => {
     expect(client.getServerVersion()).toMatchObject({ name: 'mcp-gateway' });
     expect(client.getServerCapabilities()?.tools).toEqual({ listChanged: true });
     const { tools } = await client.listTools();
-    expect(tools.map((t) => t.name)).toEqual(['users__getUser', 'users__deleteUser', 'users__createUser', 'users__fail', 'users__slow', 'rpc__call', 'idle__later', 'parked__wait']);
+    expect(tools.map((t) => t.name)).toEqual(['users__getUser', 'users__deleteUser', 'users__createUser', 'users__fail', 'users__slow', 'users__flakyGet', 'rpc__call', 'idle__later', 'parked__wait']);
     const get = tools[0]!;
     expect(get).toMatchObject({
       description: 'One user by id',
@@ -143,6 +146,11 @@ describe('MCP: long and repeated calls', () => {
     await a.client.callTool({ name: 'users__createUser', arguments: { name: 'Ada' }, _meta: key });
     await b.client.callTool({ name: 'users__createUser', arguments: { name: 'Ada' }, _meta: key });
     expect(backend.requests.filter((r) => r.path === '/users' && r.method === 'POST')).toHaveLength(1);
+    // A read-only call that failed is tried again when re-issued, not replayed from the failure.
+    const first = await a.client.callTool({ name: 'users__flakyGet', arguments: {} });
+    expect(first.isError).toBe(true);
+    const again = await a.client.callTool({ name: 'users__flakyGet', arguments: {} });
+    expect(again.structuredContent).toEqual({ ok: 2 });
     await a.client.close();
     await b.client.close();
   });
