@@ -1,0 +1,274 @@
+/* eslint-disable no-console */
+// npm run bench: the gateway against what a user would otherwise run, same machine, same run.
+// Baselines: the backend direct, a plain proxy (node http + undici), the bare architecture
+// (express + queue.add + BullMQ worker + one pub/sub channel). Writes bench/results/latest.{json,md,svg}.
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+const autocannon = require('autocannon');
+const { Pool } = require('undici');
+const { startRedisServer, freePort } = require('../libs/redis/dist');
+
+const ROOT = path.resolve(__dirname, '..');
+const RESULTS = path.join(__dirname, 'results');
+const DURATION = Number(process.env.BENCH_DURATION ?? 6);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
+const WAITERS = Number(process.env.BENCH_WAITERS ?? 5000);
+const procs = [];
+
+function start(file, env, { ready = (line) => line === 'ready', log } = {}) {
+  const out = log ? fs.openSync(log, 'a') : 'pipe';
+  const child = spawn(process.execPath, [file], { env: { ...process.env, ...env }, stdio: ['ignore', out === 'pipe' ? 'pipe' : out, 'pipe'] });
+  procs.push(child);
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`${file} did not start`)), 20_000);
+    const check = (d) => {
+      buf += d.toString();
+      for (const line of buf.split('\n')) {
+        let parsed = line;
+        try {
+          parsed = JSON.parse(line);
+        } catch {}
+        if (ready(parsed)) {
+          clearTimeout(timer);
+          return resolve(child);
+        }
+      }
+    };
+    if (child.stdout) child.stdout.on('data', check);
+    child.stderr.on('data', (d) => {
+      buf += d.toString();
+    });
+    if (!child.stdout) {
+      // Logging to a file: poll it for the ready line.
+      const iv = setInterval(() => {
+        const text = fs.readFileSync(log, 'utf8');
+        if (text.split('\n').some((l) => { try { return ready(JSON.parse(l)); } catch { return false; } })) {
+          clearInterval(iv);
+          clearTimeout(timer);
+          resolve(child);
+        }
+      }, 50);
+    }
+    child.on('exit', (code) => reject(new Error(`${file} exited ${code}: ${buf.slice(-800)}`)));
+  });
+}
+
+const ticks = (pid) => {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return Number(f[11]) + Number(f[12]); // utime + stime, in 1/100 s
+};
+const rssMb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+
+function cannon(opts) {
+  return new Promise((resolve, reject) => {
+    autocannon({ duration: DURATION, connections: CONNECTIONS, method: 'POST', headers: { 'content-type': 'application/json' }, ...opts }, (err, r) => {
+      if (err) return reject(err);
+      resolve({ rps: Math.round(r.requests.average), p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx + r.timeouts, total: r.requests.total });
+    });
+  });
+}
+
+async function measure(name, pids, run) {
+  const before = pids.map(ticks);
+  const r = await run();
+  const cpu = pids.map((p, i) => ((ticks(p) - before[i]) * 10) / Math.max(1, r.total)); // ms of CPU per request
+  const row = { scenario: name, ...r, cpuMsPerRequest: cpu.map((c) => Math.round(c * 1000) / 1000) };
+  console.log(`${name.padEnd(34)} ${String(r.rps).padStart(7)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms  errors ${r.errors}  cpu/req ${row.cpuMsPerRequest.join(' + ')} ms`);
+  return row;
+}
+
+async function main() {
+  fs.mkdirSync(RESULTS, { recursive: true });
+  const log = path.join(RESULTS, 'gateway.log.tmp');
+  fs.writeFileSync(log, '');
+  const redis = await startRedisServer();
+  const [pBackend, pProxy, pBare, pApi, pApi2] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const backend = await start(path.join(__dirname, 'lib/backend.js'), { PORT: String(pBackend) });
+  const target = `http://127.0.0.1:${pBackend}`;
+  const proxy = await start(path.join(__dirname, 'lib/proxy.js'), { PORT: String(pProxy), TARGET: target });
+  const bareApi = await start(path.join(__dirname, 'lib/bare-api.js'), { PORT: String(pBare), REDIS_URL: redis.url });
+  const bareWorker = await start(path.join(__dirname, 'lib/bare-worker.js'), { REDIS_URL: redis.url, TARGET: target });
+  const gwEnv = {
+    REDIS_URL: redis.url,
+    MCP_REDIS_KEY_PREFIX: 'bench',
+    NODE_ENV: 'test',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    MCP_SERVICES: 'bench,parked',
+    MCP_SERVICE_BENCH_ENDPOINT: target,
+    MCP_SERVICE_BENCH_RATE_LIMIT_RPM: '6000000',
+    MCP_SERVICE_BENCH_BURST_LIMIT: '1000000',
+    MCP_SERVICE_BENCH_CONCURRENCY: '64',
+    MCP_SERVICE_PARKED_ENDPOINT: target,
+    MCP_SERVICE_PARKED_MAX_QUEUE_DEPTH: '100000',
+    WORKER_SERVICES: 'bench',
+  };
+  const isReady = (msg) => (l) => l && l.msg === msg;
+  const worker1 = await start(path.join(ROOT, 'apps/worker/dist/main.js'), gwEnv, { ready: isReady('worker ready'), log });
+  const api = await start(path.join(ROOT, 'apps/api/dist/main.js'), { ...gwEnv, PORT: String(pApi) }, { ready: isReady('api ready'), log });
+  const body = JSON.stringify({ service: 'bench', operation: 'echo', parameters: { item: 42 } });
+  const rows = [];
+  // Warm-up, so no scenario pays for JIT and connection set-up.
+  await cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body, duration: 2 });
+  await cannon({ url: `http://127.0.0.1:${pBare}/request`, body, duration: 2 });
+
+  rows.push(await measure('direct (backend)', [backend.pid], () => cannon({ url: `${target}/echo`, body })));
+  rows.push(await measure('plain proxy (http + undici)', [proxy.pid], () => cannon({ url: `http://127.0.0.1:${pProxy}/echo`, body })));
+  rows.push(await measure('bare architecture (express+BullMQ)', [bareApi.pid, bareWorker.pid], () => cannon({ url: `http://127.0.0.1:${pBare}/request`, body })));
+  rows.push(await measure('gateway sync, 1 worker', [api.pid, worker1.pid], () => cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body })));
+  const mcpBody = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'bench__call', arguments: { operation: 'echo', parameters: { item: 42 } } } });
+  rows.push(
+    await measure('gateway MCP tools/call, 1 worker', [api.pid, worker1.pid], () =>
+      cannon({ url: `http://127.0.0.1:${pApi}/mcp`, body: mcpBody, headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' } }),
+    ),
+  );
+  rows.push(await measure('gateway async submit + poll, 1 worker', [api.pid, worker1.pid], () => asyncLoad(`http://127.0.0.1:${pApi}`, body)));
+  const worker2 = await start(path.join(ROOT, 'apps/worker/dist/main.js'), gwEnv, { ready: isReady('worker ready'), log });
+  rows.push(await measure('gateway sync, 2 workers', [api.pid, worker1.pid, worker2.pid], () => cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body })));
+
+  // Added latency at one connection.
+  const oneDirect = await measure('direct, 1 connection', [backend.pid], () => cannon({ url: `${target}/echo`, body, connections: 1 }));
+  const oneGateway = await measure('gateway sync, 1 connection', [api.pid, worker1.pid, worker2.pid], () => cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body, connections: 1 }));
+  rows.push(oneDirect, oneGateway);
+
+  // API memory holding many concurrent sync waiters (a queue no worker serves).
+  const waiters = await holdWaiters(`http://127.0.0.1:${pApi}`, api.pid);
+
+  const by = (n) => rows.find((r) => r.scenario === n);
+  const gw = by('gateway sync, 1 worker');
+  const gw2 = by('gateway sync, 2 workers');
+  const report = {
+    at: new Date().toISOString(),
+    machine: { cpus: require('node:os').cpus().length, node: process.version },
+    settings: { durationS: DURATION, connections: CONNECTIONS },
+    rows,
+    ratios: {
+      gatewayVsBare: round(gw.rps / by('bare architecture (express+BullMQ)').rps),
+      gateway2WorkersVsBare: round(gw2.rps / by('bare architecture (express+BullMQ)').rps),
+      gatewayVsProxy: round(gw.rps / by('plain proxy (http + undici)').rps),
+      addedLatencyP50Ms: round(oneGateway.p50 - oneDirect.p50),
+      addedLatencyP99Ms: round(oneGateway.p99 - oneDirect.p99),
+    },
+    waiters,
+  };
+  fs.writeFileSync(path.join(RESULTS, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
+  fs.writeFileSync(path.join(RESULTS, 'latest.md'), markdown(report));
+  fs.writeFileSync(path.join(RESULTS, 'latest.svg'), svg(report));
+  console.log(`\n${markdown(report)}`);
+  fs.rmSync(log, { force: true });
+  await cleanup(redis);
+}
+
+const round = (x) => Math.round(x * 100) / 100;
+
+async function asyncLoad(base, body) {
+  const pool = new Pool(base, { connections: CONNECTIONS });
+  const latencies = [];
+  let errors = 0;
+  const until = Date.now() + DURATION * 1000;
+  await Promise.all(
+    Array.from({ length: CONNECTIONS }, async () => {
+      while (Date.now() < until) {
+        const t0 = performance.now();
+        const r = await pool.request({ method: 'POST', path: '/mcp/request', headers: { 'content-type': 'application/json', prefer: 'respond-async' }, body });
+        const accepted = await r.body.json();
+        if (r.statusCode !== 202) {
+          errors += 1;
+          continue;
+        }
+        for (;;) {
+          const p = await pool.request({ method: 'GET', path: `/mcp/requests/${accepted.id}` });
+          const s = await p.body.json();
+          if (s.state === 'completed' || s.state === 'failed') {
+            if (s.state !== 'completed') errors += 1;
+            break;
+          }
+          await new Promise((res) => setTimeout(res, 2));
+        }
+        latencies.push(performance.now() - t0);
+      }
+    }),
+  );
+  await pool.close();
+  latencies.sort((a, b) => a - b);
+  const pct = (p) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]);
+  return { rps: Math.round(latencies.length / DURATION), p50: pct(50), p99: pct(99), errors, total: latencies.length };
+}
+
+async function holdWaiters(base, pid) {
+  const rssBefore = rssMb(pid);
+  const pool = new Pool(base, { connections: WAITERS, pipelining: 1, headersTimeout: 120_000, bodyTimeout: 120_000 });
+  const body = JSON.stringify({ service: 'parked', operation: 'wait', metadata: { timeout: 60_000 } });
+  const inflight = Array.from({ length: WAITERS }, () =>
+    pool.request({ method: 'POST', path: '/mcp/request', headers: { 'content-type': 'application/json' }, body }).then((r) => r.body.dump(), () => undefined),
+  );
+  const metrics = new Pool(base, { connections: 1 });
+  let held = 0;
+  const until = Date.now() + 60_000;
+  while (held < WAITERS && Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 250));
+    const m = await (await metrics.request({ method: 'GET', path: '/metrics' })).body.text();
+    held = Number(/^mcp_gateway_sync_waiters (\d+)/m.exec(m)[1]);
+  }
+  const rssHeld = rssMb(pid);
+  console.log(`sync waiters held: ${held}, API RSS ${Math.round(rssBefore)} MB -> ${Math.round(rssHeld)} MB`);
+  await pool.destroy();
+  await metrics.close();
+  void inflight;
+  return { waiters: held, rssBeforeMb: Math.round(rssBefore), rssHeldMb: Math.round(rssHeld) };
+}
+
+function markdown(r) {
+  const lines = [
+    `# Benchmark (${r.at}, ${r.machine.cpus} cores, Node ${r.machine.node}, ${r.settings.durationS} s per scenario, ${r.settings.connections} connections)`,
+    '',
+    '| scenario | req/s | p50 ms | p99 ms | errors | CPU ms per request (per process) |',
+    '|---|---:|---:|---:|---:|---|',
+    ...r.rows.map((x) => `| ${x.scenario} | ${x.rps} | ${x.p50} | ${x.p99} | ${x.errors} | ${x.cpuMsPerRequest.join(' + ')} |`),
+    '',
+    `- gateway sync / bare architecture: **${r.ratios.gatewayVsBare}x** (2 workers: ${r.ratios.gateway2WorkersVsBare}x); gateway / plain proxy: ${r.ratios.gatewayVsProxy}x`,
+    `- added latency at one connection: p50 +${r.ratios.addedLatencyP50Ms} ms, p99 +${r.ratios.addedLatencyP99Ms} ms`,
+    `- API RSS holding ${r.waiters.waiters} concurrent sync waiters: ${r.waiters.rssHeldMb} MB (idle: ${r.waiters.rssBeforeMb} MB)`,
+    '',
+  ];
+  return lines.join('\n');
+}
+
+function svg(r) {
+  const rows = r.rows;
+  const w = 900;
+  const barH = 22;
+  const h = 60 + rows.length * (barH + 8) * 2 + 40;
+  const maxRps = Math.max(...rows.map((x) => x.rps));
+  const maxP99 = Math.max(...rows.map((x) => x.p99));
+  const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  let y = 40;
+  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif" font-size="12">`, `<text x="10" y="20" font-size="15" font-weight="bold">Throughput (req/s)</text>`];
+  for (const x of rows) {
+    const len = Math.max(1, (x.rps / maxRps) * 520);
+    parts.push(`<text x="10" y="${y + 15}">${esc(x.scenario)}</text><rect x="300" y="${y}" width="${len}" height="${barH}" fill="#4a7bd0"/><text x="${305 + len}" y="${y + 15}">${x.rps}</text>`);
+    y += barH + 8;
+  }
+  y += 30;
+  parts.push(`<text x="10" y="${y - 10}" font-size="15" font-weight="bold">p99 latency (ms)</text>`);
+  for (const x of rows) {
+    const len = Math.max(1, (x.p99 / maxP99) * 520);
+    parts.push(`<text x="10" y="${y + 15}">${esc(x.scenario)}</text><rect x="300" y="${y}" width="${len}" height="${barH}" fill="#d07a4a"/><text x="${305 + len}" y="${y + 15}">${x.p99}</text>`);
+    y += barH + 8;
+  }
+  parts.push('</svg>');
+  return `${parts.join('\n')}\n`;
+}
+
+async function cleanup(redis) {
+  for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
+  await redis.stop();
+}
+
+main().catch(async (err) => {
+  console.error(err);
+  for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
+  process.exit(1);
+});
