@@ -14,11 +14,15 @@ const RESULTS = path.join(__dirname, 'results');
 const DURATION = Number(process.env.BENCH_DURATION ?? 6);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const WAITERS = Number(process.env.BENCH_WAITERS ?? 5000);
+/** BENCH_PROFILE=1: the gateway processes write V8 CPU profiles to bench/results/profiles (see bench/profile-summary.js). */
+const PROFILE = process.env.BENCH_PROFILE === '1';
+/** BENCH_QUICK=1: only the gateway sync scenario (for profiling). */
+const QUICK = process.env.BENCH_QUICK === '1';
 const procs = [];
 
-function start(file, env, { ready = (line) => line === 'ready', log } = {}) {
+function start(file, env, { ready = (line) => line === 'ready', log, args = [] } = {}) {
   const out = log ? fs.openSync(log, 'a') : 'pipe';
-  const child = spawn(process.execPath, [file], { env: { ...process.env, ...env }, stdio: ['ignore', out === 'pipe' ? 'pipe' : out, 'pipe'] });
+  const child = spawn(process.execPath, [...args, file], { env: { ...process.env, ...env }, stdio: ['ignore', out === 'pipe' ? 'pipe' : out, 'pipe'] });
   procs.push(child);
   return new Promise((resolve, reject) => {
     let buf = '';
@@ -105,15 +109,25 @@ async function main() {
     MCP_SERVICE_PARKED_MAX_QUEUE_DEPTH: '100000',
     WORKER_SERVICES: 'bench',
   };
+  const args = PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${path.join(RESULTS, 'profiles')}`] : [];
+  if (PROFILE) fs.mkdirSync(path.join(RESULTS, 'profiles'), { recursive: true });
   const isReady = (msg) => (l) => l && l.msg === msg;
-  const worker1 = await start(path.join(ROOT, 'apps/worker/dist/main.js'), gwEnv, { ready: isReady('worker ready'), log });
-  const api = await start(path.join(ROOT, 'apps/api/dist/main.js'), { ...gwEnv, PORT: String(pApi) }, { ready: isReady('api ready'), log });
+  const worker1 = await start(path.join(ROOT, 'apps/worker/dist/main.js'), gwEnv, { ready: isReady('worker ready'), log, args });
+  const api = await start(path.join(ROOT, 'apps/api/dist/main.js'), { ...gwEnv, PORT: String(pApi) }, { ready: isReady('api ready'), log, args });
   const body = JSON.stringify({ service: 'bench', operation: 'echo', parameters: { item: 42 } });
   const rows = [];
   // Warm-up, so no scenario pays for JIT and connection set-up.
   await cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body, duration: 2 });
   await cannon({ url: `http://127.0.0.1:${pBare}/request`, body, duration: 2 });
 
+  if (QUICK) {
+    rows.push(await measure('gateway sync, 1 worker', [api.pid, worker1.pid], () => cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body })));
+    // Profiles are written when the processes exit normally.
+    for (const p of [api, worker1]) p.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 3000));
+    fs.rmSync(log, { force: true });
+    return cleanup(redis);
+  }
   rows.push(await measure('direct (backend)', [backend.pid], () => cannon({ url: `${target}/echo`, body })));
   rows.push(await measure('plain proxy (http + undici)', [proxy.pid], () => cannon({ url: `http://127.0.0.1:${pProxy}/echo`, body })));
   rows.push(await measure('bare architecture (express+BullMQ)', [bareApi.pid, bareWorker.pid], () => cannon({ url: `http://127.0.0.1:${pBare}/request`, body })));

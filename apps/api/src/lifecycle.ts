@@ -5,16 +5,24 @@ import { sendError } from './http-errors';
 /**
  * The API process's shutdown as the app sees it: once stopping, readiness fails and new requests are
  * refused (503, Connection: close); requests in flight are counted so stop() can wait for them; when
- * the grace period ends, `signal` aborts and every caller still waiting is answered 202 with its poll link.
+ * the grace period ends, every caller still waiting is released and answered 202 with its poll link.
  */
 export class Lifecycle {
   stopping = false;
+  /** True once the grace period is over and waiting callers were released. */
+  released = false;
   private inflight = 0;
-  private readonly controller = new AbortController();
+  private readonly waiting = new Set<() => void>();
   private drained: (() => void)[] = [];
 
-  get signal(): AbortSignal {
-    return this.controller.signal;
+  /** Calls `release` when the grace period ends; returns the unhook (a Set entry, cheap per request). */
+  onRelease(release: () => void): () => void {
+    if (this.released) {
+      release();
+      return () => undefined;
+    }
+    this.waiting.add(release);
+    return () => this.waiting.delete(release);
   }
 
   get inFlight(): number {
@@ -57,6 +65,8 @@ export class Lifecycle {
 
   /** The grace period is over: callers still waiting get their 202. */
   releaseWaiters(): void {
-    this.controller.abort();
+    this.released = true;
+    for (const release of [...this.waiting]) release();
+    this.waiting.clear();
   }
 }

@@ -104,14 +104,14 @@ export function createSubmitter(deps: ApiDeps) {
     const state = outcome.kind === 'joined' ? outcome.state : 'queued';
     if (!w) return { kind: 'pending', id, state, timeoutMs, waitedToDeadline: false };
     // A stopping API process answers its waiting callers 202 when its grace period ends.
-    const stop = deps.lifecycle.signal;
-    const released = new Promise<undefined>((resolve) => {
-      if (stop.aborted) resolve(undefined);
-      else stop.addEventListener('abort', () => resolve(undefined), { once: true });
-    });
+    const { lifecycle } = deps;
+    let release!: () => void;
+    const released = new Promise<undefined>((resolve) => (release = () => resolve(undefined)));
+    const unhook = lifecycle.onRelease(release);
     const msg = await Promise.race([w.wait(waitMs), released]);
+    unhook();
     if (msg) return { kind: 'ended', result: msg.result };
-    if (stop.aborted) {
+    if (lifecycle.released) {
       w.cancel();
       const state = (await broker.status(id).catch(() => undefined))?.state ?? 'queued';
       if (isEnded(state)) {
