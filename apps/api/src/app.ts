@@ -2,6 +2,7 @@ import cors from 'cors';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
 import { GatewayError, toGatewayError } from '@mcp-gateway/protocol';
+import { isConnectionError } from '@mcp-gateway/broker';
 import type { ApiDeps } from './deps';
 import { adminAuth, adminHandlers } from './admin';
 import { agentAuth, protectedResourceMetadata } from './auth';
@@ -99,7 +100,9 @@ export function createApp(deps: ApiDeps): express.Express {
     sendError(res, new GatewayError('NOT_FOUND', `No route for ${req.method} ${req.path}`));
   });
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const e = fromBodyParser(err) ?? toGatewayError(err);
+    const e =
+      fromBodyParser(err) ??
+      (isConnectionError(err) ? new GatewayError('UNAVAILABLE', 'The gateway cannot reach Redis; try again shortly', { retryAfterMs: 1000 }) : toGatewayError(err));
     if (e.code === 'INTERNAL_ERROR') deps.logger.error({ err, path: req.path, correlationId: req.correlationId, traceparent: req.get('traceparent') }, 'unhandled error');
     sendError(res, e);
   });

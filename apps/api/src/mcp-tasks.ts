@@ -16,6 +16,8 @@ import type { Submitter } from './submission';
 const DEFAULT_TTL_MS = 3_600_000;
 const MAX_TTL_MS = 24 * 3_600_000;
 const POLL_INTERVAL_MS = 500;
+/** How long one tasks/result call waits for the task to end. */
+const RESULT_WAIT_MS = 60_000;
 
 interface TaskRecord {
   scope: string;
@@ -52,8 +54,9 @@ export interface TaskDeps {
 
 export function mcpTasks(t: TaskDeps) {
   const { deps, redis, prefix } = t;
-  const taskKey = (id: string) => `${prefix}:task:${id}`;
-  const listKey = (scope: string) => `${prefix}:tasks:${scope}`;
+  // A scope's tasks and their list share one hash tag, so the MULTI below is one slot on a cluster.
+  const taskKey = (scope: string, id: string) => `${prefix}:{tasks-${scope}}:task:${id}`;
+  const listKey = (scope: string) => `${prefix}:{tasks-${scope}}:list`;
 
   const reply = (res: Response, id: RpcMessage['id'], result: unknown) => res.status(200).json({ jsonrpc: '2.0', id: id ?? null, result });
   const fail = (res: Response, id: RpcMessage['id'], code: number, message: string) => res.status(200).json({ jsonrpc: '2.0', id: id ?? null, error: { code, message } });
@@ -75,7 +78,7 @@ export function mcpTasks(t: TaskDeps) {
 
   async function record(req: Request, taskId: unknown): Promise<{ id: string; rec: TaskRecord } | undefined> {
     if (typeof taskId !== 'string') return undefined;
-    const raw = await redis.get(taskKey(taskId));
+    const raw = await redis.get(taskKey(t.scopeOf(req), taskId));
     const rec = raw ? (JSON.parse(raw) as TaskRecord) : undefined;
     // Another session's (or agent's) task is as good as unknown.
     return rec && rec.scope === t.scopeOf(req) ? { id: taskId, rec } : undefined;
@@ -109,13 +112,15 @@ export function mcpTasks(t: TaskDeps) {
         });
         const id = outcome.kind === 'ended' ? outcome.result.id : outcome.id;
         const rec: TaskRecord = { scope: t.scopeOf(req), createdAt: new Date().toISOString(), ttl };
-        await redis
+        const stored = await redis
           .multi()
-          .set(taskKey(id), JSON.stringify(rec), 'PX', ttl)
+          .set(taskKey(rec.scope, id), JSON.stringify(rec), 'PX', ttl)
           .zadd(listKey(rec.scope), Date.now(), id)
           .zremrangebyrank(listKey(rec.scope), 0, -1001)
           .pexpire(listKey(rec.scope), MAX_TTL_MS)
           .exec();
+        const failed = stored?.find(([err]) => err);
+        if (!stored || failed) throw failed?.[0] ?? new Error('the task could not be stored');
         reply(res, msg.id, { task: await taskOf(id, rec) });
       } catch (err) {
         // Refused before any task existed (bad arguments, open circuit, …): a JSON-RPC error, as the spec asks.
@@ -156,18 +161,25 @@ export function mcpTasks(t: TaskDeps) {
       return reply(res, msg.id, await taskOf(found.id, found.rec)), true;
     }
     if (msg.method === 'tasks/result') {
-      // Blocks until the task ends (one subscription per process, as for sync requests).
+      // Blocks until the task ends (one subscription per process, as for sync requests), at most
+      // RESULT_WAIT_MS per call and never past the client's disconnect; the client asks again after.
       const w = deps.waiter.register(found.id);
-      const now = await deps.broker.status(found.id);
+      const gone = () => w.cancel();
+      res.on('close', gone);
       let result: MCPResponse | undefined;
-      if (now && isEnded(now.state) && now.status) {
+      try {
+        const now = await deps.broker.status(found.id);
+        if (now && isEnded(now.state) && now.status) {
+          const { state: _done, ...r } = now;
+          result = r as MCPResponse;
+        } else {
+          result = (await w.wait(Math.min(RESULT_WAIT_MS, Math.max(1000, found.rec.ttl))))?.result;
+        }
+      } finally {
         w.cancel();
-        const { state: _done, ...r } = now;
-        result = r as MCPResponse;
-      } else {
-        result = (await w.wait(Math.max(1000, found.rec.ttl)))?.result;
+        res.off('close', gone);
       }
-      if (!result) return fail(res, msg.id, -32603, `Task ${found.id} has no result yet`), true;
+      if (!result) return fail(res, msg.id, -32603, `Task ${found.id} has no result yet; ask again (tasks/get shows its status)`), true;
       const tool = toolResult(result);
       return reply(res, msg.id, { ...tool, _meta: { ...(tool._meta ?? {}), 'io.modelcontextprotocol/related-task': { taskId: found.id } } }), true;
     }

@@ -4,6 +4,7 @@ import { createMcpHandler, ProtocolError, ProtocolErrorCode, Server, type Server
 import { toNodeHandler } from '@modelcontextprotocol/node';
 import { GatewayError, isGatewayError, REQUEST_ID_PATTERN, toGatewayError, type MCPRequest } from '@mcp-gateway/protocol';
 import { errorResult, toolResult, toolsFor, type ToolResult, type ToolTarget } from '@mcp-gateway/mcp';
+import { isConnectionError } from '@mcp-gateway/broker';
 import { agentMayUse, authEnabled, type Agent } from './auth';
 import type { ApiDeps } from './deps';
 import { mcpTasks } from './mcp-tasks';
@@ -18,6 +19,7 @@ const LEGACY_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05']
 const SESSION_TTL_S = 3600;
 /** A read-only call re-issued within this window (same caller, tool, arguments) joins the first one. */
 const REATTACH_WINDOW_MS = 30_000;
+const AMBIGUOUS = '(ambiguous)';
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
 
 interface SessionRecord {
@@ -89,31 +91,31 @@ export function mcpEndpoint(deps: ApiDeps) {
       parameters = (args.parameters as Record<string, unknown> | undefined) ?? {};
     }
     const meta = (ctx.mcpReq._meta ?? {}) as Record<string, unknown>;
-    // Re-attach, never re-execute: an explicit idempotency key, or for read-only tools the same
-    // caller + tool + arguments within a short window, joins the job already running.
     let id: string | undefined;
-    const key = meta['mcp-gateway/idempotencyKey'] ?? meta.idempotencyKey;
-    if (typeof key === 'string' && REQUEST_ID_PATTERN.test(key)) id = key;
-    else if (readOnly) {
-      const fingerprint = createHash('sha256').update(`${agent?.id ?? ''}\n${target.service}\n${operation}\n${stableJson(parameters)}`).digest('base64url').slice(0, 32);
-      const fresh = `mcp-${randomUUID()}`;
-      const recentKey = `${prefix}:recent:${fingerprint}`;
-      const won = await redis.set(recentKey, fresh, 'PX', REATTACH_WINDOW_MS, 'NX');
-      id = won === 'OK' ? fresh : ((await redis.get(recentKey)) ?? fresh);
-      if (id !== fresh) {
-        // Join a call that is running or succeeded; a failed one is tried again, not replayed.
-        const earlier = await broker.status(id).catch(() => undefined);
-        if (earlier && (earlier.state === 'failed' || earlier.state === 'cancelled')) {
-          id = fresh;
-          await redis.set(recentKey, fresh, 'PX', REATTACH_WINDOW_MS);
-        }
-      }
-    }
-    const request: MCPRequest = { ...(id ? { id } : {}), service: target.service, operation, parameters };
     const progressToken = meta.progressToken as string | number | undefined;
     let stopProgress = () => undefined as void;
     const span = deps.tracing.startSpan(`tools/call ${target.service}`, { kind: 'server', attributes: { 'mcp.service': target.service, 'mcp.operation': operation } });
     try {
+      // Re-attach, never re-execute: an explicit idempotency key, or for read-only tools the same
+      // caller + tool + arguments within a short window, joins the job already running.
+      const key = meta['mcp-gateway/idempotencyKey'] ?? meta.idempotencyKey;
+      if (typeof key === 'string' && REQUEST_ID_PATTERN.test(key)) id = key;
+      else if (readOnly) {
+        const fingerprint = createHash('sha256').update(`${agent?.id ?? ''}\n${target.service}\n${operation}\n${stableJson(parameters)}`).digest('base64url').slice(0, 32);
+        const fresh = `mcp-${randomUUID()}`;
+        const recentKey = `${prefix}:recent:${fingerprint}`;
+        const won = await redis.set(recentKey, fresh, 'PX', REATTACH_WINDOW_MS, 'NX');
+        id = won === 'OK' ? fresh : ((await redis.get(recentKey)) ?? fresh);
+        if (id !== fresh) {
+          // Join a call that is running or succeeded; a failed one is tried again, not replayed.
+          const earlier = await broker.status(id).catch(() => undefined);
+          if (earlier && (earlier.state === 'failed' || earlier.state === 'cancelled')) {
+            id = fresh;
+            await redis.set(recentKey, fresh, 'PX', REATTACH_WINDOW_MS);
+          }
+        }
+      }
+      const request: MCPRequest = { ...(id ? { id } : {}), service: target.service, operation, parameters };
       const outcome = await submit({
         request,
         agent,
@@ -121,7 +123,7 @@ export function mcpEndpoint(deps: ApiDeps) {
         traceparent: span.traceparent,
         waitMs: Infinity,
         onAccepted: (jobId) => {
-          void redis.set(callKey(scope, ctx.mcpReq.id), jobId, 'EX', 3600).catch(() => undefined);
+          void rememberCall(callKey(scope, ctx.mcpReq.id), jobId);
           if (progressToken !== undefined) stopProgress = reportProgress(jobId, target.service, progressToken, ctx);
         },
       });
@@ -134,12 +136,26 @@ export function mcpEndpoint(deps: ApiDeps) {
       );
     } catch (err) {
       // Bad arguments, refusals and fast failures are tool results an agent can act on.
-      const e = toGatewayError(err);
-      if (!isGatewayError(err)) logger.error({ err, service: target.service }, 'tools/call failed');
+      const e = isConnectionError(err) ? new GatewayError('UNAVAILABLE', 'The gateway cannot reach Redis; try again shortly', { retryAfterMs: 1000 }) : toGatewayError(err);
+      if (!isGatewayError(err) && e.code !== 'UNAVAILABLE') logger.error({ err, service: target.service }, 'tools/call failed');
       return errorResult(e.toBody(), id);
     } finally {
       stopProgress();
       span.end();
+    }
+  }
+
+  /**
+   * Remembers which job a JSON-RPC request id started, for notifications/cancelled. Request ids are
+   * only unique per client: when two calls of one scope (the same agent without sessions) share an
+   * id, the entry becomes ambiguous and a cancellation cancels nothing rather than the wrong job.
+   */
+  async function rememberCall(key: string, jobId: string): Promise<void> {
+    try {
+      const set = await redis.set(key, jobId, 'EX', 3600, 'NX');
+      if (set !== 'OK' && (await redis.get(key)) !== jobId) await redis.set(key, AMBIGUOUS, 'EX', 3600);
+    } catch {
+      // Without the entry the call cannot be cancelled by notification; it still runs and ends.
     }
   }
 
@@ -160,7 +176,17 @@ export function mcpEndpoint(deps: ApiDeps) {
   function reportProgress(jobId: string, service: string, progressToken: string | number, ctx: ServerContext): () => void {
     let last = '';
     let progress = 0;
+    let busy = false;
     const tick = async () => {
+      if (busy) return;
+      busy = true;
+      try {
+        await report();
+      } finally {
+        busy = false;
+      }
+    };
+    const report = async () => {
       const status = await broker.status(jobId).catch(() => undefined);
       if (!status) return;
       const position = status.state === 'queued' ? await queuePosition(service, jobId).catch(() => undefined) : undefined;
@@ -174,7 +200,7 @@ export function mcpEndpoint(deps: ApiDeps) {
       await ctx.mcpReq.notify({ method: 'notifications/progress', params: { progressToken, progress, message } }).catch(() => undefined);
     };
     void tick();
-    const timer = setInterval(() => void tick(), 200);
+    const timer = setInterval(() => void tick(), 500);
     return () => clearInterval(timer);
   }
 
@@ -219,8 +245,8 @@ export function mcpEndpoint(deps: ApiDeps) {
   async function cancelIfAsked(req: Request): Promise<void> {
     const body = req.body as { method?: string; params?: { requestId?: string | number } } | undefined;
     if (body?.method !== 'notifications/cancelled' || body.params?.requestId === undefined) return;
-    const jobId = await redis.get(callKey(scopeOf(req), body.params.requestId));
-    if (!jobId) return;
+    const jobId = await redis.get(callKey(scopeOf(req), body.params.requestId)).catch(() => null);
+    if (!jobId || jobId === AMBIGUOUS) return;
     await broker.cancel(jobId).catch(() => undefined); // a job already running is not interrupted
   }
 

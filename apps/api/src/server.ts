@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { GatewayError } from '@mcp-gateway/protocol';
 import type { AddressInfo } from 'node:net';
 import type Redis from 'ioredis';
 import { assertSafeToServe, redactConfig, type GatewayConfig } from '@mcp-gateway/config';
@@ -73,6 +74,15 @@ export class ApiServer {
   /** Listens on `port` (0 for any free one) and resolves with the bound address. */
   async start(port = this.deps.config.port, host = this.deps.config.host): Promise<AddressInfo> {
     await this.deps.waiter.start();
+    // A service removed at run time is no longer consumed: requests still waiting in its queue end now.
+    this.deps.registry.on('change', (c: { name: string; kind: string }) => {
+      if (c.kind !== 'removed') return;
+      const error = new GatewayError('UNKNOWN_SERVICE', `Service ${c.name} was removed before this request could run`).toBody();
+      this.deps.broker
+        .failWaiting(c.name, error)
+        .then((n) => n > 0 && this.deps.logger.warn({ service: c.name, ended: n }, 'ended the requests waiting for a removed service'))
+        .catch((err: unknown) => this.deps.logger.error({ service: c.name, err: String(err) }, 'could not end the requests of a removed service'));
+    });
     await this.deps.registry.attach(this.deps.registrations, this.subscriber);
     await this.deps.registry.init();
     this.deps.health.start();

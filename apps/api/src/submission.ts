@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { GatewayError, isEnded, type MCPRequest, type MCPResponse, type RequestState } from '@mcp-gateway/protocol';
 import type { ServiceConfig } from '@mcp-gateway/config';
 import { requestHash, type GatewayJobData } from '@mcp-gateway/broker';
-import { assertAgentMayUse, type Agent } from './auth';
+import { agentMayUse, assertAgentMayUse, type Agent } from './auth';
 import type { ApiDeps } from './deps';
 
 /** After the deadline, how long a caller still waits for the worker's own TIMEOUT result. */
@@ -60,15 +60,22 @@ export function createSubmitter(deps: ApiDeps) {
   return async function submit(s: Submission): Promise<SubmissionOutcome> {
     const body = s.request;
     const meta = body.metadata ?? {};
-    const service = registry.require(body.service);
+    // Permission first: a credential limited to some services learns nothing about the others.
     assertAgentMayUse(s.agent, body.service);
+    const service = registry.get(body.service);
+    if (!service) {
+      throw new GatewayError('UNKNOWN_SERVICE', `Unknown service: ${body.service}`, { details: { known: registry.names().filter((n) => agentMayUse(s.agent, n)) } });
+    }
     const op = await registry.operation(body.service, body.operation);
     const parameters = body.parameters ?? {};
     validator.validate(body.service, op, parameters);
 
     const id = body.id ?? randomUUID();
     const timeoutMs = meta.timeout ?? service.timeout ?? config.defaultTimeout;
-    await failFast(body.service, service, timeoutMs);
+    // The same id again joins its request (and gets its stored result) even while the service is
+    // refusing new work: fast fail applies to new requests only.
+    const known = body.id ? await broker.records.get(id).catch(() => undefined) : undefined;
+    if (!known) await failFast(body.service, service, timeoutMs);
     const acceptedAt = Date.now();
     const data: GatewayJobData = {
       id,

@@ -53,6 +53,11 @@ describe('inbound API keys', () => {
     const res = await gw.http.post('/mcp/request').set('X-API-Key', BILLING).send(call('users'));
     expect(res.status).toBe(403);
     expect(res.body.error.code).toBe('FORBIDDEN');
+    // A limited key cannot tell a service that exists from one that does not.
+    expect((await gw.http.post('/mcp/request').set('X-API-Key', BILLING).send(call('no-such-service'))).status).toBe(403);
+    // An unlimited key's UNKNOWN_SERVICE lists the services; nobody learns of services they may not use.
+    const unknown = await gw.http.post('/mcp/request').set('X-API-Key', PLANNER).send(call('no-such-service'));
+    expect(unknown.body.error).toMatchObject({ code: 'UNKNOWN_SERVICE', details: { known: ['users', 'billing'] } });
     const list = await gw.http.get('/mcp/services').set('X-API-Key', BILLING);
     expect(list.body.services.map((s: { name: string }) => s.name)).toEqual(['billing']);
   });

@@ -1,4 +1,5 @@
 import Redis from 'ioredis';
+import { requestHash } from '@mcp-gateway/broker';
 import { startBackend, testRedisUrl, type TestBackend } from '@mcp-gateway/testing';
 import { eventually, startGateway, type Running } from './harness';
 
@@ -43,6 +44,16 @@ it('answers 503 OVERLOADED at once when the service queue holds maxQueueDepth jo
   expect(res.body.error).toMatchObject({ code: 'OVERLOADED', retryable: true });
   expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
   expect((await gw.api.deps.broker.counts('full')).waiting).toBe(2);
+});
+
+it('the same id joins its request even while the queue is full (fast fail is for new requests)', async () => {
+  // "full" already holds its two waiting jobs (previous test): a new request is refused...
+  expect((await post({ service: 'full', operation: 'op' }).set('Prefer', 'respond-async')).status).toBe(503);
+  // ...but the id of one already accepted joins it.
+  const [first] = await gw.api.deps.broker.queue('full').getJobs(['prioritized', 'waiting'], 0, 0);
+  const again = await post({ id: first!.id, service: 'full', operation: 'op' }).set('Prefer', 'respond-async');
+  expect(again.status).toBe(202);
+  expect(again.body).toEqual({ id: first!.id, state: 'queued' });
 });
 
 it('answers 429 RATE_LIMITED with Retry-After when the token wait exceeds the deadline, without queueing', async () => {
@@ -110,4 +121,14 @@ it('leaves no key without a TTL outside the bounded BullMQ queue structures', as
   } finally {
     redis.disconnect();
   }
+});
+
+it('a claimed id whose job was never added (Redis dropped between the two) is completed by the retry', async () => {
+  const now = Date.now();
+  const hash = requestHash('slow', 'op', {}, undefined);
+  await gw.api.deps.broker.records.claim('orphan-1', hash, 'slow', now, now + 30_000, 'corr-orphan');
+  expect(await gw.api.deps.broker.queue('slow').getJob('orphan-1')).toBeUndefined();
+  const res = await post({ id: 'orphan-1', service: 'slow', operation: 'op', metadata: { timeout: 5000 } });
+  expect(res.status).toBe(200);
+  expect(res.body).toMatchObject({ id: 'orphan-1', status: 'success' });
 });

@@ -72,6 +72,11 @@ export function createProcessor(deps: PipelineDeps) {
     // Every line about this job carries its ids and the caller's trace.
     const log = deps.logger.child({ id: d.id, correlationId: d.correlationId, traceparent: d.traceparent, service: d.service, operation: d.operation });
     const started = await deps.records.start(d.id, now());
+    if (started.state === 'missing') {
+      // The record outlives the deadline by design; missing means it was deleted or lost with Redis data.
+      log.error('job has no request record (deleted, or Redis lost data): it is not run');
+      return;
+    }
     if (started.state !== 'active') {
       // Cancelled (or otherwise ended) while it waited: nothing to do, the result is already stored.
       log.debug({ state: started.state }, 'job skipped: request already ended');
@@ -109,9 +114,11 @@ export function createProcessor(deps: PipelineDeps) {
     //    re-checks the bucket each time a token appears. An open circuit delays it the same way.
     const policy = { rateLimit: service.rateLimit, circuitBreaker: service.circuitBreaker };
     const timeLeft = d.deadline - now();
+    // A token that comes so late that no call could finish in time is not worth reserving.
+    const callBudget = Math.min(1000, Math.floor(timeLeft / 4));
     const admission = await deps.resilience.admit(d.service, d.id, policy, Math.max(0, timeLeft) + 5000, {
       // A trial permit outlives the call by a margin; if this worker dies, the permit frees itself.
-      maxWaitMs: Math.max(0, timeLeft - 1),
+      maxWaitMs: Math.max(0, timeLeft - callBudget),
       ...(d.reservedAttempt === job.attemptsMade && d.reservedAt !== undefined ? { reservedAt: d.reservedAt } : {}),
     });
     if (admission.verdict === 'rate_limited') {
@@ -162,7 +169,10 @@ export function createProcessor(deps: PipelineDeps) {
     meta.backendMs = outcome.durationMs;
     if (outcome.kind !== 'not_sent') deps.metrics.backendSeconds.observe({ service: d.service, operation: meta.operationLabel }, outcome.durationMs / 1000);
     const c = classifyOutcome(outcome);
-    await deps.resilience.record(d.service, d.id, c.ok ? 'success' : c.countsAsFailure ? 'failure' : 'neutral', policy);
+    // Best effort: a breaker that cannot be updated must not turn a backend's answer into an error.
+    await deps.resilience
+      .record(d.service, d.id, c.ok ? 'success' : c.countsAsFailure ? 'failure' : 'neutral', policy)
+      .catch((err: unknown) => log.warn({ err: String(err) }, 'the outcome could not be recorded for the breaker'));
 
     // 6. retry or publish
     const status = outcome.kind === 'response' ? outcome.status : undefined;

@@ -151,7 +151,8 @@ export class WorkerPool {
       stalledInterval: Math.max(500, Math.floor(config.worker.lockMs / 2)),
       maxStalledCount: 2,
       settings: {
-        backoffStrategy: (_attemptsMade: number, _type?: string, err?: Error) => (err instanceof RetryLater ? err.delayMs : 1000),
+        // Only the pipeline's own RetryLater is retried; any other error ended the request (its result is published).
+        backoffStrategy: (_attemptsMade: number, _type?: string, err?: Error) => (err instanceof RetryLater ? err.delayMs : -1),
       },
     });
     worker.on('failed', (job: Job<GatewayJobData> | undefined, err: Error) => {

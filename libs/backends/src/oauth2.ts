@@ -93,7 +93,21 @@ export class OAuth2Tokens {
   private async fetchToken(service: string, creds: AuthCredentials, deadline: number): Promise<string | undefined> {
     if (!creds.tokenUrl) return undefined;
     const keys = oauth2Keys(this.prefix, service);
-    const refreshToken = (await this.redis.get(keys.refresh)) ?? creds.refreshToken;
+    const stored = await this.redis.get(keys.refresh);
+    try {
+      return await this.requestToken(service, creds, stored ?? creds.refreshToken, deadline);
+    } catch (err) {
+      // A rotated refresh token that stopped working (revoked, replaced in the config): forget it and
+      // try once more with the configured one (or client credentials).
+      if (!stored) throw err;
+      await this.redis.del(keys.refresh);
+      return this.requestToken(service, creds, creds.refreshToken, deadline);
+    }
+  }
+
+  private async requestToken(service: string, creds: AuthCredentials, refreshToken: string | undefined, deadline: number): Promise<string | undefined> {
+    if (!creds.tokenUrl) return undefined;
+    const keys = oauth2Keys(this.prefix, service);
     const form = new URLSearchParams();
     if (refreshToken) {
       form.set('grant_type', 'refresh_token');

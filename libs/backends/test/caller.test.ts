@@ -114,6 +114,24 @@ describe('BackendCaller: OAuth2', () => {
     expect(issued).toBe(1);
   });
 
+  it('forgets a stored refresh token the token endpoint no longer accepts and uses the configured one', async () => {
+    const prefix = uniquePrefix();
+    await redis.set(oauth2Keys(prefix, 'users').refresh, 'rt-revoked', 'EX', 600);
+    const seen: string[] = [];
+    const strict = await startBackend((req) => {
+      const form = new URLSearchParams(req.rawBody);
+      seen.push(String(form.get('refresh_token')));
+      if (form.get('refresh_token') !== 'rt-0') return { status: 400, body: { error: 'invalid_grant' } };
+      valid = new Set(['at-fresh']);
+      return { status: 200, body: { access_token: 'at-fresh', expires_in: 600, refresh_token: 'rt-next' } };
+    });
+    const o = await newCaller(prefix).call({ service: 'users', config: oauth(`${strict.url}/token`), operation: op('GET', '/me'), parameters: {}, timeoutMs: 5000 });
+    await strict.close();
+    expect(o).toMatchObject({ kind: 'response', status: 200, data: { ok: 'at-fresh' } });
+    expect(seen).toEqual(['rt-revoked', 'rt-0']);
+    expect(await redis.get(oauth2Keys(prefix, 'users').refresh)).toBe('rt-next');
+  });
+
   it('answers the backend 401 when the refresh fails, and never shows a secret', async () => {
     const caller = newCaller(uniquePrefix());
     tokenServer.requests.length = 0;

@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
 import type Redis from 'ioredis';
-import { GatewayError, isGatewayError, type MCPResponse, type RequestState, type RequestStatus } from '@mcp-gateway/protocol';
+import { GatewayError, isEnded, isGatewayError, type ErrorBody, type MCPResponse, type RequestState, type RequestStatus } from '@mcp-gateway/protocol';
 import { jobOptions, type GatewayJobData, type JobRetryOptions } from './job';
 import { BrokerKeys } from './keys';
 import { RequestRecords, toStatus } from './records';
@@ -59,6 +59,11 @@ export class Broker {
       }
       if (reply[0] === 1) {
         const [, state, result] = reply;
+        // A claim whose job was never added (Redis dropped, or the API died, between the two) is
+        // completed here: the retry with the same id is what the caller does, and it must not hang.
+        if (!result && !isEnded(state as RequestState) && !(await this.queue(data.service).getJob(data.id))) {
+          await this.queue(data.service).add(data.operation, data, jobOptions(data, retry));
+        }
         return { kind: 'joined', state: state as RequestState, ...(result ? { result: JSON.parse(result) as MCPResponse } : {}) };
       }
       try {
@@ -80,14 +85,14 @@ export class Broker {
   }
 
   /**
-   * Cancels a request that has not started: its job is removed and its result is CANCELLED.
-   * A running or ended request is CONFLICT (a call in flight cannot be taken back).
+   * Cancels a request whose job is not running: queued, or waiting for a retry. Its job is removed and
+   * its result is CANCELLED. A running or ended request is CONFLICT (a call in flight cannot be taken back).
    */
   async cancel(id: string): Promise<RequestStatus> {
     return this.guard(async () => {
       const rec = await this.records.get(id);
       if (!rec) throw new GatewayError('NOT_FOUND', `No request with id ${id}`);
-      if (rec.state !== 'queued') {
+      if (rec.state !== 'queued' && rec.state !== 'retrying') {
         throw new GatewayError('CONFLICT', `Request ${id} is ${rec.state} and can no longer be cancelled`, { details: { state: rec.state } });
       }
       const job = await this.queue(rec.service).getJob(id);
@@ -102,7 +107,7 @@ export class Broker {
       const result: MCPResponse = {
         id,
         status: 'error',
-        error: { code: 'CANCELLED', message: 'The request was cancelled before it started', retryable: false },
+        error: { code: 'CANCELLED', message: rec.state === 'retrying' ? 'The request was cancelled while it waited for a retry' : 'The request was cancelled before it started', retryable: false },
         metadata: {
           correlationId: rec.correlationId,
           service: rec.service,
@@ -118,6 +123,35 @@ export class Broker {
         throw new GatewayError('CONFLICT', `Request ${id} is ${again?.state ?? 'gone'} and can no longer be cancelled`);
       }
       return { ...result, state: 'cancelled' };
+    });
+  }
+
+  /**
+   * Ends every job still waiting in a service's queue with `error` (a service removed at run time):
+   * nobody will consume that queue any more, and an accepted request must not be left without a result.
+   */
+  async failWaiting(service: string, error: ErrorBody): Promise<number> {
+    return this.guard(async () => {
+      const queue = this.queue(service);
+      let ended = 0;
+      for (;;) {
+        const jobs = await queue.getJobs(['waiting', 'prioritized', 'delayed'], 0, 499);
+        if (jobs.length === 0) return ended;
+        for (const job of jobs) {
+          const rec = await this.records.get(job.id!);
+          const now = Date.now();
+          if (rec && !isEnded(rec.state)) {
+            const result: MCPResponse = {
+              id: job.id!,
+              status: 'error',
+              error,
+              metadata: { correlationId: rec.correlationId, service, operation: job.name, attempts: job.attemptsMade, queuedMs: now - rec.acceptedAt, processingTime: 0, completedAt: new Date(now).toISOString() },
+            };
+            if (await this.records.finish(result, 'failed')) ended += 1;
+          }
+          await job.remove().catch(() => undefined);
+        }
+      }
     });
   }
 
@@ -161,7 +195,8 @@ export class Broker {
   }
 }
 
-function isConnectionError(err: unknown): boolean {
+/** An ioredis error that means Redis cannot be reached (closed connection, refused, timed out…). */
+export function isConnectionError(err: unknown): boolean {
   const msg = err instanceof Error ? err.message : String(err);
   return /Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET|MaxRetriesPerRequest|ETIMEDOUT|enableOfflineQueue/i.test(msg);
 }

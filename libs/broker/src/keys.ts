@@ -25,7 +25,8 @@ export class BrokerKeys {
     return `${this.prefix}:results`;
   }
 
+  /** Worker heartbeats; `{workers}` tags it and its `:services` hash into one slot (one MULTI). */
   workers(): string {
-    return `${this.prefix}:workers`;
+    return `${this.prefix}:{workers}`;
   }
 }

@@ -34,8 +34,10 @@ export class RequestRecords {
     this.redis = withBrokerCommands(redis);
   }
 
+  /** The record lives until its deadline has passed plus the result TTL, so it cannot expire under a running job. */
   claim(id: string, hash: string, service: string, acceptedAt: number, deadline: number, correlationId: string, agentId = '') {
-    return this.redis.mcpClaim(this.keys.request(id), hash, service, this.ttlSeconds, acceptedAt, deadline, correlationId, agentId);
+    const ttl = this.ttlSeconds + Math.ceil(Math.max(0, deadline - acceptedAt) / 1000);
+    return this.redis.mcpClaim(this.keys.request(id), hash, service, ttl, acceptedAt, deadline, correlationId, agentId);
   }
 
   /** Marks the record active; answers the state it had when it already ended (then: do not run). */

@@ -4,13 +4,13 @@
   KEYS[1] request record
   ARGV[1] final state (completed | failed | cancelled)   ARGV[2] result JSON
   ARGV[3] ttl seconds   ARGV[4] channel   ARGV[5] message to publish
-  ARGV[6] '1' to require that the record is not active (cancel), else '0'
+  ARGV[6] '1' to require that the record is not active (cancel: queued or waiting for a retry), else '0'
   Returns 1 when stored, 0 when it had already ended (or is active and ARGV[6] = '1'), -1 when missing.
 ]]
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return -1 end
 if state == 'completed' or state == 'failed' or state == 'cancelled' then return 0 end
-if ARGV[6] == '1' and state ~= 'queued' then return 0 end
+if ARGV[6] == '1' and state ~= 'queued' and state ~= 'retrying' then return 0 end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'result', ARGV[2])
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
 redis.call('PUBLISH', ARGV[4], ARGV[5])

@@ -77,7 +77,10 @@ end
 local function takePermit()
   if state == 'half_open' then
     redis.call('ZADD', KEYS[2], now + permitTtl, ARGV[1])
-    redis.call('PEXPIRE', KEYS[2], permitTtl + recovery)
+    -- Only ever extend: an earlier holder's longer permit must not vanish with the set.
+    if redis.call('PTTL', KEYS[2]) < permitTtl + recovery then
+      redis.call('PEXPIRE', KEYS[2], permitTtl + recovery)
+    end
   end
 end
 

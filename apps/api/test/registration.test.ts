@@ -1,0 +1,54 @@
+import { startBackend, type TestBackend } from '@mcp-gateway/testing';
+import { eventually, startGateway, type Running } from './harness';
+
+const ADMIN = 'admin-token-registration-0123';
+let backend: TestBackend;
+let gw: Running;
+
+beforeAll(async () => {
+  backend = await startBackend((req) => (req.path.startsWith('/throttled') ? { status: 429, headers: { 'Retry-After': '5' }, body: {} } : { status: 200, body: {} }));
+  // The worker pool serves a fixed list: a service registered later is never consumed here.
+  gw = await startGateway(
+    {
+      security: { adminToken: ADMIN },
+      services: { static: { endpoint: backend.url, operations: [{ name: 'throttled', method: 'GET', path: '/throttled' }] } },
+      retryPolicy: { maxAttempts: 5, backoffStrategy: 'linear', initialDelay: 10, maxDelay: 100, jitter: false },
+    },
+    ['static'],
+  );
+});
+afterAll(async () => {
+  await gw.close();
+  await backend.close();
+});
+
+it('removing a service ends the requests still waiting in its queue with UNKNOWN_SERVICE', async () => {
+  const reg = await gw.http.post('/mcp/services').set('X-Admin-Token', ADMIN).send({ name: 'transient', endpoint: backend.url });
+  expect(reg.status).toBe(201);
+  const ids: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const res = await gw.http.post('/mcp/request').set('Prefer', 'respond-async').send({ service: 'transient', operation: 'op' });
+    expect(res.status).toBe(202);
+    ids.push(res.body.id);
+  }
+  expect((await gw.http.delete('/mcp/services/transient').set('X-Admin-Token', ADMIN)).status).toBe(200);
+  for (const id of ids) {
+    const ended = await eventually(async () => {
+      const p = await gw.http.get(`/mcp/requests/${id}`);
+      return p.body.state === 'failed' ? p.body : undefined;
+    });
+    expect(ended.error.code).toBe('UNKNOWN_SERVICE');
+  }
+  expect(await gw.api.deps.broker.counts('transient')).toMatchObject({ waiting: 0, delayed: 0 });
+});
+
+it('a request waiting for a retry can be cancelled', async () => {
+  const res = await gw.http.post('/mcp/request').set('Prefer', 'respond-async').send({ service: 'static', operation: 'throttled' });
+  // Waiting for its retry: the record says so and the job sits in the delayed set.
+  await eventually(async () => ((await gw.http.get(`/mcp/requests/${res.body.id}`)).body.state === 'retrying' && (await (await gw.api.deps.broker.queue('static').getJob(res.body.id))?.isDelayed()) ? true : undefined));
+  const del = await gw.http.delete(`/mcp/requests/${res.body.id}`);
+  expect(del.status).toBe(200);
+  expect(del.body).toMatchObject({ state: 'cancelled', error: { code: 'CANCELLED' } });
+  expect(await gw.api.deps.broker.queue('static').getJob(res.body.id)).toBeUndefined();
+  expect(backend.requests.filter((r) => r.path === '/throttled')).toHaveLength(1);
+});
