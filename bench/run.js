@@ -16,8 +16,9 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const WAITERS = Number(process.env.BENCH_WAITERS ?? 5000);
 /** BENCH_PROFILE=1: the gateway processes write V8 CPU profiles to bench/results/profiles (see bench/profile-summary.js). */
 const PROFILE = process.env.BENCH_PROFILE === '1';
-/** BENCH_QUICK=1: only the gateway sync scenario (for profiling). */
+/** BENCH_QUICK=1: only the gateway sync scenario (for profiling). BENCH_WAITERS_ONLY=1: only the waiters run. */
 const QUICK = process.env.BENCH_QUICK === '1';
+const WAITERS_ONLY = process.env.BENCH_WAITERS_ONLY === '1';
 const procs = [];
 
 function start(file, env, { ready = (line) => line === 'ready', log, args = [] } = {}) {
@@ -107,6 +108,8 @@ async function main() {
     MCP_SERVICE_BENCH_CONCURRENCY: '64',
     MCP_SERVICE_PARKED_ENDPOINT: target,
     MCP_SERVICE_PARKED_MAX_QUEUE_DEPTH: '100000',
+    MCP_SERVICE_PARKED_RATE_LIMIT_RPM: '6000000',
+    MCP_SERVICE_PARKED_BURST_LIMIT: '1000000',
     WORKER_SERVICES: 'bench',
   };
   const args = PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${path.join(RESULTS, 'profiles')}`] : [];
@@ -120,6 +123,11 @@ async function main() {
   await cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body, duration: 2 });
   await cannon({ url: `http://127.0.0.1:${pBare}/request`, body, duration: 2 });
 
+  if (WAITERS_ONLY) {
+    console.log(await holdWaiters(`http://127.0.0.1:${pApi}`, api.pid));
+    fs.rmSync(log, { force: true });
+    return cleanup(redis);
+  }
   if (QUICK) {
     rows.push(await measure('gateway sync, 1 worker', [api.pid, worker1.pid], () => cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body })));
     // Profiles are written when the processes exit normally.
@@ -213,24 +221,28 @@ async function asyncLoad(base, body) {
 
 async function holdWaiters(base, pid) {
   const rssBefore = rssMb(pid);
-  const pool = new Pool(base, { connections: WAITERS, pipelining: 1, headersTimeout: 120_000, bodyTimeout: 120_000 });
-  const body = JSON.stringify({ service: 'parked', operation: 'wait', metadata: { timeout: 60_000 } });
-  const inflight = Array.from({ length: WAITERS }, () =>
-    pool.request({ method: 'POST', path: '/mcp/request', headers: { 'content-type': 'application/json' }, body }).then((r) => r.body.dump(), () => undefined),
-  );
+  const pool = new Pool(base, { connections: WAITERS, pipelining: 1, headersTimeout: 180_000, bodyTimeout: 180_000, connectTimeout: 30_000 });
+  const body = JSON.stringify({ service: 'parked', operation: 'wait', metadata: { timeout: 120_000 } });
   const metrics = new Pool(base, { connections: 1 });
+  const gauge = async () => Number(/^mcp_gateway_sync_waiters (\d+)/m.exec(await (await metrics.request({ method: 'GET', path: '/metrics' })).body.text())[1]);
+  let sent = 0;
   let held = 0;
-  const until = Date.now() + 60_000;
-  while (held < WAITERS && Date.now() < until) {
-    await new Promise((r) => setTimeout(r, 250));
-    const m = await (await metrics.request({ method: 'GET', path: '/metrics' })).body.text();
-    held = Number(/^mcp_gateway_sync_waiters (\d+)/m.exec(m)[1]);
+  const until = Date.now() + 90_000;
+  // In batches, so the listen backlog is never overrun (dropped SYNs would stall connections for seconds).
+  while (sent < WAITERS && Date.now() < until) {
+    const batch = Math.min(250, WAITERS - sent);
+    for (let i = 0; i < batch; i++) {
+      pool.request({ method: 'POST', path: '/mcp/request', headers: { 'content-type': 'application/json' }, body }).then((r) => r.body.dump(), () => undefined);
+    }
+    sent += batch;
+    for (let i = 0; i < 40 && (held = await gauge()) < sent; i++) await new Promise((r) => setTimeout(r, 50));
   }
+  await new Promise((r) => setTimeout(r, 1000));
+  held = await gauge();
   const rssHeld = rssMb(pid);
   console.log(`sync waiters held: ${held}, API RSS ${Math.round(rssBefore)} MB -> ${Math.round(rssHeld)} MB`);
   await pool.destroy();
   await metrics.close();
-  void inflight;
   return { waiters: held, rssBeforeMb: Math.round(rssBefore), rssHeldMb: Math.round(rssHeld) };
 }
 
