@@ -44,3 +44,29 @@ export function createLogger(settings: LoggerSettings = {}): Logger {
   }
   return pino(options);
 }
+
+type LogArgs = [obj: object, msg?: string] | [msg: string];
+
+export interface LazyLogger {
+  debug(...args: LogArgs): void;
+  info(...args: LogArgs): void;
+  warn(...args: LogArgs): void;
+  error(...args: LogArgs): void;
+}
+
+/**
+ * A child logger made on first use. Per-job bindings cost a child logger each (measurable on the
+ * hot path); most jobs log only their end, with the fields written out.
+ */
+export function lazyChild(logger: Logger, bindings: Record<string, unknown>): LazyLogger {
+  let child: Logger | undefined;
+  const at =
+    (level: 'debug' | 'info' | 'warn' | 'error') =>
+    (...args: LogArgs) => {
+      if (!logger.isLevelEnabled(level)) return;
+      child ??= logger.child(bindings);
+      if (typeof args[0] === 'string') child[level](args[0]);
+      else child[level](args[0], args[1] as string | undefined);
+    };
+  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}

@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { childTraceparent, createLogger, parseTraceparent, traceIdOf } from '@mcp-gateway/observability';
+import { childTraceparent, createLogger, lazyChild, parseTraceparent, traceIdOf } from '@mcp-gateway/observability';
 
 function capture() {
   const lines: Record<string, unknown>[] = [];
@@ -31,6 +31,18 @@ describe('logger', () => {
     const text = JSON.stringify(lines[0]);
     expect(text).not.toMatch(/tok-secret/);
     expect(lines[0]).toMatchObject({ msg: 'hello', name: 'api', level: 30, headers: { accept: 'application/json' } });
+  });
+
+  it('a lazy child carries its bindings on every line it writes, and writes nothing below the level', () => {
+    const { lines, destination } = capture();
+    const log = lazyChild(createLogger({ level: 'info', destination }), { id: 'req-1', service: 'users' });
+    log.debug({ skipped: true }, 'below the level');
+    log.info({ attempt: 2 }, 'retry scheduled');
+    log.error('plain message');
+    expect(lines).toEqual([
+      expect.objectContaining({ id: 'req-1', service: 'users', attempt: 2, msg: 'retry scheduled', level: 30 }),
+      expect.objectContaining({ id: 'req-1', service: 'users', msg: 'plain message', level: 50 }),
+    ]);
   });
 
   it('silent writes nothing', () => {
