@@ -1,14 +1,14 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import { z } from 'zod';
 import { describeIssues, GatewayError, SERVICE_NAME_PATTERN } from '@mcp-gateway/protocol';
 import { ServiceConfigSchema, type GatewayConfig } from '@mcp-gateway/config';
 import { loadServiceDefinition } from '@mcp-gateway/backends';
+import { sha256 } from './auth';
 import type { ApiDeps } from './deps';
 import { sendError } from './http-errors';
 import { publicEndpoint } from './services';
 
-const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest();
 
 /**
  * The registration endpoints answer only to `MCP_ADMIN_TOKEN` (`Authorization: Bearer` or

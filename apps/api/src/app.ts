@@ -1,15 +1,14 @@
 import cors from 'cors';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
-import { GatewayError, toGatewayError } from '@mcp-gateway/protocol';
-import { isConnectionError } from '@mcp-gateway/broker';
+import { GatewayError } from '@mcp-gateway/protocol';
 import type { ApiDeps } from './deps';
 import { adminAuth, adminHandlers } from './admin';
 import { agentAuth, protectedResourceMetadata } from './auth';
 import { operatorConsole } from './console';
 import { mcpEndpoint } from './mcp';
 import { correlation } from './context';
-import { sendError } from './http-errors';
+import { apiError, sendError } from './http-errors';
 import { requestHandlers } from './requests';
 import { serviceHandlers } from './services';
 
@@ -100,9 +99,7 @@ export function createApp(deps: ApiDeps): express.Express {
     sendError(res, new GatewayError('NOT_FOUND', `No route for ${req.method} ${req.path}`));
   });
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const e =
-      fromBodyParser(err) ??
-      (isConnectionError(err) ? new GatewayError('UNAVAILABLE', 'The gateway cannot reach Redis; try again shortly', { retryAfterMs: 1000 }) : toGatewayError(err));
+    const e = fromBodyParser(err) ?? apiError(err);
     if (e.code === 'INTERNAL_ERROR') deps.logger.error({ err, path: req.path, correlationId: req.correlationId, traceparent: req.get('traceparent') }, 'unhandled error');
     sendError(res, e);
   });

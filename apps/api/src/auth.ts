@@ -24,7 +24,8 @@ interface StoredKey {
   agent: Agent;
 }
 
-const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+/** Credentials are kept and compared only as SHA-256 digests (constant-time compare on equal lengths). */
+export const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest();
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 /** Paths anyone may call: liveness, and the metrics scrape (no per-agent data in it). */
 const OPEN_PATHS = new Set(['/mcp/health', '/metrics', '/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource/mcp']);

@@ -1,5 +1,11 @@
 import type { Response } from 'express';
-import { httpStatusFor, toGatewayError, type ErrorBody, type MCPResponse } from '@mcp-gateway/protocol';
+import { GatewayError, httpStatusFor, toGatewayError, type ErrorBody, type MCPResponse } from '@mcp-gateway/protocol';
+import { isConnectionError } from '@mcp-gateway/broker';
+
+/** Any error as the gateway answers it: Redis out of reach is UNAVAILABLE (503), not an internal error. */
+export function apiError(err: unknown): GatewayError {
+  return isConnectionError(err) ? new GatewayError('UNAVAILABLE', 'The gateway cannot reach Redis; try again shortly', { retryAfterMs: 1000 }) : toGatewayError(err);
+}
 
 /** The envelope of an error that is not a request's result (bad input, unknown id, Redis away). */
 export interface ErrorEnvelope {
@@ -14,7 +20,7 @@ function setRetryAfter(res: Response, retryAfterMs: number | undefined): void {
 }
 
 export function sendError(res: Response, err: unknown, id?: string): void {
-  const e = toGatewayError(err);
+  const e = apiError(err);
   const body: ErrorEnvelope = {
     ...(id ? { id } : {}),
     status: 'error',

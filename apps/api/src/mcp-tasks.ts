@@ -4,6 +4,7 @@ import { isEnded, toGatewayError, type MCPRequest, type MCPResponse, type Reques
 import { toolResult, type GatewayTool, type ToolTarget } from '@mcp-gateway/mcp';
 import type { Agent } from './auth';
 import type { ApiDeps } from './deps';
+import { apiError } from './http-errors';
 import type { Submitter } from './submission';
 
 /**
@@ -124,7 +125,7 @@ export function mcpTasks(t: TaskDeps) {
         reply(res, msg.id, { task: await taskOf(id, rec) });
       } catch (err) {
         // Refused before any task existed (bad arguments, open circuit, …): a JSON-RPC error, as the spec asks.
-        const e = toGatewayError(err);
+        const e = apiError(err);
         fail(res, msg.id, e.code === 'VALIDATION_ERROR' ? -32602 : -32603, `${e.code}: ${e.message}`);
       } finally {
         span.end();

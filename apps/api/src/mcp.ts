@@ -1,13 +1,14 @@
-import { randomUUID, createHash } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import { createMcpHandler, ProtocolError, ProtocolErrorCode, Server, type ServerContext } from '@modelcontextprotocol/server';
 import { toNodeHandler } from '@modelcontextprotocol/node';
-import { GatewayError, isGatewayError, REQUEST_ID_PATTERN, toGatewayError, type MCPRequest } from '@mcp-gateway/protocol';
+import { GatewayError, isGatewayError, REQUEST_ID_PATTERN, type MCPRequest } from '@mcp-gateway/protocol';
 import { errorResult, toolResult, toolsFor, type ToolResult, type ToolTarget } from '@mcp-gateway/mcp';
-import { isConnectionError } from '@mcp-gateway/broker';
+import { requestHash } from '@mcp-gateway/broker';
 import { agentMayUse, authEnabled, type Agent } from './auth';
 import type { ApiDeps } from './deps';
 import { mcpTasks } from './mcp-tasks';
+import { apiError } from './http-errors';
 import { createSubmitter } from './submission';
 
 const SERVER_INFO = { name: 'mcp-gateway', version: '0.1.0' };
@@ -29,17 +30,6 @@ interface SessionRecord {
 
 const jsonRpcError = (res: Response, status: number, code: number, message: string) =>
   res.status(status).json({ jsonrpc: '2.0', error: { code, message }, id: null });
-
-function stableJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
-  if (v && typeof v === 'object') {
-    return `{${Object.keys(v as object)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v) ?? 'null';
-}
 
 /**
  * `/mcp`: a Model Context Protocol server over Streamable HTTP, both eras on one endpoint (the SDK's
@@ -101,7 +91,7 @@ export function mcpEndpoint(deps: ApiDeps) {
       const key = meta['mcp-gateway/idempotencyKey'] ?? meta.idempotencyKey;
       if (typeof key === 'string' && REQUEST_ID_PATTERN.test(key)) id = key;
       else if (readOnly) {
-        const fingerprint = createHash('sha256').update(`${agent?.id ?? ''}\n${target.service}\n${operation}\n${stableJson(parameters)}`).digest('base64url').slice(0, 32);
+        const fingerprint = requestHash(target.service, operation, parameters, agent?.id);
         const fresh = `mcp-${randomUUID()}`;
         const recentKey = `${prefix}:recent:${fingerprint}`;
         const won = await redis.set(recentKey, fresh, 'PX', REATTACH_WINDOW_MS, 'NX');
@@ -136,7 +126,7 @@ export function mcpEndpoint(deps: ApiDeps) {
       );
     } catch (err) {
       // Bad arguments, refusals and fast failures are tool results an agent can act on.
-      const e = isConnectionError(err) ? new GatewayError('UNAVAILABLE', 'The gateway cannot reach Redis; try again shortly', { retryAfterMs: 1000 }) : toGatewayError(err);
+      const e = apiError(err);
       if (!isGatewayError(err) && e.code !== 'UNAVAILABLE') logger.error({ err, service: target.service }, 'tools/call failed');
       return errorResult(e.toBody(), id);
     } finally {

@@ -118,22 +118,13 @@ export function createSubmitter(deps: ApiDeps) {
     const msg = await Promise.race([w.wait(waitMs), released]);
     unhook();
     if (msg) return { kind: 'ended', result: msg.result };
-    if (lifecycle.released) {
-      w.cancel();
-      const state = (await broker.status(id).catch(() => undefined))?.state ?? 'queued';
-      if (isEnded(state)) {
-        const ended = await broker.status(id);
-        const { state: _s, ...result } = ended!;
-        return { kind: 'ended', result: result as MCPResponse };
-      }
-      return { kind: 'pending', id, state, timeoutMs, waitedToDeadline: false };
-    }
+    if (lifecycle.released) w.cancel();
     const now = await broker.status(id).catch(() => undefined);
     if (now?.status !== undefined && isEnded(now.state)) {
       const { state: _ended, ...result } = now;
       return { kind: 'ended', result: result as MCPResponse };
     }
-    return { kind: 'pending', id, state: now?.state ?? state, timeoutMs, waitedToDeadline: waitMs >= untilDeadline };
+    return { kind: 'pending', id, state: now?.state ?? state, timeoutMs, waitedToDeadline: !lifecycle.released && waitMs >= untilDeadline };
   };
 }
 

@@ -1,14 +1,11 @@
-import path from 'node:path';
 import request from 'supertest';
 import { freePort, startBackend, startNodeProcess, testRedisUrl, uniquePrefix, type RunningProcess, type TestBackend } from '@mcp-gateway/testing';
+import { API, WORKER } from './entry-points';
 
 /**
  * Run-time registration with the real entry points: two API processes and two worker processes
  * (serving every service, so they follow the registry), one Redis.
  */
-const root = path.resolve(__dirname, '../../..');
-const API = path.join(root, 'apps/api/dist/main.js');
-const WORKER = path.join(root, 'apps/worker/dist/main.js');
 const ADMIN = 'admin-token-for-tests-0123456789';
 
 let backend: TestBackend;

@@ -1,10 +1,9 @@
-import path from 'node:path';
 import request from 'supertest';
 import { MCPGateway, GatewayConfigManager, startDemoBackend } from '@mcp-gateway/gateway';
 import { createLogger } from '@mcp-gateway/observability';
 import { freePort, startNodeProcess, testConfig, testRedisUrl } from '@mcp-gateway/testing';
+import { DEV } from './entry-points';
 
-const DEV = path.resolve(__dirname, '../../../apps/gateway/dist/dev.js');
 
 describe('MCPGateway (programmatic)', () => {
   it('starts API and workers in one process, serves a round trip, and stops', async () => {

@@ -1,11 +1,8 @@
-import path from 'node:path';
 import request from 'supertest';
 import { freePort, startBackend, startNodeProcess, startRedisServer, testRedisUrl, uniquePrefix, type RunningProcess, type TestBackend } from '@mcp-gateway/testing';
+import { API, WORKER } from './entry-points';
 
 /** SIGTERM and Redis outages with the real entry points: every accepted request still ends. */
-const root = path.resolve(__dirname, '../../..');
-const API = path.join(root, 'apps/api/dist/main.js');
-const WORKER = path.join(root, 'apps/worker/dist/main.js');
 
 let backend: TestBackend;
 const procs: RunningProcess[] = [];

@@ -2,15 +2,13 @@ import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { freePort, startBackend, startNodeProcess, testRedisUrl, uniquePrefix, type RunningProcess, type TestBackend } from '@mcp-gateway/testing';
+import { ROOT, API, WORKER } from './entry-points';
 
 /**
  * MCP with the real entry points: two API processes behind a round-robin "load balancer" (the
  * client's fetch alternates between them) and a worker process. One 2025-era session is served by
  * both replicas in turn: no sticky routing.
  */
-const root = path.resolve(__dirname, '../../..');
-const API = path.join(root, 'apps/api/dist/main.js');
-const WORKER = path.join(root, 'apps/worker/dist/main.js');
 
 let backend: TestBackend;
 const procs: RunningProcess[] = [];
@@ -28,7 +26,7 @@ it('two API replicas serve one MCP session alternately, and tool calls go throug
     MCP_REDIS_KEY_PREFIX: uniquePrefix('mcpp'),
     MCP_SERVICES: 'orders',
     MCP_SERVICE_ORDERS_ENDPOINT: backend.url,
-    MCP_SERVICE_ORDERS_DEFINITION: path.join(root, 'apps/gateway/test/fixtures/orders.yaml'),
+    MCP_SERVICE_ORDERS_DEFINITION: path.join(ROOT, 'apps/gateway/test/fixtures/orders.yaml'),
     HOST: '127.0.0.1',
     NODE_ENV: 'test',
   };

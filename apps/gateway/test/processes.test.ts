@@ -1,14 +1,11 @@
-import path from 'node:path';
 import request from 'supertest';
 import { freePort, startBackend, startNodeProcess, testRedisUrl, uniquePrefix, type RunningProcess, type TestBackend } from '@mcp-gateway/testing';
+import { API, WORKER, GATEWAY } from './entry-points';
 
 /**
  * The real entry points as separate processes (what compose and Kubernetes run):
  * one API and two workers on one service queue. Needs `npm run build` (npm test builds first).
  */
-const root = path.resolve(__dirname, '../../..');
-const API = path.join(root, 'apps/api/dist/main.js');
-const WORKER = path.join(root, 'apps/worker/dist/main.js');
 
 let backend: TestBackend;
 const procs: RunningProcess[] = [];
@@ -87,7 +84,6 @@ it('spreads requests over two worker processes and completes every one; WORKER_S
 });
 
 describe('start-up refusals and the all-in-one `npm run gateway`', () => {
-  const GATEWAY = path.join(root, 'apps/gateway/dist/main.js');
   const exitOf = (p: RunningProcess) =>
     new Promise<number | null>((resolve) => (p.child.exitCode !== null ? resolve(p.child.exitCode) : p.child.once('exit', (code) => resolve(code))));
 

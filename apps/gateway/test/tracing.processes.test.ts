@@ -1,14 +1,11 @@
-import path from 'node:path';
 import request from 'supertest';
 import { freePort, startBackend, startNodeProcess, testRedisUrl, uniquePrefix, type RunningProcess, type TestBackend } from '@mcp-gateway/testing';
+import { API, WORKER } from './entry-points';
 
 /**
  * OpenTelemetry with the real entry points: an API and a worker process export spans over OTLP/HTTP
  * to a collector the test runs; one request gives one trace api → queue → job → backend call.
  */
-const root = path.resolve(__dirname, '../../..');
-const API = path.join(root, 'apps/api/dist/main.js');
-const WORKER = path.join(root, 'apps/worker/dist/main.js');
 
 interface OtlpSpan {
   traceId: string;

@@ -4,7 +4,9 @@ import type Redis from 'ioredis';
 import { resilienceEventsChannel, resilienceKeys } from './keys';
 import type { Admission, AdmitOptions, BreakerOutcome, CircuitState, RecordResult, ResiliencePolicy } from './policy';
 
-const lua = (name: string) => readFileSync(path.join(__dirname, 'lua', `${name}.lua`), 'utf8');
+const read = (name: string) => readFileSync(path.join(__dirname, 'lua', `${name}.lua`), 'utf8');
+/** Each script with the shared clock function in front of it. */
+const lua = (name: string) => `${read('clock')}\n${read(name)}`;
 
 interface Commands {
   mcpAdmit(breaker: string, trials: string, bucket: string, jobId: string, capacity: number, refillPerSec: number, recovery: number, halfOpenMax: number, permitTtl: number, now: string, maxWait: number, reservedAt: string): Promise<[number, number, CircuitState, 0 | 1, number?, number?]>;

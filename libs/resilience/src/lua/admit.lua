@@ -32,13 +32,7 @@
   made never exceed burstLimit + rate x elapsed, and a job waits exactly once, for its own token
   (no herd of waiting jobs re-checking the bucket every time a token appears).
 ]]
-local now
-if ARGV[7] ~= '' then
-  now = tonumber(ARGV[7])
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+local now = clock(ARGV[7])
 local capacity = tonumber(ARGV[2])
 local refillPerMs = tonumber(ARGV[3]) / 1000
 local recovery = tonumber(ARGV[4])

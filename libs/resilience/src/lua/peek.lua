@@ -6,13 +6,7 @@
   ARGV[1] capacity   ARGV[2] refill per second   ARGV[3] recoveryTimeout ms   ARGV[4] now override ('' = TIME)
   Returns { openWaitMs, tokenWaitMs, queueDepth }  (0 = no wait)
 ]]
-local now
-if ARGV[4] ~= '' then
-  now = tonumber(ARGV[4])
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+local now = clock(ARGV[4])
 local openWait = 0
 local b = redis.call('HMGET', KEYS[1], 'state', 'openedAt')
 if b[1] == 'open' then

@@ -8,13 +8,7 @@
   ARGV[5] ttl ms for the breaker hash (it is dropped when idle and closed)
   Returns { stateBefore, stateAfter, failures }
 ]]
-local now
-if ARGV[4] ~= '' then
-  now = tonumber(ARGV[4])
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+local now = clock(ARGV[4])
 local threshold = tonumber(ARGV[3])
 local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
 local wasTrial = redis.call('ZREM', KEYS[2], ARGV[1]) == 1
