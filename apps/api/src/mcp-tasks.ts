@@ -1,6 +1,8 @@
 import type { Request, Response } from 'express';
 import type Redis from 'ioredis';
-import { isEnded, toGatewayError, type MCPRequest, type MCPResponse, type RequestState } from '@mcp-gateway/protocol';
+import * as z from 'zod';
+import { ProtocolError, ProtocolErrorCode, type Server } from '@modelcontextprotocol/server';
+import { isEnded, toGatewayError, type MCPRequest, type MCPResponse, type RequestState, type RequestStatus } from '@mcp-gateway/protocol';
 import { toolResult, type GatewayTool, type ToolTarget } from '@mcp-gateway/mcp';
 import type { Agent } from './auth';
 import type { ApiDeps } from './deps';
@@ -8,12 +10,20 @@ import { apiError } from './http-errors';
 import type { Submitter } from './submission';
 
 /**
- * MCP tasks (the 2025-11-25 task-augmented requests): a `tools/call` that asks for a task is answered
- * at once with a task whose id IS the queue job id; `tasks/get`, `tasks/result`, `tasks/list` and
- * `tasks/cancel` read and act on the queue, so any API replica answers, and `GET /mcp/requests/:id`
- * answers for the same id. The SDK has no task runtime for this, so these few JSON-RPC methods are
- * handled here, before it.
+ * MCP tasks, both generations, over one store: a task's id IS the queue job id, so any API replica
+ * answers for it and `GET /mcp/requests/:id` answers for the same id.
+ * - 2025-11-25 (task-augmented requests): the client asks for a task with `params.task`; the SDK has
+ *   no runtime for it, so `tools/call` with a task and `tasks/get|result|list|cancel` are handled
+ *   here, before the SDK.
+ * - 2026-07-28 (the `io.modelcontextprotocol/tasks` extension, SEP-2663): the server decides. A call
+ *   from a client that declares the extension and is still running after TASK_AFTER_MS is answered
+ *   with `resultType: "task"`; `tasks/get`, `tasks/update` and `tasks/cancel` are registered on the
+ *   SDK's modern server.
  */
+export const TASKS_EXTENSION = 'io.modelcontextprotocol/tasks';
+/** A 2026-07-28 call from a task-capable client becomes a task when it has not ended after this long. */
+export const TASK_AFTER_MS = 1000;
+const PROTOCOL_VERSION_META = 'io.modelcontextprotocol/protocolVersion';
 const DEFAULT_TTL_MS = 3_600_000;
 const MAX_TTL_MS = 24 * 3_600_000;
 const POLL_INTERVAL_MS = 500;
@@ -28,7 +38,8 @@ interface TaskRecord {
 
 type TaskStatus = 'working' | 'input_required' | 'completed' | 'failed' | 'cancelled';
 
-const STATUS: Record<RequestState, TaskStatus> = {
+/** 2025-11-25: a job that ended with an error is a failed task. */
+const LEGACY_STATUS: Record<RequestState, TaskStatus> = {
   queued: 'working',
   active: 'working',
   retrying: 'working',
@@ -53,6 +64,19 @@ export interface TaskDeps {
   scopeOf(req: Request): string;
 }
 
+/** A 2026-07-28 request: its protocol version (header or per-request `_meta`) is of that era. */
+function isModern(req: Request, msg: RpcMessage): boolean {
+  const version = req.get('mcp-protocol-version') ?? (msg.params?._meta as Record<string, unknown> | undefined)?.[PROTOCOL_VERSION_META];
+  return typeof version === 'string' && version >= '2026-07-28';
+}
+
+/** The ended job as the gateway's response, or undefined while it runs. */
+function endedResult(status: RequestStatus): MCPResponse | undefined {
+  if (!isEnded(status.state) || status.status === undefined) return undefined;
+  const { state: _state, ...result } = status;
+  return result as MCPResponse;
+}
+
 export function mcpTasks(t: TaskDeps) {
   const { deps, redis, prefix } = t;
   // A scope's tasks and their list share one hash tag, so the MULTI below is one slot on a cluster.
@@ -62,34 +86,97 @@ export function mcpTasks(t: TaskDeps) {
   const reply = (res: Response, id: RpcMessage['id'], result: unknown) => res.status(200).json({ jsonrpc: '2.0', id: id ?? null, result });
   const fail = (res: Response, id: RpcMessage['id'], code: number, message: string) => res.status(200).json({ jsonrpc: '2.0', id: id ?? null, error: { code, message } });
 
-  async function taskOf(id: string, rec: TaskRecord): Promise<Record<string, unknown> | undefined> {
-    const status = await deps.broker.status(id);
-    if (!status) return undefined;
-    const result = status as Partial<MCPResponse>;
+  /** Stores the task before it is announced, so a tasks/get that follows at once finds it. */
+  async function create(scope: string, id: string, ttl: number): Promise<TaskRecord> {
+    const rec: TaskRecord = { scope, createdAt: new Date().toISOString(), ttl };
+    const stored = await redis
+      .multi()
+      .set(taskKey(scope, id), JSON.stringify(rec), 'PX', ttl)
+      .zadd(listKey(scope), Date.now(), id)
+      .zremrangebyrank(listKey(scope), 0, -1001)
+      .pexpire(listKey(scope), MAX_TTL_MS)
+      .exec();
+    const failed = stored?.find(([err]) => err);
+    if (!stored || failed) throw failed?.[0] ?? new Error('the task could not be stored');
+    return rec;
+  }
+
+  async function find(scope: string, taskId: unknown): Promise<{ id: string; rec: TaskRecord } | undefined> {
+    if (typeof taskId !== 'string') return undefined;
+    const raw = await redis.get(taskKey(scope, taskId));
+    const rec = raw ? (JSON.parse(raw) as TaskRecord) : undefined;
+    // Another session's (or agent's) task is as good as unknown.
+    return rec && rec.scope === scope ? { id: taskId, rec } : undefined;
+  }
+
+  /** The fields both generations share, from the job's status. */
+  function common(id: string, rec: TaskRecord, status: RequestStatus) {
     return {
       taskId: id,
-      status: STATUS[status.state],
-      ttl: rec.ttl,
       createdAt: rec.createdAt,
-      lastUpdatedAt: result.metadata?.completedAt ?? new Date().toISOString(),
-      pollInterval: POLL_INTERVAL_MS,
-      ...(result.error ? { statusMessage: `${result.error.code}: ${result.error.message}` } : { statusMessage: status.state }),
+      lastUpdatedAt: status.metadata?.completedAt ?? new Date().toISOString(),
+      statusMessage: status.error ? `${status.error.code}: ${status.error.message}` : status.state,
     };
   }
 
-  async function record(req: Request, taskId: unknown): Promise<{ id: string; rec: TaskRecord } | undefined> {
-    if (typeof taskId !== 'string') return undefined;
-    const raw = await redis.get(taskKey(t.scopeOf(req), taskId));
-    const rec = raw ? (JSON.parse(raw) as TaskRecord) : undefined;
-    // Another session's (or agent's) task is as good as unknown.
-    return rec && rec.scope === t.scopeOf(req) ? { id: taskId, rec } : undefined;
+  async function legacyTask(id: string, rec: TaskRecord): Promise<Record<string, unknown> | undefined> {
+    const status = await deps.broker.status(id);
+    if (!status) return undefined;
+    return { ...common(id, rec, status), status: LEGACY_STATUS[status.state], ttl: rec.ttl, pollInterval: POLL_INTERVAL_MS };
   }
 
-  /** Handles the message when it is a task request; false lets the SDK have it. */
-  return async function handleTasks(req: Request, res: Response): Promise<boolean> {
+  /**
+   * The 2026-07-28 detailed task. A call that reached its end is `completed` with the tool result,
+   * `isError` included (a backend failure is the tool's answer, as in a direct call); `failed` is
+   * for JSON-RPC errors, which a queued job never ends with.
+   */
+  async function modernTask(id: string, rec: TaskRecord): Promise<Record<string, unknown> | undefined> {
+    const status = await deps.broker.status(id);
+    if (!status) return undefined;
+    const base = { ...common(id, rec, status), ttlMs: rec.ttl, pollIntervalMs: POLL_INTERVAL_MS };
+    if (status.state === 'cancelled') return { ...base, status: 'cancelled' };
+    const ended = endedResult(status);
+    if (!ended) return { ...base, status: 'working' };
+    return { ...base, status: 'completed', result: { resultType: 'complete', ...toolResult(ended) } };
+  }
+
+  const modern = {
+    /** Makes the running job a task and answers the call with it (`resultType: "task"`). */
+    async created(scope: string, id: string): Promise<Record<string, unknown>> {
+      const rec = await create(scope, id, DEFAULT_TTL_MS);
+      const task = await modernTask(id, rec);
+      if (!task) throw new ProtocolError(ProtocolErrorCode.InternalError, `The request ${id} disappeared before its task was created`);
+      return { ...task, resultType: 'task' };
+    },
+
+    /** tasks/get, tasks/update and tasks/cancel on a 2026-07-28 server of this scope. */
+    register(server: Server, scope: string): void {
+      const byId = { params: z.looseObject({ taskId: z.string() }) };
+      server.setRequestHandler('tasks/get', byId, async (params) => {
+        const found = await find(scope, params.taskId);
+        const task = found ? await modernTask(found.id, found.rec) : undefined;
+        if (!task) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown task: ${params.taskId}`);
+        return task;
+      });
+      // No gateway task asks for input, so there is nothing to update; the spec asks for an ack anyway.
+      server.setRequestHandler('tasks/update', byId, async () => ({}));
+      // Cancellation is cooperative: a job still queued or waiting for a retry is cancelled, one a
+      // worker is running ends as it would have. The ack is the same either way, as the spec asks.
+      server.setRequestHandler('tasks/cancel', byId, async (params) => {
+        const found = await find(scope, params.taskId);
+        if (found) await deps.broker.cancel(found.id).catch(() => undefined);
+        return {};
+      });
+    },
+  };
+
+  /** Handles a 2025-11-25 task request; false lets the SDK have the message. */
+  async function legacy(req: Request, res: Response): Promise<boolean> {
     const msg = req.body as RpcMessage | undefined;
     if (!msg || typeof msg !== 'object' || Array.isArray(msg) || msg.id === undefined || typeof msg.method !== 'string') return false;
+    if (isModern(req, msg)) return false;
     const params = msg.params ?? {};
+    const scope = t.scopeOf(req);
 
     if (msg.method === 'tools/call' && params.task !== undefined) {
       const name = String(params.name ?? '');
@@ -112,17 +199,8 @@ export function mcpTasks(t: TaskDeps) {
           waitMs: 0,
         });
         const id = outcome.kind === 'ended' ? outcome.result.id : outcome.id;
-        const rec: TaskRecord = { scope: t.scopeOf(req), createdAt: new Date().toISOString(), ttl };
-        const stored = await redis
-          .multi()
-          .set(taskKey(rec.scope, id), JSON.stringify(rec), 'PX', ttl)
-          .zadd(listKey(rec.scope), Date.now(), id)
-          .zremrangebyrank(listKey(rec.scope), 0, -1001)
-          .pexpire(listKey(rec.scope), MAX_TTL_MS)
-          .exec();
-        const failed = stored?.find(([err]) => err);
-        if (!stored || failed) throw failed?.[0] ?? new Error('the task could not be stored');
-        reply(res, msg.id, { task: await taskOf(id, rec) });
+        const rec = await create(scope, id, ttl);
+        reply(res, msg.id, { task: await legacyTask(id, rec) });
       } catch (err) {
         // Refused before any task existed (bad arguments, open circuit, …): a JSON-RPC error, as the spec asks.
         const e = apiError(err);
@@ -135,20 +213,20 @@ export function mcpTasks(t: TaskDeps) {
 
     if (!msg.method.startsWith('tasks/')) return false;
     if (msg.method === 'tasks/list') {
-      const ids = await redis.zrevrange(listKey(t.scopeOf(req)), 0, 99);
+      const ids = await redis.zrevrange(listKey(scope), 0, 99);
       const tasks = [];
       for (const id of ids) {
-        const found = await record(req, id);
-        const task = found ? await taskOf(found.id, found.rec) : undefined;
+        const found = await find(scope, id);
+        const task = found ? await legacyTask(found.id, found.rec) : undefined;
         if (task) tasks.push(task);
       }
       return reply(res, msg.id, { tasks }), true;
     }
-    const found = await record(req, params.taskId);
+    const found = await find(scope, params.taskId);
     if (!found) return fail(res, msg.id, -32602, `Unknown task: ${String(params.taskId)}`), true;
 
     if (msg.method === 'tasks/get') {
-      const task = await taskOf(found.id, found.rec);
+      const task = await legacyTask(found.id, found.rec);
       return (task ? reply(res, msg.id, task) : fail(res, msg.id, -32602, `Task ${found.id} expired`)), true;
     }
     if (msg.method === 'tasks/cancel') {
@@ -159,7 +237,7 @@ export function mcpTasks(t: TaskDeps) {
       } catch (err) {
         return fail(res, msg.id, -32602, `Task ${found.id} cannot be cancelled: ${toGatewayError(err).message}`), true;
       }
-      return reply(res, msg.id, await taskOf(found.id, found.rec)), true;
+      return reply(res, msg.id, await legacyTask(found.id, found.rec)), true;
     }
     if (msg.method === 'tasks/result') {
       // Blocks until the task ends (one subscription per process, as for sync requests), at most
@@ -170,12 +248,8 @@ export function mcpTasks(t: TaskDeps) {
       let result: MCPResponse | undefined;
       try {
         const now = await deps.broker.status(found.id);
-        if (now && isEnded(now.state) && now.status) {
-          const { state: _done, ...r } = now;
-          result = r as MCPResponse;
-        } else {
-          result = (await w.wait(Math.min(RESULT_WAIT_MS, Math.max(1000, found.rec.ttl))))?.result;
-        }
+        result = now ? endedResult(now) : undefined;
+        if (!result) result = (await w.wait(Math.min(RESULT_WAIT_MS, Math.max(1000, found.rec.ttl))))?.result;
       } finally {
         w.cancel();
         res.off('close', gone);
@@ -185,5 +259,7 @@ export function mcpTasks(t: TaskDeps) {
       return reply(res, msg.id, { ...tool, _meta: { ...(tool._meta ?? {}), 'io.modelcontextprotocol/related-task': { taskId: found.id } } }), true;
     }
     return false;
-  };
+  }
+
+  return { legacy, modern };
 }

@@ -7,7 +7,7 @@ import { errorResult, toolResult, toolsFor, type ToolResult, type ToolTarget } f
 import { requestHash } from '@mcp-gateway/broker';
 import { agentMayUse, authEnabled, type Agent } from './auth';
 import type { ApiDeps } from './deps';
-import { mcpTasks } from './mcp-tasks';
+import { mcpTasks, TASK_AFTER_MS, TASKS_EXTENSION } from './mcp-tasks';
 import { apiError } from './http-errors';
 import { createSubmitter } from './submission';
 
@@ -71,7 +71,18 @@ export function mcpEndpoint(deps: ApiDeps) {
     return (ctx.http?.authInfo?.extra as { agent?: Agent } | undefined)?.agent;
   }
 
-  async function callTool(target: ToolTarget, args: Record<string, unknown>, ctx: ServerContext, scope: string, readOnly: boolean): Promise<ToolResult> {
+  /**
+   * One tools/call through the queue. `asTask`: the client takes 2026-07-28 tasks, so a call still
+   * running after TASK_AFTER_MS is answered with a task instead of holding the request open.
+   */
+  async function callTool(
+    target: ToolTarget,
+    args: Record<string, unknown>,
+    ctx: ServerContext,
+    scope: string,
+    readOnly: boolean,
+    asTask: boolean,
+  ): Promise<ToolResult | Record<string, unknown>> {
     const agent = agentOf(ctx);
     let operation = target.operation;
     let parameters = args;
@@ -111,13 +122,14 @@ export function mcpEndpoint(deps: ApiDeps) {
         agent,
         correlationId: randomUUID(),
         traceparent: span.traceparent,
-        waitMs: Infinity,
+        waitMs: asTask ? TASK_AFTER_MS : Infinity,
         onAccepted: (jobId) => {
           void rememberCall(callKey(scope, ctx.mcpReq.id), jobId);
           if (progressToken !== undefined) stopProgress = reportProgress(jobId, target.service, progressToken, ctx);
         },
       });
       if (outcome.kind === 'ended') return toolResult(outcome.result);
+      if (asTask && !outcome.waitedToDeadline) return await tasks.modern.created(scope, outcome.id);
       return errorResult(
         new GatewayError('TIMEOUT', `No result within the deadline of ${outcome.timeoutMs} ms; the request ${outcome.id} may still finish (GET /mcp/requests/${outcome.id})`, {
           retryable: true,
@@ -195,9 +207,9 @@ export function mcpEndpoint(deps: ApiDeps) {
   }
 
   const mcpHandler = createMcpHandler(
-      ({ authInfo, requestInfo }) => {
+      ({ era, authInfo, requestInfo }) => {
         const scope = scopeFrom(requestInfo?.headers.get('mcp-session-id') ?? undefined, (authInfo?.extra as { agent?: Agent } | undefined)?.agent);
-        return buildServer(scope, authInfo);
+        return buildServer(scope, authInfo, era === 'modern');
       },
       { onerror: (err: unknown) => logger.warn({ err: String(err) }, 'mcp protocol error') },
   );
@@ -205,11 +217,14 @@ export function mcpEndpoint(deps: ApiDeps) {
   // 2026-07-28 clients hear of registry changes on their subscriptions/listen streams (held by this process).
   registry.on('change', () => mcpHandler.notify.toolsChanged());
 
-  function buildServer(scope: string, authInfo: { extra?: Record<string, unknown> } | undefined): Server {
+  function buildServer(scope: string, authInfo: { extra?: Record<string, unknown> } | undefined, modern: boolean): Server {
     const server = new Server(SERVER_INFO, {
-      capabilities: { tools: { listChanged: true }, logging: {} },
-      instructions: 'Each tool calls one operation of a backend service through the gateway queue (rate limits, circuit breakers, retries apply).',
+      // 2026-07-28 clients learn of the tasks extension from server/discover; 2025 ones from the
+      // gateway's own initialize answer (CAPABILITIES).
+      capabilities: { tools: { listChanged: true }, logging: {}, ...(modern ? { extensions: { [TASKS_EXTENSION]: {} } } : {}) },
+      instructions: INSTRUCTIONS,
     });
+    if (modern) tasks.modern.register(server, scope);
     const agent = (authInfo?.extra as { agent?: Agent } | undefined)?.agent;
     server.setRequestHandler('tools/list', async () => {
       const { tools } = await listTools(agent);
@@ -222,7 +237,12 @@ export function mcpEndpoint(deps: ApiDeps) {
       if (!target) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${request.params.name}`);
       const tool = tools.find((t) => t.name === request.params.name)!;
       const args = (request.params.arguments ?? {}) as Record<string, unknown>;
-      return (await callTool(target, args, ctx, scope, tool.annotations.readOnlyHint === true)) as never;
+      // SEP-2663: only a client that declares the extension on this very request may get a task.
+      const declared = (ctx.mcpReq.envelope as { 'io.modelcontextprotocol/clientCapabilities'?: { extensions?: Record<string, unknown> } } | undefined)?.[
+        'io.modelcontextprotocol/clientCapabilities'
+      ]?.extensions?.[TASKS_EXTENSION];
+      const asTask = modern && typeof declared === 'object' && declared !== null;
+      return (await callTool(target, args, ctx, scope, tool.annotations.readOnlyHint === true, asTask)) as never;
     });
     server.setRequestHandler('logging/setLevel', async () => ({}));
     return server;
@@ -286,7 +306,7 @@ export function mcpEndpoint(deps: ApiDeps) {
         return void jsonRpcError(res, sessionId ? 405 : 400, -32000, req.method === 'GET' ? 'A GET stream needs an Mcp-Session-Id' : 'Method not allowed');
       }
       await cancelIfAsked(req);
-      if (await tasks(req, res)) return;
+      if (await tasks.legacy(req, res)) return;
       // The SDK reads the caller from req.auth (its pass-through authInfo).
       (req as Request & { auth?: unknown }).auth = { token: '', clientId: agentId || 'anonymous', scopes: [], extra: { agent: req.agent } };
       await handler(req, res, req.body);

@@ -1,7 +1,11 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
+import { resultFromTaskOutcome } from '@modelcontextprotocol/ext-tasks/client';
+import { isCreateTaskResultV2, isDetailedTaskV2 } from '@modelcontextprotocol/ext-tasks/core/v2';
 import { startBackend, type TestBackend } from '@mcp-gateway/testing';
 import { startGateway, type Running } from './harness';
+import { framed, MODERN, modernTaskClient } from './modern-tasks-client';
 
 let backend: TestBackend;
 let gw: Running;
@@ -256,5 +260,58 @@ describe('MCP tasks (2025-11-25, task-augmented tools/call)', () => {
     await stream.return(undefined);
     await other.client.close();
     await client.close();
+  });
+});
+
+describe('MCP Tasks extension (2026-07-28: v2 SDK client + the official ext-tasks requester)', () => {
+  it('server/discover announces the extension; a call that outlives its wait becomes a task whose id is the job id', async () => {
+    const { client, session, close } = await modernTaskClient(url);
+    expect(client.getServerCapabilities()?.extensions).toEqual({ 'io.modelcontextprotocol/tasks': {} });
+    const execution = await session.callTool('users__slow', { ms: 2500 });
+    expect(execution.kind).toBe('task');
+    const taskId = execution.handle!.taskId;
+    // The same id answers the REST API while the task runs.
+    expect((await gw.http.get(`/mcp/requests/${taskId}`)).body).toMatchObject({ id: taskId, state: expect.stringMatching(/^(queued|active)$/) });
+    const { outcome } = await execution.settle();
+    expect(outcome.status).toBe('completed');
+    expect((resultFromTaskOutcome(outcome) as { structuredContent?: unknown }).structuredContent).toEqual({ slow: true });
+    expect(backend.requests.filter((r) => r.path === '/slow')).toHaveLength(1);
+    expect((await gw.http.get(`/mcp/requests/${taskId}`)).body).toMatchObject({ state: 'completed', data: { slow: true } });
+    await close();
+  });
+
+  it('a call that ends within its wait is answered at once; a client without the extension never gets a task', async () => {
+    const { session, close } = await modernTaskClient(url);
+    const quick = await session.callTool('users__getUser', { id: '7' });
+    expect(quick.kind).toBe('immediate');
+    const { outcome } = await quick.settle();
+    expect((resultFromTaskOutcome(outcome) as { structuredContent?: unknown }).structuredContent).toMatchObject({ path: '/users/7' });
+    await close();
+    const plain = new ClientV2({ name: 'plain', version: '1.0.0' }, { versionNegotiation: { mode: { pin: MODERN } } });
+    await plain.connect(new TransportV2(url));
+    expect((await plain.callTool({ name: 'users__slow', arguments: { ms: 1500 } })).structuredContent).toEqual({ slow: true });
+    await plain.close();
+  });
+
+  it('tasks/cancel cancels a task still in the queue; the wire shapes are the extension schemas', async () => {
+    const { session, rawDispatch, close } = await modernTaskClient(url);
+    const created = await rawDispatch({ method: 'tools/call', params: framed({ name: 'parked__wait', arguments: {} }) });
+    if (created.kind !== 'result' || !isCreateTaskResultV2(created.result)) throw new Error(`not a task: ${JSON.stringify(created)}`);
+    const taskId = created.result.taskId;
+    const polled = await rawDispatch({ method: 'tasks/get', params: framed({ taskId }) });
+    expect(polled.kind === 'result' && isDetailedTaskV2(polled.result) && polled.result.status).toBe('working');
+    expect(await rawDispatch({ method: 'tasks/update', params: framed({ taskId, inputResponses: {} }) })).toMatchObject({ kind: 'result', result: { resultType: 'complete' } });
+    expect(await rawDispatch({ method: 'tasks/get', params: framed({ taskId: 'no-such-task' }) })).toMatchObject({ kind: 'error', error: { code: -32602 } });
+
+    // Through the requester: cancel, then the task settles as cancelled and the job never runs.
+    const execution = await session.callTool('parked__wait', { n: 2 });
+    expect(execution.kind).toBe('task');
+    await execution.cancel();
+    const { outcome } = await execution.settle();
+    expect(outcome.status).toBe('cancelled');
+    expect((await gw.http.get(`/mcp/requests/${execution.handle!.taskId}`)).body).toMatchObject({ state: 'cancelled' });
+    expect(await rawDispatch({ method: 'tasks/cancel', params: framed({ taskId }) })).toMatchObject({ kind: 'result', result: { resultType: 'complete' } });
+    expect(await rawDispatch({ method: 'tasks/get', params: framed({ taskId }) })).toMatchObject({ kind: 'result', result: { status: 'cancelled' } });
+    await close();
   });
 });
