@@ -16,6 +16,23 @@ export interface ServiceStatsSnapshot {
 
 const WEEK_MS = 7 * 24 * 3600 * 1000;
 
+/**
+ * One request's end in one call: count it, keep its latency among the last `window`, keep both keys
+ * alive. KEYS: counts, latency. ARGV: outcome, latency ms, window, ttl ms.
+ */
+const RECORD_LUA = `
+redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('LPUSH', KEYS[2], ARGV[2])
+redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[3]) - 1)
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return 1`;
+
+interface StatsCommands {
+  mcpStatsRecord(counts: string, latency: string, outcome: string, latencyMs: number, window: number, ttlMs: number): Promise<number>;
+}
+const DEFINED = new WeakSet<Redis>();
+
 export function statsKeys(prefix: string, service: string) {
   const base = `${prefix}:{${service}}:stats`;
   return { counts: `${base}:counts`, latency: `${base}:latency` };
@@ -38,18 +55,17 @@ export class ServiceStats {
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly window = 1000,
-  ) {}
+  ) {
+    if (!DEFINED.has(redis)) {
+      redis.defineCommand('mcpStatsRecord', { numberOfKeys: 2, lua: RECORD_LUA });
+      DEFINED.add(redis);
+    }
+  }
 
+  /** On every request's end, so one script call (EVALSHA) rather than a MULTI of five commands. */
   async record(service: string, outcome: string, latencyMs: number): Promise<void> {
     const k = statsKeys(this.prefix, service);
-    await this.redis
-      .multi()
-      .hincrby(k.counts, outcome, 1)
-      .pexpire(k.counts, WEEK_MS)
-      .lpush(k.latency, Math.max(0, Math.round(latencyMs)))
-      .ltrim(k.latency, 0, this.window - 1)
-      .pexpire(k.latency, WEEK_MS)
-      .exec();
+    await (this.redis as Redis & StatsCommands).mcpStatsRecord(k.counts, k.latency, outcome, Math.max(0, Math.round(latencyMs)), this.window, WEEK_MS);
   }
 
   async snapshot(service: string): Promise<ServiceStatsSnapshot> {
