@@ -16,15 +16,26 @@ export function parseTraceparent(header: string | undefined): string | undefined
   return `00-${traceId}-${parentId}-${flags}`;
 }
 
+/** Random ids come from a pool refilled 4 KB at a time: one `randomBytes` call per ~500 span ids, not one each. */
+const POOL_BYTES = 4096;
+let pool = Buffer.alloc(0);
+let used = 0;
+function randomHex(bytes: number): string {
+  if (used + bytes > pool.length) {
+    pool = randomBytes(POOL_BYTES);
+    used = 0;
+  }
+  const hex = pool.toString('hex', used, used + bytes);
+  used += bytes;
+  return hex;
+}
+
 /** A new span under `parent` (same trace, new span id, same flags), or the root of a new sampled trace. */
 export function childTraceparent(parent?: string): string {
   const valid = parseTraceparent(parent);
-  const spanId = randomBytes(8).toString('hex');
-  if (valid) {
-    const [, traceId, , flags] = valid.split('-');
-    return `00-${traceId}-${spanId}-${flags}`;
-  }
-  return `00-${randomBytes(16).toString('hex')}-${spanId}-01`;
+  const spanId = randomHex(8);
+  if (valid) return `00-${valid.slice(3, 35)}-${spanId}-${valid.slice(53, 55)}`;
+  return `00-${randomHex(16)}-${spanId}-01`;
 }
 
 export function traceIdOf(traceparent: string | undefined): string | undefined {

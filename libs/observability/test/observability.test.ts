@@ -72,5 +72,9 @@ describe('W3C trace context', () => {
     const root = childTraceparent(undefined);
     expect(root).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
     expect(traceIdOf(childTraceparent(undefined))).not.toBe(traceIdOf(root));
+    // The flags are the parent's, and span ids stay unique across refills of the random pool.
+    expect(childTraceparent(parent.replace(/-01$/, '-00'))).toMatch(/^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-00$/);
+    const ids = new Set(Array.from({ length: 2000 }, () => childTraceparent(parent).split('-')[2]));
+    expect(ids.size).toBe(2000);
   });
 });
