@@ -20,6 +20,8 @@ const LEGACY_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05']
 const SESSION_TTL_S = 3600;
 /** A read-only call re-issued within this window (same caller, tool, arguments) joins the first one. */
 const REATTACH_WINDOW_MS = 30_000;
+/** How long a computed tool list is reused when no registration changed. */
+const TOOLS_TTL_MS = 5_000;
 const AMBIGUOUS = '(ambiguous)';
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
 
@@ -49,12 +51,34 @@ export function mcpEndpoint(deps: ApiDeps) {
   const streams = new Set<Response>();
   const tasks = mcpTasks({ deps, redis, prefix, submit, listTools: (agent) => listTools(agent), scopeOf: (req) => scopeOf(req) });
 
-  registry.on('change', () => {
+  /**
+   * The tools of a set of services, reused by every tools/list and tools/call of callers with the same
+   * services: dropped when a registration changes, and after TOOLS_TTL_MS (a definition that failed to
+   * load comes back on its own).
+   */
+  const toolCache = new Map<string, { at: number; tools: ReturnType<typeof buildTools> }>();
+  /** A registration or a refreshed definition changes the tools: clients hear of it on their streams. */
+  const toolsChanged = () => {
+    toolCache.clear();
     const note = JSON.stringify({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' });
     for (const res of streams) res.write(`event: message\ndata: ${note}\n\n`);
-  });
+    // 2026-07-28 clients hear of it on their subscriptions/listen streams (held by this process).
+    mcpHandler.notify.toolsChanged();
+  };
+  registry.on('change', toolsChanged);
+  registry.on('definition', toolsChanged);
 
-  async function listTools(agent: Agent | undefined) {
+  function listTools(agent: Agent | undefined): ReturnType<typeof buildTools> {
+    const key = agent?.services ? [...agent.services].sort().join(',') : '*';
+    const hit = toolCache.get(key);
+    if (hit && Date.now() - hit.at < TOOLS_TTL_MS) return hit.tools;
+    const tools = buildTools(agent);
+    toolCache.set(key, { at: Date.now(), tools });
+    tools.catch(() => toolCache.delete(key));
+    return tools;
+  }
+
+  async function buildTools(agent: Agent | undefined) {
     const defs = await Promise.all(
       registry
         .names()
@@ -214,8 +238,6 @@ export function mcpEndpoint(deps: ApiDeps) {
       { onerror: (err: unknown) => logger.warn({ err: String(err) }, 'mcp protocol error') },
   );
   const handler = toNodeHandler(mcpHandler);
-  // 2026-07-28 clients hear of registry changes on their subscriptions/listen streams (held by this process).
-  registry.on('change', () => mcpHandler.notify.toolsChanged());
 
   function buildServer(scope: string, authInfo: { extra?: Record<string, unknown> } | undefined, modern: boolean): Server {
     const server = new Server(SERVER_INFO, {

@@ -1,4 +1,7 @@
 import request from 'supertest';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { freePort, startBackend, startNodeProcess, testRedisUrl, uniquePrefix, type RunningProcess, type TestBackend } from '@mcp-gateway/testing';
 import { API, WORKER } from './entry-points';
 
@@ -16,6 +19,7 @@ let extraOperation = false;
 const procs: RunningProcess[] = [];
 let apiA: ReturnType<typeof request>;
 let apiB: ReturnType<typeof request>;
+let mcpB: URL;
 let workers: RunningProcess[];
 
 const openapi = () => ({
@@ -54,6 +58,7 @@ beforeAll(async () => {
   await Promise.all([...workers, ...apis].map((p) => p.waitForLog((l) => l.msg === 'worker ready' || l.msg === 'api ready')));
   apiA = request(`http://127.0.0.1:${portA}`);
   apiB = request(`http://127.0.0.1:${portB}`);
+  mcpB = new URL(`http://127.0.0.1:${portB}/mcp`);
 });
 
 afterAll(async () => {
@@ -116,6 +121,15 @@ it('a registration is seen by every API and worker process within a second, and 
 });
 
 it('refreshes an OpenAPI definition on demand; a broken document keeps the previous one', async () => {
+  // An MCP client of the other API process: its tool list follows the refresh, and it is told.
+  const client = new Client({ name: 'watcher', version: '1.0.0' });
+  let changed = 0;
+  client.setNotificationHandler(ToolListChangedNotificationSchema, async () => {
+    changed += 1;
+  });
+  await client.connect(new StreamableHTTPClientTransport(mcpB));
+  const toolNames = async () => (await client.listTools()).tools.map((t) => t.name).filter((n) => n.startsWith('late__'));
+  expect(await toolNames()).toEqual(['late__getThing']);
   openapiStatus = 503;
   const failed = await admin(apiA.post('/mcp/services/late/refresh'));
   expect(failed.status).toBe(502);
@@ -128,6 +142,9 @@ it('refreshes an OpenAPI definition on demand; a broken document keeps the previ
   await within(1000, async () => ((await apiB.get('/mcp/services/late/definition')).body.operations?.length === 2 ? true : undefined));
   const other = await apiB.post('/mcp/request').send({ service: 'late', operation: 'doOther', parameters: { a: 1 } });
   expect(other.status).toBe(200);
+  expect(await toolNames()).toEqual(['late__getThing', 'late__doOther']);
+  await within(1000, async () => (changed > 0 ? true : undefined));
+  await client.close();
 });
 
 it('deregistration removes the service everywhere; its queue is no longer consumed', async () => {

@@ -27,7 +27,8 @@ export interface RegistryChange {
  * The services this process knows: the static config, plus run-time registrations from Redis when
  * attached (kept current through the changes channel and a sweep, so every process sees a change
  * within a second). Definitions load once per service and are cached; a refresh that fails keeps
- * the previous definition. Emits 'change' (RegistryChange) when the set of services changes.
+ * the previous definition. Emits 'change' (RegistryChange) when the set of services changes, and
+ * 'definition' (the service's name) when a refresh loaded a service's definition again.
  */
 export class ServiceRegistry extends EventEmitter {
   private readonly slots = new Map<string, DefinitionSlot>();
@@ -180,6 +181,7 @@ export class ServiceRegistry extends EventEmitter {
     try {
       const def = await loadServiceDefinition(name, svc);
       this.slots.set(name, { definition: def });
+      this.emit('definition', name);
       return def;
     } catch (err) {
       const e = err instanceof Error ? err : new Error(String(err));
