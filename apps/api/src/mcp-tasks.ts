@@ -16,13 +16,11 @@ import type { Submitter } from './submission';
  *   no runtime for it, so `tools/call` with a task and `tasks/get|result|list|cancel` are handled
  *   here, before the SDK.
  * - 2026-07-28 (the `io.modelcontextprotocol/tasks` extension, SEP-2663): the server decides. A call
- *   from a client that declares the extension and is still running after TASK_AFTER_MS is answered
+ *   from a client that declares the extension and is still running after `mcp.taskAfterMs` is answered
  *   with `resultType: "task"`; `tasks/get`, `tasks/update` and `tasks/cancel` are registered on the
  *   SDK's modern server.
  */
 export const TASKS_EXTENSION = 'io.modelcontextprotocol/tasks';
-/** A 2026-07-28 call from a task-capable client becomes a task when it has not ended after this long. */
-export const TASK_AFTER_MS = 1000;
 const PROTOCOL_VERSION_META = 'io.modelcontextprotocol/protocolVersion';
 const DEFAULT_TTL_MS = 3_600_000;
 const MAX_TTL_MS = 24 * 3_600_000;

@@ -7,7 +7,7 @@ import { errorResult, toolResult, toolsFor, type ToolResult, type ToolTarget } f
 import { requestHash } from '@mcp-gateway/broker';
 import { agentMayUse, authEnabled, type Agent } from './auth';
 import type { ApiDeps } from './deps';
-import { mcpTasks, TASK_AFTER_MS, TASKS_EXTENSION } from './mcp-tasks';
+import { mcpTasks, TASKS_EXTENSION } from './mcp-tasks';
 import { apiError } from './http-errors';
 import { createSubmitter } from './submission';
 
@@ -97,7 +97,7 @@ export function mcpEndpoint(deps: ApiDeps) {
 
   /**
    * One tools/call through the queue. `asTask`: the client takes 2026-07-28 tasks, so a call still
-   * running after TASK_AFTER_MS is answered with a task instead of holding the request open.
+   * running after `mcp.taskAfterMs` is answered with a task instead of holding the request open.
    */
   async function callTool(
     target: ToolTarget,
@@ -146,7 +146,7 @@ export function mcpEndpoint(deps: ApiDeps) {
         agent,
         correlationId: randomUUID(),
         traceparent: span.traceparent,
-        waitMs: asTask ? TASK_AFTER_MS : Infinity,
+        waitMs: asTask ? config.mcp.taskAfterMs : Infinity,
         onAccepted: (jobId) => {
           void rememberCall(callKey(scope, ctx.mcpReq.id), jobId);
           if (progressToken !== undefined) stopProgress = reportProgress(jobId, target.service, progressToken, ctx);

@@ -21,6 +21,8 @@ beforeAll(async () => {
   });
   gw = await startGateway({
     retryPolicy: { maxAttempts: 1, backoffStrategy: 'linear', initialDelay: 10, maxDelay: 10, jitter: false },
+    // A 2026-07-28 call from a client that takes tasks becomes one after 300 ms.
+    mcp: { taskAfterMs: 300 },
     services: {
       users: {
         endpoint: backend.url,
@@ -267,7 +269,7 @@ describe('MCP Tasks extension (2026-07-28: v2 SDK client + the official ext-task
   it('server/discover announces the extension; a call that outlives its wait becomes a task whose id is the job id', async () => {
     const { client, session, close } = await modernTaskClient(url);
     expect(client.getServerCapabilities()?.extensions).toEqual({ 'io.modelcontextprotocol/tasks': {} });
-    const execution = await session.callTool('users__slow', { ms: 2500 });
+    const execution = await session.callTool('users__slow', { ms: 1200 });
     expect(execution.kind).toBe('task');
     const taskId = execution.handle!.taskId;
     // The same id answers the REST API while the task runs.
@@ -289,7 +291,7 @@ describe('MCP Tasks extension (2026-07-28: v2 SDK client + the official ext-task
     await close();
     const plain = new ClientV2({ name: 'plain', version: '1.0.0' }, { versionNegotiation: { mode: { pin: MODERN } } });
     await plain.connect(new TransportV2(url));
-    expect((await plain.callTool({ name: 'users__slow', arguments: { ms: 1500 } })).structuredContent).toEqual({ slow: true });
+    expect((await plain.callTool({ name: 'users__slow', arguments: { ms: 800 } })).structuredContent).toEqual({ slow: true });
     await plain.close();
   });
 

@@ -27,7 +27,7 @@ const roundRobin: typeof fetch = (input, init) => {
 };
 
 beforeAll(async () => {
-  backend = await startBackend((req) => ({ status: 200, body: { path: req.path, worker: req.headers['x-gateway-worker'] }, delayMs: req.path.includes('slow') ? 2000 : 0 }));
+  backend = await startBackend((req) => ({ status: 200, body: { path: req.path, worker: req.headers['x-gateway-worker'] }, delayMs: req.path.includes('slow') ? 1000 : 0 }));
   [portA, portB] = [await freePort(), await freePort()];
   const env = {
     REDIS_URL: testRedisUrl(),
@@ -38,6 +38,7 @@ beforeAll(async () => {
     MCP_SERVICE_PARKED_ENDPOINT: backend.url,
     HOST: '127.0.0.1',
     NODE_ENV: 'test',
+    MCP_TASK_AFTER_MS: '300',
   };
   const worker = startNodeProcess(WORKER, { ...env, WORKER_SERVICES: 'orders' });
   const apis = [startNodeProcess(API, { ...env, PORT: String(portA) }), startNodeProcess(API, { ...env, PORT: String(portB) })];

@@ -195,6 +195,18 @@ export const GatewayConfigSchema = z
       .strict()
       .default({ concurrency: 10, lockMs: 10000 }),
     shutdownGraceMs: ms('How long a stopping process lets in-flight work finish (API: sync waits; worker: active jobs)').default(10000),
+    mcp: z
+      .object({
+        taskAfterMs: z
+          .number()
+          .int()
+          .min(0)
+          .max(3_600_000)
+          .default(1000)
+          .describe('A 2026-07-28 tools/call from a client that takes tasks becomes a task when it has not ended after this long (ms)'),
+      })
+      .strict()
+      .default({ taskAfterMs: 1000 }),
     health: z
       .object({
         intervalMs: z.number().int().min(100).max(3_600_000).default(10000).describe('How often each service healthPath is probed (by one process at a time)'),
