@@ -139,12 +139,17 @@ export function mcpTasks(t: TaskDeps) {
   }
 
   const modern = {
-    /** Makes the running job a task and answers the call with it (`resultType: "task"`). */
-    async created(scope: string, id: string): Promise<Record<string, unknown>> {
-      const rec = await create(scope, id, DEFAULT_TTL_MS);
+    /**
+     * Makes the running job a task and answers the call with it (`resultType: "task"`). `ttlMs`: how
+     * long its result will be kept (the rest of its deadline, then the result TTL).
+     */
+    async created(scope: string, id: string, ttlMs: number): Promise<Record<string, unknown>> {
+      const rec = await create(scope, id, Math.min(ttlMs, MAX_TTL_MS));
       const task = await modernTask(id, rec);
       if (!task) throw new ProtocolError(ProtocolErrorCode.InternalError, `The request ${id} disappeared before its task was created`);
-      return { ...task, resultType: 'task' };
+      // A CreateTaskResult never carries the result, even when the job ended a moment ago: tasks/get has it.
+      const { result: _result, ...seed } = task;
+      return { ...seed, resultType: 'task' };
     },
 
     /** tasks/get, tasks/update and tasks/cancel on a 2026-07-28 server of this scope. */

@@ -153,7 +153,7 @@ export function mcpEndpoint(deps: ApiDeps) {
         },
       });
       if (outcome.kind === 'ended') return toolResult(outcome.result);
-      if (asTask && !outcome.waitedToDeadline) return await tasks.modern.created(scope, outcome.id);
+      if (asTask && !outcome.waitedToDeadline) return await tasks.modern.created(scope, outcome.id, outcome.timeoutMs + config.results.ttlSeconds * 1000);
       return errorResult(
         new GatewayError('TIMEOUT', `No result within the deadline of ${outcome.timeoutMs} ms; the request ${outcome.id} may still finish (GET /mcp/requests/${outcome.id})`, {
           retryable: true,

@@ -300,6 +300,8 @@ describe('MCP Tasks extension (2026-07-28: v2 SDK client + the official ext-task
     const created = await rawDispatch({ method: 'tools/call', params: framed({ name: 'parked__wait', arguments: {} }) });
     if (created.kind !== 'result' || !isCreateTaskResultV2(created.result)) throw new Error(`not a task: ${JSON.stringify(created)}`);
     const taskId = created.result.taskId;
+    // The task lives as long as its result will: the rest of the deadline, then the result TTL.
+    expect(created.result.ttlMs).toBe(gw.config.defaultTimeout + gw.config.results.ttlSeconds * 1000);
     const polled = await rawDispatch({ method: 'tasks/get', params: framed({ taskId }) });
     expect(polled.kind === 'result' && isDetailedTaskV2(polled.result) && polled.result.status).toBe('working');
     expect(await rawDispatch({ method: 'tasks/update', params: framed({ taskId, inputResponses: {} }) })).toMatchObject({ kind: 'result', result: { resultType: 'complete' } });
