@@ -16,7 +16,7 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const WAITERS = Number(process.env.BENCH_WAITERS ?? 5000);
 /** BENCH_PROFILE=1: the gateway processes write V8 CPU profiles to bench/results/profiles (see bench/profile-summary.js). */
 const PROFILE = process.env.BENCH_PROFILE === '1';
-/** BENCH_QUICK=1: only the gateway sync scenario (for profiling). BENCH_WAITERS_ONLY=1: only the waiters run. */
+/** BENCH_QUICK=1: only the bare architecture and gateway sync (for profiling). BENCH_WAITERS_ONLY=1: only the waiters run. */
 const QUICK = process.env.BENCH_QUICK === '1';
 const WAITERS_ONLY = process.env.BENCH_WAITERS_ONLY === '1';
 const procs = [];
@@ -75,12 +75,17 @@ function cannon(opts) {
   });
 }
 
-async function measure(name, pids, run) {
-  const before = pids.map(ticks);
+/** Redis's pid, once started: the queue scenarios also report its CPU per request. */
+let redisPid;
+
+async function measure(name, pids, run, { redis = false } = {}) {
+  const all = redis ? [...pids, redisPid] : pids;
+  const before = all.map(ticks);
   const r = await run();
-  const cpu = pids.map((p, i) => ((ticks(p) - before[i]) * 10) / Math.max(1, r.total)); // ms of CPU per request
-  const row = { scenario: name, ...r, cpuMsPerRequest: cpu.map((c) => Math.round(c * 1000) / 1000) };
-  console.log(`${name.padEnd(34)} ${String(r.rps).padStart(7)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms  errors ${r.errors}  cpu/req ${row.cpuMsPerRequest.join(' + ')} ms`);
+  const cpu = all.map((p, i) => Math.round((((ticks(p) - before[i]) * 10) / Math.max(1, r.total)) * 1000) / 1000); // ms of CPU per request
+  const row = { scenario: name, ...r, cpuMsPerRequest: cpu.slice(0, pids.length), ...(redis ? { redisCpuMsPerRequest: cpu[pids.length] } : {}) };
+  const redisNote = redis ? ` (redis ${row.redisCpuMsPerRequest})` : '';
+  console.log(`${name.padEnd(34)} ${String(r.rps).padStart(7)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms  errors ${r.errors}  cpu/req ${row.cpuMsPerRequest.join(' + ')}${redisNote} ms`);
   return row;
 }
 
@@ -89,6 +94,7 @@ async function main() {
   const log = path.join(RESULTS, 'gateway.log.tmp');
   fs.writeFileSync(log, '');
   const redis = await startRedisServer();
+  redisPid = redis.process.pid;
   const [pBackend, pProxy, pBare, pApi, pApi2] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
   const backend = await start(path.join(__dirname, 'lib/backend.js'), { PORT: String(pBackend) });
   const target = `http://127.0.0.1:${pBackend}`;
@@ -129,7 +135,8 @@ async function main() {
     return cleanup(redis);
   }
   if (QUICK) {
-    rows.push(await measure('gateway sync, 1 worker', [api.pid, worker1.pid], () => cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body })));
+    rows.push(await measure('bare architecture (express+BullMQ)', [bareApi.pid, bareWorker.pid], () => cannon({ url: `http://127.0.0.1:${pBare}/request`, body }), { redis: true }));
+    rows.push(await measure('gateway sync, 1 worker', [api.pid, worker1.pid], () => cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body }), { redis: true }));
     // Profiles are written when the processes exit normally.
     for (const p of [api, worker1]) p.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 3000));
@@ -138,17 +145,17 @@ async function main() {
   }
   rows.push(await measure('direct (backend)', [backend.pid], () => cannon({ url: `${target}/echo`, body })));
   rows.push(await measure('plain proxy (http + undici)', [proxy.pid], () => cannon({ url: `http://127.0.0.1:${pProxy}/echo`, body })));
-  rows.push(await measure('bare architecture (express+BullMQ)', [bareApi.pid, bareWorker.pid], () => cannon({ url: `http://127.0.0.1:${pBare}/request`, body })));
-  rows.push(await measure('gateway sync, 1 worker', [api.pid, worker1.pid], () => cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body })));
+  rows.push(await measure('bare architecture (express+BullMQ)', [bareApi.pid, bareWorker.pid], () => cannon({ url: `http://127.0.0.1:${pBare}/request`, body }), { redis: true }));
+  rows.push(await measure('gateway sync, 1 worker', [api.pid, worker1.pid], () => cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body }), { redis: true }));
   const mcpBody = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'bench__call', arguments: { operation: 'echo', parameters: { item: 42 } } } });
   rows.push(
     await measure('gateway MCP tools/call, 1 worker', [api.pid, worker1.pid], () =>
       cannon({ url: `http://127.0.0.1:${pApi}/mcp`, body: mcpBody, headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' } }),
-    ),
+    { redis: true }),
   );
-  rows.push(await measure('gateway async submit + poll, 1 worker', [api.pid, worker1.pid], () => asyncLoad(`http://127.0.0.1:${pApi}`, body)));
+  rows.push(await measure('gateway async submit + poll, 1 worker', [api.pid, worker1.pid], () => asyncLoad(`http://127.0.0.1:${pApi}`, body), { redis: true }));
   const worker2 = await start(path.join(ROOT, 'apps/worker/dist/main.js'), gwEnv, { ready: isReady('worker ready'), log });
-  rows.push(await measure('gateway sync, 2 workers', [api.pid, worker1.pid, worker2.pid], () => cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body })));
+  rows.push(await measure('gateway sync, 2 workers', [api.pid, worker1.pid, worker2.pid], () => cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body }), { redis: true }));
 
   // Added latency at one connection.
   const oneDirect = await measure('direct, 1 connection', [backend.pid], () => cannon({ url: `${target}/echo`, body, connections: 1 }));
@@ -250,9 +257,9 @@ function markdown(r) {
   const lines = [
     `# Benchmark (${r.at}, ${r.machine.cpus} cores, Node ${r.machine.node}, ${r.settings.durationS} s per scenario, ${r.settings.connections} connections)`,
     '',
-    '| scenario | req/s | p50 ms | p99 ms | errors | CPU ms per request (per process) |',
+    '| scenario | req/s | p50 ms | p99 ms | errors | CPU ms per request (per process; Redis in brackets) |',
     '|---|---:|---:|---:|---:|---|',
-    ...r.rows.map((x) => `| ${x.scenario} | ${x.rps} | ${x.p50} | ${x.p99} | ${x.errors} | ${x.cpuMsPerRequest.join(' + ')} |`),
+    ...r.rows.map((x) => `| ${x.scenario} | ${x.rps} | ${x.p50} | ${x.p99} | ${x.errors} | ${x.cpuMsPerRequest.join(' + ')}${x.redisCpuMsPerRequest === undefined ? '' : ` (redis ${x.redisCpuMsPerRequest})`} |`),
     '',
     `- gateway sync / bare architecture: **${r.ratios.gatewayVsBare}x** (2 workers: ${r.ratios.gateway2WorkersVsBare}x); gateway / plain proxy: ${r.ratios.gatewayVsProxy}x`,
     `- added latency at one connection: p50 +${r.ratios.addedLatencyP50Ms} ms, p99 +${r.ratios.addedLatencyP99Ms} ms`,
