@@ -12,7 +12,7 @@ import { classifyOutcome, type BackendCaller, type BackendOutcome } from '@mcp-g
 import type { GatewayJobData, RequestRecords } from '@mcp-gateway/broker';
 import type { ServiceRegistry } from '@mcp-gateway/registry';
 import { nextRetryDelay, type ResilienceStore } from '@mcp-gateway/resilience';
-import { lazyChild, type GatewaySpan, type Logger, type Tracing } from '@mcp-gateway/observability';
+import { lazyChild, logScalars, type GatewaySpan, type Logger, type Tracing } from '@mcp-gateway/observability';
 import type { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
 
 /** Thrown to make BullMQ run the job again after `delayMs` (read by the worker's backoffStrategy). */
@@ -269,7 +269,9 @@ async function publish(deps: PipelineDeps, d: GatewayJobData, r: PublishInput): 
     deps.metrics.totalSeconds.observe({ service: d.service, outcome }, totalMs / 1000);
     await deps.stats.record(d.service, outcome, totalMs).catch((err: unknown) => deps.logger.warn({ service: d.service, err: String(err) }, 'request stats not recorded'));
   }
-  deps.logger.info(
+  logScalars(
+    deps.logger,
+    'info',
     {
       id: d.id,
       correlationId: d.correlationId,

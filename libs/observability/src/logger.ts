@@ -49,6 +49,27 @@ export function createLogger(settings: LoggerSettings = {}): Logger {
 
 type LogArgs = [obj: object, msg?: string] | [msg: string];
 
+/** Fields of a line that are all scalars: ids, names, counts, durations. */
+export type ScalarFields = Record<string, string | number | boolean | undefined>;
+
+const SECRET_KEYS = new Set([...SECRET_FIELDS, 'credentials'].map((k) => k.toLowerCase()));
+const UNREDACTED = new WeakMap<Logger, Logger>();
+
+/**
+ * A line of scalar fields, without pino's redaction pass, which re-parses every redact path on every
+ * line: about nine tenths of the cost of a line (measured: 100 µs against 10). With scalars only, the
+ * one thing a redact path could match is a top-level secret key, and such a key is censored here
+ * (whatever its case, which the paths do not cover).
+ */
+export function logScalars(logger: Logger, level: 'info' | 'warn' | 'error', fields: ScalarFields, msg: string): void {
+  if (!logger.isLevelEnabled(level)) return;
+  let line = fields;
+  for (const key in fields) if (SECRET_KEYS.has(key.toLowerCase())) line = { ...line, [key]: '[REDACTED]' };
+  let plain = UNREDACTED.get(logger);
+  if (!plain) UNREDACTED.set(logger, (plain = logger.child({}, { redact: [] })));
+  plain[level](line, msg);
+}
+
 export interface LazyLogger {
   debug(...args: LogArgs): void;
   info(...args: LogArgs): void;

@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { childTraceparent, createLogger, lazyChild, parseTraceparent, traceIdOf } from '@mcp-gateway/observability';
+import { childTraceparent, createLogger, lazyChild, logScalars, parseTraceparent, traceIdOf } from '@mcp-gateway/observability';
 
 function capture() {
   const lines: Record<string, unknown>[] = [];
@@ -31,6 +31,17 @@ describe('logger', () => {
     const text = JSON.stringify(lines[0]);
     expect(text).not.toMatch(/tok-secret/);
     expect(lines[0]).toMatchObject({ msg: 'hello', name: 'api', level: 30, headers: { accept: 'application/json' } });
+  });
+
+  it('a line of scalar fields is written as it is; one with a secret-named key is still censored', () => {
+    const { lines, destination } = capture();
+    const log = createLogger({ level: 'warn', name: 'worker', destination });
+    logScalars(log, 'info', { id: 'r1' }, 'below the level');
+    logScalars(log, 'warn', { id: 'r1', service: 'users', attempts: 2, stored: true, backendMs: undefined }, 'request finished');
+    logScalars(log, 'warn', { id: 'r2', Token: 'tok-secret-7' }, 'careless line');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatchObject({ msg: 'request finished', name: 'worker', level: 40, id: 'r1', service: 'users', attempts: 2, stored: true });
+    expect(JSON.stringify(lines[1])).not.toMatch(/tok-secret/);
   });
 
   it('a lazy child carries its bindings on every line it writes, and writes nothing below the level', () => {
