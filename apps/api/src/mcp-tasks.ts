@@ -2,7 +2,8 @@ import type { Request, Response } from 'express';
 import type Redis from 'ioredis';
 import * as z from 'zod';
 import { ProtocolError, ProtocolErrorCode, type Server } from '@modelcontextprotocol/server';
-import { isEnded, toGatewayError, type MCPRequest, type MCPResponse, type RequestState, type RequestStatus } from '@mcp-gateway/protocol';
+import { isEnded, toGatewayError, type MCPRequest, type MCPResponse, type RequestState } from '@mcp-gateway/protocol';
+import type { RequestRecord } from '@mcp-gateway/broker';
 import { toolResult, type GatewayTool, type ToolTarget } from '@mcp-gateway/mcp';
 import type { Agent } from './auth';
 import type { ApiDeps } from './deps';
@@ -68,12 +69,8 @@ function isModern(req: Request, msg: RpcMessage): boolean {
   return typeof version === 'string' && version >= '2026-07-28';
 }
 
-/** The ended job as the gateway's response, or undefined while it runs. */
-function endedResult(status: RequestStatus): MCPResponse | undefined {
-  if (!isEnded(status.state) || status.status === undefined) return undefined;
-  const { state: _state, ...result } = status;
-  return result as MCPResponse;
-}
+/** The ended job's result, or undefined while it runs. */
+const endedResult = (job: RequestRecord): MCPResponse | undefined => (isEnded(job.state) ? job.result : undefined);
 
 export function mcpTasks(t: TaskDeps) {
   const { deps, redis, prefix } = t;
@@ -84,16 +81,16 @@ export function mcpTasks(t: TaskDeps) {
   const reply = (res: Response, id: RpcMessage['id'], result: unknown) => res.status(200).json({ jsonrpc: '2.0', id: id ?? null, result });
   const fail = (res: Response, id: RpcMessage['id'], code: number, message: string) => res.status(200).json({ jsonrpc: '2.0', id: id ?? null, error: { code, message } });
 
-  /** Stores the task before it is announced, so a tasks/get that follows at once finds it. */
-  async function create(scope: string, id: string, ttl: number): Promise<TaskRecord> {
+  /**
+   * Stores the task before it is announced, so a tasks/get that follows at once finds it. `listed`:
+   * 2025-11-25 tasks go on their scope's tasks/list; 2026-07-28 ones do not (that revision has no
+   * tasks/list, and without sessions a scope can be every anonymous caller).
+   */
+  async function create(scope: string, id: string, ttl: number, listed: boolean): Promise<TaskRecord> {
     const rec: TaskRecord = { scope, createdAt: new Date().toISOString(), ttl };
-    const stored = await redis
-      .multi()
-      .set(taskKey(scope, id), JSON.stringify(rec), 'PX', ttl)
-      .zadd(listKey(scope), Date.now(), id)
-      .zremrangebyrank(listKey(scope), 0, -1001)
-      .pexpire(listKey(scope), MAX_TTL_MS)
-      .exec();
+    const tx = redis.multi().set(taskKey(scope, id), JSON.stringify(rec), 'PX', ttl);
+    if (listed) tx.zadd(listKey(scope), Date.now(), id).zremrangebyrank(listKey(scope), 0, -1001).pexpire(listKey(scope), MAX_TTL_MS);
+    const stored = await tx.exec();
     const failed = stored?.find(([err]) => err);
     if (!stored || failed) throw failed?.[0] ?? new Error('the task could not be stored');
     return rec;
@@ -107,20 +104,21 @@ export function mcpTasks(t: TaskDeps) {
     return rec && rec.scope === scope ? { id: taskId, rec } : undefined;
   }
 
-  /** The fields both generations share, from the job's status. */
-  function common(id: string, rec: TaskRecord, status: RequestStatus) {
+  /** The fields both generations share, from the job's record: updated when it started, then when it ended. */
+  function common(id: string, rec: TaskRecord, job: RequestRecord) {
+    const error = job.result?.error;
     return {
       taskId: id,
       createdAt: rec.createdAt,
-      lastUpdatedAt: status.metadata?.completedAt ?? new Date().toISOString(),
-      statusMessage: status.error ? `${status.error.code}: ${status.error.message}` : status.state,
+      lastUpdatedAt: endedResult(job)?.metadata.completedAt ?? new Date(job.startedAt ?? job.acceptedAt).toISOString(),
+      statusMessage: error ? `${error.code}: ${error.message}` : job.state,
     };
   }
 
   async function legacyTask(id: string, rec: TaskRecord): Promise<Record<string, unknown> | undefined> {
-    const status = await deps.broker.status(id);
-    if (!status) return undefined;
-    return { ...common(id, rec, status), status: LEGACY_STATUS[status.state], ttl: rec.ttl, pollInterval: POLL_INTERVAL_MS };
+    const job = await deps.broker.records.get(id);
+    if (!job) return undefined;
+    return { ...common(id, rec, job), status: LEGACY_STATUS[job.state], ttl: rec.ttl, pollInterval: POLL_INTERVAL_MS };
   }
 
   /**
@@ -128,24 +126,26 @@ export function mcpTasks(t: TaskDeps) {
    * `isError` included (a backend failure is the tool's answer, as in a direct call); `failed` is
    * for JSON-RPC errors, which a queued job never ends with.
    */
-  async function modernTask(id: string, rec: TaskRecord): Promise<Record<string, unknown> | undefined> {
-    const status = await deps.broker.status(id);
-    if (!status) return undefined;
-    const base = { ...common(id, rec, status), ttlMs: rec.ttl, pollIntervalMs: POLL_INTERVAL_MS };
-    if (status.state === 'cancelled') return { ...base, status: 'cancelled' };
-    const ended = endedResult(status);
+  async function modernTask(id: string, rec: TaskRecord, known?: RequestRecord): Promise<Record<string, unknown> | undefined> {
+    const job = known ?? (await deps.broker.records.get(id));
+    if (!job) return undefined;
+    const base = { ...common(id, rec, job), ttlMs: rec.ttl, pollIntervalMs: POLL_INTERVAL_MS };
+    if (job.state === 'cancelled') return { ...base, status: 'cancelled' };
+    const ended = endedResult(job);
     if (!ended) return { ...base, status: 'working' };
     return { ...base, status: 'completed', result: { resultType: 'complete', ...toolResult(ended) } };
   }
 
   const modern = {
     /**
-     * Makes the running job a task and answers the call with it (`resultType: "task"`). `ttlMs`: how
-     * long its result will be kept (the rest of its deadline, then the result TTL).
+     * Makes the running job a task and answers the call with it (`resultType: "task"`). The task
+     * lives as long as the job's result will: the rest of its deadline, then the result TTL.
      */
-    async created(scope: string, id: string, ttlMs: number): Promise<Record<string, unknown>> {
-      const rec = await create(scope, id, Math.min(ttlMs, MAX_TTL_MS));
-      const task = await modernTask(id, rec);
+    async created(scope: string, id: string): Promise<Record<string, unknown>> {
+      const job = await deps.broker.records.get(id);
+      if (!job) throw new ProtocolError(ProtocolErrorCode.InternalError, `The request ${id} disappeared before its task was created`);
+      const ttl = Math.min(Math.max(0, job.deadline - Date.now()) + deps.config.results.ttlSeconds * 1000, MAX_TTL_MS);
+      const task = await modernTask(id, await create(scope, id, ttl, false), job);
       if (!task) throw new ProtocolError(ProtocolErrorCode.InternalError, `The request ${id} disappeared before its task was created`);
       // A CreateTaskResult never carries the result, even when the job ended a moment ago: tasks/get has it.
       const { result: _result, ...seed } = task;
@@ -161,13 +161,18 @@ export function mcpTasks(t: TaskDeps) {
         if (!task) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown task: ${params.taskId}`);
         return task;
       });
-      // No gateway task asks for input, so there is nothing to update; the spec asks for an ack anyway.
-      server.setRequestHandler('tasks/update', byId, async () => ({}));
+      const known = async (taskId: string) => {
+        const found = await find(scope, taskId);
+        if (!found) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown task: ${taskId}`);
+        return found;
+      };
+      // No gateway task asks for input, so a known task's update is acknowledged and changes nothing.
+      server.setRequestHandler('tasks/update', byId, async (params) => (await known(params.taskId), {}));
       // Cancellation is cooperative: a job still queued or waiting for a retry is cancelled, one a
       // worker is running ends as it would have. The ack is the same either way, as the spec asks.
       server.setRequestHandler('tasks/cancel', byId, async (params) => {
-        const found = await find(scope, params.taskId);
-        if (found) await deps.broker.cancel(found.id).catch(() => undefined);
+        const found = await known(params.taskId);
+        await deps.broker.cancel(found.id).catch(() => undefined);
         return {};
       });
     },
@@ -202,7 +207,7 @@ export function mcpTasks(t: TaskDeps) {
           waitMs: 0,
         });
         const id = outcome.kind === 'ended' ? outcome.result.id : outcome.id;
-        const rec = await create(scope, id, ttl);
+        const rec = await create(scope, id, ttl, true);
         reply(res, msg.id, { task: await legacyTask(id, rec) });
       } catch (err) {
         // Refused before any task existed (bad arguments, open circuit, …): a JSON-RPC error, as the spec asks.
@@ -250,8 +255,8 @@ export function mcpTasks(t: TaskDeps) {
       res.on('close', gone);
       let result: MCPResponse | undefined;
       try {
-        const now = await deps.broker.status(found.id);
-        result = now ? endedResult(now) : undefined;
+        const job = await deps.broker.records.get(found.id);
+        result = job ? endedResult(job) : undefined;
         if (!result) result = (await w.wait(Math.min(RESULT_WAIT_MS, Math.max(1000, found.rec.ttl))))?.result;
       } finally {
         w.cancel();

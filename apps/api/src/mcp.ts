@@ -117,6 +117,8 @@ export function mcpEndpoint(deps: ApiDeps) {
     }
     const meta = (ctx.mcpReq._meta ?? {}) as Record<string, unknown>;
     let id: string | undefined;
+    /** The job, once the queue holds it: from then on the call may still finish, whatever happens here. */
+    let accepted: string | undefined;
     const progressToken = meta.progressToken as string | number | undefined;
     let stopProgress = () => undefined as void;
     const span = deps.tracing.startSpan(`tools/call ${target.service}`, { kind: 'server', attributes: { 'mcp.service': target.service, 'mcp.operation': operation } });
@@ -148,12 +150,13 @@ export function mcpEndpoint(deps: ApiDeps) {
         traceparent: span.traceparent,
         waitMs: asTask ? config.mcp.taskAfterMs : Infinity,
         onAccepted: (jobId) => {
+          accepted = jobId;
           void rememberCall(callKey(scope, ctx.mcpReq.id), jobId);
           if (progressToken !== undefined) stopProgress = reportProgress(jobId, target.service, progressToken, ctx);
         },
       });
       if (outcome.kind === 'ended') return toolResult(outcome.result);
-      if (asTask && !outcome.waitedToDeadline) return await tasks.modern.created(scope, outcome.id, outcome.timeoutMs + config.results.ttlSeconds * 1000);
+      if (asTask && !outcome.waitedToDeadline) return await tasks.modern.created(scope, outcome.id);
       return errorResult(
         new GatewayError('TIMEOUT', `No result within the deadline of ${outcome.timeoutMs} ms; the request ${outcome.id} may still finish (GET /mcp/requests/${outcome.id})`, {
           retryable: true,
@@ -164,6 +167,12 @@ export function mcpEndpoint(deps: ApiDeps) {
       // Bad arguments, refusals and fast failures are tool results an agent can act on.
       const e = apiError(err);
       if (!isGatewayError(err) && e.code !== 'UNAVAILABLE') logger.error({ err, service: target.service }, 'tools/call failed');
+      if (accepted) {
+        // Failed after the queue took the job (e.g. Redis away while its task was stored): the call may
+        // still run, so say where its result will be, and that calling again could run it twice.
+        const message = `${e.message}; the request ${accepted} was accepted and may still finish (GET /mcp/requests/${accepted})`;
+        return errorResult(new GatewayError(e.code, message, { retryable: false }).toBody(), accepted);
+      }
       return errorResult(e.toBody(), id);
     } finally {
       stopProgress();

@@ -40,6 +40,8 @@ beforeAll(async () => {
       // No worker serves it: its calls wait in the queue.
       idle: { endpoint: backend.url, operations: [{ name: 'later', method: 'POST', path: '/later' }] },
       parked: { endpoint: backend.url, operations: [{ name: 'wait', method: 'POST', path: '/wait' }] },
+      // No worker until a test starts one: what was cancelled there must never reach the backend.
+      held: { endpoint: backend.url, operations: [{ name: 'wait', method: 'POST', path: '/held' }] },
     },
     security: { adminToken: 'admin-token-0123456789abcdef' },
   }, ['users', 'rpc']);
@@ -70,7 +72,7 @@ describe('MCP with the v1 SDK client (2025 era)', () => {
     expect(client.getServerVersion()).toMatchObject({ name: 'mcp-gateway' });
     expect(client.getServerCapabilities()?.tools).toEqual({ listChanged: true });
     const { tools } = await client.listTools();
-    expect(tools.map((t) => t.name)).toEqual(['users__getUser', 'users__deleteUser', 'users__createUser', 'users__fail', 'users__slow', 'users__flakyGet', 'rpc__call', 'idle__later', 'parked__wait']);
+    expect(tools.map((t) => t.name)).toEqual(['users__getUser', 'users__deleteUser', 'users__createUser', 'users__fail', 'users__slow', 'users__flakyGet', 'rpc__call', 'idle__later', 'parked__wait', 'held__wait']);
     const get = tools[0]!;
     expect(get).toMatchObject({
       description: 'One user by id',
@@ -297,18 +299,25 @@ describe('MCP Tasks extension (2026-07-28: v2 SDK client + the official ext-task
 
   it('tasks/cancel cancels a task still in the queue; the wire shapes are the extension schemas', async () => {
     const { session, rawDispatch, close } = await modernTaskClient(url);
-    const created = await rawDispatch({ method: 'tools/call', params: framed({ name: 'parked__wait', arguments: {} }) });
+    const created = await rawDispatch({ method: 'tools/call', params: framed({ name: 'held__wait', arguments: {} }) });
     if (created.kind !== 'result' || !isCreateTaskResultV2(created.result)) throw new Error(`not a task: ${JSON.stringify(created)}`);
     const taskId = created.result.taskId;
     // The task lives as long as its result will: the rest of the deadline, then the result TTL.
-    expect(created.result.ttlMs).toBe(gw.config.defaultTimeout + gw.config.results.ttlSeconds * 1000);
+    const lives = gw.config.defaultTimeout + gw.config.results.ttlSeconds * 1000;
+    expect(created.result.ttlMs).toBeLessThanOrEqual(lives);
+    expect(created.result.ttlMs).toBeGreaterThan(lives - 5000);
     const polled = await rawDispatch({ method: 'tasks/get', params: framed({ taskId }) });
     expect(polled.kind === 'result' && isDetailedTaskV2(polled.result) && polled.result.status).toBe('working');
     expect(await rawDispatch({ method: 'tasks/update', params: framed({ taskId, inputResponses: {} }) })).toMatchObject({ kind: 'result', result: { resultType: 'complete' } });
-    expect(await rawDispatch({ method: 'tasks/get', params: framed({ taskId: 'no-such-task' }) })).toMatchObject({ kind: 'error', error: { code: -32602 } });
+    for (const method of ['tasks/get', 'tasks/update', 'tasks/cancel']) {
+      expect(await rawDispatch({ method, params: framed({ taskId: 'no-such-task', inputResponses: {} }) })).toMatchObject({ kind: 'error', error: { code: -32602 } });
+    }
+    // The 2025-11-25 tasks/list (no session here: the anonymous scope) does not list 2026-07-28 tasks.
+    const listed = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tasks/list' }) });
+    expect(((await listed.json()) as { result: { tasks: { taskId: string }[] } }).result.tasks.map((t) => t.taskId)).not.toContain(taskId);
 
     // Through the requester: cancel, then the task settles as cancelled and the job never runs.
-    const execution = await session.callTool('parked__wait', { n: 2 });
+    const execution = await session.callTool('held__wait', { n: 2 });
     expect(execution.kind).toBe('task');
     await execution.cancel();
     const { outcome } = await execution.settle();
@@ -316,6 +325,31 @@ describe('MCP Tasks extension (2026-07-28: v2 SDK client + the official ext-task
     expect((await gw.http.get(`/mcp/requests/${execution.handle!.taskId}`)).body).toMatchObject({ state: 'cancelled' });
     expect(await rawDispatch({ method: 'tasks/cancel', params: framed({ taskId }) })).toMatchObject({ kind: 'result', result: { resultType: 'complete' } });
     expect(await rawDispatch({ method: 'tasks/get', params: framed({ taskId }) })).toMatchObject({ kind: 'result', result: { status: 'cancelled' } });
+    // Once a worker serves the queue, neither cancelled call reaches the backend.
+    await gw.startWorkers(['held']);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(backend.requests.filter((r) => r.path === '/held')).toHaveLength(0);
+    await close();
+  });
+
+  it('a failure after the job was accepted (its task could not be stored) names the request, which still finishes', async () => {
+    const { rawDispatch, close } = await modernTaskClient(url);
+    const redis = gw.api.deps.redis;
+    const multi = redis.multi.bind(redis);
+    redis.multi = (() => {
+      throw new Error('connection lost');
+    }) as unknown as typeof redis.multi;
+    let answer;
+    try {
+      answer = await rawDispatch({ method: 'tools/call', params: framed({ name: 'users__slow', arguments: { ms: 600 } }) });
+    } finally {
+      redis.multi = multi;
+    }
+    expect(answer).toMatchObject({ kind: 'result', result: { isError: true, structuredContent: { error: { retryable: false } } } });
+    const requestId = (answer as { result: { structuredContent: { requestId: string } } }).result.structuredContent.requestId;
+    expect(JSON.stringify(answer)).toContain(`the request ${requestId} was accepted and may still finish`);
+    for (let i = 0; i < 50 && (await gw.http.get(`/mcp/requests/${requestId}`)).body.state !== 'completed'; i++) await new Promise((r) => setTimeout(r, 50));
+    expect((await gw.http.get(`/mcp/requests/${requestId}`)).body).toMatchObject({ state: 'completed', data: { slow: true } });
     await close();
   });
 });

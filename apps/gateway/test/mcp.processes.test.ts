@@ -16,11 +16,12 @@ let backend: TestBackend;
 const procs: RunningProcess[] = [];
 let portA: number;
 let portB: number;
-const served: number[] = [];
+/** Which replica served each request, and the MCP method when the request named one. */
+const served: { port: number; method: string | null }[] = [];
 let turn = 0;
 const roundRobin: typeof fetch = (input, init) => {
   const port = turn++ % 2 === 0 ? portA : portB;
-  served.push(port);
+  served.push({ port, method: new Headers(init?.headers).get('mcp-method') });
   const u = new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
   u.port = String(port);
   return fetch(u, init);
@@ -68,7 +69,7 @@ it('two API replicas serve one MCP session alternately, and tool calls go throug
     expect(res.structuredContent).toMatchObject({ path: `/orders/o${i}` });
   }
   expect(transport.sessionId).toBe(session);
-  expect(new Set(served)).toEqual(new Set([portA, portB]));
+  expect(new Set(served.map((s) => s.port))).toEqual(new Set([portA, portB]));
   await transport.terminateSession();
   await client.close();
 });
@@ -77,15 +78,20 @@ it('a 2026-07-28 task started on one replica is polled to its end and cancelled 
   const { session, close } = await modernTaskClient(new URL(`http://127.0.0.1:${portA}/mcp`), roundRobin);
   const slow = await session.callTool('orders__getOrder', { id: 'slow-1' });
   expect(slow.kind).toBe('task');
+  const madeOn = served.filter((s) => s.method === 'tools/call').at(-1)!.port;
   const { outcome } = await slow.settle();
   expect(outcome.status).toBe('completed');
   expect((resultFromTaskOutcome(outcome) as { structuredContent?: unknown }).structuredContent).toMatchObject({ path: '/orders/slow-1' });
+  // Polled on the replica that did not make it, too: the task lives in Redis, not in a process.
+  expect(served.filter((s) => s.method === 'tasks/get').map((s) => s.port)).toContain(madeOn === portA ? portB : portA);
 
   const parked = await session.callTool('parked__call', { operation: 'hold', parameters: {} });
   expect(parked.kind).toBe('task');
   await parked.cancel();
   expect((await parked.settle()).outcome.status).toBe('cancelled');
-  expect(backend.requests.filter((r) => r.path === '/hold')).toHaveLength(0);
-  expect(new Set(served)).toEqual(new Set([portA, portB]));
+  for (const port of [portA, portB]) {
+    const state = await fetch(`http://127.0.0.1:${port}/mcp/requests/${parked.handle!.taskId}`);
+    expect(await state.json()).toMatchObject({ state: 'cancelled', error: { code: 'CANCELLED' } });
+  }
   await close();
 });

@@ -19,6 +19,9 @@ export const REDACT_PATHS: string[] = [
   '*.*.credentials',
 ];
 
+/** The most log output held in memory while stdout is not taking it. */
+const LOG_BUFFER_BYTES = 16 * 1024 * 1024;
+
 export interface LoggerSettings {
   level?: LoggerOptions['level'];
   /** Process role: api, worker, gateway. */
@@ -44,7 +47,8 @@ export function createLogger(settings: LoggerSettings = {}): Logger {
   }
   // Written off the event loop (a line per request is a syscall each when synchronous; under load
   // the lines written meanwhile go out together). pino flushes what is left when the process exits.
-  return pino(options, pino.destination({ dest: 1, sync: false }));
+  // If stdout stalls, at most LOG_BUFFER_BYTES wait in memory; lines beyond are dropped, not the process.
+  return pino(options, pino.destination({ dest: 1, sync: false, maxLength: LOG_BUFFER_BYTES }));
 }
 
 type LogArgs = [obj: object, msg?: string] | [msg: string];

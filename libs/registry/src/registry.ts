@@ -178,16 +178,17 @@ export class ServiceRegistry extends EventEmitter {
    */
   async refresh(name: string): Promise<ServiceDefinition> {
     const svc = this.require(name);
+    let def: ServiceDefinition;
     try {
-      const def = await loadServiceDefinition(name, svc);
-      this.slots.set(name, { definition: def });
-      this.emit('definition', name);
-      return def;
+      def = await loadServiceDefinition(name, svc);
     } catch (err) {
       const e = err instanceof Error ? err : new Error(String(err));
       this.options.onDefinitionError?.(name, e);
       throw this.definitionError(name, e);
     }
+    this.slots.set(name, { definition: def });
+    this.emit('definition', name);
+    return def;
   }
 
   /** The operation, or UNKNOWN_SERVICE / UNKNOWN_OPERATION. */
