@@ -345,8 +345,9 @@ describe('MCP Tasks extension (2026-07-28: v2 SDK client + the official ext-task
     } finally {
       redis.multi = multi;
     }
-    expect(answer).toMatchObject({ kind: 'result', result: { isError: true, structuredContent: { error: { retryable: false } } } });
-    const requestId = (answer as { result: { structuredContent: { requestId: string } } }).result.structuredContent.requestId;
+    if (answer.kind !== 'result') throw new Error(`not a tool result: ${JSON.stringify(answer)}`);
+    expect(answer.result).toMatchObject({ isError: true, structuredContent: { error: { retryable: false } } });
+    const requestId = (answer.result as { structuredContent: { requestId: string } }).structuredContent.requestId;
     expect(JSON.stringify(answer)).toContain(`the request ${requestId} was accepted and may still finish`);
     for (let i = 0; i < 50 && (await gw.http.get(`/mcp/requests/${requestId}`)).body.state !== 'completed'; i++) await new Promise((r) => setTimeout(r, 50));
     expect((await gw.http.get(`/mcp/requests/${requestId}`)).body).toMatchObject({ state: 'completed', data: { slow: true } });
