@@ -126,8 +126,8 @@ export function mcpTasks(t: TaskDeps) {
    * `isError` included (a backend failure is the tool's answer, as in a direct call); `failed` is
    * for JSON-RPC errors, which a queued job never ends with.
    */
-  async function modernTask(id: string, rec: TaskRecord, known?: RequestRecord): Promise<Record<string, unknown> | undefined> {
-    const job = known ?? (await deps.broker.records.get(id));
+  async function modernTask(id: string, rec: TaskRecord, given?: RequestRecord): Promise<Record<string, unknown> | undefined> {
+    const job = given ?? (await deps.broker.records.get(id));
     if (!job) return undefined;
     const base = { ...common(id, rec, job), ttlMs: rec.ttl, pollIntervalMs: POLL_INTERVAL_MS };
     if (job.state === 'cancelled') return { ...base, status: 'cancelled' };
