@@ -1,6 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
-import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
+import axios, { type AxiosInstance } from 'axios';
+import { Agent, request, type Dispatcher } from 'undici';
 import type Redis from 'ioredis';
 import { GatewayError, isGatewayError, type ErrorCode, type OperationDefinition } from '@mcp-gateway/protocol';
 import type { ServiceConfig } from '@mcp-gateway/config';
@@ -39,33 +40,60 @@ export interface BackendCallerOptions {
 /** Connection errors that happen before any byte of the request could reach the backend. */
 const NEVER_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
+/** What the caller reports when a connection error carries no code of its own. */
+const UNKNOWN_NETWORK_ERROR = 'ERR_NETWORK';
+/** undici's own timeouts (ours is the deadline's AbortController, which comes first in practice). */
+const UNDICI_TIMEOUTS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
+/** A body as axios read it: JSON when it parses, the text when it does not, nothing when empty. */
+function parseBody(text: string): unknown {
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
 /**
- * Calls backends: one keep-alive axios instance for all services, the remaining deadline as the
- * timeout, no redirects (a redirect could move the call, and its credentials, off the endpoint),
- * and the service's credentials (refreshing an OAuth2 token once on a 401).
+ * The most telling code of a connection error: the socket's errno (ECONNREFUSED, …) before undici's
+ * wrapper; a connection the backend closed before its answer is ECONNRESET, as callers know it.
+ */
+function networkCode(err: unknown): string {
+  const e = err as { code?: unknown; cause?: { code?: unknown } } | null;
+  const cause = e?.cause?.code;
+  if (typeof cause === 'string' && /^E[A-Z]+$/.test(cause)) return cause;
+  if (e?.code === 'UND_ERR_SOCKET') return 'ECONNRESET';
+  return typeof e?.code === 'string' ? e.code : UNKNOWN_NETWORK_ERROR;
+}
+
+/**
+ * Calls backends: one keep-alive connection pool (undici) for all services, the remaining deadline as
+ * the timeout, no redirects (a redirect could move the call, and its credentials, off the endpoint),
+ * and the service's credentials (refreshing an OAuth2 token once on a 401). The per-request call is
+ * undici's: axios cost a third of a worker's CPU per request (bench, alternating runs); axios stays
+ * for the occasional OAuth2 token request.
  */
 export class BackendCaller {
-  private readonly http: AxiosInstance;
+  /** Keep-alive connections to the backends, at most `maxSockets` per origin; redirects are never followed. */
+  private readonly pool: Agent;
+  /** Token requests to OAuth2 endpoints (a few per token lifetime). */
   private readonly agents: { http: http.Agent; https: https.Agent };
   private readonly tokens: OAuth2Tokens;
 
   constructor(options: BackendCallerOptions) {
-    const maxSockets = options.maxSockets ?? 256;
-    this.agents = {
-      http: new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: 64, keepAliveMsecs: 1000 }),
-      https: new https.Agent({ keepAlive: true, maxSockets, maxFreeSockets: 64, keepAliveMsecs: 1000 }),
-    };
-    this.http = axios.create({
+    this.pool = new Agent({ connections: options.maxSockets ?? 256, maxResponseSize: options.maxResponseBytes ?? 10 * 1024 * 1024 });
+    this.agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
+    const tokenHttp: AxiosInstance = axios.create({
       httpAgent: this.agents.http,
       httpsAgent: this.agents.https,
       maxRedirects: 0,
       validateStatus: () => true,
-      maxContentLength: options.maxResponseBytes ?? 10 * 1024 * 1024,
-      maxBodyLength: 10 * 1024 * 1024,
+      maxContentLength: 1024 * 1024,
       proxy: false,
       transitional: { silentJSONParsing: true, forcedJSONParsing: true, clarifyTimeoutError: true },
     });
-    this.tokens = new OAuth2Tokens(options.redis, options.keyPrefix, this.http);
+    this.tokens = new OAuth2Tokens(options.redis, options.keyPrefix, tokenHttp);
   }
 
   async call(input: BackendCall): Promise<BackendOutcome> {
@@ -136,17 +164,24 @@ export class BackendCaller {
     const onAbort = () => controller.abort();
     external?.addEventListener('abort', onAbort, { once: true });
     try {
-      const res: AxiosResponse<unknown> = await this.http.request({ method, url, data: body, headers, signal: controller.signal });
+      const res = await request(url, {
+        method: method as Dispatcher.HttpMethod,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: controller.signal,
+        dispatcher: this.pool,
+      });
+      const data = parseBody(await res.body.text());
       const out: Record<string, string> = {};
-      for (const [k, v] of Object.entries(res.headers)) if (v !== undefined && v !== null) out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : String(v);
-      return { kind: 'response', status: res.status, headers: out, data: res.data === '' ? undefined : res.data, durationMs: Date.now() - started };
+      for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : String(v);
+      return { kind: 'response', status: res.statusCode, headers: out, data, durationMs: Date.now() - started };
     } catch (err) {
       const durationMs = Date.now() - started;
       if (timedOut) return { kind: 'timeout', durationMs };
       if (external?.aborted) return { kind: 'aborted', durationMs };
-      const code = axios.isAxiosError(err) ? (err.code ?? 'ERR_NETWORK') : 'ERR_NETWORK';
-      if (code === 'ETIMEDOUT' || code === 'ECONNABORTED') return { kind: 'timeout', durationMs };
-      if (code === 'ERR_BAD_RESPONSE' && /maxContentLength/i.test((err as Error).message)) return { kind: 'network', code: 'RESPONSE_TOO_LARGE', durationMs };
+      const code = networkCode(err);
+      if (code === 'ETIMEDOUT' || UNDICI_TIMEOUTS.has(code)) return { kind: 'timeout', durationMs };
+      if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') return { kind: 'network', code: 'RESPONSE_TOO_LARGE', durationMs };
       return { kind: 'network', code, durationMs };
     } finally {
       clearTimeout(timer);
@@ -155,6 +190,7 @@ export class BackendCaller {
   }
 
   close(): void {
+    void this.pool.destroy().catch(() => undefined);
     this.agents.http.destroy();
     this.agents.https.destroy();
   }

@@ -175,6 +175,31 @@ describe('BackendCaller: transport outcomes', () => {
     await redirecting.close();
   });
 
+  it('reads bodies as JSON, as text when they are not JSON, and as nothing when empty; headers lower-cased', async () => {
+    const shapes = await startBackend((req) =>
+      req.path === '/json' ? { body: { a: 1 }, headers: { 'X-Trace': 't1' } } : req.path === '/text' ? { body: 'plain words' } : { status: 204 },
+    );
+    const call = (path: string) => newCaller('p').call({ service: 's', config: svc({ endpoint: shapes.url }), operation: op('GET', path), parameters: {}, timeoutMs: 2000 });
+    expect(await call('/json')).toMatchObject({ kind: 'response', status: 200, data: { a: 1 }, headers: { 'x-trace': 't1', 'content-type': 'application/json' } });
+    expect(await call('/text')).toMatchObject({ kind: 'response', status: 200, data: 'plain words' });
+    const empty = await call('/empty');
+    expect(empty).toMatchObject({ kind: 'response', status: 204 });
+    expect((empty as { data?: unknown }).data).toBeUndefined();
+    await shapes.close();
+  });
+
+  it('a body over the limit, and a connection cut before the answer, are network outcomes', async () => {
+    const odd = await startBackend((req) => (req.path === '/big' ? { body: 'x'.repeat(64 * 1024) } : { destroy: true }));
+    const small = new BackendCaller({ redis, keyPrefix: 'p', maxResponseBytes: 1024 });
+    callers.push(small);
+    const call = (path: string) => small.call({ service: 's', config: svc({ endpoint: odd.url }), operation: op('GET', path), parameters: {}, timeoutMs: 2000 });
+    expect(await call('/big')).toMatchObject({ kind: 'network', code: 'RESPONSE_TOO_LARGE' });
+    const cut = await call('/cut');
+    expect(cut).toMatchObject({ kind: 'network', code: 'ECONNRESET' });
+    expect(classifyOutcome(cut)).toMatchObject({ ok: false, retryable: true, countsAsFailure: true, neverSent: false });
+    await odd.close();
+  });
+
   it('refuses a request that would leave the endpoint without sending it', async () => {
     const o = await newCaller('p').call({ service: 's', config: svc({ endpoint: backend.url }), operation: op('GET', '/f/{name}'), parameters: { name: '..' }, timeoutMs: 2000 });
     expect(o.kind).toBe('not_sent');
