@@ -36,14 +36,24 @@ async function cluster(extra: Record<string, string>, redisUrl = testRedisUrl())
   return { env, worker, api, http: request(`http://127.0.0.1:${port}`), port };
 }
 
+/** Resolves once the API holds `n` sync waiters (its own gauge), so a signal comes after they arrived. */
+async function holding(c: Awaited<ReturnType<typeof cluster>>, n: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const text = (await c.http.get('/metrics')).text;
+    if (Number(/^mcp_gateway_sync_waiters (\d+)/m.exec(text)?.[1]) >= n) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`the API never held ${n} sync waiters`);
+}
+
 const exited = (p: RunningProcess) => new Promise<number | null>((r) => (p.child.exitCode !== null ? r(p.child.exitCode) : p.child.once('exit', (c) => r(c))));
 
 it('SIGTERM on the API: readiness fails, new requests are refused, in-flight sync waits finish before exit', async () => {
   const c = await cluster({ SHUTDOWN_GRACE_MS: '5000' });
   expect((await c.http.get('/mcp/health/ready')).status).toBe(200);
-  const inflight = Array.from({ length: 5 }, (_, n) => c.http.post('/mcp/request').send({ service: 'svc', operation: 'op', parameters: { n } }));
+  const inflight = Array.from({ length: 5 }, (_, n) => c.http.post('/mcp/request').query({ ms: 1500 }).send({ service: 'svc', operation: 'op', parameters: { n } }));
   const all = Promise.all(inflight);
-  await new Promise((r) => setTimeout(r, 300));
+  await holding(c, 5);
   c.api.child.kill('SIGTERM');
   await new Promise((r) => setTimeout(r, 100));
   // Stopping: no new connection is taken (a load balancer sees readiness fail / the port closed).
@@ -60,7 +70,7 @@ it('SIGTERM on the API: readiness fails, new requests are refused, in-flight syn
 it('SIGTERM on the API with a short grace: waiting callers get 202 and their poll link; the jobs still finish', async () => {
   const c = await cluster({ SHUTDOWN_GRACE_MS: '200' });
   const inflight = Promise.all(Array.from({ length: 4 }, (_, n) => c.http.post('/mcp/request').query({ ms: 1500 }).send({ service: 'svc', operation: 'op', parameters: { n } })));
-  await new Promise((r) => setTimeout(r, 300));
+  await holding(c, 4);
   c.api.child.kill('SIGTERM');
   const results = await inflight;
   expect(results.map((r) => r.status)).toEqual([202, 202, 202, 202]);
