@@ -21,6 +21,10 @@ export const REDACT_PATHS: string[] = [
 
 /** The most log output held in memory while stdout is not taking it. */
 const LOG_BUFFER_BYTES = 16 * 1024 * 1024;
+/** Lines are written in batches of about this size… */
+const LOG_BATCH_BYTES = 4096;
+/** …or at most this long after they were logged. */
+const LOG_FLUSH_MS = 100;
 
 export interface LoggerSettings {
   level?: LoggerOptions['level'];
@@ -45,10 +49,11 @@ export function createLogger(settings: LoggerSettings = {}): Logger {
   if (settings.pretty) {
     return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } });
   }
-  // Written off the event loop (a line per request is a syscall each when synchronous; under load
-  // the lines written meanwhile go out together). pino flushes what is left when the process exits.
-  // If stdout stalls, at most LOG_BUFFER_BYTES wait in memory; lines beyond are dropped, not the process.
-  return pino(options, pino.destination({ dest: 1, sync: false, maxLength: LOG_BUFFER_BYTES }));
+  // Written off the event loop, in batches: a line per request is a write syscall each otherwise. Lines
+  // go out once LOG_BATCH_BYTES have gathered, or LOG_FLUSH_MS after they were written, whichever is
+  // first; pino flushes what is left when the process exits. If stdout stalls, at most
+  // LOG_BUFFER_BYTES wait in memory; lines beyond are dropped, not the process.
+  return pino(options, pino.destination({ dest: 1, sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS, maxLength: LOG_BUFFER_BYTES }));
 }
 
 type LogArgs = [obj: object, msg?: string] | [msg: string];
