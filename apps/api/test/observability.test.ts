@@ -84,7 +84,12 @@ describe('GET /metrics', () => {
 
 describe('GET /mcp/services/:name/metrics', () => {
   it('answers the shared numbers: circuit, limiter, queue, latency percentiles and counts', async () => {
-    const res = await gw.http.get('/mcp/services/users/metrics');
+    // Workers write their request stats every STATS_FLUSH_MS (250 ms), not per request.
+    let res = await gw.http.get('/mcp/services/users/metrics');
+    for (let tries = 0; res.body.latency?.window !== 5 && tries < 50; tries++) {
+      await new Promise((r) => setTimeout(r, 100));
+      res = await gw.http.get('/mcp/services/users/metrics');
+    }
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({
       service: 'users',

@@ -11,6 +11,9 @@ import { ResilienceStore } from '@mcp-gateway/resilience';
 import { Tracing, type Logger } from '@mcp-gateway/observability';
 import { createProcessor, publishAbandoned, RetryLater, type PipelineDeps } from './pipeline';
 
+/** How often a worker writes the request stats it has added up (GET /mcp/services/:name/metrics lags by at most this). */
+export const STATS_FLUSH_MS = 250;
+
 export interface WorkerPoolOptions {
   config: GatewayConfig;
   logger: Logger;
@@ -78,7 +81,8 @@ export class WorkerPool {
       config,
       registry,
       metrics: this.metrics,
-      stats: new ServiceStats(this.connection, config.redis.keyPrefix),
+      // Written every STATS_FLUSH_MS per service rather than once per request (a Redis round trip each).
+      stats: new ServiceStats(this.connection, config.redis.keyPrefix, undefined, STATS_FLUSH_MS),
       records: new RequestRecords(this.connection, keys, config.results.ttlSeconds),
       caller: new BackendCaller({ redis: this.connection, keyPrefix: config.redis.keyPrefix }),
       resilience,
@@ -191,6 +195,7 @@ export class WorkerPool {
       this.options.logger.warn({ graceMs: grace }, 'active jobs did not finish within the grace period; closing anyway');
       await Promise.all(workers.map((w) => w.close(true).catch(() => undefined)));
     }
+    await this.deps.stats.close().catch((err: unknown) => this.options.logger.warn({ err: String(err) }, 'request stats not written on stop'));
     await this.presence.leave(this.workerId).catch(() => undefined);
     await this.broker.close();
     this.deps.caller.close();

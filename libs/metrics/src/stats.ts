@@ -17,19 +17,26 @@ export interface ServiceStatsSnapshot {
 const WEEK_MS = 7 * 24 * 3600 * 1000;
 
 /**
- * One request's end in one call: count it, keep its latency among the last `window`, keep both keys
- * alive. KEYS: counts, latency. ARGV: outcome, latency ms, window, ttl ms.
+ * Ended requests in one call: add counts by outcome, push latencies (newest last in ARGV), keep the
+ * last `window`, keep both keys alive. KEYS: counts, latency. ARGV: window, ttl ms, n (outcome
+ * pairs), then n pairs outcome, count, then the latencies.
  */
 const RECORD_LUA = `
-redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('LPUSH', KEYS[2], ARGV[2])
-redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[3]) - 1)
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
+local n = tonumber(ARGV[3])
+for i = 0, n - 1 do
+  redis.call('HINCRBY', KEYS[1], ARGV[4 + 2 * i], ARGV[5 + 2 * i])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local first = 4 + 2 * n
+if #ARGV >= first then
+  redis.call('LPUSH', KEYS[2], unpack(ARGV, first))
+  redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[1]) - 1)
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+end
 return 1`;
 
 interface StatsCommands {
-  mcpStatsRecord(counts: string, latency: string, outcome: string, latencyMs: number, window: number, ttlMs: number): Promise<number>;
+  mcpStatsRecord(counts: string, latency: string, window: number, ttlMs: number, ...rest: (string | number)[]): Promise<number>;
 }
 const DEFINED = new WeakSet<Redis>();
 
@@ -45,16 +52,32 @@ export function percentile(sorted: number[], p: number): number | null {
   return sorted[Math.min(rank, sorted.length) - 1]!;
 }
 
+/** What one process has counted for a service since its last flush. */
+interface Pending {
+  counts: Map<string, number>;
+  /** Oldest first, at most `window`. */
+  latencies: number[];
+}
+
 /**
  * Per-service request statistics every worker adds to and any API replica reads: counts by outcome
  * and the latencies of the last `window` requests (a capped list), so percentiles are the same
  * whichever process answers. Keys share the service hash tag, are bounded, and expire when idle.
+ *
+ * With `flushMs` > 0 (the workers), ends are added up in memory and written once per service every
+ * `flushMs`: one script call per service per period instead of one per request. Readers then see a
+ * request in the numbers up to `flushMs` after its result; `close()` writes what is left.
  */
 export class ServiceStats {
+  private readonly pending = new Map<string, Pending>();
+  private timer?: NodeJS.Timeout;
+  private flushing: Promise<void> = Promise.resolve();
+
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly window = 1000,
+    private readonly flushMs = 0,
   ) {
     if (!DEFINED.has(redis)) {
       redis.defineCommand('mcpStatsRecord', { numberOfKeys: 2, lua: RECORD_LUA });
@@ -62,10 +85,71 @@ export class ServiceStats {
     }
   }
 
-  /** On every request's end, so one script call (EVALSHA) rather than a MULTI of five commands. */
+  /** One request's end: written at once, or with the next flush when `flushMs` > 0. */
   async record(service: string, outcome: string, latencyMs: number): Promise<void> {
+    const ms = Math.max(0, Math.round(latencyMs));
+    if (this.flushMs <= 0) return this.write(service, new Map([[outcome, 1]]), [ms]);
+    let p = this.pending.get(service);
+    if (!p) this.pending.set(service, (p = { counts: new Map(), latencies: [] }));
+    p.counts.set(outcome, (p.counts.get(outcome) ?? 0) + 1);
+    p.latencies.push(ms);
+    if (p.latencies.length > this.window) p.latencies.shift();
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer || this.flushMs <= 0) return;
+    this.timer = setTimeout(() => void this.flush().catch(() => undefined), this.flushMs);
+    this.timer.unref();
+  }
+
+  /** Puts back a batch whose write failed, in front of what was counted since. */
+  private requeue(service: string, p: Pending): void {
+    const since = this.pending.get(service);
+    if (since) {
+      for (const [o, n] of since.counts) p.counts.set(o, (p.counts.get(o) ?? 0) + n);
+      p.latencies.push(...since.latencies);
+      if (p.latencies.length > this.window) p.latencies.splice(0, p.latencies.length - this.window);
+    }
+    this.pending.set(service, p);
+    this.schedule();
+  }
+
+  /**
+   * Writes what was counted since the last flush. A service whose write fails keeps its numbers for
+   * the next flush (merged with what came since), so a short Redis outage loses nothing.
+   */
+  flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const batch = [...this.pending];
+    this.pending.clear();
+    // After a failed flush too (its error went to whoever awaited it).
+    this.flushing = this.flushing.catch(() => undefined).then(async () => {
+      const failed: unknown[] = [];
+      await Promise.all(
+        batch.map(([service, p]) =>
+          this.write(service, p.counts, p.latencies).catch((err: unknown) => {
+            failed.push(err);
+            this.requeue(service, p);
+          }),
+        ),
+      );
+      if (failed.length > 0) throw failed[0];
+    });
+    return this.flushing;
+  }
+
+  /** Stops the flush timer after writing what is left. */
+  async close(): Promise<void> {
+    await this.flush();
+  }
+
+  private write(service: string, counts: Map<string, number>, latencies: number[]): Promise<void> {
     const k = statsKeys(this.prefix, service);
-    await (this.redis as Redis & StatsCommands).mcpStatsRecord(k.counts, k.latency, outcome, Math.max(0, Math.round(latencyMs)), this.window, WEEK_MS);
+    const pairs: (string | number)[] = [];
+    for (const [o, n] of counts) pairs.push(o, n);
+    return (this.redis as Redis & StatsCommands).mcpStatsRecord(k.counts, k.latency, this.window, WEEK_MS, counts.size, ...pairs, ...latencies).then(() => undefined);
   }
 
   async snapshot(service: string): Promise<ServiceStatsSnapshot> {

@@ -31,3 +31,52 @@ it('keeps counts by outcome and the latencies of the last window, shared through
   }
   expect(await new ServiceStats(redis, prefix).snapshot('other')).toEqual({ latency: { p50: null, p95: null, p99: null, window: 0 }, counts: {} });
 });
+
+describe('added up in memory and written every flushMs (the workers)', () => {
+  it('writes nothing per request, then one batch per service that readers see in order', async () => {
+    const prefix = uniquePrefix('stats-batch');
+    const writer = new ServiceStats(redis, prefix, 5, 60_000);
+    const reader = new ServiceStats(redis, prefix, 5);
+    for (let i = 1; i <= 7; i++) await writer.record('svc', i === 3 ? 'TIMEOUT' : 'success', i * 10);
+    await writer.record('other', 'success', 1);
+    expect(await reader.snapshot('svc')).toEqual({ latency: { p50: null, p95: null, p99: null, window: 0 }, counts: {} });
+    await writer.flush();
+    // The last 5 latencies (30..70), newest at the head of the list as when written one by one.
+    expect(await reader.snapshot('svc')).toEqual({ counts: { success: 6, TIMEOUT: 1 }, latency: { p50: 50, p95: 70, p99: 70, window: 5 } });
+    expect(await redis.lrange(statsKeys(prefix, 'svc').latency, 0, -1)).toEqual(['70', '60', '50', '40', '30']);
+    expect((await reader.snapshot('other')).counts).toEqual({ success: 1 });
+    // A second batch adds to the first.
+    await writer.record('svc', 'success', 80);
+    await writer.close();
+    expect((await reader.snapshot('svc')).counts).toEqual({ success: 7, TIMEOUT: 1 });
+    expect(await redis.lrange(statsKeys(prefix, 'svc').latency, 0, -1)).toEqual(['80', '70', '60', '50', '40']);
+  });
+
+  it('flushes by itself after flushMs', async () => {
+    const prefix = uniquePrefix('stats-timer');
+    const writer = new ServiceStats(redis, prefix, 10, 50);
+    await writer.record('svc', 'success', 5);
+    const reader = new ServiceStats(redis, prefix);
+    const deadline = Date.now() + 5000;
+    while ((await reader.snapshot('svc')).latency.window === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(await reader.snapshot('svc')).toEqual({ counts: { success: 1 }, latency: { p50: 5, p95: 5, p99: 5, window: 1 } });
+    await writer.close();
+  });
+
+  it('keeps a batch whose write failed and writes it with the next one', async () => {
+    const prefix = uniquePrefix('stats-retry');
+    const broken = new Redis(testRedisUrl());
+    const writer = new ServiceStats(broken, prefix, 10, 60_000);
+    await broken.ping();
+    broken.disconnect();
+    await writer.record('svc', 'success', 1);
+    await writer.record('svc', 'BACKEND_ERROR', 2);
+    await expect(writer.flush()).rejects.toThrow();
+    await writer.record('svc', 'success', 3);
+    await broken.connect();
+    await writer.close();
+    expect((await new ServiceStats(redis, prefix).snapshot('svc'))).toEqual({ counts: { success: 2, BACKEND_ERROR: 1 }, latency: { p50: 2, p95: 3, p99: 3, window: 3 } });
+    expect(await redis.lrange(statsKeys(prefix, 'svc').latency, 0, -1)).toEqual(['3', '2', '1']);
+    broken.disconnect();
+  });
+});
