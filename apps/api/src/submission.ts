@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { GatewayError, isEnded, type MCPRequest, type MCPResponse, type RequestState } from '@mcp-gateway/protocol';
 import type { ServiceConfig } from '@mcp-gateway/config';
 import { requestHash, type GatewayJobData } from '@mcp-gateway/broker';
+import type { PeekResult } from '@mcp-gateway/resilience';
 import { agentMayUse, assertAgentMayUse, type Agent } from './auth';
 import type { ApiDeps } from './deps';
 
@@ -37,12 +38,7 @@ export function createSubmitter(deps: ApiDeps) {
    * Refuse at once what would only fail later: an open circuit, a full queue, or a rate-limit wait
    * longer than the whole deadline. One read-only script call.
    */
-  async function failFast(name: string, service: ServiceConfig, timeoutMs: number): Promise<void> {
-    const peek = await deps.resilience
-      .peek(name, service, { wait: broker.keys.queueKey(name, 'wait'), prioritized: broker.keys.queueKey(name, 'prioritized') })
-      .catch((err: unknown) => {
-        throw new GatewayError('UNAVAILABLE', 'The gateway cannot reach Redis; try again shortly', { retryAfterMs: 1000, cause: err });
-      });
+  function refuse(name: string, service: ServiceConfig, timeoutMs: number, peek: PeekResult): void {
     if (peek.openWaitMs > 0) {
       throw new GatewayError('CIRCUIT_OPEN', `The circuit of ${name} is open after repeated backend failures; retry in ${Math.ceil(peek.openWaitMs / 1000)} s`, {
         retryAfterMs: peek.openWaitMs,
@@ -55,6 +51,17 @@ export function createSubmitter(deps: ApiDeps) {
     if (peek.tokenWaitMs > timeoutMs) {
       throw new GatewayError('RATE_LIMITED', `The rate limit of ${name} has no room within the deadline`, { retryAfterMs: peek.tokenWaitMs });
     }
+  }
+
+  const unavailable = (err: unknown) => new GatewayError('UNAVAILABLE', 'The gateway cannot reach Redis; try again shortly', { retryAfterMs: 1000, cause: err });
+  const queueKeys = (name: string) => ({ wait: broker.keys.queueKey(name, 'wait'), prioritized: broker.keys.queueKey(name, 'prioritized') });
+
+  /** The fast-fail check (sent at once: it is also the gate of a fresh id's claim, in the same write). */
+  async function failFast(name: string, service: ServiceConfig, timeoutMs: number): Promise<void> {
+    const peek = await deps.resilience.peek(name, service, queueKeys(name)).catch((err: unknown) => {
+      throw unavailable(err);
+    });
+    refuse(name, service, timeoutMs, peek);
   }
 
   return async function submit(s: Submission): Promise<SubmissionOutcome> {
@@ -73,9 +80,9 @@ export function createSubmitter(deps: ApiDeps) {
     const id = body.id ?? randomUUID();
     const timeoutMs = meta.timeout ?? service.timeout ?? config.defaultTimeout;
     // The same id again joins its request (and gets its stored result) even while the service is
-    // refusing new work: fast fail applies to new requests only.
-    const known = body.id ? await broker.records.get(id).catch(() => undefined) : undefined;
-    if (!known) await failFast(body.service, service, timeoutMs);
+    // refusing new work: fast fail applies to new requests only. A caller's own id is therefore read
+    // first; a fresh id is new by construction, and its check goes in one write with its claim.
+    if (body.id && !(await broker.records.get(id).catch(() => undefined))) await failFast(body.service, service, timeoutMs);
     const acceptedAt = Date.now();
     const data: GatewayJobData = {
       id,
@@ -96,9 +103,12 @@ export function createSubmitter(deps: ApiDeps) {
     const w = waitMs > 0 ? waiter.register(id) : undefined;
     let outcome;
     try {
-      outcome = await broker.submit(data, requestHash(body.service, op.name, parameters, s.agent?.id), {
-        maxAttempts: registry.retryPolicy(body.service).maxAttempts,
-      });
+      outcome = await broker.submit(
+        data,
+        requestHash(body.service, op.name, parameters, s.agent?.id),
+        { maxAttempts: registry.retryPolicy(body.service).maxAttempts },
+        body.id ? undefined : () => failFast(body.service, service, timeoutMs),
+      );
     } catch (err) {
       w?.cancel();
       throw err;

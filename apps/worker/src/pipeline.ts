@@ -1,4 +1,5 @@
 import { DelayedError, type Job } from 'bullmq';
+import type Redis from 'ioredis';
 import {
   GatewayError,
   isGatewayError,
@@ -11,8 +12,9 @@ import type { GatewayConfig } from '@mcp-gateway/config';
 import { classifyOutcome, type BackendCaller, type BackendOutcome } from '@mcp-gateway/backends';
 import type { GatewayJobData, RequestRecords } from '@mcp-gateway/broker';
 import type { ServiceRegistry } from '@mcp-gateway/registry';
-import { nextRetryDelay, type ResilienceStore } from '@mcp-gateway/resilience';
-import { lazyChild, logScalars, type GatewaySpan, type Logger, type Tracing } from '@mcp-gateway/observability';
+import { nextRetryDelay, type BreakerOutcome, type ResiliencePolicy, type ResilienceStore } from '@mcp-gateway/resilience';
+import { inOneWrite } from '@mcp-gateway/redis';
+import { lazyChild, logScalars, type GatewaySpan, type LazyLogger, type Logger, type Tracing } from '@mcp-gateway/observability';
 import type { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
 
 /** Thrown to make BullMQ run the job again after `delayMs` (read by the worker's backoffStrategy). */
@@ -29,6 +31,8 @@ export class RetryLater extends Error {
 
 export interface PipelineDeps {
   config: GatewayConfig;
+  /** The client `records` and `resilience` were made with: commands of both go out in one write on it. */
+  redis: Redis;
   registry: ServiceRegistry;
   records: RequestRecords;
   caller: BackendCaller;
@@ -88,8 +92,8 @@ export function createProcessor(deps: PipelineDeps) {
       deps.metrics.queueWaitSeconds.observe({ service: d.service }, Math.max(0, started.startedAt - d.acceptedAt) / 1000);
       if (deps.tracing.enabled) deps.tracing.startSpan(`queue ${d.service}`, { parent: d.traceparent, startTime: d.acceptedAt }).end({ endTime: started.startedAt });
     }
-    const finish = (result: Omit<MCPResponse, 'metadata' | 'id'>, attempts: number, backendStatus?: number) =>
-      publish(deps, d, { ...result, attempts, backendStatus, startedAt: meta.startedAt, now: now(), operationLabel: meta.operationLabel, backendMs: meta.backendMs });
+    const finish = (result: Omit<MCPResponse, 'metadata' | 'id'>, attempts: number, backendStatus?: number, breaker?: BreakerRecord) =>
+      publish(deps, d, { ...result, attempts, backendStatus, startedAt: meta.startedAt, now: now(), operationLabel: meta.operationLabel, backendMs: meta.backendMs }, breaker);
 
     // 1. deadline
     if (now() >= d.deadline) {
@@ -170,15 +174,12 @@ export function createProcessor(deps: PipelineDeps) {
     meta.backendMs = outcome.durationMs;
     if (outcome.kind !== 'not_sent') deps.metrics.backendSeconds.observe({ service: d.service, operation: meta.operationLabel }, outcome.durationMs / 1000);
     const c = classifyOutcome(outcome);
-    // Best effort: a breaker that cannot be updated must not turn a backend's answer into an error.
-    await deps.resilience
-      .record(d.service, d.id, c.ok ? 'success' : c.countsAsFailure ? 'failure' : 'neutral', policy)
-      .catch((err: unknown) => log.warn({ err: String(err) }, 'the outcome could not be recorded for the breaker'));
+    const breaker: BreakerRecord = { outcome: c.ok ? 'success' : c.countsAsFailure ? 'failure' : 'neutral', policy, log };
 
-    // 6. retry or publish
+    // 6. retry or publish (a published result goes in one write after its breaker record)
     const status = outcome.kind === 'response' ? outcome.status : undefined;
     if (c.ok) {
-      return finish({ status: 'success', data: outcome.kind === 'response' ? outcome.data : undefined }, attempt, status);
+      return finish({ status: 'success', data: outcome.kind === 'response' ? outcome.data : undefined }, attempt, status, breaker);
     }
     const error = outcomeError(outcome, c, attempt);
     const safeToRepeat = isIdempotent(op) || c.neverSent;
@@ -191,14 +192,27 @@ export function createProcessor(deps: PipelineDeps) {
         deadline: d.deadline,
       });
       if (delay !== undefined) {
+        // Best effort: a breaker that cannot be updated must not turn a backend's answer into an error.
+        await deps.resilience.record(d.service, d.id, breaker.outcome, policy).catch((err: unknown) => breakerNotRecorded(log, err));
         await deps.records.setState(d.id, 'retrying');
         deps.metrics.retries.inc({ service: d.service });
         log.info({ attempt, delayMs: delay, reason: error.message, backendStatus: status }, 'retry scheduled');
         throw new RetryLater(delay, error, status);
       }
     }
-    return finish({ status: 'error', error }, attempt, status);
+    return finish({ status: 'error', error }, attempt, status, breaker);
   }
+}
+
+/** A backend call's outcome for the breaker: 5xx, timeouts and connection errors fail; 4xx are neutral. */
+interface BreakerRecord {
+  outcome: BreakerOutcome;
+  policy: ResiliencePolicy;
+  log: LazyLogger;
+}
+
+function breakerNotRecorded(log: LazyLogger, err: unknown): void {
+  log.warn({ err: String(err) }, 'the outcome could not be recorded for the breaker');
 }
 
 type Classified = ReturnType<typeof classifyOutcome>;
@@ -245,7 +259,7 @@ interface PublishInput extends Omit<MCPResponse, 'metadata' | 'id'> {
   backendMs?: number;
 }
 
-async function publish(deps: PipelineDeps, d: GatewayJobData, r: PublishInput): Promise<void> {
+async function publish(deps: PipelineDeps, d: GatewayJobData, r: PublishInput, breaker?: BreakerRecord): Promise<void> {
   const result: MCPResponse = {
     id: d.id,
     status: r.status,
@@ -261,7 +275,17 @@ async function publish(deps: PipelineDeps, d: GatewayJobData, r: PublishInput): 
       completedAt: new Date(r.now).toISOString(),
     },
   };
-  const stored = await deps.records.finish(result, r.status === 'success' ? 'completed' : 'failed');
+  // One write: the breaker record (when a call was made), then the result stored and published. Redis
+  // runs them in that order, so a caller told of a failure finds the breaker already counting it.
+  const [recorded, finished] = inOneWrite(deps.redis, () => [
+    breaker && deps.resilience.record(d.service, d.id, breaker.outcome, breaker.policy),
+    deps.records.finish(result, r.status === 'success' ? 'completed' : 'failed'),
+  ] as const);
+  const [, stored] = await Promise.all([
+    // Best effort: a breaker that cannot be updated must not turn a backend's answer into an error.
+    breaker && recorded?.catch((err: unknown) => breakerNotRecorded(breaker.log, err)),
+    finished,
+  ]);
   const outcome = r.status === 'success' ? 'success' : (r.error?.code ?? 'INTERNAL_ERROR');
   const totalMs = Math.max(0, r.now - d.acceptedAt);
   if (stored) {

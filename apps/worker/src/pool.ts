@@ -79,6 +79,7 @@ export class WorkerPool {
     });
     this.deps = {
       config,
+      redis: this.connection,
       registry,
       metrics: this.metrics,
       // Written every STATS_FLUSH_MS per service rather than once per request (a Redis round trip each).

@@ -1,13 +1,23 @@
 import { Queue } from 'bullmq';
 import type Redis from 'ioredis';
+import { inOneWrite } from '@mcp-gateway/redis';
 import { GatewayError, isEnded, isGatewayError, type ErrorBody, type MCPResponse, type RequestState, type RequestStatus } from '@mcp-gateway/protocol';
 import { jobOptions, type GatewayJobData, type JobRetryOptions } from './job';
 import { BrokerKeys } from './keys';
 import { RequestRecords, toStatus } from './records';
+import type { ClaimReply } from './scripts';
 
 export type SubmitOutcome =
   | { kind: 'created' }
   | { kind: 'joined'; state: RequestState; result?: MCPResponse };
+
+/**
+ * A check that must pass before a new request is queued (the API's fast-fail): it sends its Redis
+ * command on the broker's client when called (before its first await), and rejects to refuse. It goes
+ * in one write with the claim of the id, and applies only when the claim made a new request (a known
+ * id joins its request whatever the check says); a refused claim is undone.
+ */
+export type SubmitGate = () => Promise<void>;
 
 export interface QueueCounts {
   waiting: number;
@@ -51,9 +61,11 @@ export class Broker {
    * Claims the id and enqueues the job, or joins the job that already holds the id. The same id with
    * another body is CONFLICT. Redis away is UNAVAILABLE, and nothing is left half-made.
    */
-  async submit(data: GatewayJobData, hash: string, retry: JobRetryOptions): Promise<SubmitOutcome> {
+  async submit(data: GatewayJobData, hash: string, retry: JobRetryOptions, gate?: SubmitGate): Promise<SubmitOutcome> {
     return this.guard(async () => {
-      const reply = await this.records.claim(data.id, hash, data.service, data.acceptedAt, data.deadline, data.correlationId, data.agentId ?? '');
+      const reply = gate
+        ? await this.gatedClaim(data, hash, gate)
+        : await this.records.claim(data.id, hash, data.service, data.acceptedAt, data.deadline, data.correlationId, data.agentId ?? '');
       if (reply[0] === 2) {
         throw new GatewayError('CONFLICT', `Request id ${data.id} is already used by a request with a different body`);
       }
@@ -75,6 +87,26 @@ export class Broker {
       }
       return { kind: 'created' };
     });
+  }
+
+  /** The gate's check and the claim in one write; a new claim the check refuses is deleted again. */
+  private async gatedClaim(data: GatewayJobData, hash: string, gate: SubmitGate): Promise<ClaimReply> {
+    const [check, claim] = inOneWrite(this.redis, () => {
+      const checked = gate();
+      return [checked, this.records.claim(data.id, hash, data.service, data.acceptedAt, data.deadline, data.correlationId, data.agentId ?? '')] as const;
+    });
+    // Its outcome is read below only for a new request.
+    check.catch(() => undefined);
+    const reply = await claim;
+    if (reply[0] === 0) {
+      try {
+        await check;
+      } catch (err) {
+        await this.redis.del(this.keys.request(data.id)).catch(() => undefined);
+        throw err;
+      }
+    }
+    return reply;
   }
 
   async status(id: string): Promise<RequestStatus | undefined> {

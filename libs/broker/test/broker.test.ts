@@ -74,6 +74,40 @@ describe('Broker.submit', () => {
   });
 });
 
+describe('Broker.submit with a gate (the fast-fail check in the write of the claim)', () => {
+  /** A gate that sends a real read (the wait list's length) at once, and refuses when told to. */
+  const gate = (refuse: boolean, seen: unknown[]) => async () => {
+    const depth = await redis.llen(broker.keys.queueKey('svc', 'wait'));
+    seen.push(depth);
+    if (refuse) throw new Error('refused');
+  };
+
+  it('queues a new request the check lets through, and sees the reply of its own command', async () => {
+    const seen: unknown[] = [];
+    const d = job('gate-1');
+    expect(await broker.submit(d, requestHash('svc', 'op', d.parameters), { maxAttempts: 1 }, gate(false, seen))).toEqual({ kind: 'created' });
+    expect(seen).toEqual([0]);
+    expect(await broker.queue('svc').getJob('gate-1')).toBeDefined();
+  });
+
+  it('undoes the claim of a refused request: no record, no job, and the id is free again', async () => {
+    const d = job('gate-2');
+    const hash = requestHash('svc', 'op', d.parameters);
+    await expect(broker.submit(d, hash, { maxAttempts: 1 }, gate(true, []))).rejects.toThrow('refused');
+    expect(await broker.records.get('gate-2')).toBeUndefined();
+    expect(await broker.queue('svc').getJob('gate-2')).toBeUndefined();
+    expect(await broker.submit(d, hash, { maxAttempts: 1 }, gate(false, []))).toEqual({ kind: 'created' });
+  });
+
+  it('lets a known id join its request whatever the check says', async () => {
+    const d = job('gate-3');
+    const hash = requestHash('svc', 'op', d.parameters);
+    await broker.submit(d, hash, { maxAttempts: 1 });
+    expect(await broker.submit(d, hash, { maxAttempts: 1 }, gate(true, []))).toEqual({ kind: 'joined', state: 'queued' });
+    expect(await broker.records.get('gate-3')).toMatchObject({ state: 'queued' });
+  });
+});
+
 describe('records', () => {
   it('stores a result once: a second finish does not overwrite it', async () => {
     const d = job('req-4');

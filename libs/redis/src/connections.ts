@@ -43,3 +43,19 @@ export async function waitReady(client: Redis, timeoutMs = 5000): Promise<void> 
     client.on('ready', onReady);
   });
 }
+
+/**
+ * Sends the commands `issue` starts (without awaiting them) in one write to Redis, which runs them in
+ * the order sent: one syscall and one round trip where awaiting each would take one each. Their
+ * promises are returned as `issue` returned them. A client not connected yet queues the commands as
+ * usual (in order).
+ */
+export function inOneWrite<T>(client: Redis, issue: () => T): T {
+  const socket = client.status === 'ready' ? (client.stream as { cork?: () => void; uncork?: () => void } | undefined) : undefined;
+  socket?.cork?.();
+  try {
+    return issue();
+  } finally {
+    socket?.uncork?.();
+  }
+}

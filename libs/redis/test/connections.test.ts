@@ -1,0 +1,41 @@
+import type { Socket } from 'node:net';
+import { createRedis, inOneWrite, waitReady } from '@mcp-gateway/redis';
+import { testRedisUrl, uniquePrefix } from '@mcp-gateway/testing';
+
+/** Counts the socket writes a client makes (one `_write` per plain write, one `_writev` per corked batch). */
+function countWrites(socket: Socket) {
+  const s = socket as unknown as { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void };
+  const counts = { write: 0, writev: 0 };
+  const write = s._write.bind(s);
+  const writev = s._writev.bind(s);
+  s._write = (...a) => ((counts.write += 1), write(...a));
+  s._writev = (...a) => ((counts.writev += 1), writev(...a));
+  return counts;
+}
+
+describe('inOneWrite', () => {
+  it('sends the commands it starts in one write, and Redis runs them in the order sent', async () => {
+    const client = createRedis(testRedisUrl(), 'command', 'one-write-test');
+    await waitReady(client);
+    const key = `${uniquePrefix('one-write')}:list`;
+    const counts = countWrites(client.stream as Socket);
+    const [a, b, c] = inOneWrite(client, () => [client.rpush(key, 'first'), client.rpush(key, 'second'), client.lrange(key, 0, -1)] as const);
+    expect(await Promise.all([a, b, c])).toEqual([1, 2, ['first', 'second']]);
+    expect(counts).toEqual({ write: 0, writev: 1 });
+
+    // Without it, each command is a write of its own.
+    await Promise.all([client.rpush(key, 'third'), client.rpush(key, 'fourth')]);
+    expect(counts).toEqual({ write: 2, writev: 1 });
+    await client.del(key);
+    client.disconnect();
+  });
+
+  it('a client not connected yet queues the commands in order as usual', async () => {
+    const client = createRedis(testRedisUrl(), 'blocking', 'one-write-offline', { lazyConnect: true });
+    const key = `${uniquePrefix('one-write')}:offline`;
+    const [a, b] = inOneWrite(client, () => [client.set(key, '1'), client.incr(key)] as const);
+    expect(await Promise.all([a, b])).toEqual(['OK', 2]);
+    await client.del(key);
+    client.disconnect();
+  });
+});
