@@ -1,5 +1,6 @@
 import Redis from 'ioredis';
 import { requestHash } from '@mcp-gateway/broker';
+import { resilienceKeys } from '@mcp-gateway/resilience';
 import { startBackend, testRedisUrl, type TestBackend } from '@mcp-gateway/testing';
 import { eventually, startGateway, type Running } from './harness';
 
@@ -20,6 +21,8 @@ beforeAll(async () => {
         // One token, refilled once a second.
         slow: { endpoint: backend.url, rateLimit: { requestsPerMinute: 60, burstLimit: 1 } },
         held: { endpoint: backend.url, rateLimit: { requestsPerMinute: 60, burstLimit: 2 } },
+        // Served only by the workers the trial-permit test starts.
+        trial: { endpoint: backend.url, circuitBreaker: { failureThreshold: 1, recoveryTimeout: 1000, halfOpenMaxCalls: 1 } },
       },
     },
     ['slow'],
@@ -131,4 +134,36 @@ it('a claimed id whose job was never added (Redis dropped between the two) is co
   const res = await post({ id: 'orphan-1', service: 'slow', operation: 'op', metadata: { timeout: 5000 } });
   expect(res.status).toBe(200);
   expect(res.body).toMatchObject({ id: 'orphan-1', status: 'success' });
+});
+
+it('a job whose request ended while it waited gives back the half-open trial permit it was admitted with', async () => {
+  const { broker } = gw.api.deps;
+  // A queued request whose result is stored anyway (as after a stalled job's first run): its job
+  // is still in the queue, and a worker must skip it without calling the backend.
+  const queued = await post({ service: 'trial', operation: 'op', id: 'ended-while-queued' }).set('Prefer', 'respond-async');
+  expect(queued.status).toBe(202);
+  await broker.records.start('ended-while-queued', Date.now());
+  const stored = {
+    id: 'ended-while-queued',
+    status: 'success' as const,
+    data: { earlier: true },
+    metadata: { correlationId: 'c', service: 'trial', operation: 'op', attempts: 1, queuedMs: 0, processingTime: 0, completedAt: new Date().toISOString() },
+  };
+  expect(await broker.records.finish(stored, 'completed')).toBe(true);
+  // An open circuit past its recovery time: the next admission half-opens it and takes the one trial permit.
+  const k = resilienceKeys(gw.config.redis.keyPrefix, 'trial');
+  const redis = new Redis(testRedisUrl());
+  await redis.hset(k.breaker, 'state', 'open', 'openedAt', Date.now() - 5000, 'failures', 1);
+
+  await gw.startWorkers(['trial']);
+  await eventually(async () => ((await broker.counts('trial')).waiting === 0 && (await broker.counts('trial')).active === 0 ? true : undefined));
+  expect(backend.requests).toHaveLength(0);
+  expect(await redis.zcard(k.trials)).toBe(0);
+  // The permit is free, so the next request is the trial: it reaches the backend and closes the circuit.
+  const next = await post({ service: 'trial', operation: 'op' });
+  expect(next.status).toBe(200);
+  expect(backend.requests).toHaveLength(1);
+  expect(await redis.hget(k.breaker, 'state')).toBe('closed');
+  expect((await gw.http.get('/mcp/requests/ended-while-queued')).body).toMatchObject({ state: 'completed', data: { earlier: true } });
+  redis.disconnect();
 });

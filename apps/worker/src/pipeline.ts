@@ -8,7 +8,7 @@ import {
   type MCPResponse,
   type OperationDefinition,
 } from '@mcp-gateway/protocol';
-import type { GatewayConfig } from '@mcp-gateway/config';
+import type { GatewayConfig, ServiceConfig } from '@mcp-gateway/config';
 import { classifyOutcome, type BackendCaller, type BackendOutcome } from '@mcp-gateway/backends';
 import type { GatewayJobData, RequestRecords } from '@mcp-gateway/broker';
 import type { ServiceRegistry } from '@mcp-gateway/registry';
@@ -76,18 +76,54 @@ export function createProcessor(deps: PipelineDeps) {
     // Every line about this job carries its ids and the caller's trace. Made on first use: most jobs
     // log only their end (with the same fields), and a child logger per job is measurable CPU.
     const log = lazyChild(deps.logger, { id: d.id, correlationId: d.correlationId, traceparent: d.traceparent, service: d.service, operation: d.operation });
-    const started = await deps.records.start(d.id, now());
-    if (started.state === 'missing') {
-      // The record outlives the deadline by design; missing means it was deleted or lost with Redis data.
-      log.error('job has no request record (deleted, or Redis lost data): it is not run');
-      return;
+    // 1. resolve the service and operation (definitions can change between enqueue and now), from memory
+    let resolved: { service: ServiceConfig; op: OperationDefinition; label: string } | GatewayError;
+    try {
+      const service = deps.registry.require(d.service);
+      const op = await deps.registry.operation(d.service, d.operation);
+      // Metric labels stay bounded: a dynamic service's operations are whatever callers send.
+      resolved = { service, op, label: (await deps.registry.definition(d.service)).source === 'dynamic' ? '_dynamic' : op.name };
+    } catch (err) {
+      resolved = isGatewayError(err) ? err : new GatewayError('INTERNAL_ERROR');
     }
+
+    // 2. start (mark the request active, unless it ended while it waited) and, when there is a call to
+    //    make, admit it: breaker, then rate limit, in one atomic step shared by every worker. Both go
+    //    in one write. A job the bucket cannot serve now reserves its own future token (when that
+    //    comes before its deadline) and sleeps in the delayed set until then: no worker spins, and no
+    //    herd of waiting jobs re-checks the bucket each time a token appears. An open circuit delays
+    //    it the same way.
+    const timeLeft = d.deadline - now();
+    const policy = resolved instanceof GatewayError ? undefined : { rateLimit: resolved.service.rateLimit, circuitBreaker: resolved.service.circuitBreaker };
+    // A token that comes so late that no call could finish in time is not worth reserving.
+    const callBudget = Math.min(1000, Math.floor(timeLeft / 4));
+    const [starting, admitting] = inOneWrite(deps.redis, () => [
+      deps.records.start(d.id, now()),
+      policy && timeLeft > 0
+        ? deps.resilience.admit(d.service, d.id, policy, Math.max(0, timeLeft) + 5000, {
+            // A trial permit outlives the call by a margin; if this worker dies, the permit frees itself.
+            maxWaitMs: Math.max(0, timeLeft - callBudget),
+            ...(d.reservedAttempt === job.attemptsMade && d.reservedAt !== undefined ? { reservedAt: d.reservedAt } : {}),
+          })
+        : undefined,
+    ] as const);
+    // Read once the start is known (and only then).
+    admitting?.catch(() => undefined);
+    const started = await starting;
     if (started.state !== 'active') {
-      // Cancelled (or otherwise ended) while it waited: nothing to do, the result is already stored.
-      log.debug({ state: started.state }, 'job skipped: request already ended');
+      // A trial permit taken for a job that will not run is given back (a token is not: a rare loss).
+      const admitted = await admitting?.catch(() => undefined);
+      if (admitted?.verdict === 'admitted' && policy) await deps.resilience.record(d.service, d.id, 'neutral', policy).catch(() => undefined);
+      if (started.state === 'missing') {
+        // The record outlives the deadline by design; missing means it was deleted or lost with Redis data.
+        log.error('job has no request record (deleted, or Redis lost data): it is not run');
+      } else {
+        // Cancelled (or otherwise ended) while it waited: nothing to do, the result is already stored.
+        log.debug({ state: started.state }, 'job skipped: request already ended');
+      }
       return;
     }
-    const meta = { startedAt: started.startedAt, operationLabel: '_unknown', backendMs: undefined as number | undefined };
+    const meta = { startedAt: started.startedAt, operationLabel: resolved instanceof GatewayError ? '_unknown' : resolved.label, backendMs: undefined as number | undefined };
     if (job.attemptsMade === 0 && d.reservedAttempt === undefined) {
       deps.metrics.queueWaitSeconds.observe({ service: d.service }, Math.max(0, started.startedAt - d.acceptedAt) / 1000);
       if (deps.tracing.enabled) deps.tracing.startSpan(`queue ${d.service}`, { parent: d.traceparent, startTime: d.acceptedAt }).end({ endTime: started.startedAt });
@@ -95,37 +131,15 @@ export function createProcessor(deps: PipelineDeps) {
     const finish = (result: Omit<MCPResponse, 'metadata' | 'id'>, attempts: number, backendStatus?: number, breaker?: BreakerRecord) =>
       publish(deps, d, { ...result, attempts, backendStatus, startedAt: meta.startedAt, now: now(), operationLabel: meta.operationLabel, backendMs: meta.backendMs }, breaker);
 
-    // 1. deadline
-    if (now() >= d.deadline) {
+    // 3. the deadline, then what resolving found (there is an admission exactly when both are fine)
+    if (timeLeft <= 0) {
       return finish({ status: 'error', error: errorBody('TIMEOUT', 'The deadline passed before the backend could be called') }, job.attemptsMade);
     }
-
-    // 2. resolve the operation (definitions can change between enqueue and now)
-    let op: OperationDefinition;
-    let service;
-    try {
-      service = deps.registry.require(d.service);
-      op = await deps.registry.operation(d.service, d.operation);
-      // Metric labels stay bounded: a dynamic service's operations are whatever callers send.
-      meta.operationLabel = (await deps.registry.definition(d.service)).source === 'dynamic' ? '_dynamic' : op.name;
-    } catch (err) {
-      const e = isGatewayError(err) ? err : new GatewayError('INTERNAL_ERROR');
-      return finish({ status: 'error', error: e.toBody() }, job.attemptsMade);
+    if (resolved instanceof GatewayError || !admitting || !policy) {
+      return finish({ status: 'error', error: (resolved instanceof GatewayError ? resolved : new GatewayError('INTERNAL_ERROR')).toBody() }, job.attemptsMade);
     }
-
-    // 3. admit: breaker, then rate limit, in one atomic step shared by every worker. A job the
-    //    bucket cannot serve now reserves its own future token (when that comes before its deadline)
-    //    and sleeps in the delayed set until then: no worker spins, and no herd of waiting jobs
-    //    re-checks the bucket each time a token appears. An open circuit delays it the same way.
-    const policy = { rateLimit: service.rateLimit, circuitBreaker: service.circuitBreaker };
-    const timeLeft = d.deadline - now();
-    // A token that comes so late that no call could finish in time is not worth reserving.
-    const callBudget = Math.min(1000, Math.floor(timeLeft / 4));
-    const admission = await deps.resilience.admit(d.service, d.id, policy, Math.max(0, timeLeft) + 5000, {
-      // A trial permit outlives the call by a margin; if this worker dies, the permit frees itself.
-      maxWaitMs: Math.max(0, timeLeft - callBudget),
-      ...(d.reservedAttempt === job.attemptsMade && d.reservedAt !== undefined ? { reservedAt: d.reservedAt } : {}),
-    });
+    const { service, op } = resolved;
+    const admission = await admitting;
     if (admission.verdict === 'rate_limited') {
       const message = `The service's rate limit had no room before the deadline (next token in ${admission.waitMs} ms)`;
       return finish({ status: 'error', error: errorBody('RATE_LIMITED', message, { retryAfterMs: admission.waitMs }) }, job.attemptsMade);
