@@ -76,6 +76,8 @@ export function createProcessor(deps: PipelineDeps) {
     // Every line about this job carries its ids and the caller's trace. Made on first use: most jobs
     // log only their end (with the same fields), and a child logger per job is measurable CPU.
     const log = lazyChild(deps.logger, { id: d.id, correlationId: d.correlationId, traceparent: d.traceparent, service: d.service, operation: d.operation });
+    // When the worker took the job: the request's start (and the end of its queue wait).
+    const takenAt = now();
     // 1. resolve the service and operation (definitions can change between enqueue and now), from memory
     let resolved: { service: ServiceConfig; op: OperationDefinition; label: string } | GatewayError;
     try {
@@ -98,7 +100,7 @@ export function createProcessor(deps: PipelineDeps) {
     // A token that comes so late that no call could finish in time is not worth reserving.
     const callBudget = Math.min(1000, Math.floor(timeLeft / 4));
     const [starting, admitting] = inOneWrite(deps.redis, () => [
-      deps.records.start(d.id, now()),
+      deps.records.start(d.id, takenAt),
       policy && timeLeft > 0
         ? deps.resilience.admit(d.service, d.id, policy, Math.max(0, timeLeft) + 5000, {
             // A trial permit outlives the call by a margin; if this worker dies, the permit frees itself.
