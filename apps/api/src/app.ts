@@ -52,6 +52,12 @@ export function createApp(deps: ApiDeps): express.Express {
     );
   }
   const json = express.json({ limit: deps.config.limits.maxBodyBytes, strict: true });
+  const auth = agentAuth(deps.config);
+  const requests = requestHandlers(deps);
+  // The hot path first: POST /mcp/request passes only the layers it needs, not every admin route and
+  // the console's router (each layer passed costs a path match).
+  app.post('/mcp/request', ...(auth ? [auth] : []), json, requests.submit);
+
   // Registration endpoints: the admin token, not an agent credential.
   const admin = adminHandlers(deps);
   const requireAdmin = adminAuth(deps.config);
@@ -67,13 +73,10 @@ export function createApp(deps: ApiDeps): express.Express {
   app.get(['/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource/mcp'], (_req: Request, res: Response) => {
     res.status(200).json(metadata);
   });
-  const auth = agentAuth(deps.config);
   if (auth) app.use(auth);
   app.use(json);
 
-  const requests = requestHandlers(deps);
   const services = serviceHandlers(deps);
-  app.post('/mcp/request', requests.submit);
   app.get('/mcp/requests/:id', requests.poll);
   app.delete('/mcp/requests/:id', requests.cancel);
   app.get('/mcp/health', services.health);
