@@ -155,6 +155,8 @@ async function main() {
   );
   rows.push(await measure('gateway async submit + poll, 1 worker', [api.pid, worker1.pid], () => asyncLoad(`http://127.0.0.1:${pApi}`, body), { redis: true }));
   const worker2 = await start(path.join(ROOT, 'apps/worker/dist/main.js'), gwEnv, { ready: isReady('worker ready'), log });
+  // The new worker warms up too (JIT, connections), as the first processes did before any scenario.
+  await cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body, duration: 2 });
   rows.push(await measure('gateway sync, 2 workers', [api.pid, worker1.pid, worker2.pid], () => cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body }), { redis: true }));
 
   // Added latency at one connection.
