@@ -1,0 +1,50 @@
+// Compares two builds in alternating quick runs: `node bench/ab.js <other checkout> [rounds]`.
+// Each round runs other, this, this, other (ABBA: a plain ABAB showed an order effect here, the
+// second run of a pair being slower for the bare architecture too). Every run is read as its own
+// ratio to the bare architecture, and CPU per request as a multiple of bare's in the same run, so
+// the machine's drift between runs cancels out. Both checkouts must be built (`npm run build`).
+const { spawnSync } = require('node:child_process');
+const path = require('node:path');
+
+const other = path.resolve(process.argv[2] ?? '');
+const rounds = Number(process.argv[3] ?? 3);
+const here = path.resolve(__dirname, '..');
+if (!process.argv[2] || other === here) {
+  console.error('usage: node bench/ab.js <other built checkout> [rounds]');
+  process.exit(2);
+}
+
+const LINE = /^(bare architecture|gateway sync).*?\s(\d+) req\/s.*cpu\/req ([\d.]+) \+ ([\d.]+) \(redis ([\d.]+)\)/;
+
+function quickRun(dir) {
+  const r = spawnSync(process.execPath, [path.join(dir, 'bench/run.js')], { cwd: dir, env: { ...process.env, BENCH_QUICK: '1' }, encoding: 'utf8' });
+  const rows = {};
+  for (const line of r.stdout.split('\n')) {
+    const m = LINE.exec(line);
+    if (m) rows[m[1].startsWith('bare') ? 'bare' : 'gateway'] = { rps: Number(m[2]), api: Number(m[3]), worker: Number(m[4]), redis: Number(m[5]) };
+  }
+  if (!rows.bare || !rows.gateway) throw new Error(`no result from ${dir}:\n${r.stdout}\n${r.stderr}`);
+  return {
+    ratio: rows.gateway.rps / rows.bare.rps,
+    rps: rows.gateway.rps,
+    api: rows.gateway.api / rows.bare.api,
+    worker: rows.gateway.worker / rows.bare.worker,
+    redis: rows.gateway.redis / rows.bare.redis,
+  };
+}
+
+const runs = { other: [], here: [] };
+for (let i = 0; i < rounds; i++) {
+  for (const [name, dir] of [['other', other], ['here', here], ['here', here], ['other', other]]) {
+    const r = quickRun(dir);
+    runs[name].push(r);
+    console.log(`${name.padEnd(5)} ratio ${r.ratio.toFixed(3)}  ${r.rps} req/s  CPU ÷ bare's: api ${r.api.toFixed(2)} worker ${r.worker.toFixed(2)} redis ${r.redis.toFixed(2)}`);
+  }
+}
+const mean = (xs, k) => xs.reduce((s, x) => s + x[k], 0) / xs.length;
+console.log(`\n| build (${runs.here.length} runs each) | gateway/bare | gateway req/s | API CPU ÷ bare's | worker CPU ÷ bare's | Redis CPU ÷ bare's |`);
+console.log('|---|---|---|---|---|---|');
+for (const [name, label] of [['other', other], ['here', here]]) {
+  const xs = runs[name];
+  console.log(`| ${label} | ${mean(xs, 'ratio').toFixed(3)} | ${Math.round(mean(xs, 'rps'))} | ${mean(xs, 'api').toFixed(2)} | ${mean(xs, 'worker').toFixed(2)} | ${mean(xs, 'redis').toFixed(2)} |`);
+}
