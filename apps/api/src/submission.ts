@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { GatewayError, isEnded, type MCPRequest, type MCPResponse, type RequestState } from '@mcp-gateway/protocol';
 import type { ServiceConfig } from '@mcp-gateway/config';
 import { requestHash, type GatewayJobData } from '@mcp-gateway/broker';
-import type { PeekResult } from '@mcp-gateway/resilience';
 import { agentMayUse, assertAgentMayUse, type Agent } from './auth';
 import type { ApiDeps } from './deps';
 
@@ -36,9 +35,15 @@ export function createSubmitter(deps: ApiDeps) {
 
   /**
    * Refuse at once what would only fail later: an open circuit, a full queue, or a rate-limit wait
-   * longer than the whole deadline. One read-only script call.
+   * longer than the whole deadline. One read-only script call, sent at once (for a fresh id it is the
+   * gate of the claim, in the same write).
    */
-  function refuse(name: string, service: ServiceConfig, timeoutMs: number, peek: PeekResult): void {
+  async function failFast(name: string, service: ServiceConfig, timeoutMs: number): Promise<void> {
+    const peek = await deps.resilience
+      .peek(name, service, { wait: broker.keys.queueKey(name, 'wait'), prioritized: broker.keys.queueKey(name, 'prioritized') })
+      .catch((err: unknown) => {
+        throw new GatewayError('UNAVAILABLE', 'The gateway cannot reach Redis; try again shortly', { retryAfterMs: 1000, cause: err });
+      });
     if (peek.openWaitMs > 0) {
       throw new GatewayError('CIRCUIT_OPEN', `The circuit of ${name} is open after repeated backend failures; retry in ${Math.ceil(peek.openWaitMs / 1000)} s`, {
         retryAfterMs: peek.openWaitMs,
@@ -51,17 +56,6 @@ export function createSubmitter(deps: ApiDeps) {
     if (peek.tokenWaitMs > timeoutMs) {
       throw new GatewayError('RATE_LIMITED', `The rate limit of ${name} has no room within the deadline`, { retryAfterMs: peek.tokenWaitMs });
     }
-  }
-
-  const unavailable = (err: unknown) => new GatewayError('UNAVAILABLE', 'The gateway cannot reach Redis; try again shortly', { retryAfterMs: 1000, cause: err });
-  const queueKeys = (name: string) => ({ wait: broker.keys.queueKey(name, 'wait'), prioritized: broker.keys.queueKey(name, 'prioritized') });
-
-  /** The fast-fail check (sent at once: it is also the gate of a fresh id's claim, in the same write). */
-  async function failFast(name: string, service: ServiceConfig, timeoutMs: number): Promise<void> {
-    const peek = await deps.resilience.peek(name, service, queueKeys(name)).catch((err: unknown) => {
-      throw unavailable(err);
-    });
-    refuse(name, service, timeoutMs, peek);
   }
 
   return async function submit(s: Submission): Promise<SubmissionOutcome> {
