@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
-import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import type { JWTPayload } from 'jose';
 import { GatewayError } from '@mcp-gateway/protocol';
 import type { GatewayConfig } from '@mcp-gateway/config';
 import { sendError } from './http-errors';
@@ -50,28 +50,13 @@ export function agentAuth(config: GatewayConfig) {
     digest: sha256(k.key),
     agent: { id: k.agentId, via: 'api-key', ...(k.services ? { services: new Set(k.services) } : {}) },
   }));
-  const jwt = config.security.jwt;
-  let key: Uint8Array | JWTVerifyGetKey | undefined;
-  if (jwt?.secret) key = new TextEncoder().encode(jwt.secret);
-  else if (jwt?.jwksUrl) key = createRemoteJWKSet(new URL(jwt.jwksUrl), { cooldownDuration: 30_000, timeoutDuration: 5_000 });
-  if (keys.length === 0 && !key) return undefined;
+  const verifyJwt = jwtVerifier(config.security.jwt);
+  if (keys.length === 0 && !verifyJwt) return undefined;
 
   // MCP clients find how to authenticate from the protected-resource metadata (RFC 9728) named here.
   const metadataUrl = `${config.gatewayUrl.replace(/\/+$/, '')}/.well-known/oauth-protected-resource/mcp`;
   const challenge = (res: Response, error?: string) =>
     res.setHeader('WWW-Authenticate', `Bearer realm="mcp-gateway", resource_metadata="${metadataUrl}"${error ? `, error="${error}"` : ''}`);
-
-  async function fromJwt(token: string): Promise<Agent> {
-    const verifyKey = key!;
-    const options = { ...(jwt?.issuer ? { issuer: jwt.issuer } : {}), ...(jwt?.audience ? { audience: jwt.audience } : {}) };
-    const { payload } =
-      typeof verifyKey === 'function'
-        ? await jwtVerify(token, verifyKey, options)
-        : await jwtVerify(token, verifyKey, { ...options, algorithms: ['HS256', 'HS384', 'HS512'] });
-    if (!payload.sub) throw new GatewayError('UNAUTHORIZED', 'The token has no subject (sub): it names no agent');
-    const services = servicesFromScopes(payload);
-    return { id: payload.sub, via: 'jwt', ...(services ? { services } : {}) };
-  }
 
   return function authenticate(req: Request, res: Response, next: NextFunction): void {
     if (OPEN_PATHS.has(req.path) || req.path.startsWith('/mcp/health/') || req.method === 'OPTIONS') return next();
@@ -90,21 +75,44 @@ export function agentAuth(config: GatewayConfig) {
       req.agent = found;
       return next();
     }
-    if (!key || !JWT_SHAPE.test(presented)) {
+    if (!verifyJwt || !JWT_SHAPE.test(presented)) {
       challenge(res, 'invalid_token');
       return sendError(res, new GatewayError('UNAUTHORIZED', 'The API key is not valid'));
     }
-    fromJwt(presented)
-      .then((agent) => {
-        req.agent = agent;
+    verifyJwt(presented)
+      .then((payload) => {
+        if (!payload.sub) throw new GatewayError('UNAUTHORIZED', 'The token has no subject (sub): it names no agent');
+        const services = servicesFromScopes(payload);
+        req.agent = { id: payload.sub, via: 'jwt', ...(services ? { services } : {}) };
         next();
       })
       .catch((err: unknown) => {
         challenge(res, 'invalid_token');
-        // jose's messages name the failed check (expired, issuer, audience, signature), never the token.
-        const why = err instanceof GatewayError ? err.message : err instanceof joseErrors.JOSEError ? `The token was refused: ${err.message}` : 'The token was refused';
-        sendError(res, new GatewayError('UNAUTHORIZED', why));
+        sendError(res, err instanceof GatewayError ? err : new GatewayError('UNAUTHORIZED', 'The token was refused'));
       });
+  };
+}
+
+/**
+ * Verifies a JWT's signature, expiry, issuer and audience; undefined when JWTs are not accepted. jose is
+ * loaded only then. A refused token rejects with UNAUTHORIZED naming the failed check (jose's message,
+ * which never holds the token).
+ */
+function jwtVerifier(jwt: GatewayConfig['security']['jwt']): ((token: string) => Promise<JWTPayload>) | undefined {
+  if (!jwt?.secret && !jwt?.jwksUrl) return undefined;
+  const jose = require('jose') as typeof import('jose');
+  const options = { ...(jwt.issuer ? { issuer: jwt.issuer } : {}), ...(jwt.audience ? { audience: jwt.audience } : {}) };
+  const key = jwt.secret
+    ? new TextEncoder().encode(jwt.secret)
+    : jose.createRemoteJWKSet(new URL(jwt.jwksUrl!), { cooldownDuration: 30_000, timeoutDuration: 5_000 });
+  return async (token) => {
+    try {
+      const { payload } =
+        typeof key === 'function' ? await jose.jwtVerify(token, key, options) : await jose.jwtVerify(token, key, { ...options, algorithms: ['HS256', 'HS384', 'HS512'] });
+      return payload;
+    } catch (err) {
+      throw new GatewayError('UNAUTHORIZED', err instanceof jose.errors.JOSEError ? `The token was refused: ${err.message}` : 'The token was refused');
+    }
   };
 }
 

@@ -1,9 +1,6 @@
 import type { NextFunction, Request, Response, Router } from 'express';
 import express from 'express';
 import helmet from 'helmet';
-import { createBullBoard } from '@bull-board/api';
-import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
-import { ExpressAdapter } from '@bull-board/express';
 import { GatewayError } from '@mcp-gateway/protocol';
 import { adminAuth } from './admin';
 import type { ApiDeps } from './deps';
@@ -27,13 +24,9 @@ export function operatorConsole(deps: ApiDeps): Router {
 
   // bull-board renders its own page with inline script: a looser policy for its path only.
   const boardPolicy = helmet({ contentSecurityPolicy: { directives: { 'script-src': ["'self'", "'unsafe-inline'"], 'img-src': ["'self'", 'data:'] } } });
-  const adapter = new ExpressAdapter();
-  adapter.setBasePath('/admin/queues');
-  const board = createBullBoard({ queues: [], serverAdapter: adapter, options: { uiConfig: { boardTitle: 'MCP Gateway queues' } } });
-  const sync = () => board.replaceQueues(registry.names().map((name) => new BullMQAdapter(broker.queue(name), { readOnlyMode: false })));
-  sync();
-  registry.on('change', sync);
-  router.use('/admin/queues', guard, boardPolicy, adapter.getRouter() as Router);
+  // Made on the first visit: bull-board and its UI stay out of an API process nobody opens it in.
+  let board: Router | undefined;
+  router.use('/admin/queues', guard, boardPolicy, (req: Request, res: Response, next: NextFunction) => (board ??= queueBoard(deps))(req, res, next));
 
   router.get('/', (_req: Request, res: Response) => res.redirect(302, '/dashboard'));
   router.get('/dashboard', guard, (_req: Request, res: Response) => {
@@ -57,6 +50,20 @@ export function operatorConsole(deps: ApiDeps): Router {
     }
   });
   return router;
+}
+
+/** The BullMQ queue UI (bull-board) over every service's queue, kept in step with the registry. */
+function queueBoard({ registry, broker }: ApiDeps): Router {
+  const { createBullBoard } = require('@bull-board/api') as typeof import('@bull-board/api');
+  const { BullMQAdapter } = require('@bull-board/api/bullMQAdapter') as typeof import('@bull-board/api/bullMQAdapter');
+  const { ExpressAdapter } = require('@bull-board/express') as typeof import('@bull-board/express');
+  const adapter = new ExpressAdapter();
+  adapter.setBasePath('/admin/queues');
+  const board = createBullBoard({ queues: [], serverAdapter: adapter, options: { uiConfig: { boardTitle: 'MCP Gateway queues' } } });
+  const sync = () => board.replaceQueues(registry.names().map((name) => new BullMQAdapter(broker.queue(name), { readOnlyMode: false })));
+  sync();
+  registry.on('change', sync);
+  return adapter.getRouter() as Router;
 }
 
 const DASHBOARD_HTML = `<!doctype html>

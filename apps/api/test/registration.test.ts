@@ -52,3 +52,16 @@ it('a request waiting for a retry can be cancelled', async () => {
   expect(await gw.api.deps.broker.queue('static').getJob(res.body.id)).toBeUndefined();
   expect(backend.requests.filter((r) => r.path === '/throttled')).toHaveLength(1);
 });
+
+it('the queue UI (bull-board) needs the admin token and follows services registered at run time', async () => {
+  expect((await gw.http.get('/admin/queues/api/queues')).status).toBe(401);
+  const names = async () => {
+    const res = await gw.http.get('/admin/queues/api/queues').set('X-Admin-Token', ADMIN);
+    expect(res.status).toBe(200);
+    return (res.body.queues as { name: string }[]).map((q) => q.name).sort();
+  };
+  expect(await names()).toEqual(['{static}']);
+  expect((await gw.http.post('/mcp/services').set('X-Admin-Token', ADMIN).send({ name: 'late', endpoint: backend.url })).status).toBe(201);
+  expect(await eventually(async () => ((await names()).includes('{late}') ? await names() : undefined))).toEqual(['{late}', '{static}']);
+  expect((await gw.http.delete('/mcp/services/late').set('X-Admin-Token', ADMIN)).status).toBe(200);
+});

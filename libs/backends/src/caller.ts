@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import axios, { type AxiosInstance } from 'axios';
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Agent, Dispatcher, request } from 'undici';
 import type Redis from 'ioredis';
 import { GatewayError, isGatewayError, type ErrorCode, type OperationDefinition } from '@mcp-gateway/protocol';
 import type { ServiceConfig } from '@mcp-gateway/config';
@@ -77,12 +77,16 @@ function networkCode(err: unknown): string {
 export class BackendCaller {
   /** Keep-alive connections to the backends, at most `maxSockets` per origin; redirects are never followed. */
   private readonly pool: Agent;
+  private readonly request: typeof request;
   /** Token requests to OAuth2 endpoints (a few per token lifetime). */
   private readonly agents: { http: http.Agent; https: https.Agent };
   private readonly tokens: OAuth2Tokens;
 
   constructor(options: BackendCallerOptions) {
-    this.pool = new Agent({ connections: options.maxSockets ?? 256, maxResponseSize: options.maxResponseBytes ?? 10 * 1024 * 1024 });
+    // undici is loaded by the processes that call backends (workers), not by every importer of this lib.
+    const undici = require('undici') as typeof import('undici');
+    this.request = undici.request;
+    this.pool = new undici.Agent({ connections: options.maxSockets ?? 256, maxResponseSize: options.maxResponseBytes ?? 10 * 1024 * 1024 });
     this.agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
     const tokenHttp: AxiosInstance = axios.create({
       httpAgent: this.agents.http,
@@ -164,7 +168,7 @@ export class BackendCaller {
     const onAbort = () => controller.abort();
     external?.addEventListener('abort', onAbort, { once: true });
     try {
-      const res = await request(url, {
+      const res = await this.request(url, {
         method: method as Dispatcher.HttpMethod,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),

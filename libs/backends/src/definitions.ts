@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
 import axios from 'axios';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { OperationDefinitionSchema, type OperationDefinition, type ServiceDefinition } from '@mcp-gateway/protocol';
 import type { ServiceConfig } from '@mcp-gateway/config';
@@ -15,6 +14,9 @@ function describe(error: z.ZodError): string {
   const i = error.issues[0]!;
   return `${i.path.join('.') || '(root)'}: ${i.message}`;
 }
+
+/** YAML is parsed only for definition files and OpenAPI documents: the parser is loaded on first use. */
+const parseYaml = (text: string): unknown => (require('yaml') as typeof import('yaml')).parse(text);
 
 /** Operations from a definition file: `{operations: [...]}`, a bare list, or an OpenAPI 3 document. */
 async function fromFile(file: string): Promise<OperationDefinition[]> {

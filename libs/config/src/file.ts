@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { ConfigError } from './errors';
 
 /**
@@ -16,7 +15,8 @@ export function loadFileConfig(file: string): Record<string, unknown> {
   }
   let data: unknown;
   try {
-    data = parseYaml(text, { prettyErrors: true });
+    // Loaded here, on use: most deployments configure by environment, and the parser stays resident.
+    data = (require('yaml') as typeof import('yaml')).parse(text, { prettyErrors: true });
   } catch (err) {
     throw new ConfigError([{ source: file, message: `is not valid YAML/JSON: ${(err as Error).message.split('\n')[0]}` }]);
   }
