@@ -159,10 +159,12 @@ async function main() {
   await cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body, duration: 2 });
   rows.push(await measure('gateway sync, 2 workers', [api.pid, worker1.pid, worker2.pid], () => cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body }), { redis: true }));
 
-  // Added latency at one connection.
-  const oneDirect = await measure('direct, 1 connection', [backend.pid], () => cannon({ url: `${target}/echo`, body, connections: 1 }));
-  const oneGateway = await measure('gateway sync, 1 connection', [api.pid, worker1.pid, worker2.pid], () => cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body, connections: 1 }));
-  rows.push(oneDirect, oneGateway);
+  // Added latency at one connection, timed to the microsecond (autocannon's are whole milliseconds).
+  // The bare architecture's is the floor of this design: API, queue, worker, result channel.
+  const oneDirect = await measure('direct, 1 connection', [backend.pid], () => oneConnection(target, '/echo', body));
+  const oneBare = await measure('bare architecture, 1 connection', [bareApi.pid, bareWorker.pid], () => oneConnection(`http://127.0.0.1:${pBare}`, '/request', body), { redis: true });
+  const oneGateway = await measure('gateway sync, 1 connection', [api.pid, worker1.pid, worker2.pid], () => oneConnection(`http://127.0.0.1:${pApi}`, '/mcp/request', body), { redis: true });
+  rows.push(oneDirect, oneBare, oneGateway);
 
   // API memory holding many concurrent sync waiters (a queue no worker serves).
   const waiters = await holdWaiters(`http://127.0.0.1:${pApi}`, api.pid);
@@ -181,6 +183,8 @@ async function main() {
       gatewayVsProxy: round(gw.rps / by('plain proxy (http + undici)').rps),
       addedLatencyP50Ms: round(oneGateway.p50 - oneDirect.p50),
       addedLatencyP99Ms: round(oneGateway.p99 - oneDirect.p99),
+      bareAddedLatencyP50Ms: round(oneBare.p50 - oneDirect.p50),
+      bareAddedLatencyP99Ms: round(oneBare.p99 - oneDirect.p99),
     },
     waiters,
   };
@@ -223,9 +227,30 @@ async function asyncLoad(base, body) {
     }),
   );
   await pool.close();
+  return { ...summarise(latencies), errors };
+}
+
+/** One connection, one request at a time, for DURATION seconds: latency to the microsecond. */
+async function oneConnection(origin, path, body) {
+  const pool = new Pool(origin, { connections: 1 });
+  const latencies = [];
+  let errors = 0;
+  const until = performance.now() + DURATION * 1000;
+  while (performance.now() < until) {
+    const t0 = performance.now();
+    const r = await pool.request({ method: 'POST', path, headers: { 'content-type': 'application/json' }, body });
+    await r.body.text();
+    latencies.push(performance.now() - t0);
+    if (r.statusCode !== 200) errors += 1;
+  }
+  await pool.close();
+  return { ...summarise(latencies), errors };
+}
+
+function summarise(latencies) {
   latencies.sort((a, b) => a - b);
-  const pct = (p) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]);
-  return { rps: Math.round(latencies.length / DURATION), p50: pct(50), p99: pct(99), errors, total: latencies.length };
+  const pct = (p) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] * 100) / 100;
+  return { rps: Math.round(latencies.length / DURATION), p50: pct(50), p99: pct(99), total: latencies.length };
 }
 
 async function holdWaiters(base, pid) {
@@ -249,10 +274,14 @@ async function holdWaiters(base, pid) {
   await new Promise((r) => setTimeout(r, 1000));
   held = await gauge();
   const rssHeld = rssMb(pid);
-  console.log(`sync waiters held: ${held}, API RSS ${Math.round(rssBefore)} MB -> ${Math.round(rssHeld)} MB`);
+  // Where the memory is: the V8 heap in use (live objects and garbage not yet collected) and reserved.
+  const text = await (await metrics.request({ method: 'GET', path: '/metrics' })).body.text();
+  const mb = (name) => Math.round(Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)[1]) / 2 ** 20);
+  const heap = { heapUsedMb: mb('nodejs_heap_size_used_bytes'), heapTotalMb: mb('nodejs_heap_size_total_bytes') };
+  console.log(`sync waiters held: ${held}, API RSS ${Math.round(rssBefore)} MB -> ${Math.round(rssHeld)} MB (V8 heap ${heap.heapUsedMb} MB used of ${heap.heapTotalMb} MB)`);
   await pool.destroy();
   await metrics.close();
-  return { waiters: held, rssBeforeMb: Math.round(rssBefore), rssHeldMb: Math.round(rssHeld) };
+  return { waiters: held, rssBeforeMb: Math.round(rssBefore), rssHeldMb: Math.round(rssHeld), ...heap };
 }
 
 function markdown(r) {
@@ -264,8 +293,8 @@ function markdown(r) {
     ...r.rows.map((x) => `| ${x.scenario} | ${x.rps} | ${x.p50} | ${x.p99} | ${x.errors} | ${x.cpuMsPerRequest.join(' + ')}${x.redisCpuMsPerRequest === undefined ? '' : ` (redis ${x.redisCpuMsPerRequest})`} |`),
     '',
     `- gateway sync / bare architecture: **${r.ratios.gatewayVsBare}x** (2 workers: ${r.ratios.gateway2WorkersVsBare}x); gateway / plain proxy: ${r.ratios.gatewayVsProxy}x`,
-    `- added latency at one connection: p50 +${r.ratios.addedLatencyP50Ms} ms, p99 +${r.ratios.addedLatencyP99Ms} ms`,
-    `- API RSS holding ${r.waiters.waiters} concurrent sync waiters: ${r.waiters.rssHeldMb} MB (idle: ${r.waiters.rssBeforeMb} MB)`,
+    `- added latency at one connection: p50 +${r.ratios.addedLatencyP50Ms} ms, p99 +${r.ratios.addedLatencyP99Ms} ms (bare architecture: p50 +${r.ratios.bareAddedLatencyP50Ms} ms, p99 +${r.ratios.bareAddedLatencyP99Ms} ms)`,
+    `- API RSS holding ${r.waiters.waiters} concurrent sync waiters: ${r.waiters.rssHeldMb} MB (idle: ${r.waiters.rssBeforeMb} MB; V8 heap while holding: ${r.waiters.heapUsedMb} MB used of ${r.waiters.heapTotalMb} MB)`,
     '',
   ];
   return lines.join('\n');
