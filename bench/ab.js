@@ -42,9 +42,15 @@ for (let i = 0; i < rounds; i++) {
   }
 }
 const mean = (xs, k) => xs.reduce((s, x) => s + x[k], 0) / xs.length;
-console.log(`\n| build (${runs.here.length} runs each) | gateway/bare | gateway req/s | API CPU ÷ bare's | worker CPU ÷ bare's | Redis CPU ÷ bare's |`);
+// The median too: on a shared machine one run in a dozen can be off by a third, and moves the mean.
+const median = (xs, k) => {
+  const v = xs.map((x) => x[k]).sort((a, b) => a - b);
+  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+};
+console.log(`\n| build (${runs.here.length} runs each; mean / median) | gateway/bare | gateway req/s | API CPU ÷ bare's | worker CPU ÷ bare's | Redis CPU ÷ bare's |`);
 console.log('|---|---|---|---|---|---|');
 for (const [name, label] of [['other', other], ['here', here]]) {
   const xs = runs[name];
-  console.log(`| ${label} | ${mean(xs, 'ratio').toFixed(3)} | ${Math.round(mean(xs, 'rps'))} | ${mean(xs, 'api').toFixed(2)} | ${mean(xs, 'worker').toFixed(2)} | ${mean(xs, 'redis').toFixed(2)} |`);
+  const both = (k, digits) => `${mean(xs, k).toFixed(digits)} / ${median(xs, k).toFixed(digits)}`;
+  console.log(`| ${label} | ${both('ratio', 3)} | ${both('rps', 0)} | ${both('api', 2)} | ${both('worker', 2)} | ${both('redis', 2)} |`);
 }
