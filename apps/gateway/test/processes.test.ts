@@ -78,9 +78,11 @@ it('spreads requests over two worker processes and completes every one; WORKER_S
   const line = scraped.text.split('\n').find((l) => l.startsWith('mcp_gateway_requests_total{') && l.includes('service="orders"') && l.includes('outcome="success"'));
   expect(Number(line?.split(' ').pop())).toBe(byWorker.get(String(first!.workerId)));
 
-  // Each worker logged one line per request it finished, with the request's id.
-  const finished = workers.flatMap((w) => w.logLines().filter((l) => l.msg === 'request finished'));
-  expect(new Set(finished.map((l) => l.id))).toEqual(new Set(results.map((r) => r.body.id)));
+  // Each worker logged one line per request it finished, with the request's id (lines leave in
+  // batches, up to 100 ms after they were logged).
+  const finishedIds = () => new Set(workers.flatMap((w) => w.logLines().filter((l) => l.msg === 'request finished').map((l) => l.id)));
+  for (let i = 0; i < 40 && finishedIds().size < results.length; i++) await new Promise((r) => setTimeout(r, 50));
+  expect(finishedIds()).toEqual(new Set(results.map((r) => r.body.id)));
 });
 
 describe('start-up refusals and the all-in-one `npm run gateway`', () => {

@@ -115,6 +115,10 @@ it('a failing backend stops receiving calls after the threshold, answers CIRCUIT
   expect(trial.status).toBe(200);
   const after = await Promise.all(Array.from({ length: 5 }, () => call(cluster!.http)));
   expect(after.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+  // Log lines leave in batches, up to 100 ms after they were logged: wait for the recovery's lines.
+  for (const to of ['half_open', 'closed']) {
+    await Promise.any(cluster.procs.map((p) => p.waitForLog((l) => l.msg === 'circuit state changed' && l.to === to, 3000)));
+  }
   const transitions = cluster.procs.flatMap((p) => p.logLines().filter((l) => l.msg === 'circuit state changed').map((l) => `${l.from}->${l.to}`));
   expect(transitions).toEqual(expect.arrayContaining(['closed->open', 'open->half_open', 'half_open->closed']));
   expect((await cluster.http.get('/mcp/health')).body.services.svc).toMatchObject({ circuit: 'closed', status: 'healthy' });
