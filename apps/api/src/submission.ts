@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { GatewayError, isEnded, type MCPRequest, type MCPResponse, type RequestState } from '@mcp-gateway/protocol';
 import type { ServiceConfig } from '@mcp-gateway/config';
+import type { PeekResult } from '@mcp-gateway/resilience';
 import { requestHash, type GatewayJobData } from '@mcp-gateway/broker';
 import { agentMayUse, assertAgentMayUse, type Agent } from './auth';
 import type { ApiDeps } from './deps';
@@ -34,16 +35,31 @@ export function createSubmitter(deps: ApiDeps) {
   const { config, broker, waiter, registry, validator } = deps;
 
   /**
+   * One fast-fail read per service in flight: a request that comes while one is out takes its answer
+   * (sent less than one round trip before it came) instead of sending its own. Under load that is most
+   * requests; the worker's admission still decides every call.
+   */
+  const peeks = new Map<string, Promise<PeekResult>>();
+  function peekShared(name: string, service: ServiceConfig): Promise<PeekResult> {
+    let peek = peeks.get(name);
+    if (!peek) {
+      const sent = deps.resilience.peek(name, service, { wait: broker.keys.queueKey(name, 'wait'), prioritized: broker.keys.queueKey(name, 'prioritized') });
+      const done = () => peeks.delete(name);
+      sent.then(done, done);
+      peeks.set(name, (peek = sent));
+    }
+    return peek;
+  }
+
+  /**
    * Refuse at once what would only fail later: an open circuit, a full queue, or a rate-limit wait
    * longer than the whole deadline. One read-only script call, sent at once (for a fresh id it is the
-   * gate of the claim, in the same write).
+   * gate of the claim, in the same write), or the answer of the one already out.
    */
   async function failFast(name: string, service: ServiceConfig, timeoutMs: number): Promise<void> {
-    const peek = await deps.resilience
-      .peek(name, service, { wait: broker.keys.queueKey(name, 'wait'), prioritized: broker.keys.queueKey(name, 'prioritized') })
-      .catch((err: unknown) => {
-        throw new GatewayError('UNAVAILABLE', 'The gateway cannot reach Redis; try again shortly', { retryAfterMs: 1000, cause: err });
-      });
+    const peek = await peekShared(name, service).catch((err: unknown) => {
+      throw new GatewayError('UNAVAILABLE', 'The gateway cannot reach Redis; try again shortly', { retryAfterMs: 1000, cause: err });
+    });
     if (peek.openWaitMs > 0) {
       throw new GatewayError('CIRCUIT_OPEN', `The circuit of ${name} is open after repeated backend failures; retry in ${Math.ceil(peek.openWaitMs / 1000)} s`, {
         retryAfterMs: peek.openWaitMs,

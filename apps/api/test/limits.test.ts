@@ -18,6 +18,8 @@ beforeAll(async () => {
       services: {
         // No worker serves "full": its queue only grows.
         full: { endpoint: backend.url, maxQueueDepth: 2 },
+        // No worker serves "parked" either.
+        parked: { endpoint: backend.url },
         // One token, refilled once a second.
         slow: { endpoint: backend.url, rateLimit: { requestsPerMinute: 60, burstLimit: 1 } },
         held: { endpoint: backend.url, rateLimit: { requestsPerMinute: 60, burstLimit: 2 } },
@@ -57,6 +59,31 @@ it('the same id joins its request even while the queue is full (fast fail is for
   const again = await post({ id: first!.id, service: 'full', operation: 'op' }).set('Prefer', 'respond-async');
   expect(again.status).toBe(202);
   expect(again.body).toEqual({ id: first!.id, state: 'queued' });
+});
+
+it('requests that come while a fast-fail read is out share its answer; a request after it sends its own', async () => {
+  const { resilience } = gw.api.deps;
+  const peek = resilience.peek.bind(resilience);
+  let sent = 0;
+  // Every read answers 100 ms late, so the concurrent requests below come while the first is out.
+  resilience.peek = async (...args: Parameters<typeof peek>) => {
+    sent += 1;
+    const answer = await peek(...args);
+    await new Promise((r) => setTimeout(r, 100));
+    return answer;
+  };
+  try {
+    const parked = () => post({ service: 'parked', operation: 'op' }).set('Prefer', 'respond-async');
+    const together = await Promise.all(Array.from({ length: 8 }, parked));
+    expect(together.map((r) => r.status)).toEqual(Array(8).fill(202));
+    expect(sent).toBeGreaterThanOrEqual(1);
+    expect(sent).toBeLessThan(8);
+    const before = sent;
+    for (let i = 0; i < 2; i++) expect((await parked()).status).toBe(202);
+    expect(sent).toBe(before + 2);
+  } finally {
+    resilience.peek = peek;
+  }
 });
 
 it('answers 429 RATE_LIMITED with Retry-After when the token wait exceeds the deadline, without queueing', async () => {

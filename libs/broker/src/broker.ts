@@ -13,9 +13,9 @@ export type SubmitOutcome =
 
 /**
  * A check that must pass before a new request is queued (the API's fast-fail): it sends its Redis
- * command on the broker's client when called (before its first await), and rejects to refuse. It goes
- * in one write with the claim of the id, and applies only when the claim made a new request (a known
- * id joins its request whatever the check says); a refused claim is undone.
+ * command, if it needs one, on the broker's client when called (before its first await), and rejects
+ * to refuse. It goes in one write with the claim of the id, and applies only when the claim made a
+ * new request (a known id joins its request whatever the check says); a refused claim is undone.
  */
 export type SubmitGate = () => Promise<void>;
 
