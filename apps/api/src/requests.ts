@@ -27,10 +27,13 @@ export function requestHandlers(deps: ApiDeps) {
     // The request's span (tracing on) is the parent of everything the job does; its context is the
     // job's traceparent. Tracing off, the traceparent is a new span id under the caller's.
     const span = deps.tracing.startSpan('POST /mcp/request', { kind: 'server', parent: parseTraceparent(req.get('traceparent')) });
-    res.on('finish', () => {
-      span.setAttributes({ 'http.response.status_code': res.statusCode, 'mcp.correlation_id': req.correlationId });
-      span.end(res.statusCode >= 500 ? { error: `HTTP ${res.statusCode}` } : {});
-    });
+    // Tracing off, the span only makes the traceparent: no listener (and closure) held per waiting caller.
+    if (deps.tracing.enabled) {
+      res.on('finish', () => {
+        span.setAttributes({ 'http.response.status_code': res.statusCode, 'mcp.correlation_id': req.correlationId });
+        span.end(res.statusCode >= 500 ? { error: `HTTP ${res.statusCode}` } : {});
+      });
+    }
     if (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body)) {
       throw new GatewayError('VALIDATION_ERROR', 'The body must be a JSON object (Content-Type: application/json)');
     }

@@ -130,15 +130,13 @@ export function createSubmitter(deps: ApiDeps) {
     s.onAccepted?.(id);
     const state = outcome.kind === 'joined' ? outcome.state : 'queued';
     if (!w) return { kind: 'pending', id, state, timeoutMs, waitedToDeadline: false };
-    // A stopping API process answers its waiting callers 202 when its grace period ends.
+    // A stopping API process answers its waiting callers 202 when its grace period ends: the release
+    // ends the wait as a timeout would, and the stored state decides the answer.
     const { lifecycle } = deps;
-    let release!: () => void;
-    const released = new Promise<undefined>((resolve) => (release = () => resolve(undefined)));
-    const unhook = lifecycle.onRelease(release);
-    const msg = await Promise.race([w.wait(waitMs), released]);
+    const unhook = lifecycle.onRelease(w.cancel);
+    const msg = await w.wait(waitMs);
     unhook();
     if (msg) return { kind: 'ended', result: msg.result };
-    if (lifecycle.released) w.cancel();
     const now = await broker.status(id).catch(() => undefined);
     if (now?.status !== undefined && isEnded(now.state)) {
       const { state: _ended, ...result } = now;

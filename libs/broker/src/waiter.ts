@@ -70,6 +70,8 @@ export class ResultWaiter {
     set.add(entry);
     return {
       wait: (ms: number) => {
+        // Cancelled before the wait began: no timer to leave behind.
+        if (!set.has(entry)) return promise;
         entry.timer = setTimeout(() => {
           // One last read before giving up: the notification may have been missed.
           this.records

@@ -187,6 +187,19 @@ describe('ResultWaiter', () => {
     expect(waiter.size).toBe(0);
     await waiter.close();
   });
+
+  it('a waiter cancelled before its wait began resolves undefined at once and leaves no timer behind', async () => {
+    const waiter = new ResultWaiter(subscriber, broker.records, broker.keys);
+    await waiter.start();
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    const w = waiter.register('req-12');
+    w.cancel();
+    expect(await w.wait(60_000)).toBeUndefined();
+    expect(timers()).toBe(before);
+    expect(waiter.size).toBe(0);
+    await waiter.close();
+  });
 });
 
 describe('WorkerPresence', () => {
