@@ -170,6 +170,15 @@ async function main() {
   const waiters = await holdWaiters(`http://127.0.0.1:${pApi}`, api.pid);
 
   const by = (n) => rows.find((r) => r.scenario === n);
+  // Every gateway row as ratios of its throughput to the baselines measured the same way: the loaded
+  // rows to the bare architecture and the plain proxy, the one-connection row to the bare architecture
+  // at one connection.
+  for (const row of rows.filter((r) => r.scenario.startsWith('gateway'))) {
+    const oneConnection = row.scenario.endsWith('1 connection');
+    const bare = by(oneConnection ? 'bare architecture, 1 connection' : 'bare architecture (express+BullMQ)');
+    row.vsBare = round(row.rps / bare.rps);
+    if (!oneConnection) row.vsProxy = round(row.rps / by('plain proxy (http + undici)').rps);
+  }
   const gw = by('gateway sync, 1 worker');
   const gw2 = by('gateway sync, 2 workers');
   const report = {
@@ -288,9 +297,12 @@ function markdown(r) {
   const lines = [
     `# Benchmark (${r.at}, ${r.machine.cpus} cores, Node ${r.machine.node}, ${r.settings.durationS} s per scenario, ${r.settings.connections} connections)`,
     '',
-    '| scenario | req/s | p50 ms | p99 ms | errors | CPU ms per request (per process; Redis in brackets) |',
-    '|---|---:|---:|---:|---:|---|',
-    ...r.rows.map((x) => `| ${x.scenario} | ${x.rps} | ${x.p50} | ${x.p99} | ${x.errors} | ${x.cpuMsPerRequest.join(' + ')}${x.redisCpuMsPerRequest === undefined ? '' : ` (redis ${x.redisCpuMsPerRequest})`} |`),
+    '| scenario | req/s | ÷ bare | ÷ proxy | p50 ms | p99 ms | errors | CPU ms per request (per process; Redis in brackets) |',
+    '|---|---:|---:|---:|---:|---:|---:|---|',
+    ...r.rows.map(
+      (x) =>
+        `| ${x.scenario} | ${x.rps} | ${x.vsBare ?? '–'} | ${x.vsProxy ?? '–'} | ${x.p50} | ${x.p99} | ${x.errors} | ${x.cpuMsPerRequest.join(' + ')}${x.redisCpuMsPerRequest === undefined ? '' : ` (redis ${x.redisCpuMsPerRequest})`} |`,
+    ),
     '',
     `- gateway sync / bare architecture: **${r.ratios.gatewayVsBare}x** (2 workers: ${r.ratios.gateway2WorkersVsBare}x); gateway / plain proxy: ${r.ratios.gatewayVsProxy}x`,
     `- added latency at one connection: p50 +${r.ratios.addedLatencyP50Ms} ms, p99 +${r.ratios.addedLatencyP99Ms} ms (bare architecture: p50 +${r.ratios.bareAddedLatencyP50Ms} ms, p99 +${r.ratios.bareAddedLatencyP99Ms} ms)`,
