@@ -63,9 +63,7 @@ export class Broker {
    */
   async submit(data: GatewayJobData, hash: string, retry: JobRetryOptions, gate?: SubmitGate): Promise<SubmitOutcome> {
     return this.guard(async () => {
-      const reply = gate
-        ? await this.gatedClaim(data, hash, gate)
-        : await this.records.claim(data.id, hash, data.service, data.acceptedAt, data.deadline, data.correlationId, data.agentId ?? '');
+      const reply = gate ? await this.gatedClaim(data, hash, gate) : await this.claim(data, hash);
       if (reply[0] === 2) {
         throw new GatewayError('CONFLICT', `Request id ${data.id} is already used by a request with a different body`);
       }
@@ -82,19 +80,25 @@ export class Broker {
         await this.queue(data.service).add(data.operation, data, jobOptions(data, retry));
       } catch (err) {
         // Undo the claim so that a retry with the same id is not joined to a job that does not exist.
-        await this.redis.del(this.keys.request(data.id)).catch(() => undefined);
+        await this.unclaim(data.id);
         throw err;
       }
       return { kind: 'created' };
     });
   }
 
+  private claim(data: GatewayJobData, hash: string): Promise<ClaimReply> {
+    return this.records.claim(data.id, hash, data.service, data.acceptedAt, data.deadline, data.correlationId, data.agentId ?? '');
+  }
+
+  /** Deletes a claim this call just made and that will get no job. */
+  private async unclaim(id: string): Promise<void> {
+    await this.redis.del(this.keys.request(id)).catch(() => undefined);
+  }
+
   /** The gate's check and the claim in one write; a new claim the check refuses is deleted again. */
   private async gatedClaim(data: GatewayJobData, hash: string, gate: SubmitGate): Promise<ClaimReply> {
-    const [check, claim] = inOneWrite(this.redis, () => {
-      const checked = gate();
-      return [checked, this.records.claim(data.id, hash, data.service, data.acceptedAt, data.deadline, data.correlationId, data.agentId ?? '')] as const;
-    });
+    const [check, claim] = inOneWrite(this.redis, () => [gate(), this.claim(data, hash)] as const);
     // Its outcome is read below only for a new request.
     check.catch(() => undefined);
     const reply = await claim;
@@ -102,7 +106,7 @@ export class Broker {
       try {
         await check;
       } catch (err) {
-        await this.redis.del(this.keys.request(data.id)).catch(() => undefined);
+        await this.unclaim(data.id);
         throw err;
       }
     }
