@@ -7,6 +7,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const autocannon = require('autocannon');
 const { Pool } = require('undici');
+const IORedis = require('ioredis');
 const { startRedisServer, freePort } = require('../libs/redis/dist');
 
 const ROOT = path.resolve(__dirname, '..');
@@ -16,7 +17,7 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const WAITERS = Number(process.env.BENCH_WAITERS ?? 5000);
 /** BENCH_PROFILE=1: the gateway processes write V8 CPU profiles to bench/results/profiles (see bench/profile-summary.js). */
 const PROFILE = process.env.BENCH_PROFILE === '1';
-/** BENCH_QUICK=1: only the bare architecture and gateway sync (for profiling). BENCH_WAITERS_ONLY=1: only the waiters run. */
+/** BENCH_QUICK=1: only the bare architecture and gateway sync, loaded and at one connection (for profiling). BENCH_WAITERS_ONLY=1: only the waiters run. */
 const QUICK = process.env.BENCH_QUICK === '1';
 const WAITERS_ONLY = process.env.BENCH_WAITERS_ONLY === '1';
 const procs = [];
@@ -77,14 +78,41 @@ function cannon(opts) {
 
 /** Redis's pid, once started: the queue scenarios also report its CPU per request. */
 let redisPid;
+/** A client of the benchmark's Redis, for its command counts. */
+let redisClient;
+
+/**
+ * Redis's command counts (INFO commandstats): every command it ran, those inside scripts included, and
+ * the script calls among them. Unlike the timings, they do not vary with the machine's load.
+ */
+async function commandCounts() {
+  let commands = 0;
+  let scripts = 0;
+  for (const m of (await redisClient.info('commandstats')).matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)) {
+    commands += Number(m[2]);
+    if (/^(evalsha|eval|evalsha_ro|eval_ro|fcall|fcall_ro)$/.test(m[1])) scripts += Number(m[2]);
+  }
+  return { commands, scripts };
+}
 
 async function measure(name, pids, run, { redis = false } = {}) {
   const all = redis ? [...pids, redisPid] : pids;
   const before = all.map(ticks);
+  const countsBefore = redis ? await commandCounts() : undefined;
   const r = await run();
   const cpu = all.map((p, i) => Math.round((((ticks(p) - before[i]) * 10) / Math.max(1, r.total)) * 1000) / 1000); // ms of CPU per request
-  const row = { scenario: name, ...r, cpuMsPerRequest: cpu.slice(0, pids.length), ...(redis ? { redisCpuMsPerRequest: cpu[pids.length] } : {}) };
-  const redisNote = redis ? ` (redis ${row.redisCpuMsPerRequest})` : '';
+  // Per request, less the one INFO call that read them.
+  const perRequest = (n) => Math.round((n / Math.max(1, r.total)) * 10) / 10;
+  const countsAfter = redis ? await commandCounts() : undefined;
+  const redisRow = redis
+    ? {
+        redisCpuMsPerRequest: cpu[pids.length],
+        redisCommandsPerRequest: perRequest(countsAfter.commands - countsBefore.commands - 1),
+        redisScriptsPerRequest: perRequest(countsAfter.scripts - countsBefore.scripts),
+      }
+    : {};
+  const row = { scenario: name, ...r, cpuMsPerRequest: cpu.slice(0, pids.length), ...redisRow };
+  const redisNote = redis ? ` (redis ${row.redisCpuMsPerRequest}; ${row.redisCommandsPerRequest} commands, ${row.redisScriptsPerRequest} scripts)` : '';
   console.log(`${name.padEnd(34)} ${String(r.rps).padStart(7)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms  errors ${r.errors}  cpu/req ${row.cpuMsPerRequest.join(' + ')}${redisNote} ms`);
   return row;
 }
@@ -95,6 +123,7 @@ async function main() {
   fs.writeFileSync(log, '');
   const redis = await startRedisServer();
   redisPid = redis.process.pid;
+  redisClient = new IORedis(redis.url);
   const [pBackend, pProxy, pBare, pApi, pApi2] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
   const backend = await start(path.join(__dirname, 'lib/backend.js'), { PORT: String(pBackend) });
   const target = `http://127.0.0.1:${pBackend}`;
@@ -137,6 +166,8 @@ async function main() {
   if (QUICK) {
     rows.push(await measure('bare architecture (express+BullMQ)', [bareApi.pid, bareWorker.pid], () => cannon({ url: `http://127.0.0.1:${pBare}/request`, body }), { redis: true }));
     rows.push(await measure('gateway sync, 1 worker', [api.pid, worker1.pid], () => cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body }), { redis: true }));
+    rows.push(await measure('bare architecture, 1 connection', [bareApi.pid, bareWorker.pid], () => oneConnection(`http://127.0.0.1:${pBare}`, '/request', body), { redis: true }));
+    rows.push(await measure('gateway sync, 1 connection', [api.pid, worker1.pid], () => oneConnection(`http://127.0.0.1:${pApi}`, '/mcp/request', body), { redis: true }));
     // Profiles are written when the processes exit normally.
     for (const p of [api, worker1]) p.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 3000));
@@ -160,10 +191,12 @@ async function main() {
   rows.push(await measure('gateway sync, 2 workers', [api.pid, worker1.pid, worker2.pid], () => cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body }), { redis: true }));
 
   // Added latency at one connection, timed to the microsecond (autocannon's are whole milliseconds).
-  // The bare architecture's is the floor of this design: API, queue, worker, result channel.
+  // The bare architecture's is the floor of this design: API, queue, worker, result channel. Both run
+  // one worker here: a second idle worker is woken for every job too, and takes nothing.
+  await stop(worker2);
   const oneDirect = await measure('direct, 1 connection', [backend.pid], () => oneConnection(target, '/echo', body));
   const oneBare = await measure('bare architecture, 1 connection', [bareApi.pid, bareWorker.pid], () => oneConnection(`http://127.0.0.1:${pBare}`, '/request', body), { redis: true });
-  const oneGateway = await measure('gateway sync, 1 connection', [api.pid, worker1.pid, worker2.pid], () => oneConnection(`http://127.0.0.1:${pApi}`, '/mcp/request', body), { redis: true });
+  const oneGateway = await measure('gateway sync, 1 connection', [api.pid, worker1.pid], () => oneConnection(`http://127.0.0.1:${pApi}`, '/mcp/request', body), { redis: true });
   rows.push(oneDirect, oneBare, oneGateway);
 
   // API memory holding many concurrent sync waiters (a queue no worker serves).
@@ -297,11 +330,11 @@ function markdown(r) {
   const lines = [
     `# Benchmark (${r.at}, ${r.machine.cpus} cores, Node ${r.machine.node}, ${r.settings.durationS} s per scenario, ${r.settings.connections} connections)`,
     '',
-    '| scenario | req/s | ÷ bare | ÷ proxy | p50 ms | p99 ms | errors | CPU ms per request (per process; Redis in brackets) |',
-    '|---|---:|---:|---:|---:|---:|---:|---|',
+    '| scenario | req/s | ÷ bare | ÷ proxy | p50 ms | p99 ms | errors | CPU ms per request (per process; Redis in brackets) | Redis commands per request | of which script calls |',
+    '|---|---:|---:|---:|---:|---:|---:|---|---:|---:|',
     ...r.rows.map(
       (x) =>
-        `| ${x.scenario} | ${x.rps} | ${x.vsBare ?? '–'} | ${x.vsProxy ?? '–'} | ${x.p50} | ${x.p99} | ${x.errors} | ${x.cpuMsPerRequest.join(' + ')}${x.redisCpuMsPerRequest === undefined ? '' : ` (redis ${x.redisCpuMsPerRequest})`} |`,
+        `| ${x.scenario} | ${x.rps} | ${x.vsBare ?? '–'} | ${x.vsProxy ?? '–'} | ${x.p50} | ${x.p99} | ${x.errors} | ${x.cpuMsPerRequest.join(' + ')}${x.redisCpuMsPerRequest === undefined ? '' : ` (redis ${x.redisCpuMsPerRequest})`} | ${x.redisCommandsPerRequest ?? '–'} | ${x.redisScriptsPerRequest ?? '–'} |`,
     ),
     '',
     `- gateway sync / bare architecture: **${r.ratios.gatewayVsBare}x** (2 workers: ${r.ratios.gateway2WorkersVsBare}x); gateway / plain proxy: ${r.ratios.gatewayVsProxy}x`,
@@ -338,7 +371,16 @@ function svg(r) {
   return `${parts.join('\n')}\n`;
 }
 
+/** Ends a process the benchmark started and waits until it is gone. */
+function stop(child) {
+  if (child.exitCode !== null) return Promise.resolve();
+  const gone = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  return gone;
+}
+
 async function cleanup(redis) {
+  redisClient?.disconnect();
   for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
   await redis.stop();
 }
