@@ -206,7 +206,7 @@ export function mcpTasks(t: TaskDeps) {
           traceparent: span.traceparent,
           waitMs: 0,
         });
-        const id = outcome.kind === 'ended' ? outcome.result.id : outcome.id;
+        const id = outcome.kind === 'ended' ? outcome.ended.id : outcome.id;
         const rec = await create(scope, id, ttl, true);
         reply(res, msg.id, { task: await legacyTask(id, rec) });
       } catch (err) {

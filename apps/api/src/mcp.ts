@@ -155,7 +155,7 @@ export function mcpEndpoint(deps: ApiDeps) {
           if (progressToken !== undefined) stopProgress = reportProgress(jobId, target.service, progressToken, ctx);
         },
       });
-      if (outcome.kind === 'ended') return toolResult(outcome.result);
+      if (outcome.kind === 'ended') return toolResult(outcome.ended.result);
       if (asTask && !outcome.waitedToDeadline) return await tasks.modern.created(scope, outcome.id);
       return errorResult(
         new GatewayError('TIMEOUT', `No result within the deadline of ${outcome.timeoutMs} ms; the request ${outcome.id} may still finish (GET /mcp/requests/${outcome.id})`, {

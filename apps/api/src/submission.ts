@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { GatewayError, isEnded, type MCPRequest, type MCPResponse, type RequestState } from '@mcp-gateway/protocol';
 import type { ServiceConfig } from '@mcp-gateway/config';
 import type { PeekResult } from '@mcp-gateway/resilience';
-import { requestHash, type GatewayJobData } from '@mcp-gateway/broker';
+import { requestHash, ResultMessage, type GatewayJobData } from '@mcp-gateway/broker';
 import { agentMayUse, assertAgentMayUse, type Agent } from './auth';
 import type { ApiDeps } from './deps';
 
@@ -23,7 +23,8 @@ export interface Submission {
 }
 
 export type SubmissionOutcome =
-  | { kind: 'ended'; result: MCPResponse }
+  /** The result as stored: its JSON relayed as is, or parsed (`.result`) by a caller that needs it. */
+  | { kind: 'ended'; ended: ResultMessage }
   | { kind: 'pending'; id: string; state: RequestState; timeoutMs: number; waitedToDeadline: boolean };
 
 /**
@@ -125,7 +126,7 @@ export function createSubmitter(deps: ApiDeps) {
     }
     if (outcome.kind === 'joined' && outcome.result && isEnded(outcome.state)) {
       w?.cancel();
-      return { kind: 'ended', result: outcome.result };
+      return { kind: 'ended', ended: outcome.result };
     }
     s.onAccepted?.(id);
     const state = outcome.kind === 'joined' ? outcome.state : 'queued';
@@ -136,11 +137,11 @@ export function createSubmitter(deps: ApiDeps) {
     const unhook = lifecycle.onRelease(w.cancel);
     const msg = await w.wait(waitMs);
     unhook();
-    if (msg) return { kind: 'ended', result: msg.result };
+    if (msg) return { kind: 'ended', ended: msg };
     const now = await broker.status(id).catch(() => undefined);
     if (now?.status !== undefined && isEnded(now.state)) {
-      const { state: _ended, ...result } = now;
-      return { kind: 'ended', result: result as MCPResponse };
+      const { state: ended, ...result } = now;
+      return { kind: 'ended', ended: ResultMessage.fromResult(id, ended, result as MCPResponse) };
     }
     return { kind: 'pending', id, state: now?.state ?? state, timeoutMs, waitedToDeadline: !lifecycle.released && waitMs >= untilDeadline };
   };

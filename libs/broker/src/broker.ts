@@ -4,12 +4,12 @@ import { inOneWrite } from '@mcp-gateway/redis';
 import { GatewayError, isEnded, isGatewayError, type ErrorBody, type MCPResponse, type RequestState, type RequestStatus } from '@mcp-gateway/protocol';
 import { jobOptions, type GatewayJobData, type JobRetryOptions } from './job';
 import { BrokerKeys } from './keys';
-import { RequestRecords, toStatus } from './records';
+import { RequestRecords, ResultMessage, toStatus } from './records';
 import type { ClaimReply } from './scripts';
 
 export type SubmitOutcome =
   | { kind: 'created' }
-  | { kind: 'joined'; state: RequestState; result?: MCPResponse };
+  | { kind: 'joined'; state: RequestState; result?: ResultMessage };
 
 /**
  * A check that must pass before a new request is queued (the API's fast-fail): it sends its Redis
@@ -74,7 +74,7 @@ export class Broker {
         if (!result && !isEnded(state as RequestState) && !(await this.queue(data.service).getJob(data.id))) {
           await this.queue(data.service).add(data.operation, data, jobOptions(data, retry));
         }
-        return { kind: 'joined', state: state as RequestState, ...(result ? { result: JSON.parse(result) as MCPResponse } : {}) };
+        return { kind: 'joined', state: state as RequestState, ...(result ? { result: ResultMessage.fromJson(data.id, state as RequestState, result) } : {}) };
       }
       try {
         await this.queue(data.service).add(data.operation, data, jobOptions(data, retry));

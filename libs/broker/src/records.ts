@@ -15,11 +15,34 @@ export interface RequestRecord {
   result?: MCPResponse;
 }
 
-/** The message on the results channel: the id and the whole result, so a waiter needs no read. */
-export interface ResultMessage {
-  id: string;
-  state: RequestState;
-  result: MCPResponse;
+/**
+ * A request's final result as the worker stored it (the message on the results channel carries the id
+ * and the whole result, so a waiter needs no read). The JSON text is kept: a caller that only relays
+ * it (a sync success) never parses it; `result` parses it on first use.
+ */
+export class ResultMessage {
+  private constructor(
+    readonly id: string,
+    readonly state: RequestState,
+    private text: string | undefined,
+    private parsed: MCPResponse | undefined,
+  ) {}
+
+  static fromJson(id: string, state: RequestState, json: string): ResultMessage {
+    return new ResultMessage(id, state, json, undefined);
+  }
+
+  static fromResult(id: string, state: RequestState, result: MCPResponse): ResultMessage {
+    return new ResultMessage(id, state, undefined, result);
+  }
+
+  get result(): MCPResponse {
+    return (this.parsed ??= JSON.parse(this.text!) as MCPResponse);
+  }
+
+  get json(): string {
+    return (this.text ??= JSON.stringify(this.parsed));
+  }
 }
 
 /** Request records in Redis: claim (idempotency), start, finish (store + publish), read. */
@@ -52,15 +75,13 @@ export class RequestRecords {
 
   /** Stores the final result and publishes it; false when the record had already ended. */
   async finish(result: MCPResponse, state: 'completed' | 'failed' | 'cancelled', onlyIfQueued = false): Promise<boolean> {
-    const json = JSON.stringify(result);
-    const message = encodeResultMessage(result.id, state, json);
     const stored = await this.redis.mcpFinish(
       this.keys.request(result.id),
       state,
-      json,
+      JSON.stringify(result),
       this.ttlSeconds,
       this.keys.resultsChannel(),
-      message,
+      resultMessageHead(result.id, state),
       onlyIfQueued ? '1' : '0',
     );
     return stored === 1;
@@ -81,7 +102,7 @@ export class RequestRecords {
     replies.forEach(([err, value], i) => {
       const [state, result] = (value ?? []) as (string | null)[];
       if (!err && state && result && isEnded(state as RequestState)) {
-        out.set(ids[i]!, { id: ids[i]!, state: state as RequestState, result: JSON.parse(result) as MCPResponse });
+        out.set(ids[i]!, ResultMessage.fromJson(ids[i]!, state as RequestState, result));
       }
     });
     return out;
@@ -89,11 +110,12 @@ export class RequestRecords {
 }
 
 /**
- * `id \n state \n result-json`: a subscriber reads the id without parsing JSON, and parses the
- * result only when it has a waiter for that id.
+ * The message is `id \n state \n result-json`: a subscriber reads the id without parsing JSON, and
+ * keeps the result only when it has a waiter for that id. This is its head; the finish script appends
+ * the result JSON (sent once, not twice).
  */
-export function encodeResultMessage(id: string, state: RequestState, resultJson: string): string {
-  return `${id}\n${state}\n${resultJson}`;
+export function resultMessageHead(id: string, state: RequestState): string {
+  return `${id}\n${state}\n`;
 }
 
 export function decodeResultMessageId(message: string): string {
@@ -103,7 +125,7 @@ export function decodeResultMessageId(message: string): string {
 export function decodeResultMessage(message: string): ResultMessage {
   const a = message.indexOf('\n');
   const b = message.indexOf('\n', a + 1);
-  return { id: message.slice(0, a), state: message.slice(a + 1, b) as RequestState, result: JSON.parse(message.slice(b + 1)) as MCPResponse };
+  return ResultMessage.fromJson(message.slice(0, a), message.slice(a + 1, b) as RequestState, message.slice(b + 1));
 }
 
 export function parseRecord(id: string, h: Record<string, string>): RequestRecord | undefined {

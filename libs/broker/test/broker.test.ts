@@ -1,6 +1,6 @@
 import Redis from 'ioredis';
 import type { MCPResponse } from '@mcp-gateway/protocol';
-import { Broker, ResultWaiter, WorkerPresence, requestHash, type GatewayJobData } from '@mcp-gateway/broker';
+import { Broker, ResultMessage, ResultWaiter, WorkerPresence, requestHash, type GatewayJobData } from '@mcp-gateway/broker';
 import { testRedisUrl, uniquePrefix } from '@mcp-gateway/testing';
 
 const url = testRedisUrl();
@@ -70,7 +70,29 @@ describe('Broker.submit', () => {
     await broker.records.start('req-3', Date.now());
     expect(await broker.records.finish(result('req-3', { ok: true }), 'completed')).toBe(true);
     const again = await broker.submit(d, hash, { maxAttempts: 1 });
-    expect(again).toMatchObject({ kind: 'joined', state: 'completed', result: { data: { ok: true } } });
+    expect(again).toMatchObject({ kind: 'joined', state: 'completed' });
+    const stored = again.kind === 'joined' ? again.result : undefined;
+    // The result as stored: the JSON text kept as the worker wrote it, parsed on demand.
+    expect(stored?.json).toBe((await redis.hget(broker.keys.request('req-3'), 'result')) ?? 'no stored result');
+    expect(stored?.result).toMatchObject({ id: 'req-3', status: 'success', data: { ok: true } });
+    expect(stored?.result).toBe(stored?.result);
+  });
+});
+
+describe('ResultMessage', () => {
+  it('keeps the JSON it was made from and parses it once, on first use', () => {
+    const json = '{"id":"r","status":"success","data":{"n":1.5e3}}';
+    const m = ResultMessage.fromJson('r', 'completed', json);
+    expect(m.json).toBe(json);
+    expect(m.result).toEqual({ id: 'r', status: 'success', data: { n: 1500 } });
+    expect(m.result).toBe(m.result);
+  });
+
+  it('serializes a result it was made from only when its JSON is asked for', () => {
+    const r = result('r2', { ok: true });
+    const m = ResultMessage.fromResult('r2', 'completed', r);
+    expect(m.result).toBe(r);
+    expect(JSON.parse(m.json)).toEqual(r);
   });
 });
 
@@ -161,6 +183,8 @@ describe('ResultWaiter', () => {
     const [ra, rb] = await Promise.all([a, b]);
     expect(ra?.result.data).toBe('x');
     expect(rb?.state).toBe('completed');
+    // The message carries the stored JSON exactly (the script appends it to the id and state).
+    expect(ra?.json).toBe((await redis.hget(broker.keys.request('req-9'), 'result')) ?? 'no stored result');
     expect(waiter.size).toBe(0);
     await waiter.close();
   });

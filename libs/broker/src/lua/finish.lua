@@ -3,7 +3,7 @@
   (a cancelled request stays cancelled even if a late worker finishes).
   KEYS[1] request record
   ARGV[1] final state (completed | failed | cancelled)   ARGV[2] result JSON
-  ARGV[3] ttl seconds   ARGV[4] channel   ARGV[5] message to publish
+  ARGV[3] ttl seconds   ARGV[4] channel   ARGV[5] the message's head (id and state), to which the result JSON is appended
   ARGV[6] '1' to require that the record is not active (cancel: queued or waiting for a retry), else '0'
   Returns 1 when stored, 0 when it had already ended (or is active and ARGV[6] = '1'), -1 when missing.
 ]]
@@ -13,5 +13,5 @@ if state == 'completed' or state == 'failed' or state == 'cancelled' then return
 if ARGV[6] == '1' and state ~= 'queued' and state ~= 'retrying' then return 0 end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'result', ARGV[2])
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
-redis.call('PUBLISH', ARGV[4], ARGV[5])
+redis.call('PUBLISH', ARGV[4], ARGV[5] .. ARGV[2])
 return 1
