@@ -10,8 +10,10 @@ export interface WaitPreference {
 /** RFC 7240 `Prefer: respond-async` / `wait=N`, and `?wait=false`. */
 export function parseWaitPreference(req: Request): WaitPreference {
   const pref: WaitPreference = { async: false };
-  const header = req.get('prefer') ?? '';
-  for (const part of header.split(/[,;]/)) {
+  const header = req.get('prefer');
+  // Most requests carry neither a Prefer header nor a query: then nothing is parsed.
+  if (header === undefined && !req.url.includes('?')) return pref;
+  for (const part of (header ?? '').split(/[,;]/)) {
     const [rawName, rawValue] = part.split('=').map((s) => s.trim().toLowerCase());
     if (rawName === 'respond-async') pref.async = true;
     if (rawName === 'wait' && rawValue !== undefined && /^\d+(\.\d+)?$/.test(rawValue)) pref.waitMs = Math.round(Number(rawValue) * 1000);

@@ -35,6 +35,9 @@ export interface BackendRequest {
   method: OperationDefinition['method'];
   /** Absolute URL, query included. */
   url: string;
+  /** The URL's origin, and its path with the query: what the connection pool is given. */
+  origin: string;
+  path: string;
   /** JSON body (POST/PUT/PATCH), undefined otherwise. */
   body?: Record<string, unknown>;
 }
@@ -54,7 +57,7 @@ function appendQuery(search: URLSearchParams, key: string, value: unknown): void
  * are kept, and the result is checked to still be on the endpoint.
  */
 export function buildBackendRequest(endpoint: string, op: OperationDefinition, parameters: Record<string, unknown>): BackendRequest {
-  const base = new URL(endpoint);
+  const base = parsedEndpoint(endpoint);
   const rest: Record<string, unknown> = { ...parameters };
   const problems: { path: string; message: string }[] = [];
   const filled = op.path.replace(PLACEHOLDER, (_m, name: string) => {
@@ -71,12 +74,26 @@ export function buildBackendRequest(endpoint: string, op: OperationDefinition, p
     throw new GatewayError('VALIDATION_ERROR', `Invalid parameter ${problems[0]!.path}: ${problems[0]!.message}`, { details: problems });
   }
   const basePath = base.pathname.replace(/\/+$/, '');
-  const url = new URL(base.toString());
+  const url = new URL(base.href);
   url.pathname = `${basePath}${filled}`;
   const body = QUERY_METHODS.has(op.method) ? undefined : rest;
   if (QUERY_METHODS.has(op.method)) for (const [k, v] of Object.entries(rest)) appendQuery(url.searchParams, k, v);
   if (url.origin !== base.origin || !url.pathname.startsWith(basePath)) {
     throw new GatewayError('VALIDATION_ERROR', 'The parameters would move the call off the service endpoint');
   }
-  return { method: op.method, url: url.toString(), ...(body ? { body } : {}) };
+  return { method: op.method, url: url.href, origin: url.origin, path: `${url.pathname}${url.search}`, ...(body ? { body } : {}) };
+}
+
+/** Endpoints parsed once each (a URL per call is measurable); never mutated, and bounded. */
+const endpoints = new Map<string, URL>();
+const MAX_PARSED_ENDPOINTS = 1000;
+
+function parsedEndpoint(endpoint: string): URL {
+  let url = endpoints.get(endpoint);
+  if (!url) {
+    url = new URL(endpoint);
+    if (endpoints.size >= MAX_PARSED_ENDPOINTS) endpoints.clear();
+    endpoints.set(endpoint, url);
+  }
+  return url;
 }

@@ -152,6 +152,16 @@ describe('BackendCaller: transport outcomes', () => {
     expect(classifyOutcome(o)).toMatchObject({ retryable: true, countsAsFailure: true, neverSent: false });
   });
 
+  it("gives aborted when the caller's signal fires mid-call, long before the deadline", async () => {
+    const slow = await startBackend(() => ({ status: 200, delayMs: 1500 }));
+    const stop = new AbortController();
+    setTimeout(() => stop.abort(), 100);
+    const o = await newCaller('p').call({ service: 's', config: svc({ endpoint: slow.url }), operation: op('GET', '/'), parameters: {}, timeoutMs: 5000, signal: stop.signal });
+    await slow.close();
+    expect(o.kind).toBe('aborted');
+    expect(o.durationMs).toBeLessThan(1200);
+  });
+
   it('gives a never-sent network outcome when nothing listens', async () => {
     const port = await freePort();
     const o = await newCaller('p').call({ service: 's', config: svc({ endpoint: `http://127.0.0.1:${port}` }), operation: op('POST', '/'), parameters: {}, timeoutMs: 2000 });

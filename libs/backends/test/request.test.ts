@@ -22,11 +22,15 @@ describe('buildBackendRequest', () => {
     expect(u.searchParams.get('filter')).toBe('{"on":true}');
     expect(u.searchParams.has('skip')).toBe(false);
     expect(r.body).toBeUndefined();
+    // What the connection pool is given: the origin, and the path with the query.
+    expect(r.origin).toBe('http://svc.local:8080');
+    expect(r.path).toBe(`${u.pathname}${u.search}`);
+    expect(r.path.startsWith('/api/v2/users/a%2Fb%20c%3Fd%23e/posts/42?tenant=t1&')).toBe(true);
   });
 
   it('sends the non-path parameters as the JSON body for POST/PUT/PATCH', () => {
     const r = buildBackendRequest('http://svc.local', op({ method: 'PUT', path: '/users/{id}' }), { id: '7', name: 'Ada', roles: ['x'] });
-    expect(r).toEqual({ method: 'PUT', url: 'http://svc.local/users/7', body: { name: 'Ada', roles: ['x'] } });
+    expect(r).toEqual({ method: 'PUT', url: 'http://svc.local/users/7', origin: 'http://svc.local', path: '/users/7', body: { name: 'Ada', roles: ['x'] } });
     expect(buildBackendRequest('http://svc.local', op({ method: 'POST' }), {}).body).toEqual({});
   });
 

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { JobsOptions } from 'bullmq';
 import type { Priority } from '@mcp-gateway/protocol';
 
@@ -51,7 +51,8 @@ export function jobOptions(data: GatewayJobData, retry: JobRetryOptions): JobsOp
  * so one agent can never join (and read) another agent's job by guessing its id.
  */
 export function requestHash(service: string, operation: string, parameters: Record<string, unknown>, agentId = ''): string {
-  return createHash('sha256').update(stableStringify({ service, operation, parameters, agentId })).digest('base64url');
+  // One-shot hash: no Hash object per request (a measurable part of the API's CPU per request).
+  return hash('sha256', stableStringify({ service, operation, parameters, agentId }), 'base64url');
 }
 
 function stableStringify(value: unknown): string {
