@@ -43,7 +43,7 @@ const NEVER_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNRE
 
 /** What the caller reports when a connection error carries no code of its own. */
 const UNKNOWN_NETWORK_ERROR = 'ERR_NETWORK';
-/** undici's own timeouts (ours is the deadline's AbortController, which comes first in practice). */
+/** undici's own timeouts (ours is the deadline's timer, which comes first in practice). */
 const UNDICI_TIMEOUTS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
 /** A body as axios read it: JSON when it parses, the text when it does not, nothing when empty. */
