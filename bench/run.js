@@ -20,7 +20,7 @@ const PAIRS = Number(process.env.BENCH_PAIRS ?? 4);
 const PAIR_S = Number(process.env.BENCH_PAIR_S ?? 2);
 /** BENCH_PROFILE=1: the gateway processes write V8 CPU profiles to bench/results/profiles (see bench/profile-summary.js). */
 const PROFILE = process.env.BENCH_PROFILE === '1';
-/** BENCH_QUICK=1: only the bare architecture and gateway sync, loaded and at one connection (for profiling). BENCH_WAITERS_ONLY=1: only the waiters run. */
+/** BENCH_QUICK=1: only the bare architecture and gateway sync, loaded and (unless profiling) at one connection. BENCH_WAITERS_ONLY=1: only the waiters run. */
 const QUICK = process.env.BENCH_QUICK === '1';
 const WAITERS_ONLY = process.env.BENCH_WAITERS_ONLY === '1';
 const procs = [];
@@ -91,7 +91,7 @@ let redisClient;
 async function commandCounts() {
   let commands = 0;
   let scripts = 0;
-  for (const m of (await redisClient.info('commandstats')).matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)) {
+  for (const m of (await redisClient.info('commandstats')).matchAll(/^cmdstat_([\w|]+):calls=(\d+)/gm)) {
     commands += Number(m[2]);
     if (/^(evalsha|eval|evalsha_ro|eval_ro|fcall|fcall_ro)$/.test(m[1])) scripts += Number(m[2]);
   }
@@ -169,8 +169,11 @@ async function main() {
   if (QUICK) {
     rows.push(await measure('bare architecture (express+BullMQ)', [bareApi.pid, bareWorker.pid], () => cannon({ url: `http://127.0.0.1:${pBare}/request`, body }), { redis: true }));
     rows.push(await measure('gateway sync, 1 worker', [api.pid, worker1.pid], () => cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body }), { redis: true }));
-    rows.push(await measure('bare architecture, 1 connection', [bareApi.pid, bareWorker.pid], () => oneConnection(`http://127.0.0.1:${pBare}`, '/request', body), { redis: true }));
-    rows.push(await measure('gateway sync, 1 connection', [api.pid, worker1.pid], () => oneConnection(`http://127.0.0.1:${pApi}`, '/mcp/request', body), { redis: true }));
+    // Not while profiling: the profiles are of the loaded processes.
+    if (!PROFILE) {
+      rows.push(await measure('bare architecture, 1 connection', [bareApi.pid, bareWorker.pid], () => oneConnection(`http://127.0.0.1:${pBare}`, '/request', body), { redis: true }));
+      rows.push(await measure('gateway sync, 1 connection', [api.pid, worker1.pid], () => oneConnection(`http://127.0.0.1:${pApi}`, '/mcp/request', body), { redis: true }));
+    }
     // Profiles are written when the processes exit normally.
     for (const p of [api, worker1]) p.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 3000));
@@ -226,6 +229,7 @@ async function main() {
     ratios: {
       gatewayVsBare: pairs.median,
       gatewayVsBarePairs: pairs.ratios,
+      gatewayVsBarePairsErrors: pairs.errors,
       gatewayVsBareRows: round(gw.rps / by('bare architecture (express+BullMQ)').rps),
       gateway2WorkersVsBare: round(gw2.rps / by('bare architecture (express+BullMQ)').rps),
       gatewayVsProxy: round(gw.rps / by('plain proxy (http + undici)').rps),
@@ -253,18 +257,22 @@ const round = (x) => Math.round(x * 100) / 100;
  */
 async function interleaved(bareUrl, gatewayUrl, body) {
   const ratios = [];
-  for (let i = 0; i < PAIRS; i++) {
+  // Counted, since an answer that is not a 2xx counts in req/s too: a ratio made of errors is no ratio.
+  let errors = 0;
+  for (let i = 0; i < Math.max(1, PAIRS); i++) {
     const rps = {};
     for (const which of i % 2 === 0 ? ['bare', 'gateway'] : ['gateway', 'bare']) {
-      rps[which] = (await cannon({ url: which === 'bare' ? bareUrl : gatewayUrl, body, duration: PAIR_S })).rps;
+      const r = await cannon({ url: which === 'bare' ? bareUrl : gatewayUrl, body, duration: PAIR_S });
+      rps[which] = r.rps;
+      errors += r.errors;
     }
     ratios.push(round(rps.gateway / Math.max(1, rps.bare)));
   }
   const sorted = [...ratios].sort((a, b) => a - b);
   const mid = sorted.length / 2;
   const median = sorted.length % 2 ? sorted[Math.floor(mid)] : round((sorted[mid - 1] + sorted[mid]) / 2);
-  console.log(`gateway sync / bare, ${PAIRS} interleaved pairs of ${PAIR_S} s: ${ratios.join(', ')} (median ${median})`);
-  return { ratios, median };
+  console.log(`gateway sync / bare, ${ratios.length} interleaved pairs of ${PAIR_S} s: ${ratios.join(', ')} (median ${median}, errors ${errors})`);
+  return { ratios, median, errors };
 }
 
 async function asyncLoad(base, body) {
@@ -364,7 +372,7 @@ function markdown(r) {
         `| ${x.scenario} | ${x.rps} | ${x.vsBare ?? '–'} | ${x.vsProxy ?? '–'} | ${x.p50} | ${x.p99} | ${x.errors} | ${x.cpuMsPerRequest.join(' + ')}${x.redisCpuMsPerRequest === undefined ? '' : ` (redis ${x.redisCpuMsPerRequest})`} | ${x.redisCommandsPerRequest ?? '–'} | ${x.redisScriptsPerRequest ?? '–'} |`,
     ),
     '',
-    `- gateway sync / bare architecture: **${r.ratios.gatewayVsBare}x**, the median of ${r.ratios.gatewayVsBarePairs.length} pairs of ${r.settings.pairS} s runs taken in turn (${r.ratios.gatewayVsBarePairs.join(', ')}); the ${r.settings.durationS} s rows above: ${r.ratios.gatewayVsBareRows}x (2 workers: ${r.ratios.gateway2WorkersVsBare}x); gateway / plain proxy: ${r.ratios.gatewayVsProxy}x`,
+    `- gateway sync / bare architecture: **${r.ratios.gatewayVsBare}x**, the median of ${r.ratios.gatewayVsBarePairs.length} pairs of ${r.settings.pairS} s runs taken in turn (${r.ratios.gatewayVsBarePairs.join(', ')}; errors ${r.ratios.gatewayVsBarePairsErrors}); the ${r.settings.durationS} s rows above: ${r.ratios.gatewayVsBareRows}x (2 workers: ${r.ratios.gateway2WorkersVsBare}x); gateway / plain proxy: ${r.ratios.gatewayVsProxy}x`,
     `- added latency at one connection: p50 +${r.ratios.addedLatencyP50Ms} ms, p99 +${r.ratios.addedLatencyP99Ms} ms (bare architecture: p50 +${r.ratios.bareAddedLatencyP50Ms} ms, p99 +${r.ratios.bareAddedLatencyP99Ms} ms)`,
     `- API RSS holding ${r.waiters.waiters} concurrent sync waiters: ${r.waiters.rssHeldMb} MB (idle: ${r.waiters.rssBeforeMb} MB; V8 heap while holding: ${r.waiters.heapUsedMb} MB used of ${r.waiters.heapTotalMb} MB)`,
     '',
@@ -400,7 +408,7 @@ function svg(r) {
 
 /** Ends a process the benchmark started and waits until it is gone. */
 function stop(child) {
-  if (child.exitCode !== null) return Promise.resolve();
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   const gone = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGTERM');
   return gone;

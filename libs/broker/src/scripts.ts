@@ -11,7 +11,7 @@ export type ClaimReply = [0, 'queued'] | [1, string, string | null] | [2];
 export interface BrokerCommands {
   mcpClaim(key: string, hash: string, service: string, ttl: number, acceptedAt: number, deadline: number, correlationId: string, agentId: string): Promise<ClaimReply>;
   mcpStart(key: string, now: number, state: string): Promise<[string, string | null]>;
-  mcpFinish(key: string, state: string, result: string, ttl: number, channel: string, message: string, onlyQueued: '0' | '1'): Promise<number>;
+  mcpFinish(key: string, state: string, result: string, ttl: number, channel: string, messageHead: string, onlyQueued: '0' | '1'): Promise<number>;
 }
 
 const DEFINED = new WeakSet<Redis>();
