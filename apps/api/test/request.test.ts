@@ -21,6 +21,9 @@ beforeAll(async () => {
       return flakyCalls % 3 === 0 ? { status: 200, body: { after: flakyCalls } } : { status: 503, body: { error: 'busy' } };
     }
     if (path.startsWith('/down')) return { status: 503, body: { error: 'down' } };
+    // JSON as a backend may write it: spaced, with a number no double holds exactly.
+    if (path === '/exact') return { status: 200, body: '{"n": 12345678901234567890, "price": 1.50}', headers: { 'content-type': 'application/json' } };
+    if (path === '/text') return { status: 200, body: 'plain words' };
     return { status: 200, body: { method: req.method, path: req.path, query: req.query, body: req.body } };
   });
   gw = await startGateway({
@@ -41,6 +44,8 @@ beforeAll(async () => {
           { name: 'missing', method: 'GET', path: '/missing/x' },
           { name: 'flaky', method: 'GET', path: '/flaky' },
           { name: 'down', method: 'POST', path: '/down' },
+          { name: 'exact', method: 'GET', path: '/exact' },
+          { name: 'text', method: 'GET', path: '/text' },
         ],
       },
       dyn: { endpoint: `http://user:${SECRET}@127.0.0.1:${backend.port}/rpc?key=${SECRET}` },
@@ -84,6 +89,18 @@ describe('POST /mcp/request (sync)', () => {
     expect(seen.headers.traceparent).toMatch(TRACEPARENT);
     expect(seen.headers['idempotency-key']).toBe(res.body.id);
     expect(seen.headers.authorization).toBe(`Bearer ${SECRET}`);
+  });
+
+  it("relays a JSON answer as the backend wrote it, in the sync answer and in the stored result", async () => {
+    const res = await post({ service: 'users', operation: 'exact' });
+    expect(res.status).toBe(200);
+    // Parsed and serialized again, the number would come back as 12345678901234567000 and 1.50 as 1.5.
+    expect(res.text).toContain('"data":{"n": 12345678901234567890, "price": 1.50},"metadata":{');
+    expect(res.body).toMatchObject({ status: 'success', metadata: { operation: 'exact', backendStatus: 200 } });
+    const polled = await gw.http.get(`/mcp/requests/${res.body.id as string}`);
+    expect(polled.body).toMatchObject({ state: 'completed', data: { price: 1.5 } });
+    const text = await post({ service: 'users', operation: 'text' });
+    expect(text.body).toMatchObject({ status: 'success', data: 'plain words' });
   });
 
   it('takes the correlation id from the header, else from metadata, and continues the caller trace', async () => {
@@ -267,7 +284,7 @@ describe('discovery endpoints', () => {
     const res = await gw.http.get('/mcp/services');
     expect(res.status).toBe(200);
     const users = res.body.services.find((s: { name: string }) => s.name === 'users');
-    expect(users).toMatchObject({ endpoint: `${backend.url}/api`, operations: 7, circuit: 'closed', status: 'healthy' });
+    expect(users).toMatchObject({ endpoint: `${backend.url}/api`, operations: 9, circuit: 'closed', status: 'healthy' });
     const dyn = res.body.services.find((s: { name: string }) => s.name === 'dyn');
     expect(dyn.endpoint).toBe(`${backend.url}/rpc`);
     expect(res.text).not.toContain(SECRET);

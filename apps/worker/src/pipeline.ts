@@ -130,7 +130,7 @@ export function createProcessor(deps: PipelineDeps) {
       deps.metrics.queueWaitSeconds.observe({ service: d.service }, Math.max(0, started.startedAt - d.acceptedAt) / 1000);
       if (deps.tracing.enabled) deps.tracing.startSpan(`queue ${d.service}`, { parent: d.traceparent, startTime: d.acceptedAt }).end({ endTime: started.startedAt });
     }
-    const finish = (result: Omit<MCPResponse, 'metadata' | 'id'>, attempts: number, backendStatus?: number, breaker?: BreakerRecord) =>
+    const finish = (result: Omit<MCPResponse, 'metadata' | 'id'> & { dataJson?: string }, attempts: number, backendStatus?: number, breaker?: BreakerRecord) =>
       publish(deps, d, { ...result, attempts, backendStatus, startedAt: meta.startedAt, now: now(), operationLabel: meta.operationLabel, backendMs: meta.backendMs }, breaker);
 
     // 3. the deadline, then what resolving found (there is an admission exactly when both are fine)
@@ -195,7 +195,10 @@ export function createProcessor(deps: PipelineDeps) {
     // 6. retry or publish (a published result goes in one write after its breaker record)
     const status = outcome.kind === 'response' ? outcome.status : undefined;
     if (c.ok) {
-      return finish({ status: 'success', data: outcome.kind === 'response' ? outcome.data : undefined }, attempt, status, breaker);
+      // The answer's JSON goes into the result as the backend sent it (numbers beyond a double's
+      // precision included), not serialized again from its parse.
+      const answer = outcome.kind === 'response' ? { data: outcome.data, ...(outcome.json === undefined ? {} : { dataJson: outcome.json }) } : {};
+      return finish({ status: 'success', ...answer }, attempt, status, breaker);
     }
     const error = outcomeError(outcome, c, attempt);
     const safeToRepeat = isIdempotent(op) || c.neverSent;
@@ -273,6 +276,8 @@ interface PublishInput extends Omit<MCPResponse, 'metadata' | 'id'> {
   operationLabel: string;
   /** The last backend call's duration. */
   backendMs?: number;
+  /** `data` as the backend's JSON text, stored in its place. */
+  dataJson?: string;
 }
 
 async function publish(deps: PipelineDeps, d: GatewayJobData, r: PublishInput, breaker?: BreakerRecord): Promise<void> {
@@ -295,7 +300,7 @@ async function publish(deps: PipelineDeps, d: GatewayJobData, r: PublishInput, b
   // runs them in that order, so a caller told of a failure finds the breaker already counting it.
   const [recorded, finished] = inOneWrite(deps.redis, () => [
     breaker && deps.resilience.record(d.service, d.id, breaker.outcome, breaker.policy),
-    deps.records.finish(result, r.status === 'success' ? 'completed' : 'failed'),
+    deps.records.finish(result, r.status === 'success' ? 'completed' : 'failed', false, r.dataJson),
   ] as const);
   const [, stored] = await Promise.all([
     // Best effort: a breaker that cannot be updated must not turn a backend's answer into an error.

@@ -11,7 +11,8 @@ import { buildBackendRequest } from './request';
 
 /** What came of one backend call. Never thrown: the pipeline decides what each kind means. */
 export type BackendOutcome =
-  | { kind: 'response'; status: number; headers: Record<string, string>; data: unknown; durationMs: number }
+  /** `json`: the body as received, when it is JSON (`data` is its parse): a result can carry it as it came. */
+  | { kind: 'response'; status: number; headers: Record<string, string>; data: unknown; json?: string; durationMs: number }
   | { kind: 'timeout'; durationMs: number }
   | { kind: 'network'; code: string; durationMs: number }
   | { kind: 'aborted'; durationMs: number }
@@ -46,13 +47,13 @@ const UNKNOWN_NETWORK_ERROR = 'ERR_NETWORK';
 /** undici's own timeouts (ours is the deadline's timer, which comes first in practice). */
 const UNDICI_TIMEOUTS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
-/** A body as axios read it: JSON when it parses, the text when it does not, nothing when empty. */
-function parseBody(text: string): unknown {
-  if (text === '') return undefined;
+/** A body as axios read it: JSON when it parses (then its text too), the text when it does not, nothing when empty. */
+function parseBody(text: string): { data: unknown; json?: string } {
+  if (text === '') return { data: undefined };
   try {
-    return JSON.parse(text) as unknown;
+    return { data: JSON.parse(text) as unknown, json: text };
   } catch {
-    return text;
+    return { data: text };
   }
 }
 
@@ -179,10 +180,10 @@ export class BackendCaller {
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: abort,
       });
-      const data = parseBody(await res.body.text());
+      const answer = parseBody(await res.body.text());
       const out: Record<string, string> = {};
       for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : String(v);
-      return { kind: 'response', status: res.statusCode, headers: out, data, durationMs: Date.now() - started };
+      return { kind: 'response', status: res.statusCode, headers: out, ...answer, durationMs: Date.now() - started };
     } catch (err) {
       const durationMs = Date.now() - started;
       if (timedOut) return { kind: 'timeout', durationMs };

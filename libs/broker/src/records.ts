@@ -73,12 +73,16 @@ export class RequestRecords {
     await this.redis.mcpStart(this.keys.request(id), Date.now(), state);
   }
 
-  /** Stores the final result and publishes it; false when the record had already ended. */
-  async finish(result: MCPResponse, state: 'completed' | 'failed' | 'cancelled', onlyIfQueued = false): Promise<boolean> {
+  /**
+   * Stores the final result and publishes it; false when the record had already ended. `dataJson`,
+   * when given, is the result's `data` as JSON text (the backend's answer as it came): it is stored in
+   * place of `data` instead of serializing `data` again.
+   */
+  async finish(result: MCPResponse, state: 'completed' | 'failed' | 'cancelled', onlyIfQueued = false, dataJson?: string): Promise<boolean> {
     const stored = await this.redis.mcpFinish(
       this.keys.request(result.id),
       state,
-      JSON.stringify(result),
+      dataJson === undefined ? JSON.stringify(result) : withDataJson(result, dataJson),
       this.ttlSeconds,
       this.keys.resultsChannel(),
       resultMessageHead(result.id, state),
@@ -116,6 +120,13 @@ export class RequestRecords {
  */
 export function resultMessageHead(id: string, state: RequestState): string {
   return `${id}\n${state}\n`;
+}
+
+/** The result's JSON with `data` spliced in as given (valid JSON text), in its usual place before `metadata`. */
+function withDataJson(result: MCPResponse, dataJson: string): string {
+  const { data: _data, metadata, ...rest } = result;
+  const head = JSON.stringify(rest);
+  return `${head.slice(0, -1)},"data":${dataJson},"metadata":${JSON.stringify(metadata)}}`;
 }
 
 export function decodeResultMessageId(message: string): string {

@@ -79,6 +79,21 @@ describe('Broker.submit', () => {
   });
 });
 
+describe('records.finish with the data as JSON text', () => {
+  it('stores the text in place of data, in its usual place, and publishes the same', async () => {
+    const waiter = new ResultWaiter(subscriber, broker.records, broker.keys);
+    await waiter.start();
+    await broker.submit(job('req-raw'), 'h', { maxAttempts: 1 });
+    const woken = waiter.register('req-raw').wait(5000);
+    const r = result('req-raw', { ignored: true });
+    expect(await broker.records.finish(r, 'completed', false, '{"big": 12345678901234567890}')).toBe(true);
+    const stored = (await redis.hget(broker.keys.request('req-raw'), 'result')) ?? '';
+    expect(stored).toBe(`{"id":"req-raw","status":"success","data":{"big": 12345678901234567890},"metadata":${JSON.stringify(r.metadata)}}`);
+    expect((await woken)?.json).toBe(stored);
+    await waiter.close();
+  });
+});
+
 describe('ResultMessage', () => {
   it('keeps the JSON it was made from and parses it once, on first use', () => {
     const json = '{"id":"r","status":"success","data":{"n":1.5e3}}';
