@@ -1,6 +1,6 @@
 import type { Response } from 'express';
-import { GatewayError, httpStatusFor, toGatewayError, type ErrorBody, type MCPResponse } from '@mcp-gateway/protocol';
-import { isConnectionError } from '@mcp-gateway/broker';
+import { GatewayError, httpStatusFor, toGatewayError, type ErrorBody } from '@mcp-gateway/protocol';
+import { isConnectionError, type ResultMessage } from '@mcp-gateway/broker';
 
 /** Any error as the gateway answers it: Redis out of reach is UNAVAILABLE (503), not an internal error. */
 export function apiError(err: unknown): GatewayError {
@@ -32,9 +32,18 @@ export function sendError(res: Response, err: unknown, id?: string): void {
   res.status(e.status).json(body);
 }
 
-/** A request's result: 200 for success, the error code's status otherwise. */
-export function sendResult(res: Response, result: MCPResponse): void {
-  if (result.status === 'success' || !result.error) {
+/**
+ * A request's stored result: 200 for success, the error code's status otherwise. A success goes out
+ * as the JSON the worker stored: the API neither parses nor re-serializes what the backend answered
+ * (for a 17 KB answer that was about 0.2 ms of the API's CPU per request).
+ */
+export function sendResult(res: Response, stored: ResultMessage): void {
+  if (stored.state === 'completed') {
+    res.status(200).type('application/json').send(stored.json);
+    return;
+  }
+  const result = stored.result;
+  if (!result.error) {
     res.status(200).json(result);
     return;
   }
