@@ -20,8 +20,12 @@ const PAIRS = Number(process.env.BENCH_PAIRS ?? 4);
 const PAIR_S = Number(process.env.BENCH_PAIR_S ?? 2);
 /** BENCH_PROFILE=1: the gateway processes write V8 CPU profiles to bench/results/profiles (see bench/profile-summary.js). */
 const PROFILE = process.env.BENCH_PROFILE === '1';
-/** BENCH_QUICK=1: only the bare architecture and gateway sync, loaded and (unless profiling) at one connection. BENCH_WAITERS_ONLY=1: only the waiters run. */
-const QUICK = process.env.BENCH_QUICK === '1';
+/**
+ * BENCH_QUICK=1: only the bare architecture and gateway sync, loaded and (unless profiling) at one
+ * connection. BENCH_QUICK=mcp: the bare architecture and MCP tools/call. BENCH_WAITERS_ONLY=1: only the waiters run.
+ */
+const QUICK = process.env.BENCH_QUICK === '1' || process.env.BENCH_QUICK === 'mcp';
+const QUICK_MCP = process.env.BENCH_QUICK === 'mcp';
 const WAITERS_ONLY = process.env.BENCH_WAITERS_ONLY === '1';
 const procs = [];
 
@@ -69,6 +73,12 @@ const ticks = (pid) => {
   return Number(f[11]) + Number(f[12]); // utime + stime, in 1/100 s
 };
 const rssMb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+
+const MCP_ROW = 'gateway MCP tools/call, 1 worker';
+const MCP_BODY = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'bench__call', arguments: { operation: 'echo', parameters: { item: 42 } } } });
+/** MCP tools/call in the 2025 stateless era (no session): one JSON-RPC request per POST /mcp. */
+const mcpLoad = (pApi) =>
+  cannon({ url: `http://127.0.0.1:${pApi}/mcp`, body: MCP_BODY, headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' } });
 
 function cannon(opts) {
   return new Promise((resolve, reject) => {
@@ -168,9 +178,10 @@ async function main() {
   }
   if (QUICK) {
     rows.push(await measure('bare architecture (express+BullMQ)', [bareApi.pid, bareWorker.pid], () => cannon({ url: `http://127.0.0.1:${pBare}/request`, body }), { redis: true }));
-    rows.push(await measure('gateway sync, 1 worker', [api.pid, worker1.pid], () => cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body }), { redis: true }));
+    if (QUICK_MCP) rows.push(await measure(MCP_ROW, [api.pid, worker1.pid], () => mcpLoad(pApi), { redis: true }));
+    else rows.push(await measure('gateway sync, 1 worker', [api.pid, worker1.pid], () => cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body }), { redis: true }));
     // Not while profiling: the profiles are of the loaded processes.
-    if (!PROFILE) {
+    if (!PROFILE && !QUICK_MCP) {
       rows.push(await measure('bare architecture, 1 connection', [bareApi.pid, bareWorker.pid], () => oneConnection(`http://127.0.0.1:${pBare}`, '/request', body), { redis: true }));
       rows.push(await measure('gateway sync, 1 connection', [api.pid, worker1.pid], () => oneConnection(`http://127.0.0.1:${pApi}`, '/mcp/request', body), { redis: true }));
     }
@@ -185,12 +196,7 @@ async function main() {
   rows.push(await measure('bare architecture (express+BullMQ)', [bareApi.pid, bareWorker.pid], () => cannon({ url: `http://127.0.0.1:${pBare}/request`, body }), { redis: true }));
   rows.push(await measure('gateway sync, 1 worker', [api.pid, worker1.pid], () => cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body }), { redis: true }));
   const pairs = await interleaved(`http://127.0.0.1:${pBare}/request`, `http://127.0.0.1:${pApi}/mcp/request`, body);
-  const mcpBody = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'bench__call', arguments: { operation: 'echo', parameters: { item: 42 } } } });
-  rows.push(
-    await measure('gateway MCP tools/call, 1 worker', [api.pid, worker1.pid], () =>
-      cannon({ url: `http://127.0.0.1:${pApi}/mcp`, body: mcpBody, headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' } }),
-    { redis: true }),
-  );
+  rows.push(await measure(MCP_ROW, [api.pid, worker1.pid], () => mcpLoad(pApi), { redis: true }));
   rows.push(await measure('gateway async submit + poll, 1 worker', [api.pid, worker1.pid], () => asyncLoad(`http://127.0.0.1:${pApi}`, body), { redis: true }));
   const worker2 = await start(path.join(ROOT, 'apps/worker/dist/main.js'), gwEnv, { ready: isReady('worker ready'), log });
   // The new worker warms up too (JIT, connections), as the first processes did before any scenario.
