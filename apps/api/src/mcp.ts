@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
-import { createMcpHandler, ProtocolError, ProtocolErrorCode, Server, type ServerContext } from '@modelcontextprotocol/server';
+import { createMcpHandler, parseJSONRPCMessage, ProtocolError, ProtocolErrorCode, Server, type JSONRPCRequest, type ServerContext } from '@modelcontextprotocol/server';
 import { toNodeHandler } from '@modelcontextprotocol/node';
 import { GatewayError, isGatewayError, REQUEST_ID_PATTERN, type MCPRequest } from '@mcp-gateway/protocol';
 import { errorResult, toolResult, toolsFor, type ToolResult, type ToolTarget } from '@mcp-gateway/mcp';
@@ -9,6 +9,7 @@ import { agentMayUse, authEnabled, type Agent } from './auth';
 import type { ApiDeps } from './deps';
 import { mcpTasks, TASKS_EXTENSION } from './mcp-tasks';
 import { apiError } from './http-errors';
+import { ExpressExchangeTransport } from './mcp-exchange';
 import { createSubmitter } from './submission';
 
 const SERVER_INFO = { name: 'mcp-gateway', version: '0.1.0' };
@@ -338,13 +339,47 @@ export function mcpEndpoint(deps: ApiDeps) {
       }
       await cancelIfAsked(req);
       if (await tasks.legacy(req, res)) return;
+      const authInfo = { token: '', clientId: agentId || 'anonymous', scopes: [], extra: { agent: req.agent } };
+      const direct = directRequest(req);
+      if (direct) return await serveDirectly(req, res, direct, authInfo);
       // The SDK reads the caller from req.auth (its pass-through authInfo).
-      (req as Request & { auth?: unknown }).auth = { token: '', clientId: agentId || 'anonymous', scopes: [], extra: { agent: req.agent } };
+      (req as Request & { auth?: unknown }).auth = authInfo;
       await handler(req, res, req.body);
     } catch (err) {
       next(err);
     }
   };
+
+  /**
+   * The common 2025-era exchange, a single JSON-RPC request with a known protocol version, served by a
+   * per-request Server on an Express-native transport (see ExpressExchangeTransport); anything else
+   * (batches, notifications, other versions, malformed messages, headers the SDK refuses) is the SDK
+   * handler's to serve or refuse.
+   */
+  function directRequest(req: Request): JSONRPCRequest | undefined {
+    const version = req.get('mcp-protocol-version');
+    const accept = req.get('accept') ?? '';
+    if (!version || !LEGACY_VERSIONS.includes(version) || !accept.includes('application/json') || !accept.includes('text/event-stream')) return undefined;
+    if (!req.is('application/json')) return undefined;
+    const body = req.body as { id?: unknown; method?: unknown } | undefined;
+    if (typeof body !== 'object' || body === null || Array.isArray(body) || body.id === undefined || typeof body.method !== 'string') return undefined;
+    try {
+      return parseJSONRPCMessage(body) as JSONRPCRequest;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async function serveDirectly(req: Request, res: Response, message: JSONRPCRequest, authInfo: { token: string; clientId: string; scopes: string[]; extra: Record<string, unknown> }): Promise<void> {
+    const server = buildServer(scopeOf(req), authInfo, false);
+    const exchange = new ExpressExchangeTransport(res, message);
+    await server.connect(exchange);
+    try {
+      await exchange.serve({ authInfo });
+    } finally {
+      await server.close().catch(() => undefined);
+    }
+  }
 
   return Object.assign(handleMcp, {
     /** Ends every open GET stream (the server is stopping). */

@@ -113,6 +113,78 @@ describe('MCP with the v1 SDK client (2025 era)', () => {
   });
 });
 
+describe('MCP 2025-era exchanges on the wire', () => {
+  const post = (body: unknown, headers: Record<string, string> = {}) =>
+    fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18', ...headers },
+      body: JSON.stringify(body),
+    });
+  const events = (text: string) =>
+    text
+      .split('\n\n')
+      .filter((e) => e.startsWith('event: message\n'))
+      .map((e) => JSON.parse(e.slice(e.indexOf('data: ') + 6)) as Record<string, unknown>);
+
+  it('answers a tools/call as plain JSON when nothing is sent before its result', async () => {
+    const res = await post({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'users__getUser', arguments: { id: 'x' } } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(await res.json()).toMatchObject({ jsonrpc: '2.0', id: 7, result: { structuredContent: { method: 'GET', path: '/users/x' } } });
+    // Protocol errors of a request come the same way: an unknown tool, an unknown method.
+    const unknownTool = await post({ jsonrpc: '2.0', id: 'u', method: 'tools/call', params: { name: 'users__nope', arguments: {} } });
+    expect(unknownTool.status).toBe(200);
+    expect(await unknownTool.json()).toMatchObject({ id: 'u', error: { code: -32602, message: expect.stringContaining('Unknown tool: users__nope') } });
+    const unknownMethod = await post({ jsonrpc: '2.0', id: 8, method: 'prompts/list' });
+    expect(await unknownMethod.json()).toMatchObject({ id: 8, error: { code: -32601 } });
+  });
+
+  it('turns the answer into an SSE stream once progress is reported before the result', async () => {
+    const res = await post({ jsonrpc: '2.0', id: 'p1', method: 'tools/call', params: { name: 'users__slow', arguments: { ms: 500 }, _meta: { progressToken: 'tok' } } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/event-stream');
+    const got = events(await res.text());
+    expect(got.length).toBeGreaterThan(1);
+    expect(got.at(-1)).toMatchObject({ jsonrpc: '2.0', id: 'p1', result: { structuredContent: { slow: true } } });
+    for (const note of got.slice(0, -1)) expect(note).toMatchObject({ method: 'notifications/progress', params: { progressToken: 'tok' } });
+  });
+
+  it('leaves to the SDK what it does not serve itself: no SSE in Accept, a bad envelope, a batch, notifications', async () => {
+    const call = { jsonrpc: '2.0', id: 1, method: 'tools/list' };
+    expect((await post(call, { accept: 'application/json' })).status).toBe(406);
+    const badEnvelope = await post({ jsonrpc: '1.0', id: 1, method: 'tools/list' });
+    expect(badEnvelope.status).toBe(400);
+    expect(await badEnvelope.json()).toMatchObject({ error: { code: -32600 } });
+    const batch = await post([call, { ...call, id: 2 }]);
+    expect(batch.status).toBe(200);
+    expect(events(await batch.text()).map((m) => m.id)).toEqual([1, 2]);
+    expect((await post({ jsonrpc: '2.0', method: 'notifications/initialized' })).status).toBe(202);
+  });
+
+  it('a client that goes away mid-call leaves the call running to its stored result', async () => {
+    const controller = new AbortController();
+    const pending = fetch(url, {
+      method: 'POST',
+      signal: controller.signal,
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 'gone', method: 'tools/call', params: { name: 'users__slow', arguments: { ms: 301 }, _meta: { 'mcp-gateway/idempotencyKey': 'gone-1' } } }),
+    }).catch((err: unknown) => err);
+    for (let i = 0; i < 50 && !(await gw.api.deps.broker.status('gone-1')); i++) await new Promise((r) => setTimeout(r, 20));
+    controller.abort();
+    expect(await pending).toMatchObject({ name: 'AbortError' });
+    let status = await gw.api.deps.broker.status('gone-1');
+    for (let i = 0; i < 100 && status?.state !== 'completed'; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      status = await gw.api.deps.broker.status('gone-1');
+    }
+    expect(status).toMatchObject({ state: 'completed', data: { slow: true } });
+    // The same key again is answered from the stored result, not run twice.
+    const again = await post({ jsonrpc: '2.0', id: 'again', method: 'tools/call', params: { name: 'users__slow', arguments: { ms: 301 }, _meta: { 'mcp-gateway/idempotencyKey': 'gone-1' } } });
+    expect(await again.json()).toMatchObject({ id: 'again', result: { structuredContent: { slow: true } } });
+    expect(backend.requests.filter((r) => r.path === '/slow' && r.query.ms === '301')).toHaveLength(1);
+  });
+});
+
 describe('MCP: long and repeated calls', () => {
   it('reports progress while a slow call waits (queue, backend, completion)', async () => {
     const { client } = await connect();

@@ -1,0 +1,71 @@
+import type { Response } from 'express';
+import type { JSONRPCMessage, JSONRPCRequest, MessageExtraInfo, Transport, TransportSendOptions } from '@modelcontextprotocol/server';
+
+/** While the answer is a stream, a comment this often keeps idle proxies from closing it. */
+const KEEP_ALIVE_MS = 15_000;
+
+/**
+ * One 2025-era JSON-RPC request served by a per-request `Server` straight onto Express's response: the
+ * SDK's Transport contract, without the Web Request/Response/ReadableStream round trip of its
+ * stateless fallback (most of the MCP path's own CPU). The protocol (dispatch, validation, errors) is
+ * still the SDK's `Server`; only the bytes are written here.
+ *
+ * The answer is JSON, unless the server sends a notification about the request first (progress): then
+ * the response becomes an SSE stream, the notification and the answer its events — what a 2025 client
+ * must accept either way (it sends `Accept: application/json, text/event-stream`).
+ */
+export class ExpressExchangeTransport implements Transport {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: <T extends JSONRPCMessage>(message: T, extra?: MessageExtraInfo) => void;
+  /** Settles when the exchange has ended: answered, or closed before (the client went away). */
+  readonly done: Promise<void>;
+  private settle!: () => void;
+  /** Set once the answer became an SSE stream. */
+  private keepAlive?: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(
+    private readonly res: Response,
+    private readonly request: JSONRPCRequest,
+  ) {
+    this.done = new Promise((resolve) => (this.settle = resolve));
+  }
+
+  async start(): Promise<void> {}
+
+  /** Hands the request to the connected server; the client going away closes the exchange. */
+  serve(extra: MessageExtraInfo): Promise<void> {
+    this.res.on('close', () => void this.close());
+    this.onmessage?.(this.request, extra);
+    return this.done;
+  }
+
+  async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
+    if (this.closed) return;
+    const isAnswer = !('method' in message);
+    const related = isAnswer ? (message as { id?: unknown }).id : options?.relatedRequestId;
+    if (related !== this.request.id) return;
+    const res = this.res;
+    if (!isAnswer) {
+      if (!this.keepAlive) {
+        res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+        this.keepAlive = setInterval(() => res.write(': keep-alive\n\n'), KEEP_ALIVE_MS);
+        this.keepAlive.unref();
+      }
+      res.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+      return;
+    }
+    if (this.keepAlive) res.end(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+    else res.status(200).type('application/json').send(JSON.stringify(message));
+    await this.close();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.keepAlive);
+    this.settle();
+    this.onclose?.();
+  }
+}
