@@ -22,7 +22,7 @@ const PAIR_S = Number(process.env.BENCH_PAIR_S ?? 2);
 const PROFILE = process.env.BENCH_PROFILE === '1';
 /**
  * BENCH_QUICK=1: only the bare architecture and gateway sync, loaded and (unless profiling) at one
- * connection. BENCH_QUICK=mcp: the bare architecture and MCP tools/call. BENCH_WAITERS_ONLY=1: only the waiters run.
+ * connection. BENCH_QUICK=mcp: the bare architecture and MCP tools/call (both revisions). BENCH_WAITERS_ONLY=1: only the waiters run.
  */
 const QUICK = process.env.BENCH_QUICK === '1' || process.env.BENCH_QUICK === 'mcp';
 const QUICK_MCP = process.env.BENCH_QUICK === 'mcp';
@@ -79,6 +79,24 @@ const MCP_BODY = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', p
 /** MCP tools/call in the 2025 stateless era (no session): one JSON-RPC request per POST /mcp. */
 const mcpLoad = (pApi) =>
   cannon({ url: `http://127.0.0.1:${pApi}/mcp`, body: MCP_BODY, headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' } });
+const MODERN_ROW = 'gateway MCP tools/call (2026-07-28), 1 worker';
+const MODERN_BODY = JSON.stringify({
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'tools/call',
+  params: {
+    name: 'bench__call',
+    arguments: { operation: 'echo', parameters: { item: 42 } },
+    _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientInfo': { name: 'bench', version: '1' }, 'io.modelcontextprotocol/clientCapabilities': {} },
+  },
+});
+/** The same call in the 2026-07-28 revision: per-request framing in `_meta`, routing headers, no handshake. */
+const modernLoad = (pApi) =>
+  cannon({
+    url: `http://127.0.0.1:${pApi}/mcp`,
+    body: MODERN_BODY,
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'bench__call' },
+  });
 
 function cannon(opts) {
   return new Promise((resolve, reject) => {
@@ -178,8 +196,12 @@ async function main() {
   }
   if (QUICK) {
     rows.push(await measure('bare architecture (express+BullMQ)', [bareApi.pid, bareWorker.pid], () => cannon({ url: `http://127.0.0.1:${pBare}/request`, body }), { redis: true }));
-    if (QUICK_MCP) rows.push(await measure(MCP_ROW, [api.pid, worker1.pid], () => mcpLoad(pApi), { redis: true }));
-    else rows.push(await measure('gateway sync, 1 worker', [api.pid, worker1.pid], () => cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body }), { redis: true }));
+    if (QUICK_MCP) {
+      rows.push(await measure(MCP_ROW, [api.pid, worker1.pid], () => mcpLoad(pApi), { redis: true }));
+      rows.push(await measure(MODERN_ROW, [api.pid, worker1.pid], () => modernLoad(pApi), { redis: true }));
+    } else {
+      rows.push(await measure('gateway sync, 1 worker', [api.pid, worker1.pid], () => cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body }), { redis: true }));
+    }
     // Not while profiling: the profiles are of the loaded processes.
     if (!PROFILE && !QUICK_MCP) {
       rows.push(await measure('bare architecture, 1 connection', [bareApi.pid, bareWorker.pid], () => oneConnection(`http://127.0.0.1:${pBare}`, '/request', body), { redis: true }));
@@ -197,6 +219,7 @@ async function main() {
   rows.push(await measure('gateway sync, 1 worker', [api.pid, worker1.pid], () => cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body }), { redis: true }));
   const pairs = await interleaved(`http://127.0.0.1:${pBare}/request`, `http://127.0.0.1:${pApi}/mcp/request`, body);
   rows.push(await measure(MCP_ROW, [api.pid, worker1.pid], () => mcpLoad(pApi), { redis: true }));
+  rows.push(await measure(MODERN_ROW, [api.pid, worker1.pid], () => modernLoad(pApi), { redis: true }));
   rows.push(await measure('gateway async submit + poll, 1 worker', [api.pid, worker1.pid], () => asyncLoad(`http://127.0.0.1:${pApi}`, body), { redis: true }));
   const worker2 = await start(path.join(ROOT, 'apps/worker/dist/main.js'), gwEnv, { ready: isReady('worker ready'), log });
   // The new worker warms up too (JIT, connections), as the first processes did before any scenario.
