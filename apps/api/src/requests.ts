@@ -1,11 +1,14 @@
 import type { Request, Response } from 'express';
-import { describeIssues, GatewayError, MCPRequestSchema, REQUEST_ID_PATTERN, type MCPResponse } from '@mcp-gateway/protocol';
+import { describeIssues, GatewayError, isEnded, MCPRequestSchema, REQUEST_ID_PATTERN, type MCPResponse, type RequestStatus } from '@mcp-gateway/protocol';
 import { parseTraceparent } from '@mcp-gateway/observability';
 import type { ResultMessage } from '@mcp-gateway/broker';
 import { createSubmitter } from './submission';
 import type { ApiDeps } from './deps';
 import { sendError, sendResult } from './http-errors';
 import { parseWaitPreference } from './prefer';
+
+/** The longest a poll waits for its request to end (`Prefer: wait=N` on GET). */
+export const MAX_POLL_WAIT_MS = 60_000;
 
 export function requestHandlers(deps: ApiDeps) {
   const { broker } = deps;
@@ -77,12 +80,38 @@ export function requestHandlers(deps: ApiDeps) {
     if (rec && rec.agentId !== req.agent.id) throw new GatewayError('NOT_FOUND', `No request with id ${id} (unknown, or its result expired)`);
   }
 
-  /** GET /mcp/requests/:id */
+  /**
+   * GET /mcp/requests/:id. With `Prefer: wait=N` a request that has not ended is waited for, at most N
+   * seconds (up to MAX_POLL_WAIT_MS): one long poll instead of many short ones. Either way the answer
+   * is the request's status as it then is.
+   */
   async function poll(req: Request, res: Response): Promise<void> {
     const id = requireId(req);
     await requireVisible(req, id);
-    const status = await broker.status(id);
-    if (!status) throw new GatewayError('NOT_FOUND', `No request with id ${id} (unknown, or its result expired)`);
+    const waitMs = Math.min(parseWaitPreference(req).waitMs ?? 0, MAX_POLL_WAIT_MS);
+    // Registered before the read: a result stored between the two still ends the wait.
+    const w = waitMs > 0 ? deps.waiter.register(id) : undefined;
+    let status: RequestStatus | undefined;
+    try {
+      status = await broker.status(id);
+    } catch (err) {
+      w?.cancel();
+      throw err;
+    }
+    if (!status) {
+      w?.cancel();
+      throw new GatewayError('NOT_FOUND', `No request with id ${id} (unknown, or its result expired)`);
+    }
+    if (w && !isEnded(status.state)) {
+      // A caller that goes away, or an API process that stops, ends the wait early.
+      res.on('close', w.cancel);
+      const unhook = deps.lifecycle.onRelease(w.cancel);
+      const ended = await w.wait(waitMs);
+      unhook();
+      status = ended ? { ...ended.result, id, state: ended.state } : ((await broker.status(id).catch(() => undefined)) ?? status);
+    } else {
+      w?.cancel();
+    }
     res.status(200).json(status);
   }
 

@@ -213,6 +213,33 @@ describe('async and Prefer: wait', () => {
     expect(done.body.data).toEqual({ slow: true });
   });
 
+  it('a poll with Prefer: wait=N waits for the request to end, or answers its state when N runs out first', async () => {
+    const res = await post({ service: 'users', operation: 'slow', parameters: { ms: 400 } }).set('Prefer', 'respond-async');
+    expect(res.status).toBe(202);
+    const short = await gw.http.get(res.headers.location!).set('Prefer', 'wait=0.05');
+    expect(short.status).toBe(200);
+    expect(['queued', 'active']).toContain(short.body.state);
+    const long = await gw.http.get(res.headers.location!).set('Prefer', 'wait=10');
+    expect(long.status).toBe(200);
+    expect(long.body).toMatchObject({ id: res.body.id, state: 'completed', status: 'success', data: { slow: true } });
+    // The same answer, byte for byte, as a plain read of the stored status.
+    const plain = await gw.http.get(res.headers.location!);
+    expect(JSON.stringify(long.body)).toBe(JSON.stringify(plain.body));
+    expect((await gw.http.get('/mcp/requests/never-seen-either').set('Prefer', 'wait=10')).status).toBe(404);
+  });
+
+  it('a waiting poll ends when its caller goes away', async () => {
+    const res = await post({ service: 'idle', operation: 'never' }).set('Prefer', 'respond-async');
+    const waiters = () => gw.api.deps.waiter.size;
+    const before = waiters();
+    const controller = new AbortController();
+    const poll = fetch(`http://127.0.0.1:${gw.api.address!.port}/mcp/requests/${res.body.id}`, { headers: { prefer: 'wait=30' }, signal: controller.signal }).catch((e: unknown) => e);
+    await eventually(async () => (waiters() === before + 1 ? true : undefined));
+    controller.abort();
+    expect(await poll).toMatchObject({ name: 'AbortError' });
+    await eventually(async () => (waiters() === before ? true : undefined));
+  });
+
   it('answers 404 NOT_FOUND for an unknown id and 400 for a malformed one', async () => {
     const res = await gw.http.get('/mcp/requests/never-seen');
     expect(res.status).toBe(404);
