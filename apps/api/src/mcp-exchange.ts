@@ -10,9 +10,10 @@ const KEEP_ALIVE_MS = 15_000;
  * stateless fallback (most of the MCP path's own CPU). The protocol (dispatch, validation, errors) is
  * still the SDK's `Server`; only the bytes are written here.
  *
- * The answer is JSON, unless the server sends a notification about the request first (progress): then
- * the response becomes an SSE stream, the notification and the answer its events — what a 2025 client
- * must accept either way (it sends `Accept: application/json, text/event-stream`).
+ * The answer is JSON, unless the server sends a notification about the request first (progress), or
+ * the answer is still pending after `streamAfterMs` (config `mcp.streamAfterMs`): then the response
+ * becomes an SSE stream, kept alive by comments, with the notifications and the answer as its events.
+ * A 2025 client accepts either (it sends `Accept: application/json, text/event-stream`).
  */
 export class ExpressExchangeTransport implements Transport {
   onclose?: () => void;
@@ -21,6 +22,8 @@ export class ExpressExchangeTransport implements Transport {
   /** Settles when the exchange has ended: answered, or closed before (the client went away). */
   readonly done: Promise<void>;
   private settle!: () => void;
+  /** Until the answer: turns a long wait into a stream. */
+  private streamTimer?: NodeJS.Timeout;
   /** Set once the answer became an SSE stream. */
   private keepAlive?: NodeJS.Timeout;
   private closed = false;
@@ -28,15 +31,22 @@ export class ExpressExchangeTransport implements Transport {
   constructor(
     private readonly res: Response,
     private readonly request: JSONRPCRequest,
+    private readonly streamAfterMs: number,
   ) {
     this.done = new Promise((resolve) => (this.settle = resolve));
   }
 
   async start(): Promise<void> {}
 
-  /** Hands the request to the connected server; the client going away closes the exchange. */
+  /** Hands the request to the connected server; the client going away (even before this) closes the exchange. */
   serve(extra: MessageExtraInfo): Promise<void> {
     this.res.on('close', () => void this.close());
+    if (this.res.destroyed) {
+      void this.close();
+      return this.done;
+    }
+    this.streamTimer = setTimeout(() => this.stream(), this.streamAfterMs);
+    this.streamTimer.unref();
     this.onmessage?.(this.request, extra);
     return this.done;
   }
@@ -46,26 +56,38 @@ export class ExpressExchangeTransport implements Transport {
     const isAnswer = !('method' in message);
     const related = isAnswer ? (message as { id?: unknown }).id : options?.relatedRequestId;
     if (related !== this.request.id) return;
-    const res = this.res;
+    const frame = () => `event: message\ndata: ${JSON.stringify(message)}\n\n`;
     if (!isAnswer) {
-      if (!this.keepAlive) {
-        res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
-        this.keepAlive = setInterval(() => res.write(': keep-alive\n\n'), KEEP_ALIVE_MS);
-        this.keepAlive.unref();
-      }
-      res.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+      this.stream();
+      this.res.write(frame());
       return;
     }
-    if (this.keepAlive) res.end(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
-    else res.status(200).type('application/json').send(JSON.stringify(message));
-    await this.close();
+    try {
+      if (this.keepAlive) this.res.end(frame());
+      else this.res.status(200).type('application/json').send(JSON.stringify(message));
+    } finally {
+      await this.close();
+    }
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.streamTimer);
     clearInterval(this.keepAlive);
     this.settle();
     this.onclose?.();
+  }
+
+  /** Makes the answer an SSE stream (once): headers now, a comment every KEEP_ALIVE_MS. */
+  private stream(): void {
+    if (this.keepAlive || this.closed) return;
+    clearTimeout(this.streamTimer);
+    const res = this.res;
+    res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+    // The headers go out at once, not with the first event.
+    res.write(': stream open\n\n');
+    this.keepAlive = setInterval(() => res.write(': keep-alive\n\n'), KEEP_ALIVE_MS);
+    this.keepAlive.unref();
   }
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
-import { createMcpHandler, parseJSONRPCMessage, ProtocolError, ProtocolErrorCode, Server, type JSONRPCRequest, type ServerContext } from '@modelcontextprotocol/server';
+import { classifyInboundRequest, createMcpHandler, parseJSONRPCMessage, ProtocolError, ProtocolErrorCode, Server, type JSONRPCRequest, type ServerContext } from '@modelcontextprotocol/server';
 import { toNodeHandler } from '@modelcontextprotocol/node';
 import { GatewayError, isGatewayError, REQUEST_ID_PATTERN, type MCPRequest } from '@mcp-gateway/protocol';
 import { errorResult, toolResult, toolsFor, type ToolResult, type ToolTarget } from '@mcp-gateway/mcp';
@@ -351,10 +351,11 @@ export function mcpEndpoint(deps: ApiDeps) {
   };
 
   /**
-   * The common 2025-era exchange, a single JSON-RPC request with a known protocol version, served by a
-   * per-request Server on an Express-native transport (see ExpressExchangeTransport); anything else
-   * (batches, notifications, other versions, malformed messages, headers the SDK refuses) is the SDK
-   * handler's to serve or refuse.
+   * The common 2025-era exchange, a single JSON-RPC request with a known protocol version that the
+   * SDK's own classifier routes to its 2025 serving, is served by a per-request Server on an
+   * Express-native transport (see ExpressExchangeTransport); anything else (batches, notifications,
+   * other versions, a revision claimed in the body, malformed messages, headers the SDK refuses) is
+   * the SDK handler's to serve or refuse.
    */
   function directRequest(req: Request): JSONRPCRequest | undefined {
     const version = req.get('mcp-protocol-version');
@@ -363,6 +364,8 @@ export function mcpEndpoint(deps: ApiDeps) {
     if (!req.is('application/json')) return undefined;
     const body = req.body as { id?: unknown; method?: unknown } | undefined;
     if (typeof body !== 'object' || body === null || Array.isArray(body) || body.id === undefined || typeof body.method !== 'string') return undefined;
+    const route = classifyInboundRequest({ httpMethod: 'POST', protocolVersionHeader: version, mcpMethodHeader: req.get('mcp-method'), mcpNameHeader: req.get('mcp-name'), body });
+    if (route.kind !== 'legacy' || route.reason !== 'no-claim') return undefined;
     try {
       return parseJSONRPCMessage(body) as JSONRPCRequest;
     } catch {
@@ -372,7 +375,7 @@ export function mcpEndpoint(deps: ApiDeps) {
 
   async function serveDirectly(req: Request, res: Response, message: JSONRPCRequest, authInfo: { token: string; clientId: string; scopes: string[]; extra: Record<string, unknown> }): Promise<void> {
     const server = buildServer(scopeOf(req), authInfo, false);
-    const exchange = new ExpressExchangeTransport(res, message);
+    const exchange = new ExpressExchangeTransport(res, message, config.mcp.streamAfterMs);
     await server.connect(exchange);
     try {
       await exchange.serve({ authInfo });

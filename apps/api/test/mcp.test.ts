@@ -22,7 +22,7 @@ beforeAll(async () => {
   gw = await startGateway({
     retryPolicy: { maxAttempts: 1, backoffStrategy: 'linear', initialDelay: 10, maxDelay: 10, jitter: false },
     // A 2026-07-28 call from a client that takes tasks becomes one after 300 ms.
-    mcp: { taskAfterMs: 300 },
+    mcp: { taskAfterMs: 300, streamAfterMs: 400 },
     services: {
       users: {
         endpoint: backend.url,
@@ -149,6 +149,15 @@ describe('MCP 2025-era exchanges on the wire', () => {
     for (const note of got.slice(0, -1)) expect(note).toMatchObject({ method: 'notifications/progress', params: { progressToken: 'tok' } });
   });
 
+  it('turns an answer still pending after mcp.streamAfterMs into a kept-alive SSE stream', async () => {
+    const res = await post({ jsonrpc: '2.0', id: 'long', method: 'tools/call', params: { name: 'users__slow', arguments: { ms: 900 } } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/event-stream');
+    const text = await res.text();
+    expect(text.startsWith(': stream open\n\n')).toBe(true);
+    expect(events(text)).toEqual([expect.objectContaining({ id: 'long', result: expect.objectContaining({ structuredContent: { slow: true } }) })]);
+  });
+
   it('leaves to the SDK what it does not serve itself: no SSE in Accept, a bad envelope, a batch, notifications', async () => {
     const call = { jsonrpc: '2.0', id: 1, method: 'tools/list' };
     expect((await post(call, { accept: 'application/json' })).status).toBe(406);
@@ -159,6 +168,10 @@ describe('MCP 2025-era exchanges on the wire', () => {
     expect(batch.status).toBe(200);
     expect(events(await batch.text()).map((m) => m.id)).toEqual([1, 2]);
     expect((await post({ jsonrpc: '2.0', method: 'notifications/initialized' })).status).toBe(202);
+    // A 2026-07-28 envelope in the body under a 2025 header: the SDK's classifier refuses it.
+    const claimed = await post({ ...call, params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28' } } });
+    expect(claimed.status).toBe(400);
+    expect(await claimed.json()).toMatchObject({ error: { code: -32602, message: expect.stringContaining('_meta envelope') } });
   });
 
   it('a client that goes away mid-call leaves the call running to its stored result', async () => {

@@ -32,6 +32,7 @@ export const GATEWAY_ENV: readonly EnvKey[] = [
   { name: 'MCP_RESULT_TTL_SECONDS', path: ['results', 'ttlSeconds'], kind: 'int', default: '3600', meaning: 'How long results and idempotency keys are kept' },
   { name: 'MCP_MAX_BODY_BYTES', path: ['limits', 'maxBodyBytes'], kind: 'int', default: '1048576', meaning: 'Largest accepted request body (413 beyond)' },
   { name: 'MCP_TASK_AFTER_MS', path: ['mcp', 'taskAfterMs'], kind: 'int', default: '1000', meaning: 'A 2026-07-28 MCP tools/call from a client that takes tasks becomes a task when it has not ended after this long' },
+  { name: 'MCP_STREAM_AFTER_MS', path: ['mcp', 'streamAfterMs'], kind: 'int', default: '10000', meaning: 'A 2025-era MCP answer still pending after this long becomes an SSE stream kept alive by comments (for proxies that cut idle connections)' },
   { name: 'MCP_HEALTH_INTERVAL_MS', path: ['health', 'intervalMs'], kind: 'int', default: '10000', meaning: 'How often each service HEALTH_PATH is probed (one process probes at a time)' },
   { name: 'LOG_LEVEL', path: ['logLevel'], kind: 'string', default: 'info', meaning: 'fatal | error | warn | info | debug | trace | silent', oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
   { name: 'MCP_RETRY_MAX_ATTEMPTS', path: ['retryPolicy', 'maxAttempts'], kind: 'int', default: '3', meaning: 'Attempts in all, the first included (gateway-wide default)' },

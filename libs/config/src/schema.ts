@@ -204,9 +204,16 @@ export const GatewayConfigSchema = z
           .max(3_600_000)
           .default(1000)
           .describe('A 2026-07-28 tools/call from a client that takes tasks becomes a task when it has not ended after this long (ms)'),
+        streamAfterMs: z
+          .number()
+          .int()
+          .min(100)
+          .max(3_600_000)
+          .default(10_000)
+          .describe('A 2025-era MCP answer still pending after this long becomes an SSE stream kept alive by comments, so idle proxies do not cut it (ms)'),
       })
       .strict()
-      .default({ taskAfterMs: 1000 }),
+      .default({ taskAfterMs: 1000, streamAfterMs: 10_000 }),
     health: z
       .object({
         intervalMs: z.number().int().min(100).max(3_600_000).default(10000).describe('How often each service healthPath is probed (by one process at a time)'),
