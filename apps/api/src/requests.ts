@@ -103,11 +103,13 @@ export function requestHandlers(deps: ApiDeps) {
       throw new GatewayError('NOT_FOUND', `No request with id ${id} (unknown, or its result expired)`);
     }
     if (w && !isEnded(status.state)) {
-      // A caller that goes away, or an API process that stops, ends the wait early.
+      // A caller that goes away (before this too), or an API process that stops, ends the wait early.
       res.on('close', w.cancel);
+      if (res.destroyed) return w.cancel();
       const unhook = deps.lifecycle.onRelease(w.cancel);
       const ended = await w.wait(waitMs);
       unhook();
+      if (res.destroyed) return;
       status = ended ? { ...ended.result, id, state: ended.state } : ((await broker.status(id).catch(() => undefined)) ?? status);
     } else {
       w?.cancel();
