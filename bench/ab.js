@@ -18,13 +18,14 @@ if (!process.argv[2] || other === here) {
 const LINE = /^(.+?)\s+(\d+) req\/s\s+p50 ([\d.]+) ms.*cpu\/req ([\d.]+) \+ ([\d.]+) \(redis ([\d.]+)/;
 const ROWS = {
   'bare architecture (express+BullMQ)': 'bare',
-  'gateway sync, 1 worker': 'gateway',
   'bare architecture, 1 connection': 'bareOne',
   'gateway sync, 1 connection': 'gatewayOne',
+  // AB_ROW names the gateway row to compare (BENCH_QUICK=mcp: 'gateway MCP tools/call, 1 worker').
+  [process.env.AB_ROW ?? 'gateway sync, 1 worker']: 'gateway',
 };
 
 function quickRun(dir) {
-  const r = spawnSync(process.execPath, [path.join(dir, 'bench/run.js')], { cwd: dir, env: { ...process.env, BENCH_QUICK: '1' }, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [path.join(dir, 'bench/run.js')], { cwd: dir, env: { ...process.env, BENCH_QUICK: process.env.BENCH_QUICK ?? '1' }, encoding: 'utf8' });
   const rows = {};
   for (const line of r.stdout.split('\n')) {
     const m = LINE.exec(line);

@@ -323,8 +323,12 @@ async function asyncLoad(base, body) {
         for (;;) {
           const p = await pool.request({ method: 'GET', path: `/mcp/requests/${accepted.id}`, headers: { prefer: 'wait=10' } });
           const s = await p.body.json();
-          if (s.state === 'completed' || s.state === 'failed') {
+          if (p.statusCode !== 200 || s.state === 'completed' || s.state === 'failed' || s.state === 'cancelled') {
             if (s.state !== 'completed') errors += 1;
+            break;
+          }
+          if (Date.now() >= until + 10_000) {
+            errors += 1;
             break;
           }
         }
