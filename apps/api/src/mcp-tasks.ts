@@ -10,6 +10,9 @@ import type { ApiDeps } from './deps';
 import { apiError } from './http-errors';
 import type { Submitter } from './submission';
 
+/** The params of tasks/get, tasks/update and tasks/cancel: made once (a zod schema is costly to build, and a server is built per request). */
+const BY_TASK_ID = { params: z.looseObject({ taskId: z.string() }) };
+
 /**
  * MCP tasks, both generations, over one store: a task's id IS the queue job id, so any API replica
  * answers for it and `GET /mcp/requests/:id` answers for the same id.
@@ -154,8 +157,7 @@ export function mcpTasks(t: TaskDeps) {
 
     /** tasks/get, tasks/update and tasks/cancel on a 2026-07-28 server of this scope. */
     register(server: Server, scope: string): void {
-      const byId = { params: z.looseObject({ taskId: z.string() }) };
-      server.setRequestHandler('tasks/get', byId, async (params) => {
+      server.setRequestHandler('tasks/get', BY_TASK_ID, async (params) => {
         const found = await find(scope, params.taskId);
         const task = found ? await modernTask(found.id, found.rec) : undefined;
         if (!task) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown task: ${params.taskId}`);
@@ -167,10 +169,10 @@ export function mcpTasks(t: TaskDeps) {
         return found;
       };
       // No gateway task asks for input, so a known task's update is acknowledged and changes nothing.
-      server.setRequestHandler('tasks/update', byId, async (params) => (await known(params.taskId), {}));
+      server.setRequestHandler('tasks/update', BY_TASK_ID, async (params) => (await known(params.taskId), {}));
       // Cancellation is cooperative: a job still queued or waiting for a retry is cancelled, one a
       // worker is running ends as it would have. The ack is the same either way, as the spec asks.
-      server.setRequestHandler('tasks/cancel', byId, async (params) => {
+      server.setRequestHandler('tasks/cancel', BY_TASK_ID, async (params) => {
         const found = await known(params.taskId);
         await deps.broker.cancel(found.id).catch(() => undefined);
         return {};
