@@ -22,7 +22,8 @@ const PAIR_S = Number(process.env.BENCH_PAIR_S ?? 2);
 const PROFILE = process.env.BENCH_PROFILE === '1';
 /**
  * BENCH_QUICK=1: only the bare architecture and gateway sync, loaded and (unless profiling) at one
- * connection. BENCH_QUICK=mcp: the bare architecture and MCP tools/call (both revisions). BENCH_WAITERS_ONLY=1: only the waiters run.
+ * connection. BENCH_QUICK=mcp: the bare architecture and MCP tools/call (both revisions).
+ * BENCH_WAITERS_ONLY=1: only the waiters run.
  */
 const QUICK = process.env.BENCH_QUICK === '1' || process.env.BENCH_QUICK === 'mcp';
 const QUICK_MCP = process.env.BENCH_QUICK === 'mcp';

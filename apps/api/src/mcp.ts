@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
-import { classifyInboundRequest, createMcpHandler, parseJSONRPCMessage, ProtocolError, ProtocolErrorCode, Server, type JSONRPCRequest, type ServerContext } from '@modelcontextprotocol/server';
+import { classifyInboundRequest, createMcpHandler, parseJSONRPCMessage, ProtocolError, ProtocolErrorCode, Server, type AuthInfo, type JSONRPCRequest, type ServerContext } from '@modelcontextprotocol/server';
 import { toNodeHandler } from '@modelcontextprotocol/node';
 import { GatewayError, isGatewayError, REQUEST_ID_PATTERN, type MCPRequest } from '@mcp-gateway/protocol';
 import { errorResult, toolResult, toolsFor, type ToolResult, type ToolTarget } from '@mcp-gateway/mcp';
@@ -339,7 +339,7 @@ export function mcpEndpoint(deps: ApiDeps) {
       }
       await cancelIfAsked(req);
       if (await tasks.legacy(req, res)) return;
-      const authInfo = { token: '', clientId: agentId || 'anonymous', scopes: [], extra: { agent: req.agent } };
+      const authInfo: AuthInfo = { token: '', clientId: agentId || 'anonymous', scopes: [], extra: { agent: req.agent } };
       const direct = directRequest(req);
       if (direct) return await serveDirectly(req, res, direct, authInfo);
       // The SDK reads the caller from req.auth (its pass-through authInfo).
@@ -373,7 +373,7 @@ export function mcpEndpoint(deps: ApiDeps) {
     }
   }
 
-  async function serveDirectly(req: Request, res: Response, message: JSONRPCRequest, authInfo: { token: string; clientId: string; scopes: string[]; extra: Record<string, unknown> }): Promise<void> {
+  async function serveDirectly(req: Request, res: Response, message: JSONRPCRequest, authInfo: AuthInfo): Promise<void> {
     const server = buildServer(scopeOf(req), authInfo, false);
     const exchange = new ExpressExchangeTransport(res, message, config.mcp.streamAfterMs);
     await server.connect(exchange);

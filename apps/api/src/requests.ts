@@ -8,7 +8,7 @@ import { sendError, sendResult } from './http-errors';
 import { parseWaitPreference } from './prefer';
 
 /** The longest a poll waits for its request to end (`Prefer: wait=N` on GET). */
-export const MAX_POLL_WAIT_MS = 60_000;
+const MAX_POLL_WAIT_MS = 60_000;
 
 export function requestHandlers(deps: ApiDeps) {
   const { broker } = deps;
