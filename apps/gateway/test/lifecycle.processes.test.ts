@@ -70,11 +70,20 @@ it('SIGTERM on the API: readiness fails, new requests are refused, in-flight syn
 it('SIGTERM on the API with a short grace: waiting callers get 202 and their poll link; the jobs still finish', async () => {
   const c = await cluster({ SHUTDOWN_GRACE_MS: '200' });
   const inflight = Promise.all(Array.from({ length: 4 }, (_, n) => c.http.post('/mcp/request').query({ ms: 1500 }).send({ service: 'svc', operation: 'op', parameters: { n } })));
-  await holding(c, 4);
+  // A long poll waits too: the release answers it with the state as it then is.
+  const async = await c.http.post('/mcp/request').set('Prefer', 'respond-async').query({ ms: 1500 }).send({ service: 'svc', operation: 'op', parameters: { n: 9 } });
+  const longPoll = c.http
+    .get(async.headers.location!)
+    .set('Prefer', 'wait=30')
+    .then((r) => r);
+  await holding(c, 5);
   c.api.child.kill('SIGTERM');
   const results = await inflight;
   expect(results.map((r) => r.status)).toEqual([202, 202, 202, 202]);
   for (const r of results) expect(r.headers.location).toBe(`/mcp/requests/${r.body.id}`);
+  const polled = await longPoll;
+  expect(polled.status).toBe(200);
+  expect(polled.body).toMatchObject({ id: async.body.id, state: expect.stringMatching(/^(queued|active)$/) });
   expect(await exited(c.api)).toBe(0);
   // A new API process (any replica) answers the polls once the worker is done.
   const port = await freePort();
