@@ -236,8 +236,15 @@ async function main() {
   const oneGateway = await measure('gateway sync, 1 connection', [api.pid, worker1.pid], () => oneConnection(`http://127.0.0.1:${pApi}`, '/mcp/request', body), { redis: true });
   rows.push(oneDirect, oneBare, oneGateway);
 
-  // API memory holding many concurrent sync waiters (a queue no worker serves).
+  // API memory holding many concurrent sync waiters (a queue no worker serves): in the process that
+  // ran every scenario above (its heap grown by them, the MCP ones most), then in a fresh one, which
+  // shows what holding the waiters itself costs.
   const waiters = await holdWaiters(`http://127.0.0.1:${pApi}`, api.pid);
+  // Killed: a graceful stop would wait out its grace period for the waiters just dropped.
+  await stop(api, 'SIGKILL');
+  // Ready when it says so on its own port (the log file holds the first API's line too).
+  const freshApi = await start(path.join(ROOT, 'apps/api/dist/main.js'), { ...gwEnv, PORT: String(pApi2) }, { ready: (l) => isReady('api ready')(l) && l.port === pApi2, log });
+  const waitersFresh = await holdWaiters(`http://127.0.0.1:${pApi2}`, freshApi.pid);
 
   const by = (n) => rows.find((r) => r.scenario === n);
   // Every gateway row as ratios of its throughput to the baselines measured the same way: the loaded
@@ -269,6 +276,7 @@ async function main() {
       bareAddedLatencyP99Ms: round(oneBare.p99 - oneDirect.p99),
     },
     waiters,
+    waitersFresh,
   };
   fs.writeFileSync(path.join(RESULTS, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
   fs.writeFileSync(path.join(RESULTS, 'latest.md'), markdown(report));
@@ -408,7 +416,7 @@ function markdown(r) {
     '',
     `- gateway sync / bare architecture: **${r.ratios.gatewayVsBare}x**, the median of ${r.ratios.gatewayVsBarePairs.length} pairs of ${r.settings.pairS} s runs taken in turn (${r.ratios.gatewayVsBarePairs.join(', ')}; errors ${r.ratios.gatewayVsBarePairsErrors}); the ${r.settings.durationS} s rows above: ${r.ratios.gatewayVsBareRows}x (2 workers: ${r.ratios.gateway2WorkersVsBare}x); gateway / plain proxy: ${r.ratios.gatewayVsProxy}x`,
     `- added latency at one connection: p50 +${r.ratios.addedLatencyP50Ms} ms, p99 +${r.ratios.addedLatencyP99Ms} ms (bare architecture: p50 +${r.ratios.bareAddedLatencyP50Ms} ms, p99 +${r.ratios.bareAddedLatencyP99Ms} ms)`,
-    `- API RSS holding ${r.waiters.waiters} concurrent sync waiters: ${r.waiters.rssHeldMb} MB (idle: ${r.waiters.rssBeforeMb} MB; V8 heap while holding: ${r.waiters.heapUsedMb} MB used of ${r.waiters.heapTotalMb} MB)`,
+    `- API RSS holding ${r.waiters.waiters} concurrent sync waiters: ${r.waiters.rssHeldMb} MB in the process that ran the scenarios (idle: ${r.waiters.rssBeforeMb} MB; V8 heap while holding: ${r.waiters.heapUsedMb} MB used of ${r.waiters.heapTotalMb} MB); ${r.waitersFresh.rssHeldMb} MB in a fresh API process holding ${r.waitersFresh.waiters} (idle: ${r.waitersFresh.rssBeforeMb} MB; V8 heap ${r.waitersFresh.heapUsedMb} MB used of ${r.waitersFresh.heapTotalMb} MB)`,
     '',
   ];
   return lines.join('\n');
@@ -441,10 +449,10 @@ function svg(r) {
 }
 
 /** Ends a process the benchmark started and waits until it is gone. */
-function stop(child) {
+function stop(child, signal = 'SIGTERM') {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   const gone = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
+  child.kill(signal);
   return gone;
 }
 
