@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import { classifyInboundRequest, createMcpHandler, parseJSONRPCMessage, ProtocolError, ProtocolErrorCode, Server, type AuthInfo, type JSONRPCRequest, type ServerContext } from '@modelcontextprotocol/server';
-import { toNodeHandler } from '@modelcontextprotocol/node';
 import { GatewayError, isGatewayError, REQUEST_ID_PATTERN, type MCPRequest } from '@mcp-gateway/protocol';
 import { errorResult, toolResult, toolsFor, type ToolResult, type ToolTarget } from '@mcp-gateway/mcp';
 import { requestHash } from '@mcp-gateway/broker';
@@ -10,6 +9,7 @@ import type { ApiDeps } from './deps';
 import { mcpTasks, TASKS_EXTENSION } from './mcp-tasks';
 import { apiError } from './http-errors';
 import { ExpressExchangeTransport } from './mcp-exchange';
+import { serveFetch } from './mcp-fetch';
 import { createSubmitter } from './submission';
 
 const SERVER_INFO = { name: 'mcp-gateway', version: '0.1.0' };
@@ -247,7 +247,6 @@ export function mcpEndpoint(deps: ApiDeps) {
       },
       { onerror: (err: unknown) => logger.warn({ err: String(err) }, 'mcp protocol error') },
   );
-  const handler = toNodeHandler(mcpHandler);
 
   function buildServer(scope: string, authInfo: { extra?: Record<string, unknown> } | undefined, modern: boolean): Server {
     const server = new Server(SERVER_INFO, {
@@ -342,9 +341,7 @@ export function mcpEndpoint(deps: ApiDeps) {
       const authInfo: AuthInfo = { token: '', clientId: agentId || 'anonymous', scopes: [], extra: { agent: req.agent } };
       const direct = directRequest(req);
       if (direct) return await serveDirectly(req, res, direct, authInfo);
-      // The SDK reads the caller from req.auth (its pass-through authInfo).
-      (req as Request & { auth?: unknown }).auth = authInfo;
-      await handler(req, res, req.body);
+      await serveFetch(mcpHandler, req, res, authInfo);
     } catch (err) {
       next(err);
     }
