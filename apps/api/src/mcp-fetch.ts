@@ -13,7 +13,7 @@ export interface FetchHandler {
  * written in one piece; a stream (SSE) is copied with backpressure until it ends or the client goes.
  * The client going away aborts the Web Request's signal, as with the SDK's adapter.
  */
-export async function serveFetch(handler: FetchHandler, req: Request, res: Response, authInfo: AuthInfo): Promise<void> {
+export async function serveFetch(handler: FetchHandler, req: Request, res: Response, authInfo: AuthInfo, onError: (err: unknown) => void): Promise<void> {
   const abort = new AbortController();
   let finished = false;
   res.on('close', () => {
@@ -22,30 +22,44 @@ export async function serveFetch(handler: FetchHandler, req: Request, res: Respo
   if (res.destroyed) abort.abort();
   let response: globalThis.Response;
   try {
+    // From Node's parsed headers, as the SDK's adapter does (a repeated Content-Type stays one value).
     const headers = new Headers();
-    for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value === undefined) continue;
+      if (Array.isArray(value)) for (const v of value) headers.append(name, v);
+      else headers.set(name, value);
+    }
     const request = new globalThis.Request(`http://${req.headers.host ?? 'localhost'}${req.originalUrl}`, { method: req.method, headers, signal: abort.signal });
     response = await handler.fetch(request, { authInfo, ...(req.body === undefined ? {} : { parsedBody: req.body as unknown }) });
-  } catch {
+  } catch (err) {
     // As the SDK's adapter answers a request it cannot convert or a handler that throws.
-    response = globalThis.Response.json({ jsonrpc: '2.0', error: { code: -32603, message: 'Internal server error' }, id: null }, { status: 500 });
+    onError(err);
+    response = globalThis.Response.json({ jsonrpc: '2.0', error: { code: -32603, message: 'Internal server error' }, id: echoableId(req.body) }, { status: 500 });
   }
   const out: Record<string, string> = {};
   response.headers.forEach((value, name) => {
     out[name] = value;
   });
-  res.writeHead(response.status, out);
   if (!response.body) {
     finished = true;
-    res.end();
+    res.writeHead(response.status, out).end();
     return;
   }
   if ((response.headers.get('content-type') ?? '').startsWith('application/json')) {
-    const body = Buffer.from(await response.arrayBuffer());
+    let body: Buffer;
+    try {
+      body = Buffer.from(await response.arrayBuffer());
+    } catch (err) {
+      onError(err);
+      body = Buffer.from(JSON.stringify({ jsonrpc: '2.0', error: { code: -32603, message: 'Internal server error' }, id: echoableId(req.body) }));
+    }
+    // One piece, with its length (not chunked).
+    out['content-length'] = String(body.length);
     finished = true;
-    res.end(body);
+    res.writeHead(response.status, out).end(body);
     return;
   }
+  res.writeHead(response.status, out);
   const closed = new Promise<void>((resolve) => abort.signal.addEventListener('abort', () => resolve(), { once: true }));
   const reader = response.body.getReader();
   try {
@@ -60,4 +74,11 @@ export async function serveFetch(handler: FetchHandler, req: Request, res: Respo
   if (abort.signal.aborted) await reader.cancel().catch(() => undefined);
   finished = true;
   res.end();
+}
+
+/** The JSON-RPC id an error answer may echo: a single request's string or number id, else null. */
+function echoableId(body: unknown): string | number | null {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return null;
+  const { id } = body as { id?: unknown };
+  return typeof id === 'string' || typeof id === 'number' ? id : null;
 }

@@ -341,7 +341,7 @@ export function mcpEndpoint(deps: ApiDeps) {
       const authInfo: AuthInfo = { token: '', clientId: agentId || 'anonymous', scopes: [], extra: { agent: req.agent } };
       const direct = directRequest(req);
       if (direct) return await serveDirectly(req, res, direct, authInfo);
-      await serveFetch(mcpHandler, req, res, authInfo);
+      await serveFetch(mcpHandler, req, res, authInfo, (err) => logger.warn({ err: String(err) }, 'mcp request could not be served'));
     } catch (err) {
       next(err);
     }

@@ -80,6 +80,33 @@ describe('MCP 2026-07-28 (v2 SDK client, sessionless)', () => {
   });
 });
 
+describe('MCP over plain HTTP', () => {
+  it('a 2026-07-28 request with its Content-Type sent twice is served as the one JSON body Node reads', async () => {
+    const http = await import('node:http');
+    const body = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 5,
+      method: 'tools/list',
+      params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' }, 'io.modelcontextprotocol/clientCapabilities': {} } },
+    });
+    const port = open.api.address!.port;
+    const headers = ['host', `127.0.0.1:${port}`, 'content-type', 'application/json', 'content-type', 'application/json', 'accept', 'application/json, text/event-stream', 'mcp-protocol-version', '2026-07-28', 'mcp-method', 'tools/list', 'content-length', String(Buffer.byteLength(body))];
+    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port, path: '/mcp', method: 'POST', headers }, (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+    expect(status).toBe(200);
+    const answer = JSON.parse(text) as { id: number; result: { tools: { name: string }[] } };
+    expect(answer.id).toBe(5);
+    expect(answer.result.tools.map((t) => t.name)).toEqual(expect.arrayContaining(['users__getUser', 'billing__charge']));
+  });
+});
+
 describe('MCP security', () => {
   it('without a credential: 401 pointing at the protected-resource metadata, which is served openly', async () => {
     const res = await fetch(mcpUrl(keyed), {
