@@ -15,14 +15,19 @@ export class Lifecycle {
   private readonly waiting = new Set<() => void>();
   private drained: (() => void)[] = [];
 
-  /** Calls `release` when the grace period ends; returns the unhook (a Set entry, cheap per request). */
-  onRelease(release: () => void): () => void {
-    if (this.released) {
-      release();
-      return () => undefined;
-    }
+  /**
+   * A caller's wait for its result (sync POST, long poll), ended early when the grace period ends: the
+   * release is a Set entry for the wait's length, cheap per request.
+   */
+  async wait<T>(waiter: { wait(ms: number): Promise<T>; cancel(): void }, ms: number): Promise<T> {
+    if (this.released) waiter.cancel();
+    const release = waiter.cancel;
     this.waiting.add(release);
-    return () => this.waiting.delete(release);
+    try {
+      return await waiter.wait(ms);
+    } finally {
+      this.waiting.delete(release);
+    }
   }
 
   get inFlight(): number {

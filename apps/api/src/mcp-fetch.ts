@@ -34,7 +34,7 @@ export async function serveFetch(handler: FetchHandler, req: Request, res: Respo
   } catch (err) {
     // As the SDK's adapter answers a request it cannot convert or a handler that throws.
     onError(err);
-    response = globalThis.Response.json({ jsonrpc: '2.0', error: { code: -32603, message: 'Internal server error' }, id: echoableId(req.body) }, { status: 500 });
+    response = globalThis.Response.json(internalError(req.body), { status: 500 });
   }
   const out: Record<string, string> = {};
   response.headers.forEach((value, name) => {
@@ -51,7 +51,7 @@ export async function serveFetch(handler: FetchHandler, req: Request, res: Respo
       body = Buffer.from(await response.arrayBuffer());
     } catch (err) {
       onError(err);
-      body = Buffer.from(JSON.stringify({ jsonrpc: '2.0', error: { code: -32603, message: 'Internal server error' }, id: echoableId(req.body) }));
+      body = Buffer.from(JSON.stringify(internalError(req.body)));
     }
     // One piece, with its length (not chunked).
     out['content-length'] = String(body.length);
@@ -76,9 +76,8 @@ export async function serveFetch(handler: FetchHandler, req: Request, res: Respo
   res.end();
 }
 
-/** The JSON-RPC id an error answer may echo: a single request's string or number id, else null. */
-function echoableId(body: unknown): string | number | null {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) return null;
-  const { id } = body as { id?: unknown };
-  return typeof id === 'string' || typeof id === 'number' ? id : null;
+/** The JSON-RPC internal error, echoing a single request's string or number id (else null). */
+function internalError(body: unknown) {
+  const id = body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as { id?: unknown }).id : undefined;
+  return { jsonrpc: '2.0', error: { code: -32603, message: 'Internal server error' }, id: typeof id === 'string' || typeof id === 'number' ? id : null };
 }

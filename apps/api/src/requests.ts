@@ -106,9 +106,7 @@ export function requestHandlers(deps: ApiDeps) {
       // A caller that goes away (before this too), or an API process that stops, ends the wait early.
       res.on('close', w.cancel);
       if (res.destroyed) return w.cancel();
-      const unhook = deps.lifecycle.onRelease(w.cancel);
-      const ended = await w.wait(waitMs);
-      unhook();
+      const ended = await deps.lifecycle.wait(w, waitMs);
       if (res.destroyed) return;
       status = ended ? { ...ended.result, id, state: ended.state } : ((await broker.status(id).catch(() => undefined)) ?? status);
     } else {

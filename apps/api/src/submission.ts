@@ -134,9 +134,7 @@ export function createSubmitter(deps: ApiDeps) {
     // A stopping API process answers its waiting callers 202 when its grace period ends: the release
     // ends the wait as a timeout would, and the stored state decides the answer.
     const { lifecycle } = deps;
-    const unhook = lifecycle.onRelease(w.cancel);
-    const msg = await w.wait(waitMs);
-    unhook();
+    const msg = await lifecycle.wait(w, waitMs);
     if (msg) return { kind: 'ended', ended: msg };
     const now = await broker.status(id).catch(() => undefined);
     if (now?.status !== undefined && isEnded(now.state)) {
