@@ -25,6 +25,8 @@ beforeAll(async () => {
         held: { endpoint: backend.url, rateLimit: { requestsPerMinute: 60, burstLimit: 2 } },
         // Served only by the workers the trial-permit test starts.
         trial: { endpoint: backend.url, circuitBreaker: { failureThreshold: 1, recoveryTimeout: 1000, halfOpenMaxCalls: 1 } },
+        // Served only by the workers the "run before it may have called" tests start.
+        once: { endpoint: backend.url, operations: [{ name: 'create', method: 'POST', path: '/items' }, { name: 'read', method: 'GET', path: '/items' }] },
       },
     },
     ['slow'],
@@ -193,4 +195,44 @@ it('a job whose request ended while it waited gives back the half-open trial per
   expect(await redis.hget(k.breaker, 'state')).toBe('closed');
   expect((await gw.http.get('/mcp/requests/ended-while-queued')).body).toMatchObject({ state: 'completed', data: { earlier: true } });
   redis.disconnect();
+});
+
+describe('a job whose earlier run may have sent its call and never ended (its worker died)', () => {
+  // Such a run left the mark a worker sets when it takes a job it may call; the request is active.
+  async function leftByADeadRun(id: string, operation: string): Promise<void> {
+    const queued = await post({ service: 'once', operation, id }).set('Prefer', 'respond-async');
+    expect(queued.status).toBe(202);
+    const started = await gw.api.deps.broker.records.start(id, Date.now() - 2000, 'active', operation === 'create');
+    expect(started).toMatchObject({ state: 'active' });
+    expect(started.markedBefore).toBeUndefined();
+  }
+  const ended = (id: string) =>
+    eventually(async () => {
+      const r = await gw.http.get(`/mcp/requests/${id}`);
+      return r.body.state === 'queued' || r.body.state === 'active' ? undefined : r.body;
+    });
+
+  beforeAll(async () => {
+    // Both are left before any worker serves "once".
+    await leftByADeadRun('dead-run-post', 'create');
+    await leftByADeadRun('dead-run-get', 'read');
+    await gw.startWorkers(['once']);
+  });
+
+  it('is not called again when the operation is not idempotent: the outcome is unknown, and said so', async () => {
+    const body = await ended('dead-run-post');
+    expect(body).toMatchObject({ state: 'failed', status: 'error', error: { code: 'BACKEND_ERROR', retryable: false, details: { outcome: 'unknown' } } });
+    expect(body.error.message).toMatch(/not idempotent.*not sent again/);
+    expect(backend.requests.filter((r) => r.method === 'POST')).toHaveLength(0);
+  });
+
+  it('is called again when the operation is idempotent, and a POST whose run ended normally is called as usual', async () => {
+    expect(await ended('dead-run-get')).toMatchObject({ state: 'completed', status: 'success' });
+    // A POST whose only run ended normally carries no mark: the next request is called as usual.
+    const fresh = await post({ service: 'once', operation: 'create' });
+    expect(fresh.status).toBe(200);
+    expect(fresh.body).toMatchObject({ status: 'success' });
+    const calls = backend.requests.map((r) => `${r.method} ${r.path}`);
+    expect(calls.filter((c) => c === 'POST /items')).toHaveLength(1);
+  });
 });

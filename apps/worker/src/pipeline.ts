@@ -99,8 +99,10 @@ export function createProcessor(deps: PipelineDeps) {
     const policy = resolved instanceof GatewayError ? undefined : { rateLimit: resolved.service.rateLimit, circuitBreaker: resolved.service.circuitBreaker };
     // A token that comes so late that no call could finish in time is not worth reserving.
     const callBudget = Math.min(1000, Math.floor(timeLeft / 4));
+    // A call that must not be repeated is marked first (see 3.): the mark outlives this worker.
+    const once = !(resolved instanceof GatewayError) && !isIdempotent(resolved.op);
     const [starting, admitting] = inOneWrite(deps.redis, () => [
-      deps.records.start(d.id, takenAt),
+      deps.records.start(d.id, takenAt, 'active', once),
       policy && timeLeft > 0
         ? deps.resilience.admit(d.service, d.id, policy, Math.max(0, timeLeft) + 5000, {
             // A trial permit outlives the call by a margin; if this worker dies, the permit frees itself.
@@ -142,6 +144,18 @@ export function createProcessor(deps: PipelineDeps) {
     }
     const { service, op } = resolved;
     const admission = await admitting;
+    if (once && started.markedBefore !== undefined) {
+      // A run before this one took the job, may have sent the call, and never ended (its worker died or
+      // lost the job's lock). Sending it again could do twice what must be done once: the caller is
+      // told the outcome is unknown instead. A trial permit this run was admitted with is given back.
+      const message = 'A worker stopped while this call may have been in flight; the operation is not idempotent, so it was not sent again: the backend may or may not have acted on it';
+      return finish(
+        { status: 'error', error: errorBody('BACKEND_ERROR', message, { details: { outcome: 'unknown', markedAt: new Date(started.markedBefore).toISOString() } }) },
+        job.attemptsMade,
+        undefined,
+        admission.verdict === 'admitted' ? { outcome: 'neutral', policy, log } : undefined,
+      );
+    }
     if (admission.verdict === 'rate_limited') {
       const message = `The service's rate limit had no room before the deadline (next token in ${admission.waitMs} ms)`;
       return finish({ status: 'error', error: errorBody('RATE_LIMITED', message, { retryAfterMs: admission.waitMs }) }, job.attemptsMade);

@@ -63,14 +63,25 @@ export class RequestRecords {
     return this.redis.mcpClaim(this.keys.request(id), hash, service, ttl, acceptedAt, deadline, correlationId, agentId);
   }
 
-  /** Marks the record active; answers the state it had when it already ended (then: do not run). */
-  async start(id: string, now: number, state: 'active' | 'retrying' | 'queued' = 'active'): Promise<{ state: RequestState | 'missing'; startedAt: number }> {
-    const [s, startedAt] = await this.redis.mcpStart(this.keys.request(id), now, state);
-    return { state: s as RequestState | 'missing', startedAt: startedAt ? Number(startedAt) : now };
+  /**
+   * Marks the record active; answers the state it had when it already ended (then: do not run).
+   * `mayCall`: this run may send a call that must not be repeated (a non-idempotent operation); the
+   * record keeps that mark until the request ends or a run clears it (`setState`) without calling.
+   * `markedBefore` is the mark a previous run left: that run may have sent its call and never ended.
+   */
+  async start(
+    id: string,
+    now: number,
+    state: 'active' | 'retrying' | 'queued' = 'active',
+    mayCall = false,
+  ): Promise<{ state: RequestState | 'missing'; startedAt: number; markedBefore?: number }> {
+    const [s, startedAt, marked] = await this.redis.mcpStart(this.keys.request(id), now, state, mayCall ? '1' : '0');
+    return { state: s as RequestState | 'missing', startedAt: startedAt ? Number(startedAt) : now, ...(marked ? { markedBefore: Number(marked) } : {}) };
   }
 
+  /** Sets the state of a request that has not ended, and clears a run's mark: this run did not call. */
   async setState(id: string, state: 'retrying' | 'active' | 'queued'): Promise<void> {
-    await this.redis.mcpStart(this.keys.request(id), Date.now(), state);
+    await this.redis.mcpStart(this.keys.request(id), Date.now(), state, '0');
   }
 
   /**

@@ -10,7 +10,7 @@ export type ClaimReply = [0, 'queued'] | [1, string, string | null] | [2];
 
 export interface BrokerCommands {
   mcpClaim(key: string, hash: string, service: string, ttl: number, acceptedAt: number, deadline: number, correlationId: string, agentId: string): Promise<ClaimReply>;
-  mcpStart(key: string, now: number, state: string): Promise<[string, string | null]>;
+  mcpStart(key: string, now: number, state: string, mayCall: '0' | '1'): Promise<[string, string | null, string | null]>;
   mcpFinish(key: string, state: string, result: string, ttl: number, channel: string, messageHead: string, onlyQueued: '0' | '1'): Promise<number>;
 }
 

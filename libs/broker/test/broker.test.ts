@@ -168,6 +168,18 @@ describe('records', () => {
     expect(first).toEqual({ state: 'active', startedAt: 1000 });
     expect(second).toEqual({ state: 'active', startedAt: 1000 });
   });
+
+  it("keeps a run's mark (it may call) until a run clears it without calling, and tells the next run", async () => {
+    await broker.submit(job('req-6b'), 'h', { maxAttempts: 1 });
+    expect(await broker.records.start('req-6b', 1000, 'active', true)).toEqual({ state: 'active', startedAt: 1000 });
+    // The run died: the next one learns when the mark was made, and makes its own.
+    expect(await broker.records.start('req-6b', 2000, 'active', true)).toEqual({ state: 'active', startedAt: 1000, markedBefore: 1000 });
+    expect(await broker.records.start('req-6b', 3000, 'active', true)).toMatchObject({ markedBefore: 2000 });
+    // A run that waits (rate limit) or retries a call that was never sent clears it.
+    await broker.records.setState('req-6b', 'queued');
+    expect(await broker.records.start('req-6b', 4000, 'active', false)).toEqual({ state: 'active', startedAt: 1000 });
+    expect(await broker.records.start('req-6b', 5000, 'active', true)).toEqual({ state: 'active', startedAt: 1000 });
+  });
 });
 
 describe('Broker.cancel', () => {
