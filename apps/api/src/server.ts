@@ -21,6 +21,12 @@ export interface ApiServerOptions {
   metrics?: GatewayMetrics;
   /** A span per POST /mcp/request; off unless given. */
   tracing?: Tracing;
+  /**
+   * The sweep that ends requests left without a result long after their deadline (no worker serves
+   * their queue, or the one that took them never finished): every `everyMs` (5 s), those `graceMs`
+   * past it (twice the job lock plus 5 s: by then a worker that serves the queue has ended them).
+   */
+  sweep?: { everyMs?: number; graceMs?: number };
 }
 
 /** The API process's parts: a fail-fast Redis client, one subscriber, the broker and the HTTP server. */
@@ -30,12 +36,17 @@ export class ApiServer {
   private readonly subscriber: Redis;
   private server?: http.Server;
   private closeStreams: () => void = () => undefined;
+  private sweeper?: NodeJS.Timeout;
+  private readonly sweepEveryMs: number;
+  private readonly sweepGraceMs: number;
   /** How long stop() lets in-flight requests finish (default: the config's shutdownGraceMs). */
   stopGraceMs?: number;
 
   constructor(options: ApiServerOptions) {
     const { config, logger } = options;
     assertSafeToServe(config);
+    this.sweepEveryMs = options.sweep?.everyMs ?? 5000;
+    this.sweepGraceMs = options.sweep?.graceMs ?? 2 * config.worker.lockMs + 5000;
     this.redis = createRedis(config.redis.url, 'command', 'mcp-api');
     this.subscriber = createRedis(config.redis.url, 'blocking', 'mcp-api-results');
     const broker = new Broker({ redis: this.redis, keyPrefix: config.redis.keyPrefix, resultTtlSeconds: config.results.ttlSeconds });
@@ -86,6 +97,8 @@ export class ApiServer {
     await this.deps.registry.attach(this.deps.registrations, this.subscriber);
     await this.deps.registry.init();
     this.deps.health.start();
+    this.sweeper = setInterval(() => void this.sweep(), this.sweepEveryMs);
+    this.sweeper.unref();
     const app = createApp(this.deps);
     this.closeStreams = () => (app.locals.closeStreams as (() => void) | undefined)?.();
     const server = http.createServer(app);
@@ -105,6 +118,17 @@ export class ApiServer {
     return address;
   }
 
+  /** Ends what outlived its deadline without a result (see `ApiServerOptions.sweep`). */
+  private async sweep(): Promise<void> {
+    const { broker, logger } = this.deps;
+    try {
+      const ended = await broker.sweepOverdue(this.sweepGraceMs, this.sweepEveryMs);
+      if (ended.length > 0) logger.warn({ ended: ended.length, ids: ended.slice(0, 10), graceMs: this.sweepGraceMs }, 'ended requests that outlived their deadline without a result');
+    } catch (err) {
+      logger.warn({ err: String(err) }, 'the sweep of overdue requests failed; the next one tries again');
+    }
+  }
+
   get address(): AddressInfo | undefined {
     return this.server?.address() as AddressInfo | undefined;
   }
@@ -117,6 +141,7 @@ export class ApiServer {
   async stop(): Promise<void> {
     const { lifecycle, logger } = this.deps;
     lifecycle.stopping = true;
+    clearInterval(this.sweeper);
     if (this.server) {
       const server = this.server;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

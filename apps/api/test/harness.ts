@@ -17,7 +17,7 @@ export interface Running {
 }
 
 /** The real API (listening on a free port) and an in-process worker pool on the test Redis. */
-export async function startGateway(input: GatewayConfigInput, workerServices?: string[], options: { logger?: Logger } = {}): Promise<Running> {
+export async function startGateway(input: GatewayConfigInput, workerServices?: string[], options: { logger?: Logger; sweep?: { everyMs?: number; graceMs?: number } } = {}): Promise<Running> {
   const config = testConfig(input);
   const logger = options.logger ?? createLogger({ level: (process.env.TEST_LOG_LEVEL as 'info' | undefined) ?? 'silent' });
   const pools: WorkerPool[] = [];
@@ -30,7 +30,7 @@ export async function startGateway(input: GatewayConfigInput, workerServices?: s
     return pool;
   };
   if (workerServices === undefined || workerServices.length > 0) await startWorkers(workerServices);
-  const api = new ApiServer({ config, logger, metrics });
+  const api = new ApiServer({ config, logger, metrics, ...(options.sweep ? { sweep: options.sweep } : {}) });
   api.stopGraceMs = 1000;
   const address = await api.start(0, '127.0.0.1');
   return {

@@ -1,4 +1,4 @@
-import { Queue } from 'bullmq';
+import { Queue, type Job } from 'bullmq';
 import type Redis from 'ioredis';
 import { inOneWrite } from '@mcp-gateway/redis';
 import { GatewayError, isEnded, isGatewayError, type ErrorBody, type MCPResponse, type RequestState, type RequestStatus } from '@mcp-gateway/protocol';
@@ -93,7 +93,7 @@ export class Broker {
 
   /** Deletes a claim this call just made and that will get no job. */
   private async unclaim(id: string): Promise<void> {
-    await this.redis.del(this.keys.request(id)).catch(() => undefined);
+    await this.records.unclaim(id).catch(() => undefined);
   }
 
   /** The gate's check and the claim in one write; a new claim the check refuses is deleted again. */
@@ -188,6 +188,25 @@ export class Broker {
           await job.remove().catch(() => undefined);
         }
       }
+    });
+  }
+
+  /**
+   * Ends, with TIMEOUT, requests still not ended `graceMs` after their deadline (see
+   * RequestRecords.sweep) and removes their jobs unless a worker holds one (its run then finds the
+   * request ended). One API process sweeps per `everyMs` (a lock in Redis). Answers the ids it ended.
+   */
+  async sweepOverdue(graceMs: number, everyMs: number, limit = 200): Promise<string[]> {
+    return this.guard(async () => {
+      if ((await this.redis.set(this.keys.sweepLock(), '1', 'PX', Math.max(100, everyMs - 100), 'NX')) !== 'OK') return [];
+      const jobs = new Map<string, Job | undefined>();
+      const ended = await this.records.sweep(Date.now(), graceMs, limit, async (id, service) => {
+        const job = await this.queue(service).getJob(id);
+        jobs.set(id, job);
+        return job?.name ?? '';
+      });
+      for (const id of ended) await jobs.get(id)?.remove().catch(() => undefined);
+      return ended;
     });
   }
 

@@ -20,6 +20,19 @@ export class BrokerKeys {
     return `${this.prefix}:req:${id}`;
   }
 
+  /**
+   * Every request not ended yet, scored by its deadline: what the sweep reads to end those that
+   * outlived it by far (no worker took or finished them). One key for all services.
+   */
+  pending(): string {
+    return `${this.prefix}:pending`;
+  }
+
+  /** Held by the API process sweeping now (see Broker.sweepOverdue). */
+  sweepLock(): string {
+    return `${this.prefix}:pending:sweep`;
+  }
+
   /** One channel for all results: each API process subscribes once, not once per request. */
   resultsChannel(): string {
     return `${this.prefix}:results`;

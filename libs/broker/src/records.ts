@@ -1,5 +1,6 @@
 import type Redis from 'ioredis';
 import { isEnded, type MCPResponse, type RequestState, type RequestStatus } from '@mcp-gateway/protocol';
+import { inOneWrite } from '@mcp-gateway/redis';
 import type { BrokerKeys } from './keys';
 import { withBrokerCommands, type BrokerCommands } from './scripts';
 
@@ -60,7 +61,23 @@ export class RequestRecords {
   /** The record lives until its deadline has passed plus the result TTL, so it cannot expire under a running job. */
   claim(id: string, hash: string, service: string, acceptedAt: number, deadline: number, correlationId: string, agentId = '') {
     const ttl = this.ttlSeconds + Math.ceil(Math.max(0, deadline - acceptedAt) / 1000);
-    return this.redis.mcpClaim(this.keys.request(id), hash, service, ttl, acceptedAt, deadline, correlationId, agentId);
+    return inOneWrite(this.redis, () => {
+      const claimed = this.redis.mcpClaim(this.keys.request(id), hash, service, ttl, acceptedAt, deadline, correlationId, agentId);
+      // Indexed for the sweep, in the same write (a joined id keeps its entry; one without a record
+      // left by an undone claim is dropped by the sweep). Not in the script: the record and the index
+      // are in different Redis Cluster slots.
+      this.redis.zadd(this.keys.pending(), 'NX', deadline, id).catch(() => undefined);
+      return claimed;
+    });
+  }
+
+  /** Deletes a claim that will get no job (and its entry in the sweep's index), in one write. */
+  async unclaim(id: string): Promise<void> {
+    await inOneWrite(this.redis, () => {
+      const deleted = this.redis.del(this.keys.request(id));
+      this.unindex(id);
+      return deleted;
+    });
   }
 
   /**
@@ -90,16 +107,76 @@ export class RequestRecords {
    * place of `data` instead of serializing `data` again.
    */
   async finish(result: MCPResponse, state: 'completed' | 'failed' | 'cancelled', onlyIfQueued = false, dataJson?: string): Promise<boolean> {
-    const stored = await this.redis.mcpFinish(
-      this.keys.request(result.id),
-      state,
-      dataJson === undefined ? JSON.stringify(result) : withDataJson(result, dataJson),
-      this.ttlSeconds,
-      this.keys.resultsChannel(),
-      resultMessageHead(result.id, state),
-      onlyIfQueued ? '1' : '0',
-    );
-    return stored === 1;
+    const finishing = inOneWrite(this.redis, () => {
+      const stored = this.redis.mcpFinish(
+        this.keys.request(result.id),
+        state,
+        dataJson === undefined ? JSON.stringify(result) : withDataJson(result, dataJson),
+        this.ttlSeconds,
+        this.keys.resultsChannel(),
+        resultMessageHead(result.id, state),
+        onlyIfQueued ? '1' : '0',
+      );
+      // Out of the sweep's index in the same write: after this the record has ended (or had before),
+      // unless the finish was only for a request not yet running (then only once it is stored, below).
+      if (!onlyIfQueued) this.unindex(result.id);
+      return stored;
+    });
+    const stored = (await finishing) === 1;
+    if (stored && onlyIfQueued) this.unindex(result.id);
+    return stored;
+  }
+
+  private unindex(id: string): void {
+    this.redis.zrem(this.keys.pending(), id).catch(() => undefined);
+  }
+
+  /**
+   * Ends, with TIMEOUT, requests whose deadline passed more than `graceMs` ago and that have not
+   * ended (no worker took them, or the one that did never finished), at most `limit` per call; drops
+   * index entries whose request ended or is gone. Answers the ids it ended (their jobs are left to
+   * the caller). Safe beside workers and other sweeps: a result is stored once.
+   */
+  async sweep(now: number, graceMs: number, limit: number, operationOf: (id: string, service: string) => Promise<string>): Promise<string[]> {
+    const ids = await this.redis.zrangebyscore(this.keys.pending(), '-inf', now - graceMs, 'LIMIT', 0, limit);
+    if (ids.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hmget(this.keys.request(id), 'state', 'service', 'acceptedAt', 'deadline', 'correlationId', 'startedAt');
+    const replies = (await pipeline.exec()) ?? [];
+    const ended: string[] = [];
+    const done: string[] = [];
+    for (const [i, [err, value]] of replies.entries()) {
+      const id = ids[i]!;
+      if (err) continue;
+      const [state, service, acceptedAt, deadline, correlationId, startedAt] = value as (string | null)[];
+      if (!state || !service || isEnded(state as RequestState)) {
+        done.push(id);
+        continue;
+      }
+      const accepted = Number(acceptedAt);
+      const result: MCPResponse = {
+        id,
+        status: 'error',
+        error: {
+          code: 'TIMEOUT',
+          message: `The request was still ${state} ${Math.round((now - Number(deadline)) / 1000)} s after its deadline: no worker ${state === 'active' ? 'finished' : 'took'} it in time`,
+          retryable: true,
+          details: { state },
+        },
+        metadata: {
+          correlationId: correlationId ?? '',
+          service,
+          operation: await operationOf(id, service),
+          attempts: 0,
+          queuedMs: Math.max(0, (startedAt ? Number(startedAt) : now) - accepted),
+          processingTime: startedAt ? Math.max(0, now - Number(startedAt)) : 0,
+          completedAt: new Date(now).toISOString(),
+        },
+      };
+      if (await this.finish(result, 'failed')) ended.push(id);
+    }
+    if (done.length > 0) await this.redis.zrem(this.keys.pending(), ...done);
+    return ended;
   }
 
   async get(id: string): Promise<RequestRecord | undefined> {

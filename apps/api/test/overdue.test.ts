@@ -1,0 +1,100 @@
+import Redis from 'ioredis';
+import { startBackend, testRedisUrl, type TestBackend } from '@mcp-gateway/testing';
+import { capturingLogger, eventually, startGateway, type Running } from './harness';
+
+/**
+ * Delivery's backstop: a request accepted into a queue that no worker serves (or whose worker took it
+ * and never finished) still ends, with TIMEOUT, a little after its deadline.
+ */
+let backend: TestBackend;
+let gw: Running;
+let redis: Redis;
+const log = capturingLogger();
+
+beforeAll(async () => {
+  backend = await startBackend();
+  redis = new Redis(testRedisUrl());
+  gw = await startGateway(
+    {
+      services: {
+        // No worker serves "parked".
+        parked: { endpoint: backend.url },
+        served: { endpoint: backend.url },
+      },
+    },
+    ['served'],
+    { logger: log.logger, sweep: { everyMs: 100, graceMs: 300 } },
+  );
+});
+
+afterAll(async () => {
+  await gw.close();
+  await backend.close();
+  redis.disconnect();
+});
+
+const post = (body: object) => gw.http.post('/mcp/request').send(body);
+const ended = (id: string) =>
+  eventually(async () => {
+    const r = await gw.http.get(`/mcp/requests/${id}`);
+    return ['queued', 'active', 'retrying'].includes(r.body.state) ? undefined : r.body;
+  });
+
+it('ends a request no worker takes with TIMEOUT after its deadline, and removes its job', async () => {
+  const accepted = Date.now();
+  const res = await post({ id: 'never-taken', service: 'parked', operation: 'op', metadata: { timeout: 300 } }).set('Prefer', 'respond-async');
+  expect(res.status).toBe(202);
+  expect(await redis.zscore(gw.api.deps.broker.keys.pending(), 'never-taken')).not.toBeNull();
+  const body = await ended('never-taken');
+  // Not before the deadline and its grace.
+  expect(Date.now() - accepted).toBeGreaterThanOrEqual(600);
+  expect(body).toMatchObject({
+    id: 'never-taken',
+    state: 'failed',
+    status: 'error',
+    error: { code: 'TIMEOUT', retryable: true, details: { state: 'queued' } },
+    metadata: { service: 'parked', operation: 'op', attempts: 0 },
+  });
+  expect(body.error.message).toMatch(/still queued .* no worker took it/);
+  expect(await gw.api.deps.broker.queue('parked').getJob('never-taken')).toBeUndefined();
+  expect(await redis.zscore(gw.api.deps.broker.keys.pending(), 'never-taken')).toBeNull();
+  expect(log.lines.some((l) => l.msg === 'ended requests that outlived their deadline without a result' && (l.ids as string[]).includes('never-taken'))).toBe(true);
+});
+
+it('ends a request whose worker took it and never finished (died), saying so', async () => {
+  const res = await post({ id: 'taken-then-lost', service: 'parked', operation: 'op', metadata: { timeout: 300 } }).set('Prefer', 'respond-async');
+  expect(res.status).toBe(202);
+  // What a worker that died mid-call leaves: the request active.
+  await gw.api.deps.broker.records.start('taken-then-lost', Date.now(), 'active', true);
+  const body = await ended('taken-then-lost');
+  expect(body).toMatchObject({ state: 'failed', error: { code: 'TIMEOUT', details: { state: 'active' } } });
+  expect(body.error.message).toMatch(/still active .* no worker finished it/);
+});
+
+it('a sync caller waiting on such a request hears the same result when it polls again', async () => {
+  const res = await post({ id: 'waited-on', service: 'parked', operation: 'op', metadata: { timeout: 300 } });
+  // The sync wait ends at the deadline (504 with the poll link); the sweep ends the request itself.
+  expect(res.status).toBe(504);
+  expect(res.headers.location).toBe('/mcp/requests/waited-on');
+  expect(await ended('waited-on')).toMatchObject({ state: 'failed', error: { code: 'TIMEOUT' } });
+});
+
+it('leaves requests that end normally out of its index, and never touches them', async () => {
+  const ids = ['ok-1', 'ok-2', 'ok-3'];
+  for (const id of ids) {
+    const res = await post({ id, service: 'served', operation: 'op', metadata: { timeout: 300 } });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ id, status: 'success' });
+  }
+  for (const id of ids) expect(await redis.zscore(gw.api.deps.broker.keys.pending(), id)).toBeNull();
+  // Well past their deadlines and the grace: still their own results.
+  await new Promise((r) => setTimeout(r, 800));
+  for (const id of ids) expect((await gw.http.get(`/mcp/requests/${id}`)).body).toMatchObject({ state: 'completed', status: 'success' });
+});
+
+it('drops index entries of requests that are gone (an undone claim) without ending anything', async () => {
+  const key = gw.api.deps.broker.keys.pending();
+  await redis.zadd(key, Date.now() - 10_000, 'claim-undone');
+  await eventually(async () => ((await redis.zscore(key, 'claim-undone')) === null ? true : undefined));
+  expect((await gw.http.get('/mcp/requests/claim-undone')).status).toBe(404);
+});
