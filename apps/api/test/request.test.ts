@@ -283,6 +283,24 @@ describe('cancel', () => {
     expect((await gw.http.delete('/mcp/requests/unknown-id')).status).toBe(404);
   });
 
+  it('cancels a running request: CANCELLED at once, and the worker abandons its call', async () => {
+    const res = await post({ service: 'users', operation: 'slow', parameters: { ms: 5000 } }).set('Prefer', 'respond-async');
+    expect(res.status).toBe(202);
+    const call = await eventually(async () => backend.requests.find((r) => r.headers['idempotency-key'] === res.body.id));
+    expect((await gw.http.get(`/mcp/requests/${res.body.id}`)).body.state).toBe('active');
+    const del = await gw.http.delete(`/mcp/requests/${res.body.id}`);
+    expect(del.status).toBe(200);
+    expect(del.body).toMatchObject({ id: res.body.id, state: 'cancelled', status: 'error', error: { code: 'CANCELLED', retryable: false, details: { state: 'active' } } });
+    expect(del.body.error.message).toMatch(/in flight.*may or may not have acted/);
+    // The backend sees the call given up long before its answer would come (5 s).
+    await eventually(async () => (call.abandonedAt !== undefined ? true : undefined), 3000);
+    expect(call.abandonedAt! - call.receivedAt).toBeLessThan(5000);
+    // The abandoned call's own end does not overwrite the result.
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await gw.http.get(`/mcp/requests/${res.body.id}`)).body).toMatchObject({ state: 'cancelled', error: { code: 'CANCELLED' } });
+    expect((await gw.http.delete(`/mcp/requests/${res.body.id}`)).status).toBe(409);
+  });
+
   it('never sends a job whose deadline passed while it waited', async () => {
     const res = await post({ service: 'late', operation: 'op', metadata: { timeout: 200 } }).set('Prefer', 'respond-async');
     await new Promise((r) => setTimeout(r, 400));

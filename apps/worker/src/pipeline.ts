@@ -16,6 +16,7 @@ import { nextRetryDelay, type BreakerOutcome, type ResiliencePolicy, type Resili
 import { inOneWrite } from '@mcp-gateway/redis';
 import { lazyChild, logScalars, type GatewaySpan, type LazyLogger, type Logger, type Tracing } from '@mcp-gateway/observability';
 import type { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
+import type { InFlightCalls } from './in-flight';
 
 /** Thrown to make BullMQ run the job again after `delayMs` (read by the worker's backoffStrategy). */
 export class RetryLater extends Error {
@@ -41,6 +42,8 @@ export interface PipelineDeps {
   metrics: GatewayMetrics;
   stats: ServiceStats;
   tracing: Tracing;
+  /** The jobs running here: a cancellation of one abandons its backend call. */
+  inFlight: InFlightCalls;
   workerId: string;
   now?: () => number;
 }
@@ -61,16 +64,19 @@ export function createProcessor(deps: PipelineDeps) {
       parent: job.data.traceparent,
       attributes: { 'mcp.request_id': job.data.id, 'mcp.service': job.data.service, 'mcp.operation': job.data.operation, 'mcp.attempt': job.attemptsMade + 1 },
     });
+    const signal = deps.inFlight.begin(job.data.id);
     try {
-      await runJob(job, token, span);
+      await runJob(job, token, span, signal);
       span.end();
     } catch (err) {
       span.end({ error: (err as Error).name });
       throw err;
+    } finally {
+      deps.inFlight.end(job.data.id, signal);
     }
   };
 
-  async function runJob(job: Job<GatewayJobData>, token: string | undefined, span: GatewaySpan): Promise<void> {
+  async function runJob(job: Job<GatewayJobData>, token: string | undefined, span: GatewaySpan, signal: AbortSignal): Promise<void> {
     const d = job.data;
     const attempt = job.attemptsMade + 1;
     // Every line about this job carries its ids and the caller's trace. Made on first use: most jobs
@@ -189,6 +195,7 @@ export function createProcessor(deps: PipelineDeps) {
       operation: op,
       parameters: d.parameters,
       timeoutMs: Math.max(1, d.deadline - now()),
+      signal,
       headers: {
         'X-Correlation-ID': d.correlationId,
         traceparent: call.traceparent,

@@ -9,6 +9,7 @@ import { HealthProber, RegistrationStore, ServiceRegistry, type RegistryChange }
 import { createRedis } from '@mcp-gateway/redis';
 import { ResilienceStore } from '@mcp-gateway/resilience';
 import { Tracing, type Logger } from '@mcp-gateway/observability';
+import { InFlightCalls } from './in-flight';
 import { createProcessor, publishAbandoned, RetryLater, type PipelineDeps } from './pipeline';
 
 /** How often a worker writes the request stats it has added up (GET /mcp/services/:name/metrics lags by at most this). */
@@ -51,6 +52,11 @@ export class WorkerPool {
   private processor?: ReturnType<typeof createProcessor>;
   private stopping = false;
   private changes: Promise<void> = Promise.resolve();
+  private readonly cancels: string;
+  /** A request cancelled while it runs: the worker whose call it is abandons it. */
+  private readonly onCancel = (channel: string, id: string) => {
+    if (channel === this.cancels && this.deps.inFlight.abort(id)) this.options.logger.info({ id, workerId: this.workerId }, 'call abandoned: the request was cancelled');
+  };
 
   constructor(private readonly options: WorkerPoolOptions) {
     const { config } = options;
@@ -59,6 +65,7 @@ export class WorkerPool {
     this.connection = createRedis(config.redis.url, 'blocking', `mcp-worker:${this.workerId}`);
     this.subscriber = createRedis(config.redis.url, 'blocking', `mcp-worker-events:${this.workerId}`);
     const keys = new BrokerKeys(config.redis.keyPrefix);
+    this.cancels = keys.cancelsChannel();
     this.presence = new WorkerPresence(this.connection, keys);
     const registry = new ServiceRegistry(config, {
       onDefinitionError: (service, err) => options.logger.error({ service, err: err.message }, 'service definition could not be loaded'),
@@ -88,6 +95,7 @@ export class WorkerPool {
       caller: new BackendCaller({ redis: this.connection, keyPrefix: config.redis.keyPrefix }),
       resilience,
       tracing: options.tracing ?? Tracing.off,
+      inFlight: new InFlightCalls(),
       logger: options.logger,
       workerId: this.workerId,
     };
@@ -102,6 +110,8 @@ export class WorkerPool {
     const { logger } = this.options;
     const registry = this.deps.registry;
     await registry.attach(this.registrations, this.subscriber);
+    this.subscriber.on('message', this.onCancel);
+    await this.subscriber.subscribe(this.cancels);
     await registry.init();
     this.processor = createProcessor(this.deps);
     const initial = this.fixed ?? registry.names();
@@ -186,6 +196,7 @@ export class WorkerPool {
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.prober.stop();
     await this.deps.registry.detach();
+    this.subscriber.off('message', this.onCancel);
     await this.changes;
     const workers = [...this.byService.values()];
     const grace = this.options.shutdownGraceMs ?? this.options.config.shutdownGraceMs;

@@ -121,42 +121,54 @@ export class Broker {
   }
 
   /**
-   * Cancels a request whose job is not running: queued, or waiting for a retry. Its job is removed and
-   * its result is CANCELLED. A running or ended request is CONFLICT (a call in flight cannot be taken back).
+   * Cancels a request that has not ended. Queued or waiting for a retry: its job is removed. Running:
+   * its result is CANCELLED at once and the workers are told, so the one making the call abandons it
+   * (the backend may still have acted on it; the result says so). An ended request is CONFLICT.
    */
   async cancel(id: string): Promise<RequestStatus> {
     return this.guard(async () => {
       const rec = await this.records.get(id);
       if (!rec) throw new GatewayError('NOT_FOUND', `No request with id ${id}`);
-      if (rec.state !== 'queued' && rec.state !== 'retrying') {
+      if (isEnded(rec.state)) {
         throw new GatewayError('CONFLICT', `Request ${id} is ${rec.state} and can no longer be cancelled`, { details: { state: rec.state } });
       }
       const job = await this.queue(rec.service).getJob(id);
-      if (job) {
-        try {
-          await job.remove();
-        } catch {
-          throw new GatewayError('CONFLICT', `Request ${id} was taken by a worker and can no longer be cancelled`, { details: { state: 'active' } });
-        }
+      let running = rec.state === 'active';
+      if (job && !running) {
+        // Taken by a worker since the read: it is cancelled as a running one.
+        running = !(await job.remove().then(() => true, () => false));
       }
       const now = Date.now();
+      const message = running
+        ? 'The request was cancelled while its call was in flight: the call was abandoned, and the backend may or may not have acted on it'
+        : rec.state === 'retrying'
+          ? 'The request was cancelled while it waited for a retry'
+          : 'The request was cancelled before it started';
       const result: MCPResponse = {
         id,
         status: 'error',
-        error: { code: 'CANCELLED', message: rec.state === 'retrying' ? 'The request was cancelled while it waited for a retry' : 'The request was cancelled before it started', retryable: false },
+        error: { code: 'CANCELLED', message, retryable: false, ...(running ? { details: { state: 'active' } } : {}) },
         metadata: {
           correlationId: rec.correlationId,
           service: rec.service,
           operation: job?.name ?? '',
-          attempts: 0,
-          queuedMs: now - rec.acceptedAt,
-          processingTime: 0,
+          attempts: job?.attemptsMade ?? 0,
+          queuedMs: (rec.startedAt ?? now) - rec.acceptedAt,
+          processingTime: rec.startedAt ? now - rec.startedAt : 0,
           completedAt: new Date(now).toISOString(),
         },
       };
-      if (!(await this.records.finish(result, 'cancelled', true))) {
+      const stored = running
+        ? await inOneWrite(this.redis, () => {
+            const finished = this.records.finish(result, 'cancelled');
+            // Every worker hears it; the one whose call this is abandons it.
+            this.redis.publish(this.keys.cancelsChannel(), id).catch(() => undefined);
+            return finished;
+          })
+        : await this.records.finish(result, 'cancelled', true);
+      if (!stored) {
         const again = await this.records.get(id);
-        throw new GatewayError('CONFLICT', `Request ${id} is ${again?.state ?? 'gone'} and can no longer be cancelled`);
+        throw new GatewayError('CONFLICT', `Request ${id} is ${again?.state ?? 'gone'} and can no longer be cancelled`, { details: { state: again?.state } });
       }
       return { ...result, state: 'cancelled' };
     });

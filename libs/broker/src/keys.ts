@@ -38,6 +38,11 @@ export class BrokerKeys {
     return `${this.prefix}:results`;
   }
 
+  /** Cancellations of running requests (their ids), heard by every worker. */
+  cancelsChannel(): string {
+    return `${this.prefix}:cancels`;
+  }
+
   /** Worker heartbeats; `{workers}` tags it and its `:services` hash into one slot (one MULTI). */
   workers(): string {
     return `${this.prefix}:{workers}`;

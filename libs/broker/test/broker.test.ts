@@ -190,10 +190,20 @@ describe('Broker.cancel', () => {
     expect(await broker.queue('svc').getJob('req-7')).toBeUndefined();
   });
 
-  it('refuses a request that is running or ended, and an unknown id', async () => {
+  it('cancels a running request and tells the workers; refuses an ended one and an unknown id', async () => {
     await broker.submit(job('req-8'), 'h', { maxAttempts: 1 });
     await broker.records.start('req-8', Date.now());
-    await expect(broker.cancel('req-8')).rejects.toMatchObject({ code: 'CONFLICT' });
+    const listener = redis.duplicate();
+    const heard = new Promise<string>((resolve) => listener.on('message', (channel: string, id: string) => channel === broker.keys.cancelsChannel() && resolve(id)));
+    await listener.subscribe(broker.keys.cancelsChannel());
+    try {
+      const status = await broker.cancel('req-8');
+      expect(status).toMatchObject({ id: 'req-8', state: 'cancelled', error: { code: 'CANCELLED', details: { state: 'active' } } });
+      expect(await heard).toBe('req-8');
+    } finally {
+      listener.disconnect();
+    }
+    await expect(broker.cancel('req-8')).rejects.toMatchObject({ code: 'CONFLICT', details: { state: 'cancelled' } });
     await expect(broker.cancel('nope')).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 });

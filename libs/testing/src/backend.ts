@@ -10,6 +10,8 @@ export interface RecordedRequest {
   body: unknown;
   rawBody: string;
   receivedAt: number;
+  /** When the caller closed the connection before the answer was sent (it gave up on the call). */
+  abandonedAt?: number;
 }
 
 export interface BackendReply {
@@ -67,6 +69,9 @@ export async function startBackend(handler: BackendHandler = echo): Promise<Test
         receivedAt: Date.now(),
       };
       requests.push(recorded);
+      res.on('close', () => {
+        if (!res.writableEnded) recorded.abandonedAt = Date.now();
+      });
       Promise.resolve(current(recorded))
         .then(async (reply) => {
           if (reply.delayMs) await new Promise((r) => setTimeout(r, reply.delayMs));
