@@ -1,4 +1,5 @@
 import { HTTP_METHODS, OperationDefinitionSchema, type OperationDefinition } from '@mcp-gateway/protocol';
+import { QUERY_METHODS } from './request';
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -54,6 +55,8 @@ export function operationsFromOpenApi(doc: unknown): OpenApiConversion {
       }
       const properties: Json = {};
       const required: string[] = [];
+      // Query parameters of a method whose other parameters go in the body.
+      const query: string[] = [];
       const byName = new Map<string, Json>();
       for (const p of [...shared, ...(Array.isArray(op.parameters) ? op.parameters : [])]) {
         if (isObject(p) && typeof p.name === 'string') byName.set(`${String(p.in)}:${p.name}`, p);
@@ -66,6 +69,7 @@ export function operationsFromOpenApi(doc: unknown): OpenApiConversion {
           ...(typeof p.description === 'string' ? { description: p.description } : {}),
         };
         if (p.required === true || p.in === 'path') required.push(name);
+        if (p.in === 'query') query.push(name);
       }
       const body = isObject(op.requestBody) ? op.requestBody : undefined;
       const content = body && isObject(body.content) ? body.content : undefined;
@@ -81,6 +85,7 @@ export function operationsFromOpenApi(doc: unknown): OpenApiConversion {
         method,
         path,
         parameters: { type: 'object', properties, ...(required.length > 0 ? { required: [...new Set(required)] } : {}) },
+        ...(query.length > 0 && !QUERY_METHODS.has(method) ? { query } : {}),
       });
       if (!parsed.success) {
         skipped.push(`${where} (${op.operationId}): ${parsed.error.issues[0]?.message ?? 'invalid'}`);

@@ -1,7 +1,8 @@
 import { GatewayError, type OperationDefinition } from '@mcp-gateway/protocol';
 
 const PLACEHOLDER = /\{([^{}]+)\}/g;
-const QUERY_METHODS = new Set(['GET', 'DELETE', 'HEAD']);
+/** Methods whose parameters (but the path's) all go in the query string. */
+export const QUERY_METHODS: ReadonlySet<string> = new Set(['GET', 'DELETE', 'HEAD']);
 
 export function pathParameterNames(path: string): string[] {
   return [...path.matchAll(PLACEHOLDER)].map((m) => m[1]!);
@@ -53,7 +54,7 @@ function appendQuery(search: URLSearchParams, key: string, value: unknown): void
 
 /**
  * The backend call for an operation: path parameters URL-encoded into the path, the rest in the query
- * (GET/DELETE/HEAD; arrays as repeated keys) or the JSON body. The endpoint's own base path and query
+ * (GET/DELETE/HEAD, and those the operation names in `query`; arrays as repeated keys) or the JSON body. The endpoint's own base path and query
  * are kept, and the result is checked to still be on the endpoint.
  */
 export function buildBackendRequest(endpoint: string, op: OperationDefinition, parameters: Record<string, unknown>): BackendRequest {
@@ -76,8 +77,16 @@ export function buildBackendRequest(endpoint: string, op: OperationDefinition, p
   const basePath = base.pathname.replace(/\/+$/, '');
   const url = new URL(base.href);
   url.pathname = `${basePath}${filled}`;
-  const body = QUERY_METHODS.has(op.method) ? undefined : rest;
-  if (QUERY_METHODS.has(op.method)) for (const [k, v] of Object.entries(rest)) appendQuery(url.searchParams, k, v);
+  const inQuery = QUERY_METHODS.has(op.method);
+  if (inQuery) for (const [k, v] of Object.entries(rest)) appendQuery(url.searchParams, k, v);
+  else if (op.query) {
+    for (const k of op.query) {
+      if (rest[k] === undefined) continue;
+      appendQuery(url.searchParams, k, rest[k]);
+      delete rest[k];
+    }
+  }
+  const body = inQuery ? undefined : rest;
   if (url.origin !== base.origin || !url.pathname.startsWith(basePath)) {
     throw new GatewayError('VALIDATION_ERROR', 'The parameters would move the call off the service endpoint');
   }

@@ -19,7 +19,11 @@ const OPENAPI = {
       delete: { operationId: 'deleteUser' },
     },
     '/users': {
-      post: { operationId: 'createUser', requestBody: { content: { 'application/json': { schema: { $ref: '#/components/schemas/NewUser' } } } } },
+      post: {
+        operationId: 'createUser',
+        parameters: [{ name: 'notify', in: 'query', schema: { type: 'boolean' } }],
+        requestBody: { content: { 'application/json': { schema: { $ref: '#/components/schemas/NewUser' } } } },
+      },
       get: { summary: 'no operationId' },
     },
   },
@@ -36,7 +40,10 @@ describe('OpenAPI 3 import', () => {
       properties: { id: { type: 'string' }, expand: { type: 'boolean' } },
       required: ['id'],
     });
-    expect(operations[2]!.parameters).toMatchObject({ properties: { name: { type: 'string' }, age: { type: 'integer' } }, required: ['name'] });
+    expect(operations[2]!.parameters).toMatchObject({ properties: { notify: { type: 'boolean' }, name: { type: 'string' }, age: { type: 'integer' } }, required: ['name'] });
+    // A POST's query parameter stays in the query; a GET needs no list (all its parameters go there).
+    expect(operations[2]!.query).toEqual(['notify']);
+    expect(operations[0]!.query).toBeUndefined();
     expect(skipped).toEqual(['GET /users: no operationId']);
   });
 

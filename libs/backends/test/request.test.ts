@@ -34,6 +34,11 @@ describe('buildBackendRequest', () => {
     expect(buildBackendRequest('http://svc.local', op({ method: 'POST' }), {}).body).toEqual({});
   });
 
+  it('sends the parameters an operation names in `query` in the query string, even for POST', () => {
+    const r = buildBackendRequest('http://svc.local/?k=1', op({ method: 'POST', path: '/users', query: ['notify', 'tags', 'absent'] }), { name: 'Ada', notify: true, tags: ['a', 'b'] });
+    expect(r).toEqual({ method: 'POST', url: 'http://svc.local/users?k=1&notify=true&tags=a&tags=b', origin: 'http://svc.local', path: '/users?k=1&notify=true&tags=a&tags=b', body: { name: 'Ada' } });
+  });
+
   it('never leaves the endpoint: traversal is refused, absolute URLs and CRLF stay inside one segment', () => {
     const read = op({ method: 'GET', path: '/files/{name}' });
     for (const name of ['..', '.', '%2e%2e', '%252e%252e', '../../admin', 'a/../../b', '..\\..\\win', '']) {

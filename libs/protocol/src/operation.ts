@@ -26,6 +26,11 @@ export const OperationDefinitionSchema = z
         message: 'must be a plain path: no . or .. segments, //, ?, # or spaces',
       }),
     parameters: JsonSchemaSchema.default({ type: 'object' }),
+    /**
+     * Parameters that go in the query string whatever the method (an OpenAPI `in: query` parameter of
+     * a POST, say); the others of a POST/PUT/PATCH go in the JSON body.
+     */
+    query: z.array(z.string().min(1).max(256)).max(256).optional().describe('Parameters sent in the query string even for POST/PUT/PATCH'),
     idempotent: z.boolean().optional(),
   })
   .strict();
