@@ -8,6 +8,7 @@ import { agentMayUse, authEnabled, type Agent } from './auth';
 import type { ApiDeps } from './deps';
 import { mcpTasks, TASKS_EXTENSION } from './mcp-tasks';
 import { apiError } from './http-errors';
+import { callCancellation, type SessionCall } from './mcp-cancel';
 import { ExpressExchangeTransport } from './mcp-exchange';
 import { serveFetch } from './mcp-fetch';
 import { createSubmitter } from './submission';
@@ -23,7 +24,6 @@ const SESSION_TTL_S = 3600;
 const REATTACH_WINDOW_MS = 30_000;
 /** How long a computed tool list is reused when no registration changed. */
 const TOOLS_TTL_MS = 5_000;
-const AMBIGUOUS = '(ambiguous)';
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
 
 interface SessionRecord {
@@ -39,8 +39,8 @@ const jsonRpcError = (res: Response, status: number, code: number, message: stri
  * `createMcpHandler`: 2026-07-28 per request, 2025 revisions through its stateless fallback). Every
  * operation the caller may use is a tool; `tools/call` goes through the same submission path as
  * POST /mcp/request. What must hold across API replicas lives in Redis: legacy sessions (so any
- * replica serves any session), the call ↔ job map (so a cancellation reaches the job wherever it
- * arrives) and the re-attach window.
+ * replica serves any session), a session's call ↔ job map (so a cancellation reaches the job wherever
+ * it arrives) and the re-attach window.
  */
 export function mcpEndpoint(deps: ApiDeps) {
   const { registry, config, broker, logger } = deps;
@@ -48,7 +48,7 @@ export function mcpEndpoint(deps: ApiDeps) {
   const submit = createSubmitter(deps);
   const prefix = `${config.redis.keyPrefix}:mcp`;
   const sessionKey = (id: string) => `${prefix}:session:${id}`;
-  const callKey = (scope: string, requestId: string | number) => `${prefix}:call:${scope}:${String(requestId)}`;
+  const cancellation = callCancellation(redis, prefix, broker);
   const streams = new Set<Response>();
   const tasks = mcpTasks({ deps, redis, prefix, submit, listTools: (agent) => listTools(agent), scopeOf: (req) => scopeOf(req) });
 
@@ -97,14 +97,17 @@ export function mcpEndpoint(deps: ApiDeps) {
   }
 
   /**
-   * One tools/call through the queue. `asTask`: the client takes 2026-07-28 tasks, so a call still
-   * running after `mcp.taskAfterMs` is answered with a task instead of holding the request open.
+   * One tools/call through the queue. `via`: whose call it is (the tasks' scope), the 2025 session it
+   * came in if any, and whether it is a 2026-07-28 request (cancelled by closing its response stream,
+   * the one cancellation of that revision's HTTP transport). `asTask`: the client takes 2026-07-28
+   * tasks, so a call still running after `mcp.taskAfterMs` is answered with a task instead of holding
+   * the request open.
    */
   async function callTool(
     target: ToolTarget,
     args: Record<string, unknown>,
     ctx: ServerContext,
-    scope: string,
+    via: { scope: string; session: string | undefined; modern: boolean },
     readOnly: boolean,
     asTask: boolean,
   ): Promise<ToolResult | Record<string, unknown>> {
@@ -122,6 +125,7 @@ export function mcpEndpoint(deps: ApiDeps) {
     let accepted: string | undefined;
     const progressToken = meta.progressToken as string | number | undefined;
     let stopProgress = () => undefined as void;
+    let stopCancel = () => undefined as void;
     const span = deps.tracing.startSpan(`tools/call ${target.service}`, { kind: 'server', attributes: { 'mcp.service': target.service, 'mcp.operation': operation } });
     try {
       // Re-attach, never re-execute: an explicit idempotency key, or for read-only tools the same
@@ -150,14 +154,16 @@ export function mcpEndpoint(deps: ApiDeps) {
         correlationId: randomUUID(),
         traceparent: span.traceparent,
         waitMs: asTask ? config.mcp.taskAfterMs : Infinity,
-        onAccepted: (jobId) => {
+        onAccepted: (jobId, created) => {
           accepted = jobId;
-          void rememberCall(callKey(scope, ctx.mcpReq.id), jobId);
+          const call: SessionCall | undefined = via.session === undefined ? undefined : { session: via.session, requestId: ctx.mcpReq.id };
+          void cancellation.accepted(jobId, created, call);
+          if (via.modern && created) stopCancel = cancellation.cancelOnClose(jobId, ctx.mcpReq.signal, () => deps.lifecycle.stopping);
           if (progressToken !== undefined) stopProgress = reportProgress(jobId, target.service, progressToken, ctx);
         },
       });
       if (outcome.kind === 'ended') return toolResult(outcome.ended.result);
-      if (asTask && !outcome.waitedToDeadline) return await tasks.modern.created(scope, outcome.id);
+      if (asTask && !outcome.waitedToDeadline) return await tasks.modern.created(via.scope, outcome.id);
       return errorResult(
         new GatewayError('TIMEOUT', `No result within the deadline of ${outcome.timeoutMs} ms; the request ${outcome.id} may still finish (GET /mcp/requests/${outcome.id})`, {
           retryable: true,
@@ -176,22 +182,9 @@ export function mcpEndpoint(deps: ApiDeps) {
       }
       return errorResult(e.toBody(), id);
     } finally {
+      stopCancel();
       stopProgress();
       span.end();
-    }
-  }
-
-  /**
-   * Remembers which job a JSON-RPC request id started, for notifications/cancelled. Request ids are
-   * only unique per client: when two calls of one scope (the same agent without sessions) share an
-   * id, the entry becomes ambiguous and a cancellation cancels nothing rather than the wrong job.
-   */
-  async function rememberCall(key: string, jobId: string): Promise<void> {
-    try {
-      const set = await redis.set(key, jobId, 'EX', 3600, 'NX');
-      if (set !== 'OK' && (await redis.get(key)) !== jobId) await redis.set(key, AMBIGUOUS, 'EX', 3600);
-    } catch {
-      // Without the entry the call cannot be cancelled by notification; it still runs and ends.
     }
   }
 
@@ -242,21 +235,23 @@ export function mcpEndpoint(deps: ApiDeps) {
 
   const mcpHandler = createMcpHandler(
       ({ era, authInfo, requestInfo }) => {
-        const scope = scopeFrom(requestInfo?.headers.get('mcp-session-id') ?? undefined, (authInfo?.extra as { agent?: Agent } | undefined)?.agent);
-        return buildServer(scope, authInfo, era === 'modern');
+        const session = requestInfo?.headers.get('mcp-session-id') ?? undefined;
+        return buildServer(session, authInfo, era === 'modern');
       },
       { onerror: (err: unknown) => logger.warn({ err: String(err) }, 'mcp protocol error') },
   );
 
-  function buildServer(scope: string, authInfo: { extra?: Record<string, unknown> } | undefined, modern: boolean): Server {
+  /** `session`: the 2025 session's id (checked by handleMcp), if the request named one. */
+  function buildServer(session: string | undefined, authInfo: { extra?: Record<string, unknown> } | undefined, modern: boolean): Server {
+    const agent = (authInfo?.extra as { agent?: Agent } | undefined)?.agent;
+    const via = { scope: scopeFrom(session, agent), session, modern };
     const server = new Server(SERVER_INFO, {
       // 2026-07-28 clients learn of the tasks extension from server/discover; 2025 ones from the
       // gateway's own initialize answer (CAPABILITIES).
       capabilities: { tools: { listChanged: true }, logging: {}, ...(modern ? { extensions: { [TASKS_EXTENSION]: {} } } : {}) },
       instructions: INSTRUCTIONS,
     });
-    if (modern) tasks.modern.register(server, scope);
-    const agent = (authInfo?.extra as { agent?: Agent } | undefined)?.agent;
+    if (modern) tasks.modern.register(server, via.scope);
     server.setRequestHandler('tools/list', async () => {
       const { tools } = await listTools(agent);
       // Any call may run as a task (its id is the queue job id), when the client asks for one.
@@ -273,22 +268,22 @@ export function mcpEndpoint(deps: ApiDeps) {
         'io.modelcontextprotocol/clientCapabilities'
       ]?.extensions?.[TASKS_EXTENSION];
       const asTask = modern && typeof declared === 'object' && declared !== null;
-      return (await callTool(target, args, ctx, scope, tool.annotations.readOnlyHint === true, asTask)) as never;
+      return (await callTool(target, args, ctx, via, tool.annotations.readOnlyHint === true, asTask)) as never;
     });
     server.setRequestHandler('logging/setLevel', async () => ({}));
     return server;
   }
 
-  /** Whose calls these are, for the call ↔ job map: the session, else the agent. */
+  /** Whose tasks these are: the session, else the agent. */
   const scopeFrom = (sessionId: string | undefined, agent: Agent | undefined) => (sessionId ?? agent?.id ?? 'anonymous').replace(/[^A-Za-z0-9_.-]/g, '_');
   const scopeOf = (req: Request) => scopeFrom(req.get('mcp-session-id'), req.agent);
 
+  /** A 2025 session's notifications/cancelled; without a session the sender cannot be told apart (see callCancellation). */
   async function cancelIfAsked(req: Request): Promise<void> {
     const body = req.body as { method?: string; params?: { requestId?: string | number } } | undefined;
-    if (body?.method !== 'notifications/cancelled' || body.params?.requestId === undefined) return;
-    const jobId = await redis.get(callKey(scopeOf(req), body.params.requestId)).catch(() => null);
-    if (!jobId || jobId === AMBIGUOUS) return;
-    await broker.cancel(jobId).catch(() => undefined); // a job already running is not interrupted
+    const session = req.get('mcp-session-id');
+    if (body?.method !== 'notifications/cancelled' || body.params?.requestId === undefined || session === undefined) return;
+    await cancellation.notified({ session, requestId: body.params.requestId });
   }
 
   /** Only loopback hosts and origins when the gateway listens on loopback without inbound auth (DNS rebinding). */
@@ -371,7 +366,7 @@ export function mcpEndpoint(deps: ApiDeps) {
   }
 
   async function serveDirectly(req: Request, res: Response, message: JSONRPCRequest, authInfo: AuthInfo): Promise<void> {
-    const server = buildServer(scopeOf(req), authInfo, false);
+    const server = buildServer(req.get('mcp-session-id'), authInfo, false);
     const exchange = new ExpressExchangeTransport(res, message, config.mcp.streamAfterMs);
     await server.connect(exchange);
     try {
