@@ -64,6 +64,8 @@ export interface TaskDeps {
   submit: Submitter;
   listTools(agent: Agent | undefined): Promise<{ tools: GatewayTool[]; targets: Map<string, ToolTarget> }>;
   scopeOf(req: Request): string;
+  /** The gateway request of a tools/call (the same as without a task, re-attach included). */
+  callRequest(target: ToolTarget, readOnly: boolean, args: Record<string, unknown>, meta: Record<string, unknown>, agent: Agent | undefined): Promise<MCPRequest>;
 }
 
 /** A 2026-07-28 request: its protocol version (header or per-request `_meta`) is of that era. */
@@ -190,17 +192,16 @@ export function mcpTasks(t: TaskDeps) {
 
     if (msg.method === 'tools/call' && params.task !== undefined) {
       const name = String(params.name ?? '');
-      const { targets } = await t.listTools(req.agent);
+      const { tools, targets } = await t.listTools(req.agent);
       const target = targets.get(name);
       if (!target) return fail(res, msg.id, -32602, `Unknown tool: ${name}`), true;
-      const args = (params.arguments ?? {}) as Record<string, unknown>;
-      const operation = target.operation ?? (typeof args.operation === 'string' ? args.operation : '');
-      const parameters = target.operation ? args : ((args.parameters as Record<string, unknown> | undefined) ?? {});
+      const readOnly = tools.find((tool) => tool.name === name)?.annotations.readOnlyHint === true;
       const requested = Number((params.task as { ttl?: unknown }).ttl);
       const ttl = Number.isFinite(requested) && requested > 0 ? Math.min(requested, MAX_TTL_MS) : DEFAULT_TTL_MS;
-      const request: MCPRequest = { service: target.service, operation, parameters };
       const span = deps.tracing.startSpan(`tools/call ${target.service} (task)`, { kind: 'server' });
       try {
+        const args = (params.arguments ?? {}) as Record<string, unknown>;
+        const request = await t.callRequest(target, readOnly, args, (params._meta ?? {}) as Record<string, unknown>, req.agent);
         const outcome = await t.submit({
           request,
           agent: req.agent,

@@ -50,7 +50,7 @@ export function mcpEndpoint(deps: ApiDeps) {
   const sessionKey = (id: string) => `${prefix}:session:${id}`;
   const cancellation = callCancellation(redis, prefix, broker);
   const streams = new Set<Response>();
-  const tasks = mcpTasks({ deps, redis, prefix, submit, listTools: (agent) => listTools(agent), scopeOf: (req) => scopeOf(req) });
+  const tasks = mcpTasks({ deps, redis, prefix, submit, listTools: (agent) => listTools(agent), scopeOf: (req) => scopeOf(req), callRequest });
 
   /**
    * The tools of a set of services, reused by every tools/list and tools/call of callers with the same
@@ -112,13 +112,6 @@ export function mcpEndpoint(deps: ApiDeps) {
     asTask: boolean,
   ): Promise<ToolResult | Record<string, unknown>> {
     const agent = agentOf(ctx);
-    let operation = target.operation;
-    let parameters = args;
-    if (operation === undefined) {
-      if (typeof args.operation !== 'string') return errorResult(new GatewayError('VALIDATION_ERROR', 'arguments.operation (the operation name) is required').toBody());
-      operation = args.operation;
-      parameters = (args.parameters as Record<string, unknown> | undefined) ?? {};
-    }
     const meta = (ctx.mcpReq._meta ?? {}) as Record<string, unknown>;
     let id: string | undefined;
     /** The job, once the queue holds it: from then on the call may still finish, whatever happens here. */
@@ -126,28 +119,11 @@ export function mcpEndpoint(deps: ApiDeps) {
     const progressToken = meta.progressToken as string | number | undefined;
     let stopProgress = () => undefined as void;
     let stopCancel = () => undefined as void;
-    const span = deps.tracing.startSpan(`tools/call ${target.service}`, { kind: 'server', attributes: { 'mcp.service': target.service, 'mcp.operation': operation } });
+    const span = deps.tracing.startSpan(`tools/call ${target.service}`, { kind: 'server', attributes: { 'mcp.service': target.service } });
     try {
-      // Re-attach, never re-execute: an explicit idempotency key, or for read-only tools the same
-      // caller + tool + arguments within a short window, joins the job already running.
-      const key = meta['mcp-gateway/idempotencyKey'] ?? meta.idempotencyKey;
-      if (typeof key === 'string' && REQUEST_ID_PATTERN.test(key)) id = key;
-      else if (readOnly) {
-        const fingerprint = requestHash(target.service, operation, parameters, agent?.id);
-        const fresh = `mcp-${randomUUID()}`;
-        const recentKey = `${prefix}:recent:${fingerprint}`;
-        const won = await redis.set(recentKey, fresh, 'PX', REATTACH_WINDOW_MS, 'NX');
-        id = won === 'OK' ? fresh : ((await redis.get(recentKey)) ?? fresh);
-        if (id !== fresh) {
-          // Join a call that is running or succeeded; a failed one is tried again, not replayed.
-          const earlier = await broker.status(id).catch(() => undefined);
-          if (earlier && (earlier.state === 'failed' || earlier.state === 'cancelled')) {
-            id = fresh;
-            await redis.set(recentKey, fresh, 'PX', REATTACH_WINDOW_MS);
-          }
-        }
-      }
-      const request: MCPRequest = { ...(id ? { id } : {}), service: target.service, operation, parameters };
+      const request = await callRequest(target, readOnly, args, meta, agent);
+      id = request.id;
+      span.setAttributes({ 'mcp.operation': request.operation });
       const outcome = await submit({
         request,
         agent,
@@ -186,6 +162,39 @@ export function mcpEndpoint(deps: ApiDeps) {
       stopProgress();
       span.end();
     }
+  }
+
+  /**
+   * The gateway request of a tools/call, run as a task or not. A dynamic service's `call` tool names
+   * the operation in its arguments. Re-attach, never re-execute: the request's id is the caller's
+   * idempotency key, or for a read-only tool the id of the same caller's call with the same arguments
+   * within REATTACH_WINDOW_MS, so that it joins the job already running; else it has none (a new job).
+   */
+  async function callRequest(target: ToolTarget, readOnly: boolean, args: Record<string, unknown>, meta: Record<string, unknown>, agent: Agent | undefined): Promise<MCPRequest> {
+    let operation = target.operation;
+    let parameters = args;
+    if (operation === undefined) {
+      if (typeof args.operation !== 'string') throw new GatewayError('VALIDATION_ERROR', 'arguments.operation (the operation name) is required');
+      operation = args.operation;
+      parameters = (args.parameters as Record<string, unknown> | undefined) ?? {};
+    }
+    const request: MCPRequest = { service: target.service, operation, parameters };
+    const key = meta['mcp-gateway/idempotencyKey'] ?? meta.idempotencyKey;
+    if (typeof key === 'string' && REQUEST_ID_PATTERN.test(key)) return { ...request, id: key };
+    if (!readOnly) return request;
+    const recentKey = `${prefix}:recent:${requestHash(target.service, operation, parameters, agent?.id)}`;
+    const fresh = `mcp-${randomUUID()}`;
+    const won = await redis.set(recentKey, fresh, 'PX', REATTACH_WINDOW_MS, 'NX');
+    const recent = won === 'OK' ? fresh : ((await redis.get(recentKey)) ?? fresh);
+    if (recent !== fresh) {
+      // Join a call that is running or succeeded; a failed one is tried again, not replayed.
+      const earlier = await broker.status(recent).catch(() => undefined);
+      if (earlier && (earlier.state === 'failed' || earlier.state === 'cancelled')) {
+        await redis.set(recentKey, fresh, 'PX', REATTACH_WINDOW_MS);
+        return { ...request, id: fresh };
+      }
+    }
+    return { ...request, id: recent };
   }
 
   /** Where a waiting job stands in its queue (1 = next), or undefined when it is not waiting there. */

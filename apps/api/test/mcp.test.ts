@@ -320,7 +320,8 @@ describe('MCP tasks (2025-11-25, task-augmented tools/call)', () => {
     const { client } = await connect();
     expect(client.getServerCapabilities()?.tasks?.requests?.tools?.call).toBeDefined();
     const messages: { type: string; task?: { taskId: string; status: string }; result?: { structuredContent?: unknown } }[] = [];
-    for await (const m of client.experimental.tasks.callToolStream({ name: 'users__slow', arguments: { ms: 500 } }, undefined, { task: { ttl: 60_000 } })) {
+    // Arguments no other test uses: the same read-only call within 30 s would join that one's job.
+    for await (const m of client.experimental.tasks.callToolStream({ name: 'users__slow', arguments: { ms: 505 } }, undefined, { task: { ttl: 60_000 } })) {
       messages.push(m as never);
     }
     const created = messages.find((m) => m.type === 'taskCreated')!;
@@ -349,6 +350,32 @@ describe('MCP tasks (2025-11-25, task-augmented tools/call)', () => {
     await stream.return(undefined);
     await other.client.close();
     await client.close();
+  });
+
+  /** Every message of a task-augmented call, through the v1 client's task stream. */
+  const runAsTask = async (client: Client, params: { name: string; arguments: Record<string, unknown>; _meta?: Record<string, unknown> }) => {
+    const messages: { type: string; task?: { taskId: string; status: string; statusMessage?: string }; result?: { structuredContent?: unknown } }[] = [];
+    for await (const m of client.experimental.tasks.callToolStream(params, undefined, { task: { ttl: 60_000 } })) messages.push(m as never);
+    return messages;
+  };
+
+  it('a re-issued call joins the job already running: the same task, one backend call', async () => {
+    const a = await connect();
+    const b = await connect();
+    // The same read-only call from two sessions of one caller, within the re-attach window.
+    const [first, second] = await Promise.all([a, b].map(({ client }) => runAsTask(client, { name: 'users__slow', arguments: { ms: 450 } })));
+    expect(second[0]!.task!.taskId).toBe(first[0]!.task!.taskId);
+    for (const run of [first, second]) expect(run.at(-1)).toMatchObject({ type: 'result', result: { structuredContent: { slow: true } } });
+    expect(backend.requests.filter((r) => r.path === '/slow')).toHaveLength(1);
+    // Any call with the same idempotency key, read-only or not.
+    const _meta = { 'mcp-gateway/idempotencyKey': 'task-create-ada' };
+    const created = await runAsTask(a.client, { name: 'users__createUser', arguments: { name: 'Ada' }, _meta });
+    const again = await runAsTask(b.client, { name: 'users__createUser', arguments: { name: 'Ada' }, _meta });
+    expect([created[0]!.task!.taskId, again[0]!.task!.taskId]).toEqual(['task-create-ada', 'task-create-ada']);
+    expect(again.at(-1)).toMatchObject({ type: 'result', result: { structuredContent: { body: { name: 'Ada' } } } });
+    expect(backend.requests.filter((r) => r.path === '/users' && r.method === 'POST')).toHaveLength(1);
+    await a.client.close();
+    await b.client.close();
   });
 });
 
