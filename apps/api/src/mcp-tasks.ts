@@ -1,13 +1,14 @@
+import { randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
 import type Redis from 'ioredis';
 import * as z from 'zod';
 import { ProtocolError, ProtocolErrorCode, type Server } from '@modelcontextprotocol/server';
-import { isEnded, toGatewayError, type MCPRequest, type MCPResponse, type RequestState } from '@mcp-gateway/protocol';
+import { isEnded, isGatewayError, toGatewayError, type ErrorBody, type MCPRequest, type MCPResponse, type RequestState } from '@mcp-gateway/protocol';
 import type { RequestRecord } from '@mcp-gateway/broker';
-import { toolResult, type GatewayTool, type ToolTarget } from '@mcp-gateway/mcp';
+import { errorResult, toolResult, type GatewayTool, type ToolResult, type ToolTarget } from '@mcp-gateway/mcp';
 import type { Agent } from './auth';
 import type { ApiDeps } from './deps';
-import { apiError } from './http-errors';
+import { afterAccepted, apiError } from './http-errors';
 import type { Submitter } from './submission';
 
 /** The params of tasks/get, tasks/update and tasks/cancel: made once (a zod schema is costly to build, and a server is built per request). */
@@ -36,6 +37,8 @@ interface TaskRecord {
   scope: string;
   createdAt: string;
   ttl: number;
+  /** A 2025-11-25 call refused before the queue took it: the task failed at once, with this error. */
+  refused?: ErrorBody;
 }
 
 type TaskStatus = 'working' | 'input_required' | 'completed' | 'failed' | 'cancelled';
@@ -84,15 +87,16 @@ export function mcpTasks(t: TaskDeps) {
   const listKey = (scope: string) => `${prefix}:{tasks-${scope}}:list`;
 
   const reply = (res: Response, id: RpcMessage['id'], result: unknown) => res.status(200).json({ jsonrpc: '2.0', id: id ?? null, result });
-  const fail = (res: Response, id: RpcMessage['id'], code: number, message: string) => res.status(200).json({ jsonrpc: '2.0', id: id ?? null, error: { code, message } });
+  const fail = (res: Response, id: RpcMessage['id'], code: number, message: string, data?: unknown) =>
+    res.status(200).json({ jsonrpc: '2.0', id: id ?? null, error: { code, message, ...(data === undefined ? {} : { data }) } });
 
   /**
    * Stores the task before it is announced, so a tasks/get that follows at once finds it. `listed`:
    * 2025-11-25 tasks go on their scope's tasks/list; 2026-07-28 ones do not (that revision has no
    * tasks/list, and without sessions a scope can be every anonymous caller).
    */
-  async function create(scope: string, id: string, ttl: number, listed: boolean): Promise<TaskRecord> {
-    const rec: TaskRecord = { scope, createdAt: new Date().toISOString(), ttl };
+  async function create(scope: string, id: string, ttl: number, listed: boolean, refused?: ErrorBody): Promise<TaskRecord> {
+    const rec: TaskRecord = { scope, createdAt: new Date().toISOString(), ttl, ...(refused ? { refused } : {}) };
     const tx = redis.multi().set(taskKey(scope, id), JSON.stringify(rec), 'PX', ttl);
     if (listed) tx.zadd(listKey(scope), Date.now(), id).zremrangebyrank(listKey(scope), 0, -1001).pexpire(listKey(scope), MAX_TTL_MS);
     const stored = await tx.exec();
@@ -121,9 +125,11 @@ export function mcpTasks(t: TaskDeps) {
   }
 
   async function legacyTask(id: string, rec: TaskRecord): Promise<Record<string, unknown> | undefined> {
+    const fixed = { ttl: rec.ttl, pollInterval: POLL_INTERVAL_MS };
+    if (rec.refused) return { taskId: id, createdAt: rec.createdAt, lastUpdatedAt: rec.createdAt, statusMessage: `${rec.refused.code}: ${rec.refused.message}`, status: 'failed', ...fixed };
     const job = await deps.broker.records.get(id);
     if (!job) return undefined;
-    return { ...common(id, rec, job), status: LEGACY_STATUS[job.state], ttl: rec.ttl, pollInterval: POLL_INTERVAL_MS };
+    return { ...common(id, rec, job), status: LEGACY_STATUS[job.state], ...fixed };
   }
 
   /**
@@ -182,6 +188,35 @@ export function mcpTasks(t: TaskDeps) {
     },
   };
 
+  /**
+   * The tool result of a task's job, once it has ended: waited for (one subscription per process, as
+   * for sync requests) at most RESULT_WAIT_MS and never past the client's disconnect; undefined when
+   * the job has not ended by then (the client asks again).
+   */
+  async function jobToolResult(id: string, ttl: number, res: Response): Promise<ToolResult | undefined> {
+    const w = deps.waiter.register(id);
+    const gone = () => w.cancel();
+    res.on('close', gone);
+    try {
+      const job = await deps.broker.records.get(id);
+      const result = (job ? endedResult(job) : undefined) ?? (await w.wait(Math.min(RESULT_WAIT_MS, Math.max(1000, ttl))))?.result;
+      return result && toolResult(result);
+    } finally {
+      w.cancel();
+      res.off('close', gone);
+    }
+  }
+
+  /**
+   * The 2025-11-25 answer to a task-augmented call refused before any job existed: a task created
+   * `failed` (that revision's end for a tool call whose result is `isError`), whose tasks/result is the
+   * tool error, with retryAfterMs and breaker state. Its id is no request's: nothing was queued.
+   */
+  async function refused(scope: string, error: ErrorBody, ttl: number): Promise<Record<string, unknown> | undefined> {
+    const id = randomUUID();
+    return legacyTask(id, await create(scope, id, ttl, true, error));
+  }
+
   /** Handles a 2025-11-25 task request; false lets the SDK have the message. */
   async function legacy(req: Request, res: Response): Promise<boolean> {
     const msg = req.body as RpcMessage | undefined;
@@ -199,6 +234,8 @@ export function mcpTasks(t: TaskDeps) {
       const requested = Number((params.task as { ttl?: unknown }).ttl);
       const ttl = Number.isFinite(requested) && requested > 0 ? Math.min(requested, MAX_TTL_MS) : DEFAULT_TTL_MS;
       const span = deps.tracing.startSpan(`tools/call ${target.service} (task)`, { kind: 'server' });
+      /** The job, once the queue holds it: from then on it may still run, whatever happens here. */
+      let accepted: string | undefined;
       try {
         const args = (params.arguments ?? {}) as Record<string, unknown>;
         const request = await t.callRequest(target, readOnly, args, (params._meta ?? {}) as Record<string, unknown>, req.agent);
@@ -209,13 +246,22 @@ export function mcpTasks(t: TaskDeps) {
           traceparent: span.traceparent,
           waitMs: 0,
         });
-        const id = outcome.kind === 'ended' ? outcome.ended.id : outcome.id;
-        const rec = await create(scope, id, ttl, true);
-        reply(res, msg.id, { task: await legacyTask(id, rec) });
+        accepted = outcome.kind === 'ended' ? outcome.ended.id : outcome.id;
+        reply(res, msg.id, { task: await legacyTask(accepted, await create(scope, accepted, ttl, true)) });
       } catch (err) {
-        // Refused before any task existed (bad arguments, open circuit, …): a JSON-RPC error, as the spec asks.
         const e = apiError(err);
-        fail(res, msg.id, e.code === 'VALIDATION_ERROR' ? -32602 : -32603, `${e.code}: ${e.message}`);
+        if (!isGatewayError(err) && e.code !== 'UNAVAILABLE') deps.logger.error({ err, service: target.service }, 'tools/call (task) failed');
+        // Accepted, but its task could not be stored (Redis away): no task to give, and the job may still run.
+        if (accepted) {
+          const late = afterAccepted(e, accepted);
+          return fail(res, msg.id, -32603, `${late.code}: ${late.message}`, late.toBody()), true;
+        }
+        // Refused before the queue took it (bad arguments, open circuit, rate limit, full queue): a task
+        // that failed at once, whose result is the tool error the same call without a task gets. When
+        // not even that can be stored (Redis away), a JSON-RPC error with the same error as its data.
+        const task = await refused(scope, e.toBody(), ttl).catch(() => undefined);
+        if (task) reply(res, msg.id, { task });
+        else fail(res, msg.id, -32603, `${e.code}: ${e.message}`, e.toBody());
       } finally {
         span.end();
       }
@@ -251,22 +297,8 @@ export function mcpTasks(t: TaskDeps) {
       return reply(res, msg.id, await legacyTask(found.id, found.rec)), true;
     }
     if (msg.method === 'tasks/result') {
-      // Blocks until the task ends (one subscription per process, as for sync requests), at most
-      // RESULT_WAIT_MS per call and never past the client's disconnect; the client asks again after.
-      const w = deps.waiter.register(found.id);
-      const gone = () => w.cancel();
-      res.on('close', gone);
-      let result: MCPResponse | undefined;
-      try {
-        const job = await deps.broker.records.get(found.id);
-        result = job ? endedResult(job) : undefined;
-        if (!result) result = (await w.wait(Math.min(RESULT_WAIT_MS, Math.max(1000, found.rec.ttl))))?.result;
-      } finally {
-        w.cancel();
-        res.off('close', gone);
-      }
-      if (!result) return fail(res, msg.id, -32603, `Task ${found.id} has no result yet; ask again (tasks/get shows its status)`), true;
-      const tool = toolResult(result);
+      const tool = found.rec.refused ? errorResult(found.rec.refused) : await jobToolResult(found.id, found.rec.ttl, res);
+      if (!tool) return fail(res, msg.id, -32603, `Task ${found.id} has no result yet; ask again (tasks/get shows its status)`), true;
       return reply(res, msg.id, { ...tool, _meta: { ...(tool._meta ?? {}), 'io.modelcontextprotocol/related-task': { taskId: found.id } } }), true;
     }
     return false;

@@ -7,7 +7,7 @@ import { requestHash } from '@mcp-gateway/broker';
 import { agentMayUse, authEnabled, type Agent } from './auth';
 import type { ApiDeps } from './deps';
 import { mcpTasks, TASKS_EXTENSION } from './mcp-tasks';
-import { apiError } from './http-errors';
+import { afterAccepted, apiError } from './http-errors';
 import { callCancellation, type SessionCall } from './mcp-cancel';
 import { ExpressExchangeTransport } from './mcp-exchange';
 import { serveFetch } from './mcp-fetch';
@@ -150,12 +150,7 @@ export function mcpEndpoint(deps: ApiDeps) {
       // Bad arguments, refusals and fast failures are tool results an agent can act on.
       const e = apiError(err);
       if (!isGatewayError(err) && e.code !== 'UNAVAILABLE') logger.error({ err, service: target.service }, 'tools/call failed');
-      if (accepted) {
-        // Failed after the queue took the job (e.g. Redis away while its task was stored): the call may
-        // still run, so say where its result will be, and that calling again could run it twice.
-        const message = `${e.message}; the request ${accepted} was accepted and may still finish (GET /mcp/requests/${accepted})`;
-        return errorResult(new GatewayError(e.code, message, { retryable: false }).toBody(), accepted);
-      }
+      if (accepted) return errorResult(afterAccepted(e, accepted).toBody(), accepted);
       return errorResult(e.toBody(), id);
     } finally {
       stopCancel();
