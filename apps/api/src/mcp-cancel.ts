@@ -21,7 +21,8 @@ export interface SessionCall {
  *   nothing. A 2026-07-28 client cancels by closing its request's response stream, the spec's signal
  *   on Streamable HTTP, which names the call beyond doubt (see `cancelOnClose`);
  * - only the call that created a job cancels it, and only while no other call has joined it (a
- *   re-issued call, the same read-only call from another client): a shared job is left to run.
+ *   re-issued call, the same read-only call from another client): a shared job is left to run. So
+ *   does tasks/cancel, whose task id is the job's and therefore the same for every call that joined.
  *   A join is marked one round trip after its claim: a cancellation that comes in between still
  *   ends the job (the joined call then ends CANCELLED, as if it had joined a cancelled job).
  */
@@ -29,15 +30,20 @@ export function callCancellation(redis: Redis, prefix: string, broker: Broker) {
   const callKey = (c: SessionCall) => `${prefix}:call:${c.session}:${String(c.requestId)}`;
   const joinedKey = (jobId: string) => `${prefix}:joined:${jobId}`;
 
+  /** Whether another call joined the job. Unknown (Redis away) counts as joined: not cancelling is the safe side. */
+  async function shared(jobId: string): Promise<boolean> {
+    return (await redis.exists(joinedKey(jobId)).catch(() => 1)) > 0;
+  }
+
   /** Cancels a job no other call has joined; a job a worker is running is not interrupted. */
   async function cancelOwn(jobId: string): Promise<void> {
-    // Unknown (Redis away) counts as joined: not cancelling is the safe side.
-    const joined = await redis.exists(joinedKey(jobId)).catch(() => 1);
-    if (joined) return;
-    await broker.cancel(jobId).catch(() => undefined);
+    if (!(await shared(jobId))) await broker.cancel(jobId).catch(() => undefined);
   }
 
   return {
+    shared,
+    cancelOwn,
+
     /** A call's job is in the queue: `created` by this call, or joined. `call`: where a 2025 session will name it. */
     async accepted(jobId: string, created: boolean, call: SessionCall | undefined): Promise<void> {
       try {
@@ -77,3 +83,5 @@ export function callCancellation(redis: Redis, prefix: string, broker: Broker) {
     },
   };
 }
+
+export type CallCancellation = ReturnType<typeof callCancellation>;

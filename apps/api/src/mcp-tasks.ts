@@ -9,6 +9,7 @@ import { errorResult, toolResult, type GatewayTool, type ToolResult, type ToolTa
 import type { Agent } from './auth';
 import type { ApiDeps } from './deps';
 import { afterAccepted, apiError } from './http-errors';
+import type { CallCancellation } from './mcp-cancel';
 import type { Submitter } from './submission';
 
 /** The params of tasks/get, tasks/update and tasks/cancel: made once (a zod schema is costly to build, and a server is built per request). */
@@ -16,7 +17,9 @@ const BY_TASK_ID = { params: z.looseObject({ taskId: z.string() }) };
 
 /**
  * MCP tasks, both generations, over one store: a task's id IS the queue job id, so any API replica
- * answers for it and `GET /mcp/requests/:id` answers for the same id.
+ * answers for it and `GET /mcp/requests/:id` answers for the same id (a refused 2025-11-25 call's
+ * task aside: it has no job). Calls that joined one job share its task id, and then none of them
+ * cancels it (see callCancellation).
  * - 2025-11-25 (task-augmented requests): the client asks for a task with `params.task`; the SDK has
  *   no runtime for it, so `tools/call` with a task and `tasks/get|result|list|cancel` are handled
  *   here, before the SDK.
@@ -67,6 +70,7 @@ export interface TaskDeps {
   submit: Submitter;
   listTools(agent: Agent | undefined): Promise<{ tools: GatewayTool[]; targets: Map<string, ToolTarget> }>;
   scopeOf(req: Request): string;
+  cancellation: CallCancellation;
   /** The gateway request of a tools/call (the same as without a task, re-attach included). */
   callRequest(target: ToolTarget, readOnly: boolean, args: Record<string, unknown>, meta: Record<string, unknown>, agent: Agent | undefined): Promise<MCPRequest>;
 }
@@ -179,10 +183,11 @@ export function mcpTasks(t: TaskDeps) {
       // No gateway task asks for input, so a known task's update is acknowledged and changes nothing.
       server.setRequestHandler('tasks/update', BY_TASK_ID, async (params) => (await known(params.taskId), {}));
       // Cancellation is cooperative: a job still queued or waiting for a retry is cancelled, one a
-      // worker is running ends as it would have. The ack is the same either way, as the spec asks.
+      // worker is running, or another call joined, ends as it would have. The ack is the same
+      // either way, as the spec asks.
       server.setRequestHandler('tasks/cancel', BY_TASK_ID, async (params) => {
         const found = await known(params.taskId);
-        await deps.broker.cancel(found.id).catch(() => undefined);
+        await t.cancellation.cancelOwn(found.id);
         return {};
       });
     },
@@ -245,6 +250,7 @@ export function mcpTasks(t: TaskDeps) {
           correlationId: req.correlationId,
           traceparent: span.traceparent,
           waitMs: 0,
+          onAccepted: (id, created) => void t.cancellation.accepted(id, created, undefined),
         });
         accepted = outcome.kind === 'ended' ? outcome.ended.id : outcome.id;
         reply(res, msg.id, { task: await legacyTask(accepted, await create(scope, accepted, ttl, true)) });
@@ -289,6 +295,7 @@ export function mcpTasks(t: TaskDeps) {
     if (msg.method === 'tasks/cancel') {
       const status = await deps.broker.status(found.id);
       if (!status || isEnded(status.state)) return fail(res, msg.id, -32602, `Task ${found.id} has already ended`), true;
+      if (await t.cancellation.shared(found.id)) return fail(res, msg.id, -32602, `Task ${found.id} cannot be cancelled: another call joined its request, which runs on for it`), true;
       try {
         await deps.broker.cancel(found.id);
       } catch (err) {

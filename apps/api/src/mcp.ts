@@ -50,7 +50,7 @@ export function mcpEndpoint(deps: ApiDeps) {
   const sessionKey = (id: string) => `${prefix}:session:${id}`;
   const cancellation = callCancellation(redis, prefix, broker);
   const streams = new Set<Response>();
-  const tasks = mcpTasks({ deps, redis, prefix, submit, listTools: (agent) => listTools(agent), scopeOf: (req) => scopeOf(req), callRequest });
+  const tasks = mcpTasks({ deps, redis, prefix, submit, listTools: (agent) => listTools(agent), scopeOf: (req) => scopeOf(req), cancellation, callRequest });
 
   /**
    * The tools of a set of services, reused by every tools/list and tools/call of callers with the same

@@ -4,6 +4,7 @@ import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from
 import type { RequestState } from '@mcp-gateway/protocol';
 import { startBackend, type TestBackend } from '@mcp-gateway/testing';
 import { eventually, startGateway, type Running } from './harness';
+import { modernTaskClient } from './modern-tasks-client';
 
 /**
  * Cancelling an MCP call reaches that call's own job, never another client's: with a 2025 session
@@ -19,6 +20,8 @@ beforeAll(async () => {
   backend = await startBackend();
   gw = await startGateway(
     {
+      // A 2026-07-28 call from a client that takes tasks becomes one after 200 ms.
+      mcp: { taskAfterMs: 200, streamAfterMs: 400 },
       services: {
         stuck: {
           endpoint: backend.url,
@@ -118,6 +121,21 @@ describe('MCP cancellation without a session (2026-07-28)', () => {
     expect(await stateOf(jobId)).toBe('queued');
     await first.close();
     await second.close();
+  });
+});
+
+describe('MCP tasks/cancel (2026-07-28 Tasks extension)', () => {
+  it('leaves a job that two calls share to run: their task ids are the same', async () => {
+    const clients = [await modernTaskClient(url), await modernTaskClient(url)];
+    const first = await clients[0]!.session.callTool('stuck__peek', { n: 5 });
+    const second = await clients[1]!.session.callTool('stuck__peek', { n: 5 });
+    expect([first.kind, second.kind]).toEqual(['task', 'task']);
+    const taskId = first.handle!.taskId;
+    expect(second.handle!.taskId).toBe(taskId);
+    for (const execution of [second, first]) await execution.cancel();
+    await settle();
+    expect(await stateOf(taskId)).toBe('queued');
+    for (const c of clients) await c.close();
   });
 });
 

@@ -356,6 +356,21 @@ describe('MCP tasks (2025-11-25, task-augmented tools/call)', () => {
     await client.close();
   });
 
+  it('tasks/cancel leaves a job that another call joined to run for it', async () => {
+    const a = await connect();
+    const b = await connect();
+    const _meta = { 'mcp-gateway/idempotencyKey': 'shared-parked-1' };
+    const streams = [a, b].map(({ client }) => client.experimental.tasks.callToolStream({ name: 'parked__wait', arguments: {}, _meta }, undefined, { task: { ttl: 60_000 } }));
+    const created = [];
+    for (const stream of streams) created.push(((await stream.next()).value as { task: { taskId: string } }).task.taskId);
+    expect(created).toEqual(['shared-parked-1', 'shared-parked-1']);
+    for (const { client } of [b, a]) await expect(client.experimental.tasks.cancelTask('shared-parked-1')).rejects.toThrow(/another call joined its request/);
+    expect((await gw.http.get('/mcp/requests/shared-parked-1')).body).toMatchObject({ state: 'queued' });
+    for (const stream of streams) await stream.return(undefined);
+    await a.client.close();
+    await b.client.close();
+  });
+
   /** Every message of a task-augmented call, through the v1 client's task stream. */
   const runAsTask = async (client: Client, params: { name: string; arguments: Record<string, unknown>; _meta?: Record<string, unknown> }) => {
     const messages: { type: string; task?: { taskId: string; status: string; statusMessage?: string }; result?: { structuredContent?: unknown }; error?: { message: string; data?: unknown } }[] = [];
