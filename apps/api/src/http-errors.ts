@@ -7,6 +7,16 @@ export function apiError(err: unknown): GatewayError {
   return isConnectionError(err) ? new GatewayError('UNAVAILABLE', 'The gateway cannot reach Redis; try again shortly', { retryAfterMs: 1000 }) : toGatewayError(err);
 }
 
+/**
+ * An error that came after the queue took request `id` (e.g. Redis away while its task was stored):
+ * the request may still run, so the error says where its result will be, and that calling again
+ * could run it twice.
+ */
+export function afterAccepted(err: unknown, id: string): GatewayError {
+  const e = apiError(err);
+  return new GatewayError(e.code, `${e.message}; the request ${id} was accepted and may still finish (GET /mcp/requests/${id})`, { retryable: false });
+}
+
 /** The envelope of an error that is not a request's result (bad input, unknown id, Redis away). */
 export interface ErrorEnvelope {
   id?: string;

@@ -1,13 +1,15 @@
+import { randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
 import type Redis from 'ioredis';
 import * as z from 'zod';
 import { ProtocolError, ProtocolErrorCode, type Server } from '@modelcontextprotocol/server';
-import { isEnded, toGatewayError, type MCPRequest, type MCPResponse, type RequestState } from '@mcp-gateway/protocol';
+import { isEnded, isGatewayError, toGatewayError, type ErrorBody, type MCPRequest, type MCPResponse, type RequestState } from '@mcp-gateway/protocol';
 import type { RequestRecord } from '@mcp-gateway/broker';
-import { toolResult, type GatewayTool, type ToolTarget } from '@mcp-gateway/mcp';
+import { errorResult, toolResult, type GatewayTool, type ToolResult, type ToolTarget } from '@mcp-gateway/mcp';
 import type { Agent } from './auth';
 import type { ApiDeps } from './deps';
-import { apiError } from './http-errors';
+import { afterAccepted, apiError } from './http-errors';
+import type { CallCancellation } from './mcp-cancel';
 import type { Submitter } from './submission';
 
 /** The params of tasks/get, tasks/update and tasks/cancel: made once (a zod schema is costly to build, and a server is built per request). */
@@ -15,7 +17,9 @@ const BY_TASK_ID = { params: z.looseObject({ taskId: z.string() }) };
 
 /**
  * MCP tasks, both generations, over one store: a task's id IS the queue job id, so any API replica
- * answers for it and `GET /mcp/requests/:id` answers for the same id.
+ * answers for it and `GET /mcp/requests/:id` answers for the same id (a refused 2025-11-25 call's
+ * task aside: it has no job). Calls that joined one job share its task id, and then none of them
+ * cancels it (see callCancellation).
  * - 2025-11-25 (task-augmented requests): the client asks for a task with `params.task`; the SDK has
  *   no runtime for it, so `tools/call` with a task and `tasks/get|result|list|cancel` are handled
  *   here, before the SDK.
@@ -36,6 +40,8 @@ interface TaskRecord {
   scope: string;
   createdAt: string;
   ttl: number;
+  /** A 2025-11-25 call refused before the queue took it: the task failed at once, with this error. */
+  refused?: ErrorBody;
 }
 
 type TaskStatus = 'working' | 'input_required' | 'completed' | 'failed' | 'cancelled';
@@ -64,6 +70,9 @@ export interface TaskDeps {
   submit: Submitter;
   listTools(agent: Agent | undefined): Promise<{ tools: GatewayTool[]; targets: Map<string, ToolTarget> }>;
   scopeOf(req: Request): string;
+  cancellation: CallCancellation;
+  /** The gateway request of a tools/call (the same as without a task, re-attach included). */
+  callRequest(target: ToolTarget, readOnly: boolean, args: Record<string, unknown>, meta: Record<string, unknown>, agent: Agent | undefined): Promise<MCPRequest>;
 }
 
 /** A 2026-07-28 request: its protocol version (header or per-request `_meta`) is of that era. */
@@ -82,15 +91,16 @@ export function mcpTasks(t: TaskDeps) {
   const listKey = (scope: string) => `${prefix}:{tasks-${scope}}:list`;
 
   const reply = (res: Response, id: RpcMessage['id'], result: unknown) => res.status(200).json({ jsonrpc: '2.0', id: id ?? null, result });
-  const fail = (res: Response, id: RpcMessage['id'], code: number, message: string) => res.status(200).json({ jsonrpc: '2.0', id: id ?? null, error: { code, message } });
+  const fail = (res: Response, id: RpcMessage['id'], code: number, message: string, data?: unknown) =>
+    res.status(200).json({ jsonrpc: '2.0', id: id ?? null, error: { code, message, ...(data === undefined ? {} : { data }) } });
 
   /**
    * Stores the task before it is announced, so a tasks/get that follows at once finds it. `listed`:
    * 2025-11-25 tasks go on their scope's tasks/list; 2026-07-28 ones do not (that revision has no
    * tasks/list, and without sessions a scope can be every anonymous caller).
    */
-  async function create(scope: string, id: string, ttl: number, listed: boolean): Promise<TaskRecord> {
-    const rec: TaskRecord = { scope, createdAt: new Date().toISOString(), ttl };
+  async function create(scope: string, id: string, ttl: number, listed: boolean, refused?: ErrorBody): Promise<TaskRecord> {
+    const rec: TaskRecord = { scope, createdAt: new Date().toISOString(), ttl, ...(refused ? { refused } : {}) };
     const tx = redis.multi().set(taskKey(scope, id), JSON.stringify(rec), 'PX', ttl);
     if (listed) tx.zadd(listKey(scope), Date.now(), id).zremrangebyrank(listKey(scope), 0, -1001).pexpire(listKey(scope), MAX_TTL_MS);
     const stored = await tx.exec();
@@ -119,9 +129,11 @@ export function mcpTasks(t: TaskDeps) {
   }
 
   async function legacyTask(id: string, rec: TaskRecord): Promise<Record<string, unknown> | undefined> {
+    const fixed = { ttl: rec.ttl, pollInterval: POLL_INTERVAL_MS };
+    if (rec.refused) return { taskId: id, createdAt: rec.createdAt, lastUpdatedAt: rec.createdAt, statusMessage: `${rec.refused.code}: ${rec.refused.message}`, status: 'failed', ...fixed };
     const job = await deps.broker.records.get(id);
     if (!job) return undefined;
-    return { ...common(id, rec, job), status: LEGACY_STATUS[job.state], ttl: rec.ttl, pollInterval: POLL_INTERVAL_MS };
+    return { ...common(id, rec, job), status: LEGACY_STATUS[job.state], ...fixed };
   }
 
   /**
@@ -170,15 +182,44 @@ export function mcpTasks(t: TaskDeps) {
       };
       // No gateway task asks for input, so a known task's update is acknowledged and changes nothing.
       server.setRequestHandler('tasks/update', BY_TASK_ID, async (params) => (await known(params.taskId), {}));
-      // Cancellation is cooperative: a job still queued or waiting for a retry is cancelled, one a
-      // worker is running ends as it would have. The ack is the same either way, as the spec asks.
+      // A job no other call joined is cancelled (a running one's backend call is abandoned); one
+      // another call joined ends as it would have. The ack is the same either way, as the spec asks.
       server.setRequestHandler('tasks/cancel', BY_TASK_ID, async (params) => {
         const found = await known(params.taskId);
-        await deps.broker.cancel(found.id).catch(() => undefined);
+        await t.cancellation.cancelOwn(found.id);
         return {};
       });
     },
   };
+
+  /**
+   * The tool result of a task's job, once it has ended: waited for (one subscription per process, as
+   * for sync requests) at most RESULT_WAIT_MS and never past the client's disconnect; undefined when
+   * the job has not ended by then (the client asks again).
+   */
+  async function jobToolResult(id: string, ttl: number, res: Response): Promise<ToolResult | undefined> {
+    const w = deps.waiter.register(id);
+    const gone = () => w.cancel();
+    res.on('close', gone);
+    try {
+      const job = await deps.broker.records.get(id);
+      const result = (job ? endedResult(job) : undefined) ?? (await w.wait(Math.min(RESULT_WAIT_MS, Math.max(1000, ttl))))?.result;
+      return result && toolResult(result);
+    } finally {
+      w.cancel();
+      res.off('close', gone);
+    }
+  }
+
+  /**
+   * The 2025-11-25 answer to a task-augmented call refused before any job existed: a task created
+   * `failed` (that revision's end for a tool call whose result is `isError`), whose tasks/result is the
+   * tool error, with retryAfterMs and breaker state. Its id is no request's: nothing was queued.
+   */
+  async function refused(scope: string, error: ErrorBody, ttl: number): Promise<Record<string, unknown> | undefined> {
+    const id = randomUUID();
+    return legacyTask(id, await create(scope, id, ttl, true, error));
+  }
 
   /** Handles a 2025-11-25 task request; false lets the SDK have the message. */
   async function legacy(req: Request, res: Response): Promise<boolean> {
@@ -190,31 +231,42 @@ export function mcpTasks(t: TaskDeps) {
 
     if (msg.method === 'tools/call' && params.task !== undefined) {
       const name = String(params.name ?? '');
-      const { targets } = await t.listTools(req.agent);
+      const { tools, targets } = await t.listTools(req.agent);
       const target = targets.get(name);
       if (!target) return fail(res, msg.id, -32602, `Unknown tool: ${name}`), true;
-      const args = (params.arguments ?? {}) as Record<string, unknown>;
-      const operation = target.operation ?? (typeof args.operation === 'string' ? args.operation : '');
-      const parameters = target.operation ? args : ((args.parameters as Record<string, unknown> | undefined) ?? {});
+      const readOnly = tools.find((tool) => tool.name === name)?.annotations.readOnlyHint === true;
       const requested = Number((params.task as { ttl?: unknown }).ttl);
       const ttl = Number.isFinite(requested) && requested > 0 ? Math.min(requested, MAX_TTL_MS) : DEFAULT_TTL_MS;
-      const request: MCPRequest = { service: target.service, operation, parameters };
       const span = deps.tracing.startSpan(`tools/call ${target.service} (task)`, { kind: 'server' });
+      /** The job, once the queue holds it: from then on it may still run, whatever happens here. */
+      let accepted: string | undefined;
       try {
+        const args = (params.arguments ?? {}) as Record<string, unknown>;
+        const request = await t.callRequest(target, readOnly, args, (params._meta ?? {}) as Record<string, unknown>, req.agent);
         const outcome = await t.submit({
           request,
           agent: req.agent,
           correlationId: req.correlationId,
           traceparent: span.traceparent,
           waitMs: 0,
+          onAccepted: (id, created) => void t.cancellation.accepted(id, created, undefined),
         });
-        const id = outcome.kind === 'ended' ? outcome.ended.id : outcome.id;
-        const rec = await create(scope, id, ttl, true);
-        reply(res, msg.id, { task: await legacyTask(id, rec) });
+        accepted = outcome.kind === 'ended' ? outcome.ended.id : outcome.id;
+        reply(res, msg.id, { task: await legacyTask(accepted, await create(scope, accepted, ttl, true)) });
       } catch (err) {
-        // Refused before any task existed (bad arguments, open circuit, …): a JSON-RPC error, as the spec asks.
         const e = apiError(err);
-        fail(res, msg.id, e.code === 'VALIDATION_ERROR' ? -32602 : -32603, `${e.code}: ${e.message}`);
+        if (!isGatewayError(err) && e.code !== 'UNAVAILABLE') deps.logger.error({ err, service: target.service }, 'tools/call (task) failed');
+        // Accepted, but its task could not be stored (Redis away): no task to give, and the job may still run.
+        if (accepted) {
+          const late = afterAccepted(e, accepted);
+          return fail(res, msg.id, -32603, `${late.code}: ${late.message}`, late.toBody()), true;
+        }
+        // Refused before the queue took it (bad arguments, open circuit, rate limit, full queue): a task
+        // that failed at once, whose result is the tool error the same call without a task gets. When
+        // not even that can be stored (Redis away), a JSON-RPC error with the same error as its data.
+        const task = await refused(scope, e.toBody(), ttl).catch(() => undefined);
+        if (task) reply(res, msg.id, { task });
+        else fail(res, msg.id, -32603, `${e.code}: ${e.message}`, e.toBody());
       } finally {
         span.end();
       }
@@ -242,6 +294,7 @@ export function mcpTasks(t: TaskDeps) {
     if (msg.method === 'tasks/cancel') {
       const status = await deps.broker.status(found.id);
       if (!status || isEnded(status.state)) return fail(res, msg.id, -32602, `Task ${found.id} has already ended`), true;
+      if (await t.cancellation.shared(found.id)) return fail(res, msg.id, -32602, `Task ${found.id} cannot be cancelled: another call joined its request, which runs on for it`), true;
       try {
         await deps.broker.cancel(found.id);
       } catch (err) {
@@ -250,22 +303,8 @@ export function mcpTasks(t: TaskDeps) {
       return reply(res, msg.id, await legacyTask(found.id, found.rec)), true;
     }
     if (msg.method === 'tasks/result') {
-      // Blocks until the task ends (one subscription per process, as for sync requests), at most
-      // RESULT_WAIT_MS per call and never past the client's disconnect; the client asks again after.
-      const w = deps.waiter.register(found.id);
-      const gone = () => w.cancel();
-      res.on('close', gone);
-      let result: MCPResponse | undefined;
-      try {
-        const job = await deps.broker.records.get(found.id);
-        result = job ? endedResult(job) : undefined;
-        if (!result) result = (await w.wait(Math.min(RESULT_WAIT_MS, Math.max(1000, found.rec.ttl))))?.result;
-      } finally {
-        w.cancel();
-        res.off('close', gone);
-      }
-      if (!result) return fail(res, msg.id, -32603, `Task ${found.id} has no result yet; ask again (tasks/get shows its status)`), true;
-      const tool = toolResult(result);
+      const tool = found.rec.refused ? errorResult(found.rec.refused) : await jobToolResult(found.id, found.rec.ttl, res);
+      if (!tool) return fail(res, msg.id, -32603, `Task ${found.id} has no result yet; ask again (tasks/get shows its status)`), true;
       return reply(res, msg.id, { ...tool, _meta: { ...(tool._meta ?? {}), 'io.modelcontextprotocol/related-task': { taskId: found.id } } }), true;
     }
     return false;

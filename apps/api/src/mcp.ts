@@ -7,7 +7,8 @@ import { requestHash } from '@mcp-gateway/broker';
 import { agentMayUse, authEnabled, type Agent } from './auth';
 import type { ApiDeps } from './deps';
 import { mcpTasks, TASKS_EXTENSION } from './mcp-tasks';
-import { apiError } from './http-errors';
+import { afterAccepted, apiError } from './http-errors';
+import { callCancellation, type SessionCall } from './mcp-cancel';
 import { ExpressExchangeTransport } from './mcp-exchange';
 import { serveFetch } from './mcp-fetch';
 import { createSubmitter } from './submission';
@@ -23,7 +24,6 @@ const SESSION_TTL_S = 3600;
 const REATTACH_WINDOW_MS = 30_000;
 /** How long a computed tool list is reused when no registration changed. */
 const TOOLS_TTL_MS = 5_000;
-const AMBIGUOUS = '(ambiguous)';
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
 
 interface SessionRecord {
@@ -39,8 +39,8 @@ const jsonRpcError = (res: Response, status: number, code: number, message: stri
  * `createMcpHandler`: 2026-07-28 per request, 2025 revisions through its stateless fallback). Every
  * operation the caller may use is a tool; `tools/call` goes through the same submission path as
  * POST /mcp/request. What must hold across API replicas lives in Redis: legacy sessions (so any
- * replica serves any session), the call ↔ job map (so a cancellation reaches the job wherever it
- * arrives) and the re-attach window.
+ * replica serves any session), a session's call ↔ job map (so a cancellation reaches the job wherever
+ * it arrives) and the re-attach window.
  */
 export function mcpEndpoint(deps: ApiDeps) {
   const { registry, config, broker, logger } = deps;
@@ -48,9 +48,9 @@ export function mcpEndpoint(deps: ApiDeps) {
   const submit = createSubmitter(deps);
   const prefix = `${config.redis.keyPrefix}:mcp`;
   const sessionKey = (id: string) => `${prefix}:session:${id}`;
-  const callKey = (scope: string, requestId: string | number) => `${prefix}:call:${scope}:${String(requestId)}`;
+  const cancellation = callCancellation(redis, prefix, broker);
   const streams = new Set<Response>();
-  const tasks = mcpTasks({ deps, redis, prefix, submit, listTools: (agent) => listTools(agent), scopeOf: (req) => scopeOf(req) });
+  const tasks = mcpTasks({ deps, redis, prefix, submit, listTools: (agent) => listTools(agent), scopeOf: (req) => scopeOf(req), cancellation, callRequest });
 
   /**
    * The tools of a set of services, reused by every tools/list and tools/call of callers with the same
@@ -97,67 +97,49 @@ export function mcpEndpoint(deps: ApiDeps) {
   }
 
   /**
-   * One tools/call through the queue. `asTask`: the client takes 2026-07-28 tasks, so a call still
-   * running after `mcp.taskAfterMs` is answered with a task instead of holding the request open.
+   * One tools/call through the queue. `via`: whose call it is (the tasks' scope), the 2025 session it
+   * came in if any, and whether it is a 2026-07-28 request (cancelled by closing its response stream,
+   * the one cancellation of that revision's HTTP transport). `asTask`: the client takes 2026-07-28
+   * tasks, so a call still running after `mcp.taskAfterMs` is answered with a task instead of holding
+   * the request open.
    */
   async function callTool(
     target: ToolTarget,
     args: Record<string, unknown>,
     ctx: ServerContext,
-    scope: string,
+    via: { scope: string; session: string | undefined; modern: boolean },
     readOnly: boolean,
     asTask: boolean,
   ): Promise<ToolResult | Record<string, unknown>> {
     const agent = agentOf(ctx);
-    let operation = target.operation;
-    let parameters = args;
-    if (operation === undefined) {
-      if (typeof args.operation !== 'string') return errorResult(new GatewayError('VALIDATION_ERROR', 'arguments.operation (the operation name) is required').toBody());
-      operation = args.operation;
-      parameters = (args.parameters as Record<string, unknown> | undefined) ?? {};
-    }
     const meta = (ctx.mcpReq._meta ?? {}) as Record<string, unknown>;
     let id: string | undefined;
     /** The job, once the queue holds it: from then on the call may still finish, whatever happens here. */
     let accepted: string | undefined;
     const progressToken = meta.progressToken as string | number | undefined;
     let stopProgress = () => undefined as void;
-    const span = deps.tracing.startSpan(`tools/call ${target.service}`, { kind: 'server', attributes: { 'mcp.service': target.service, 'mcp.operation': operation } });
+    let stopCancel = () => undefined as void;
+    const span = deps.tracing.startSpan(`tools/call ${target.service}`, { kind: 'server', attributes: { 'mcp.service': target.service } });
     try {
-      // Re-attach, never re-execute: an explicit idempotency key, or for read-only tools the same
-      // caller + tool + arguments within a short window, joins the job already running.
-      const key = meta['mcp-gateway/idempotencyKey'] ?? meta.idempotencyKey;
-      if (typeof key === 'string' && REQUEST_ID_PATTERN.test(key)) id = key;
-      else if (readOnly) {
-        const fingerprint = requestHash(target.service, operation, parameters, agent?.id);
-        const fresh = `mcp-${randomUUID()}`;
-        const recentKey = `${prefix}:recent:${fingerprint}`;
-        const won = await redis.set(recentKey, fresh, 'PX', REATTACH_WINDOW_MS, 'NX');
-        id = won === 'OK' ? fresh : ((await redis.get(recentKey)) ?? fresh);
-        if (id !== fresh) {
-          // Join a call that is running or succeeded; a failed one is tried again, not replayed.
-          const earlier = await broker.status(id).catch(() => undefined);
-          if (earlier && (earlier.state === 'failed' || earlier.state === 'cancelled')) {
-            id = fresh;
-            await redis.set(recentKey, fresh, 'PX', REATTACH_WINDOW_MS);
-          }
-        }
-      }
-      const request: MCPRequest = { ...(id ? { id } : {}), service: target.service, operation, parameters };
+      const request = await callRequest(target, readOnly, args, meta, agent);
+      id = request.id;
+      span.setAttributes({ 'mcp.operation': request.operation });
       const outcome = await submit({
         request,
         agent,
         correlationId: randomUUID(),
         traceparent: span.traceparent,
         waitMs: asTask ? config.mcp.taskAfterMs : Infinity,
-        onAccepted: (jobId) => {
+        onAccepted: (jobId, created) => {
           accepted = jobId;
-          void rememberCall(callKey(scope, ctx.mcpReq.id), jobId);
+          const call: SessionCall | undefined = via.session === undefined ? undefined : { session: via.session, requestId: ctx.mcpReq.id };
+          void cancellation.accepted(jobId, created, call);
+          if (via.modern && created) stopCancel = cancellation.cancelOnClose(jobId, ctx.mcpReq.signal, () => deps.lifecycle.stopping);
           if (progressToken !== undefined) stopProgress = reportProgress(jobId, target.service, progressToken, ctx);
         },
       });
       if (outcome.kind === 'ended') return toolResult(outcome.ended.result);
-      if (asTask && !outcome.waitedToDeadline) return await tasks.modern.created(scope, outcome.id);
+      if (asTask && !outcome.waitedToDeadline) return await tasks.modern.created(via.scope, outcome.id);
       return errorResult(
         new GatewayError('TIMEOUT', `No result within the deadline of ${outcome.timeoutMs} ms; the request ${outcome.id} may still finish (GET /mcp/requests/${outcome.id})`, {
           retryable: true,
@@ -168,31 +150,46 @@ export function mcpEndpoint(deps: ApiDeps) {
       // Bad arguments, refusals and fast failures are tool results an agent can act on.
       const e = apiError(err);
       if (!isGatewayError(err) && e.code !== 'UNAVAILABLE') logger.error({ err, service: target.service }, 'tools/call failed');
-      if (accepted) {
-        // Failed after the queue took the job (e.g. Redis away while its task was stored): the call may
-        // still run, so say where its result will be, and that calling again could run it twice.
-        const message = `${e.message}; the request ${accepted} was accepted and may still finish (GET /mcp/requests/${accepted})`;
-        return errorResult(new GatewayError(e.code, message, { retryable: false }).toBody(), accepted);
-      }
+      if (accepted) return errorResult(afterAccepted(e, accepted).toBody(), accepted);
       return errorResult(e.toBody(), id);
     } finally {
+      stopCancel();
       stopProgress();
       span.end();
     }
   }
 
   /**
-   * Remembers which job a JSON-RPC request id started, for notifications/cancelled. Request ids are
-   * only unique per client: when two calls of one scope (the same agent without sessions) share an
-   * id, the entry becomes ambiguous and a cancellation cancels nothing rather than the wrong job.
+   * The gateway request of a tools/call, run as a task or not. A dynamic service's `call` tool names
+   * the operation in its arguments. Re-attach, never re-execute: the request's id is the caller's
+   * idempotency key, or for a read-only tool the id of the same caller's call with the same arguments
+   * within REATTACH_WINDOW_MS, so that it joins the job already running; else it has none (a new job).
    */
-  async function rememberCall(key: string, jobId: string): Promise<void> {
-    try {
-      const set = await redis.set(key, jobId, 'EX', 3600, 'NX');
-      if (set !== 'OK' && (await redis.get(key)) !== jobId) await redis.set(key, AMBIGUOUS, 'EX', 3600);
-    } catch {
-      // Without the entry the call cannot be cancelled by notification; it still runs and ends.
+  async function callRequest(target: ToolTarget, readOnly: boolean, args: Record<string, unknown>, meta: Record<string, unknown>, agent: Agent | undefined): Promise<MCPRequest> {
+    let operation = target.operation;
+    let parameters = args;
+    if (operation === undefined) {
+      if (typeof args.operation !== 'string') throw new GatewayError('VALIDATION_ERROR', 'arguments.operation (the operation name) is required');
+      operation = args.operation;
+      parameters = (args.parameters as Record<string, unknown> | undefined) ?? {};
     }
+    const request: MCPRequest = { service: target.service, operation, parameters };
+    const key = meta['mcp-gateway/idempotencyKey'] ?? meta.idempotencyKey;
+    if (typeof key === 'string' && REQUEST_ID_PATTERN.test(key)) return { ...request, id: key };
+    if (!readOnly) return request;
+    const recentKey = `${prefix}:recent:${requestHash(target.service, operation, parameters, agent?.id)}`;
+    const fresh = `mcp-${randomUUID()}`;
+    const won = await redis.set(recentKey, fresh, 'PX', REATTACH_WINDOW_MS, 'NX');
+    const recent = won === 'OK' ? fresh : ((await redis.get(recentKey)) ?? fresh);
+    if (recent !== fresh) {
+      // Join a call that is running or succeeded; a failed one is tried again, not replayed.
+      const earlier = await broker.status(recent).catch(() => undefined);
+      if (earlier && (earlier.state === 'failed' || earlier.state === 'cancelled')) {
+        await redis.set(recentKey, fresh, 'PX', REATTACH_WINDOW_MS);
+        return { ...request, id: fresh };
+      }
+    }
+    return { ...request, id: recent };
   }
 
   /** Where a waiting job stands in its queue (1 = next), or undefined when it is not waiting there. */
@@ -242,21 +239,23 @@ export function mcpEndpoint(deps: ApiDeps) {
 
   const mcpHandler = createMcpHandler(
       ({ era, authInfo, requestInfo }) => {
-        const scope = scopeFrom(requestInfo?.headers.get('mcp-session-id') ?? undefined, (authInfo?.extra as { agent?: Agent } | undefined)?.agent);
-        return buildServer(scope, authInfo, era === 'modern');
+        const session = requestInfo?.headers.get('mcp-session-id') ?? undefined;
+        return buildServer(session, authInfo, era === 'modern');
       },
       { onerror: (err: unknown) => logger.warn({ err: String(err) }, 'mcp protocol error') },
   );
 
-  function buildServer(scope: string, authInfo: { extra?: Record<string, unknown> } | undefined, modern: boolean): Server {
+  /** `session`: the 2025 session's id (checked by handleMcp), if the request named one. */
+  function buildServer(session: string | undefined, authInfo: { extra?: Record<string, unknown> } | undefined, modern: boolean): Server {
+    const agent = (authInfo?.extra as { agent?: Agent } | undefined)?.agent;
+    const via = { scope: scopeFrom(session, agent), session, modern };
     const server = new Server(SERVER_INFO, {
       // 2026-07-28 clients learn of the tasks extension from server/discover; 2025 ones from the
       // gateway's own initialize answer (CAPABILITIES).
       capabilities: { tools: { listChanged: true }, logging: {}, ...(modern ? { extensions: { [TASKS_EXTENSION]: {} } } : {}) },
       instructions: INSTRUCTIONS,
     });
-    if (modern) tasks.modern.register(server, scope);
-    const agent = (authInfo?.extra as { agent?: Agent } | undefined)?.agent;
+    if (modern) tasks.modern.register(server, via.scope);
     server.setRequestHandler('tools/list', async () => {
       const { tools } = await listTools(agent);
       // Any call may run as a task (its id is the queue job id), when the client asks for one.
@@ -273,22 +272,22 @@ export function mcpEndpoint(deps: ApiDeps) {
         'io.modelcontextprotocol/clientCapabilities'
       ]?.extensions?.[TASKS_EXTENSION];
       const asTask = modern && typeof declared === 'object' && declared !== null;
-      return (await callTool(target, args, ctx, scope, tool.annotations.readOnlyHint === true, asTask)) as never;
+      return (await callTool(target, args, ctx, via, tool.annotations.readOnlyHint === true, asTask)) as never;
     });
     server.setRequestHandler('logging/setLevel', async () => ({}));
     return server;
   }
 
-  /** Whose calls these are, for the call ↔ job map: the session, else the agent. */
+  /** Whose tasks these are: the session, else the agent. */
   const scopeFrom = (sessionId: string | undefined, agent: Agent | undefined) => (sessionId ?? agent?.id ?? 'anonymous').replace(/[^A-Za-z0-9_.-]/g, '_');
   const scopeOf = (req: Request) => scopeFrom(req.get('mcp-session-id'), req.agent);
 
+  /** A 2025 session's notifications/cancelled; without a session the sender cannot be told apart (see callCancellation). */
   async function cancelIfAsked(req: Request): Promise<void> {
     const body = req.body as { method?: string; params?: { requestId?: string | number } } | undefined;
-    if (body?.method !== 'notifications/cancelled' || body.params?.requestId === undefined) return;
-    const jobId = await redis.get(callKey(scopeOf(req), body.params.requestId)).catch(() => null);
-    if (!jobId || jobId === AMBIGUOUS) return;
-    await broker.cancel(jobId).catch(() => undefined); // a job already running is not interrupted
+    const session = req.get('mcp-session-id');
+    if (body?.method !== 'notifications/cancelled' || body.params?.requestId === undefined || session === undefined) return;
+    await cancellation.notified({ session, requestId: body.params.requestId });
   }
 
   /** Only loopback hosts and origins when the gateway listens on loopback without inbound auth (DNS rebinding). */
@@ -371,7 +370,7 @@ export function mcpEndpoint(deps: ApiDeps) {
   }
 
   async function serveDirectly(req: Request, res: Response, message: JSONRPCRequest, authInfo: AuthInfo): Promise<void> {
-    const server = buildServer(scopeOf(req), authInfo, false);
+    const server = buildServer(req.get('mcp-session-id'), authInfo, false);
     const exchange = new ExpressExchangeTransport(res, message, config.mcp.streamAfterMs);
     await server.connect(exchange);
     try {

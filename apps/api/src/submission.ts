@@ -18,8 +18,8 @@ export interface Submission {
   traceparent: string;
   /** How long to wait for the result: 0 = not at all, Infinity = until the deadline (plus grace). */
   waitMs: number;
-  /** Called once the job exists (for progress reporting and cancellation). */
-  onAccepted?: (id: string) => void;
+  /** Called once the job exists (for progress reporting and cancellation); `created`: by this submission, not joined. */
+  onAccepted?: (id: string, created: boolean) => void;
 }
 
 export type SubmissionOutcome =
@@ -128,7 +128,7 @@ export function createSubmitter(deps: ApiDeps) {
       w?.cancel();
       return { kind: 'ended', ended: outcome.result };
     }
-    s.onAccepted?.(id);
+    s.onAccepted?.(id, outcome.kind === 'created');
     const state = outcome.kind === 'joined' ? outcome.state : 'queued';
     if (!w) return { kind: 'pending', id, state, timeoutMs, waitedToDeadline: false };
     // A stopping API process answers its waiting callers 202 when its grace period ends: the release

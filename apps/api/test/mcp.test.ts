@@ -1,8 +1,10 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
 import { resultFromTaskOutcome } from '@modelcontextprotocol/ext-tasks/client';
 import { isCreateTaskResultV2, isDetailedTaskV2 } from '@modelcontextprotocol/ext-tasks/core/v2';
+import { resilienceKeys } from '@mcp-gateway/resilience';
 import { startBackend, type TestBackend } from '@mcp-gateway/testing';
 import { startGateway, type Running } from './harness';
 import { framed, MODERN, modernTaskClient } from './modern-tasks-client';
@@ -42,6 +44,8 @@ beforeAll(async () => {
       parked: { endpoint: backend.url, operations: [{ name: 'wait', method: 'POST', path: '/wait' }] },
       // No worker until a test starts one: what was cancelled there must never reach the backend.
       held: { endpoint: backend.url, operations: [{ name: 'wait', method: 'POST', path: '/held' }] },
+      // Its circuit is opened by the test that needs it open.
+      tripped: { endpoint: backend.url, circuitBreaker: { failureThreshold: 1, recoveryTimeout: 60_000, halfOpenMaxCalls: 1 }, operations: [{ name: 'op', method: 'POST', path: '/tripped' }] },
     },
     security: { adminToken: 'admin-token-0123456789abcdef' },
   }, ['users', 'rpc']);
@@ -72,7 +76,7 @@ describe('MCP with the v1 SDK client (2025 era)', () => {
     expect(client.getServerVersion()).toMatchObject({ name: 'mcp-gateway' });
     expect(client.getServerCapabilities()?.tools).toEqual({ listChanged: true });
     const { tools } = await client.listTools();
-    expect(tools.map((t) => t.name)).toEqual(['users__getUser', 'users__deleteUser', 'users__createUser', 'users__fail', 'users__slow', 'users__flakyGet', 'rpc__call', 'idle__later', 'parked__wait', 'held__wait']);
+    expect(tools.map((t) => t.name)).toEqual(['users__getUser', 'users__deleteUser', 'users__createUser', 'users__fail', 'users__slow', 'users__flakyGet', 'rpc__call', 'idle__later', 'parked__wait', 'held__wait', 'tripped__op']);
     const get = tools[0]!;
     expect(get).toMatchObject({
       description: 'One user by id',
@@ -320,7 +324,8 @@ describe('MCP tasks (2025-11-25, task-augmented tools/call)', () => {
     const { client } = await connect();
     expect(client.getServerCapabilities()?.tasks?.requests?.tools?.call).toBeDefined();
     const messages: { type: string; task?: { taskId: string; status: string }; result?: { structuredContent?: unknown } }[] = [];
-    for await (const m of client.experimental.tasks.callToolStream({ name: 'users__slow', arguments: { ms: 500 } }, undefined, { task: { ttl: 60_000 } })) {
+    // Arguments no other test uses: the same read-only call within 30 s would join that one's job.
+    for await (const m of client.experimental.tasks.callToolStream({ name: 'users__slow', arguments: { ms: 505 } }, undefined, { task: { ttl: 60_000 } })) {
       messages.push(m as never);
     }
     const created = messages.find((m) => m.type === 'taskCreated')!;
@@ -348,6 +353,100 @@ describe('MCP tasks (2025-11-25, task-augmented tools/call)', () => {
     await expect(client.experimental.tasks.cancelTask(taskId)).rejects.toThrow(/already ended/);
     await stream.return(undefined);
     await other.client.close();
+    await client.close();
+  });
+
+  it('tasks/cancel leaves a job that another call joined to run for it', async () => {
+    const a = await connect();
+    const b = await connect();
+    const _meta = { 'mcp-gateway/idempotencyKey': 'shared-parked-1' };
+    const streams = [a, b].map(({ client }) => client.experimental.tasks.callToolStream({ name: 'parked__wait', arguments: {}, _meta }, undefined, { task: { ttl: 60_000 } }));
+    const created = [];
+    for (const stream of streams) created.push(((await stream.next()).value as { task: { taskId: string } }).task.taskId);
+    expect(created).toEqual(['shared-parked-1', 'shared-parked-1']);
+    for (const { client } of [b, a]) await expect(client.experimental.tasks.cancelTask('shared-parked-1')).rejects.toThrow(/another call joined its request/);
+    expect((await gw.http.get('/mcp/requests/shared-parked-1')).body).toMatchObject({ state: 'queued' });
+    for (const stream of streams) await stream.return(undefined);
+    await a.client.close();
+    await b.client.close();
+  });
+
+  /** Every message of a task-augmented call, through the v1 client's task stream. */
+  const runAsTask = async (client: Client, params: { name: string; arguments: Record<string, unknown>; _meta?: Record<string, unknown> }) => {
+    const messages: { type: string; task?: { taskId: string; status: string; statusMessage?: string }; result?: { structuredContent?: unknown }; error?: { message: string; data?: unknown } }[] = [];
+    for await (const m of client.experimental.tasks.callToolStream(params, undefined, { task: { ttl: 60_000 } })) messages.push(m as never);
+    return messages;
+  };
+
+  it('a re-issued call joins the job already running: the same task, one backend call', async () => {
+    const a = await connect();
+    const b = await connect();
+    // The same read-only call from two sessions of one caller, within the re-attach window.
+    const [first, second] = await Promise.all([a, b].map(({ client }) => runAsTask(client, { name: 'users__slow', arguments: { ms: 450 } })));
+    expect(second[0]!.task!.taskId).toBe(first[0]!.task!.taskId);
+    for (const run of [first, second]) expect(run.at(-1)).toMatchObject({ type: 'result', result: { structuredContent: { slow: true } } });
+    expect(backend.requests.filter((r) => r.path === '/slow')).toHaveLength(1);
+    // Any call with the same idempotency key, read-only or not.
+    const _meta = { 'mcp-gateway/idempotencyKey': 'task-create-ada' };
+    const created = await runAsTask(a.client, { name: 'users__createUser', arguments: { name: 'Ada' }, _meta });
+    const again = await runAsTask(b.client, { name: 'users__createUser', arguments: { name: 'Ada' }, _meta });
+    expect([created[0]!.task!.taskId, again[0]!.task!.taskId]).toEqual(['task-create-ada', 'task-create-ada']);
+    expect(again.at(-1)).toMatchObject({ type: 'result', result: { structuredContent: { body: { name: 'Ada' } } } });
+    expect(backend.requests.filter((r) => r.path === '/users' && r.method === 'POST')).toHaveLength(1);
+    await a.client.close();
+    await b.client.close();
+  });
+
+  it('a refused call is a task already failed, whose result is the tool error with retryAfterMs and the breaker state', async () => {
+    await gw.api.deps.redis.hset(resilienceKeys(gw.config.redis.keyPrefix, 'tripped').breaker, 'state', 'open', 'openedAt', Date.now(), 'failures', 1);
+    const { client } = await connect();
+    const messages = await runAsTask(client, { name: 'tripped__op', arguments: {} });
+    expect(messages[0]).toMatchObject({ type: 'taskCreated', task: { status: 'failed', statusMessage: expect.stringMatching(/^CIRCUIT_OPEN: /) } });
+    const taskId = messages[0]!.task!.taskId;
+    // The v1 client's stream ends in an error for any failed task; tasks/result has the tool result.
+    expect(messages.at(-1)).toMatchObject({ type: 'error' });
+    const result = await client.experimental.tasks.getTaskResult(taskId, CallToolResultSchema);
+    expect(result).toMatchObject({ isError: true, structuredContent: { error: { code: 'CIRCUIT_OPEN', retryable: true, circuit: 'open' } } });
+    expect((result.structuredContent as { error: { retryAfterMs: number } }).error.retryAfterMs).toBeGreaterThan(50_000);
+    expect((result.content as { text: string }[])[0]!.text).toMatch(/circuit breaker is open\. Retry after \d+ s/);
+    expect(result._meta).toMatchObject({ 'io.modelcontextprotocol/related-task': { taskId } });
+    expect(await client.experimental.tasks.getTask(taskId)).toMatchObject({ taskId, status: 'failed' });
+    expect((await client.experimental.tasks.listTasks()).tasks).toEqual(expect.arrayContaining([expect.objectContaining({ taskId, status: 'failed' })]));
+    await expect(client.experimental.tasks.cancelTask(taskId)).rejects.toThrow(/already ended/);
+    // Bad arguments alike: the tool error names the parameter.
+    const bad = await runAsTask(client, { name: 'users__createUser', arguments: { name: 5 } });
+    expect(bad[0]).toMatchObject({ type: 'taskCreated', task: { status: 'failed' } });
+    const invalid = await client.experimental.tasks.getTaskResult(bad[0]!.task!.taskId, CallToolResultSchema);
+    expect(invalid).toMatchObject({ isError: true, structuredContent: { error: { code: 'VALIDATION_ERROR' } } });
+    expect(JSON.stringify(invalid.structuredContent)).toContain('parameters.name');
+    // Nothing was queued for either.
+    expect((await gw.api.deps.broker.counts('tripped')).waiting).toBe(0);
+    expect(backend.requests).toHaveLength(0);
+    await client.close();
+  });
+
+  it('when no task can be stored: an error that names the accepted request, which still finishes, or carries the refusal', async () => {
+    const { client } = await connect();
+    const redis = gw.api.deps.redis;
+    await redis.hset(resilienceKeys(gw.config.redis.keyPrefix, 'tripped').breaker, 'state', 'open', 'openedAt', Date.now(), 'failures', 1);
+    const multi = redis.multi.bind(redis);
+    redis.multi = (() => {
+      throw new Error('connection lost');
+    }) as unknown as typeof redis.multi;
+    let messages, refusal;
+    try {
+      messages = await runAsTask(client, { name: 'users__slow', arguments: { ms: 610 } });
+      refusal = await runAsTask(client, { name: 'tripped__op', arguments: {} });
+    } finally {
+      redis.multi = multi;
+    }
+    expect(refusal).toEqual([{ type: 'error', error: expect.objectContaining({ message: expect.stringContaining('CIRCUIT_OPEN: '), data: expect.objectContaining({ code: 'CIRCUIT_OPEN', details: { circuit: 'open' } }) }) }]);
+    expect((refusal[0]!.error!.data as { retryAfterMs: number }).retryAfterMs).toBeGreaterThan(50_000);
+    expect(messages).toHaveLength(1);
+    expect(messages[0]).toMatchObject({ type: 'error', error: { message: expect.stringMatching(/was accepted and may still finish/), data: { retryable: false } } });
+    const requestId = /the request (\S+) was accepted/.exec(messages[0]!.error!.message)![1]!;
+    for (let i = 0; i < 50 && (await gw.http.get(`/mcp/requests/${requestId}`)).body.state !== 'completed'; i++) await new Promise((r) => setTimeout(r, 50));
+    expect((await gw.http.get(`/mcp/requests/${requestId}`)).body).toMatchObject({ state: 'completed', data: { slow: true } });
     await client.close();
   });
 });
