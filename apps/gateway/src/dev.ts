@@ -1,4 +1,4 @@
-import { GatewayConfigManager } from '@mcp-gateway/config';
+import { GatewayConfigManager, redactUrl } from '@mcp-gateway/config';
 import { acquireRedis, redisAnswers } from '@mcp-gateway/redis';
 import { startDemoBackend } from './demo-backend';
 import { MCPGateway } from './gateway';
@@ -16,7 +16,7 @@ async function main(): Promise<void> {
     const local = await acquireRedis({ ...process.env, REDIS_URL: undefined });
     redisUrl = local.url;
     stopRedis = local.stop;
-    process.stdout.write(`${JSON.stringify({ level: 30, msg: `nothing answers at ${requested}; started Redis via ${local.source}`, redisUrl })}\n`);
+    process.stdout.write(`${JSON.stringify({ level: 30, msg: `nothing answers at ${redactUrl(requested)}; started Redis via ${local.source}`, redisUrl })}\n`);
   }
   const demo = await startDemoBackend(Number(process.env.DEMO_BACKEND_PORT ?? 0));
   const base = GatewayConfigManager.createDevelopmentConfig();

@@ -47,19 +47,24 @@ describe('npm run gateway:dev entry point', () => {
     }
   });
 
-  it('starts a private redis-server when nothing answers at REDIS_URL, and says so', async () => {
+  it('starts a private redis-server when nothing answers at REDIS_URL, and says so without the password', async () => {
     const port = await freePort();
     const deadRedis = await freePort();
-    const proc = startNodeProcess(DEV, { REDIS_URL: `redis://127.0.0.1:${deadRedis}`, PORT: String(port), LOG_LEVEL: 'info' });
+    const proc = startNodeProcess(DEV, { REDIS_URL: `redis://ops:s3cret-pw@127.0.0.1:${deadRedis}`, PORT: String(port), LOG_LEVEL: 'info' });
     try {
       const line = await proc.waitForLog((l) => String(l.msg).includes('started Redis via redis-server'));
-      expect(String(line.redisUrl)).toMatch(/^redis:\/\/127\.0\.0\.1:\d+$/);
+      // Asserted once it is ready: a process stopped before then would leave its redis-server behind.
       await proc.waitForLog((l) => String(l.msg).startsWith('gateway:dev ready'));
+      expect(String(line.redisUrl)).toMatch(/^redis:\/\/127\.0\.0\.1:\d+$/);
+      // Where it looked first is named, its password is not.
+      expect(String(line.msg)).toContain(`127.0.0.1:${deadRedis}`);
+      expect(proc.output()).not.toContain('s3cret-pw');
       const res = await request(`http://127.0.0.1:${port}`).post('/mcp/request').send({ service: 'demo', operation: 'slow', parameters: { ms: 10 } });
       expect(res.status).toBe(200);
       expect(res.body.data).toEqual({ waitedMs: 10 });
     } finally {
       expect(await proc.stop('SIGTERM')).toBe(0);
     }
+    expect(proc.output()).not.toContain('s3cret-pw');
   });
 });

@@ -8,6 +8,7 @@ import {
   GatewayConfigManager,
   GATEWAY_ENV,
   redactConfig,
+  redactUrl,
   renderEnvExample,
   SERVICE_ENV,
   type GatewayConfig,
@@ -237,6 +238,14 @@ describe('production safety and secrets', () => {
     const text = JSON.stringify(redactConfig(cfg));
     for (const secret of ['hunter2-redis', 'inbound-key-123', 'admin-token-0123456789', 'pw-in-url', 'q-secret', 'bearer-secret']) expect(text).not.toContain(secret);
     expect(text).toContain('"agentId":"a"');
+  });
+
+  it('redactUrl hides a URL\'s password and query, and leaves a URL without either as it is', () => {
+    expect(redactUrl('redis://ops:hunter2@cache:6379/0')).toBe('redis://ops:[REDACTED]@cache:6379/0');
+    expect(redactUrl('https://api.test/v1?key=q-secret')).toBe('https://api.test/v1');
+    expect(redactUrl('redis://cache:6379')).toBe('redis://cache:6379');
+    // Not parseable as a URL: whatever stands before an @ still goes.
+    expect(redactUrl('redis://:hunter 2@[cache')).toBe('redis://[REDACTED]@[cache');
   });
 });
 

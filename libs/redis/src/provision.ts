@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import Redis from 'ioredis';
+import { redactUrl } from '@mcp-gateway/config';
 import { freePort } from './ports';
 
 export interface LocalRedis {
@@ -146,8 +147,4 @@ export async function acquireRedis(env: NodeJS.ProcessEnv = process.env): Promis
 
 export async function redisAnswers(url: string): Promise<boolean> {
   return ping(url, 1000);
-}
-
-function redactUrl(url: string): string {
-  return url.replace(/\/\/([^@/]*)@/, '//***@');
 }
