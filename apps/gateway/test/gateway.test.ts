@@ -1,9 +1,37 @@
 import request from 'supertest';
+import { ApiServer } from '@mcp-gateway/api';
 import { MCPGateway, GatewayConfigManager, startDemoBackend } from '@mcp-gateway/gateway';
+import type { GatewayConfigInput } from '@mcp-gateway/config';
 import { createLogger } from '@mcp-gateway/observability';
-import { freePort, startNodeProcess, testConfig, testRedisUrl } from '@mcp-gateway/testing';
+import { freePort, startBackend, startNodeProcess, testConfig, testRedisUrl } from '@mcp-gateway/testing';
 import { DEV } from './entry-points';
 
+
+/**
+ * A gateway start that must fail as `refusal` says, beside an API allowed to serve on the same Redis
+ * and key prefix: afterwards no worker runs, so a request queued then waits, its backend never called.
+ */
+async function failedStartLeavesNoWorker(input: GatewayConfigInput, refusal: RegExp, options: { onApiPort?: boolean } = {}): Promise<void> {
+  const backend = await startBackend();
+  const logger = createLogger({ level: 'silent' });
+  const services = { queued: { endpoint: backend.url } };
+  const api = new ApiServer({ config: testConfig({ services }), logger });
+  const { port } = await api.start(0, '127.0.0.1');
+  const http = request(`http://127.0.0.1:${port}`);
+  try {
+    const gateway = new MCPGateway(testConfig({ ...input, services, redis: api.deps.config.redis }), { logger });
+    await expect(gateway.start(options.onApiPort ? port : 0)).rejects.toThrow(refusal);
+    expect((await http.get('/mcp/health')).body.workers).toEqual({ count: 0 });
+    const accepted = await http.post('/mcp/request').set('Prefer', 'respond-async').send({ service: 'queued', operation: 'op' });
+    expect(accepted.status).toBe(202);
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await http.get(`/mcp/requests/${accepted.body.id}`)).body.state).toBe('queued');
+    expect(backend.requests).toHaveLength(0);
+  } finally {
+    await api.stop();
+    await backend.close();
+  }
+}
 
 describe('MCPGateway (programmatic)', () => {
   it('starts API and workers in one process, serves a round trip, and stops', async () => {
@@ -25,6 +53,14 @@ describe('MCPGateway (programmatic)', () => {
       await demo.close();
     }
     await expect(request(`http://127.0.0.1:${port}`).get('/mcp/health')).rejects.toThrow(/ECONNREFUSED/);
+  });
+
+  it('production with no inbound credential refuses to start before anything runs: no worker takes a job', async () => {
+    await failedStartLeavesNoWorker({ environment: 'production' }, /MCP_GATEWAY_API_KEYS.*production refuses to serve/);
+  });
+
+  it('a start that fails part way (the port is taken) leaves no worker running', async () => {
+    await failedStartLeavesNoWorker({}, /EADDRINUSE/, { onApiPort: true });
   });
 
   it('refuses an invalid config at construction, naming the field', () => {
