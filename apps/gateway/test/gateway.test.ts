@@ -83,6 +83,16 @@ describe('npm run gateway:dev entry point', () => {
     }
   });
 
+  it('a bad PORT stops it at once with a message naming PORT', async () => {
+    for (const [port, words] of [['http', 'must be a whole number'], ['70000', '65535']] as const) {
+      const proc = startNodeProcess(DEV, { REDIS_URL: testRedisUrl(), PORT: port, LOG_LEVEL: 'info' });
+      const code = await new Promise<number | null>((resolve) => proc.child.once('exit', resolve));
+      expect(code).toBe(1);
+      expect(proc.output()).toMatch(new RegExp(`^\\s+- PORT: .*${words}`, 'm'));
+      expect(proc.output()).not.toMatch(/gateway:dev ready/);
+    }
+  });
+
   it('starts a private redis-server when nothing answers at REDIS_URL, and says so without the password', async () => {
     const port = await freePort();
     const deadRedis = await freePort();

@@ -179,6 +179,45 @@ describe('configuration from a file, and the file under the environment', () => 
     writeFileSync(bad, 'services: [unclosed');
     expect(errorOf(() => GatewayConfigManager.fromFile(bad)).message).toContain('not valid YAML/JSON');
   });
+
+  it('a service in MCP_SERVICES and in the file: a bad value is blamed on the variable only when the variable set it', () => {
+    const file = path.join(dir, 'both.yaml');
+    writeFileSync(
+      file,
+      [
+        'services:',
+        '  users:',
+        '    timeout: -5',
+        '    operations:',
+        '      - { name: get, method: FETCH, path: /u }',
+      ].join('\n'),
+    );
+    const env = { MCP_GATEWAY_CONFIG: file, MCP_SERVICES: 'users', MCP_SERVICE_USERS_ENDPOINT: 'http://u' };
+    const fromFile = errorOf(() => GatewayConfigManager.load(env)).issues.map((i) => i.source).sort();
+    expect(fromFile).toEqual([`${file}: services.users.operations.0.method`, `${file}: services.users.timeout`]);
+    // The variable over the file's value: the variable is named.
+    const fromEnv = errorOf(() => GatewayConfigManager.load({ ...env, MCP_SERVICE_USERS_TIMEOUT: '-7' }));
+    expect(fromEnv.issues.map((i) => i.source)).toContain('MCP_SERVICE_USERS_TIMEOUT');
+    expect(fromEnv.issues.map((i) => i.source)).not.toContain(`${file}: services.users.timeout`);
+    // Missing from both: the variable that would set it, and where in the file it would go.
+    writeFileSync(file, 'defaultTimeout: 5000\n');
+    const missing = errorOf(() => GatewayConfigManager.load({ MCP_GATEWAY_CONFIG: file, MCP_SERVICES: 'users' }));
+    expect(missing.issues.map((i) => i.source)).toEqual([`MCP_SERVICE_USERS_ENDPOINT (or ${file}: services.users.endpoint)`]);
+  });
+});
+
+describe('an object with environment variables over it (gateway:dev)', () => {
+  it('takes the variables given over the object, and names a bad one', () => {
+    const dev = GatewayConfigManager.createDevelopmentConfig();
+    expect(GatewayConfigManager.withEnv(dev, { PORT: '9191' }).port).toBe(9191);
+    expect(GatewayConfigManager.withEnv(dev, {}).port).toBe(8080);
+    expect(GatewayConfigManager.withEnv(dev, {}).services.demo).toEqual(dev.services.demo);
+    for (const [port, words] of [['soon', 'whole number'], ['70000', '65535']] as const) {
+      const err = errorOf(() => GatewayConfigManager.withEnv(dev, { PORT: port }));
+      expect(err.issues.map((i) => i.source)).toEqual(['PORT']);
+      expect(err.message).toContain(words);
+    }
+  });
 });
 
 describe('programmatic configuration', () => {
