@@ -3,30 +3,44 @@ import express from 'express';
 import helmet from 'helmet';
 import { GatewayError } from '@mcp-gateway/protocol';
 import { adminAuth } from './admin';
+import { authEnabled } from './auth';
 import type { ApiDeps } from './deps';
 import { sendError } from './http-errors';
 
 /**
- * The operators' console: the BullMQ queue UI at /admin/queues and a live status page at /dashboard
- * (data from /dashboard/status: circuit, limiter, queue and latency of every service, from the shared
- * state). Both need the admin token (Bearer, X-Admin-Token, or HTTP Basic with the token as the
- * password, so a browser can sign in); without a token configured they are open outside production.
+ * The operators' console: the BullMQ queue UI at /admin/queues (read-only) and a live status page at
+ * /dashboard (data from /dashboard/status: circuit, limiter, queue and latency of every service, from
+ * the shared state). Both need the admin token (Bearer, X-Admin-Token, or HTTP Basic with the token as
+ * the password, so a browser can sign in). Without a token configured they are open only to a gateway
+ * that is open anyway: outside production and with no inbound credential (API keys, JWTs) configured.
  */
 export function operatorConsole(deps: ApiDeps): Router {
   const router = express.Router();
   const { config, registry, broker, resilience } = deps;
   const tokenAuth = adminAuth(config, { basic: true });
+  const closedWhy =
+    config.environment === 'production'
+      ? 'The console needs MCP_ADMIN_TOKEN in production'
+      : authEnabled(config)
+        ? 'The console needs MCP_ADMIN_TOKEN when inbound credentials (API keys, JWTs) are configured'
+        : undefined;
   const guard = (req: Request, res: Response, next: NextFunction) => {
     if (config.security.adminToken) return tokenAuth(req, res, next);
-    if (config.environment === 'production') return sendError(res, new GatewayError('FORBIDDEN', 'The console needs MCP_ADMIN_TOKEN in production'));
+    if (closedWhy) return sendError(res, new GatewayError('FORBIDDEN', closedWhy));
     next();
+  };
+  // A job removed, retried or moved from the queue UI would leave its request without a result (or
+  // run it again): only reads go through, whatever bull-board's own read-only checks cover.
+  const readOnly = (req: Request, res: Response, next: NextFunction) => {
+    if (req.method === 'GET' || req.method === 'HEAD') return next();
+    sendError(res, new GatewayError('FORBIDDEN', 'The queue UI is read-only: cancel a request with DELETE /mcp/requests/:id'));
   };
 
   // bull-board renders its own page with inline script: a looser policy for its path only.
   const boardPolicy = helmet({ contentSecurityPolicy: { directives: { 'script-src': ["'self'", "'unsafe-inline'"], 'img-src': ["'self'", 'data:'] } } });
   // Made on the first visit: bull-board and its UI stay out of an API process nobody opens it in.
   let board: Router | undefined;
-  router.use('/admin/queues', guard, boardPolicy, (req: Request, res: Response, next: NextFunction) => (board ??= queueBoard(deps))(req, res, next));
+  router.use('/admin/queues', guard, readOnly, boardPolicy, (req: Request, res: Response, next: NextFunction) => (board ??= queueBoard(deps))(req, res, next));
 
   router.get('/', (_req: Request, res: Response) => res.redirect(302, '/dashboard'));
   router.get('/dashboard', guard, (_req: Request, res: Response) => {
@@ -52,7 +66,7 @@ export function operatorConsole(deps: ApiDeps): Router {
   return router;
 }
 
-/** The BullMQ queue UI (bull-board) over every service's queue, kept in step with the registry. */
+/** The BullMQ queue UI (bull-board), read-only, over every service's queue, kept in step with the registry. */
 function queueBoard({ registry, broker }: ApiDeps): Router {
   const { createBullBoard } = require('@bull-board/api') as typeof import('@bull-board/api');
   const { BullMQAdapter } = require('@bull-board/api/bullMQAdapter') as typeof import('@bull-board/api/bullMQAdapter');
@@ -60,7 +74,7 @@ function queueBoard({ registry, broker }: ApiDeps): Router {
   const adapter = new ExpressAdapter();
   adapter.setBasePath('/admin/queues');
   const board = createBullBoard({ queues: [], serverAdapter: adapter, options: { uiConfig: { boardTitle: 'MCP Gateway queues' } } });
-  const sync = () => board.replaceQueues(registry.names().map((name) => new BullMQAdapter(broker.queue(name), { readOnlyMode: false })));
+  const sync = () => board.replaceQueues(registry.names().map((name) => new BullMQAdapter(broker.queue(name), { readOnlyMode: true })));
   sync();
   registry.on('change', sync);
   return adapter.getRouter() as Router;

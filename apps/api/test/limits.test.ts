@@ -102,6 +102,43 @@ it('answers 429 RATE_LIMITED with Retry-After when the token wait exceeds the de
   expect(backend.requests).toHaveLength(2);
 });
 
+it('a backend answering 429 without Retry-After still gives the caller Retry-After: the next delay of the retry schedule', async () => {
+  const throttling = await startBackend(() => ({ status: 429, body: { error: 'slow down' } }));
+  const gw2 = await startGateway({
+    services: {
+      throttling: {
+        endpoint: throttling.url,
+        retryPolicy: { maxAttempts: 2, backoffStrategy: 'linear', initialDelay: 1500, maxDelay: 5000, jitter: false },
+        operations: [
+          { name: 'read', method: 'GET', path: '/read' },
+          { name: 'write', method: 'POST', path: '/write' },
+        ],
+      },
+    },
+  });
+  try {
+    // Retried once (1.5 s later), then given up: the schedule's next delay would be 1500 × 2 ms.
+    const read = await gw2.http.post('/mcp/request').send({ service: 'throttling', operation: 'read', metadata: { timeout: 10_000 } });
+    expect(read.status).toBe(429);
+    expect(read.body.error).toMatchObject({ code: 'RATE_LIMITED', retryAfterMs: 3000 });
+    expect(read.body.metadata).toMatchObject({ attempts: 2, backendStatus: 429 });
+    expect(read.headers['retry-after']).toBe('3');
+    // The stored result (what a poll reads) carries it too.
+    const polled = await gw2.http.get(`/mcp/requests/${read.body.id}`);
+    expect(polled.body.error).toMatchObject({ code: 'RATE_LIMITED', retryAfterMs: 3000 });
+    // Not idempotent, so not retried: the delay the first retry would have had.
+    const write = await gw2.http.post('/mcp/request').send({ service: 'throttling', operation: 'write' });
+    expect(write.status).toBe(429);
+    expect(write.body.error).toMatchObject({ code: 'RATE_LIMITED', retryAfterMs: 1500 });
+    expect(write.body.metadata).toMatchObject({ attempts: 1 });
+    expect(write.headers['retry-after']).toBe('2');
+    expect(throttling.requests.map((r) => r.path)).toEqual(['/read', '/read', '/write']);
+  } finally {
+    await gw2.close();
+    await throttling.close();
+  }
+});
+
 it('a queued job the rate limit holds past its deadline ends RATE_LIMITED and is never sent', async () => {
   // Three accepted while no worker runs: two tokens now, the third due 1 s after the first two.
   const ids: string[] = [];

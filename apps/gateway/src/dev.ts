@@ -1,4 +1,4 @@
-import { GatewayConfigManager } from '@mcp-gateway/config';
+import { GatewayConfigManager, redactUrl } from '@mcp-gateway/config';
 import { acquireRedis, redisAnswers } from '@mcp-gateway/redis';
 import { startDemoBackend } from './demo-backend';
 import { MCPGateway } from './gateway';
@@ -9,6 +9,8 @@ import { exitWith, stopOnSignals } from './run';
  * answers, else a private redis-server, else a container (Docker), else a message saying how to get one.
  */
 async function main(): Promise<void> {
+  // Checked before anything starts; a bad PORT is reported as PORT, as any other variable would be.
+  const dev = GatewayConfigManager.withEnv(GatewayConfigManager.createDevelopmentConfig(), { PORT: process.env.PORT });
   const requested = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   let redisUrl = requested;
   let stopRedis = async () => undefined as void;
@@ -16,15 +18,13 @@ async function main(): Promise<void> {
     const local = await acquireRedis({ ...process.env, REDIS_URL: undefined });
     redisUrl = local.url;
     stopRedis = local.stop;
-    process.stdout.write(`${JSON.stringify({ level: 30, msg: `nothing answers at ${requested}; started Redis via ${local.source}`, redisUrl })}\n`);
+    process.stdout.write(`${JSON.stringify({ level: 30, msg: `nothing answers at ${redactUrl(requested)}; started Redis via ${local.source}`, redisUrl })}\n`);
   }
   const demo = await startDemoBackend(Number(process.env.DEMO_BACKEND_PORT ?? 0));
-  const base = GatewayConfigManager.createDevelopmentConfig();
   const config = GatewayConfigManager.fromObject({
-    ...base,
-    port: Number(process.env.PORT ?? base.port),
-    redis: { ...base.redis, url: redisUrl },
-    services: { ...base.services, demo: { ...base.services.demo!, endpoint: demo.url } },
+    ...dev,
+    redis: { ...dev.redis, url: redisUrl },
+    services: { ...dev.services, demo: { ...dev.services.demo!, endpoint: demo.url } },
   });
   const gateway = new MCPGateway(config);
   const address = await gateway.start();

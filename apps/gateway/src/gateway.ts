@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { ApiServer } from '@mcp-gateway/api';
 import { WorkerPool } from '@mcp-gateway/worker';
-import { GatewayConfigManager, type GatewayConfig, type GatewayConfigInput } from '@mcp-gateway/config';
+import { assertSafeToServe, GatewayConfigManager, type GatewayConfig, type GatewayConfigInput } from '@mcp-gateway/config';
 import { createLogger, Tracing, type Logger } from '@mcp-gateway/observability';
 import { GatewayMetrics } from '@mcp-gateway/metrics';
 
@@ -33,17 +33,27 @@ export class MCPGateway {
       createLogger({ level: this.config.logLevel, name: 'gateway', pretty: this.config.environment === 'development' && process.stdout.isTTY === true });
   }
 
-  /** Starts workers, then the API on `port` (default: config.port; 0 picks a free one). */
+  /**
+   * Starts workers, then the API on `port` (default: config.port; 0 picks a free one). A config the
+   * API would refuse (production with no inbound credential) is refused before any worker takes a
+   * job; a start that fails part way stops what it started.
+   */
   async start(port: number = this.config.port): Promise<AddressInfo> {
+    assertSafeToServe(this.config);
     // One metrics registry for the process: the API's /metrics shows the workers' counters too.
     const metrics = new GatewayMetrics();
     const tracing = Tracing.fromEnv('mcp-gateway');
-    if (this.options.workers !== false) {
-      this.pool = new WorkerPool({ config: this.config, logger: this.logger, metrics, tracing });
-      await this.pool.start();
+    try {
+      if (this.options.workers !== false) {
+        this.pool = new WorkerPool({ config: this.config, logger: this.logger, metrics, tracing });
+        await this.pool.start();
+      }
+      this.api = new ApiServer({ config: this.config, logger: this.logger, metrics, tracing });
+      return await this.api.start(port);
+    } catch (err) {
+      await this.stop().catch((e: unknown) => this.logger.warn({ err: String(e) }, 'could not stop what a failed start had started'));
+      throw err;
     }
-    this.api = new ApiServer({ config: this.config, logger: this.logger, metrics, tracing });
-    return this.api.start(port);
   }
 
   get url(): string | undefined {

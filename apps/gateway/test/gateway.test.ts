@@ -1,9 +1,37 @@
 import request from 'supertest';
+import { ApiServer } from '@mcp-gateway/api';
 import { MCPGateway, GatewayConfigManager, startDemoBackend } from '@mcp-gateway/gateway';
+import type { GatewayConfigInput } from '@mcp-gateway/config';
 import { createLogger } from '@mcp-gateway/observability';
-import { freePort, startNodeProcess, testConfig, testRedisUrl } from '@mcp-gateway/testing';
+import { freePort, startBackend, startNodeProcess, testConfig, testRedisUrl } from '@mcp-gateway/testing';
 import { DEV } from './entry-points';
 
+
+/**
+ * A gateway start that must fail as `refusal` says, beside an API allowed to serve on the same Redis
+ * and key prefix: afterwards no worker runs, so a request queued then waits, its backend never called.
+ */
+async function failedStartLeavesNoWorker(input: GatewayConfigInput, refusal: RegExp, options: { onApiPort?: boolean } = {}): Promise<void> {
+  const backend = await startBackend();
+  const logger = createLogger({ level: 'silent' });
+  const services = { queued: { endpoint: backend.url } };
+  const api = new ApiServer({ config: testConfig({ services }), logger });
+  const { port } = await api.start(0, '127.0.0.1');
+  const http = request(`http://127.0.0.1:${port}`);
+  try {
+    const gateway = new MCPGateway(testConfig({ ...input, services, redis: api.deps.config.redis }), { logger });
+    await expect(gateway.start(options.onApiPort ? port : 0)).rejects.toThrow(refusal);
+    expect((await http.get('/mcp/health')).body.workers).toEqual({ count: 0 });
+    const accepted = await http.post('/mcp/request').set('Prefer', 'respond-async').send({ service: 'queued', operation: 'op' });
+    expect(accepted.status).toBe(202);
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await http.get(`/mcp/requests/${accepted.body.id}`)).body.state).toBe('queued');
+    expect(backend.requests).toHaveLength(0);
+  } finally {
+    await api.stop();
+    await backend.close();
+  }
+}
 
 describe('MCPGateway (programmatic)', () => {
   it('starts API and workers in one process, serves a round trip, and stops', async () => {
@@ -27,6 +55,14 @@ describe('MCPGateway (programmatic)', () => {
     await expect(request(`http://127.0.0.1:${port}`).get('/mcp/health')).rejects.toThrow(/ECONNREFUSED/);
   });
 
+  it('production with no inbound credential refuses to start before anything runs: no worker takes a job', async () => {
+    await failedStartLeavesNoWorker({ environment: 'production' }, /MCP_GATEWAY_API_KEYS.*production refuses to serve/);
+  });
+
+  it('a start that fails part way (the port is taken) leaves no worker running', async () => {
+    await failedStartLeavesNoWorker({}, /EADDRINUSE/, { onApiPort: true });
+  });
+
   it('refuses an invalid config at construction, naming the field', () => {
     expect(() => new MCPGateway({ services: { bad: { endpoint: 'ftp://x' } } })).toThrow(/services\.bad\.endpoint/);
   });
@@ -47,19 +83,34 @@ describe('npm run gateway:dev entry point', () => {
     }
   });
 
-  it('starts a private redis-server when nothing answers at REDIS_URL, and says so', async () => {
+  it('a bad PORT stops it at once with a message naming PORT', async () => {
+    for (const [port, words] of [['http', 'must be a whole number'], ['70000', '65535']] as const) {
+      const proc = startNodeProcess(DEV, { REDIS_URL: testRedisUrl(), PORT: port, LOG_LEVEL: 'info' });
+      const code = await new Promise<number | null>((resolve) => proc.child.once('exit', resolve));
+      expect(code).toBe(1);
+      expect(proc.output()).toMatch(new RegExp(`^\\s+- PORT: .*${words}`, 'm'));
+      expect(proc.output()).not.toMatch(/gateway:dev ready/);
+    }
+  });
+
+  it('starts a private redis-server when nothing answers at REDIS_URL, and says so without the password', async () => {
     const port = await freePort();
     const deadRedis = await freePort();
-    const proc = startNodeProcess(DEV, { REDIS_URL: `redis://127.0.0.1:${deadRedis}`, PORT: String(port), LOG_LEVEL: 'info' });
+    const proc = startNodeProcess(DEV, { REDIS_URL: `redis://ops:s3cret-pw@127.0.0.1:${deadRedis}`, PORT: String(port), LOG_LEVEL: 'info' });
     try {
       const line = await proc.waitForLog((l) => String(l.msg).includes('started Redis via redis-server'));
-      expect(String(line.redisUrl)).toMatch(/^redis:\/\/127\.0\.0\.1:\d+$/);
+      // Asserted once it is ready: a process stopped before then would leave its redis-server behind.
       await proc.waitForLog((l) => String(l.msg).startsWith('gateway:dev ready'));
+      expect(String(line.redisUrl)).toMatch(/^redis:\/\/127\.0\.0\.1:\d+$/);
+      // Where it looked first is named, its password is not.
+      expect(String(line.msg)).toContain(`127.0.0.1:${deadRedis}`);
+      expect(proc.output()).not.toContain('s3cret-pw');
       const res = await request(`http://127.0.0.1:${port}`).post('/mcp/request').send({ service: 'demo', operation: 'slow', parameters: { ms: 10 } });
       expect(res.status).toBe(200);
       expect(res.body.data).toEqual({ waitedMs: 10 });
     } finally {
       expect(await proc.stop('SIGTERM')).toBe(0);
     }
+    expect(proc.output()).not.toContain('s3cret-pw');
   });
 });

@@ -12,7 +12,7 @@ import type { GatewayConfig, ServiceConfig } from '@mcp-gateway/config';
 import { classifyOutcome, type BackendCaller, type BackendOutcome } from '@mcp-gateway/backends';
 import type { GatewayJobData, RequestRecords } from '@mcp-gateway/broker';
 import type { ServiceRegistry } from '@mcp-gateway/registry';
-import { nextRetryDelay, type BreakerOutcome, type ResiliencePolicy, type ResilienceStore } from '@mcp-gateway/resilience';
+import { nextRetryDelay, retryDelay, type BreakerOutcome, type RetrySchedulePolicy, type ResiliencePolicy, type ResilienceStore } from '@mcp-gateway/resilience';
 import { inOneWrite } from '@mcp-gateway/redis';
 import { lazyChild, logScalars, type GatewaySpan, type LazyLogger, type Logger, type Tracing } from '@mcp-gateway/observability';
 import type { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
@@ -221,11 +221,12 @@ export function createProcessor(deps: PipelineDeps) {
       const answer = outcome.kind === 'response' ? { data: outcome.data, ...(outcome.json === undefined ? {} : { dataJson: outcome.json }) } : {};
       return finish({ status: 'success', ...answer }, attempt, status, breaker);
     }
-    const error = outcomeError(outcome, c, attempt);
+    const retryPolicy = deps.registry.retryPolicy(d.service);
+    const error = outcomeError(outcome, c, attempt, retryPolicy);
     const safeToRepeat = isIdempotent(op) || c.neverSent;
     if (c.retryable && safeToRepeat) {
       const delay = nextRetryDelay({
-        policy: deps.registry.retryPolicy(d.service),
+        policy: retryPolicy,
         attemptsMade: attempt,
         retryAfterMs: c.retryAfterMs,
         now: now(),
@@ -257,7 +258,7 @@ function breakerNotRecorded(log: LazyLogger, err: unknown): void {
 
 type Classified = ReturnType<typeof classifyOutcome>;
 
-function outcomeError(outcome: BackendOutcome, c: Classified, attempts: number): ErrorBody {
+function outcomeError(outcome: BackendOutcome, c: Classified, attempts: number, retryPolicy: RetrySchedulePolicy): ErrorBody {
   const after = attempts > 1 ? ` after ${attempts} attempts` : '';
   switch (outcome.kind) {
     case 'timeout':
@@ -270,8 +271,10 @@ function outcomeError(outcome: BackendOutcome, c: Classified, attempts: number):
       return errorBody('BACKEND_ERROR', `The backend could not be reached (${outcome.code})${after}`, { retryable: c.retryable });
     case 'response':
       if (outcome.status === 429) {
+        // A 429 always tells the caller when to come back: the backend's Retry-After, else the delay our
+        // schedule gives the next retry (without jitter, which could make it 0).
         return errorBody('RATE_LIMITED', `The backend is rate limiting the gateway (429)${after}`, {
-          retryAfterMs: c.retryAfterMs,
+          retryAfterMs: c.retryAfterMs ?? retryDelay({ ...retryPolicy, jitter: false }, attempts),
           details: { backendStatus: 429 },
         });
       }

@@ -3,4 +3,4 @@ export { ConfigError, type ConfigIssue } from './errors';
 export { GATEWAY_ENV, SERVICE_ENV, loadEnvConfig, renderEnvExample, serviceEnvName, type EnvKey } from './env';
 export { loadFileConfig } from './file';
 export { GatewayConfigManager, assertSafeToServe } from './manager';
-export { redactConfig, REDACTED, SECRET_KEYS } from './redact';
+export { redactConfig, redactUrl, REDACTED, SECRET_KEYS } from './redact';

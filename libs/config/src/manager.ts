@@ -28,26 +28,48 @@ function toIssues(error: z.ZodError, nameOf: (path: string) => string): ConfigIs
   });
 }
 
+/** Whether `base` holds the value at `path`, or an object under `within` that the value is missing from. */
+function holds(base: Plain, path: string[], within: number): boolean {
+  let node: unknown = base;
+  for (let depth = 0; depth < path.length; depth++) {
+    if (!isPlain(node) && !Array.isArray(node)) return depth > within;
+    const next: unknown = (node as Plain)[path[depth]!];
+    if (next === undefined) return depth > within;
+    node = next;
+  }
+  return true;
+}
+
 /**
- * Names the variable behind a config path: the one that set it (or the closest enclosing path set
- * by one); for a value a service is missing, the MCP_SERVICE_<NAME>_* variable that would set it.
+ * Names where a bad value at a config path came from: the variable that set it (or the closest
+ * enclosing path set by one); else the file, when the file holds the value (or, under a service, the
+ * object it is missing from); else, for a value a service declared in MCP_SERVICES is missing, the
+ * MCP_SERVICE_<NAME>_* variable that would set it (and the file key, when there is a file).
  */
-function envNamer(origins: Map<string, string>, fallback: (path: string) => string) {
+function sourceNamer(origins: Map<string, string>, file?: { name: string; content: Plain }) {
   return (path: string) => {
     const exact = origins.get(path);
     if (exact) return exact;
-    const svc = /^services\.([^.]+)\.(.+)$/.exec(path);
-    if (svc && origins.get(`services.${svc[1]}`) === 'MCP_SERVICES') {
-      const key = SERVICE_ENV.find((k) => k.path.join('.') === svc[2]);
-      return key ? `MCP_SERVICE_${serviceEnvName(svc[1]!)}_${key.name}` : `MCP_SERVICE_${serviceEnvName(svc[1]!)}_* (${svc[2]})`;
-    }
     for (let p = path; p.includes('.'); ) {
       p = p.slice(0, p.lastIndexOf('.'));
       const v = origins.get(p);
       if (v && v !== 'MCP_SERVICES') return v;
     }
-    return fallback(path);
+    const inFile = file ? `${file.name}: ${path}` : path;
+    const svc = /^services\.([^.]+)\.(.+)$/.exec(path);
+    if (!svc || origins.get(`services.${svc[1]}`) !== 'MCP_SERVICES') return inFile;
+    // services.<name>.…: what the file holds under the service is the file's.
+    if (file && holds(file.content, path.split('.'), 2)) return inFile;
+    const key = SERVICE_ENV.find((k) => k.path.join('.') === svc[2]);
+    const variable = key ? `MCP_SERVICE_${serviceEnvName(svc[1]!)}_${key.name}` : `MCP_SERVICE_${serviceEnvName(svc[1]!)}_* (${svc[2]})`;
+    return file ? `${variable} (or ${inFile})` : variable;
   };
+}
+
+/** `base` with the variables of `env` over it, key by key; errors name the variable or the file key. */
+function withEnvOver(base: Plain, env: NodeJS.ProcessEnv, file?: string): GatewayConfig {
+  const { input, origins } = loadEnvConfig(env);
+  return parse(deepMerge(base, input), sourceNamer(origins, file === undefined ? undefined : { name: file, content: base }));
 }
 
 /**
@@ -74,8 +96,15 @@ export class GatewayConfigManager {
   }
 
   static fromEnv(env: NodeJS.ProcessEnv): GatewayConfig {
-    const { input, origins } = loadEnvConfig(env);
-    return parse(input, envNamer(origins, (p) => p));
+    return withEnvOver({}, env);
+  }
+
+  /**
+   * `base` (a config object) with the variables of `env` over it, as `load` puts them over a file:
+   * `npm run gateway:dev` passes its PORT this way, so a bad one is reported as `PORT`.
+   */
+  static withEnv(base: GatewayConfig | GatewayConfigInput, env: NodeJS.ProcessEnv): GatewayConfig {
+    return withEnvOver(base as Plain, env);
   }
 
   /**
@@ -86,8 +115,7 @@ export class GatewayConfigManager {
     const file = env.MCP_GATEWAY_CONFIG?.trim();
     const base: Record<string, unknown> = file ? loadFileConfig(file) : {};
     if (options.defaultEnvironment && base.environment === undefined) base.environment = options.defaultEnvironment;
-    const { input, origins } = loadEnvConfig(env);
-    return parse(deepMerge(base, input), envNamer(origins, (p) => (file ? `${file}: ${p}` : p)));
+    return withEnvOver(base, env, file || undefined);
   }
 
   /** A holder for code that prefers an instance: `GatewayConfigManager.of(config).get()`. */

@@ -5,15 +5,23 @@ export const SECRET_KEYS: ReadonlySet<string> = new Set(
   ['token', 'apikey', 'accesstoken', 'refreshtoken', 'clientsecret', 'admintoken', 'key', 'password', 'authorization', 'cookie', 'set-cookie', 'x-api-key', 'secret']
 );
 
-function redactUrl(url: string): string {
+/**
+ * A URL safe to log or show: its password replaced and its query (which can carry keys) dropped. The
+ * one helper for this: config dumps, Redis URLs, endpoints.
+ */
+export function redactUrl(url: string): string {
+  let u: URL;
   try {
-    const u = new URL(url);
-    if (u.password) u.password = REDACTED;
-    if (u.search) u.search = '';
-    return u.toString();
+    u = new URL(url);
   } catch {
-    return url;
+    // Not a URL the parser takes, but it may still hold credentials before an `@`.
+    return url.replace(/\/\/[^@/]*@/, `//${REDACTED}@`);
   }
+  if (!u.password && !u.search) return url;
+  if (u.password) u.password = REDACTED;
+  u.search = '';
+  // The URL class percent-encodes the brackets in user info; the log reads better without.
+  return u.toString().replace(encodeURIComponent(REDACTED), REDACTED);
 }
 
 /** A deep copy safe to log or show: credentials, keys and tokens replaced, URL passwords and queries hidden. */

@@ -8,6 +8,7 @@ import {
   GatewayConfigManager,
   GATEWAY_ENV,
   redactConfig,
+  redactUrl,
   renderEnvExample,
   SERVICE_ENV,
   type GatewayConfig,
@@ -178,6 +179,45 @@ describe('configuration from a file, and the file under the environment', () => 
     writeFileSync(bad, 'services: [unclosed');
     expect(errorOf(() => GatewayConfigManager.fromFile(bad)).message).toContain('not valid YAML/JSON');
   });
+
+  it('a service in MCP_SERVICES and in the file: a bad value is blamed on the variable only when the variable set it', () => {
+    const file = path.join(dir, 'both.yaml');
+    writeFileSync(
+      file,
+      [
+        'services:',
+        '  users:',
+        '    timeout: -5',
+        '    operations:',
+        '      - { name: get, method: FETCH, path: /u }',
+      ].join('\n'),
+    );
+    const env = { MCP_GATEWAY_CONFIG: file, MCP_SERVICES: 'users', MCP_SERVICE_USERS_ENDPOINT: 'http://u' };
+    const fromFile = errorOf(() => GatewayConfigManager.load(env)).issues.map((i) => i.source).sort();
+    expect(fromFile).toEqual([`${file}: services.users.operations.0.method`, `${file}: services.users.timeout`]);
+    // The variable over the file's value: the variable is named.
+    const fromEnv = errorOf(() => GatewayConfigManager.load({ ...env, MCP_SERVICE_USERS_TIMEOUT: '-7' }));
+    expect(fromEnv.issues.map((i) => i.source)).toContain('MCP_SERVICE_USERS_TIMEOUT');
+    expect(fromEnv.issues.map((i) => i.source)).not.toContain(`${file}: services.users.timeout`);
+    // Missing from both: the variable that would set it, and where in the file it would go.
+    writeFileSync(file, 'defaultTimeout: 5000\n');
+    const missing = errorOf(() => GatewayConfigManager.load({ MCP_GATEWAY_CONFIG: file, MCP_SERVICES: 'users' }));
+    expect(missing.issues.map((i) => i.source)).toEqual([`MCP_SERVICE_USERS_ENDPOINT (or ${file}: services.users.endpoint)`]);
+  });
+});
+
+describe('an object with environment variables over it (gateway:dev)', () => {
+  it('takes the variables given over the object, and names a bad one', () => {
+    const dev = GatewayConfigManager.createDevelopmentConfig();
+    expect(GatewayConfigManager.withEnv(dev, { PORT: '9191' }).port).toBe(9191);
+    expect(GatewayConfigManager.withEnv(dev, {}).port).toBe(8080);
+    expect(GatewayConfigManager.withEnv(dev, {}).services.demo).toEqual(dev.services.demo);
+    for (const [port, words] of [['soon', 'whole number'], ['70000', '65535']] as const) {
+      const err = errorOf(() => GatewayConfigManager.withEnv(dev, { PORT: port }));
+      expect(err.issues.map((i) => i.source)).toEqual(['PORT']);
+      expect(err.message).toContain(words);
+    }
+  });
 });
 
 describe('programmatic configuration', () => {
@@ -237,6 +277,14 @@ describe('production safety and secrets', () => {
     const text = JSON.stringify(redactConfig(cfg));
     for (const secret of ['hunter2-redis', 'inbound-key-123', 'admin-token-0123456789', 'pw-in-url', 'q-secret', 'bearer-secret']) expect(text).not.toContain(secret);
     expect(text).toContain('"agentId":"a"');
+  });
+
+  it('redactUrl hides a URL\'s password and query, and leaves a URL without either as it is', () => {
+    expect(redactUrl('redis://ops:hunter2@cache:6379/0')).toBe('redis://ops:[REDACTED]@cache:6379/0');
+    expect(redactUrl('https://api.test/v1?key=q-secret')).toBe('https://api.test/v1');
+    expect(redactUrl('redis://cache:6379')).toBe('redis://cache:6379');
+    // Not parseable as a URL: whatever stands before an @ still goes.
+    expect(redactUrl('redis://:hunter 2@[cache')).toBe('redis://[REDACTED]@[cache');
   });
 });
 

@@ -29,6 +29,12 @@ export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && Object.prototype.hasOwnProperty.call(ERROR_CATALOG, value);
 }
 
+/**
+ * The codes whose answer always says when to try again (`Retry-After`, and `retryAfterMs` in the
+ * body), with the wait assumed when whoever raised the error knows no better.
+ */
+const DEFAULT_RETRY_AFTER_MS: Partial<Record<ErrorCode, number>> = { RATE_LIMITED: 1000, CIRCUIT_OPEN: 1000 };
+
 export function httpStatusFor(code: ErrorCode): number {
   return ERROR_CATALOG[code].status;
 }
@@ -63,7 +69,7 @@ export class GatewayError extends Error {
     super(message ?? ERROR_CATALOG[code].message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.details = options.details;
-    this.retryAfterMs = options.retryAfterMs;
+    this.retryAfterMs = options.retryAfterMs ?? DEFAULT_RETRY_AFTER_MS[code];
     this.retryable = options.retryable ?? ERROR_CATALOG[code].retryable;
   }
 

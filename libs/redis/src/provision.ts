@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import Redis from 'ioredis';
+import type { StartedTestContainer } from 'testcontainers';
+import { redactUrl } from '@mcp-gateway/config';
 import { freePort } from './ports';
 
 export interface LocalRedis {
@@ -109,18 +111,24 @@ function dockerAvailable(): boolean {
 }
 
 async function startContainer(): Promise<LocalRedis> {
-  // testcontainers is optional: loaded only when Docker is there and no redis-server is installed.
-  const moduleName = 'testcontainers';
-  let tc: { GenericContainer: new (image: string) => any };
+  // A root devDependency, so `npm ci` installs it; loaded only here (when Docker is there and no
+  // redis-server is installed), so no other path pays for it. Absent only from an install without
+  // dev dependencies (`npm ci --omit=dev`, as the production image is).
+  let tc: typeof import('testcontainers');
   try {
-    tc = await import(moduleName);
-  } catch {
-    throw new Error(`${HOW_TO_GET_REDIS} (Docker is present but the optional package testcontainers is not installed: npm install testcontainers)`);
+    tc = await import('testcontainers');
+  } catch (err) {
+    throw new Error(`${HOW_TO_GET_REDIS} (Docker is present but testcontainers, a development dependency, could not be loaded: run npm ci without --omit=dev)`, { cause: err });
   }
-  const container = await new tc.GenericContainer('redis:7-alpine')
-    .withCommand(['redis-server', '--save', '', '--maxmemory-policy', 'noeviction'])
-    .withExposedPorts(6379)
-    .start();
+  let container: StartedTestContainer;
+  try {
+    container = await new tc.GenericContainer('redis:7-alpine')
+      .withCommand(['redis-server', '--save', '', '--maxmemory-policy', 'noeviction'])
+      .withExposedPorts(6379)
+      .start();
+  } catch (err) {
+    throw new Error(`${HOW_TO_GET_REDIS} (Docker is present, but a Redis container could not be started through testcontainers: ${(err as Error).message})`, { cause: err });
+  }
   return {
     url: `redis://${container.getHost()}:${container.getMappedPort(6379)}`,
     source: 'testcontainers',
@@ -146,8 +154,4 @@ export async function acquireRedis(env: NodeJS.ProcessEnv = process.env): Promis
 
 export async function redisAnswers(url: string): Promise<boolean> {
   return ping(url, 1000);
-}
-
-function redactUrl(url: string): string {
-  return url.replace(/\/\/([^@/]*)@/, '//***@');
 }
