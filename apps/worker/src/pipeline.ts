@@ -9,7 +9,7 @@ import {
   type OperationDefinition,
 } from '@mcp-gateway/protocol';
 import type { GatewayConfig, ServiceConfig } from '@mcp-gateway/config';
-import { classifyOutcome, type BackendCaller, type BackendOutcome } from '@mcp-gateway/backends';
+import { classifyOutcome, type BackendCaller, type BackendOutcome, type CallAbandon } from '@mcp-gateway/backends';
 import type { GatewayJobData, RequestRecords } from '@mcp-gateway/broker';
 import type { ServiceRegistry } from '@mcp-gateway/registry';
 import { nextRetryDelay, retryDelay, type BreakerOutcome, type RetrySchedulePolicy, type ResiliencePolicy, type ResilienceStore } from '@mcp-gateway/resilience';
@@ -64,19 +64,19 @@ export function createProcessor(deps: PipelineDeps) {
       parent: job.data.traceparent,
       attributes: { 'mcp.request_id': job.data.id, 'mcp.service': job.data.service, 'mcp.operation': job.data.operation, 'mcp.attempt': job.attemptsMade + 1 },
     });
-    const signal = deps.inFlight.begin(job.data.id);
+    const abandon = deps.inFlight.begin(job.data.id);
     try {
-      await runJob(job, token, span, signal);
+      await runJob(job, token, span, abandon);
       span.end();
     } catch (err) {
       span.end({ error: (err as Error).name });
       throw err;
     } finally {
-      deps.inFlight.end(job.data.id, signal);
+      deps.inFlight.end(job.data.id, abandon);
     }
   };
 
-  async function runJob(job: Job<GatewayJobData>, token: string | undefined, span: GatewaySpan, signal: AbortSignal): Promise<void> {
+  async function runJob(job: Job<GatewayJobData>, token: string | undefined, span: GatewaySpan, abandon: CallAbandon): Promise<void> {
     const d = job.data;
     const attempt = job.attemptsMade + 1;
     // Every line about this job carries its ids and the caller's trace. Made on first use: most jobs
@@ -195,7 +195,7 @@ export function createProcessor(deps: PipelineDeps) {
       operation: op,
       parameters: d.parameters,
       timeoutMs: Math.max(1, d.deadline - now()),
-      signal,
+      abandon,
       headers: {
         'X-Correlation-ID': d.correlationId,
         traceparent: call.traceparent,

@@ -27,7 +27,33 @@ export interface BackendCall {
   timeoutMs: number;
   /** Gateway headers (correlation, trace, idempotency); auth headers are added here. */
   headers?: Record<string, string>;
-  signal?: AbortSignal;
+  /** Lets the one who started the call abandon it while it is out. */
+  abandon?: CallAbandon;
+}
+
+/**
+ * Lets the one who started a call abandon it while it is out (a request cancelled as it runs): the
+ * call then ends `aborted`. A plain object per call, where an AbortController (an EventTarget) per
+ * call would be measurable on the hot path.
+ */
+export class CallAbandon {
+  private hook?: () => void;
+  private done = false;
+
+  get abandoned(): boolean {
+    return this.done;
+  }
+
+  abandon(): void {
+    if (this.done) return;
+    this.done = true;
+    this.hook?.();
+  }
+
+  /** The caller's: what aborts the call now out, or undefined once none is. */
+  onAbandon(hook: (() => void) | undefined): void {
+    this.hook = hook;
+  }
 }
 
 export interface BackendCallerOptions {
@@ -139,12 +165,12 @@ export class BackendCaller {
       };
     }
 
-    let outcome = await this.send(request.method, request.origin, request.path, request.body, headers, deadline, input.signal);
+    let outcome = await this.send(request.method, request.origin, request.path, request.body, headers, deadline, input.abandon);
     if (outcome.kind === 'response' && outcome.status === 401 && auth.type === 'oauth2' && auth.credentials.tokenUrl && Date.now() < deadline) {
       // One refresh (shared by all workers), then one more try with the new token.
       const fresh = await this.tokens.refresh(input.service, auth.credentials, oauthToken, deadline).catch(() => undefined);
       if (fresh && fresh !== oauthToken) {
-        outcome = await this.send(request.method, request.origin, request.path, request.body, { ...headers, Authorization: `Bearer ${fresh}` }, deadline, input.signal);
+        outcome = await this.send(request.method, request.origin, request.path, request.body, { ...headers, Authorization: `Bearer ${fresh}` }, deadline, input.abandon);
       }
     }
     return { ...outcome, durationMs: elapsed() } as BackendOutcome;
@@ -157,9 +183,10 @@ export class BackendCaller {
     body: Record<string, unknown> | undefined,
     headers: Record<string, string>,
     deadline: number,
-    external?: AbortSignal,
+    external?: CallAbandon,
   ): Promise<BackendOutcome> {
     const started = Date.now();
+    if (external?.abandoned) return { kind: 'aborted', durationMs: 0 };
     // The call's abort (deadline or caller): undici takes an EventEmitter as its signal, which costs
     // less per call than an AbortController (an EventTarget) did.
     const abort = new EventEmitter();
@@ -168,8 +195,7 @@ export class BackendCaller {
       timedOut = true;
       abort.emit('abort');
     }, Math.max(1, deadline - started));
-    const onAbort = () => abort.emit('abort');
-    external?.addEventListener('abort', onAbort, { once: true });
+    external?.onAbandon(() => abort.emit('abort'));
     try {
       // The pool itself, given origin and path: no URL is parsed again per call.
       const res = await this.pool.request({
@@ -187,14 +213,14 @@ export class BackendCaller {
     } catch (err) {
       const durationMs = Date.now() - started;
       if (timedOut) return { kind: 'timeout', durationMs };
-      if (external?.aborted) return { kind: 'aborted', durationMs };
+      if (external?.abandoned) return { kind: 'aborted', durationMs };
       const code = networkCode(err);
       if (code === 'ETIMEDOUT' || UNDICI_TIMEOUTS.has(code)) return { kind: 'timeout', durationMs };
       if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') return { kind: 'network', code: 'RESPONSE_TOO_LARGE', durationMs };
       return { kind: 'network', code, durationMs };
     } finally {
       clearTimeout(timer);
-      external?.removeEventListener('abort', onAbort);
+      external?.onAbandon(undefined);
     }
   }
 

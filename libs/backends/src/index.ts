@@ -1,4 +1,4 @@
-export { BackendCaller, classifyOutcome, parseRetryAfter, type BackendCall, type BackendCallerOptions, type BackendOutcome, type Classified } from './caller';
+export { BackendCaller, CallAbandon, classifyOutcome, parseRetryAfter, type BackendCall, type BackendCallerOptions, type BackendOutcome, type Classified } from './caller';
 export { findOperation, loadServiceDefinition } from './definitions';
 export { operationsFromOpenApi, type OpenApiConversion } from './openapi';
 export { OAuth2Tokens, oauth2Keys } from './oauth2';

@@ -2,7 +2,7 @@ import type Redis from 'ioredis';
 import { GatewayConfigManager, type ServiceConfigInput } from '@mcp-gateway/config';
 import { OperationDefinitionSchema } from '@mcp-gateway/protocol';
 import { createRedis } from '@mcp-gateway/redis';
-import { BackendCaller, classifyOutcome, oauth2Keys, parseRetryAfter, type BackendOutcome } from '@mcp-gateway/backends';
+import { BackendCaller, CallAbandon, classifyOutcome, oauth2Keys, parseRetryAfter, type BackendOutcome } from '@mcp-gateway/backends';
 import { freePort, startBackend, testRedisUrl, uniquePrefix, type TestBackend } from '@mcp-gateway/testing';
 
 const svc = (s: ServiceConfigInput) => GatewayConfigManager.fromObject({ services: { s } }).services.s!;
@@ -152,14 +152,21 @@ describe('BackendCaller: transport outcomes', () => {
     expect(classifyOutcome(o)).toMatchObject({ retryable: true, countsAsFailure: true, neverSent: false });
   });
 
-  it("gives aborted when the caller's signal fires mid-call, long before the deadline", async () => {
+  it('gives aborted when the caller abandons the call mid-call, long before the deadline, and sends none once abandoned', async () => {
     const slow = await startBackend(() => ({ status: 200, delayMs: 1500 }));
-    const stop = new AbortController();
-    setTimeout(() => stop.abort(), 100);
-    const o = await newCaller('p').call({ service: 's', config: svc({ endpoint: slow.url }), operation: op('GET', '/'), parameters: {}, timeoutMs: 5000, signal: stop.signal });
-    await slow.close();
+    const stop = new CallAbandon();
+    setTimeout(() => stop.abandon(), 100);
+    const o = await newCaller('p').call({ service: 's', config: svc({ endpoint: slow.url }), operation: op('GET', '/'), parameters: {}, timeoutMs: 5000, abandon: stop });
     expect(o.kind).toBe('aborted');
     expect(o.durationMs).toBeLessThan(1200);
+    // The backend sees the connection given up.
+    for (let i = 0; i < 100 && slow.requests[0]?.abandonedAt === undefined; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(slow.requests[0]?.abandonedAt).toBeDefined();
+    // Abandoned before it starts: it is not sent at all.
+    const again = await newCaller('p').call({ service: 's', config: svc({ endpoint: slow.url }), operation: op('GET', '/'), parameters: {}, timeoutMs: 5000, abandon: stop });
+    expect(again.kind).toBe('aborted');
+    expect(slow.requests).toHaveLength(1);
+    await slow.close();
   });
 
   it('gives a never-sent network outcome when nothing listens', async () => {
