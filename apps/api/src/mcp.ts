@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import { classifyInboundRequest, createMcpHandler, parseJSONRPCMessage, ProtocolError, ProtocolErrorCode, Server, type AuthInfo, type JSONRPCRequest, type ServerContext } from '@modelcontextprotocol/server';
-import { GatewayError, isEnded, isGatewayError, REQUEST_ID_PATTERN, type MCPRequest } from '@mcp-gateway/protocol';
+import { GatewayError, isGatewayError, REQUEST_ID_PATTERN, type MCPRequest } from '@mcp-gateway/protocol';
 import { errorResult, toolResult, toolsFor, type ToolResult, type ToolTarget } from '@mcp-gateway/mcp';
 import { requestHash } from '@mcp-gateway/broker';
 import { agentMayUse, authEnabled, type Agent } from './auth';
@@ -162,10 +162,8 @@ export function mcpEndpoint(deps: ApiDeps) {
   /**
    * The gateway request of a tools/call, run as a task or not. A dynamic service's `call` tool names
    * the operation in its arguments. Re-attach, never re-execute: the request's id is the caller's
-   * idempotency key, or the id of the same caller's call with the same arguments within
-   * REATTACH_WINDOW_MS, so that it joins that job: a read-only tool's while it runs or once it
-   * succeeded, any other tool's only while it has not ended (after that the same call is a new one:
-   * the caller may mean to do it twice); else it has none (a new job).
+   * idempotency key, or for a read-only tool the id of the same caller's call with the same arguments
+   * within REATTACH_WINDOW_MS, so that it joins the job already running; else it has none (a new job).
    */
   async function callRequest(target: ToolTarget, readOnly: boolean, args: Record<string, unknown>, meta: Record<string, unknown>, agent: Agent | undefined): Promise<MCPRequest> {
     let operation = target.operation;
@@ -178,14 +176,15 @@ export function mcpEndpoint(deps: ApiDeps) {
     const request: MCPRequest = { service: target.service, operation, parameters };
     const key = meta['mcp-gateway/idempotencyKey'] ?? meta.idempotencyKey;
     if (typeof key === 'string' && REQUEST_ID_PATTERN.test(key)) return { ...request, id: key };
+    if (!readOnly) return request;
     const recentKey = `${prefix}:recent:${requestHash(target.service, operation, parameters, agent?.id)}`;
     const fresh = `mcp-${randomUUID()}`;
     const won = await redis.set(recentKey, fresh, 'PX', REATTACH_WINDOW_MS, 'NX');
     const recent = won === 'OK' ? fresh : ((await redis.get(recentKey)) ?? fresh);
     if (recent !== fresh) {
-      // Join a call that is running (or, read-only, succeeded); a failed one is tried again, not replayed.
+      // Join a call that is running or succeeded; a failed one is tried again, not replayed.
       const earlier = await broker.status(recent).catch(() => undefined);
-      if (earlier && (earlier.state === 'failed' || earlier.state === 'cancelled' || (!readOnly && isEnded(earlier.state)))) {
+      if (earlier && (earlier.state === 'failed' || earlier.state === 'cancelled')) {
         await redis.set(recentKey, fresh, 'PX', REATTACH_WINDOW_MS);
         return { ...request, id: fresh };
       }
