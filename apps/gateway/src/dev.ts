@@ -20,25 +20,45 @@ async function main(): Promise<void> {
     stopRedis = local.stop;
     process.stdout.write(`${JSON.stringify({ level: 30, msg: `nothing answers at ${redactUrl(requested)}; started Redis via ${local.source}`, redisUrl })}\n`);
   }
-  const demo = await startDemoBackend(Number(process.env.DEMO_BACKEND_PORT ?? 0));
-  const config = GatewayConfigManager.fromObject({
-    ...dev,
-    redis: { ...dev.redis, url: redisUrl },
-    services: { ...dev.services, demo: { ...dev.services.demo!, endpoint: demo.url } },
-  });
-  const gateway = new MCPGateway(config);
-  const address = await gateway.start();
+  // What this process started is stopped again when it cannot go on (a port taken, say): a private
+  // redis-server must not outlive it.
+  let demo: Awaited<ReturnType<typeof startDemoBackend>> | undefined;
+  let gateway: MCPGateway;
+  let address: { port: number };
+  try {
+    demo = await startDemoBackend(demoPort(process.env.DEMO_BACKEND_PORT));
+    const config = GatewayConfigManager.fromObject({
+      ...dev,
+      redis: { ...dev.redis, url: redisUrl },
+      services: { ...dev.services, demo: { ...dev.services.demo!, endpoint: demo.url } },
+    });
+    gateway = new MCPGateway(config);
+    address = await gateway.start();
+  } catch (err) {
+    await demo?.close().catch(() => undefined);
+    await stopRedis().catch(() => undefined);
+    throw err;
+  }
+  const { url: demoUrl, close: stopDemo } = demo;
   gateway.logger.info(
     {
       url: `http://127.0.0.1:${address.port}`,
       try: `curl -s -X POST http://127.0.0.1:${address.port}/mcp/request -H 'content-type: application/json' -d '{"service":"demo","operation":"echo","parameters":{"hello":"world"}}'`,
     },
-    'gateway:dev ready — demo backend at ' + demo.url,
+    'gateway:dev ready — demo backend at ' + demoUrl,
   );
   stopOnSignals(gateway, async () => {
-    await demo.close();
+    await stopDemo();
     await stopRedis();
   });
+}
+
+/** DEMO_BACKEND_PORT (default: any free port), checked as PORT is. */
+function demoPort(value: string | undefined): number {
+  if (value === undefined || value === '') return 0;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`DEMO_BACKEND_PORT: must be a whole number from 0 to 65535 (got ${JSON.stringify(value)})`);
+  return port;
 }
 
 main().catch(exitWith);

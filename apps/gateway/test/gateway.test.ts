@@ -1,8 +1,10 @@
+import net from 'node:net';
 import request from 'supertest';
 import { ApiServer } from '@mcp-gateway/api';
 import { MCPGateway, GatewayConfigManager, startDemoBackend } from '@mcp-gateway/gateway';
 import type { GatewayConfigInput } from '@mcp-gateway/config';
 import { createLogger } from '@mcp-gateway/observability';
+import { redisAnswers } from '@mcp-gateway/redis';
 import { freePort, startBackend, startNodeProcess, testConfig, testRedisUrl } from '@mcp-gateway/testing';
 import { DEV } from './entry-points';
 
@@ -91,6 +93,30 @@ describe('npm run gateway:dev entry point', () => {
       expect(proc.output()).toMatch(new RegExp(`^\\s+- PORT: .*${words}`, 'm'));
       expect(proc.output()).not.toMatch(/gateway:dev ready/);
     }
+  });
+
+  it('stops the private redis-server it started when it cannot go on (its port is taken)', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, resolve));
+    const port = (taken.address() as net.AddressInfo).port;
+    try {
+      const proc = startNodeProcess(DEV, { REDIS_URL: `redis://127.0.0.1:${await freePort()}`, PORT: String(port), LOG_LEVEL: 'info' });
+      const exited = new Promise<number | null>((resolve) => proc.child.once('exit', resolve));
+      const line = await proc.waitForLog((l) => String(l.msg).includes('started Redis via redis-server'));
+      expect(await exited).toBe(1);
+      expect(proc.output()).toMatch(/EADDRINUSE/);
+      expect(await redisAnswers(String(line.redisUrl))).toBe(false);
+    } finally {
+      taken.close();
+    }
+  });
+
+  it('a bad DEMO_BACKEND_PORT stops it at once, naming the variable', async () => {
+    const proc = startNodeProcess(DEV, { REDIS_URL: testRedisUrl(), PORT: String(await freePort()), DEMO_BACKEND_PORT: 'eighty', LOG_LEVEL: 'info' });
+    const code = await new Promise<number | null>((resolve) => proc.child.once('exit', resolve));
+    expect(code).toBe(1);
+    expect(proc.output()).toMatch(/DEMO_BACKEND_PORT: must be a whole number from 0 to 65535 \(got "eighty"\)/);
+    expect(proc.output()).not.toMatch(/gateway:dev ready/);
   });
 
   it('starts a private redis-server when nothing answers at REDIS_URL, and says so without the password', async () => {
