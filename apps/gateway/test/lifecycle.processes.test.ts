@@ -129,6 +129,54 @@ it('SIGTERM on a worker: it stops taking jobs and finishes its active ones; anot
   expect(finishedByFirst).toBeGreaterThanOrEqual(1);
 });
 
+it('kill -9 of a worker mid-call: the other takes its jobs over, and the calls it had in flight (POST) are not sent twice', async () => {
+  // A short lock: the killed worker's jobs are taken over after about a second.
+  const c = await cluster({ WORKER_LOCK_MS: '1000', MCP_SERVICE_SVC_CONCURRENCY: '3' });
+  const second = startNodeProcess(WORKER, c.env);
+  procs.push(second);
+  const { workerId: survivor } = await second.waitForLog((l) => l.msg === 'worker ready');
+  const victim = String((await c.worker.waitForLog((l) => l.msg === 'worker ready')).workerId);
+  const before = backend.requests.length;
+  const accepted = await Promise.all(Array.from({ length: 9 }, (_, n) => c.http.post('/mcp/request').set('Prefer', 'respond-async').send({ service: 'svc', operation: 'op', parameters: { n } })));
+  expect(accepted.every((r) => r.status === 202)).toBe(true);
+  // Killed once it has calls out (each takes 800 ms at the backend).
+  for (let i = 0; i < 100 && !backend.requests.slice(before).some((r) => r.headers['x-gateway-worker'] === victim); i++) await new Promise((r) => setTimeout(r, 10));
+  c.worker.child.kill('SIGKILL');
+  await exited(c.worker);
+  const inFlightAtKill = new Set(backend.requests.slice(before).filter((r) => r.headers['x-gateway-worker'] === victim).map((r) => String(r.headers['idempotency-key'])));
+  expect(inFlightAtKill.size).toBeGreaterThanOrEqual(1);
+  const ended = await Promise.all(
+    accepted.map(async (r) => {
+      for (let i = 0; i < 100; i++) {
+        const body = (await c.http.get(r.headers.location!)).body;
+        if (body.state === 'completed' || body.state === 'failed') return body;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      return { id: r.body.id, state: 'lost' };
+    }),
+  );
+  const calls = new Map<string, number>();
+  for (const r of backend.requests.slice(before)) calls.set(String(r.headers['idempotency-key']), (calls.get(String(r.headers['idempotency-key'])) ?? 0) + 1);
+  for (const body of ended) {
+    // Every request ended, and none reached the backend twice.
+    expect(calls.get(body.id) ?? 0).toBeLessThanOrEqual(1);
+    if (inFlightAtKill.has(body.id)) {
+      // Its call may have been made: it ends saying the outcome is unknown, rather than calling again.
+      expect(body).toMatchObject({ state: 'failed', error: { code: 'BACKEND_ERROR', retryable: false, details: { outcome: 'unknown' } } });
+    } else if (body.state === 'failed') {
+      // Taken by the killed worker an instant before its call went out: also unknown, and never called.
+      expect(body).toMatchObject({ error: { code: 'BACKEND_ERROR', details: { outcome: 'unknown' } } });
+      expect(calls.get(body.id)).toBeUndefined();
+    } else {
+      expect(body).toMatchObject({ state: 'completed', status: 'success' });
+    }
+  }
+  // The survivor made every call that completed.
+  const completed = ended.filter((b) => b.state === 'completed').length;
+  expect(completed).toBeGreaterThanOrEqual(9 - 3);
+  expect(backend.requests.slice(before).filter((r) => r.headers['x-gateway-worker'] === survivor).length).toBe(completed);
+});
+
 it('Redis down: the API answers 503 UNAVAILABLE at once; when Redis is back, API and workers carry on by themselves', async () => {
   const redis = await startRedisServer();
   const port = Number(new URL(redis.url).port);
