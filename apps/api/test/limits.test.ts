@@ -241,8 +241,8 @@ it('a job whose request ended while it waited gives back the half-open trial per
 
 describe('a job whose earlier run may have sent its call and never ended (its worker died)', () => {
   // Such a run left the mark a worker sets when it takes a job it may call; the request is active.
-  async function leftByADeadRun(id: string, operation: string): Promise<void> {
-    const queued = await post({ service: 'once', operation, id }).set('Prefer', 'respond-async');
+  async function leftByADeadRun(id: string, operation: string, timeout = 30_000): Promise<void> {
+    const queued = await post({ service: 'once', operation, id, metadata: { timeout } }).set('Prefer', 'respond-async');
     expect(queued.status).toBe(202);
     const started = await gw.api.deps.broker.records.start(id, Date.now() - 2000, 'active', operation === 'create');
     expect(started).toMatchObject({ state: 'active' });
@@ -258,6 +258,9 @@ describe('a job whose earlier run may have sent its call and never ended (its wo
     // Both are left before any worker serves "once".
     await leftByADeadRun('dead-run-post', 'create');
     await leftByADeadRun('dead-run-get', 'read');
+    // One whose deadline passes before another worker takes it over.
+    await leftByADeadRun('dead-run-late', 'create', 300);
+    await new Promise((r) => setTimeout(r, 400));
     await gw.startWorkers(['once']);
   });
 
@@ -265,6 +268,8 @@ describe('a job whose earlier run may have sent its call and never ended (its wo
     const body = await ended('dead-run-post');
     expect(body).toMatchObject({ state: 'failed', status: 'error', error: { code: 'BACKEND_ERROR', retryable: false, details: { outcome: 'unknown' } } });
     expect(body.error.message).toMatch(/not idempotent.*not sent again/);
+    // Past its deadline too, it says the outcome is unknown: not a TIMEOUT the caller would simply retry.
+    expect(await ended('dead-run-late')).toMatchObject({ state: 'failed', error: { code: 'BACKEND_ERROR', retryable: false, details: { outcome: 'unknown' } } });
     expect(backend.requests.filter((r) => r.method === 'POST')).toHaveLength(0);
   });
 

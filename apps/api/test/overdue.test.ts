@@ -67,16 +67,16 @@ it('ends a request whose worker took it and never finished (died), saying so', a
   // What a worker that died mid-call leaves: the request active.
   await gw.api.deps.broker.records.start('taken-then-lost', Date.now(), 'active', true);
   const body = await ended('taken-then-lost');
-  expect(body).toMatchObject({ state: 'failed', error: { code: 'TIMEOUT', details: { state: 'active' } } });
-  expect(body.error.message).toMatch(/still active .* no worker finished it/);
+  expect(body).toMatchObject({ state: 'failed', error: { code: 'TIMEOUT', retryable: false, details: { state: 'active', outcome: 'unknown' } } });
+  expect(body.error.message).toMatch(/still active .* never finished it, and its call may have been made/);
 });
 
-it('a sync caller waiting on such a request hears the same result when it polls again', async () => {
+it('a sync caller still waiting on such a request gets the result the sweep stored', async () => {
+  // The sync wait lasts a little past the deadline (1 s); this sweep's grace (300 ms) ends it before.
   const res = await post({ id: 'waited-on', service: 'parked', operation: 'op', metadata: { timeout: 300 } });
-  // The sync wait ends at the deadline (504 with the poll link); the sweep ends the request itself.
   expect(res.status).toBe(504);
-  expect(res.headers.location).toBe('/mcp/requests/waited-on');
-  expect(await ended('waited-on')).toMatchObject({ state: 'failed', error: { code: 'TIMEOUT' } });
+  expect(res.body).toMatchObject({ id: 'waited-on', status: 'error', error: { code: 'TIMEOUT', details: { state: 'queued' } } });
+  expect(await ended('waited-on')).toMatchObject({ state: 'failed', error: { code: 'TIMEOUT', details: { state: 'queued' } } });
 });
 
 it('leaves requests that end normally out of its index, and never touches them', async () => {

@@ -141,7 +141,22 @@ export function createProcessor(deps: PipelineDeps) {
     const finish = (result: Omit<MCPResponse, 'metadata' | 'id'> & { dataJson?: string }, attempts: number, backendStatus?: number, breaker?: BreakerRecord) =>
       publish(deps, d, { ...result, attempts, backendStatus, startedAt: meta.startedAt, now: now(), operationLabel: meta.operationLabel, backendMs: meta.backendMs }, breaker);
 
-    // 3. the deadline, then what resolving found (there is an admission exactly when both are fine)
+    // 3. a call an earlier run may have sent, the deadline, then what resolving found (there is an
+    //    admission exactly when the last two are fine)
+    if (once && started.markedBefore !== undefined && policy) {
+      // A run before this one took the job, may have sent the call, and never ended (its worker died or
+      // lost the job's lock). Sending it again could do twice what must be done once: the caller is
+      // told the outcome is unknown instead (not a retryable TIMEOUT, even past the deadline). A trial
+      // permit this run was admitted with is given back.
+      const admitted = (await admitting?.catch(() => undefined))?.verdict === 'admitted';
+      const message = 'A worker stopped while this call may have been in flight; the operation is not idempotent, so it was not sent again: the backend may or may not have acted on it';
+      return finish(
+        { status: 'error', error: errorBody('BACKEND_ERROR', message, { details: { outcome: 'unknown', markedAt: new Date(started.markedBefore).toISOString() } }) },
+        job.attemptsMade,
+        undefined,
+        admitted ? { outcome: 'neutral', policy, log } : undefined,
+      );
+    }
     if (timeLeft <= 0) {
       return finish({ status: 'error', error: errorBody('TIMEOUT', 'The deadline passed before the backend could be called') }, job.attemptsMade);
     }
@@ -150,18 +165,6 @@ export function createProcessor(deps: PipelineDeps) {
     }
     const { service, op } = resolved;
     const admission = await admitting;
-    if (once && started.markedBefore !== undefined) {
-      // A run before this one took the job, may have sent the call, and never ended (its worker died or
-      // lost the job's lock). Sending it again could do twice what must be done once: the caller is
-      // told the outcome is unknown instead. A trial permit this run was admitted with is given back.
-      const message = 'A worker stopped while this call may have been in flight; the operation is not idempotent, so it was not sent again: the backend may or may not have acted on it';
-      return finish(
-        { status: 'error', error: errorBody('BACKEND_ERROR', message, { details: { outcome: 'unknown', markedAt: new Date(started.markedBefore).toISOString() } }) },
-        job.attemptsMade,
-        undefined,
-        admission.verdict === 'admitted' ? { outcome: 'neutral', policy, log } : undefined,
-      );
-    }
     if (admission.verdict === 'rate_limited') {
       const message = `The service's rate limit had no room before the deadline (next token in ${admission.waitMs} ms)`;
       return finish({ status: 'error', error: errorBody('RATE_LIMITED', message, { retryAfterMs: admission.waitMs }) }, job.attemptsMade);

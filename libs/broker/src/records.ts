@@ -154,14 +154,17 @@ export class RequestRecords {
         continue;
       }
       const accepted = Number(acceptedAt);
+      // A request still active may have had its call made: that is not for the caller to simply repeat.
+      const active = state === 'active';
+      const late = `The request was still ${state} ${Math.round((now - Number(deadline)) / 1000)} s after its deadline`;
       const result: MCPResponse = {
         id,
         status: 'error',
         error: {
           code: 'TIMEOUT',
-          message: `The request was still ${state} ${Math.round((now - Number(deadline)) / 1000)} s after its deadline: no worker ${state === 'active' ? 'finished' : 'took'} it in time`,
-          retryable: true,
-          details: { state },
+          message: active ? `${late}: the worker that took it never finished it, and its call may have been made` : `${late}: no worker took it in time`,
+          retryable: !active,
+          details: active ? { state, outcome: 'unknown' } : { state },
         },
         metadata: {
           correlationId: correlationId ?? '',
