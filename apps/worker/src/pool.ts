@@ -196,7 +196,6 @@ export class WorkerPool {
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.prober.stop();
     await this.deps.registry.detach();
-    this.subscriber.off('message', this.onCancel);
     await this.changes;
     const workers = [...this.byService.values()];
     const grace = this.options.shutdownGraceMs ?? this.options.config.shutdownGraceMs;
@@ -207,6 +206,8 @@ export class WorkerPool {
       this.options.logger.warn({ graceMs: grace }, 'active jobs did not finish within the grace period; closing anyway');
       await Promise.all(workers.map((w) => w.close(true).catch(() => undefined)));
     }
+    // Cancellations are heard until the last active job ended: one cancelled in the grace period is abandoned.
+    this.subscriber.off('message', this.onCancel);
     await this.deps.stats.close().catch((err: unknown) => this.options.logger.warn({ err: String(err) }, 'request stats not written on stop'));
     await this.presence.leave(this.workerId).catch(() => undefined);
     await this.broker.close();

@@ -168,6 +168,7 @@ export class Broker {
         : await this.records.finish(result, 'cancelled', true);
       if (!stored) {
         const again = await this.records.get(id);
+        if (!again) throw new GatewayError('NOT_FOUND', `No request with id ${id}`);
         throw new GatewayError('CONFLICT', `Request ${id} is ${again?.state ?? 'gone'} and can no longer be cancelled`, { details: { state: again?.state } });
       }
       return { ...result, state: 'cancelled' };

@@ -6,8 +6,9 @@ export const SECRET_KEYS: ReadonlySet<string> = new Set(
 );
 
 /**
- * A URL safe to log or show: its password replaced and its query (which can carry keys) dropped. The
- * one helper for this: config dumps, Redis URLs, endpoints.
+ * A URL safe to log or show: its password replaced (or a user name that stands alone, which is how a
+ * token is often given: `https://<token>@host`) and its query (which can carry keys) dropped. The one
+ * helper for this: config dumps, Redis URLs, endpoints.
  */
 export function redactUrl(url: string): string {
   let u: URL;
@@ -17,8 +18,9 @@ export function redactUrl(url: string): string {
     // Not a URL the parser takes, but it may still hold credentials before an `@`.
     return url.replace(/\/\/[^@/]*@/, `//${REDACTED}@`);
   }
-  if (!u.password && !u.search) return url;
+  if (!u.password && !u.username && !u.search) return url;
   if (u.password) u.password = REDACTED;
+  else if (u.username) u.username = REDACTED;
   u.search = '';
   // The URL class percent-encodes the brackets in user info; the log reads better without.
   return u.toString().replace(encodeURIComponent(REDACTED), REDACTED);

@@ -279,8 +279,9 @@ describe('production safety and secrets', () => {
     expect(text).toContain('"agentId":"a"');
   });
 
-  it('redactUrl hides a URL\'s password and query, and leaves a URL without either as it is', () => {
+  it('redactUrl hides a URL\'s password (or a lone user name: a token) and query, and leaves a URL without them as it is', () => {
     expect(redactUrl('redis://ops:hunter2@cache:6379/0')).toBe('redis://ops:[REDACTED]@cache:6379/0');
+    expect(redactUrl('https://ghp_token123@api.test/v1')).toBe('https://[REDACTED]@api.test/v1');
     expect(redactUrl('https://api.test/v1?key=q-secret')).toBe('https://api.test/v1');
     expect(redactUrl('redis://cache:6379')).toBe('redis://cache:6379');
     // Not parseable as a URL: whatever stands before an @ still goes.
