@@ -207,19 +207,25 @@ export class Broker {
   /**
    * Ends, with TIMEOUT, requests still not ended `graceMs` after their deadline (see
    * RequestRecords.sweep) and removes their jobs unless a worker holds one (its run then finds the
-   * request ended). One API process sweeps per `everyMs` (a lock in Redis). Answers the ids it ended.
+   * request ended). One API process sweeps per `everyMs` (a lock in Redis), `batch` entries at a time
+   * for at most half that time, so a large backlog drains over a few sweeps. Answers the ids it ended.
    */
-  async sweepOverdue(graceMs: number, everyMs: number, limit = 200): Promise<string[]> {
+  async sweepOverdue(graceMs: number, everyMs: number, batch = 200): Promise<string[]> {
     return this.guard(async () => {
       if ((await this.redis.set(this.keys.sweepLock(), '1', 'PX', Math.max(100, everyMs - 100), 'NX')) !== 'OK') return [];
-      const jobs = new Map<string, Job | undefined>();
-      const ended = await this.records.sweep(Date.now(), graceMs, limit, async (id, service) => {
-        const job = await this.queue(service).getJob(id);
-        jobs.set(id, job);
-        return job?.name ?? '';
-      });
-      for (const id of ended) await jobs.get(id)?.remove().catch(() => undefined);
-      return ended;
+      const until = Date.now() + everyMs / 2;
+      const ended: string[] = [];
+      for (;;) {
+        const jobs = new Map<string, Job | undefined>();
+        const swept = await this.records.sweep(Date.now(), graceMs, batch, async (id, service) => {
+          const job = await this.queue(service).getJob(id);
+          jobs.set(id, job);
+          return job?.name ?? '';
+        });
+        for (const id of swept.ended) await jobs.get(id)?.remove().catch(() => undefined);
+        ended.push(...swept.ended);
+        if (swept.examined < batch || Date.now() >= until) return ended;
+      }
     });
   }
 

@@ -135,11 +135,12 @@ export class RequestRecords {
    * Ends, with TIMEOUT, requests whose deadline passed more than `graceMs` ago and that have not
    * ended (no worker took them, or the one that did never finished), at most `limit` per call; drops
    * index entries whose request ended or is gone. Answers the ids it ended (their jobs are left to
-   * the caller). Safe beside workers and other sweeps: a result is stored once.
+   * the caller) and how many entries it looked at. Safe beside workers and other sweeps: a result is
+   * stored once.
    */
-  async sweep(now: number, graceMs: number, limit: number, operationOf: (id: string, service: string) => Promise<string>): Promise<string[]> {
+  async sweep(now: number, graceMs: number, limit: number, operationOf: (id: string, service: string) => Promise<string>): Promise<{ ended: string[]; examined: number }> {
     const ids = await this.redis.zrangebyscore(this.keys.pending(), '-inf', now - graceMs, 'LIMIT', 0, limit);
-    if (ids.length === 0) return [];
+    if (ids.length === 0) return { ended: [], examined: 0 };
     const pipeline = this.redis.pipeline();
     for (const id of ids) pipeline.hmget(this.keys.request(id), 'state', 'service', 'acceptedAt', 'deadline', 'correlationId', 'startedAt');
     const replies = (await pipeline.exec()) ?? [];
@@ -179,7 +180,7 @@ export class RequestRecords {
       if (await this.finish(result, 'failed')) ended.push(id);
     }
     if (done.length > 0) await this.redis.zrem(this.keys.pending(), ...done);
-    return ended;
+    return { ended, examined: ids.length };
   }
 
   async get(id: string): Promise<RequestRecord | undefined> {

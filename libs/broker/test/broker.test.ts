@@ -182,6 +182,27 @@ describe('records', () => {
   });
 });
 
+describe('Broker.sweepOverdue', () => {
+  it('ends every overdue request in batches, removes their jobs, and leaves requests not yet overdue alone', async () => {
+    const past = Date.now() - 60_000;
+    const overdue = ['sw-1', 'sw-2', 'sw-3', 'sw-4', 'sw-5'];
+    for (const id of overdue) await broker.submit({ ...job(id), service: 'swept', acceptedAt: past, deadline: past + 1000 }, 'h', { maxAttempts: 1 });
+    await broker.submit({ ...job('sw-later'), service: 'swept' }, 'h', { maxAttempts: 1 });
+    // Batches of 2: one sweep still goes through all five.
+    const ended = await broker.sweepOverdue(10_000, 5000, 2);
+    expect(ended.sort()).toEqual(overdue);
+    for (const id of overdue) {
+      expect(await broker.status(id)).toMatchObject({ state: 'failed', error: { code: 'TIMEOUT', retryable: true, details: { state: 'queued' } }, metadata: { service: 'swept', operation: 'op' } });
+      expect(await broker.queue('swept').getJob(id)).toBeUndefined();
+    }
+    expect(await broker.status('sw-later')).toMatchObject({ state: 'queued' });
+    expect(await redis.zrange(broker.keys.pending(), 0, -1)).toEqual(['sw-later']);
+    // The lock: another sweep within the period does nothing.
+    expect(await broker.sweepOverdue(0, 5000, 2)).toEqual([]);
+    expect(await broker.status('sw-later')).toMatchObject({ state: 'queued' });
+  });
+});
+
 describe('Broker.cancel', () => {
   it('cancels a queued request: job removed, result CANCELLED', async () => {
     await broker.submit(job('req-7'), 'h', { maxAttempts: 1 });
