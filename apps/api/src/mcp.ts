@@ -140,9 +140,13 @@ export function mcpEndpoint(deps: ApiDeps) {
       });
       if (outcome.kind === 'ended') return toolResult(outcome.ended.result);
       if (asTask && !outcome.waitedToDeadline) return await tasks.modern.created(via.scope, outcome.id);
+      // The same call again joins this job only when it carries an id (an idempotency key, or a
+      // read-only call's): otherwise it would be a second job, and a write would be done twice.
+      const joins = id !== undefined;
+      const again = joins ? '' : '; calling again would run it a second time: ask for its result instead';
       return errorResult(
-        new GatewayError('TIMEOUT', `No result within the deadline of ${outcome.timeoutMs} ms; the request ${outcome.id} may still finish (GET /mcp/requests/${outcome.id})`, {
-          retryable: true,
+        new GatewayError('TIMEOUT', `No result within the deadline of ${outcome.timeoutMs} ms; the request ${outcome.id} may still finish (GET /mcp/requests/${outcome.id})${again}`, {
+          retryable: joins,
         }).toBody(),
         outcome.id,
       );

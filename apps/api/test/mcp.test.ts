@@ -44,6 +44,8 @@ beforeAll(async () => {
       parked: { endpoint: backend.url, operations: [{ name: 'wait', method: 'POST', path: '/wait' }] },
       // No worker until a test starts one: what was cancelled there must never reach the backend.
       held: { endpoint: backend.url, operations: [{ name: 'wait', method: 'POST', path: '/held' }] },
+      // No worker, and a short deadline: its calls end TIMEOUT.
+      late: { endpoint: backend.url, timeout: 300, operations: [{ name: 'write', method: 'POST', path: '/late' }, { name: 'read', method: 'GET', path: '/late' }] },
       // Its circuit is opened by the test that needs it open.
       tripped: { endpoint: backend.url, circuitBreaker: { failureThreshold: 1, recoveryTimeout: 60_000, halfOpenMaxCalls: 1 }, operations: [{ name: 'op', method: 'POST', path: '/tripped' }] },
     },
@@ -76,7 +78,7 @@ describe('MCP with the v1 SDK client (2025 era)', () => {
     expect(client.getServerVersion()).toMatchObject({ name: 'mcp-gateway' });
     expect(client.getServerCapabilities()?.tools).toEqual({ listChanged: true });
     const { tools } = await client.listTools();
-    expect(tools.map((t) => t.name)).toEqual(['users__getUser', 'users__deleteUser', 'users__createUser', 'users__fail', 'users__slow', 'users__flakyGet', 'rpc__call', 'idle__later', 'parked__wait', 'held__wait', 'tripped__op']);
+    expect(tools.map((t) => t.name)).toEqual(['users__getUser', 'users__deleteUser', 'users__createUser', 'users__fail', 'users__slow', 'users__flakyGet', 'rpc__call', 'idle__later', 'parked__wait', 'held__wait', 'late__write', 'late__read', 'tripped__op']);
     const get = tools[0]!;
     expect(get).toMatchObject({
       description: 'One user by id',
@@ -226,6 +228,20 @@ describe('MCP: long and repeated calls', () => {
     await second;
     await client.close();
     void first;
+  });
+
+  it('a call past its deadline is a TIMEOUT result that says whether calling again joins it or runs it twice', async () => {
+    const { client } = await connect();
+    const [write, read] = await Promise.all([client.callTool({ name: 'late__write', arguments: {} }), client.callTool({ name: 'late__read', arguments: {} })]);
+    const writeError = (write.structuredContent as { error: { code: string; retryable: boolean; message: string } }).error;
+    expect(write.isError).toBe(true);
+    expect(writeError).toMatchObject({ code: 'TIMEOUT', retryable: false });
+    expect(writeError.message).toMatch(/may still finish \(GET \/mcp\/requests\/[^)]+\); calling again would run it a second time/);
+    // A read-only call again joins its job: trying again is safe.
+    expect(read.isError).toBe(true);
+    expect(read.structuredContent).toMatchObject({ error: { code: 'TIMEOUT', retryable: true } });
+    expect((read.structuredContent as { error: { message: string } }).error.message).not.toMatch(/second time/);
+    await client.close();
   });
 
   it('a re-issued read-only call joins the job already running: the backend is called once', async () => {
