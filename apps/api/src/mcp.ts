@@ -4,6 +4,7 @@ import { classifyInboundRequest, createMcpHandler, parseJSONRPCMessage, Protocol
 import { GatewayError, isGatewayError, REQUEST_ID_PATTERN, type MCPRequest } from '@mcp-gateway/protocol';
 import { errorResult, toolResult, toolsFor, type ToolResult, type ToolTarget } from '@mcp-gateway/mcp';
 import { requestHash } from '@mcp-gateway/broker';
+import { parseTraceparent } from '@mcp-gateway/observability';
 import { agentMayUse, authEnabled, type Agent } from './auth';
 import type { ApiDeps } from './deps';
 import { mcpTasks, TASKS_EXTENSION } from './mcp-tasks';
@@ -12,6 +13,13 @@ import { callCancellation, type SessionCall } from './mcp-cancel';
 import { ExpressExchangeTransport } from './mcp-exchange';
 import { serveFetch } from './mcp-fetch';
 import { createSubmitter } from './submission';
+
+/** Passed with each HTTP request to the SDK (as its AuthInfo's extra), for the handlers of its messages. */
+interface HttpExtra {
+  agent?: Agent;
+  correlationId?: string;
+  traceparent?: string;
+}
 
 const SERVER_INFO = { name: 'mcp-gateway', version: '0.1.0' };
 const INSTRUCTIONS = 'Each tool calls one operation of a backend service through the gateway queue (rate limits, circuit breakers and retries apply).';
@@ -92,8 +100,9 @@ export function mcpEndpoint(deps: ApiDeps) {
     return toolsFor(defs.filter((d): d is NonNullable<typeof d> => d !== undefined));
   }
 
-  function agentOf(ctx: ServerContext): Agent | undefined {
-    return (ctx.http?.authInfo?.extra as { agent?: Agent } | undefined)?.agent;
+  /** What the HTTP request that carried a message brought: its agent, correlation id and trace. */
+  function httpOf(ctx: ServerContext): HttpExtra {
+    return (ctx.http?.authInfo?.extra ?? {}) as HttpExtra;
   }
 
   /**
@@ -111,7 +120,7 @@ export function mcpEndpoint(deps: ApiDeps) {
     readOnly: boolean,
     asTask: boolean,
   ): Promise<ToolResult | Record<string, unknown>> {
-    const agent = agentOf(ctx);
+    const { agent, correlationId, traceparent } = httpOf(ctx);
     const meta = (ctx.mcpReq._meta ?? {}) as Record<string, unknown>;
     let id: string | undefined;
     /** The job, once the queue holds it: from then on the call may still finish, whatever happens here. */
@@ -119,7 +128,8 @@ export function mcpEndpoint(deps: ApiDeps) {
     const progressToken = meta.progressToken as string | number | undefined;
     let stopProgress = () => undefined as void;
     let stopCancel = () => undefined as void;
-    const span = deps.tracing.startSpan(`tools/call ${target.service}`, { kind: 'server', attributes: { 'mcp.service': target.service } });
+    // The call continues the HTTP request's trace, and the backend gets the X-Correlation-ID it answered with.
+    const span = deps.tracing.startSpan(`tools/call ${target.service}`, { kind: 'server', parent: parseTraceparent(traceparent), attributes: { 'mcp.service': target.service } });
     try {
       const request = await callRequest(target, readOnly, args, meta, agent);
       id = request.id;
@@ -127,7 +137,7 @@ export function mcpEndpoint(deps: ApiDeps) {
       const outcome = await submit({
         request,
         agent,
-        correlationId: randomUUID(),
+        correlationId: correlationId ?? randomUUID(),
         traceparent: span.traceparent,
         waitMs: asTask ? config.mcp.taskAfterMs : Infinity,
         onAccepted: (jobId, created) => {
@@ -251,7 +261,7 @@ export function mcpEndpoint(deps: ApiDeps) {
 
   /** `session`: the 2025 session's id (checked by handleMcp), if the request named one. */
   function buildServer(session: string | undefined, authInfo: { extra?: Record<string, unknown> } | undefined, modern: boolean): Server {
-    const agent = (authInfo?.extra as { agent?: Agent } | undefined)?.agent;
+    const agent = (authInfo?.extra as HttpExtra | undefined)?.agent;
     const via = { scope: scopeFrom(session, agent), session, modern };
     const server = new Server(SERVER_INFO, {
       // 2026-07-28 clients learn of the tasks extension from server/discover; 2025 ones from the
@@ -341,7 +351,8 @@ export function mcpEndpoint(deps: ApiDeps) {
       }
       await cancelIfAsked(req);
       if (await tasks.legacy(req, res)) return;
-      const authInfo: AuthInfo = { token: '', clientId: agentId || 'anonymous', scopes: [], extra: { agent: req.agent } };
+      const extra: HttpExtra = { agent: req.agent, correlationId: req.correlationId, traceparent: req.get('traceparent') };
+      const authInfo: AuthInfo = { token: '', clientId: agentId || 'anonymous', scopes: [], extra: extra as Record<string, unknown> };
       const direct = directRequest(req);
       if (direct) return await serveDirectly(req, res, direct, authInfo);
       await serveFetch(mcpHandler, req, res, authInfo, (err) => logger.warn({ err: String(err) }, 'mcp request could not be served'));

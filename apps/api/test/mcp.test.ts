@@ -230,6 +230,18 @@ describe('MCP: long and repeated calls', () => {
     void first;
   });
 
+  it("a call reaches the backend with the X-Correlation-ID its HTTP request was answered with, in the caller's trace", async () => {
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const client = new Client({ name: 'traced', version: '1.0.0' });
+    await client.connect(new StreamableHTTPClientTransport(url, { requestInit: { headers: { 'X-Correlation-ID': 'corr-mcp-7', traceparent: `00-${traceId}-00f067aa0ba902b7-01` } } }));
+    const result = await client.callTool({ name: 'users__getUser', arguments: { id: 'traced-7' } });
+    expect(result.isError).toBeFalsy();
+    const call = backend.requests.find((r) => r.path === '/users/traced-7')!;
+    expect(call.headers['x-correlation-id']).toBe('corr-mcp-7');
+    expect(String(call.headers.traceparent)).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-0[01]$`));
+    await client.close();
+  });
+
   it('a call past its deadline is a TIMEOUT result that says whether calling again joins it or runs it twice', async () => {
     const { client } = await connect();
     const [write, read] = await Promise.all([client.callTool({ name: 'late__write', arguments: {} }), client.callTool({ name: 'late__read', arguments: {} })]);
