@@ -30,14 +30,14 @@ export function createApp(deps: ApiDeps): express.Express {
     });
     next();
   });
+  // Security headers on every answer (a JSON API: nothing may frame or sniff it).
+  app.use(helmet());
   app.get('/metrics', (_req: Request, res: Response, next: NextFunction) => {
     deps.metrics
       .text()
       .then((text) => res.status(200).type(deps.metrics.contentType()).send(text))
       .catch(next);
   });
-  // Security headers on every answer (a JSON API: nothing may frame or sniff it).
-  app.use(helmet());
   const origins = deps.config.cors.origins;
   if (origins.length > 0) {
     // Before auth, so a browser's preflight (which carries no credentials) is answered.

@@ -84,7 +84,7 @@ describe('agent JWTs', () => {
 
 describe('headers and browsers', () => {
   it('security headers on every answer, errors included', async () => {
-    for (const res of [await hs.http.get('/mcp/health'), await hs.http.post('/mcp/request').send(call('users'))]) {
+    for (const res of [await hs.http.get('/mcp/health'), await hs.http.post('/mcp/request').send(call('users')), await hs.http.get('/metrics')]) {
       expect(res.headers['x-content-type-options']).toBe('nosniff');
       expect(res.headers['x-frame-options']).toBe('SAMEORIGIN');
       expect(res.headers['strict-transport-security']).toMatch(/max-age=/);
