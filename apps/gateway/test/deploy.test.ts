@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
-import { GATEWAY_ENV, SERVICE_ENV, serviceEnvName } from '@mcp-gateway/config';
+import { GATEWAY_ENV, GatewayConfigManager, SERVICE_ENV, serviceEnvName } from '@mcp-gateway/config';
 import { startBackend, type TestBackend } from '@mcp-gateway/testing';
 import { startGateway, type Running } from '../../api/test/harness';
 
@@ -129,8 +129,10 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
         'PodDisruptionBudget/mcp-gateway-api',
         'PodDisruptionBudget/mcp-gateway-worker',
         'ScaledObject/mcp-gateway-worker',
+        'Secret/mcp-gateway-keda',
         'Secret/mcp-gateway-secrets',
         'Service/mcp-gateway-api',
+        'TriggerAuthentication/mcp-gateway-keda',
       ].sort(),
     );
   });
@@ -159,6 +161,26 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
     expect(worker.livenessProbe.httpGet.path).toBe('/health');
     expect(find('HorizontalPodAutoscaler', 'mcp-gateway-api').spec.scaleTargetRef.name).toBe('mcp-gateway-api');
     expect(find('ScaledObject', 'mcp-gateway-worker').spec.scaleTargetRef.name).toBe('mcp-gateway-worker');
+  });
+
+  it("KEDA reads the queue depth with a key the gateway takes: 401 without it, queue.waiting with it", async () => {
+    const scaled = find('ScaledObject', 'mcp-gateway-worker').spec.triggers[0];
+    const auth = find('TriggerAuthentication', scaled.authenticationRef.name).spec.secretTargetRef[0];
+    expect([scaled.metadata.authMode, auth.parameter]).toEqual(['bearer', 'token']);
+    const token = find('Secret', auth.name).stringData![auth.key]!;
+    const apiKeys = find('Secret', 'mcp-gateway-secrets').stringData!.MCP_GATEWAY_API_KEYS!;
+    // A gateway configured with the Secret's keys, asked what KEDA asks.
+    const keyed = await startGateway({ services: { demo: { endpoint: backend.url } }, security: GatewayConfigManager.fromEnv({ MCP_GATEWAY_API_KEYS: apiKeys }).security }, []);
+    try {
+      const { pathname } = new URL(scaled.metadata.url);
+      expect((await keyed.http.get(pathname)).status).toBe(401);
+      const res = await keyed.http.get(pathname).set('Authorization', `Bearer ${token}`);
+      expect(res.status).toBe(200);
+      const value = String(scaled.metadata.valueLocation).split('.').reduce((o: any, k) => o?.[k], res.body);
+      expect(typeof value).toBe('number');
+    } finally {
+      await keyed.close();
+    }
   });
 
   it('ConfigMap and Secret hold only real variable names, split as in .env.example', () => {
