@@ -212,7 +212,8 @@ export function renderEnvExample(): string {
   };
   const out: string[] = [
     '# MCP Gateway configuration. Every variable is optional unless marked required; the value shown\n',
-    '# is the default. Generated from libs/config/src/env.ts: run `npm run env:example` after changing it.\n',
+    '# is the default (said so in the line above it), else an example. Generated from\n',
+    '# libs/config/src/env.ts: run `npm run env:example` after changing it.\n',
     '# MCP_GATEWAY_CONFIG=path/to/gateway.yaml loads a YAML/JSON file first; these variables override it.\n\n',
     '# The MCP_ENVIRONMENT variable, when set, takes precedence over NODE_ENV.\n',
   ];
