@@ -150,8 +150,8 @@ export function mcpEndpoint(deps: ApiDeps) {
       });
       if (outcome.kind === 'ended') return toolResult(outcome.ended.result);
       if (asTask && !outcome.waitedToDeadline) return await tasks.modern.created(via.scope, outcome.id);
-      // The same call again joins this job only when it carries an id (an idempotency key, or a
-      // read-only call's): otherwise it would be a second job, and a write would be done twice.
+      // Calling again is safe when the call has an id: an idempotency key joins this job, and a
+      // read-only call may run twice. Otherwise it would be a second job: a write done twice.
       const joins = id !== undefined;
       const again = joins ? '' : '; calling again would run it a second time: ask for its result instead';
       return errorResult(
