@@ -54,8 +54,9 @@ function appendQuery(search: URLSearchParams, key: string, value: unknown): void
 
 /**
  * The backend call for an operation: path parameters URL-encoded into the path, the rest in the query
- * (GET/DELETE/HEAD, and those the operation names in `query`; arrays as repeated keys) or the JSON body. The endpoint's own base path and query
- * are kept, and the result is checked to still be on the endpoint.
+ * (GET/DELETE/HEAD, and those the operation names in `query`; arrays as repeated keys) or the JSON
+ * body. The endpoint's own base path and query are kept, and the result is checked to still be on
+ * the endpoint.
  */
 export function buildBackendRequest(endpoint: string, op: OperationDefinition, parameters: Record<string, unknown>): BackendRequest {
   const base = parsedEndpoint(endpoint);

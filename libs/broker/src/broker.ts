@@ -1,10 +1,10 @@
 import { Queue, type Job } from 'bullmq';
 import type Redis from 'ioredis';
 import { inOneWrite } from '@mcp-gateway/redis';
-import { GatewayError, isEnded, isGatewayError, type ErrorBody, type MCPResponse, type RequestState, type RequestStatus } from '@mcp-gateway/protocol';
+import { GatewayError, isEnded, isGatewayError, type ErrorBody, type RequestState, type RequestStatus } from '@mcp-gateway/protocol';
 import { jobOptions, type GatewayJobData, type JobRetryOptions } from './job';
 import { BrokerKeys } from './keys';
-import { RequestRecords, ResultMessage, toStatus } from './records';
+import { endedWithError, RequestRecords, ResultMessage, toStatus } from './records';
 import type { ClaimReply } from './scripts';
 
 export type SubmitOutcome =
@@ -138,26 +138,13 @@ export class Broker {
         // Taken by a worker since the read: it is cancelled as a running one.
         running = !(await job.remove().then(() => true, () => false));
       }
-      const now = Date.now();
       const message = running
         ? 'The request was cancelled while its call was in flight: the call was abandoned, and the backend may or may not have acted on it'
         : rec.state === 'retrying'
           ? 'The request was cancelled while it waited for a retry'
           : 'The request was cancelled before it started';
-      const result: MCPResponse = {
-        id,
-        status: 'error',
-        error: { code: 'CANCELLED', message, retryable: false, ...(running ? { details: { state: 'active' } } : {}) },
-        metadata: {
-          correlationId: rec.correlationId,
-          service: rec.service,
-          operation: job?.name ?? '',
-          attempts: job?.attemptsMade ?? 0,
-          queuedMs: (rec.startedAt ?? now) - rec.acceptedAt,
-          processingTime: rec.startedAt ? now - rec.startedAt : 0,
-          completedAt: new Date(now).toISOString(),
-        },
-      };
+      const error: ErrorBody = { code: 'CANCELLED', message, retryable: false, ...(running ? { details: { state: 'active' } } : {}) };
+      const result = endedWithError(rec, error, job?.name ?? '', job?.attemptsMade ?? 0, Date.now());
       const stored = running
         ? await inOneWrite(this.redis, () => {
             const finished = this.records.finish(result, 'cancelled');
@@ -169,7 +156,7 @@ export class Broker {
       if (!stored) {
         const again = await this.records.get(id);
         if (!again) throw new GatewayError('NOT_FOUND', `No request with id ${id}`);
-        throw new GatewayError('CONFLICT', `Request ${id} is ${again?.state ?? 'gone'} and can no longer be cancelled`, { details: { state: again?.state } });
+        throw new GatewayError('CONFLICT', `Request ${id} is ${again.state} and can no longer be cancelled`, { details: { state: again.state } });
       }
       return { ...result, state: 'cancelled' };
     });
@@ -188,16 +175,7 @@ export class Broker {
         if (jobs.length === 0) return ended;
         for (const job of jobs) {
           const rec = await this.records.get(job.id!);
-          const now = Date.now();
-          if (rec && !isEnded(rec.state)) {
-            const result: MCPResponse = {
-              id: job.id!,
-              status: 'error',
-              error,
-              metadata: { correlationId: rec.correlationId, service, operation: job.name, attempts: job.attemptsMade, queuedMs: now - rec.acceptedAt, processingTime: 0, completedAt: new Date(now).toISOString() },
-            };
-            if (await this.records.finish(result, 'failed')) ended += 1;
-          }
+          if (rec && !isEnded(rec.state) && (await this.records.finish(endedWithError(rec, error, job.name, job.attemptsMade, Date.now()), 'failed'))) ended += 1;
           await job.remove().catch(() => undefined);
         }
       }

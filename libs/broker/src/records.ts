@@ -1,5 +1,5 @@
 import type Redis from 'ioredis';
-import { isEnded, type MCPResponse, type RequestState, type RequestStatus } from '@mcp-gateway/protocol';
+import { isEnded, type ErrorBody, type MCPResponse, type RequestState, type RequestStatus } from '@mcp-gateway/protocol';
 import { inOneWrite } from '@mcp-gateway/redis';
 import type { BrokerKeys } from './keys';
 import { withBrokerCommands, type BrokerCommands } from './scripts';
@@ -141,43 +141,30 @@ export class RequestRecords {
   async sweep(now: number, graceMs: number, limit: number, operationOf: (id: string, service: string) => Promise<string>): Promise<{ ended: string[]; examined: number }> {
     const ids = await this.redis.zrangebyscore(this.keys.pending(), '-inf', now - graceMs, 'LIMIT', 0, limit);
     if (ids.length === 0) return { ended: [], examined: 0 };
+    // A record not ended holds no result yet: reading it whole is a few short fields.
     const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.hmget(this.keys.request(id), 'state', 'service', 'acceptedAt', 'deadline', 'correlationId', 'startedAt');
+    for (const id of ids) pipeline.hgetall(this.keys.request(id));
     const replies = (await pipeline.exec()) ?? [];
     const ended: string[] = [];
     const done: string[] = [];
     for (const [i, [err, value]] of replies.entries()) {
       const id = ids[i]!;
       if (err) continue;
-      const [state, service, acceptedAt, deadline, correlationId, startedAt] = value as (string | null)[];
-      if (!state || !service || isEnded(state as RequestState)) {
+      const rec = parseRecord(id, value as Record<string, string>);
+      if (!rec || isEnded(rec.state)) {
         done.push(id);
         continue;
       }
-      const accepted = Number(acceptedAt);
       // A request still active may have had its call made: that is not for the caller to simply repeat.
-      const active = state === 'active';
-      const late = `The request was still ${state} ${Math.round((now - Number(deadline)) / 1000)} s after its deadline`;
-      const result: MCPResponse = {
-        id,
-        status: 'error',
-        error: {
-          code: 'TIMEOUT',
-          message: active ? `${late}: the worker that took it never finished it, and its call may have been made` : `${late}: no worker took it in time`,
-          retryable: !active,
-          details: active ? { state, outcome: 'unknown' } : { state },
-        },
-        metadata: {
-          correlationId: correlationId ?? '',
-          service,
-          operation: await operationOf(id, service),
-          attempts: 0,
-          queuedMs: Math.max(0, (startedAt ? Number(startedAt) : now) - accepted),
-          processingTime: startedAt ? Math.max(0, now - Number(startedAt)) : 0,
-          completedAt: new Date(now).toISOString(),
-        },
+      const active = rec.state === 'active';
+      const late = `The request was still ${rec.state} ${Math.round((now - rec.deadline) / 1000)} s after its deadline`;
+      const error: ErrorBody = {
+        code: 'TIMEOUT',
+        message: active ? `${late}: the worker that took it never finished it, and its call may have been made` : `${late}: no worker took it in time`,
+        retryable: !active,
+        details: active ? { state: rec.state, outcome: 'unknown' } : { state: rec.state },
       };
-      if (await this.finish(result, 'failed')) ended.push(id);
+      if (await this.finish(endedWithError(rec, error, await operationOf(id, rec.service), 0, now), 'failed')) ended.push(id);
     }
     if (done.length > 0) await this.redis.zrem(this.keys.pending(), ...done);
     return { ended, examined: ids.length };
@@ -243,6 +230,27 @@ export function parseRecord(id: string, h: Record<string, string>): RequestRecor
     correlationId: h.correlationId ?? '',
     ...(h.agentId ? { agentId: h.agentId } : {}),
     result: h.result ? (JSON.parse(h.result) as MCPResponse) : undefined,
+  };
+}
+
+/**
+ * The result of a request the gateway itself ended with `error` (cancelled, swept, its service
+ * removed), not its worker: times from the record, `operation` and `attempts` from its job.
+ */
+export function endedWithError(rec: RequestRecord, error: ErrorBody, operation: string, attempts: number, now: number): MCPResponse {
+  return {
+    id: rec.id,
+    status: 'error',
+    error,
+    metadata: {
+      correlationId: rec.correlationId,
+      service: rec.service,
+      operation,
+      attempts,
+      queuedMs: Math.max(0, (rec.startedAt ?? now) - rec.acceptedAt),
+      processingTime: rec.startedAt === undefined ? 0 : Math.max(0, now - rec.startedAt),
+      completedAt: new Date(now).toISOString(),
+    },
   };
 }
 
