@@ -23,7 +23,8 @@ const PROFILE = process.env.BENCH_PROFILE === '1';
 /**
  * BENCH_QUICK=1: only the bare architecture and gateway sync, loaded and (unless profiling) at one
  * connection. BENCH_QUICK=mcp: the bare architecture and MCP tools/call (both revisions).
- * BENCH_WAITERS_ONLY=1: only the waiters run.
+ * BENCH_WAITERS_ONLY=1: only the waiters run. BENCH_COMMANDS=1: also print each Redis command's count per
+ * request; BENCH_SYSCALLS=1: each process's socket reads and writes per request.
  */
 const QUICK = process.env.BENCH_QUICK === '1' || process.env.BENCH_QUICK === 'mcp';
 const QUICK_MCP = process.env.BENCH_QUICK === 'mcp';
@@ -120,18 +121,44 @@ let redisClient;
 async function commandCounts() {
   let commands = 0;
   let scripts = 0;
+  const byName = new Map();
   for (const m of (await redisClient.info('commandstats')).matchAll(/^cmdstat_([\w|]+):calls=(\d+)/gm)) {
     commands += Number(m[2]);
+    byName.set(m[1], Number(m[2]));
     if (/^(evalsha|eval|evalsha_ro|eval_ro|fcall|fcall_ro)$/.test(m[1])) scripts += Number(m[2]);
   }
-  return { commands, scripts };
+  return { commands, scripts, byName };
+}
+
+/**
+ * BENCH_SYSCALLS=1 (needs `perf`): counts each process's socket writes and reads while a scenario runs,
+ * printed per request. A write to a local socket does the receiver's TCP work too, so on this design
+ * the count of writes is a large part of the CPU per request.
+ */
+function syscallCounter(pids) {
+  if (process.env.BENCH_SYSCALLS !== '1') return undefined;
+  const events = ['write', 'writev', 'read'].map((c) => `syscalls:sys_enter_${c}`).join(',');
+  const runs = pids.map((pid) => {
+    const perf = spawn('perf', ['stat', '-x', ',', '-e', events, '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let text = '';
+    perf.stderr.on('data', (d) => (text += d));
+    return { perf, done: new Promise((resolve) => perf.on('close', () => resolve(text))) };
+  });
+  return async (name, total) => {
+    for (const r of runs) r.perf.kill('SIGINT');
+    const texts = await Promise.all(runs.map((r) => r.done));
+    const per = texts.map((t) => [...t.matchAll(/^(\d+),,syscalls:sys_enter_(\w+)/gm)].map((m) => `${m[2]} ${(Number(m[1]) / Math.max(1, total)).toFixed(2)}`).join(' '));
+    console.log(`  ${name} syscalls per request: ${per.map((p, i) => `[pid ${pids[i]}] ${p}`).join('; ')}`);
+  };
 }
 
 async function measure(name, pids, run, { redis = false } = {}) {
   const all = redis ? [...pids, redisPid] : pids;
   const before = all.map(ticks);
   const countsBefore = redis ? await commandCounts() : undefined;
+  const syscalls = syscallCounter(pids);
   const r = await run();
+  await syscalls?.(name, r.total);
   const cpu = all.map((p, i) => Math.round((((ticks(p) - before[i]) * 10) / Math.max(1, r.total)) * 1000) / 1000); // ms of CPU per request
   // Per request, less the one INFO call that read them.
   const perRequest = (n) => Math.round((n / Math.max(1, r.total)) * 10) / 10;
@@ -143,6 +170,11 @@ async function measure(name, pids, run, { redis = false } = {}) {
         redisScriptsPerRequest: perRequest(countsAfter.scripts - countsBefore.scripts),
       }
     : {};
+  if (redis && process.env.BENCH_COMMANDS === '1') {
+    // BENCH_COMMANDS=1: each command's count per request, for finding where a scenario's commands go.
+    const each = [...countsAfter.byName].map(([k, v]) => [k, perRequest(v - (countsBefore.byName.get(k) ?? 0))]).filter(([, v]) => v > 0);
+    console.log(`  ${name}: ${each.sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  }
   const row = { scenario: name, ...r, cpuMsPerRequest: cpu.slice(0, pids.length), ...redisRow };
   const redisNote = redis ? ` (redis ${row.redisCpuMsPerRequest}; ${row.redisCommandsPerRequest} commands, ${row.redisScriptsPerRequest} scripts)` : '';
   console.log(`${name.padEnd(34)} ${String(r.rps).padStart(7)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms  errors ${r.errors}  cpu/req ${row.cpuMsPerRequest.join(' + ')}${redisNote} ms`);
@@ -160,8 +192,11 @@ async function main() {
   const backend = await start(path.join(__dirname, 'lib/backend.js'), { PORT: String(pBackend) });
   const target = `http://127.0.0.1:${pBackend}`;
   const proxy = await start(path.join(__dirname, 'lib/proxy.js'), { PORT: String(pProxy), TARGET: target });
-  const bareApi = await start(path.join(__dirname, 'lib/bare-api.js'), { PORT: String(pBare), REDIS_URL: redis.url });
-  const bareWorker = await start(path.join(__dirname, 'lib/bare-worker.js'), { REDIS_URL: redis.url, TARGET: target });
+  // Profiled with the gateway's processes, so the two can be compared function by function.
+  const args = PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${path.join(RESULTS, 'profiles')}`] : [];
+  if (PROFILE) fs.mkdirSync(path.join(RESULTS, 'profiles'), { recursive: true });
+  const bareApi = await start(path.join(__dirname, 'lib/bare-api.js'), { PORT: String(pBare), REDIS_URL: redis.url }, { args });
+  const bareWorker = await start(path.join(__dirname, 'lib/bare-worker.js'), { REDIS_URL: redis.url, TARGET: target }, { args });
   const gwEnv = {
     REDIS_URL: redis.url,
     MCP_REDIS_KEY_PREFIX: 'bench',
@@ -179,8 +214,6 @@ async function main() {
     MCP_SERVICE_PARKED_BURST_LIMIT: '1000000',
     WORKER_SERVICES: 'bench',
   };
-  const args = PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${path.join(RESULTS, 'profiles')}`] : [];
-  if (PROFILE) fs.mkdirSync(path.join(RESULTS, 'profiles'), { recursive: true });
   const isReady = (msg) => (l) => l && l.msg === msg;
   const worker1 = await start(path.join(ROOT, 'apps/worker/dist/main.js'), gwEnv, { ready: isReady('worker ready'), log, args });
   const api = await start(path.join(ROOT, 'apps/api/dist/main.js'), { ...gwEnv, PORT: String(pApi) }, { ready: isReady('api ready'), log, args });
@@ -209,7 +242,7 @@ async function main() {
       rows.push(await measure('gateway sync, 1 connection', [api.pid, worker1.pid], () => oneConnection(`http://127.0.0.1:${pApi}`, '/mcp/request', body), { redis: true }));
     }
     // Profiles are written when the processes exit normally.
-    for (const p of [api, worker1]) p.kill('SIGTERM');
+    for (const p of [api, worker1, bareApi, bareWorker]) p.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 3000));
     fs.rmSync(log, { force: true });
     return cleanup(redis);

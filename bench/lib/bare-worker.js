@@ -15,3 +15,5 @@ const worker = new Worker(
   { connection, prefix: 'bare', concurrency: 50 },
 );
 worker.waitUntilReady().then(() => process.stdout.write('ready\n'));
+// Exits normally on SIGTERM, so that a CPU profile (BENCH_PROFILE=1) is written.
+process.on('SIGTERM', () => process.exit(0));

@@ -7,11 +7,17 @@
   ARGV[4] now override in ms ('' = Redis TIME)
   ARGV[5] ttl ms for the breaker hash (it is dropped when idle and closed)
   Returns { stateBefore, stateAfter, failures }
+
+  Every call ends with one of these, so the common one, a success on a closed circuit with no
+  failures counted, costs three commands: one read, one count, one expiry. The clock is read only
+  for a change of state, and the trial permits only while half-open: every way out of half-open
+  deletes them, so no other state has any.
 ]]
-local now = clock(ARGV[4])
 local threshold = tonumber(ARGV[3])
-local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
-local wasTrial = redis.call('ZREM', KEYS[2], ARGV[1]) == 1
+local h = redis.call('HMGET', KEYS[1], 'state', 'failures')
+local state = h[1] or 'closed'
+local failures = tonumber(h[2] or '0')
+local wasTrial = state == 'half_open' and redis.call('ZREM', KEYS[2], ARGV[1]) == 1
 local outcome = ARGV[2]
 local after = state
 
@@ -19,10 +25,12 @@ if outcome == 'success' then
   if state == 'half_open' then
     if wasTrial then
       after = 'closed'
-      redis.call('HSET', KEYS[1], 'state', 'closed', 'failures', 0, 'closedAt', now)
+      failures = 0
+      redis.call('HSET', KEYS[1], 'state', 'closed', 'failures', 0, 'closedAt', clock(ARGV[4]))
       redis.call('DEL', KEYS[2])
     end
-  elseif state == 'closed' then
+  elseif state == 'closed' and failures ~= 0 then
+    failures = 0
     redis.call('HSET', KEYS[1], 'failures', 0)
   end
   redis.call('HINCRBY', KEYS[1], 'successes', 1)
@@ -30,15 +38,15 @@ elseif outcome == 'failure' then
   redis.call('HINCRBY', KEYS[1], 'failuresTotal', 1)
   if state == 'half_open' and wasTrial then
     after = 'open'
-    redis.call('HSET', KEYS[1], 'state', 'open', 'openedAt', now)
+    redis.call('HSET', KEYS[1], 'state', 'open', 'openedAt', clock(ARGV[4]))
     redis.call('DEL', KEYS[2])
   elseif state == 'closed' then
-    local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
+    failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
     if failures >= threshold then
       after = 'open'
-      redis.call('HSET', KEYS[1], 'state', 'open', 'openedAt', now)
+      redis.call('HSET', KEYS[1], 'state', 'open', 'openedAt', clock(ARGV[4]))
     end
   end
 end
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[5]))
-return { state, after, tonumber(redis.call('HGET', KEYS[1], 'failures') or '0') }
+return { state, after, failures }
