@@ -24,7 +24,7 @@ const PROFILE = process.env.BENCH_PROFILE === '1';
  * BENCH_QUICK=1: only the bare architecture and gateway sync, loaded and (unless profiling) at one
  * connection. BENCH_QUICK=mcp: the bare architecture and MCP tools/call (both revisions).
  * BENCH_WAITERS_ONLY=1: only the waiters run. BENCH_COMMANDS=1: also print each Redis command's count per
- * request; BENCH_SYSCALLS=1: each process's socket reads and writes per request.
+ * request.
  */
 const QUICK = process.env.BENCH_QUICK === '1' || process.env.BENCH_QUICK === 'mcp';
 const QUICK_MCP = process.env.BENCH_QUICK === 'mcp';
@@ -131,24 +131,35 @@ async function commandCounts() {
 }
 
 /**
- * BENCH_SYSCALLS=1 (needs `perf`): counts each process's socket writes and reads while a scenario runs,
- * printed per request. A write to a local socket does the receiver's TCP work too, so on this design
- * the count of writes is a large part of the CPU per request.
+ * Each process's socket writes per request while a scenario runs (write and writev, counted by `perf
+ * stat` on the syscall tracepoints; off with BENCH_SYSCALLS=0, or where perf cannot count them). A
+ * write to a local socket does the receiver's TCP work too and wakes it: on this design the writes
+ * are a large part of the CPU per request, and unlike the timings their count does not vary with the
+ * machine's load.
  */
+const SYSCALL_EVENTS = ['write', 'writev', 'read'].map((c) => `syscalls:sys_enter_${c}`).join(',');
+let perfWorks;
+function perfCanCount() {
+  if (perfWorks === undefined) {
+    const probe = require('node:child_process').spawnSync('perf', ['stat', '-x', ',', '-e', SYSCALL_EVENTS, '--', 'true'], { encoding: 'utf8' });
+    perfWorks = probe.status === 0 && /^\d+,,syscalls:sys_enter_write,/m.test(probe.stderr ?? '');
+  }
+  return perfWorks;
+}
+
 function syscallCounter(pids) {
-  if (process.env.BENCH_SYSCALLS !== '1') return undefined;
-  const events = ['write', 'writev', 'read'].map((c) => `syscalls:sys_enter_${c}`).join(',');
+  if (process.env.BENCH_SYSCALLS === '0' || !perfCanCount()) return undefined;
   const runs = pids.map((pid) => {
-    const perf = spawn('perf', ['stat', '-x', ',', '-e', events, '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const perf = spawn('perf', ['stat', '-x', ',', '-e', SYSCALL_EVENTS, '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
     let text = '';
     perf.stderr.on('data', (d) => (text += d));
     return { perf, done: new Promise((resolve) => perf.on('close', () => resolve(text))) };
   });
-  return async (name, total) => {
+  /** Stops counting: each process's { write, writev, read } per request. */
+  return async (total) => {
     for (const r of runs) r.perf.kill('SIGINT');
     const texts = await Promise.all(runs.map((r) => r.done));
-    const per = texts.map((t) => [...t.matchAll(/^(\d+),,syscalls:sys_enter_(\w+)/gm)].map((m) => `${m[2]} ${(Number(m[1]) / Math.max(1, total)).toFixed(2)}`).join(' '));
-    console.log(`  ${name} syscalls per request: ${per.map((p, i) => `[pid ${pids[i]}] ${p}`).join('; ')}`);
+    return texts.map((t) => Object.fromEntries([...t.matchAll(/^(\d+),,syscalls:sys_enter_(\w+)/gm)].map((m) => [m[2], Math.round((Number(m[1]) / Math.max(1, total)) * 100) / 100])));
   };
 }
 
@@ -158,7 +169,7 @@ async function measure(name, pids, run, { redis = false } = {}) {
   const countsBefore = redis ? await commandCounts() : undefined;
   const syscalls = syscallCounter(pids);
   const r = await run();
-  await syscalls?.(name, r.total);
+  const sys = await syscalls?.(r.total);
   const cpu = all.map((p, i) => Math.round((((ticks(p) - before[i]) * 10) / Math.max(1, r.total)) * 1000) / 1000); // ms of CPU per request
   // Per request, less the one INFO call that read them.
   const perRequest = (n) => Math.round((n / Math.max(1, r.total)) * 10) / 10;
@@ -175,9 +186,11 @@ async function measure(name, pids, run, { redis = false } = {}) {
     const each = [...countsAfter.byName].map(([k, v]) => [k, perRequest(v - (countsBefore.byName.get(k) ?? 0))]).filter(([, v]) => v > 0);
     console.log(`  ${name}: ${each.sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   }
-  const row = { scenario: name, ...r, cpuMsPerRequest: cpu.slice(0, pids.length), ...redisRow };
+  const writes = sys?.map((c) => Math.round(((c.write ?? 0) + (c.writev ?? 0)) * 100) / 100);
+  const row = { scenario: name, ...r, cpuMsPerRequest: cpu.slice(0, pids.length), ...redisRow, ...(sys ? { socketWritesPerRequest: writes, syscallsPerRequest: sys } : {}) };
   const redisNote = redis ? ` (redis ${row.redisCpuMsPerRequest}; ${row.redisCommandsPerRequest} commands, ${row.redisScriptsPerRequest} scripts)` : '';
-  console.log(`${name.padEnd(34)} ${String(r.rps).padStart(7)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms  errors ${r.errors}  cpu/req ${row.cpuMsPerRequest.join(' + ')}${redisNote} ms`);
+  const writesNote = writes ? `  writes/req ${writes.join(' + ')}` : '';
+  console.log(`${name.padEnd(34)} ${String(r.rps).padStart(7)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms  errors ${r.errors}  cpu/req ${row.cpuMsPerRequest.join(' + ')}${redisNote} ms${writesNote}`);
   return row;
 }
 
@@ -440,11 +453,11 @@ function markdown(r) {
   const lines = [
     `# Benchmark (${r.at}, ${r.machine.cpus} cores, Node ${r.machine.node}, ${r.settings.durationS} s per scenario, ${r.settings.connections} connections)`,
     '',
-    '| scenario | req/s | ÷ bare | ÷ proxy | p50 ms | p99 ms | errors | CPU ms per request (per process; Redis in brackets) | Redis commands per request | of which script calls |',
-    '|---|---:|---:|---:|---:|---:|---:|---|---:|---:|',
+    '| scenario | req/s | ÷ bare | ÷ proxy | p50 ms | p99 ms | errors | CPU ms per request (per process; Redis in brackets) | Redis commands per request | of which script calls | socket writes per request (per process) |',
+    '|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|',
     ...r.rows.map(
       (x) =>
-        `| ${x.scenario} | ${x.rps} | ${x.vsBare ?? '–'} | ${x.vsProxy ?? '–'} | ${x.p50} | ${x.p99} | ${x.errors} | ${x.cpuMsPerRequest.join(' + ')}${x.redisCpuMsPerRequest === undefined ? '' : ` (redis ${x.redisCpuMsPerRequest})`} | ${x.redisCommandsPerRequest ?? '–'} | ${x.redisScriptsPerRequest ?? '–'} |`,
+        `| ${x.scenario} | ${x.rps} | ${x.vsBare ?? '–'} | ${x.vsProxy ?? '–'} | ${x.p50} | ${x.p99} | ${x.errors} | ${x.cpuMsPerRequest.join(' + ')}${x.redisCpuMsPerRequest === undefined ? '' : ` (redis ${x.redisCpuMsPerRequest})`} | ${x.redisCommandsPerRequest ?? '–'} | ${x.redisScriptsPerRequest ?? '–'} | ${x.socketWritesPerRequest?.join(' + ') ?? '–'} |`,
     ),
     '',
     `- gateway sync / bare architecture: **${r.ratios.gatewayVsBare}x**, the median of ${r.ratios.gatewayVsBarePairs.length} pairs of ${r.settings.pairS} s runs taken in turn (${r.ratios.gatewayVsBarePairs.join(', ')}; errors ${r.ratios.gatewayVsBarePairsErrors}); the ${r.settings.durationS} s rows above: ${r.ratios.gatewayVsBareRows}x (2 workers: ${r.ratios.gateway2WorkersVsBare}x); gateway / plain proxy: ${r.ratios.gatewayVsProxy}x`,
