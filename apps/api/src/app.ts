@@ -4,10 +4,10 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import helmet from 'helmet';
 import { GatewayError } from '@mcp-gateway/protocol';
 import type { ApiDeps } from './deps';
+import type { mcpEndpoint } from './mcp';
 import { adminAuth, adminHandlers } from './admin';
 import { agentAuth, protectedResourceMetadata } from './auth';
 import { operatorConsole } from './console';
-import { mcpEndpoint } from './mcp';
 import { correlation } from './context';
 import { apiError, sendError } from './http-errors';
 import { requestHandlers } from './requests';
@@ -95,9 +95,15 @@ export function createApp(deps: ApiDeps): express.Express {
   app.get('/mcp/services', services.list);
   app.get('/mcp/services/:name/definition', services.definition);
   app.get('/mcp/services/:name/metrics', services.metrics);
-  const mcp = mcpEndpoint(deps);
-  app.all('/mcp', mcp);
-  app.locals.closeStreams = mcp.closeStreams;
+  // Built on the first /mcp request: the MCP SDK under it is about 5 MB of RSS that a gateway used
+  // only through POST /mcp/request never needs. Nothing of it acts before then (its streams, tool
+  // cache and task subscriptions all start with a request).
+  let mcp: ReturnType<typeof mcpEndpoint> | undefined;
+  app.all('/mcp', (req: Request, res: Response, next: NextFunction) => {
+    mcp ??= (require('./mcp') as typeof import('./mcp')).mcpEndpoint(deps);
+    return mcp(req, res, next);
+  });
+  app.locals.closeStreams = () => mcp?.closeStreams();
 
   app.use((req: Request, res: Response) => {
     sendError(res, new GatewayError('NOT_FOUND', `No route for ${req.method} ${req.path}`));
