@@ -1,11 +1,11 @@
 import http from 'node:http';
 import cors from 'cors';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import helmet from 'helmet';
 import { GatewayError } from '@mcp-gateway/protocol';
 import type { ApiDeps } from './deps';
 import type { mcpEndpoint } from './mcp';
 import { adminAuth, adminHandlers } from './admin';
+import { answerHeaders } from './answer-headers';
 import { agentAuth, protectedResourceMetadata } from './auth';
 import { operatorConsole } from './console';
 import { correlation } from './context';
@@ -19,6 +19,8 @@ export function createApp(deps: ApiDeps): express.Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
+  // Security headers and X-Correlation-ID on every answer, added as its head is written.
+  answerHeaders(app);
   app.use(correlation);
   app.use(deps.lifecycle.middleware());
   // Counted when the answer is sent; the route label is the template (`/mcp/requests/:id`), never the URL.
@@ -31,8 +33,6 @@ export function createApp(deps: ApiDeps): express.Express {
     });
     next();
   });
-  // Security headers on every answer (a JSON API: nothing may frame or sniff it).
-  app.use(helmet());
   app.get('/metrics', (_req: Request, res: Response, next: NextFunction) => {
     deps.metrics
       .text()

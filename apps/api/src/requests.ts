@@ -48,10 +48,8 @@ export function requestHandlers(deps: ApiDeps) {
     }
     const body = parsed.data;
     const meta = body.metadata ?? {};
-    if (!req.get('x-correlation-id') && meta.correlationId) {
-      req.correlationId = meta.correlationId;
-      res.setHeader('X-Correlation-ID', meta.correlationId);
-    }
+    // The answer's X-Correlation-ID is req.correlationId (answer-headers.ts).
+    if (!req.get('x-correlation-id') && meta.correlationId) req.correlationId = meta.correlationId;
     span.setAttributes({ 'mcp.service': body.service, 'mcp.operation': body.operation });
     const pref = parseWaitPreference(req);
     const outcome = await submitRequest({
