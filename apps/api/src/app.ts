@@ -24,13 +24,16 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use(correlation);
   app.use(deps.lifecycle.middleware());
   // Counted when the answer is sent; the route label is the template (`/mcp/requests/:id`), never the URL.
-  app.use((req: Request, res: Response, next: NextFunction) => {
-    res.on('finish', () => {
-      const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
-      deps.metrics.httpRequests.inc({ route, method: req.method, status: String(res.statusCode) });
-      const code = res.locals.errorCode as string | undefined;
-      if (code) deps.metrics.rejections.inc({ code });
-    });
+  // One listener for all answers (`this` is the response), not a closure held by every waiting one.
+  function countAnswer(this: Response): void {
+    const req = this.req;
+    const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
+    deps.metrics.httpRequests.inc({ route, method: req.method, status: String(this.statusCode) });
+    const code = this.locals.errorCode as string | undefined;
+    if (code) deps.metrics.rejections.inc({ code });
+  }
+  app.use((_req: Request, res: Response, next: NextFunction) => {
+    res.on('finish', countAnswer);
     next();
   });
   app.get('/metrics', (_req: Request, res: Response, next: NextFunction) => {

@@ -36,21 +36,19 @@ export class Lifecycle {
 
   /** Counts requests; refuses new ones while stopping (health and readiness still answer). */
   middleware() {
+    // A response emits 'close' once, when it was sent or its connection went first. One listener for
+    // all of them, not a closure held by every waiting caller.
+    const ended = () => {
+      this.inflight -= 1;
+      if (this.inflight === 0) for (const d of this.drained.splice(0)) d();
+    };
     return (req: Request, res: Response, next: NextFunction): void => {
       if (this.stopping && !req.path.startsWith('/mcp/health')) {
         res.setHeader('Connection', 'close');
         return sendError(res, new GatewayError('UNAVAILABLE', 'This gateway process is shutting down; retry (another replica will answer)', { retryAfterMs: 1000 }));
       }
       this.inflight += 1;
-      let done = false;
-      const finish = () => {
-        if (done) return;
-        done = true;
-        this.inflight -= 1;
-        if (this.inflight === 0) for (const d of this.drained.splice(0)) d();
-      };
-      res.on('finish', finish);
-      res.on('close', finish);
+      res.on('close', ended);
       next();
     };
   }
