@@ -102,7 +102,7 @@ export function requestHandlers(deps: ApiDeps) {
     }
     if (w && !isEnded(status.state)) {
       // A caller that goes away (before this too), or an API process that stops, ends the wait early.
-      res.on('close', w.cancel);
+      res.on('close', () => w.cancel());
       if (res.destroyed) return w.cancel();
       const ended = await deps.lifecycle.wait(w, waitMs);
       if (res.destroyed) return;

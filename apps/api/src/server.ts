@@ -64,7 +64,7 @@ export class ApiServer {
       queue: (s) => broker.counts(s),
     });
     this.deps = {
-      lifecycle: new Lifecycle(),
+      lifecycle: new Lifecycle(() => waiter.cancelAll()),
       config,
       redis: this.redis,
       logger,
