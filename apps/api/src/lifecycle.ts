@@ -18,7 +18,7 @@ export class Lifecycle {
    * @param releaseAll ends every caller's wait at once (the ResultWaiter's cancelAll): what the
    * release at the end of the grace period does, so a wait costs nothing here for its length.
    */
-  constructor(private readonly releaseAll: () => void = () => undefined) {}
+  constructor(private readonly releaseAll: () => void) {}
 
   /** A caller's wait for its result (sync POST, long poll); once the callers were released, it ends at once. */
   wait<T>(waiter: { wait(ms: number): Promise<T>; cancel(): void }, ms: number): Promise<T> {
