@@ -28,7 +28,9 @@ const PROFILE = process.env.BENCH_PROFILE === '1';
  */
 const QUICK = process.env.BENCH_QUICK === '1' || process.env.BENCH_QUICK === 'mcp';
 const QUICK_MCP = process.env.BENCH_QUICK === 'mcp';
-const WAITERS_ONLY = process.env.BENCH_WAITERS_ONLY === '1';
+/** BENCH_WAITERS_ONLY=fresh: the waiters in an API process that served nothing before (no warm-up), as the full run's second measure. */
+const WAITERS_FRESH = process.env.BENCH_WAITERS_ONLY === 'fresh';
+const WAITERS_ONLY = process.env.BENCH_WAITERS_ONLY === '1' || WAITERS_FRESH;
 const procs = [];
 
 function start(file, env, { ready = (line) => line === 'ready', log, args = [] } = {}) {
@@ -233,7 +235,7 @@ async function main() {
   const body = JSON.stringify({ service: 'bench', operation: 'echo', parameters: { item: 42 } });
   const rows = [];
   // Warm-up, so no scenario pays for JIT and connection set-up.
-  await cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body, duration: 2 });
+  if (!WAITERS_FRESH) await cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body, duration: 2 });
   await cannon({ url: `http://127.0.0.1:${pBare}/request`, body, duration: 2 });
 
   if (WAITERS_ONLY) {

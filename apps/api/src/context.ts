@@ -9,10 +9,9 @@ declare module 'express-serve-static-core' {
   }
 }
 
-/** Every response carries X-Correlation-ID: the caller's (when well-formed) or a new one. */
-export function correlation(req: Request, res: Response, next: NextFunction): void {
+/** Every request's correlation id: the caller's (when well-formed) or a new one; its answer carries it as X-Correlation-ID (answer-headers.ts). */
+export function correlation(req: Request, _res: Response, next: NextFunction): void {
   const given = req.get('x-correlation-id');
   req.correlationId = given && HEADER_SAFE.test(given) ? given : randomUUID();
-  res.setHeader('X-Correlation-ID', req.correlationId);
   next();
 }

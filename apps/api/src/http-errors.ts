@@ -35,7 +35,7 @@ export function sendError(res: Response, err: unknown, id?: string): void {
     ...(id ? { id } : {}),
     status: 'error',
     error: e.toBody(),
-    metadata: { correlationId: String(res.getHeader('X-Correlation-ID') ?? '') },
+    metadata: { correlationId: res.req.correlationId ?? '' },
   };
   setRetryAfter(res, e.retryAfterMs);
   res.locals.errorCode = e.code;

@@ -1,3 +1,3 @@
-export { createApp } from './app';
+export { createApp, serverOptionsFor } from './app';
 export { ApiServer, type ApiServerOptions } from './server';
 export type { ApiDeps } from './deps';

@@ -12,22 +12,18 @@ export class Lifecycle {
   /** True once the grace period is over and waiting callers were released. */
   released = false;
   private inflight = 0;
-  private readonly waiting = new Set<() => void>();
   private drained: (() => void)[] = [];
 
   /**
-   * A caller's wait for its result (sync POST, long poll), ended early when the grace period ends: the
-   * release is a Set entry for the wait's length, cheap per request.
+   * @param releaseAll ends every caller's wait at once (the ResultWaiter's cancelAll): what the
+   * release at the end of the grace period does, so a wait costs nothing here for its length.
    */
-  async wait<T>(waiter: { wait(ms: number): Promise<T>; cancel(): void }, ms: number): Promise<T> {
+  constructor(private readonly releaseAll: () => void) {}
+
+  /** A caller's wait for its result (sync POST, long poll); once the callers were released, it ends at once. */
+  wait<T>(waiter: { wait(ms: number): Promise<T>; cancel(): void }, ms: number): Promise<T> {
     if (this.released) waiter.cancel();
-    const release = waiter.cancel;
-    this.waiting.add(release);
-    try {
-      return await waiter.wait(ms);
-    } finally {
-      this.waiting.delete(release);
-    }
+    return waiter.wait(ms);
   }
 
   get inFlight(): number {
@@ -36,21 +32,19 @@ export class Lifecycle {
 
   /** Counts requests; refuses new ones while stopping (health and readiness still answer). */
   middleware() {
+    // A response emits 'close' once, when it was sent or its connection went first. One listener for
+    // all of them, not a closure held by every waiting caller.
+    const ended = () => {
+      this.inflight -= 1;
+      if (this.inflight === 0) for (const d of this.drained.splice(0)) d();
+    };
     return (req: Request, res: Response, next: NextFunction): void => {
       if (this.stopping && !req.path.startsWith('/mcp/health')) {
         res.setHeader('Connection', 'close');
         return sendError(res, new GatewayError('UNAVAILABLE', 'This gateway process is shutting down; retry (another replica will answer)', { retryAfterMs: 1000 }));
       }
       this.inflight += 1;
-      let done = false;
-      const finish = () => {
-        if (done) return;
-        done = true;
-        this.inflight -= 1;
-        if (this.inflight === 0) for (const d of this.drained.splice(0)) d();
-      };
-      res.on('finish', finish);
-      res.on('close', finish);
+      res.on('close', ended);
       next();
     };
   }
@@ -71,7 +65,6 @@ export class Lifecycle {
   /** The grace period is over: callers still waiting get their 202. */
   releaseWaiters(): void {
     this.released = true;
-    for (const release of [...this.waiting]) release();
-    this.waiting.clear();
+    this.releaseAll();
   }
 }

@@ -48,10 +48,8 @@ export function requestHandlers(deps: ApiDeps) {
     }
     const body = parsed.data;
     const meta = body.metadata ?? {};
-    if (!req.get('x-correlation-id') && meta.correlationId) {
-      req.correlationId = meta.correlationId;
-      res.setHeader('X-Correlation-ID', meta.correlationId);
-    }
+    // The answer's X-Correlation-ID is req.correlationId (answer-headers.ts).
+    if (!req.get('x-correlation-id') && meta.correlationId) req.correlationId = meta.correlationId;
     span.setAttributes({ 'mcp.service': body.service, 'mcp.operation': body.operation });
     const pref = parseWaitPreference(req);
     const outcome = await submitRequest({
@@ -104,7 +102,7 @@ export function requestHandlers(deps: ApiDeps) {
     }
     if (w && !isEnded(status.state)) {
       // A caller that goes away (before this too), or an API process that stops, ends the wait early.
-      res.on('close', w.cancel);
+      res.on('close', () => w.cancel());
       if (res.destroyed) return w.cancel();
       const ended = await deps.lifecycle.wait(w, waitMs);
       if (res.destroyed) return;

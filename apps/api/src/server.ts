@@ -10,7 +10,7 @@ import { createRedis } from '@mcp-gateway/redis';
 import { ResilienceStore } from '@mcp-gateway/resilience';
 import { Tracing, type Logger } from '@mcp-gateway/observability';
 import { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
-import { createApp } from './app';
+import { createApp, serverOptionsFor } from './app';
 import { Lifecycle } from './lifecycle';
 import type { ApiDeps } from './deps';
 
@@ -64,7 +64,7 @@ export class ApiServer {
       queue: (s) => broker.counts(s),
     });
     this.deps = {
-      lifecycle: new Lifecycle(),
+      lifecycle: new Lifecycle(() => waiter.cancelAll()),
       config,
       redis: this.redis,
       logger,
@@ -101,7 +101,7 @@ export class ApiServer {
     this.sweeper.unref();
     const app = createApp(this.deps);
     this.closeStreams = () => (app.locals.closeStreams as (() => void) | undefined)?.();
-    const server = http.createServer(app);
+    const server = http.createServer(serverOptionsFor(app), app);
     // Longer than common load balancers' idle timeouts, so they close first.
     server.keepAliveTimeout = 65_000;
     server.headersTimeout = 66_000;

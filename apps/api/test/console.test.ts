@@ -86,3 +86,15 @@ it('the queue UI is read-only: a job cannot be removed, retried or promoted ther
     expect((await gw.http.get(`/mcp/requests/${id}`)).body.state).toBe('queued');
   });
 });
+
+it("the queue UI keeps its own Content-Security-Policy (it runs inline scripts); the rest of the console gets the gateway's", async () => {
+  await withGateway({ adminToken: ADMIN }, async (gw) => {
+    const board = await gw.http.get('/admin/queues').set('X-Admin-Token', ADMIN);
+    expect(board.status).toBe(200);
+    expect(board.headers['content-security-policy']).toMatch(/script-src 'self' 'unsafe-inline'/);
+    expect(board.headers['x-content-type-options']).toBe('nosniff');
+    const dashboard = await gw.http.get('/dashboard').set('X-Admin-Token', ADMIN);
+    expect(dashboard.status).toBe(200);
+    expect(dashboard.headers['content-security-policy']).toContain("script-src 'self';");
+  });
+});

@@ -240,6 +240,24 @@ describe('async and Prefer: wait', () => {
     await eventually(async () => (waiters() === before ? true : undefined));
   });
 
+  it('counts a request in flight until it is answered or its caller goes away, once', async () => {
+    const inFlight = () => gw.api.deps.lifecycle.inFlight;
+    await eventually(async () => (inFlight() === 0 ? true : undefined));
+    const controller = new AbortController();
+    const url = `http://127.0.0.1:${gw.api.address!.port}/mcp/request`;
+    const held = fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ service: 'idle', operation: 'never' }), signal: controller.signal }).catch((e: unknown) => e);
+    await eventually(async () => (inFlight() === 1 ? true : undefined));
+    const answered = await Promise.all([post({ service: 'users', operation: 'getUser', parameters: { id: '1' } }), gw.http.get('/mcp/requests/never-seen'), post({ service: 'nope', operation: 'x' })]);
+    expect(answered.map((r) => r.status)).toEqual([200, 404, 404]);
+    await eventually(async () => (inFlight() === 1 ? true : undefined));
+    controller.abort();
+    expect(await held).toMatchObject({ name: 'AbortError' });
+    await eventually(async () => (inFlight() === 0 ? true : undefined));
+    // Not counted down twice (an answer both finishes and closes).
+    await new Promise((r) => setTimeout(r, 100));
+    expect(inFlight()).toBe(0);
+  });
+
   it('answers 404 NOT_FOUND for an unknown id and 400 for a malformed one', async () => {
     const res = await gw.http.get('/mcp/requests/never-seen');
     expect(res.status).toBe(404);

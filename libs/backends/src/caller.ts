@@ -1,6 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import axios, { type AxiosInstance } from 'axios';
+import type { AxiosInstance, AxiosStatic } from 'axios';
 import { EventEmitter } from 'node:events';
 import type { Agent, Dispatcher } from 'undici';
 import type Redis from 'ioredis';
@@ -114,6 +114,8 @@ export class BackendCaller {
     const undici = require('undici') as typeof import('undici');
     this.pool = new undici.Agent({ connections: options.maxSockets ?? 256, maxResponseSize: options.maxResponseBytes ?? 10 * 1024 * 1024 });
     this.agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
+    // axios too (about 5 MB of RSS): only a process that calls backends needs it.
+    const axios = require('axios') as AxiosStatic;
     const tokenHttp: AxiosInstance = axios.create({
       httpAgent: this.agents.http,
       httpsAgent: this.agents.https,

@@ -2,17 +2,48 @@ import type Redis from 'ioredis';
 import type { BrokerKeys } from './keys';
 import { decodeResultMessage, decodeResultMessageId, type RequestRecords, type ResultMessage } from './records';
 
-interface Entry {
-  id: string;
-  registeredAt: number;
-  resolve: (msg: ResultMessage | undefined) => void;
-  timer?: NodeJS.Timeout;
-}
-
 export interface Waiter {
   /** Resolves with the result, or undefined when `ms` passed first (after one last read). */
   wait(ms: number): Promise<ResultMessage | undefined>;
+  /** Ends the wait now (undefined). A method: to hand it on as a listener, wrap it (`() => w.cancel()`). */
   cancel(): void;
+}
+
+/**
+ * One caller's wait. A sync caller's lasts as long as its request, so it is kept small: methods on
+ * the prototype instead of closures, the timer's callback shared (the entry is its argument), and the
+ * waiters of one id chained through `next` (almost always one) instead of a Set per id.
+ */
+class Entry implements Waiter {
+  /** The next waiter of the same id. */
+  next: Entry | undefined = undefined;
+  timer: NodeJS.Timeout | undefined = undefined;
+  /** Set by the promise's executor, which runs at once. */
+  resolve!: (msg: ResultMessage | undefined) => void;
+  readonly promise: Promise<ResultMessage | undefined>;
+
+  constructor(
+    readonly owner: ResultWaiter,
+    readonly id: string,
+    readonly registeredAt: number,
+  ) {
+    this.promise = new Promise((resolve) => (this.resolve = resolve));
+  }
+
+  wait(ms: number): Promise<ResultMessage | undefined> {
+    // Cancelled (or settled) before the wait began: no timer to leave behind.
+    if (this.owner.holds(this)) this.timer = setTimeout(expire, Math.max(0, ms), this);
+    return this.promise;
+  }
+
+  cancel(): void {
+    this.owner.settle(this, undefined);
+  }
+}
+
+/** A wait ran out: one last read before giving up, as the notification may have been missed. */
+function expire(entry: Entry): void {
+  entry.owner.lastRead(entry);
 }
 
 export interface ResultWaiterOptions {
@@ -26,7 +57,9 @@ export interface ResultWaiterOptions {
  * one final read at the end of each wait), never a hung request.
  */
 export class ResultWaiter {
-  private readonly entries = new Map<string, Set<Entry>>();
+  /** The first waiter of each id (the others hang from its `next`). */
+  private readonly entries = new Map<string, Entry>();
+  private count = 0;
   private readonly sweepIntervalMs: number;
   private sweepTimer?: NodeJS.Timeout;
   private started = false;
@@ -56,62 +89,86 @@ export class ResultWaiter {
 
   /** How many callers are waiting now (a gauge for metrics and the memory benchmark). */
   get size(): number {
-    let n = 0;
-    for (const set of this.entries.values()) n += set.size;
-    return n;
+    return this.count;
   }
 
   register(id: string): Waiter {
-    let settle!: (msg: ResultMessage | undefined) => void;
-    const promise = new Promise<ResultMessage | undefined>((resolve) => (settle = resolve));
-    const entry: Entry = { id, registeredAt: Date.now(), resolve: (msg) => settle(msg) };
-    let set = this.entries.get(id);
-    if (!set) this.entries.set(id, (set = new Set()));
-    set.add(entry);
-    return {
-      wait: (ms: number) => {
-        // Cancelled before the wait began: no timer to leave behind.
-        if (!set.has(entry)) return promise;
-        entry.timer = setTimeout(() => {
-          // One last read before giving up: the notification may have been missed.
-          this.records
-            .results([id])
-            .then((found) => this.settle(entry, found.get(id)))
-            .catch(() => this.settle(entry, undefined));
-        }, Math.max(0, ms));
-        return promise;
-      },
-      cancel: () => this.settle(entry, undefined),
-    };
+    const entry = new Entry(this, id, Date.now());
+    entry.next = this.entries.get(id);
+    this.entries.set(id, entry);
+    this.count += 1;
+    return entry;
+  }
+
+  /** Ends every wait now (undefined), as its timeout would: the API's grace period on shutdown is over. */
+  cancelAll(): void {
+    for (const id of [...this.entries.keys()]) this.settleAll(id, undefined);
   }
 
   async close(): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
-    for (const set of this.entries.values()) for (const e of [...set]) this.settle(e, undefined);
+    this.cancelAll();
     this.started = false;
+  }
+
+  /** Whether `entry` is still waiting (for Entry). */
+  holds(entry: Entry): boolean {
+    for (let e = this.entries.get(entry.id); e; e = e.next) if (e === entry) return true;
+    return false;
+  }
+
+  /** Ends one wait (a no-op when it has ended; for Entry). */
+  settle(entry: Entry, msg: ResultMessage | undefined): void {
+    let prev: Entry | undefined;
+    let e = this.entries.get(entry.id);
+    while (e && e !== entry) {
+      prev = e;
+      e = e.next;
+    }
+    if (!e) return;
+    if (prev) prev.next = entry.next;
+    else if (entry.next) this.entries.set(entry.id, entry.next);
+    else this.entries.delete(entry.id);
+    entry.next = undefined;
+    this.count -= 1;
+    if (entry.timer) clearTimeout(entry.timer);
+    entry.resolve(msg);
+  }
+
+  /** A wait that ran out: the stored result if there is one by now, else undefined (for Entry). */
+  lastRead(entry: Entry): void {
+    this.records
+      .results([entry.id])
+      .then((found) => this.settle(entry, found.get(entry.id)))
+      .catch(() => this.settle(entry, undefined));
+  }
+
+  /** Ends every wait of one id. */
+  private settleAll(id: string, msg: ResultMessage | undefined): void {
+    let e = this.entries.get(id);
+    if (!e) return;
+    this.entries.delete(id);
+    while (e) {
+      const next: Entry | undefined = e.next;
+      e.next = undefined;
+      this.count -= 1;
+      if (e.timer) clearTimeout(e.timer);
+      e.resolve(msg);
+      e = next;
+    }
   }
 
   private onMessage(message: string): void {
     const id = decodeResultMessageId(message);
-    const set = this.entries.get(id);
-    if (!set) return;
-    const msg = decodeResultMessage(message);
-    for (const e of [...set]) this.settle(e, msg);
-  }
-
-  private settle(entry: Entry, msg: ResultMessage | undefined): void {
-    const set = this.entries.get(entry.id);
-    if (!set?.delete(entry)) return;
-    if (set.size === 0) this.entries.delete(entry.id);
-    if (entry.timer) clearTimeout(entry.timer);
-    entry.resolve(msg);
+    if (!this.entries.has(id)) return;
+    this.settleAll(id, decodeResultMessage(message));
   }
 
   private async sweep(minAgeMs: number): Promise<void> {
     const cutoff = Date.now() - minAgeMs;
     const ids: string[] = [];
-    for (const [id, set] of this.entries) {
-      for (const e of set) {
+    for (const [id, first] of this.entries) {
+      for (let e: Entry | undefined = first; e; e = e.next) {
         if (e.registeredAt <= cutoff) {
           ids.push(id);
           break;
@@ -121,7 +178,7 @@ export class ResultWaiter {
     if (ids.length === 0) return;
     try {
       const found = await this.records.results(ids);
-      for (const [id, msg] of found) for (const e of [...(this.entries.get(id) ?? [])]) this.settle(e, msg);
+      for (const [id, msg] of found) this.settleAll(id, msg);
     } catch {
       // Redis away: the next sweep (or the reconnect sweep) tries again.
     }

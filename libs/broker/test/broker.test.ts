@@ -282,6 +282,33 @@ describe('ResultWaiter', () => {
     expect(waiter.size).toBe(0);
     await waiter.close();
   });
+
+  it("cancelling one of an id's waiters leaves the others waiting; cancelAll ends every wait at once, timers too", async () => {
+    const waiter = new ResultWaiter(subscriber, broker.records, broker.keys);
+    await waiter.start();
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    await broker.submit(job('req-13'), 'h', { maxAttempts: 1 });
+    const [a, b, c] = [waiter.register('req-13'), waiter.register('req-13'), waiter.register('req-13')];
+    const [wa, wb, wc] = [a.wait(60_000), b.wait(60_000), c.wait(60_000)];
+    // The one in the middle.
+    b.cancel();
+    expect(await wb).toBeUndefined();
+    expect(waiter.size).toBe(2);
+    await broker.records.finish(result('req-13', 'y'), 'completed');
+    expect([(await wa)?.result.data, (await wc)?.result.data]).toEqual(['y', 'y']);
+    // Cancelled again, or after it ended: nothing to count down.
+    b.cancel();
+    a.cancel();
+    expect(waiter.size).toBe(0);
+    const rest = [waiter.register('req-14'), waiter.register('req-15'), waiter.register('req-15')].map((w) => w.wait(60_000));
+    expect(waiter.size).toBe(3);
+    waiter.cancelAll();
+    expect(await Promise.all(rest)).toEqual([undefined, undefined, undefined]);
+    expect(waiter.size).toBe(0);
+    expect(timers()).toBe(before);
+    await waiter.close();
+  });
 });
 
 describe('WorkerPresence', () => {
