@@ -4,6 +4,7 @@ import helmet from 'helmet';
 import { GatewayError } from '@mcp-gateway/protocol';
 import { adminAuth } from './admin';
 import { authEnabled } from './auth';
+import { correlationHeader } from './context';
 import type { ApiDeps } from './deps';
 import { sendError } from './http-errors';
 
@@ -40,7 +41,7 @@ export function operatorConsole(deps: ApiDeps): Router {
   const boardPolicy = helmet({ contentSecurityPolicy: { directives: { 'script-src': ["'self'", "'unsafe-inline'"], 'img-src': ["'self'", 'data:'] } } });
   // Made on the first visit: bull-board and its UI stay out of an API process nobody opens it in.
   let board: Router | undefined;
-  router.use('/admin/queues', guard, readOnly, boardPolicy, (req: Request, res: Response, next: NextFunction) => (board ??= queueBoard(deps))(req, res, next));
+  router.use('/admin/queues', guard, readOnly, boardPolicy, correlationHeader, (req: Request, res: Response, next: NextFunction) => (board ??= queueBoard(deps))(req, res, next));
 
   router.get('/', (_req: Request, res: Response) => res.redirect(302, '/dashboard'));
   router.get('/dashboard', guard, (_req: Request, res: Response) => {

@@ -15,3 +15,12 @@ export function correlation(req: Request, _res: Response, next: NextFunction): v
   req.correlationId = given && HEADER_SAFE.test(given) ? given : randomUUID();
   next();
 }
+
+/**
+ * X-Correlation-ID set on arrival, for answers another express app writes (a mounted sub-app gives
+ * the response its own prototype, without the writeHead that adds it): the queue UI's.
+ */
+export function correlationHeader(req: Request, res: Response, next: NextFunction): void {
+  res.setHeader('X-Correlation-ID', req.correlationId);
+  next();
+}

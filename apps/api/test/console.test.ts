@@ -93,8 +93,11 @@ it("the queue UI keeps its own Content-Security-Policy (it runs inline scripts);
     expect(board.status).toBe(200);
     expect(board.headers['content-security-policy']).toMatch(/script-src 'self' 'unsafe-inline'/);
     expect(board.headers['x-content-type-options']).toBe('nosniff');
+    // Written by bull-board's own express app, whose answers do not pass the gateway's writeHead.
+    expect(board.headers['x-correlation-id']).toMatch(/^[0-9a-f-]{36}$/);
     const dashboard = await gw.http.get('/dashboard').set('X-Admin-Token', ADMIN);
     expect(dashboard.status).toBe(200);
     expect(dashboard.headers['content-security-policy']).toContain("script-src 'self';");
+    expect(dashboard.headers['x-correlation-id']).toMatch(/^[0-9a-f-]{36}$/);
   });
 });
