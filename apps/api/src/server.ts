@@ -6,7 +6,7 @@ import { assertSafeToServe, redactConfig, type GatewayConfig } from '@mcp-gatewa
 import { ParameterValidator } from '@mcp-gateway/backends';
 import { Broker, ResultWaiter, WorkerPresence } from '@mcp-gateway/broker';
 import { HealthProber, RegistrationStore, ServiceRegistry } from '@mcp-gateway/registry';
-import { createRedis } from '@mcp-gateway/redis';
+import { coalesceWrites, createRedis } from '@mcp-gateway/redis';
 import { ResilienceStore } from '@mcp-gateway/resilience';
 import { Tracing, type Logger } from '@mcp-gateway/observability';
 import { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
@@ -47,7 +47,8 @@ export class ApiServer {
     assertSafeToServe(config);
     this.sweepEveryMs = options.sweep?.everyMs ?? 5000;
     this.sweepGraceMs = options.sweep?.graceMs ?? 2 * config.worker.lockMs + 5000;
-    this.redis = createRedis(config.redis.url, 'command', 'mcp-api');
+    // Every request's commands: sent coalesced, one write per event-loop turn (see coalesceWrites).
+    this.redis = coalesceWrites(createRedis(config.redis.url, 'command', 'mcp-api'));
     this.subscriber = createRedis(config.redis.url, 'blocking', 'mcp-api-results');
     const broker = new Broker({ redis: this.redis, keyPrefix: config.redis.keyPrefix, resultTtlSeconds: config.results.ttlSeconds });
     const resilience = new ResilienceStore(this.redis, config.redis.keyPrefix);

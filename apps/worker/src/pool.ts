@@ -6,7 +6,7 @@ import { BackendCaller } from '@mcp-gateway/backends';
 import { Broker, BrokerKeys, RequestRecords, WorkerPresence, type GatewayJobData } from '@mcp-gateway/broker';
 import { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
 import { HealthProber, RegistrationStore, ServiceRegistry, type RegistryChange } from '@mcp-gateway/registry';
-import { createRedis } from '@mcp-gateway/redis';
+import { coalesceWrites, createRedis } from '@mcp-gateway/redis';
 import { ResilienceStore } from '@mcp-gateway/resilience';
 import { Tracing, type Logger } from '@mcp-gateway/observability';
 import { InFlightCalls } from './in-flight';
@@ -62,7 +62,9 @@ export class WorkerPool {
     const { config } = options;
     this.workerId = options.workerId ?? `${os.hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 6)}`;
     this.fixed = options.services ?? config.worker.services;
-    this.connection = createRedis(config.redis.url, 'blocking', `mcp-worker:${this.workerId}`);
+    // Every job's commands, BullMQ's included (its blocking reads use a duplicate of this connection),
+    // sent coalesced: one write per event-loop turn (see coalesceWrites).
+    this.connection = coalesceWrites(createRedis(config.redis.url, 'blocking', `mcp-worker:${this.workerId}`));
     this.subscriber = createRedis(config.redis.url, 'blocking', `mcp-worker-events:${this.workerId}`);
     const keys = new BrokerKeys(config.redis.keyPrefix);
     this.cancels = keys.cancelsChannel();

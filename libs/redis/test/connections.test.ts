@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { createRedis, inOneWrite, waitReady } from '@mcp-gateway/redis';
+import { coalesceWrites, createRedis, inOneWrite, waitReady } from '@mcp-gateway/redis';
 import { testRedisUrl, uniquePrefix } from '@mcp-gateway/testing';
 
 /** Counts the socket writes a client makes (one `_write` per plain write, one `_writev` per corked batch). */
@@ -35,6 +35,41 @@ describe('inOneWrite', () => {
     const key = `${uniquePrefix('one-write')}:offline`;
     const [a, b] = inOneWrite(client, () => [client.set(key, '1'), client.incr(key)] as const);
     expect(await Promise.all([a, b])).toEqual(['OK', 2]);
+    await client.del(key);
+    client.disconnect();
+  });
+});
+
+describe('coalesceWrites', () => {
+  it('sends what is issued in one turn of the event loop, from any number of callers, in one write, in order', async () => {
+    const client = coalesceWrites(createRedis(testRedisUrl(), 'command', 'coalesce-test'));
+    await waitReady(client);
+    const key = `${uniquePrefix('coalesce')}:list`;
+    const counts = countWrites(client.stream as Socket);
+    // Three callers, each after an await of its own (as requests in flight are), plus one inOneWrite.
+    const caller = async (v: string) => {
+      await Promise.resolve();
+      return client.rpush(key, v);
+    };
+    const sent = Promise.all([caller('a'), caller('b'), inOneWrite(client, () => client.rpush(key, 'c')), caller('d')]);
+    expect(await sent).toEqual([2, 3, 1, 4]);
+    // The four pushes in one write (several chunks: a writev)...
+    expect(counts).toEqual({ write: 0, writev: 1 });
+    // ...and in Redis in the order sent: the inOneWrite's push went first, issued without an await.
+    expect(await client.lrange(key, 0, -1)).toEqual(['c', 'a', 'b', 'd']);
+    // A later turn is a write of its own: nothing waits longer than the turn it was issued in.
+    expect(counts.write + counts.writev).toBe(2);
+    await client.del(key);
+    client.disconnect();
+  });
+
+  it('a client not connected yet queues its commands in order as usual, and coalesces once ready', async () => {
+    const client = coalesceWrites(createRedis(testRedisUrl(), 'blocking', 'coalesce-offline', { lazyConnect: true }));
+    const key = `${uniquePrefix('coalesce')}:offline`;
+    expect(await Promise.all([client.set(key, '1'), client.incr(key), client.incr(key)])).toEqual(['OK', 2, 3]);
+    const counts = countWrites(client.stream as Socket);
+    expect(await Promise.all([client.incr(key), client.incr(key)])).toEqual([4, 5]);
+    expect(counts.write + counts.writev).toBe(1);
     await client.del(key);
     client.disconnect();
   });
