@@ -6,13 +6,16 @@ import { assertSafeToServe, redactConfig, type GatewayConfig } from '@mcp-gatewa
 import { ParameterValidator } from '@mcp-gateway/backends';
 import { Broker, ResultWaiter, WorkerPresence } from '@mcp-gateway/broker';
 import { HealthProber, RegistrationStore, ServiceRegistry } from '@mcp-gateway/registry';
-import { coalesceWrites, createRedis } from '@mcp-gateway/redis';
+import { coalesceWrites, createRedis, finishThenClose } from '@mcp-gateway/redis';
 import { ResilienceStore } from '@mcp-gateway/resilience';
 import { Tracing, type Logger } from '@mcp-gateway/observability';
 import { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
 import { createApp, serverOptionsFor } from './app';
 import { Lifecycle } from './lifecycle';
 import type { ApiDeps } from './deps';
+
+/** How long a stop waits, after its HTTP server closed, for its last Redis steps before closing its connections. */
+const STOP_CLEANUP_MS = 5000;
 
 export interface ApiServerOptions {
   config: GatewayConfig;
@@ -158,11 +161,14 @@ export class ApiServer {
       await closed;
     }
     this.deps.health.stop();
-    await this.deps.registry.detach();
-    await this.deps.waiter.close();
-    await this.deps.broker.close();
-    await this.deps.tracing.forceFlush().catch(() => undefined);
-    this.subscriber.disconnect();
-    this.redis.disconnect();
+    const steps = (async () => {
+      await this.deps.registry.detach();
+      await this.deps.waiter.close();
+      await this.deps.broker.close();
+      await this.deps.tracing.forceFlush().catch(() => undefined);
+    })();
+    if (!(await finishThenClose(steps, STOP_CLEANUP_MS, [this.subscriber, this.redis]))) {
+      logger.warn({ afterMs: STOP_CLEANUP_MS }, 'stop did not finish (is Redis reachable?); its connections were closed');
+    }
   }
 }

@@ -201,3 +201,20 @@ it('Redis down: the API answers 503 UNAVAILABLE at once; when Redis is back, API
   expect(status).toBe(200);
   expect((await c.http.get('/mcp/health/ready')).status).toBe(200);
 });
+
+it('SIGTERM with Redis gone for good: the worker and the API still exit, within their grace period plus the cleanup limit', async () => {
+  const redis = await startRedisServer();
+  const c = await cluster({ SHUTDOWN_GRACE_MS: '300' }, redis.url);
+  expect((await c.http.post('/mcp/request').send({ service: 'svc', operation: 'op', parameters: { n: 1 } }).query({ ms: 10 })).status).toBe(200);
+  await redis.stop();
+  const started = Date.now();
+  const [worker, api] = [exited(c.worker), exited(c.api)];
+  c.worker.child.kill('SIGTERM');
+  c.api.child.kill('SIGTERM');
+  // Before: their last Redis steps (unsubscribing, presence, stats) waited for a reconnect that never came.
+  expect(await worker).toBe(0);
+  expect(await api).toBe(0);
+  // 300 ms of grace + the 5 s cleanup limit, and slack.
+  expect(Date.now() - started).toBeLessThan(300 + 5000 + 3000);
+  for (const p of [c.worker, c.api]) expect(p.logLines().some((l) => l.msg === 'stop did not finish (is Redis reachable?); its connections were closed')).toBe(true);
+}, 20_000);

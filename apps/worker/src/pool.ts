@@ -6,7 +6,7 @@ import { BackendCaller } from '@mcp-gateway/backends';
 import { Broker, BrokerKeys, RequestRecords, WorkerPresence, type GatewayJobData } from '@mcp-gateway/broker';
 import { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
 import { HealthProber, RegistrationStore, ServiceRegistry, type RegistryChange } from '@mcp-gateway/registry';
-import { coalesceWrites, createRedis } from '@mcp-gateway/redis';
+import { coalesceWrites, createRedis, finishThenClose } from '@mcp-gateway/redis';
 import { ResilienceStore } from '@mcp-gateway/resilience';
 import { Tracing, type Logger } from '@mcp-gateway/observability';
 import { InFlightCalls } from './in-flight';
@@ -14,6 +14,8 @@ import { createProcessor, publishAbandoned, RetryLater, type PipelineDeps } from
 
 /** How often a worker writes the request stats it has added up (GET /mcp/services/:name/metrics lags by at most this). */
 export const STATS_FLUSH_MS = 250;
+/** How long a stop waits, after its grace period, for its last writes (stats, presence) before closing. */
+export const STOP_CLEANUP_MS = 5000;
 
 export interface WorkerPoolOptions {
   config: GatewayConfig;
@@ -193,14 +195,24 @@ export class WorkerPool {
   }
 
   /** Stops taking jobs, lets active ones finish within the grace period, then closes. */
+  /**
+   * Stops taking jobs, lets the active ones finish for the grace period, then leaves. What it still
+   * waits for after grace + STOP_CLEANUP_MS (Redis unreachable) is cut off: a stop always ends.
+   */
   async stop(): Promise<void> {
+    const grace = this.options.shutdownGraceMs ?? this.options.config.shutdownGraceMs;
+    if (!(await finishThenClose(this.stopSteps(grace), grace + STOP_CLEANUP_MS, [this.subscriber, this.connection]))) {
+      this.options.logger.warn({ afterMs: grace + STOP_CLEANUP_MS }, 'stop did not finish (is Redis reachable?); its connections were closed');
+    }
+  }
+
+  private async stopSteps(grace: number): Promise<void> {
     this.stopping = true;
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.prober.stop();
     await this.deps.registry.detach();
     await this.changes;
     const workers = [...this.byService.values()];
-    const grace = this.options.shutdownGraceMs ?? this.options.config.shutdownGraceMs;
     const closing = Promise.all(workers.map((w) => w.close()));
     const timedOut = await Promise.race([closing.then(() => false), sleep(grace).then(() => true)]);
     if (timedOut) {
@@ -215,8 +227,6 @@ export class WorkerPool {
     await this.broker.close();
     this.deps.caller.close();
     await this.deps.tracing.forceFlush().catch(() => undefined);
-    this.subscriber.disconnect();
-    this.connection.disconnect();
   }
 }
 

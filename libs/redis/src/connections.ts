@@ -94,3 +94,25 @@ export function coalesceWrites<T extends Redis>(client: T): T {
   }) as Redis['sendCommand'];
   return client;
 }
+
+/**
+ * A stop's last steps, which talk to Redis, given at most `limitMs`; then, done or not, `clients`
+ * are closed, which fails whatever still waits on them. With Redis gone for good those steps would
+ * wait for a reconnect that never comes, and the process would never exit. Answers whether they
+ * finished in time.
+ */
+export async function finishThenClose(steps: Promise<unknown>, limitMs: number, clients: Redis[]): Promise<boolean> {
+  // A step cut off fails once its client is closed: nobody waits for it any more.
+  steps.catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  const inTime = await Promise.race([
+    steps.then(
+      () => true,
+      () => true,
+    ),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), limitMs))),
+  ]);
+  clearTimeout(timer);
+  for (const c of clients) c.disconnect();
+  return inTime;
+}

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { coalesceWrites, createRedis, inOneWrite, waitReady } from '@mcp-gateway/redis';
+import { coalesceWrites, createRedis, finishThenClose, inOneWrite, waitReady } from '@mcp-gateway/redis';
 import { testRedisUrl, uniquePrefix } from '@mcp-gateway/testing';
 
 /** Counts the socket writes a client makes (one `_write` per plain write, one `_writev` per corked batch). */
@@ -72,5 +72,24 @@ describe('coalesceWrites', () => {
     expect(counts.write + counts.writev).toBe(1);
     await client.del(key);
     client.disconnect();
+  });
+});
+
+describe('finishThenClose', () => {
+  it('closes the clients once the steps are done, or once the limit passed, failing what still waits', async () => {
+    const a = createRedis(testRedisUrl(), 'blocking', 'finish-then-close-a');
+    await waitReady(a);
+    expect(await finishThenClose(a.ping(), 5000, [a])).toBe(true);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(a.status).toBe('end');
+
+    // A step that waits on Redis forever (a blocking read here; Redis gone has the same effect).
+    const b = createRedis(testRedisUrl(), 'blocking', 'finish-then-close-b');
+    await waitReady(b);
+    const forever = b.blpop(`${uniquePrefix('never')}:list`, 0);
+    const started = Date.now();
+    expect(await finishThenClose(forever, 200, [b])).toBe(false);
+    expect(Date.now() - started).toBeLessThan(2000);
+    await expect(forever).rejects.toThrow(/Connection is closed/);
   });
 });
