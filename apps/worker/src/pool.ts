@@ -194,7 +194,6 @@ export class WorkerPool {
     }
   }
 
-  /** Stops taking jobs, lets active ones finish within the grace period, then closes. */
   /**
    * Stops taking jobs, lets the active ones finish for the grace period, then leaves. What it still
    * waits for after grace + STOP_CLEANUP_MS (Redis unreachable) is cut off: a stop always ends.
@@ -204,6 +203,7 @@ export class WorkerPool {
     if (!(await finishThenClose(this.stopSteps(grace), grace + STOP_CLEANUP_MS, [this.subscriber, this.connection]))) {
       this.options.logger.warn({ afterMs: grace + STOP_CLEANUP_MS }, 'stop did not finish (is Redis reachable?); its connections were closed');
     }
+    this.deps.caller.close();
   }
 
   private async stopSteps(grace: number): Promise<void> {
@@ -225,7 +225,6 @@ export class WorkerPool {
     await this.deps.stats.close().catch((err: unknown) => this.options.logger.warn({ err: String(err) }, 'request stats not written on stop'));
     await this.presence.leave(this.workerId).catch(() => undefined);
     await this.broker.close();
-    this.deps.caller.close();
     await this.deps.tracing.forceFlush().catch(() => undefined);
   }
 }
