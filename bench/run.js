@@ -18,7 +18,7 @@ const WAITERS = Number(process.env.BENCH_WAITERS ?? 5000);
 /** The headline ratio's pairs of short runs (see interleaved()). */
 const PAIRS = Number(process.env.BENCH_PAIRS ?? 4);
 const PAIR_S = Number(process.env.BENCH_PAIR_S ?? 2);
-/** BENCH_PROFILE=1: the gateway processes write V8 CPU profiles to bench/results/profiles (see bench/profile-summary.js). */
+/** BENCH_PROFILE=1: the gateway's and the bare architecture's processes write V8 CPU profiles to bench/results/profiles (see bench/profile-summary.js). */
 const PROFILE = process.env.BENCH_PROFILE === '1';
 /**
  * BENCH_QUICK=1: only the bare architecture and gateway sync, loaded and (unless profiling) at one
