@@ -44,7 +44,7 @@ it('ends a request no worker takes with TIMEOUT after its deadline, and removes 
   const accepted = Date.now();
   const res = await post({ id: 'never-taken', service: 'parked', operation: 'op', metadata: { timeout: 300 } }).set('Prefer', 'respond-async');
   expect(res.status).toBe(202);
-  expect(await redis.zscore(gw.api.deps.broker.keys.pending(), 'never-taken')).not.toBeNull();
+  expect(await redis.zscore(gw.api.deps.broker.keys.pending('never-taken'), 'never-taken')).not.toBeNull();
   const body = await ended('never-taken');
   // Not before the deadline and its grace.
   expect(Date.now() - accepted).toBeGreaterThanOrEqual(600);
@@ -57,7 +57,7 @@ it('ends a request no worker takes with TIMEOUT after its deadline, and removes 
   });
   expect(body.error.message).toMatch(/still queued .* no worker took it/);
   expect(await gw.api.deps.broker.queue('parked').getJob('never-taken')).toBeUndefined();
-  expect(await redis.zscore(gw.api.deps.broker.keys.pending(), 'never-taken')).toBeNull();
+  expect(await redis.zscore(gw.api.deps.broker.keys.pending('never-taken'), 'never-taken')).toBeNull();
   expect(log.lines.some((l) => l.msg === 'ended requests that outlived their deadline without a result' && (l.ids as string[]).includes('never-taken'))).toBe(true);
 });
 
@@ -86,14 +86,14 @@ it('leaves requests that end normally out of its index, and never touches them',
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ id, status: 'success' });
   }
-  for (const id of ids) expect(await redis.zscore(gw.api.deps.broker.keys.pending(), id)).toBeNull();
+  for (const id of ids) expect(await redis.zscore(gw.api.deps.broker.keys.pending(id), id)).toBeNull();
   // Well past their deadlines and the grace: still their own results.
   await new Promise((r) => setTimeout(r, 800));
   for (const id of ids) expect((await gw.http.get(`/mcp/requests/${id}`)).body).toMatchObject({ state: 'completed', status: 'success' });
 });
 
 it('drops index entries of requests that are gone (an undone claim) without ending anything', async () => {
-  const key = gw.api.deps.broker.keys.pending();
+  const key = gw.api.deps.broker.keys.pending('claim-undone');
   await redis.zadd(key, Date.now() - 10_000, 'claim-undone');
   await eventually(async () => ((await redis.zscore(key, 'claim-undone')) === null ? true : undefined));
   expect((await gw.http.get('/mcp/requests/claim-undone')).status).toBe(404);

@@ -1,7 +1,23 @@
 /**
+ * How many parts the request records and the sweep's index are split into. Each part is one hash tag
+ * (`{r0}` … `{r15}`): a request's record and its index entry share a slot, so one script writes both,
+ * and a Redis Cluster spreads the records over 16 slots. Part of the key layout: changing it makes
+ * the records already stored unreachable.
+ */
+export const RECORD_SHARDS = 16;
+
+/** The part an id's record and index entry are in: FNV-1a of its UTF-16 code units. */
+export function recordShard(id: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i += 1) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % RECORD_SHARDS;
+}
+
+/**
  * Key layout. Everything of one service shares the hash tag `{service}` (BullMQ's queue keys are
  * `<prefix>:{service}:…` because the queue is named `{service}`), so a Redis Cluster keeps a service
- * in one slot. Request records are per id: the poll endpoint knows only the id.
+ * in one slot. Request records are found by id alone (the poll endpoint knows only the id): the id
+ * picks their part (`recordShard`).
  */
 export class BrokerKeys {
   constructor(readonly prefix: string) {}
@@ -17,15 +33,25 @@ export class BrokerKeys {
   }
 
   request(id: string): string {
-    return `${this.prefix}:req:${id}`;
+    return `${this.prefix}:req:{r${recordShard(id)}}:${id}`;
   }
 
   /**
-   * Every request not ended yet, scored by its deadline: what the sweep reads to end those that
-   * outlived it by far (no worker took or finished them). One key for all services.
+   * The part of the sweep's index that holds `id`: every request not ended yet, scored by its
+   * deadline, is in one; the sweep reads them all to end those that outlived it by far (no worker
+   * took or finished them). In the slot of the request's record.
    */
-  pending(): string {
-    return `${this.prefix}:pending`;
+  pending(id: string): string {
+    return this.pendingShard(recordShard(id));
+  }
+
+  /** Every part of the sweep's index. */
+  pendingShards(): string[] {
+    return Array.from({ length: RECORD_SHARDS }, (_, n) => this.pendingShard(n));
+  }
+
+  private pendingShard(n: number): string {
+    return `${this.prefix}:pending:{r${n}}`;
   }
 
   /** Held by the API process sweeping now (see Broker.sweepOverdue). */

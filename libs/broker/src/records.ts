@@ -58,24 +58,20 @@ export class RequestRecords {
     this.redis = withBrokerCommands(redis);
   }
 
-  /** The record lives until its deadline has passed plus the result TTL, so it cannot expire under a running job. */
+  /**
+   * The record lives until its deadline has passed plus the result TTL, so it cannot expire under a
+   * running job. A new record enters the sweep's index in the same script.
+   */
   claim(id: string, hash: string, service: string, acceptedAt: number, deadline: number, correlationId: string, agentId = '') {
     const ttl = this.ttlSeconds + Math.ceil(Math.max(0, deadline - acceptedAt) / 1000);
-    return inOneWrite(this.redis, () => {
-      const claimed = this.redis.mcpClaim(this.keys.request(id), hash, service, ttl, acceptedAt, deadline, correlationId, agentId);
-      // Indexed for the sweep, in the same write (a joined id keeps its entry; one without a record
-      // left by an undone claim is dropped by the sweep). Not in the script: the record and the index
-      // are in different Redis Cluster slots.
-      this.redis.zadd(this.keys.pending(), 'NX', deadline, id).catch(() => undefined);
-      return claimed;
-    });
+    return this.redis.mcpClaim(this.keys.request(id), this.keys.pending(id), hash, service, ttl, acceptedAt, deadline, correlationId, agentId, id);
   }
 
   /** Deletes a claim that will get no job (and its entry in the sweep's index), in one write. */
   async unclaim(id: string): Promise<void> {
     await inOneWrite(this.redis, () => {
       const deleted = this.redis.del(this.keys.request(id));
-      this.unindex(id);
+      this.redis.zrem(this.keys.pending(id), id).catch(() => undefined);
       return deleted;
     });
   }
@@ -107,28 +103,20 @@ export class RequestRecords {
    * place of `data` instead of serializing `data` again.
    */
   async finish(result: MCPResponse, state: 'completed' | 'failed' | 'cancelled', onlyIfQueued = false, dataJson?: string): Promise<boolean> {
-    const finishing = inOneWrite(this.redis, () => {
-      const stored = this.redis.mcpFinish(
-        this.keys.request(result.id),
-        state,
-        dataJson === undefined ? JSON.stringify(result) : withDataJson(result, dataJson),
-        this.ttlSeconds,
-        this.keys.resultsChannel(),
-        resultMessageHead(result.id, state),
-        onlyIfQueued ? '1' : '0',
-      );
-      // Out of the sweep's index in the same write: after this the record has ended (or had before),
-      // unless the finish was only for a request not yet running (then only once it is stored, below).
-      if (!onlyIfQueued) this.unindex(result.id);
-      return stored;
-    });
-    const stored = (await finishing) === 1;
-    if (stored && onlyIfQueued) this.unindex(result.id);
-    return stored;
-  }
-
-  private unindex(id: string): void {
-    this.redis.zrem(this.keys.pending(), id).catch(() => undefined);
+    // The script also takes the id out of the sweep's index: after this the record has ended (or had
+    // before), unless the finish was only for a request not yet running and found it running.
+    const stored = await this.redis.mcpFinish(
+      this.keys.request(result.id),
+      this.keys.pending(result.id),
+      state,
+      dataJson === undefined ? JSON.stringify(result) : withDataJson(result, dataJson),
+      this.ttlSeconds,
+      this.keys.resultsChannel(),
+      resultMessageHead(result.id, state),
+      onlyIfQueued ? '1' : '0',
+      result.id,
+    );
+    return stored === 1;
   }
 
   /**
@@ -139,7 +127,10 @@ export class RequestRecords {
    * stored once.
    */
   async sweep(now: number, graceMs: number, limit: number, operationOf: (id: string, service: string) => Promise<string>): Promise<{ ended: string[]; examined: number }> {
-    const ids = await this.redis.zrangebyscore(this.keys.pending(), '-inf', now - graceMs, 'LIMIT', 0, limit);
+    // The overdue entries of every part of the index, at most `limit` in all.
+    const reading = this.redis.pipeline();
+    for (const key of this.keys.pendingShards()) reading.zrangebyscore(key, '-inf', now - graceMs, 'LIMIT', 0, limit);
+    const ids = ((await reading.exec()) ?? []).flatMap(([err, value]) => (err ? [] : (value as string[]))).slice(0, limit);
     if (ids.length === 0) return { ended: [], examined: 0 };
     // A record not ended holds no result yet: reading it whole is a few short fields.
     const pipeline = this.redis.pipeline();
@@ -166,7 +157,11 @@ export class RequestRecords {
       };
       if (await this.finish(endedWithError(rec, error, await operationOf(id, rec.service), 0, now), 'failed')) ended.push(id);
     }
-    if (done.length > 0) await this.redis.zrem(this.keys.pending(), ...done);
+    if (done.length > 0) {
+      const dropping = this.redis.pipeline();
+      for (const id of done) dropping.zrem(this.keys.pending(id), id);
+      await dropping.exec();
+    }
     return { ended, examined: ids.length };
   }
 

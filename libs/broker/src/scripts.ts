@@ -9,9 +9,9 @@ const lua = (name: string) => readFileSync(path.join(LUA_DIR, `${name}.lua`), 'u
 export type ClaimReply = [0, 'queued'] | [1, string, string | null] | [2];
 
 export interface BrokerCommands {
-  mcpClaim(key: string, hash: string, service: string, ttl: number, acceptedAt: number, deadline: number, correlationId: string, agentId: string): Promise<ClaimReply>;
+  mcpClaim(key: string, pending: string, hash: string, service: string, ttl: number, acceptedAt: number, deadline: number, correlationId: string, agentId: string, id: string): Promise<ClaimReply>;
   mcpStart(key: string, now: number, state: string, mayCall: '0' | '1'): Promise<[string, string | null, string | null]>;
-  mcpFinish(key: string, state: string, result: string, ttl: number, channel: string, messageHead: string, onlyQueued: '0' | '1'): Promise<number>;
+  mcpFinish(key: string, pending: string, state: string, result: string, ttl: number, channel: string, messageHead: string, onlyQueued: '0' | '1', id: string): Promise<number>;
 }
 
 const DEFINED = new WeakSet<Redis>();
@@ -19,9 +19,9 @@ const DEFINED = new WeakSet<Redis>();
 /** Registers the scripts on a client (once); calls then go as EVALSHA. */
 export function withBrokerCommands(client: Redis): Redis & BrokerCommands {
   if (!DEFINED.has(client)) {
-    client.defineCommand('mcpClaim', { numberOfKeys: 1, lua: lua('claim') });
+    client.defineCommand('mcpClaim', { numberOfKeys: 2, lua: lua('claim') });
     client.defineCommand('mcpStart', { numberOfKeys: 1, lua: lua('start') });
-    client.defineCommand('mcpFinish', { numberOfKeys: 1, lua: lua('finish') });
+    client.defineCommand('mcpFinish', { numberOfKeys: 2, lua: lua('finish') });
     DEFINED.add(client);
   }
   return client as Redis & BrokerCommands;

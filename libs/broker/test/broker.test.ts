@@ -1,6 +1,6 @@
 import Redis from 'ioredis';
 import type { MCPResponse } from '@mcp-gateway/protocol';
-import { Broker, ResultMessage, ResultWaiter, WorkerPresence, requestHash, type GatewayJobData } from '@mcp-gateway/broker';
+import { Broker, BrokerKeys, RECORD_SHARDS, ResultMessage, ResultWaiter, WorkerPresence, recordShard, requestHash, type GatewayJobData } from '@mcp-gateway/broker';
 import { testRedisUrl, uniquePrefix } from '@mcp-gateway/testing';
 
 const url = testRedisUrl();
@@ -196,7 +196,7 @@ describe('Broker.sweepOverdue', () => {
       expect(await broker.queue('swept').getJob(id)).toBeUndefined();
     }
     expect(await broker.status('sw-later')).toMatchObject({ state: 'queued' });
-    expect(await redis.zrange(broker.keys.pending(), 0, -1)).toEqual(['sw-later']);
+    expect((await Promise.all(broker.keys.pendingShards().map((k) => redis.zrange(k, 0, -1)))).flat()).toEqual(['sw-later']);
     // The lock: another sweep within the period does nothing.
     expect(await broker.sweepOverdue(0, 5000, 2)).toEqual([]);
     expect(await broker.status('sw-later')).toMatchObject({ state: 'queued' });
@@ -329,5 +329,38 @@ describe('WorkerPresence', () => {
     expect(await redis.hkeys(`${broker.keys.workers()}:services`)).toEqual(['w3']);
     expect(await redis.pttl(broker.keys.workers())).toBeGreaterThan(0);
     expect(await redis.pttl(`${broker.keys.workers()}:services`)).toBeGreaterThan(0);
+  });
+});
+
+describe('BrokerKeys: request records and the sweep index', () => {
+  it('puts a record and its index entry under one hash tag (one cluster slot), spread over every part', () => {
+    const keys = new BrokerKeys('p');
+    const tag = (key: string) => /\{([^}]+)\}/.exec(key)?.[1];
+    const used = new Set<string>();
+    for (let i = 0; i < 400; i += 1) {
+      const id = `req-${i}-${(i * 7919).toString(36)}`;
+      expect(tag(keys.request(id))).toBe(tag(keys.pending(id)));
+      expect(keys.request(id).endsWith(`:${id}`)).toBe(true);
+      used.add(keys.pending(id));
+    }
+    expect([...used].sort()).toEqual([...keys.pendingShards()].sort());
+    expect(keys.pendingShards()).toHaveLength(RECORD_SHARDS);
+    // The same id always lands in the same part (polls and cancels find the record by id alone).
+    expect(recordShard('a-fixed-id')).toBe(recordShard('a-fixed-id'));
+  });
+
+  it('indexes a new claim in the script that makes it, and takes it out when its result is stored', async () => {
+    const now = Date.now();
+    expect(await broker.records.claim('idx-1', 'h', 'svc', now, now + 5000, 'c-1')).toEqual([0, 'queued']);
+    expect(Number(await redis.zscore(broker.keys.pending('idx-1'), 'idx-1'))).toBe(now + 5000);
+    // A join neither re-adds nor moves it.
+    expect((await broker.records.claim('idx-1', 'h', 'svc', now + 10, now + 9000, 'c-1'))[0]).toBe(1);
+    expect(Number(await redis.zscore(broker.keys.pending('idx-1'), 'idx-1'))).toBe(now + 5000);
+    // A cancel-style finish that finds the request running leaves it indexed; the worker's takes it out.
+    await broker.records.start('idx-1', now);
+    expect(await broker.records.finish(result('idx-1', 'x'), 'cancelled', true)).toBe(false);
+    expect(await redis.zscore(broker.keys.pending('idx-1'), 'idx-1')).not.toBeNull();
+    expect(await broker.records.finish(result('idx-1', 'x'), 'completed')).toBe(true);
+    expect(await redis.zscore(broker.keys.pending('idx-1'), 'idx-1')).toBeNull();
   });
 });

@@ -1,9 +1,12 @@
 --[[
   Claim a request id (the idempotency key) for a new job, or join the one that holds it.
-  KEYS[1] request record (hash)
+  KEYS[1] request record (hash)   KEYS[2] the sweep's index part of the id (same slot)
   ARGV[1] body hash   ARGV[2] service   ARGV[3] ttl seconds   ARGV[4] accepted-at (ms)
   ARGV[5] deadline (ms)   ARGV[6] correlation id   ARGV[7] agent id ('' when anonymous)
+  ARGV[8] request id
   Returns { 0, 'queued' } created | { 1, state, result|false } joined | { 2 } same id, other body
+  A created record enters the sweep's index, scored by its deadline (a joined one is in it already,
+  or has ended).
 ]]
 local hash = redis.call('HGET', KEYS[1], 'hash')
 if hash then
@@ -14,4 +17,5 @@ end
 redis.call('HSET', KEYS[1], 'hash', ARGV[1], 'service', ARGV[2], 'state', 'queued',
   'acceptedAt', ARGV[4], 'deadline', ARGV[5], 'correlationId', ARGV[6], 'agentId', ARGV[7])
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[8])
 return { 0, 'queued' }
