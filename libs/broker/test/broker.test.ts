@@ -332,6 +332,9 @@ describe('WorkerPresence', () => {
   });
 });
 
+/** The parts of three ids under FNV-1a mod 16, as first stored: a changed hash would fail here. */
+const PINNED_SHARDS = [11, 1, 0];
+
 describe('BrokerKeys: request records and the sweep index', () => {
   it('puts a record and its index entry under one hash tag (one cluster slot), spread over every part', () => {
     const keys = new BrokerKeys('p');
@@ -345,8 +348,10 @@ describe('BrokerKeys: request records and the sweep index', () => {
     }
     expect([...used].sort()).toEqual([...keys.pendingShards()].sort());
     expect(keys.pendingShards()).toHaveLength(RECORD_SHARDS);
-    // The same id always lands in the same part (polls and cancels find the record by id alone).
-    expect(recordShard('a-fixed-id')).toBe(recordShard('a-fixed-id'));
+    // The layout is fixed: records stored by an earlier process must be found by id alone (polls,
+    // cancels), so an id's part may never change.
+    expect(['a-fixed-id', 'req-1', 'order-2026-11-26'].map(recordShard)).toEqual(PINNED_SHARDS);
+    expect(keys.request('req-1')).toBe(`p:req:{r${PINNED_SHARDS[1]}}:req-1`);
   });
 
   it('indexes a new claim in the script that makes it, and takes it out when its result is stored', async () => {
