@@ -41,6 +41,7 @@ beforeAll(async () => {
           },
           { name: 'search', method: 'GET', path: '/search', parameters: { type: 'object', properties: { q: { type: 'string' }, tags: { type: 'array', items: { type: 'string' } } } } },
           { name: 'slow', method: 'GET', path: '/slow', parameters: { type: 'object', properties: { ms: { type: 'integer' } } } },
+          { name: 'slowWrite', method: 'POST', path: '/slow', parameters: { type: 'object', properties: { ms: { type: 'integer' } } } },
           { name: 'missing', method: 'GET', path: '/missing/x' },
           { name: 'flaky', method: 'GET', path: '/flaky' },
           { name: 'down', method: 'POST', path: '/down' },
@@ -176,6 +177,24 @@ describe('POST /mcp/request (sync)', () => {
     expect(res.body.error.code).toBe('TIMEOUT');
     expect(Date.now() - started).toBeLessThan(2900);
     expect(res.headers.location).toBe(`/mcp/requests/${res.body.id}`);
+    // A read that timed out may be tried again.
+    const stored = await eventually(async () => {
+      const r = await gw.http.get(`/mcp/requests/${res.body.id}`);
+      return r.body.state === 'failed' ? r.body : undefined;
+    });
+    expect(stored.error).toMatchObject({ code: 'TIMEOUT', retryable: true });
+  });
+
+  it('says a write that timed out at the backend may have been done, and is not to be repeated', async () => {
+    const res = await post({ service: 'users', operation: 'slowWrite', parameters: { ms: 3000 }, metadata: { timeout: 400 } });
+    expect(res.status).toBe(504);
+    const stored = await eventually(async () => {
+      const r = await gw.http.get(`/mcp/requests/${res.body.id}`);
+      return r.body.state === 'failed' ? r.body : undefined;
+    });
+    expect(stored.error).toMatchObject({ code: 'TIMEOUT', retryable: false, details: { outcome: 'unknown' } });
+    expect(stored.error.message).toMatch(/not idempotent and the backend may have carried it out, so calling it again could do it twice/);
+    expect(backend.requests.filter((r) => r.path === '/api/slow' && r.method === 'POST')).toHaveLength(1);
   });
 });
 
@@ -347,7 +366,7 @@ describe('discovery endpoints', () => {
     const res = await gw.http.get('/mcp/services');
     expect(res.status).toBe(200);
     const users = res.body.services.find((s: { name: string }) => s.name === 'users');
-    expect(users).toMatchObject({ endpoint: `${backend.url}/api`, operations: 9, circuit: 'closed', status: 'healthy' });
+    expect(users).toMatchObject({ endpoint: `${backend.url}/api`, operations: 10, circuit: 'closed', status: 'healthy' });
     const dyn = res.body.services.find((s: { name: string }) => s.name === 'dyn');
     expect(dyn.endpoint).toBe(`${backend.url}/rpc`);
     expect(res.text).not.toContain(SECRET);

@@ -244,8 +244,23 @@ export function createProcessor(deps: PipelineDeps) {
         throw new RetryLater(delay, error, status);
       }
     }
-    return finish({ status: 'error', error }, attempt, status, breaker);
+    return finish({ status: 'error', error: safeToRepeat ? error : mayHaveActed(error, outcome) }, attempt, status, breaker);
   }
+}
+
+/**
+ * A write whose call may have reached the backend and got no answer (a timeout, a connection lost
+ * after sending) is not the caller's to repeat either: the backend may have done it. Such an error
+ * says so, and is not retryable.
+ */
+function mayHaveActed(error: ErrorBody, outcome: BackendOutcome): ErrorBody {
+  if ((outcome.kind !== 'timeout' && outcome.kind !== 'network') || !error.retryable) return error;
+  return {
+    ...error,
+    message: `${error.message}; the operation is not idempotent and the backend may have carried it out, so calling it again could do it twice`,
+    retryable: false,
+    details: { outcome: 'unknown' },
+  };
 }
 
 /** A backend call's outcome for the breaker: 5xx, timeouts and connection errors fail; 4xx are neutral. */
