@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import { classifyInboundRequest, createMcpHandler, parseJSONRPCMessage, ProtocolError, ProtocolErrorCode, Server, type AuthInfo, type JSONRPCRequest, type ServerContext } from '@modelcontextprotocol/server';
-import { GatewayError, isGatewayError, REQUEST_ID_PATTERN, type MCPRequest } from '@mcp-gateway/protocol';
+import { GatewayError, isEnded, isGatewayError, REQUEST_ID_PATTERN, type MCPRequest } from '@mcp-gateway/protocol';
 import { errorResult, toolResult, toolsFor, type ToolResult, type ToolTarget } from '@mcp-gateway/mcp';
 import { requestHash } from '@mcp-gateway/broker';
 import { parseTraceparent } from '@mcp-gateway/observability';
@@ -177,7 +177,8 @@ export function mcpEndpoint(deps: ApiDeps) {
    * The gateway request of a tools/call, run as a task or not. A dynamic service's `call` tool names
    * the operation in its arguments. Re-attach, never re-execute: the request's id is the caller's
    * idempotency key, or for a read-only tool the id of the same caller's call with the same arguments
-   * within REATTACH_WINDOW_MS, so that it joins the job already running; else it has none (a new job).
+   * within REATTACH_WINDOW_MS while that call is still running, so that it joins it; else it has none
+   * (a new job).
    */
   async function callRequest(target: ToolTarget, readOnly: boolean, args: Record<string, unknown>, meta: Record<string, unknown>, agent: Agent | undefined): Promise<MCPRequest> {
     let operation = target.operation;
@@ -188,17 +189,25 @@ export function mcpEndpoint(deps: ApiDeps) {
       parameters = (args.parameters as Record<string, unknown> | undefined) ?? {};
     }
     const request: MCPRequest = { service: target.service, operation, parameters };
-    const key = meta['mcp-gateway/idempotencyKey'] ?? meta.idempotencyKey;
-    if (typeof key === 'string' && REQUEST_ID_PATTERN.test(key)) return { ...request, id: key };
+    const keyName = meta['mcp-gateway/idempotencyKey'] !== undefined ? 'mcp-gateway/idempotencyKey' : 'idempotencyKey';
+    const key = meta[keyName];
+    if (key !== undefined) {
+      // A key that cannot be an id is refused, not dropped: dropped, a write sent twice with it would run twice.
+      if (typeof key === 'string' && REQUEST_ID_PATTERN.test(key)) return { ...request, id: key };
+      throw new GatewayError('VALIDATION_ERROR', `_meta["${keyName}"] must be a string of 1-128 characters of A-Z a-z 0-9 _ . - and not only digits`, {
+        details: [{ path: `_meta.${keyName}`, message: 'not a valid request id' }],
+      });
+    }
     if (!readOnly) return request;
     const recentKey = `${prefix}:recent:${requestHash(target.service, operation, parameters, agent?.id)}`;
     const fresh = `mcp-${randomUUID()}`;
     const won = await redis.set(recentKey, fresh, 'PX', REATTACH_WINDOW_MS, 'NX');
     const recent = won === 'OK' ? fresh : ((await redis.get(recentKey)) ?? fresh);
     if (recent !== fresh) {
-      // Join a call that is running or succeeded; a failed one is tried again, not replayed.
+      // Join a call that is still running. One that ended is not replayed: a read made again after it
+      // ended may see a write made since (a failure is tried again for the same reason).
       const earlier = await broker.status(recent).catch(() => undefined);
-      if (earlier && (earlier.state === 'failed' || earlier.state === 'cancelled')) {
+      if (earlier && isEnded(earlier.state)) {
         await redis.set(recentKey, fresh, 'PX', REATTACH_WINDOW_MS);
         return { ...request, id: fresh };
       }

@@ -276,8 +276,26 @@ describe('MCP: long and repeated calls', () => {
     expect(first.isError).toBe(true);
     const again = await a.client.callTool({ name: 'users__flakyGet', arguments: {} });
     expect(again.structuredContent).toEqual({ ok: 2 });
+    // Nor is one that succeeded: re-issued after it ended, the read reaches the backend again (a
+    // write may have come in between), though it is still within the re-attach window.
+    const later = await b.client.callTool({ name: 'users__slow', arguments: { ms: 400 } });
+    expect(later.structuredContent).toEqual({ slow: true });
+    expect(backend.requests.filter((r) => r.path === '/slow')).toHaveLength(2);
     await a.client.close();
     await b.client.close();
+  });
+
+  it('refuses an idempotency key that cannot be a request id, rather than dropping it and running a write twice', async () => {
+    const { client } = await connect();
+    for (const key of ['order 7', '12345', 4242, 'k'.repeat(129)]) {
+      const r = await client.callTool({ name: 'users__createUser', arguments: { name: 'Ada' }, _meta: { 'mcp-gateway/idempotencyKey': key } });
+      expect(r.isError).toBe(true);
+      const error = (r.structuredContent as { error: { code: string; message: string; retryable: boolean } }).error;
+      expect(error).toMatchObject({ code: 'VALIDATION_ERROR', retryable: false });
+      expect(error.message).toContain('_meta["mcp-gateway/idempotencyKey"]');
+    }
+    expect(backend.requests.filter((r) => r.path === '/users')).toHaveLength(0);
+    await client.close();
   });
 
   it('cancelling a call that is still queued cancels its job; it never reaches the backend', async () => {
