@@ -159,9 +159,32 @@ function fromBodyParser(err: unknown): GatewayError | undefined {
     const limit = (err as { limit?: number }).limit;
     return new GatewayError('PAYLOAD_TOO_LARGE', `The request body exceeds the limit of ${limit} bytes`);
   }
-  if (type === 'entity.parse.failed') return new GatewayError('VALIDATION_ERROR', 'The body is not valid JSON');
+  if (type === 'entity.parse.failed') {
+    // Strict parsing takes objects and arrays only: `null` or `42` is JSON, but not a request.
+    const raw = (err as { body?: unknown }).body;
+    return new GatewayError('VALIDATION_ERROR', typeof raw === 'string' && isJson(raw) ? 'The body must be a JSON object' : 'The body is not valid JSON');
+  }
   if (type === 'encoding.unsupported' || type === 'charset.unsupported') {
     return new GatewayError('VALIDATION_ERROR', 'The body encoding is not supported; send UTF-8 JSON');
   }
+  // A body its Content-Encoding does not describe (zlib's Z_DATA_ERROR and the like).
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && code.startsWith('Z_')) {
+    return new GatewayError('VALIDATION_ERROR', 'The body could not be decompressed as its Content-Encoding says');
+  }
+  // Any other 4xx of body-parser (an aborted or short body) is the request's fault, not a gateway bug.
+  const status = (err as { status?: unknown } | null)?.status;
+  if (typeof type === 'string' && typeof status === 'number' && status >= 400 && status < 500) {
+    return new GatewayError('VALIDATION_ERROR', 'The request body could not be read');
+  }
   return undefined;
+}
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }

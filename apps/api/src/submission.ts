@@ -9,6 +9,25 @@ import type { ApiDeps } from './deps';
 /** After the deadline, how long a caller still waits for the worker's own TIMEOUT result. */
 export const DEADLINE_GRACE_MS = 1000;
 
+/** How deep parameters may nest: far beyond any API's, and well within what hashing and validating them can recurse. */
+export const MAX_PARAMETER_DEPTH = 100;
+
+/** Refuses parameters nested deeper than MAX_PARAMETER_DEPTH (objects and arrays; the parameters object is level 1). */
+function assertNesting(parameters: unknown): void {
+  // Iterative, so that the check is not what runs out of stack.
+  const stack: Array<[unknown, number]> = [[parameters, 1]];
+  for (let next = stack.pop(); next; next = stack.pop()) {
+    const [value, depth] = next;
+    if (depth > MAX_PARAMETER_DEPTH) {
+      const message = `nested more than ${MAX_PARAMETER_DEPTH} levels deep`;
+      throw new GatewayError('VALIDATION_ERROR', `Invalid parameters: ${message}`, { details: [{ path: 'parameters', message }] });
+    }
+    for (const child of Array.isArray(value) ? value : Object.values(value as object)) {
+      if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+    }
+  }
+}
+
 export interface Submission {
   /** The validated envelope (POST /mcp/request body, or built from an MCP tools/call). */
   request: MCPRequest;
@@ -86,6 +105,7 @@ export function createSubmitter(deps: ApiDeps) {
     }
     const op = await registry.operation(body.service, body.operation);
     const parameters = body.parameters ?? {};
+    assertNesting(parameters);
     validator.validate(body.service, op, parameters);
 
     const id = body.id ?? randomUUID();

@@ -55,6 +55,35 @@ describe('bad input gets a clear coded error and never reaches the backend', () 
   it('a body that is not a JSON object → 400', async () => {
     await expectError(await gw.http.post('/mcp/request').set('content-type', 'application/json').send('[1,2]'), 400, 'VALIDATION_ERROR');
     await expectError(await gw.http.post('/mcp/request').set('content-type', 'text/plain').send('hello'), 400, 'VALIDATION_ERROR');
+    // JSON, but not an object: said as such, not as "not valid JSON".
+    const nullBody = await gw.http.post('/mcp/request').set('content-type', 'application/json').send('null');
+    await expectError(nullBody, 400, 'VALIDATION_ERROR');
+    expect(nullBody.body.error.message).toBe('The body must be a JSON object');
+  });
+
+  it('a body its Content-Encoding does not describe → 400, not a gateway error', async () => {
+    const res = await gw.http.post('/mcp/request').set('content-type', 'application/json').set('content-encoding', 'gzip').send('{"service":"files"}');
+    await expectError(res, 400, 'VALIDATION_ERROR');
+    expect(res.body.error.message).toMatch(/could not be decompressed/);
+  });
+
+  it('parameters nested deeper than 100 levels → 400 naming the limit, however deep (no stack overflow)', async () => {
+    // Written as text: JSON.stringify itself overflows the stack on the deepest.
+    const send = (levels: number) =>
+      gw.http
+        .post('/mcp/request')
+        .set('content-type', 'application/json')
+        .send(`{"service":"files","operation":"write","parameters":{"name":"a","size":1,"deep":${'{"a":'.repeat(levels)}"leaf"${'}'.repeat(levels)}}}`);
+    // parameters is level 1, and `deep`'s 99 objects are levels 2 to 100: the most allowed.
+    const ok = await send(99);
+    expect(ok.status).toBe(200);
+    expect(backend.requests).toHaveLength(1);
+    for (const levels of [100, 5000]) {
+      const res = await send(levels);
+      await expectError(res, 400, 'VALIDATION_ERROR');
+      expect(res.body.error.message).toBe('Invalid parameters: nested more than 100 levels deep');
+    }
+    expect(backend.requests).toHaveLength(1);
   });
 
   it('missing or mistyped envelope fields name the field', async () => {
