@@ -187,7 +187,12 @@ it('Redis down: the API answers 503 UNAVAILABLE at once; when Redis is back, API
   const down = await c.http.post('/mcp/request').send({ service: 'svc', operation: 'op', parameters: { n: 2 } });
   expect(down.status).toBe(503);
   expect(down.body.error.code).toBe('UNAVAILABLE');
+  expect(down.headers['retry-after']).toBe('1');
   expect(Date.now() - started).toBeLessThan(1500);
+  // Every endpoint that needs Redis says when to come back, in the header as in the body.
+  for (const res of [await c.http.get('/mcp/requests/some-id'), await c.http.delete('/mcp/requests/some-id'), await c.http.get('/mcp/services'), await c.http.get('/mcp/services/svc/metrics')]) {
+    expect({ path: res.req.path, status: res.status, code: res.body.error?.code, retryAfter: res.headers['retry-after'] }).toEqual({ path: res.req.path, status: 503, code: 'UNAVAILABLE', retryAfter: '1' });
+  }
   expect((await c.http.get('/mcp/health')).status).toBe(503);
   expect((await c.http.get('/mcp/health/ready')).status).toBe(503);
   expect((await c.http.get('/mcp/health/live')).status).toBe(200);
