@@ -190,8 +190,14 @@ it('Redis down: the API answers 503 UNAVAILABLE at once; when Redis is back, API
   expect(down.headers['retry-after']).toBe('1');
   expect(Date.now() - started).toBeLessThan(1500);
   // Every endpoint that needs Redis says when to come back, in the header as in the body.
-  for (const res of [await c.http.get('/mcp/requests/some-id'), await c.http.delete('/mcp/requests/some-id'), await c.http.get('/mcp/services'), await c.http.get('/mcp/services/svc/metrics')]) {
-    expect({ path: res.req.path, status: res.status, code: res.body.error?.code, retryAfter: res.headers['retry-after'] }).toEqual({ path: res.req.path, status: 503, code: 'UNAVAILABLE', retryAfter: '1' });
+  const answers = {
+    read: await c.http.get('/mcp/requests/some-id'),
+    cancel: await c.http.delete('/mcp/requests/some-id'),
+    services: await c.http.get('/mcp/services'),
+    metrics: await c.http.get('/mcp/services/svc/metrics'),
+  };
+  for (const [what, res] of Object.entries(answers)) {
+    expect({ what, status: res.status, code: res.body.error?.code, retryAfter: res.headers['retry-after'] }).toEqual({ what, status: 503, code: 'UNAVAILABLE', retryAfter: '1' });
   }
   expect((await c.http.get('/mcp/health')).status).toBe(503);
   expect((await c.http.get('/mcp/health/ready')).status).toBe(503);
