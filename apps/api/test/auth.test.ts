@@ -70,5 +70,7 @@ describe('inbound API keys', () => {
     expect((await gw.http.delete('/mcp/requests/private-req-1').set('X-API-Key', BILLING)).status).toBe(404);
     const join = await gw.http.post('/mcp/request').set('X-API-Key', BILLING).send({ id: 'private-req-1', ...call('billing') });
     expect(join.status).toBe(409);
+    // The body is the same: the message does not say it differs.
+    expect(join.body.error.message).toBe("Request id private-req-1 is already used by another request (another service, operation or parameters, or another caller's)");
   });
 });

@@ -65,7 +65,7 @@ export class Broker {
     return this.guard(async () => {
       const reply = gate ? await this.gatedClaim(data, hash, gate) : await this.claim(data, hash);
       if (reply[0] === 2) {
-        throw new GatewayError('CONFLICT', `Request id ${data.id} is already used by a request with a different body`);
+        throw new GatewayError('CONFLICT', `Request id ${data.id} is already used by another request (another service, operation or parameters, or another caller's)`);
       }
       if (reply[0] === 1) {
         const [, state, result] = reply;
