@@ -103,6 +103,8 @@ describe('GET /mcp/services/:name/metrics', () => {
     expect(p50).toBeGreaterThanOrEqual(20);
     expect(p95).toBeGreaterThanOrEqual(p50);
     expect(p99).toBeGreaterThanOrEqual(p95);
+    // Every field of the contract is there while closed too: the times are null until it opens.
+    expect(res.body.circuit).toEqual({ state: 'closed', failures: 2, successes: expect.any(Number), openedAt: null, nextAttemptAt: null });
     expect((await gw.http.get('/mcp/services/nope/metrics')).body.error.code).toBe('UNKNOWN_SERVICE');
   });
 });

@@ -18,9 +18,10 @@ export interface BreakerSnapshot {
   state: CircuitState;
   failures: number;
   successes: number;
-  openedAt?: number;
-  /** When an open circuit lets the first trial through. */
-  nextAttemptAt?: number;
+  /** When the circuit last opened (epoch ms); null while it is closed. */
+  openedAt: number | null;
+  /** When an open circuit lets the first trial through; null while it is closed. */
+  nextAttemptAt: number | null;
 }
 
 export interface PeekResult {
@@ -159,7 +160,10 @@ export class ResilienceStore {
       state,
       failures: Number(h.failures ?? 0),
       successes: Number(h.successes ?? 0),
-      ...(openedAt !== undefined && state !== 'closed' ? { openedAt, nextAttemptAt: openedAt + policy.circuitBreaker.recoveryTimeout } : {}),
+      // Always both fields (the metrics' contract), null while closed.
+      ...(openedAt !== undefined && state !== 'closed'
+        ? { openedAt, nextAttemptAt: openedAt + policy.circuitBreaker.recoveryTimeout }
+        : { openedAt: null, nextAttemptAt: null }),
     };
   }
 

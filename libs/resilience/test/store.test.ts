@@ -65,7 +65,7 @@ describe('circuit breaker', () => {
     await store.record('svc', 'x', 'success', policy, t0);
     await store.record('svc', 'x', 'failure', policy, t0);
     await store.record('svc', 'x', 'failure', policy, t0);
-    expect((await store.breaker('svc', policy)).state).toBe('closed');
+    expect(await store.breaker('svc', policy)).toEqual({ state: 'closed', failures: 2, successes: 1, openedAt: null, nextAttemptAt: null });
     const r = await store.record('svc', 'x', 'failure', policy, t0 + 1);
     expect(r).toEqual({ before: 'closed', after: 'open', failures: 3 });
     expect(changes).toEqual(['svc:closed->open']);
