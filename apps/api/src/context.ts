@@ -9,10 +9,15 @@ declare module 'express-serve-static-core' {
   }
 }
 
+/** The caller's X-Correlation-ID when it is well-formed (else it is not used). */
+export function givenCorrelationId(req: Request): string | undefined {
+  const given = req.get('x-correlation-id');
+  return given && HEADER_SAFE.test(given) ? given : undefined;
+}
+
 /** Every request's correlation id: the caller's (when well-formed) or a new one; its answer carries it as X-Correlation-ID (answer-headers.ts). */
 export function correlation(req: Request, _res: Response, next: NextFunction): void {
-  const given = req.get('x-correlation-id');
-  req.correlationId = given && HEADER_SAFE.test(given) ? given : randomUUID();
+  req.correlationId = givenCorrelationId(req) ?? randomUUID();
   next();
 }
 

@@ -5,6 +5,7 @@ import type { ResultMessage } from '@mcp-gateway/broker';
 import { createSubmitter } from './submission';
 import type { ApiDeps } from './deps';
 import { sendError, sendResult } from './http-errors';
+import { givenCorrelationId } from './context';
 import { parseWaitPreference } from './prefer';
 
 /** The longest a poll waits for its request to end (`Prefer: wait=N` on GET). */
@@ -49,7 +50,8 @@ export function requestHandlers(deps: ApiDeps) {
     const body = parsed.data;
     const meta = body.metadata ?? {};
     // The answer's X-Correlation-ID is req.correlationId (answer-headers.ts).
-    if (!req.get('x-correlation-id') && meta.correlationId) req.correlationId = meta.correlationId;
+    // The body's correlation id, when no usable header gave one (a malformed header is not used).
+    if (!givenCorrelationId(req) && meta.correlationId) req.correlationId = meta.correlationId;
     span.setAttributes({ 'mcp.service': body.service, 'mcp.operation': body.operation });
     const pref = parseWaitPreference(req);
     const outcome = await submitRequest({

@@ -151,5 +151,13 @@ describe('bad input gets a clear coded error and never reaches the backend', () 
     const res = await gw.http.post('/mcp/request').set('X-Correlation-ID', 'has space').send({ service: 'files', operation: 'read', parameters: { name: 'a' } });
     expect(res.status).toBe(200);
     expect(res.headers['x-correlation-id']).not.toBe('has space');
+    // ... by the body's own correlation id when it has one.
+    const withMeta = await gw.http
+      .post('/mcp/request')
+      .set('X-Correlation-ID', 'has space')
+      .send({ service: 'files', operation: 'read', parameters: { name: 'a' }, metadata: { correlationId: 'meta-ok' } });
+    expect(withMeta.headers['x-correlation-id']).toBe('meta-ok');
+    expect(withMeta.body.metadata.correlationId).toBe('meta-ok');
+    expect(backend.requests.at(-1)!.headers['x-correlation-id']).toBe('meta-ok');
   });
 });
