@@ -160,7 +160,7 @@ const present = (env: NodeJS.ProcessEnv, name: string): string | undefined => {
  * Reads every variable of the tables. Unset or empty variables leave the file's or the schema's
  * value alone. Throws ConfigError, naming each bad variable, when a value cannot be converted.
  */
-export function loadEnvConfig(env: NodeJS.ProcessEnv): EnvLoad {
+export function loadEnvConfig(env: NodeJS.ProcessEnv, fileServices: readonly string[] = []): EnvLoad {
   const input: Record<string, unknown> = {};
   const origins = new Map<string, string>();
   const issues: ConfigIssue[] = [];
@@ -186,9 +186,9 @@ export function loadEnvConfig(env: NodeJS.ProcessEnv): EnvLoad {
   }
 
   const services = present(env, 'MCP_SERVICES');
+  const seen = new Set<string>();
   if (services !== undefined) {
     const names = services.split(',').map((s) => s.trim()).filter(Boolean);
-    const seen = new Set<string>();
     for (const name of names) {
       if (seen.has(serviceEnvName(name))) {
         issues.push({ source: 'MCP_SERVICES', message: `${name} maps to the same variables (MCP_SERVICE_${serviceEnvName(name)}_*) as another service` });
@@ -199,6 +199,20 @@ export function loadEnvConfig(env: NodeJS.ProcessEnv): EnvLoad {
       origins.set(`services.${name}`, 'MCP_SERVICES');
       for (const key of SERVICE_ENV) take(key, `MCP_SERVICE_${serviceEnvName(name)}_${key.name}`, ['services', name]);
     }
+  }
+  // A service of the file, not in MCP_SERVICES, takes its MCP_SERVICE_<NAME>_* variables too: the
+  // file is overridden by the environment. Two file services with one variable name take neither's.
+  const fileByEnvName = new Map<string, string[]>();
+  for (const name of fileServices) fileByEnvName.set(serviceEnvName(name), [...(fileByEnvName.get(serviceEnvName(name)) ?? []), name]);
+  for (const [envName, names] of fileByEnvName) {
+    if (seen.has(envName)) continue;
+    const set = SERVICE_ENV.filter((key) => present(env, `MCP_SERVICE_${envName}_${key.name}`) !== undefined);
+    if (set.length === 0) continue;
+    if (names.length > 1) {
+      issues.push({ source: `MCP_SERVICE_${envName}_${set[0]!.name}`, message: `applies to more than one service of the file (${names.join(', ')}); name the one it is for in MCP_SERVICES` });
+      continue;
+    }
+    for (const key of set) take(key, `MCP_SERVICE_${envName}_${key.name}`, ['services', names[0]!]);
   }
   if (issues.length > 0) throw new ConfigError(issues);
   return { input, origins };

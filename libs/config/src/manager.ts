@@ -68,7 +68,8 @@ function sourceNamer(origins: Map<string, string>, file?: { name: string; conten
 
 /** `base` with the variables of `env` over it, key by key; errors name the variable or the file key. */
 function withEnvOver(base: Plain, env: NodeJS.ProcessEnv, file?: string): GatewayConfig {
-  const { input, origins } = loadEnvConfig(env);
+  const fileServices = isPlain(base.services) ? Object.keys(base.services) : [];
+  const { input, origins } = loadEnvConfig(env, fileServices);
   return parse(deepMerge(base, input), sourceNamer(origins, file === undefined ? undefined : { name: file, content: base }));
 }
 

@@ -169,6 +169,28 @@ describe('configuration from a file, and the file under the environment', () => 
     expect(Object.keys(GatewayConfigManager.fromFile(jsonFile).services)).toEqual(['orders']);
   });
 
+  it("a service of the file takes its MCP_SERVICE_<NAME>_* variables without being listed in MCP_SERVICES", () => {
+    const file = path.join(dir, 'limits.yaml');
+    writeFileSync(
+      file,
+      ['services:', '  rl-svc:', '    endpoint: http://rl', '    rateLimit: { requestsPerMinute: 60, burstLimit: 2 }', '  other:', '    endpoint: http://other'].join('\n'),
+    );
+    const merged = GatewayConfigManager.load({ MCP_GATEWAY_CONFIG: file, MCP_SERVICE_RL_SVC_RATE_LIMIT_RPM: '6000', MCP_SERVICE_RL_SVC_BURST_LIMIT: '100' });
+    expect(merged.services['rl-svc']!.rateLimit).toEqual({ requestsPerMinute: 6000, burstLimit: 100 });
+    expect(merged.services['rl-svc']!.endpoint).toBe('http://rl');
+    // Only the services it names: no variable, no change, and no service made from a variable alone.
+    expect(merged.services.other!.rateLimit).toEqual(GatewayConfigManager.load({ MCP_GATEWAY_CONFIG: file }).services.other!.rateLimit);
+    expect(Object.keys(merged.services).sort()).toEqual(['other', 'rl-svc']);
+    // A bad one is named by its variable.
+    const bad = errorOf(() => GatewayConfigManager.load({ MCP_GATEWAY_CONFIG: file, MCP_SERVICE_OTHER_TIMEOUT: 'soon' }));
+    expect(bad.issues.map((i) => i.source)).toEqual(['MCP_SERVICE_OTHER_TIMEOUT']);
+    // Two services of the file with one variable name: the variable is refused, not given to either.
+    writeFileSync(file, ['services:', '  a-b: { endpoint: http://ab }', '  a_b: { endpoint: http://a_b }'].join('\n'));
+    const twice = errorOf(() => GatewayConfigManager.load({ MCP_GATEWAY_CONFIG: file, MCP_SERVICE_A_B_TIMEOUT: '100' }));
+    expect(twice.issues[0]).toMatchObject({ source: 'MCP_SERVICE_A_B_TIMEOUT' });
+    expect(twice.issues[0]!.message).toContain('a-b, a_b');
+  });
+
   it('names the file and the key of a bad value, and a missing file by its variable', () => {
     const bad = path.join(dir, 'bad.yaml');
     writeFileSync(bad, 'services:\n  users:\n    endpoint: http://u\n    timeout: -3\n');
