@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type Redis from 'ioredis';
 import { GatewayError, type OperationDefinition, type ServiceDefinition } from '@mcp-gateway/protocol';
-import { effectiveServiceRetryPolicy, type GatewayConfig, type RetryPolicy, type ServiceConfig } from '@mcp-gateway/config';
+import { ConfigError, effectiveServiceRetryPolicy, serviceEnvName, type GatewayConfig, type RetryPolicy, type ServiceConfig } from '@mcp-gateway/config';
 import { findOperation, loadServiceDefinition } from '@mcp-gateway/backends';
 import type { RegistrationStore, RegistryMessage } from './registrations';
 
@@ -142,9 +142,20 @@ export class ServiceRegistry extends EventEmitter {
     return effectiveServiceRetryPolicy(this.config.retryPolicy, this.get(name));
   }
 
-  /** Loads every definition now, so the first request does not pay for it; failures are reported, not thrown. */
+  /**
+   * Loads every definition now, so the first request does not pay for it. A failure is reported and
+   * tried again later (an OpenAPI URL's backend may be starting too), except a definition file of the
+   * configuration that cannot be read or is invalid: a bad value, it stops the process (ConfigError).
+   */
   async init(): Promise<void> {
     await Promise.all(this.names().map((n) => this.definition(n).catch(() => undefined)));
+    const issues = Object.entries(this.config.services)
+      .filter(([name, svc]) => svc.definitionFile !== undefined && this.slots.get(name)?.error)
+      .map(([name]) => ({
+        source: `services.${name}.definitionFile (MCP_SERVICE_${serviceEnvName(name)}_DEFINITION)`,
+        message: this.slots.get(name)!.error!.message,
+      }));
+    if (issues.length > 0) throw new ConfigError(issues);
   }
 
   async definition(name: string): Promise<ServiceDefinition> {
@@ -204,6 +215,10 @@ export class ServiceRegistry extends EventEmitter {
   }
 
   private definitionError(name: string, err: Error): GatewayError {
+    // A file's path and contents are the gateway's business: the caller is told where to look, the log says what failed.
+    if (this.get(name)?.definitionFile !== undefined) {
+      return new GatewayError('INTERNAL_ERROR', `The definition file of service ${name} could not be loaded; the gateway's log says why`);
+    }
     return new GatewayError('BACKEND_ERROR', `The definition of service ${name} could not be loaded: ${err.message}`, { retryable: true });
   }
 }

@@ -1,3 +1,5 @@
+import os from 'node:os';
+import path from 'node:path';
 import { GatewayConfigManager } from '@mcp-gateway/config';
 import { ServiceRegistry } from '@mcp-gateway/registry';
 import { startBackend, type TestBackend } from '@mcp-gateway/testing';
@@ -37,4 +39,24 @@ it('loads a definition once, remembers a failure for a while, then tries again',
   await expect(registry.operation('inline', 'nope')).rejects.toMatchObject({ code: 'UNKNOWN_OPERATION', details: { operations: ['x'] } });
   expect(() => registry.require('ghost')).toThrow(expect.objectContaining({ code: 'UNKNOWN_SERVICE' }));
   expect(registry.names()).toEqual(['api', 'inline']);
+});
+
+it('a definition file of the configuration that cannot be loaded stops the start, naming it; an OpenAPI URL that fails does not', async () => {
+  const missing = path.join(os.tmpdir(), `no-such-definition-${process.pid}.yaml`);
+  const config = GatewayConfigManager.fromObject({
+    services: { 'file-svc': { endpoint: backend.url, definitionFile: missing }, api: { endpoint: backend.url, openapiUrl: `${backend.url}/gone.json` } },
+  });
+  up = false;
+  const errors: string[] = [];
+  const registry = new ServiceRegistry(config, { onDefinitionError: (s, e) => errors.push(`${s}: ${e.message}`) });
+  const err = await registry.init().then(
+    () => undefined,
+    (e: unknown) => e as { name: string; issues: { source: string; message: string }[] },
+  );
+  expect(err?.name).toBe('ConfigError');
+  expect(err!.issues).toEqual([{ source: 'services.file-svc.definitionFile (MCP_SERVICE_FILE_SVC_DEFINITION)', message: `cannot read definition file ${missing}: ENOENT` }]);
+  expect(errors.sort()).toEqual([expect.stringMatching(/^api: .*503/), `file-svc: cannot read definition file ${missing}: ENOENT`]);
+  // A caller is not shown the server's path: it is told to look at the log, which has it.
+  const call = await registry.operation('file-svc', 'x').catch((e: unknown) => e as { code: string; message: string; retryable: boolean });
+  expect(call).toMatchObject({ code: 'INTERNAL_ERROR', retryable: false, message: "The definition file of service file-svc could not be loaded; the gateway's log says why" });
 });
