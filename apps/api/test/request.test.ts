@@ -49,13 +49,20 @@ beforeAll(async () => {
           { name: 'text', method: 'GET', path: '/text' },
         ],
       },
+      // Its own deadline is 400 ms, and one failure opens its circuit.
+      timed: {
+        endpoint: `${backend.url}/api`,
+        timeout: 400,
+        circuitBreaker: { failureThreshold: 1, recoveryTimeout: 60_000, halfOpenMaxCalls: 1 },
+        operations: [{ name: 'slow', method: 'GET', path: '/slow', parameters: { type: 'object', properties: { ms: { type: 'integer' } } } }],
+      },
       dyn: { endpoint: `http://user:${SECRET}@127.0.0.1:${backend.port}/rpc?key=${SECRET}` },
       idle: { endpoint: backend.url },
       late: { endpoint: backend.url },
       // Nothing listens here: connections are refused, so no call ever reached a backend.
       gone: { endpoint: `http://127.0.0.1:${deadPort}` },
     },
-  }, ['users', 'dyn', 'gone']);
+  }, ['users', 'dyn', 'gone', 'timed']);
 });
 
 afterAll(async () => {
@@ -183,6 +190,20 @@ describe('POST /mcp/request (sync)', () => {
       return r.body.state === 'failed' ? r.body : undefined;
     });
     expect(stored.error).toMatchObject({ code: 'TIMEOUT', retryable: true });
+  });
+
+  it("a timeout counts against the breaker only on the service's own deadline, not on a shorter one a caller chose", async () => {
+    const circuit = async () => (await gw.http.get('/mcp/services/timed/metrics')).body.circuit;
+    // A caller's 150 ms deadline: TIMEOUT for that caller, and the circuit (threshold 1) stays closed.
+    const short = await post({ service: 'timed', operation: 'slow', parameters: { ms: 1000 }, metadata: { timeout: 150 } });
+    expect(short.status).toBe(504);
+    await eventually(async () => ((await gw.http.get(`/mcp/requests/${short.body.id}`)).body.state === 'failed' ? true : undefined));
+    expect(await circuit()).toMatchObject({ state: 'closed', failures: 0 });
+    expect((await post({ service: 'timed', operation: 'slow', parameters: { ms: 1 } })).status).toBe(200);
+    // The service's own 400 ms: the backend was too slow for what the service promises, and it counts.
+    expect((await post({ service: 'timed', operation: 'slow', parameters: { ms: 1000 } })).status).toBe(504);
+    expect(await eventually(async () => ((await circuit()).state === 'open' ? 'open' : undefined))).toBe('open');
+    expect((await post({ service: 'timed', operation: 'slow', parameters: { ms: 1 } })).body.error.code).toBe('CIRCUIT_OPEN');
   });
 
   it('says a write that timed out at the backend may have been done, and is not to be repeated', async () => {

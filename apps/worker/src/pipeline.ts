@@ -214,7 +214,10 @@ export function createProcessor(deps: PipelineDeps) {
     meta.backendMs = outcome.durationMs;
     if (outcome.kind !== 'not_sent') deps.metrics.backendSeconds.observe({ service: d.service, operation: meta.operationLabel }, outcome.durationMs / 1000);
     const c = classifyOutcome(outcome);
-    const breaker: BreakerRecord = { outcome: c.ok ? 'success' : c.countsAsFailure ? 'failure' : 'neutral', policy, log };
+    // A timeout counts against the service only when the request had the service's own deadline (or a
+    // longer one): a caller that chose a shorter one cannot open the circuit for everyone.
+    const shortened = outcome.kind === 'timeout' && d.deadline - d.acceptedAt < (service.timeout ?? deps.config.defaultTimeout);
+    const breaker: BreakerRecord = { outcome: c.ok ? 'success' : c.countsAsFailure && !shortened ? 'failure' : 'neutral', policy, log };
 
     // 6. retry or publish (a published result goes in one write after its breaker record)
     const status = outcome.kind === 'response' ? outcome.status : undefined;
