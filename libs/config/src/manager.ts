@@ -24,8 +24,15 @@ function parse(input: unknown, nameOf: (path: string) => string): GatewayConfig 
 function toIssues(error: z.ZodError, nameOf: (path: string) => string): ConfigIssue[] {
   return error.issues.map((i) => {
     const path = i.path.map(String).join('.');
-    return { source: nameOf(path) || '(config)', message: i.message };
+    return { source: nameOf(path) || '(config)', message: plainMessage(i) };
   });
+}
+
+/** zod's wording where it says less than it could: a missing value, and a key of a map (a service name) that breaks its rule. */
+function plainMessage(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_type' && issue.input === undefined) return `is required (${issue.expected})`;
+  if (issue.code === 'invalid_key') return `${JSON.stringify(issue.path.at(-1))}: ${issue.issues[0]?.message ?? issue.message}`;
+  return issue.message;
 }
 
 /** Whether `base` holds the value at `path`, or an object under `within` that the value is missing from. */

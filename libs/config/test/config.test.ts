@@ -129,6 +129,13 @@ describe('configuration from the environment', () => {
     expect(err.message).toContain(words);
   });
 
+  it('says which service name breaks the rule, and that a missing value is required', () => {
+    const name = errorOf(() => GatewayConfigManager.fromEnv({ MCP_SERVICES: 'bad.name', MCP_SERVICE_BAD_NAME_ENDPOINT: 'http://x' }));
+    expect(name.issues).toEqual([{ source: 'MCP_SERVICES', message: '"bad.name": service names are letters, digits, _ and -' }]);
+    const missing = errorOf(() => GatewayConfigManager.fromEnv({ MCP_SERVICES: 'nep' }));
+    expect(missing.issues).toEqual([{ source: 'MCP_SERVICE_NEP_ENDPOINT', message: 'is required (string)' }]);
+  });
+
   it('never puts an inbound key into an error message', () => {
     const err = errorOf(() => GatewayConfigManager.fromEnv({ MCP_GATEWAY_API_KEYS: 'short:agent' }));
     expect(err.message).toContain('MCP_GATEWAY_API_KEYS');
