@@ -268,6 +268,8 @@ describe('a job whose earlier run may have sent its call and never ended (its wo
     const body = await ended('dead-run-post');
     expect(body).toMatchObject({ state: 'failed', status: 'error', error: { code: 'BACKEND_ERROR', retryable: false, details: { outcome: 'unknown' } } });
     expect(body.error.message).toMatch(/not idempotent.*not sent again/);
+    // The run that may have sent it is an attempt.
+    expect(body.metadata.attempts).toBe(1);
     // Past its deadline too, it says the outcome is unknown: not a TIMEOUT the caller would simply retry.
     expect(await ended('dead-run-late')).toMatchObject({ state: 'failed', error: { code: 'BACKEND_ERROR', retryable: false, details: { outcome: 'unknown' } } });
     expect(backend.requests.filter((r) => r.method === 'POST')).toHaveLength(0);

@@ -349,6 +349,8 @@ describe('cancel', () => {
     const del = await gw.http.delete(`/mcp/requests/${res.body.id}`);
     expect(del.status).toBe(200);
     expect(del.body).toMatchObject({ id: res.body.id, state: 'cancelled', status: 'error', error: { code: 'CANCELLED', retryable: false, details: { state: 'active' } } });
+    // The attempt in flight was made: it counts.
+    expect(del.body.metadata.attempts).toBe(1);
     expect(del.body.error.message).toMatch(/in flight.*may or may not have acted/);
     // The backend sees the call given up long before its answer would come (5 s).
     await eventually(async () => (call.abandonedAt !== undefined ? true : undefined), 3000);

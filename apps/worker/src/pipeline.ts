@@ -152,7 +152,8 @@ export function createProcessor(deps: PipelineDeps) {
       const message = 'A worker stopped while this call may have been in flight; the operation is not idempotent, so it was not sent again: the backend may or may not have acted on it';
       return finish(
         { status: 'error', error: errorBody('BACKEND_ERROR', message, { details: { outcome: 'unknown', markedAt: new Date(started.markedBefore).toISOString() } }) },
-        job.attemptsMade,
+        // The run that may have sent it counts as an attempt.
+        job.attemptsMade + 1,
         undefined,
         admitted ? { outcome: 'neutral', policy, log } : undefined,
       );

@@ -144,7 +144,8 @@ export class Broker {
           ? 'The request was cancelled while it waited for a retry'
           : 'The request was cancelled before it started';
       const error: ErrorBody = { code: 'CANCELLED', message, retryable: false, ...(running ? { details: { state: 'active' } } : {}) };
-      const result = endedWithError(rec, error, job?.name ?? '', job?.attemptsMade ?? 0, Date.now());
+      // The attempt in flight counts: its call was sent.
+      const result = endedWithError(rec, error, job?.name ?? '', (job?.attemptsMade ?? 0) + (running ? 1 : 0), Date.now());
       const stored = running
         ? await inOneWrite(this.redis, () => {
             const finished = this.records.finish(result, 'cancelled');
