@@ -184,6 +184,8 @@ it('leaves no key without a TTL outside the bounded BullMQ queue structures', as
         for (const id of await redis.zrange(key, 0, -1)) expect({ id, state: await redis.hget(gw.api.deps.broker.keys.request(id), 'state') }).toEqual({ id, state: expect.stringMatching(/^(queued|active|retrying)$/) });
         continue;
       }
+      // A breaker that is open or half-open keeps that state until a trial closes it (one hash per service).
+      if (/:\{[^}]+\}:breaker$/.test(key) && /^(open|half_open)$/.test((await redis.hget(key, 'state')) ?? '')) continue;
       // A BullMQ job hash lives while its job is in the queue (bounded by maxQueueDepth), then is removed.
       const job = /:\{([^}]+)\}:([^:]+)$/.exec(key);
       if (job && !/^(bucket|breaker|trials)$/.test(job[2]!) && (await queued(job[1]!, job[2]!))) continue;

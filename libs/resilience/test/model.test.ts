@@ -23,7 +23,9 @@ class Model {
     const cb = this.p.circuitBreaker;
     // A reserved token is not spent before its time, whatever the caller's clock said.
     if (reservedAt !== undefined && now < reservedAt) return 'reserved';
-    const holdsToken = reservedAt !== undefined;
+    const perMs = this.p.rateLimit.requestsPerMinute / 60 / 1000;
+    // ... nor long after it: one refill interval (at least a second) late, it goes through the bucket.
+    const holdsToken = reservedAt !== undefined && now <= reservedAt + Math.max(1000, Math.ceil(1 / perMs));
     if (this.state === 'open') {
       if (now < this.openedAt + cb.recoveryTimeout) return 'circuit_open';
       this.state = 'half_open';
@@ -38,7 +40,6 @@ class Model {
       return 'admitted';
     }
     const cap = this.p.rateLimit.burstLimit;
-    const perMs = this.p.rateLimit.requestsPerMinute / 60 / 1000;
     if (this.ts === undefined) this.ts = now;
     if (now > this.ts) {
       this.tokens = Math.min(cap, this.tokens + (now - this.ts) * perMs);

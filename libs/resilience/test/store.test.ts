@@ -1,5 +1,5 @@
 import Redis from 'ioredis';
-import { resilienceEventsChannel, ResilienceStore, type ResiliencePolicy } from '@mcp-gateway/resilience';
+import { resilienceEventsChannel, resilienceKeys, ResilienceStore, type ResiliencePolicy } from '@mcp-gateway/resilience';
 import { testRedisUrl, uniquePrefix } from '@mcp-gateway/testing';
 
 const policy: ResiliencePolicy = {
@@ -47,6 +47,27 @@ describe('token bucket', () => {
     // The debt is paid back by the refill before anyone else gets a token.
     expect(await store.admit('svc', 'late', policy, 5000, { now: t0 + 100 })).toMatchObject({ verdict: 'rate_limited', waitMs: 300 });
     expect((await store.admit('svc', 'late', policy, 5000, { now: t0 + 400 })).verdict).toBe('admitted');
+  });
+
+  it('a reserved token is good around its slot, not long after: holders back late cannot add to a full bucket', async () => {
+    const t0 = 4_000_000;
+    for (let i = 0; i < 5; i++) expect((await store.admit('svc', `n${i}`, policy, 5000, t0)).verdict).toBe('admitted');
+    const slots: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const r = await store.admit('svc', `r${i}`, policy, 5000, { now: t0, maxWaitMs: 2000 });
+      expect(r.verdict).toBe('reserved');
+      slots.push((r as { slotAt: number }).slotAt);
+    }
+    expect(slots).toEqual(Array.from({ length: 10 }, (_, i) => t0 + 100 * (i + 1)));
+    // Back within a second of its slot: let through without a token (the bucket is not consulted).
+    expect(await store.admit('svc', 'r9', policy, 5000, { now: slots[9]! + 900, reservedAt: slots[9]! })).toEqual({ verdict: 'admitted', state: 'closed' });
+    // Three seconds late, the other nine meet a bucket the refill has filled again: with five fresh
+    // callers at the same instant, no more than burstLimit (5) calls go out, not 14.
+    const at = t0 + 4000;
+    const verdicts = [];
+    for (let i = 0; i < 9; i++) verdicts.push((await store.admit('svc', `r${i}`, policy, 5000, { now: at, reservedAt: slots[i]!, maxWaitMs: 0 })).verdict);
+    for (let i = 0; i < 5; i++) verdicts.push((await store.admit('svc', `f${i}`, policy, 5000, { now: at, maxWaitMs: 0 })).verdict);
+    expect(verdicts.filter((v) => v === 'admitted')).toHaveLength(5);
   });
 
   it('uses Redis TIME when no clock is given', async () => {
@@ -103,6 +124,21 @@ describe('circuit breaker', () => {
       'circuit svc open->half_open',
       'circuit svc half_open->open',
     ]);
+  });
+
+  it('keeps an open or half-open state until a trial closes it (no expiry); closed, the hash expires when idle', async () => {
+    const prefix = uniquePrefix('keep');
+    const s = new ResilienceStore(redis, prefix);
+    const key = resilienceKeys(prefix, 'svc').breaker;
+    await s.record('svc', 'ok', 'success', policy, t0);
+    expect(await redis.pttl(key)).toBeGreaterThan(0);
+    for (let i = 0; i < 3; i++) await s.record('svc', 'x', 'failure', policy, t0);
+    // Forgotten, an open breaker would read as closed and let every call through.
+    expect(await redis.pttl(key)).toBe(-1);
+    expect((await s.admit('svc', 'trial', policy, 5000, t0 + 1000)).state).toBe('half_open');
+    expect(await redis.pttl(key)).toBe(-1);
+    expect((await s.record('svc', 'trial', 'success', policy, t0 + 1100)).after).toBe('closed');
+    expect(await redis.pttl(key)).toBeGreaterThan(0);
   });
 
   it('a failed trial opens it again', async () => {

@@ -16,6 +16,7 @@
   ARGV[9] the time (ms, Redis clock) of the token the caller reserved earlier, or '' (none).
           Holding one, the caller skips the bucket, but not before that time: a worker whose
           clock runs ahead may bring a delayed job back early, and must not spend its token early.
+          Nor long after it (see below).
 
   Returns { verdict, waitMs, state, halfOpened, tokens*1000, slotAt }
     verdict 1 = admitted
@@ -46,6 +47,13 @@ local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
 local halfOpened = 0
 if holdsToken and now < reservedAt then
   return { 4, reservedAt - now, state, 0, -1, reservedAt }
+end
+-- A reserved token is good for a while after its slot (one refill interval, at least a second), not
+-- for ever: the refill has paid for it and filled the bucket up again since, so holders that came
+-- back late (busy workers, a restart) on top of a full bucket would exceed burstLimit at once.
+-- A late holder goes through the bucket like any caller (which may reserve it another token).
+if holdsToken and now > reservedAt + math.max(1000, math.ceil(1 / refillPerMs)) then
+  holdsToken = false
 end
 if state == 'open' then
   local openedAt = tonumber(redis.call('HGET', KEYS[1], 'openedAt') or '0')

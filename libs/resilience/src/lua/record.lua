@@ -5,7 +5,8 @@
   ARGV[2] outcome: 'success' | 'failure' | 'neutral' (neutral: frees a trial permit, changes nothing)
   ARGV[3] failureThreshold
   ARGV[4] now override in ms ('' = Redis TIME)
-  ARGV[5] ttl ms for the breaker hash (it is dropped when idle and closed)
+  ARGV[5] ttl ms for the breaker hash when closed (it is dropped when idle and closed; open or
+          half-open it has none: forgotten, it would read as closed and let every call through)
   Returns { stateBefore, stateAfter, failures }
 
   Every call ends with one of these, so the common one, a success on a closed circuit with no
@@ -48,5 +49,9 @@ elseif outcome == 'failure' then
     end
   end
 end
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[5]))
+if after == 'closed' then
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[5]))
+else
+  redis.call('PERSIST', KEYS[1])
+end
 return { state, after, failures }
