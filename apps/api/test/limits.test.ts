@@ -207,6 +207,11 @@ it('a claimed id whose job was never added (Redis dropped between the two) is co
   const res = await post({ id: 'orphan-1', service: 'slow', operation: 'op', metadata: { timeout: 5000 } });
   expect(res.status).toBe(200);
   expect(res.body).toMatchObject({ id: 'orphan-1', status: 'success' });
+  // The job is added with the claim's deadline (the one the record and the sweep hold), not the
+  // retry's: seen on an orphan left in a queue no worker serves, where the job's data can be read.
+  await gw.api.deps.broker.records.claim('orphan-2', requestHash('parked', 'op', {}, undefined), 'parked', now, now + 30_000, 'corr-orphan');
+  expect((await post({ id: 'orphan-2', service: 'parked', operation: 'op', metadata: { timeout: 60_000 } }).set('Prefer', 'respond-async')).status).toBe(202);
+  expect((await gw.api.deps.broker.queue('parked').getJob('orphan-2'))!.data).toMatchObject({ acceptedAt: now, deadline: now + 30_000 });
 });
 
 it('a job whose request ended while it waited gives back the half-open trial permit it was admitted with', async () => {

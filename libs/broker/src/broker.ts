@@ -72,7 +72,11 @@ export class Broker {
         // A claim whose job was never added (Redis dropped, or the API died, between the two) is
         // completed here: the retry with the same id is what the caller does, and it must not hang.
         if (!result && !isEnded(state as RequestState) && !(await this.queue(data.service).getJob(data.id))) {
-          await this.queue(data.service).add(data.operation, data, jobOptions(data, retry));
+          // With the record's times, not this submission's: the record's deadline is the one the sweep
+          // holds it to, and a later one would let the call run past it (and its result be refused).
+          const rec = await this.records.get(data.id);
+          const job = rec ? { ...data, acceptedAt: rec.acceptedAt, deadline: rec.deadline } : data;
+          await this.queue(data.service).add(data.operation, job, jobOptions(job, retry));
         }
         return { kind: 'joined', state: state as RequestState, ...(result ? { result: ResultMessage.fromJson(data.id, state as RequestState, result) } : {}) };
       }
