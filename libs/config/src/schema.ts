@@ -101,7 +101,8 @@ export const RateLimitSchema = z
 export const CircuitBreakerSchema = z
   .object({
     failureThreshold: z.number().int().positive().max(10_000).default(5).describe('Consecutive counted failures that open the circuit'),
-    recoveryTimeout: ms('Time open before half-opening (ms)').default(30000),
+    // Not 0: while a trial is out, the jobs waiting on it look again every recoveryTimeout at most.
+    recoveryTimeout: ms('Time open before half-opening (ms)').min(100).default(30000),
     halfOpenMaxCalls: z.number().int().positive().max(1000).default(1).describe('Trial calls allowed while half-open, across all workers'),
   })
   .strict();
@@ -230,7 +231,23 @@ export const GatewayConfigSchema = z
     for (const name of cfg.worker.services ?? []) {
       if (!cfg.services[name]) ctx.addIssue({ code: 'custom', path: ['worker', 'services'], message: `names unknown service ${name}` });
     }
+    const grace = overdueGraceMs(cfg.worker.lockMs);
+    if (cfg.results.ttlSeconds * 1000 < grace) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['results', 'ttlSeconds'],
+        message: `must be at least ${Math.ceil(grace / 1000)} s: a request still open at its deadline is ended ${grace} ms after it (2 x the worker lock + 5 s), and its record must outlive that`,
+      });
+    }
   });
+
+/**
+ * How long after its deadline the API's sweep ends a request that is still open: long enough for a
+ * dead worker's job to be taken over (its lock, twice) and finish.
+ */
+export function overdueGraceMs(lockMs: number): number {
+  return 2 * lockMs + 5000;
+}
 
 export type GatewayConfigInput = z.input<typeof GatewayConfigSchema>;
 export type GatewayConfig = z.output<typeof GatewayConfigSchema>;
