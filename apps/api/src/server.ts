@@ -2,7 +2,7 @@ import http from 'node:http';
 import { GatewayError } from '@mcp-gateway/protocol';
 import type { AddressInfo } from 'node:net';
 import type Redis from 'ioredis';
-import { assertSafeToServe, overdueGraceMs, redactConfig, type GatewayConfig } from '@mcp-gateway/config';
+import { assertSafeToServe, OVERDUE_SWEEP_EVERY_MS, overdueGraceMs, redactConfig, type GatewayConfig } from '@mcp-gateway/config';
 import { ParameterValidator } from '@mcp-gateway/backends';
 import { Broker, ResultWaiter, WorkerPresence } from '@mcp-gateway/broker';
 import { HealthProber, RegistrationStore, ServiceRegistry } from '@mcp-gateway/registry';
@@ -48,7 +48,7 @@ export class ApiServer {
   constructor(options: ApiServerOptions) {
     const { config, logger } = options;
     assertSafeToServe(config);
-    this.sweepEveryMs = options.sweep?.everyMs ?? 5000;
+    this.sweepEveryMs = options.sweep?.everyMs ?? OVERDUE_SWEEP_EVERY_MS;
     this.sweepGraceMs = options.sweep?.graceMs ?? overdueGraceMs(config.worker.lockMs);
     // Every request's commands: sent coalesced, one write per event-loop turn (see coalesceWrites).
     this.redis = coalesceWrites(createRedis(config.redis.url, 'command', 'mcp-api'));

@@ -231,12 +231,12 @@ export const GatewayConfigSchema = z
     for (const name of cfg.worker.services ?? []) {
       if (!cfg.services[name]) ctx.addIssue({ code: 'custom', path: ['worker', 'services'], message: `names unknown service ${name}` });
     }
-    const grace = overdueGraceMs(cfg.worker.lockMs);
-    if (cfg.results.ttlSeconds * 1000 < grace) {
+    const latest = overdueGraceMs(cfg.worker.lockMs) + OVERDUE_SWEEP_EVERY_MS;
+    if (cfg.results.ttlSeconds * 1000 < latest) {
       ctx.addIssue({
         code: 'custom',
         path: ['results', 'ttlSeconds'],
-        message: `must be at least ${Math.ceil(grace / 1000)} s: a request still open at its deadline is ended ${grace} ms after it (2 x the worker lock + 5 s), and its record must outlive that`,
+        message: `must be at least ${Math.ceil(latest / 1000)} s: a request still open at its deadline is ended up to ${latest} ms after it (2 x the worker lock + 5 s, then the next sweep), and its record must outlive that`,
       });
     }
   });
@@ -248,6 +248,9 @@ export const GatewayConfigSchema = z
 export function overdueGraceMs(lockMs: number): number {
   return 2 * lockMs + 5000;
 }
+
+/** How often the API sweeps for requests past their deadline and grace. */
+export const OVERDUE_SWEEP_EVERY_MS = 5000;
 
 export type GatewayConfigInput = z.input<typeof GatewayConfigSchema>;
 export type GatewayConfig = z.output<typeof GatewayConfigSchema>;

@@ -122,8 +122,8 @@ describe('configuration from the environment', () => {
     [{ MCP_GATEWAY_API_KEYS: 'only-a-key' }, 'MCP_GATEWAY_API_KEYS', 'key:agentId'],
     [{ MCP_CORS_ORIGINS: '*', NODE_ENV: 'production' }, 'MCP_CORS_ORIGINS', 'production'],
     [{ WORKER_SERVICES: 'ghost' }, 'WORKER_SERVICES', 'ghost'],
-    // Records of requests still open at their deadline must outlive the sweep's grace (2 x lock + 5 s).
-    [{ MCP_RESULT_TTL_SECONDS: '10' }, 'MCP_RESULT_TTL_SECONDS', 'at least 25 s'],
+    // Records of requests still open at their deadline must outlive the sweep's grace (2 x lock + 5 s) and its interval.
+    [{ MCP_RESULT_TTL_SECONDS: '20' }, 'MCP_RESULT_TTL_SECONDS', 'at least 30 s'],
     [{ MCP_SERVICES: 'users', MCP_SERVICE_USERS_ENDPOINT: 'http://u', MCP_SERVICE_USERS_CB_RECOVERY_TIMEOUT: '0' }, 'MCP_SERVICE_USERS_CB_RECOVERY_TIMEOUT', '100'],
   ])('a bad value stops start-up naming the variable (%#)', (env, variable, words) => {
     const err = errorOf(() => GatewayConfigManager.fromEnv(env));
@@ -133,7 +133,7 @@ describe('configuration from the environment', () => {
   });
 
   it('takes a short result TTL when the worker lock makes the sweep grace shorter still', () => {
-    expect(GatewayConfigManager.fromEnv({ MCP_RESULT_TTL_SECONDS: '10', WORKER_LOCK_MS: '1000' }).results.ttlSeconds).toBe(10);
+    expect(GatewayConfigManager.fromEnv({ MCP_RESULT_TTL_SECONDS: '12', WORKER_LOCK_MS: '1000' }).results.ttlSeconds).toBe(12);
   });
 
   it('says which service name breaks the rule, and that a missing value is required', () => {
