@@ -1,9 +1,13 @@
 import type { Response } from 'express';
-import { GatewayError, httpStatusFor, toGatewayError, type ErrorBody } from '@mcp-gateway/protocol';
+import { GatewayError, httpStatusFor, isGatewayError, toGatewayError, type ErrorBody } from '@mcp-gateway/protocol';
 import { isConnectionError, type ResultMessage } from '@mcp-gateway/broker';
 
-/** Any error as the gateway answers it: Redis out of reach is UNAVAILABLE (503), not an internal error. */
+/**
+ * Any error as the gateway answers it: Redis out of reach is UNAVAILABLE (503), not an internal error.
+ * A GatewayError is already the answer, even when its message quotes a connection error (a backend's).
+ */
 export function apiError(err: unknown): GatewayError {
+  if (isGatewayError(err)) return err;
   return isConnectionError(err) ? new GatewayError('UNAVAILABLE', 'The gateway cannot reach Redis; try again shortly', { retryAfterMs: 1000 }) : toGatewayError(err);
 }
 

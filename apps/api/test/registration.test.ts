@@ -1,4 +1,4 @@
-import { startBackend, type TestBackend } from '@mcp-gateway/testing';
+import { freePort, startBackend, type TestBackend } from '@mcp-gateway/testing';
 import { eventually, startGateway, type Running } from './harness';
 
 const ADMIN = 'admin-token-registration-0123';
@@ -64,4 +64,17 @@ it('the queue UI (bull-board) needs the admin token and follows services registe
   expect((await gw.http.post('/mcp/services').set('X-Admin-Token', ADMIN).send({ name: 'late', endpoint: backend.url })).status).toBe(201);
   expect(await eventually(async () => ((await names()).includes('{late}') ? await names() : undefined))).toEqual(['{late}', '{static}']);
   expect((await gw.http.delete('/mcp/services/late').set('X-Admin-Token', ADMIN)).status).toBe(200);
+});
+
+it('a registration whose OpenAPI document cannot be fetched (connection refused) is 502 BACKEND_ERROR, not a Redis outage', async () => {
+  const dead = await freePort();
+  const res = await gw.http
+    .post('/mcp/services')
+    .set('X-Admin-Token', ADMIN)
+    .send({ name: 'unreachable', endpoint: backend.url, openapiUrl: `http://127.0.0.1:${dead}/openapi.json` });
+  expect(res.status).toBe(502);
+  expect(res.body.error).toMatchObject({ code: 'BACKEND_ERROR' });
+  expect(res.body.error.message).toMatch(/could not be loaded, nothing was changed: .*ECONNREFUSED/);
+  expect(res.headers['retry-after']).toBeUndefined();
+  expect((await gw.http.get('/mcp/services')).body.services.map((s: { name: string }) => s.name)).not.toContain('unreachable');
 });
