@@ -61,10 +61,14 @@ export class MCPGateway {
     return a ? `http://127.0.0.1:${a.port}` : undefined;
   }
 
-  /** Graceful: the API stops taking requests first, then workers finish what they hold. */
+  /**
+   * Graceful, both at once and each within the grace period: the API takes no new request and lets
+   * its waiting callers have their results; the workers take no new job and finish the ones they hold.
+   * (One after the other, the workers went on taking jobs for the API's whole grace, and the stop took
+   * twice as long.)
+   */
   async stop(): Promise<void> {
-    await this.api?.stop();
-    await this.pool?.stop();
+    await Promise.all([this.api?.stop(), this.pool?.stop()]);
     this.api = undefined;
     this.pool = undefined;
   }

@@ -57,6 +57,33 @@ describe('MCPGateway (programmatic)', () => {
     await expect(request(`http://127.0.0.1:${port}`).get('/mcp/health')).rejects.toThrow(/ECONNREFUSED/);
   });
 
+  it('a stopping gateway takes no new job while its API lets in-flight requests finish (API and workers stop together)', async () => {
+    const backend = await startBackend((req) => (req.path === '/hold' ? { status: 200, body: { held: true }, delayMs: 1500 } : { status: 200, body: {} }));
+    const logger = createLogger({ level: 'silent' });
+    const services = { svc: { endpoint: backend.url } };
+    const gateway = new MCPGateway(testConfig({ services, shutdownGraceMs: 5000 }), { logger });
+    const { port } = await gateway.start(0);
+    // Another API on the same Redis and prefix, to queue work while the gateway stops (no worker of its own).
+    const other = new ApiServer({ config: testConfig({ services, redis: gateway.config.redis }), logger });
+    const http = request(`http://127.0.0.1:${(await other.start(0, '127.0.0.1')).port}`);
+    try {
+      const held = request(`http://127.0.0.1:${port}`).post('/mcp/request').send({ service: 'svc', operation: 'hold' }).then((r) => r);
+      await new Promise((r) => setTimeout(r, 300));
+      const stopped = gateway.stop();
+      await new Promise((r) => setTimeout(r, 100));
+      const late = await http.post('/mcp/request').set('Prefer', 'respond-async').send({ service: 'svc', operation: 'later' });
+      expect(late.status).toBe(202);
+      // The call in flight ends normally; the job queued after the stop began is left for other workers.
+      expect((await held).status).toBe(200);
+      await stopped;
+      expect((await http.get(`/mcp/requests/${late.body.id}`)).body.state).toBe('queued');
+      expect(backend.requests.map((r) => r.path)).toEqual(['/hold']);
+    } finally {
+      await other.stop();
+      await backend.close();
+    }
+  });
+
   it('production with no inbound credential refuses to start before anything runs: no worker takes a job', async () => {
     await failedStartLeavesNoWorker({ environment: 'production' }, /MCP_GATEWAY_API_KEYS.*production refuses to serve/);
   });
