@@ -145,6 +145,7 @@ export class WorkerPool {
       if (!current) return;
       this.byService.delete(change.name);
       await current.close();
+      await this.deps.metrics.forgetService(change.name);
       this.options.logger.info({ service: change.name, workerId: this.workerId }, 'stopped consuming a removed service');
     } else if (!current) {
       const worker = this.consume(change.name);

@@ -140,6 +140,31 @@ export class GatewayMetrics {
     this.sharedSources.push(source);
   }
 
+  /**
+   * Drops every series of a service removed at run time: its counters and histograms would otherwise
+   * stay until the process restarts, and services registered and removed over time (per-instance
+   * names) would grow the series without bound.
+   */
+  async forgetService(service: string): Promise<void> {
+    const perService: { get(): Promise<{ values: { labels: Record<string, string | number> }[] }>; remove(labels: Record<string, string | number>): void }[] = [
+      this.requests,
+      this.totalSeconds,
+      this.queueWaitSeconds,
+      this.backendSeconds,
+      this.retries,
+    ];
+    for (const metric of perService) {
+      const series = new Map<string, Record<string, string | number>>();
+      for (const { labels } of (await metric.get()).values) {
+        if (labels.service !== service) continue;
+        // A histogram's values are its buckets (`le`), sum and count: one series by the other labels.
+        const { le: _bucket, ...own } = labels;
+        series.set(JSON.stringify(own), own);
+      }
+      for (const labels of series.values()) metric.remove(labels);
+    }
+  }
+
   contentType(): string {
     return this.registry.contentType;
   }
