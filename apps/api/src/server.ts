@@ -4,11 +4,11 @@ import type { AddressInfo } from 'node:net';
 import type Redis from 'ioredis';
 import { assertSafeToServe, OVERDUE_SWEEP_EVERY_MS, overdueGraceMs, redactConfig, type GatewayConfig } from '@mcp-gateway/config';
 import { ParameterValidator } from '@mcp-gateway/backends';
-import { Broker, ResultWaiter, WorkerPresence } from '@mcp-gateway/broker';
+import { Broker, ResultWaiter, WorkerPresence, type EndedRequest } from '@mcp-gateway/broker';
 import { HealthProber, RegistrationStore, ServiceRegistry } from '@mcp-gateway/registry';
 import { coalesceWrites, createRedis, finishThenClose } from '@mcp-gateway/redis';
 import { ResilienceStore } from '@mcp-gateway/resilience';
-import { Tracing, type Logger } from '@mcp-gateway/observability';
+import { logScalars, Tracing, type Logger } from '@mcp-gateway/observability';
 import { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
 import { createApp, serverOptionsFor } from './app';
 import { Lifecycle } from './lifecycle';
@@ -53,7 +53,12 @@ export class ApiServer {
     // Every request's commands: sent coalesced, one write per event-loop turn (see coalesceWrites).
     this.redis = coalesceWrites(createRedis(config.redis.url, 'command', 'mcp-api'));
     this.subscriber = createRedis(config.redis.url, 'blocking', 'mcp-api-results');
-    const broker = new Broker({ redis: this.redis, keyPrefix: config.redis.keyPrefix, resultTtlSeconds: config.results.ttlSeconds });
+    const broker = new Broker({
+      redis: this.redis,
+      keyPrefix: config.redis.keyPrefix,
+      resultTtlSeconds: config.results.ttlSeconds,
+      onEnded: (ended) => this.recordEnded(ended),
+    });
     const resilience = new ResilienceStore(this.redis, config.redis.keyPrefix);
     const registry = new ServiceRegistry(config, {
       onDefinitionError: (service, err) => logger.error({ service, err: err.message }, 'service definition could not be loaded'),
@@ -84,6 +89,33 @@ export class ApiServer {
       tracing: options.tracing ?? Tracing.off,
       stats: new ServiceStats(this.redis, config.redis.keyPrefix),
     };
+  }
+
+  /**
+   * A request this process ended itself (cancelled, swept past its deadline, its service removed):
+   * its `request finished` line, metrics and stats, as a worker gives the requests it ends.
+   */
+  private recordEnded({ result, acceptedAt, agentId }: EndedRequest): void {
+    const { logger, metrics, stats, registry } = this.deps;
+    const m = result.metadata;
+    const outcome = result.status === 'success' ? 'success' : (result.error?.code ?? 'INTERNAL_ERROR');
+    const totalMs = Math.max(0, Date.parse(m.completedAt) - acceptedAt);
+    logScalars(
+      logger,
+      'info',
+      { id: result.id, correlationId: m.correlationId, agentId, service: m.service, operation: m.operation, outcome, attempts: m.attempts, queuedMs: m.queuedMs, processingTime: m.processingTime, totalMs, stored: true },
+      'request finished',
+    );
+    // A removed service has no series any more (its name may never come back).
+    if (!registry.get(m.service)) return;
+    stats.record(m.service, outcome, totalMs).catch((err: unknown) => logger.warn({ service: m.service, err: String(err) }, 'request stats not recorded'));
+    metrics.totalSeconds.observe({ service: m.service, outcome }, totalMs / 1000);
+    // Labels stay bounded as the worker keeps them: a dynamic service's operations are one value.
+    void registry
+      .definition(m.service)
+      .then(async (def) => (def.source === 'dynamic' ? '_dynamic' : (await registry.operation(m.service, m.operation)).name))
+      .catch(() => '_unknown')
+      .then((operation) => metrics.requests.inc({ service: m.service, operation, outcome }));
   }
 
   /** Listens on `port` (0 for any free one) and resolves with the bound address. */

@@ -59,6 +59,11 @@ it('ends a request no worker takes with TIMEOUT after its deadline, and removes 
   expect(await gw.api.deps.broker.queue('parked').getJob('never-taken')).toBeUndefined();
   expect(await redis.zscore(gw.api.deps.broker.keys.pending('never-taken'), 'never-taken')).toBeNull();
   expect(log.lines.some((l) => l.msg === 'ended requests that outlived their deadline without a result' && (l.ids as string[]).includes('never-taken'))).toBe(true);
+  // Its own line, as any ended request has, and it counts in the service's numbers.
+  expect(log.lines.filter((l) => l.msg === 'request finished' && l.id === 'never-taken')).toEqual([
+    expect.objectContaining({ service: 'parked', outcome: 'TIMEOUT', attempts: 0, totalMs: expect.any(Number) }),
+  ]);
+  expect((await gw.http.get('/mcp/services/parked/metrics')).body.counts).toMatchObject({ TIMEOUT: expect.any(Number) });
 });
 
 it('ends a request whose worker took it and never finished (died), saying so', async () => {

@@ -341,6 +341,23 @@ describe('cancel', () => {
     expect((await gw.http.delete('/mcp/requests/unknown-id')).status).toBe(404);
   });
 
+  it('a request cancelled before it ran still counts: in the service numbers and in /metrics', async () => {
+    const counted = async () => {
+      const counts = (await gw.http.get('/mcp/services/idle/metrics')).body.counts as Record<string, number>;
+      const text = (await gw.http.get('/metrics')).text;
+      const series = /mcp_gateway_requests_total\{service="idle",operation="_dynamic",outcome="CANCELLED"\} (\d+)/.exec(text);
+      return { stats: counts.CANCELLED ?? 0, metric: Number(series?.[1] ?? 0) };
+    };
+    const before = await counted();
+    const res = await post({ service: 'idle', operation: 'never' }).set('Prefer', 'respond-async');
+    expect(res.status).toBe(202);
+    expect((await gw.http.delete(`/mcp/requests/${res.body.id}`)).status).toBe(200);
+    expect(await eventually(async () => {
+      const now = await counted();
+      return now.metric === before.metric + 1 ? now : undefined;
+    })).toEqual({ stats: before.stats + 1, metric: before.metric + 1 });
+  });
+
   it('cancels a running request: CANCELLED at once, and the worker abandons its call', async () => {
     const res = await post({ service: 'users', operation: 'slow', parameters: { ms: 5000 } }).set('Prefer', 'respond-async');
     expect(res.status).toBe(202);

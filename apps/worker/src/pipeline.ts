@@ -379,7 +379,8 @@ async function publish(deps: PipelineDeps, d: GatewayJobData, r: PublishInput, b
       backendStatus: r.backendStatus,
       stored,
     },
-    'request finished',
+    // One `request finished` line per request: one ended elsewhere meanwhile (cancelled) has had its own.
+    stored ? 'request finished' : 'call ended after its request had ended: this result was not stored',
   );
 }
 

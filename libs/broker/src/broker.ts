@@ -4,7 +4,7 @@ import { inOneWrite } from '@mcp-gateway/redis';
 import { GatewayError, isEnded, isGatewayError, type ErrorBody, type RequestState, type RequestStatus } from '@mcp-gateway/protocol';
 import { jobOptions, type GatewayJobData, type JobRetryOptions } from './job';
 import { BrokerKeys } from './keys';
-import { endedWithError, RequestRecords, ResultMessage, toStatus } from './records';
+import { endedRequest, endedWithError, RequestRecords, ResultMessage, toStatus, type EndedRequest } from './records';
 import type { ClaimReply } from './scripts';
 
 export type SubmitOutcome =
@@ -32,6 +32,8 @@ export interface BrokerOptions {
   redis: Redis;
   keyPrefix: string;
   resultTtlSeconds: number;
+  /** Told of each request this process ended itself and stored (cancelled, swept, its service removed). */
+  onEnded?: (ended: EndedRequest) => void;
 }
 
 /** The API's side of the queue contract: submit (idempotent), read, cancel. */
@@ -41,7 +43,10 @@ export class Broker {
   private readonly redis: Redis;
   private readonly queues = new Map<string, Queue>();
 
+  private readonly onEnded: (ended: EndedRequest) => void;
+
   constructor(options: BrokerOptions) {
+    this.onEnded = options.onEnded ?? (() => undefined);
     this.redis = options.redis;
     this.keys = new BrokerKeys(options.keyPrefix);
     this.records = new RequestRecords(options.redis, this.keys, options.resultTtlSeconds);
@@ -163,6 +168,7 @@ export class Broker {
         if (!again) throw new GatewayError('NOT_FOUND', `No request with id ${id}`);
         throw new GatewayError('CONFLICT', `Request ${id} is ${again.state} and can no longer be cancelled`, { details: { state: again.state } });
       }
+      this.onEnded(endedRequest(rec, result));
       return { ...result, state: 'cancelled' };
     });
   }
@@ -180,7 +186,11 @@ export class Broker {
         if (jobs.length === 0) return ended;
         for (const job of jobs) {
           const rec = await this.records.get(job.id!);
-          if (rec && !isEnded(rec.state) && (await this.records.finish(endedWithError(rec, error, job.name, job.attemptsMade, Date.now()), 'failed'))) ended += 1;
+          const result = rec && !isEnded(rec.state) ? endedWithError(rec, error, job.name, job.attemptsMade, Date.now()) : undefined;
+          if (rec && result && (await this.records.finish(result, 'failed'))) {
+            ended += 1;
+            this.onEnded(endedRequest(rec, result));
+          }
           await job.remove().catch(() => undefined);
         }
       }
@@ -205,8 +215,11 @@ export class Broker {
           jobs.set(id, job);
           return job?.name ?? '';
         });
-        for (const id of swept.ended) await jobs.get(id)?.remove().catch(() => undefined);
-        ended.push(...swept.ended);
+        for (const e of swept.ended) {
+          await jobs.get(e.result.id)?.remove().catch(() => undefined);
+          this.onEnded(e);
+          ended.push(e.result.id);
+        }
         if (swept.examined < batch || Date.now() >= until) return ended;
       }
     });

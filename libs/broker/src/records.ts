@@ -126,7 +126,7 @@ export class RequestRecords {
    * the caller) and how many entries it looked at. Safe beside workers and other sweeps: a result is
    * stored once.
    */
-  async sweep(now: number, graceMs: number, limit: number, operationOf: (id: string, service: string) => Promise<string>): Promise<{ ended: string[]; examined: number }> {
+  async sweep(now: number, graceMs: number, limit: number, operationOf: (id: string, service: string) => Promise<string>): Promise<{ ended: EndedRequest[]; examined: number }> {
     // The overdue entries of every part of the index, at most `limit` in all.
     const reading = this.redis.pipeline();
     for (const key of this.keys.pendingShards()) reading.zrangebyscore(key, '-inf', now - graceMs, 'LIMIT', 0, limit);
@@ -136,7 +136,7 @@ export class RequestRecords {
     const pipeline = this.redis.pipeline();
     for (const id of ids) pipeline.hgetall(this.keys.request(id));
     const replies = (await pipeline.exec()) ?? [];
-    const ended: string[] = [];
+    const ended: EndedRequest[] = [];
     const done: string[] = [];
     for (const [i, [err, value]] of replies.entries()) {
       const id = ids[i]!;
@@ -155,7 +155,8 @@ export class RequestRecords {
         retryable: !active,
         details: active ? { state: rec.state, outcome: 'unknown' } : { state: rec.state },
       };
-      if (await this.finish(endedWithError(rec, error, await operationOf(id, rec.service), 0, now), 'failed')) ended.push(id);
+      const result = endedWithError(rec, error, await operationOf(id, rec.service), 0, now);
+      if (await this.finish(result, 'failed')) ended.push(endedRequest(rec, result));
     }
     if (done.length > 0) {
       const dropping = this.redis.pipeline();
@@ -232,6 +233,17 @@ export function parseRecord(id: string, h: Record<string, string>): RequestRecor
  * The result of a request the gateway itself ended with `error` (cancelled, swept, its service
  * removed), not its worker: times from the record, `operation` and `attempts` from its job.
  */
+/** A request the API ended itself (cancelled, swept past its deadline, its service removed), as stored. */
+export interface EndedRequest {
+  result: MCPResponse;
+  acceptedAt: number;
+  agentId?: string;
+}
+
+export function endedRequest(rec: RequestRecord, result: MCPResponse): EndedRequest {
+  return { result, acceptedAt: rec.acceptedAt, ...(rec.agentId === undefined ? {} : { agentId: rec.agentId }) };
+}
+
 export function endedWithError(rec: RequestRecord, error: ErrorBody, operation: string, attempts: number, now: number): MCPResponse {
   return {
     id: rec.id,
