@@ -154,12 +154,12 @@ export function mcpEndpoint(deps: ApiDeps) {
       // read-only call may run twice. Otherwise it would be a second job: a write done twice.
       const joins = id !== undefined;
       const again = joins ? '' : '; calling again would run it a second time: ask for its result instead';
-      return errorResult(
-        new GatewayError('TIMEOUT', `No result within the deadline of ${outcome.timeoutMs} ms; the request ${outcome.id} may still finish (GET /mcp/requests/${outcome.id})${again}`, {
-          retryable: joins,
-        }).toBody(),
-        outcome.id,
-      );
+      const stillRuns = `the request ${outcome.id} may still finish (GET /mcp/requests/${outcome.id})${again}`;
+      // Not at its deadline: this process stopped waiting because it is shutting down.
+      const error = outcome.waitedToDeadline
+        ? new GatewayError('TIMEOUT', `No result within the deadline of ${outcome.timeoutMs} ms; ${stillRuns}`, { retryable: joins })
+        : new GatewayError('UNAVAILABLE', `This gateway process is shutting down and stopped waiting for the result; ${stillRuns}`, { retryable: joins });
+      return errorResult(error.toBody(), outcome.id);
     } catch (err) {
       // Bad arguments, refusals and fast failures are tool results an agent can act on.
       const e = apiError(err);

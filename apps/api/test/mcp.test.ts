@@ -584,3 +584,30 @@ describe('MCP Tasks extension (2026-07-28: v2 SDK client + the official ext-task
     await close();
   });
 });
+
+describe('MCP while the API process stops', () => {
+  it('a call still waiting when the grace ends is told the process is shutting down (not a deadline that did not pass), with its poll link', async () => {
+    const slow = await startBackend(() => ({ status: 200, body: { late: true }, delayMs: 1500 }));
+    const own = await startGateway({ services: { late: { endpoint: slow.url, operations: [{ name: 'write', method: 'POST', path: '/w' }] } } }, ['late']);
+    own.api.stopGraceMs = 300;
+    const client = new Client({ name: 'stopping', version: '1.0.0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${own.api.address!.port}/mcp`)));
+    try {
+      const call = client.callTool({ name: 'late__write', arguments: {} });
+      await new Promise((r) => setTimeout(r, 200));
+      const stopping = own.api.stop();
+      const result = await call;
+      await stopping;
+      expect(result.isError).toBe(true);
+      const error = (result.structuredContent as { error: { code: string; message: string; retryable: boolean } }).error;
+      expect(error).toMatchObject({ code: 'UNAVAILABLE', retryable: false });
+      expect(error.message).toMatch(/^This gateway process is shutting down and stopped waiting for the result; the request \S+ may still finish \(GET \/mcp\/requests\/\S+\); calling again would run it a second time/);
+      // Each sentence ends before the advice begins.
+      expect((result.content as { text: string }[])[0]!.text).toMatch(/instead\. Retrying the same call will not help\.$/);
+    } finally {
+      await client.close().catch(() => undefined);
+      await own.close();
+      await slow.close();
+    }
+  });
+});

@@ -11,7 +11,9 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v ===
 
 /** Words an LLM can act on: what happened, whether and when to try again. */
 export function describeError(error: ErrorBody): string {
-  const parts = [`${error.code}: ${error.message}`];
+  // A sentence of its own, so that the advice after it does not run on from it.
+  const head = `${error.code}: ${error.message}`;
+  const parts = [/[.!?]$/.test(head) ? head : `${head}.`];
   const circuit = isPlainObject(error.details) && typeof error.details.circuit === 'string' ? error.details.circuit : undefined;
   if (circuit) parts.push(`The backend's circuit breaker is ${circuit.replace('_', '-')}.`);
   if (error.retryAfterMs !== undefined) parts.push(`Retry after ${Math.max(1, Math.ceil(error.retryAfterMs / 1000))} s.`);
