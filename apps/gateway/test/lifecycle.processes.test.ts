@@ -1,3 +1,4 @@
+import net from 'node:net';
 import request from 'supertest';
 import { freePort, startBackend, startNodeProcess, startRedisServer, testRedisUrl, uniquePrefix, type RunningProcess, type TestBackend } from '@mcp-gateway/testing';
 import { API, WORKER } from './entry-points';
@@ -227,5 +228,29 @@ it('SIGTERM with Redis gone for good: the worker and the API still exit, within 
   expect(await api).toBe(0);
   // 300 ms of grace + the 5 s cleanup limit, and slack.
   expect(Date.now() - started).toBeLessThan(300 + 5000 + 3000);
-  for (const p of [c.worker, c.api]) expect(p.logLines().some((l) => l.msg === 'stop did not finish (is Redis reachable?); its connections were closed')).toBe(true);
+  expect(c.worker.logLines().some((l) => l.msg === 'stop did not finish within the grace period and the cleanup limit (a job still running, or Redis unreachable); its connections were closed')).toBe(true);
+  expect(c.api.logLines().some((l) => l.msg === 'stop did not finish (is Redis reachable?); its connections were closed')).toBe(true);
 }, 20_000);
+
+it('a worker whose WORKER_METRICS_PORT is taken stops before it takes a job, naming the variable', async () => {
+  const holder = net.createServer();
+  const port = await freePort();
+  await new Promise<void>((r) => holder.listen(port, '127.0.0.1', () => r()));
+  try {
+    const worker = startNodeProcess(WORKER, {
+      REDIS_URL: testRedisUrl(),
+      MCP_REDIS_KEY_PREFIX: uniquePrefix('metricsport'),
+      MCP_SERVICES: 'svc',
+      MCP_SERVICE_SVC_ENDPOINT: backend.url,
+      HOST: '127.0.0.1',
+      NODE_ENV: 'test',
+      WORKER_METRICS_PORT: String(port),
+    });
+    procs.push(worker);
+    expect(await exited(worker)).toBe(1);
+    expect(worker.output()).toContain(`WORKER_METRICS_PORT: cannot listen on 127.0.0.1:${port} (EADDRINUSE)`);
+    expect(worker.logLines().some((l) => l.msg === 'worker ready')).toBe(false);
+  } finally {
+    holder.close();
+  }
+});

@@ -8,11 +8,16 @@ async function main(): Promise<void> {
   const config = GatewayConfigManager.load(process.env, { defaultEnvironment: 'production' });
   const logger = createLogger({ level: config.logLevel, name: 'worker', pretty: config.environment === 'development' && process.stdout.isTTY === true });
   const pool = new WorkerPool({ config, logger, tracing: Tracing.fromEnv('mcp-gateway-worker') });
+  // Listening before the pool starts: a port that cannot be used stops the process before it takes a job.
+  const port = config.worker.metricsPort;
+  const metrics =
+    port === undefined
+      ? undefined
+      : await startMetricsServer(pool.metrics, port, config.host).catch((err: NodeJS.ErrnoException) => {
+          throw new ConfigError([{ source: 'WORKER_METRICS_PORT', message: `cannot listen on ${config.host}:${port} (${err.code ?? err.message})` }]);
+        });
   await pool.start();
-  if (config.worker.metricsPort !== undefined) {
-    const metrics = await startMetricsServer(pool.metrics, config.worker.metricsPort, config.host);
-    logger.info({ port: metrics.port }, 'worker metrics listening');
-  }
+  if (metrics) logger.info({ port: metrics.port }, 'worker metrics listening');
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -202,7 +202,7 @@ export class WorkerPool {
   async stop(): Promise<void> {
     const grace = this.options.shutdownGraceMs ?? this.options.config.shutdownGraceMs;
     if (!(await finishThenClose(this.stopSteps(grace), grace + STOP_CLEANUP_MS, [this.subscriber, this.connection]))) {
-      this.options.logger.warn({ afterMs: grace + STOP_CLEANUP_MS }, 'stop did not finish (is Redis reachable?); its connections were closed');
+      this.options.logger.warn({ afterMs: grace + STOP_CLEANUP_MS }, 'stop did not finish within the grace period and the cleanup limit (a job still running, or Redis unreachable); its connections were closed');
     }
     this.deps.caller.close();
   }
