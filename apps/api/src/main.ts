@@ -1,5 +1,5 @@
-import { ConfigError, GatewayConfigManager } from '@mcp-gateway/config';
-import { createLogger, Tracing } from '@mcp-gateway/observability';
+import { ConfigError, GatewayConfigManager, redactUrl } from '@mcp-gateway/config';
+import { createLogger, sayWhileWaiting, Tracing } from '@mcp-gateway/observability';
 import { ApiServer } from './server';
 
 /** `npm run start:api`: the HTTP half; workers run as separate processes. */
@@ -7,7 +7,7 @@ async function main(): Promise<void> {
   const config = GatewayConfigManager.load(process.env, { defaultEnvironment: 'production' });
   const logger = createLogger({ level: config.logLevel, name: 'api', pretty: config.environment === 'development' && process.stdout.isTTY === true });
   const api = new ApiServer({ config, logger, tracing: Tracing.fromEnv('mcp-gateway-api') });
-  await api.start();
+  await sayWhileWaiting(logger, api.start(), { redis: redactUrl(config.redis.url) }, 'still starting: waiting for Redis to answer');
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -1,4 +1,5 @@
-import { GatewayConfigManager } from '@mcp-gateway/config';
+import { GatewayConfigManager, redactUrl } from '@mcp-gateway/config';
+import { sayWhileWaiting } from '@mcp-gateway/observability';
 import { MCPGateway } from './gateway';
 import { exitWith, stopOnSignals } from './run';
 
@@ -10,7 +11,7 @@ async function main(): Promise<void> {
     // No .env file: the environment alone configures the gateway.
   }
   const gateway = new MCPGateway(GatewayConfigManager.load(process.env, { defaultEnvironment: 'production' }));
-  await gateway.start();
+  await sayWhileWaiting(gateway.logger, gateway.start(), { redis: redactUrl(gateway.config.redis.url) }, 'still starting: waiting for Redis to answer');
   stopOnSignals(gateway);
 }
 

@@ -254,3 +254,29 @@ it('a worker whose WORKER_METRICS_PORT is taken stops before it takes a job, nam
     holder.close();
   }
 });
+
+it('an API started while Redis does not answer says it is waiting for it, then serves once Redis is there', async () => {
+  const port = await freePort();
+  const apiPort = await freePort();
+  const api = startNodeProcess(API, {
+    REDIS_URL: `redis://127.0.0.1:${port}`,
+    MCP_REDIS_KEY_PREFIX: uniquePrefix('late-redis'),
+    MCP_SERVICES: 'svc',
+    MCP_SERVICE_SVC_ENDPOINT: backend.url,
+    PORT: String(apiPort),
+    HOST: '127.0.0.1',
+    NODE_ENV: 'test',
+  });
+  procs.push(api);
+  // The URL as redactUrl gives it (a password would be hidden: see the config tests).
+  const waiting = await api.waitForLog((l) => l.msg === 'still starting: waiting for Redis to answer', 10_000);
+  expect(waiting).toMatchObject({ redis: `redis://127.0.0.1:${port}`, level: 40 });
+  const redis = await startRedisServer({ port });
+  try {
+    await api.waitForLog((l) => l.msg === 'api ready', 10_000);
+    expect((await request(`http://127.0.0.1:${apiPort}`).get('/mcp/health/ready')).status).toBe(200);
+  } finally {
+    await api.stop('SIGTERM', 5000);
+    await redis.stop();
+  }
+}, 30_000);

@@ -1,5 +1,5 @@
-import { GatewayConfigManager, ConfigError } from '@mcp-gateway/config';
-import { createLogger, Tracing } from '@mcp-gateway/observability';
+import { GatewayConfigManager, ConfigError, redactUrl } from '@mcp-gateway/config';
+import { createLogger, sayWhileWaiting, Tracing } from '@mcp-gateway/observability';
 import { startMetricsServer } from '@mcp-gateway/metrics';
 import { WorkerPool } from './pool';
 
@@ -16,7 +16,7 @@ async function main(): Promise<void> {
       : await startMetricsServer(pool.metrics, port, config.host).catch((err: NodeJS.ErrnoException) => {
           throw new ConfigError([{ source: 'WORKER_METRICS_PORT', message: `cannot listen on ${config.host}:${port} (${err.code ?? err.message})` }]);
         });
-  await pool.start();
+  await sayWhileWaiting(logger, pool.start(), { redis: redactUrl(config.redis.url) }, 'still starting: waiting for Redis to answer');
   if (metrics) logger.info({ port: metrics.port }, 'worker metrics listening');
   let stopping = false;
   const stop = (signal: string) => {

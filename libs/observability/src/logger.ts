@@ -102,3 +102,17 @@ export function lazyChild(logger: Logger, bindings: Record<string, unknown>): La
     };
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }
+
+/**
+ * Awaits `work`, logging `msg` (a warning, with `fields`) every `everyMs` until it settles: a process
+ * whose start waits on something (Redis not answering yet) says so instead of staying silent.
+ */
+export async function sayWhileWaiting<T>(logger: Logger, work: Promise<T>, fields: Record<string, unknown>, msg: string, everyMs = 5000): Promise<T> {
+  const started = Date.now();
+  const timer = setInterval(() => logger.warn({ ...fields, waitedMs: Date.now() - started }, msg), everyMs);
+  try {
+    return await work;
+  } finally {
+    clearInterval(timer);
+  }
+}
