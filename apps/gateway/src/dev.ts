@@ -4,13 +4,20 @@ import { startDemoBackend } from './demo-backend';
 import { MCPGateway } from './gateway';
 import { exitWith, stopOnSignals } from './run';
 
+/** The variables `gateway:dev` takes over its development config (with REDIS_URL and DEMO_BACKEND_PORT). */
+const DEV_ENV = ['PORT', 'HOST', 'MCP_REDIS_KEY_PREFIX', 'SHUTDOWN_GRACE_MS', 'LOG_LEVEL'] as const;
+
 /**
  * `npm run gateway:dev`: development config, built-in demo backend, and a Redis: REDIS_URL when it
  * answers, else a private redis-server, else a container (Docker), else a message saying how to get one.
  */
 async function main(): Promise<void> {
   // Checked before anything starts; a bad PORT is reported as PORT, as any other variable would be.
-  const dev = GatewayConfigManager.withEnv(GatewayConfigManager.createDevelopmentConfig(), { PORT: process.env.PORT });
+  // Its own key prefix and loopback by default: a development gateway (no inbound auth) pointed at a
+  // Redis another gateway uses must not consume that gateway's queues, nor serve the network.
+  const base = GatewayConfigManager.createDevelopmentConfig();
+  const env = Object.fromEntries(DEV_ENV.map((k) => [k, process.env[k]]));
+  const dev = GatewayConfigManager.withEnv({ ...base, host: '127.0.0.1', redis: { ...base.redis, keyPrefix: 'mcp-dev' } }, env);
   const requested = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   let redisUrl = requested;
   let stopRedis = async () => undefined as void;

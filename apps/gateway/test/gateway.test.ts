@@ -1,3 +1,4 @@
+import Redis from 'ioredis';
 import net from 'node:net';
 import request from 'supertest';
 import { ApiServer } from '@mcp-gateway/api';
@@ -5,7 +6,7 @@ import { MCPGateway, GatewayConfigManager, startDemoBackend } from '@mcp-gateway
 import type { GatewayConfigInput } from '@mcp-gateway/config';
 import { createLogger } from '@mcp-gateway/observability';
 import { redisAnswers } from '@mcp-gateway/redis';
-import { freePort, startBackend, startNodeProcess, testConfig, testRedisUrl } from '@mcp-gateway/testing';
+import { freePort, startBackend, startNodeProcess, testConfig, testRedisUrl, uniquePrefix } from '@mcp-gateway/testing';
 import { DEV } from './entry-points';
 
 
@@ -100,13 +101,21 @@ describe('MCPGateway (programmatic)', () => {
 describe('npm run gateway:dev entry point', () => {
   it('serves the demo backend using REDIS_URL when it answers', async () => {
     const port = await freePort();
-    const proc = startNodeProcess(DEV, { REDIS_URL: testRedisUrl(), PORT: String(port), LOG_LEVEL: 'info' });
+    const prefix = uniquePrefix('dev');
+    const proc = startNodeProcess(DEV, { REDIS_URL: testRedisUrl(), PORT: String(port), LOG_LEVEL: 'info', MCP_REDIS_KEY_PREFIX: prefix });
     try {
       await proc.waitForLog((l) => String(l.msg).startsWith('gateway:dev ready'));
       const res = await request(`http://127.0.0.1:${port}`).post('/mcp/request').send({ service: 'demo', operation: 'echo', parameters: { a: 1 } });
       expect(res.status).toBe(200);
       expect(res.body.data.echo).toEqual({ a: 1 });
       expect(proc.output()).not.toMatch(/started Redis via/);
+      // Its keys under the prefix it was given (its own, `mcp-dev`, by default): not another gateway's.
+      const redis = new Redis(testRedisUrl());
+      try {
+        expect((await redis.keys(`${prefix}:*`)).length).toBeGreaterThan(0);
+      } finally {
+        redis.disconnect();
+      }
     } finally {
       expect(await proc.stop('SIGTERM')).toBe(0);
     }
