@@ -110,12 +110,7 @@ export class ApiServer {
     if (!registry.get(m.service)) return;
     stats.record(m.service, outcome, totalMs).catch((err: unknown) => logger.warn({ service: m.service, err: String(err) }, 'request stats not recorded'));
     metrics.totalSeconds.observe({ service: m.service, outcome }, totalMs / 1000);
-    // Labels stay bounded as the worker keeps them: a dynamic service's operations are one value.
-    void registry
-      .definition(m.service)
-      .then(async (def) => (def.source === 'dynamic' ? '_dynamic' : (await registry.operation(m.service, m.operation)).name))
-      .catch(() => '_unknown')
-      .then((operation) => metrics.requests.inc({ service: m.service, operation, outcome }));
+    void registry.operationLabel(m.service, m.operation).then((operation) => metrics.requests.inc({ service: m.service, operation, outcome }));
   }
 
   /** Listens on `port` (0 for any free one) and resolves with the bound address. */

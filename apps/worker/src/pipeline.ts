@@ -89,8 +89,7 @@ export function createProcessor(deps: PipelineDeps) {
     try {
       const service = deps.registry.require(d.service);
       const op = await deps.registry.operation(d.service, d.operation);
-      // Metric labels stay bounded: a dynamic service's operations are whatever callers send.
-      resolved = { service, op, label: (await deps.registry.definition(d.service)).source === 'dynamic' ? '_dynamic' : op.name };
+      resolved = { service, op, label: await deps.registry.operationLabel(d.service, op.name) };
     } catch (err) {
       resolved = isGatewayError(err) ? err : new GatewayError('INTERNAL_ERROR');
     }

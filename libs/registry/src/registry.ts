@@ -214,6 +214,19 @@ export class ServiceRegistry extends EventEmitter {
     return op;
   }
 
+  /**
+   * The operation as a metric label, kept bounded: its name, `_dynamic` for any operation of a service
+   * without a definition (callers choose those names), `_unknown` when it cannot be resolved.
+   */
+  async operationLabel(service: string, operation: string): Promise<string> {
+    try {
+      if ((await this.definition(service)).source === 'dynamic') return '_dynamic';
+      return (await this.operation(service, operation)).name;
+    } catch {
+      return '_unknown';
+    }
+  }
+
   private definitionError(name: string, err: Error): GatewayError {
     // A file's path and contents are the gateway's business: the caller is told where to look, the log says what failed.
     if (this.get(name)?.definitionFile !== undefined) {

@@ -41,6 +41,17 @@ it('loads a definition once, remembers a failure for a while, then tries again',
   expect(registry.names()).toEqual(['api', 'inline']);
 });
 
+it('gives operations as bounded metric labels: the name, one value for a service without a definition, _unknown otherwise', async () => {
+  const config = GatewayConfigManager.fromObject({
+    services: { inline: { endpoint: backend.url, operations: [{ name: 'x', path: '/x' }] }, open: { endpoint: backend.url } },
+  });
+  const registry = new ServiceRegistry(config);
+  expect(await registry.operationLabel('inline', 'x')).toBe('x');
+  expect(await registry.operationLabel('inline', 'nope')).toBe('_unknown');
+  expect(await registry.operationLabel('open', 'anything-a-caller-sends')).toBe('_dynamic');
+  expect(await registry.operationLabel('ghost', 'x')).toBe('_unknown');
+});
+
 it('a definition file of the configuration that cannot be loaded stops the start, naming it; an OpenAPI URL that fails does not', async () => {
   const missing = path.join(os.tmpdir(), `no-such-definition-${process.pid}.yaml`);
   const config = GatewayConfigManager.fromObject({
