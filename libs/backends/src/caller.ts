@@ -7,7 +7,8 @@ import type Redis from 'ioredis';
 import { GatewayError, isGatewayError, type ErrorCode, type OperationDefinition } from '@mcp-gateway/protocol';
 import type { ServiceConfig } from '@mcp-gateway/config';
 import { OAuth2Tokens } from './oauth2';
-import { buildBackendRequest } from './request';
+import { isJsonMedia, isTextMedia } from './openapi/media';
+import { buildBackendRequest, type RequestOptions } from './request';
 
 /** What came of one backend call. Never thrown: the pipeline decides what each kind means. */
 export type BackendOutcome =
@@ -83,6 +84,32 @@ function parseBody(text: string): { data: unknown; json?: string } {
   }
 }
 
+/** An answer read as text (and JSON when it parses): no Content-Type, JSON, text/*, XML and the like. */
+function readsAsText(contentType: string | undefined): boolean {
+  if (!contentType) return true;
+  const type = contentType.split(';')[0]!.trim();
+  return type === '' || isJsonMedia(type) || isTextMedia(type);
+}
+
+/** Bytes (an image, a PDF, …) as data a result and an MCP client can carry: base64 with its media type. */
+function binaryBody(bytes: Buffer, contentType: string): { data: unknown } {
+  if (bytes.length === 0) return { data: undefined };
+  return { data: { mediaType: contentType.split(';')[0]!.trim(), base64: bytes.toString('base64') } };
+}
+
+/** Whether the API key goes where the operation's document says (the config names no header of its own). */
+function usesDocumentPlacement(config: ServiceConfig, op: OperationDefinition): boolean {
+  return config.auth.type === 'api-key' && config.auth.credentials.headerName === undefined && op.request?.apiKey !== undefined;
+}
+
+/** The config's share of building a request: its base path, and the API key when the document places it. */
+function requestOptions(config: ServiceConfig, op: OperationDefinition): RequestOptions {
+  return {
+    ...(config.basePath !== undefined ? { basePath: config.basePath } : {}),
+    ...(usesDocumentPlacement(config, op) ? { apiKey: { ...op.request!.apiKey!, value: config.auth.credentials.apiKey ?? '' } } : {}),
+  };
+}
+
 /**
  * The most telling code of a connection error: the socket's errno (ECONNREFUSED, …) before undici's
  * wrapper; a connection the backend closed before its answer is ECONNRESET, as callers know it.
@@ -132,16 +159,18 @@ export class BackendCaller {
     const started = Date.now();
     const deadline = started + input.timeoutMs;
     const elapsed = () => Date.now() - started;
+    const auth = input.config.auth;
     let request;
     try {
-      request = buildBackendRequest(input.config.endpoint, input.operation, input.parameters);
+      request = buildBackendRequest(input.config.endpoint, input.operation, input.parameters, requestOptions(input.config, input.operation));
     } catch (err) {
       const error = isGatewayError(err) ? err : new GatewayError('INTERNAL_ERROR', 'The backend request could not be built');
       return { kind: 'not_sent', error, retryable: false, durationMs: elapsed() };
     }
-    const auth = input.config.auth;
-    const headers: Record<string, string> = { Accept: 'application/json', 'User-Agent': 'mcp-gateway/0.1', ...(input.headers ?? {}) };
-    if (request.body !== undefined) headers['Content-Type'] = 'application/json';
+    const headers: Record<string, string> = { Accept: 'application/json', 'User-Agent': 'mcp-gateway/0.1', ...(request.headers ?? {}), ...(input.headers ?? {}) };
+    if (request.encoded) headers['Content-Type'] = request.encoded.contentType;
+    else if (request.body !== undefined) headers['Content-Type'] = 'application/json';
+    const payload = request.encoded ? request.encoded.data : request.body === undefined ? undefined : JSON.stringify(request.body);
     let oauthToken: string | undefined;
     try {
       switch (auth.type) {
@@ -149,7 +178,8 @@ export class BackendCaller {
           headers.Authorization = `Bearer ${auth.credentials.token}`;
           break;
         case 'api-key':
-          headers[auth.credentials.headerName ?? 'X-API-Key'] = auth.credentials.apiKey ?? '';
+          // Placed by the request builder when the operation's document says where it goes.
+          if (!usesDocumentPlacement(input.config, input.operation)) headers[auth.credentials.headerName ?? 'X-API-Key'] = auth.credentials.apiKey ?? '';
           break;
         case 'oauth2':
           oauthToken = await this.tokens.current(input.service, auth.credentials, deadline);
@@ -167,12 +197,12 @@ export class BackendCaller {
       };
     }
 
-    let outcome = await this.send(request.method, request.origin, request.path, request.body, headers, deadline, input.abandon);
+    let outcome = await this.send(request.method, request.origin, request.path, payload, headers, deadline, input.abandon);
     if (outcome.kind === 'response' && outcome.status === 401 && auth.type === 'oauth2' && auth.credentials.tokenUrl && Date.now() < deadline) {
       // One refresh (shared by all workers), then one more try with the new token.
       const fresh = await this.tokens.refresh(input.service, auth.credentials, oauthToken, deadline).catch(() => undefined);
       if (fresh && fresh !== oauthToken) {
-        outcome = await this.send(request.method, request.origin, request.path, request.body, { ...headers, Authorization: `Bearer ${fresh}` }, deadline, input.abandon);
+        outcome = await this.send(request.method, request.origin, request.path, payload, { ...headers, Authorization: `Bearer ${fresh}` }, deadline, input.abandon);
       }
     }
     return { ...outcome, durationMs: elapsed() } as BackendOutcome;
@@ -182,7 +212,7 @@ export class BackendCaller {
     method: string,
     origin: string,
     path: string,
-    body: Record<string, unknown> | undefined,
+    body: string | Uint8Array | undefined,
     headers: Record<string, string>,
     deadline: number,
     external?: CallAbandon,
@@ -205,12 +235,12 @@ export class BackendCaller {
         path,
         method: method as Dispatcher.HttpMethod,
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body,
         signal: abort,
       });
-      const answer = parseBody(await res.body.text());
       const out: Record<string, string> = {};
       for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : String(v);
+      const answer = readsAsText(out['content-type']) ? parseBody(await res.body.text()) : binaryBody(Buffer.from(await res.body.arrayBuffer()), out['content-type']!);
       return { kind: 'response', status: res.statusCode, headers: out, ...answer, durationMs: Date.now() - started };
     } catch (err) {
       const durationMs = Date.now() - started;

@@ -1,9 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import type { AxiosStatic } from 'axios';
 import { z } from 'zod';
-import { OperationDefinitionSchema, type OperationDefinition, type ServiceDefinition } from '@mcp-gateway/protocol';
+import { DYNAMIC_OPERATION_PATTERN, OperationDefinitionSchema, type OperationDefinition, type ServiceDefinition } from '@mcp-gateway/protocol';
 import type { ServiceConfig } from '@mcp-gateway/config';
-import { operationsFromOpenApi } from './openapi';
+import { filterOperations, importOpenApi, type OpenApiImport } from './openapi';
 
 const DefinitionFileSchema = z.union([
   z.object({ operations: z.array(OperationDefinitionSchema) }).loose(),
@@ -15,11 +14,13 @@ function describe(error: z.ZodError): string {
   return `${i.path.join('.') || '(root)'}: ${i.message}`;
 }
 
-/** YAML is parsed only for definition files and OpenAPI documents: the parser is loaded on first use. */
+/** YAML is parsed only for definition files: the parser is loaded on first use. */
 const parseYaml = (text: string): unknown => (require('yaml') as typeof import('yaml')).parse(text);
 
-/** Operations from a definition file: `{operations: [...]}`, a bare list, or an OpenAPI 3 document. */
-async function fromFile(file: string): Promise<OperationDefinition[]> {
+const isOpenApi = (data: unknown): boolean => typeof data === 'object' && data !== null && ('openapi' in data || 'swagger' in data);
+
+/** A definition file: `{operations: [...]}`, a bare list, or an OpenAPI (3.x or Swagger 2.0) document. */
+async function fromFile(file: string, filter: ServiceConfig): Promise<OpenApiImport | OperationDefinition[]> {
   const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
     throw new Error(`cannot read definition file ${file}: ${err.code ?? err.message}`);
   });
@@ -29,26 +30,10 @@ async function fromFile(file: string): Promise<OperationDefinition[]> {
   } catch (err) {
     throw new Error(`definition file ${file} is not valid YAML/JSON: ${(err as Error).message.split('\n')[0]}`);
   }
-  if (typeof data === 'object' && data !== null && 'openapi' in data) return operationsFromOpenApi(data).operations;
+  if (isOpenApi(data)) return importOpenApi({ file }, filter);
   const parsed = DefinitionFileSchema.safeParse(data);
   if (!parsed.success) throw new Error(`definition file ${file} is invalid at ${describe(parsed.error)}`);
   return Array.isArray(parsed.data) ? parsed.data : parsed.data.operations;
-}
-
-async function fromOpenApiUrl(url: string): Promise<OperationDefinition[]> {
-  // Loaded here, as yaml above: most services have no OpenAPI URL, and axios is about 5 MB of RSS.
-  const axios = require('axios') as AxiosStatic;
-  const res = await axios.get<unknown>(url, { timeout: 10_000, maxRedirects: 3, responseType: 'text', validateStatus: () => true });
-  if (res.status !== 200) throw new Error(`OpenAPI document at ${new URL(url).origin}${new URL(url).pathname} answered ${res.status}`);
-  let doc: unknown;
-  try {
-    doc = typeof res.data === 'string' ? parseYaml(res.data) : res.data;
-  } catch (err) {
-    throw new Error(`OpenAPI document is not valid JSON/YAML: ${(err as Error).message.split('\n')[0]}`);
-  }
-  const { operations, skipped } = operationsFromOpenApi(doc);
-  if (operations.length === 0) throw new Error(`OpenAPI document has no usable operation${skipped.length ? ` (${skipped.slice(0, 3).join('; ')})` : ''}`);
-  return operations;
 }
 
 function assertUnique(operations: OperationDefinition[]): void {
@@ -61,13 +46,16 @@ function assertUnique(operations: OperationDefinition[]): void {
 
 /**
  * A service's operations, from (in this order) its config, its definition file, or its backend's
- * OpenAPI document. With none of them the service is dynamic: any operation is `POST {endpoint}/{name}`.
+ * OpenAPI document, kept as its include/exclude filter says. With none of them the service is
+ * dynamic: any operation is `POST {endpoint}/{name}`.
  */
 export async function loadServiceDefinition(service: string, config: ServiceConfig): Promise<ServiceDefinition> {
   let def: ServiceDefinition;
-  if (config.operations && config.operations.length > 0) def = { service, source: 'config', operations: config.operations };
-  else if (config.definitionFile) def = { service, source: 'file', operations: await fromFile(config.definitionFile) };
-  else if (config.openapiUrl) def = { service, source: 'openapi', operations: await fromOpenApiUrl(config.openapiUrl) };
+  if (config.operations && config.operations.length > 0) def = { service, source: 'config', operations: filterOperations(config.operations, config) };
+  else if (config.definitionFile) {
+    const loaded = await fromFile(config.definitionFile, config);
+    def = Array.isArray(loaded) ? { service, source: 'file', operations: filterOperations(loaded, config) } : { service, source: 'file', ...loaded };
+  } else if (config.openapiUrl) def = { service, source: 'openapi', ...(await importOpenApi({ url: config.openapiUrl }, config)) };
   else def = { service, source: 'dynamic', operations: [] };
   assertUnique(def.operations);
   return def;
@@ -80,6 +68,7 @@ export function findOperation(def: ServiceDefinition, name: string): OperationDe
   if (def.source !== 'dynamic') return def.operations.find((o) => o.name === name);
   let op = dynamicCache.get(name);
   if (!op) {
+    if (!DYNAMIC_OPERATION_PATTERN.test(name)) return undefined;
     const parsed = OperationDefinitionSchema.safeParse({ name, method: 'POST', path: `/${name}`, parameters: { type: 'object' }, idempotent: false });
     if (!parsed.success) return undefined;
     op = parsed.data;

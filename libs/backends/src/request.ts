@@ -1,8 +1,11 @@
-import { GatewayError, type OperationDefinition } from '@mcp-gateway/protocol';
+import { randomBytes } from 'node:crypto';
+import { GatewayError, type ApiKeyPlacement, type BodyBinding, type OperationDefinition, type RequestBinding } from '@mcp-gateway/protocol';
+import { isFormMedia, isJsonMedia, isMultipartMedia } from './openapi/media';
+import { base64Bytes, cookiePair, headerText, pathText, queryPairs } from './serialize';
 
 const PLACEHOLDER = /\{([^{}]+)\}/g;
 /** Methods whose parameters (but the path's) all go in the query string. */
-export const QUERY_METHODS: ReadonlySet<string> = new Set(['GET', 'DELETE', 'HEAD']);
+export const QUERY_METHODS: ReadonlySet<string> = new Set(['GET', 'DELETE', 'HEAD', 'OPTIONS']);
 
 export function pathParameterNames(path: string): string[] {
   return [...path.matchAll(PLACEHOLDER)].map((m) => m[1]!);
@@ -40,7 +43,19 @@ export interface BackendRequest {
   origin: string;
   path: string;
   /** JSON body (POST/PUT/PATCH), undefined otherwise. */
-  body?: Record<string, unknown>;
+  body?: unknown;
+  /** A body in another media type (form, multipart, text, bytes), or JSON of a media type of its own. */
+  encoded?: { contentType: string; data: string | Uint8Array };
+  /** Header and cookie parameters, and Accept: set by an imported operation. */
+  headers?: Record<string, string>;
+}
+
+/** What the service's config adds to a call: its base path override and its API key. */
+export interface RequestOptions {
+  /** The service's `basePath`: replaces the document's server path ('' or '/' for none). */
+  basePath?: string;
+  /** The service's API key, placed where the operation's security scheme says. */
+  apiKey?: ApiKeyPlacement & { value: string };
 }
 
 function appendQuery(search: URLSearchParams, key: string, value: unknown): void {
@@ -58,7 +73,8 @@ function appendQuery(search: URLSearchParams, key: string, value: unknown): void
  * body. The endpoint's own base path and query are kept, and the result is checked to still be on
  * the endpoint.
  */
-export function buildBackendRequest(endpoint: string, op: OperationDefinition, parameters: Record<string, unknown>): BackendRequest {
+export function buildBackendRequest(endpoint: string, op: OperationDefinition, parameters: Record<string, unknown>, options: RequestOptions = {}): BackendRequest {
+  if (op.request) return buildBoundRequest(endpoint, op, op.request, parameters, options);
   const base = parsedEndpoint(endpoint);
   const rest: Record<string, unknown> = { ...parameters };
   const problems: { path: string; message: string }[] = [];
@@ -106,4 +122,129 @@ function parsedEndpoint(endpoint: string): URL {
     endpoints.set(endpoint, url);
   }
   return url;
+}
+
+/** The path between endpoint and operation: the config's, else the document's unless the endpoint ends with it. */
+function effectiveBasePath(endpointPath: string, binding: RequestBinding, options: RequestOptions): string {
+  if (options.basePath !== undefined) return options.basePath.replace(/\/+$/, '');
+  const doc = binding.basePath?.replace(/\/+$/, '') ?? '';
+  return doc === '' || endpointPath.endsWith(doc) ? '' : doc;
+}
+
+function invalid(arg: string, message: string): GatewayError {
+  return new GatewayError('VALIDATION_ERROR', `Invalid parameter ${arg}: ${message}`, { details: [{ path: `parameters.${arg}`, message }] });
+}
+
+/** The path with each `{name}` filled as its binding's style says; nothing in it may climb out of the path. */
+function fillPath(op: OperationDefinition, binding: RequestBinding, parameters: Record<string, unknown>): string {
+  return op.path.replace(PLACEHOLDER, (_m, name: string) => {
+    const b = binding.parameters.find((p) => p.in === 'path' && p.name === name);
+    const value = b ? parameters[b.arg] : undefined;
+    const arg = b?.arg ?? name;
+    if (value === undefined || value === null || value === '') throw invalid(arg, 'is required (it fills the path)');
+    const text = pathText(b ?? { arg, in: 'path', name }, value);
+    if (pathValueProblem(text)) throw invalid(arg, pathValueProblem(text)!);
+    return text;
+  });
+}
+
+/** Content-Type and bytes of the body an imported operation sends. */
+function encodeBody(body: BodyBinding, parameters: Record<string, unknown>): { json?: unknown; encoded?: BackendRequest['encoded'] } | undefined {
+  let value: unknown;
+  if (body.arg !== undefined) value = parameters[body.arg];
+  else {
+    const fields = Object.fromEntries((body.properties ?? []).filter((p) => parameters[p] !== undefined).map((p) => [p, parameters[p]]));
+    value = Object.keys(fields).length > 0 ? fields : undefined;
+  }
+  if (value === undefined) return undefined;
+  const binary = new Set(body.binary ?? []);
+  const type = body.mediaType;
+  if (body.arg !== undefined && binary.has(body.arg)) return { encoded: { contentType: type, data: base64Bytes(body.arg, value) } };
+  if (isJsonMedia(type)) return type === 'application/json' ? { json: value } : { encoded: { contentType: type, data: JSON.stringify(value) } };
+  if (isFormMedia(type)) return { encoded: { contentType: type, data: formEncode(value) } };
+  if (isMultipartMedia(type)) return { encoded: multipart(value, binary) };
+  return { encoded: { contentType: type, data: typeof value === 'string' ? value : JSON.stringify(value) } };
+}
+
+const scalarText = (v: unknown): string => (typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v));
+
+function formEncode(value: unknown): string {
+  const form = new URLSearchParams();
+  const fields = typeof value === 'object' && value !== null && !Array.isArray(value) ? Object.entries(value) : [['body', value] as const];
+  for (const [k, v] of fields) {
+    if (v === undefined || v === null) continue;
+    for (const item of Array.isArray(v) ? v : [v]) form.append(k, scalarText(item));
+  }
+  return form.toString();
+}
+
+/** multipart/form-data: base64 arguments as file parts, objects as JSON parts, arrays as repeated parts. */
+function multipart(value: unknown, binary: ReadonlySet<string>): NonNullable<BackendRequest['encoded']> {
+  const boundary = `mcp-gateway-${randomBytes(12).toString('hex')}`;
+  const chunks: Buffer[] = [];
+  const quoted = (s: string) => s.replace(/"/g, '%22').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+  const fields = typeof value === 'object' && value !== null && !Array.isArray(value) ? Object.entries(value) : [['body', value] as const];
+  for (const [name, v] of fields) {
+    if (v === undefined || v === null) continue;
+    for (const item of Array.isArray(v) ? v : [v]) {
+      let head = `--${boundary}\r\nContent-Disposition: form-data; name="${quoted(name)}"`;
+      let data: Buffer;
+      if (binary.has(name)) {
+        head += `; filename="${quoted(name)}"\r\nContent-Type: application/octet-stream`;
+        data = Buffer.from(base64Bytes(name, item));
+      } else if (typeof item === 'object' && item !== null) {
+        head += '\r\nContent-Type: application/json';
+        data = Buffer.from(JSON.stringify(item));
+      } else data = Buffer.from(String(item));
+      chunks.push(Buffer.from(`${head}\r\n\r\n`), data, Buffer.from('\r\n'));
+    }
+  }
+  chunks.push(Buffer.from(`--${boundary}--\r\n`));
+  return { contentType: `multipart/form-data; boundary=${boundary}`, data: Buffer.concat(chunks) };
+}
+
+/**
+ * An imported operation's call: each argument where its binding says (path, query, header, cookie,
+ * body), the document's fixed parameters, its base path and media types. As for every call, the
+ * result must still be on the endpoint.
+ */
+function buildBoundRequest(endpoint: string, op: OperationDefinition, binding: RequestBinding, parameters: Record<string, unknown>, options: RequestOptions): BackendRequest {
+  const base = parsedEndpoint(endpoint);
+  const endpointPath = base.pathname.replace(/\/+$/, '');
+  const prefix = `${endpointPath}${effectiveBasePath(endpointPath, binding, options)}`;
+  const query: string[] = base.search ? [base.search.slice(1)] : [];
+  const headers: Record<string, string> = { Accept: binding.accept ?? 'application/json' };
+  const cookies: string[] = [];
+  for (const f of binding.fixed ?? []) {
+    if (f.in === 'header') headers[f.name] = f.value;
+    else if (f.in === 'cookie') cookies.push(`${f.name}=${encodeURIComponent(f.value)}`);
+    else query.push(`${encodeURIComponent(f.name)}=${encodeURIComponent(f.value)}`);
+  }
+  for (const b of binding.parameters) {
+    const value = parameters[b.arg];
+    if (b.in === 'path' || value === undefined || value === null) continue;
+    if (b.in === 'query') query.push(...queryPairs(b, value));
+    else if (b.in === 'header') headers[b.name] = headerText(b, value);
+    else cookies.push(cookiePair(b, value));
+  }
+  const key = options.apiKey;
+  if (key?.in === 'query') query.push(`${encodeURIComponent(key.name)}=${encodeURIComponent(key.value)}`);
+  else if (key?.in === 'cookie') cookies.push(`${key.name}=${encodeURIComponent(key.value)}`);
+  else if (key) headers[key.name] = key.value;
+  if (cookies.length > 0) headers.Cookie = cookies.join('; ');
+  const path = `${prefix}${fillPath(op, binding, parameters)}`;
+  const url = new URL(`${base.origin}${path}${query.length > 0 ? `?${query.join('&')}` : ''}`);
+  if (url.origin !== base.origin || !url.pathname.startsWith(endpointPath)) {
+    throw new GatewayError('VALIDATION_ERROR', 'The parameters would move the call off the service endpoint');
+  }
+  const body = binding.body ? encodeBody(binding.body, parameters) : undefined;
+  return {
+    method: op.method,
+    url: url.href,
+    origin: url.origin,
+    path: `${url.pathname}${url.search}`,
+    headers,
+    ...(body?.json !== undefined ? { body: body.json } : {}),
+    ...(body?.encoded ? { encoded: body.encoded } : {}),
+  };
 }

@@ -1,4 +1,5 @@
-import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import Ajv2020 from 'ajv/dist/2020';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import { GatewayError, type OperationDefinition } from '@mcp-gateway/protocol';
 import { pathParameterNames, pathValueProblem } from './request';
@@ -26,12 +27,13 @@ function issueOf(e: ErrorObject): ParameterIssue {
  * that every `{placeholder}` of the path gets a usable value. Throws VALIDATION_ERROR naming the fields.
  */
 export class ParameterValidator {
-  private readonly ajv: Ajv;
+  private readonly ajv: Ajv2020;
   private readonly compiled = new WeakMap<object, ValidateFunction>();
 
   constructor() {
-    // OpenAPI schemas carry keywords (nullable, example, …) and formats (int32, …) JSON Schema lacks.
-    this.ajv = new Ajv({ allErrors: true, strict: false, coerceTypes: false, useDefaults: false });
+    // Tool schemas are JSON Schema 2020-12; a configured one may carry keywords and formats
+    // (nullable, int32, …) that 2020-12 lacks: they are ignored, not refused.
+    this.ajv = new Ajv2020({ allErrors: true, strict: false, coerceTypes: false, useDefaults: false, logger: false });
     addFormats(this.ajv);
     for (const f of ['int32', 'int64', 'float', 'double', 'byte', 'binary', 'password']) this.ajv.addFormat(f, true);
   }
@@ -53,8 +55,11 @@ export class ParameterValidator {
     const issues: ParameterIssue[] = [];
     const fn = this.validator(service, op);
     if (!fn(parameters)) issues.push(...(fn.errors ?? []).slice(0, 20).map(issueOf));
-    for (const name of pathParameterNames(op.path)) {
-      const problem = pathValueProblem(parameters[name]);
+    // An imported operation's path arguments are its path bindings; a style may spread an array or object there.
+    const pathArgs = op.request ? op.request.parameters.filter((b) => b.in === 'path').map((b) => b.arg) : pathParameterNames(op.path);
+    for (const name of pathArgs) {
+      const value = parameters[name];
+      const problem = op.request && typeof value === 'object' && value !== null ? undefined : pathValueProblem(value);
       if (problem && !issues.some((i) => i.path === name)) issues.push({ path: name, message: problem });
     }
     if (issues.length > 0) {

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { GatewayConfigManager } from '@mcp-gateway/config';
-import { findOperation, loadServiceDefinition, operationsFromOpenApi } from '@mcp-gateway/backends';
+import { findOperation, loadServiceDefinition } from '@mcp-gateway/backends';
 import { startBackend, type TestBackend } from '@mcp-gateway/testing';
 
 const OPENAPI = {
@@ -31,27 +31,6 @@ const OPENAPI = {
 
 const svc = (extra: Record<string, unknown>) => GatewayConfigManager.fromObject({ services: { s: { endpoint: 'http://127.0.0.1:1', ...extra } } }).services.s!;
 
-describe('OpenAPI 3 import', () => {
-  it('turns operationIds into operations with one parameters schema', () => {
-    const { operations, skipped } = operationsFromOpenApi(OPENAPI);
-    expect(operations.map((o) => `${o.method} ${o.path} ${o.name}`)).toEqual(['GET /users/{id} getUser', 'DELETE /users/{id} deleteUser', 'POST /users createUser']);
-    expect(operations[0]!.parameters).toEqual({
-      type: 'object',
-      properties: { id: { type: 'string' }, expand: { type: 'boolean' } },
-      required: ['id'],
-    });
-    expect(operations[2]!.parameters).toMatchObject({ properties: { notify: { type: 'boolean' }, name: { type: 'string' }, age: { type: 'integer' } }, required: ['name'] });
-    // A POST's query parameter stays in the query; a GET needs no list (all its parameters go there).
-    expect(operations[2]!.query).toEqual(['notify']);
-    expect(operations[0]!.query).toBeUndefined();
-    expect(skipped).toEqual(['GET /users: no operationId']);
-  });
-
-  it('refuses what is not OpenAPI 3', () => {
-    expect(() => operationsFromOpenApi({ swagger: '2.0', paths: {} })).toThrow(/OpenAPI 3/);
-  });
-});
-
 describe('loadServiceDefinition', () => {
   let backend: TestBackend;
   let docStatus = 200;
@@ -79,7 +58,7 @@ describe('loadServiceDefinition', () => {
     expect((await loadServiceDefinition('s', svc({ definitionFile: b }))).operations[0]!.method).toBe('POST');
     const c = path.join(dir, 'c.json');
     writeFileSync(c, JSON.stringify(OPENAPI));
-    expect((await loadServiceDefinition('s', svc({ definitionFile: c }))).operations).toHaveLength(3);
+    expect((await loadServiceDefinition('s', svc({ definitionFile: c }))).operations).toHaveLength(4);
   });
 
   it('names the file and the place of a bad definition', async () => {
@@ -92,9 +71,14 @@ describe('loadServiceDefinition', () => {
   it('fetches the backend OpenAPI document, and says clearly when it cannot', async () => {
     const def = await loadServiceDefinition('s', svc({ openapiUrl: `${backend.url}/openapi.json` }));
     expect(def.source).toBe('openapi');
-    expect(def.operations.map((o) => o.name)).toEqual(['getUser', 'deleteUser', 'createUser']);
+    expect(def.operations.map((o) => o.name)).toEqual(['getUser', 'deleteUser', 'get_users', 'createUser']);
+    expect(def.document).toMatchObject({ format: 'OpenAPI 3.0.3', operationsInDocument: 4, filteredOut: 0 });
+    const filtered = await loadServiceDefinition('s', svc({ openapiUrl: `${backend.url}/openapi.json`, include: ['*User'], exclude: ['method:DELETE'] }));
+    expect(filtered.operations.map((o) => o.name)).toEqual(['getUser', 'createUser']);
+    expect(filtered.document?.filteredOut).toBe(2);
     docStatus = 500;
-    await expect(loadServiceDefinition('s', svc({ openapiUrl: `${backend.url}/openapi.json` }))).rejects.toThrow(/answered 500/);
+    await expect(loadServiceDefinition('s', svc({ openapiUrl: `${backend.url}/openapi.json?token=secret` }))).rejects.toThrow(/could not be read: .*500/);
+    await expect(loadServiceDefinition('s', svc({ openapiUrl: `${backend.url}/openapi.json?token=secret` }))).rejects.not.toThrow(/secret/);
   });
 
   it('without any definition takes any operation as POST /{name}, not idempotent', async () => {

@@ -8,6 +8,16 @@ import { OperationDefinitionSchema, SERVICE_NAME_PATTERN } from '@mcp-gateway/pr
 
 const ms = (description: string) => z.number().int().nonnegative().describe(description);
 
+/** An RFC 9110 token: what an HTTP header name may be (`api_key` is one). */
+export const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/;
+
+const selectors = (what: string) =>
+  z
+    .array(z.string().min(1).max(512))
+    .max(1000)
+    .optional()
+    .describe(`${what}: tag:<glob>, method:<METHOD> or a glob on the operation name (repos/*)`);
+
 const httpUrl = z
   .string()
   .url()
@@ -52,9 +62,9 @@ export const AuthCredentialsSchema = z
     apiKey: z.string().min(1).optional().describe('api-key: the key'),
     headerName: z
       .string()
-      .regex(/^[A-Za-z0-9-]{1,64}$/, 'must be an HTTP header name')
+      .regex(HEADER_NAME, 'must be an HTTP header name (an RFC 9110 token: letters, digits and !#$%&\'*+-.^_`|~)')
       .optional()
-      .describe('api-key: header carrying the key (default X-API-Key)'),
+      .describe("api-key: header carrying the key (default: where the OpenAPI document's apiKey scheme says, else X-API-Key)"),
     accessToken: z.string().min(1).optional().describe('oauth2: current access token'),
     refreshToken: z.string().min(1).optional().describe('oauth2: refresh token'),
     tokenUrl: httpUrl.optional().describe('oauth2: token endpoint'),
@@ -118,7 +128,15 @@ export const ServiceConfigSchema = z
     retryPolicy: ServiceRetryPolicySchema.optional().describe('Overrides the gateway retry policy for this service, key by key'),
     operations: z.array(OperationDefinitionSchema).optional().describe('Inline operation definitions'),
     definitionFile: z.string().min(1).optional().describe('Path of a YAML/JSON definition file ({operations: [...]})'),
-    openapiUrl: httpUrl.optional().describe('URL of the backend OpenAPI 3 document'),
+    openapiUrl: httpUrl.optional().describe('URL of the backend OpenAPI document (3.x or Swagger 2.0, JSON or YAML)'),
+    include: selectors('Operations served, when set (others are left out)'),
+    exclude: selectors('Operations left out'),
+    basePath: z
+      .string()
+      .regex(/^(\/[^?#\s]*)?$/, 'must be empty or a path starting with /')
+      .refine((p) => !/(^|\/)\.\.?(\/|$)/.test(p), { message: 'must not have . or .. segments' })
+      .optional()
+      .describe("Path between the endpoint and each operation's path; default: the OpenAPI document's server path, unless the endpoint already ends with it"),
     healthPath: z.string().startsWith('/').optional().describe('Path probed for health'),
     concurrency: z.number().int().positive().max(1000).optional().describe('Jobs one worker runs at once for this service'),
     maxQueueDepth: z.number().int().positive().max(10_000_000).default(10000).describe('Waiting jobs beyond which the API answers OVERLOADED'),

@@ -1,7 +1,12 @@
 import type { ErrorBody, MCPResponse } from '@mcp-gateway/protocol';
 
+export type ToolContent =
+  | { type: 'text'; text: string }
+  | { type: 'image' | 'audio'; data: string; mimeType: string }
+  | { type: 'resource'; resource: { uri: string; mimeType: string; blob: string } };
+
 export interface ToolResult {
-  content: { type: 'text'; text: string }[];
+  content: ToolContent[];
   structuredContent?: Record<string, unknown>;
   isError?: boolean;
   _meta?: Record<string, unknown>;
@@ -41,16 +46,36 @@ export function errorResult(error: ErrorBody, requestId?: string): ToolResult {
   };
 }
 
-/** A gateway result as a tool result: the backend JSON as structuredContent and as text. */
+/** A binary answer as the worker keeps it: `{mediaType, base64}` and nothing else. */
+function binaryAnswer(data: unknown): { mediaType: string; base64: string } | undefined {
+  if (!isPlainObject(data) || Object.keys(data).length !== 2) return undefined;
+  const { mediaType, base64 } = data;
+  return typeof mediaType === 'string' && /^[\w.+-]+\/[\w.+-]+$/.test(mediaType) && typeof base64 === 'string' ? { mediaType, base64 } : undefined;
+}
+
+/** Bytes as MCP content: an image or audio block, else an embedded resource with its media type. */
+function binaryContent(id: string, answer: { mediaType: string; base64: string }): ToolContent {
+  const kind = answer.mediaType.split('/')[0];
+  if (kind === 'image' || kind === 'audio') return { type: kind, data: answer.base64, mimeType: answer.mediaType };
+  return { type: 'resource', resource: { uri: `mcp-gateway://requests/${encodeURIComponent(id)}/result`, mimeType: answer.mediaType, blob: answer.base64 } };
+}
+
+/**
+ * A gateway result as a tool result: JSON as structuredContent and as text, text answers (XML, CSV,
+ * …) as they came, bytes as image, audio or resource content with their media type.
+ */
 export function toolResult(result: MCPResponse): ToolResult {
   if (result.status !== 'success' || result.error) {
     const r = errorResult(result.error ?? { code: 'INTERNAL_ERROR', message: 'The request ended without a result', retryable: true }, result.id);
     return { ...r, _meta: { 'mcp-gateway/request': { id: result.id, attempts: result.metadata.attempts, backendStatus: result.metadata.backendStatus } } };
   }
   const data = result.data;
+  const _meta = { 'mcp-gateway/request': { id: result.id, attempts: result.metadata.attempts, backendStatus: result.metadata.backendStatus } };
+  const bytes = binaryAnswer(data);
+  if (bytes) return { content: [binaryContent(result.id, bytes)], _meta };
   return {
-    content: [{ type: 'text', text: data === undefined ? 'null' : JSON.stringify(data) }],
+    content: [{ type: 'text', text: data === undefined ? 'null' : typeof data === 'string' ? data : JSON.stringify(data) }],
     structuredContent: isPlainObject(data) ? data : { result: data ?? null },
-    _meta: { 'mcp-gateway/request': { id: result.id, attempts: result.metadata.attempts, backendStatus: result.metadata.backendStatus } },
+    _meta,
   };
 }

@@ -21,6 +21,8 @@ export interface GatewayTool {
   title: string;
   description: string;
   inputSchema: Record<string, unknown> & { type: 'object' };
+  /** The JSON object a success answers with, when the operation's document says (MCP 2025-06-18 and later). */
+  outputSchema?: Record<string, unknown> & { type: 'object' };
   annotations: ToolAnnotations;
 }
 
@@ -50,12 +52,13 @@ function objectSchema(schema: Record<string, unknown>): Record<string, unknown> 
 }
 
 export function operationTool(service: string, op: OperationDefinition): GatewayTool {
-  const readOnly = op.method === 'GET' || op.method === 'HEAD';
+  const readOnly = op.method === 'GET' || op.method === 'HEAD' || op.method === 'OPTIONS';
   return {
     name: toolName(service, op.name),
     title: `${service}: ${op.name}`,
     description: op.description || `${op.method} ${op.path} on ${service}`,
     inputSchema: objectSchema(op.parameters),
+    ...(op.outputSchema ? { outputSchema: objectSchema(op.outputSchema) } : {}),
     annotations: {
       title: `${service}: ${op.name}`,
       readOnlyHint: readOnly,

@@ -2,8 +2,13 @@ import { z } from 'zod';
 
 /** Service names double as queue names and env-var infixes: keep them simple. */
 export const SERVICE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
-/** Operation names may become a URL segment (`POST {endpoint}/{operation}`): no `/`, no dot-only names. */
-export const OPERATION_NAME_PATTERN = /^(?!\.{1,2}$)[A-Za-z0-9_.-]{1,128}$/;
+/**
+ * An operation's name as its definition gives it (an OpenAPI operationId such as `repos/get` or
+ * `Get User`): any printable characters, no control characters.
+ */
+export const OPERATION_NAME_PATTERN = /^[^\x00-\x1f\x7f]{1,256}$/;
+/** A dynamic service's operation becomes a URL segment (`POST {endpoint}/{operation}`): no `/`, no dot-only names. */
+export const DYNAMIC_OPERATION_PATTERN = /^(?!\.{1,2}$)[A-Za-z0-9_.-]{1,128}$/;
 /**
  * Request ids become BullMQ job ids: no `:` and never all digits (BullMQ treats numeric ids as its own).
  */
@@ -31,7 +36,7 @@ export const MCPRequestSchema = z
       .optional(),
     timestamp: z.union([z.string().max(64), z.number()]).optional(),
     service: z.string().regex(SERVICE_NAME_PATTERN, 'must be a service name (letters, digits, _ and -)'),
-    operation: z.string().regex(OPERATION_NAME_PATTERN, 'must be an operation name (letters, digits, _ . -)'),
+    operation: z.string().regex(OPERATION_NAME_PATTERN, 'must be an operation name (1-256 characters, no control characters)'),
     parameters: z.record(z.string(), z.unknown()).optional(),
     metadata: RequestMetadataSchema.optional(),
   })

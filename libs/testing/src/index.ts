@@ -10,3 +10,4 @@ export * from './backend';
 export * from './process';
 export * from './prefix';
 export * from './config';
+export * from './prism';

@@ -1,0 +1,117 @@
+import type { AxiosStatic } from 'axios';
+import { isObject, type Json } from './schema';
+
+/** An OpenAPI document read, its external references bundled in, and upgraded to 3.x when it was Swagger 2.0. */
+export interface LoadedDocument {
+  doc: Json;
+  /** `OpenAPI 3.1.0`, `Swagger 2.0 (converted to OpenAPI 3.0)`, … */
+  format: string;
+  /** Where the document breaks its own spec: reported, never a reason to refuse it. */
+  warnings: string[];
+}
+
+/** Where a document comes from: an operator's file (which may reference other files) or a URL (which may not). */
+export type DocumentSource = { file: string } | { url: string };
+
+const MAX_WARNINGS = 20;
+
+/** A URL as errors may show it: no credentials, no query. */
+export function publicUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.origin}${u.pathname}`;
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
+function firstLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!.trim();
+}
+
+/** YAML (and so JSON) text → data, loaded on first use. */
+function parseText(text: string, where: string): unknown {
+  try {
+    return (require('yaml') as typeof import('yaml')).parse(text, { maxAliasCount: 10_000 });
+  } catch (err) {
+    throw new Error(`OpenAPI document ${where} is not valid JSON or YAML: ${firstLine(err)}`);
+  }
+}
+
+/** The document at a URL, fetched with the gateway's own limits (its address may well be internal). */
+async function fetchDocument(url: string): Promise<unknown> {
+  const axios = require('axios') as AxiosStatic;
+  const res = await axios
+    .get<string>(url, { timeout: 10_000, maxRedirects: 3, responseType: 'text', validateStatus: () => true, maxContentLength: 64 * 1024 * 1024 })
+    .catch((err: unknown) => {
+      throw new Error(`OpenAPI document at ${publicUrl(url)} could not be fetched: ${(err as { code?: string }).code ?? firstLine(err)}`);
+    });
+  if (res.status !== 200) throw new Error(`OpenAPI document at ${publicUrl(url)} answered ${res.status}`);
+  return parseText(typeof res.data === 'string' ? res.data : JSON.stringify(res.data), `at ${publicUrl(url)}`);
+}
+
+/**
+ * The document with its external `$ref`s (files, URLs) bundled in, resolved against the document's
+ * own path or URL (json-schema-ref-parser); cycles stay references. A document fetched from a URL
+ * may not reach the gateway's files through a reference.
+ */
+async function bundle(source: DocumentSource): Promise<Json> {
+  const RefParser = require('@apidevtools/json-schema-ref-parser') as typeof import('@apidevtools/json-schema-ref-parser');
+  const base = 'file' in source ? source.file : source.url;
+  const where = 'file' in source ? source.file : publicUrl(source.url);
+  const data = 'file' in source ? undefined : await fetchDocument(source.url);
+  try {
+    const options = {
+      resolve: {
+        ...('file' in source ? {} : { file: false }),
+        // Backends and their documents live on internal addresses: the URLs are the operator's, as the endpoint is.
+        http: { timeout: 10_000, redirects: 3, safeUrlResolver: false },
+      },
+    };
+    const doc = data === undefined ? await RefParser.bundle(base, options as never) : await RefParser.bundle(base, data as object, options as never);
+    if (!isObject(doc)) throw new Error('the document is not an object');
+    return doc;
+  } catch (err) {
+    let reason = firstLine(err);
+    if ('url' in source) reason = reason.split(source.url).join(publicUrl(source.url));
+    throw new Error(`OpenAPI document ${where} could not be read: ${reason}`);
+  }
+}
+
+/** Swagger 2.0 → OpenAPI 3.0 (swagger2openapi, patching the small errors it knows how to). */
+async function upgrade(doc: Json): Promise<Json> {
+  const converter = require('swagger2openapi') as { convertObj(doc: unknown, options: Record<string, unknown>): Promise<{ openapi: unknown }> };
+  try {
+    const { openapi } = await converter.convertObj(doc, { patch: true, warnOnly: true, resolveInternal: false });
+    if (!isObject(openapi)) throw new Error('the conversion gave no document');
+    return openapi;
+  } catch (err) {
+    throw new Error(`Swagger 2.0 document could not be converted to OpenAPI 3: ${firstLine(err)}`);
+  }
+}
+
+/** The parser's complaints about the document against its spec, as warnings. */
+async function check(doc: Json): Promise<string[]> {
+  const parser = require('@readme/openapi-parser') as typeof import('@readme/openapi-parser');
+  try {
+    const result = await parser.validate(structuredClone(doc) as never);
+    if (result.valid) return [];
+    return result.errors.slice(0, MAX_WARNINGS).map((e) => firstLine(e.message));
+  } catch (err) {
+    return [firstLine(err)];
+  }
+}
+
+/** The document of a service, ready to import; refused only when it cannot be read as OpenAPI at all. */
+export async function loadOpenApiDocument(source: DocumentSource): Promise<LoadedDocument> {
+  const original = await bundle(source);
+  const swagger = typeof original.swagger === 'string' ? original.swagger : undefined;
+  const openapi = typeof original.openapi === 'string' ? original.openapi : undefined;
+  if (swagger !== '2.0' && !openapi?.startsWith('3.')) {
+    throw new Error('not an OpenAPI document: it has neither "openapi: 3.x" nor "swagger: 2.0"');
+  }
+  const warnings = await check(original);
+  const doc = swagger ? await upgrade(original) : original;
+  if (!isObject(doc.paths) && !isObject(doc.webhooks)) throw new Error('the OpenAPI document has no paths');
+  return { doc, format: swagger ? 'Swagger 2.0 (converted to OpenAPI 3.0)' : `OpenAPI ${openapi}`, warnings };
+}
