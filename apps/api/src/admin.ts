@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import { z } from 'zod';
-import { describeIssues, GatewayError, SERVICE_NAME_PATTERN } from '@mcp-gateway/protocol';
+import { describeIssues, GatewayError, SERVICE_NAME_PATTERN, type ServiceDefinition } from '@mcp-gateway/protocol';
 import { ServiceConfigSchema, type GatewayConfig } from '@mcp-gateway/config';
 import { loadServiceDefinition } from '@mcp-gateway/backends';
 import { sha256 } from './auth';
@@ -39,6 +39,18 @@ const RegistrationBody = z
   })
   .passthrough();
 
+/** What a registration answers of an imported document; the definition endpoint has the notes in full. */
+function documentSummary(doc: NonNullable<ServiceDefinition['document']>) {
+  return {
+    format: doc.format,
+    ...(doc.title ? { title: doc.title } : {}),
+    operationsInDocument: doc.operationsInDocument,
+    filteredOut: doc.filteredOut,
+    leftOut: doc.notes.filter((n) => n.change === 'left-out').length,
+    warnings: doc.warnings ?? [],
+  };
+}
+
 export function adminHandlers(deps: ApiDeps) {
   const { registry, registrations } = deps;
 
@@ -57,7 +69,8 @@ export function adminHandlers(deps: ApiDeps) {
       throw new GatewayError('VALIDATION_ERROR', `Invalid service config: ${details[0]!.path}: ${details[0]!.message}`, { details });
     }
     // The definition (file or OpenAPI document) must load now; a broken one changes nothing.
-    const def = await loadServiceDefinition(name, parsed.data).catch((err: unknown) => {
+    // Checked against its spec here, where the one who registers reads the warnings.
+    const def = await loadServiceDefinition(name, parsed.data, { check: true }).catch((err: unknown) => {
       throw new GatewayError('BACKEND_ERROR', `The definition of ${name} could not be loaded, nothing was changed: ${(err as Error).message}`);
     });
     const existed = (await registrations.get(name)) !== undefined;
@@ -70,6 +83,7 @@ export function adminHandlers(deps: ApiDeps) {
       registeredAt: reg.registeredAt,
       definitionSource: def.source,
       operations: def.operations.length,
+      ...(def.document ? { document: documentSummary(def.document) } : {}),
     });
   }
 

@@ -140,8 +140,11 @@ it('refreshes an OpenAPI definition on demand; a broken document keeps the previ
   expect(ok.body).toMatchObject({ operations: 2 });
   // The other API process follows the announcement.
   await within(1000, async () => ((await apiB.get('/mcp/services/late/definition')).body.operations?.length === 2 ? true : undefined));
-  const other = await apiB.post('/mcp/request').send({ service: 'late', operation: 'doOther', parameters: { a: 1 } });
+  const other = await apiB.post('/mcp/request').send({ service: 'late', operation: 'doOther', parameters: {} });
   expect(other.status).toBe(200);
+  // The document declares no parameter for it: an argument it does not know is named, not sent.
+  const extra = await apiB.post('/mcp/request').send({ service: 'late', operation: 'doOther', parameters: { a: 1 } });
+  expect([extra.status, extra.body.error.details]).toEqual([400, [{ path: 'parameters.a', message: 'is not a parameter of this operation' }]]);
   expect(await toolNames()).toEqual(['late__getThing', 'late__doOther']);
   await within(1000, async () => (changed > 0 ? true : undefined));
   await client.close();

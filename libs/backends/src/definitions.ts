@@ -20,7 +20,7 @@ const parseYaml = (text: string): unknown => (require('yaml') as typeof import('
 const isOpenApi = (data: unknown): boolean => typeof data === 'object' && data !== null && ('openapi' in data || 'swagger' in data);
 
 /** A definition file: `{operations: [...]}`, a bare list, or an OpenAPI (3.x or Swagger 2.0) document. */
-async function fromFile(file: string, filter: ServiceConfig): Promise<OpenApiImport | OperationDefinition[]> {
+async function fromFile(file: string, filter: ServiceConfig, check: boolean): Promise<OpenApiImport | OperationDefinition[]> {
   const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
     throw new Error(`cannot read definition file ${file}: ${err.code ?? err.message}`);
   });
@@ -30,7 +30,7 @@ async function fromFile(file: string, filter: ServiceConfig): Promise<OpenApiImp
   } catch (err) {
     throw new Error(`definition file ${file} is not valid YAML/JSON: ${(err as Error).message.split('\n')[0]}`);
   }
-  if (isOpenApi(data)) return importOpenApi({ file }, filter);
+  if (isOpenApi(data)) return importOpenApi({ file }, filter, check);
   const parsed = DefinitionFileSchema.safeParse(data);
   if (!parsed.success) throw new Error(`definition file ${file} is invalid at ${describe(parsed.error)}`);
   return Array.isArray(parsed.data) ? parsed.data : parsed.data.operations;
@@ -47,15 +47,17 @@ function assertUnique(operations: OperationDefinition[]): void {
 /**
  * A service's operations, from (in this order) its config, its definition file, or its backend's
  * OpenAPI document, kept as its include/exclude filter says. With none of them the service is
- * dynamic: any operation is `POST {endpoint}/{name}`.
+ * dynamic: any operation is `POST {endpoint}/{name}`. `options.check`: report where an OpenAPI
+ * document breaks its spec (`document.warnings`).
  */
-export async function loadServiceDefinition(service: string, config: ServiceConfig): Promise<ServiceDefinition> {
+export async function loadServiceDefinition(service: string, config: ServiceConfig, options: { check?: boolean } = {}): Promise<ServiceDefinition> {
+  const check = options.check ?? false;
   let def: ServiceDefinition;
   if (config.operations && config.operations.length > 0) def = { service, source: 'config', operations: filterOperations(config.operations, config) };
   else if (config.definitionFile) {
-    const loaded = await fromFile(config.definitionFile, config);
+    const loaded = await fromFile(config.definitionFile, config, check);
     def = Array.isArray(loaded) ? { service, source: 'file', operations: filterOperations(loaded, config) } : { service, source: 'file', ...loaded };
-  } else if (config.openapiUrl) def = { service, source: 'openapi', ...(await importOpenApi({ url: config.openapiUrl }, config)) };
+  } else if (config.openapiUrl) def = { service, source: 'openapi', ...(await importOpenApi({ url: config.openapiUrl }, config, check)) };
   else def = { service, source: 'dynamic', operations: [] };
   assertUnique(def.operations);
   return def;

@@ -118,8 +118,8 @@ export interface ServiceDefinition {
     operationsInDocument: number;
     /** Operations the service's include/exclude filter removed. */
     filteredOut: number;
-    /** Where the document breaks its own spec (reported, not refused). */
-    warnings: string[];
+    /** Where the document breaks its own spec (reported, not refused), when it was checked (at registration). */
+    warnings?: string[];
     notes: DefinitionNote[];
   };
 }

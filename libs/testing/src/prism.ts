@@ -19,8 +19,8 @@ export interface PrismOptions {
   startTimeoutMs?: number;
 }
 
+/** Prism's answer; its status does not matter (see {@link startPrism}). */
 export interface PrismAnswer {
-  status: number;
   headers: Headers | Record<string, string | string[] | undefined>;
   /** The body as text, or already parsed. */
   body: unknown;
@@ -31,15 +31,19 @@ const PRISM_ERROR = 'https://stoplight.io/prism/errors#';
 const BODY_PARSER_ERRORS = ['invalid_json', 'request_entity_too_large'];
 
 /**
- * Starts `prism mock` on an OpenAPI 3.0 or Swagger 2.0 document (absolute path): a backend that
+ * Starts `prism mock` on an OpenAPI 3.x or Swagger 2.0 document (absolute path): a backend that
  * checks every request against the document. Prism validates requests without any flag; `--errors`
  * only turns a mocked *response* that breaks the document into a 500, so it is not set.
  *
  * Prism accepted a request unless its answer is a Prism problem+json (`type` starting with
  * `https://stoplight.io/prism/errors#`), carries an `sl-violations` header listing a `request`
- * violation of severity `Error`, or is its body parser's `{"error":{"code":"invalid_json"}}`:
- * see {@link prismRejection}. The status alone says nothing: a rejected request gets the document's
- * own 400/422/401/default answer when it has one, and an accepted one any status the document lists.
+ * violation of severity `Error`, or is its body parser's `{"error":{"code":"invalid_json"}}`
+ * (`request_entity_too_large` over 10 MB): see {@link prismRejection}. The status alone says
+ * nothing: a rejected request gets the document's own 400/422/401/default answer when it has one,
+ * and an accepted one any status the document lists.
+ *
+ * Prism does not check cookie parameters, and it dies on some parameter styles (e.g. an absent
+ * array header): `stop()` then rejects with its stack.
  */
 export async function startPrism(document: string, options: PrismOptions = {}): Promise<PrismMock> {
   const port = options.port ?? (await freePort());

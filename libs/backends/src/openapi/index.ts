@@ -13,9 +13,12 @@ export interface OpenApiImport {
   document: NonNullable<ServiceDefinition['document']>;
 }
 
-/** A service's operations from its OpenAPI document: read, bundled, upgraded, imported, filtered. */
-export async function importOpenApi(source: DocumentSource, filter: OperationFilter = {}): Promise<OpenApiImport> {
-  const loaded = await loadOpenApiDocument(source);
+/**
+ * A service's operations from its OpenAPI document: read, bundled, upgraded, imported, filtered;
+ * `check` also reports where the document breaks its spec.
+ */
+export async function importOpenApi(source: DocumentSource, filter: OperationFilter = {}, check = false): Promise<OpenApiImport> {
+  const loaded = await loadOpenApiDocument(source, check);
   const imported = importOperations(loaded.doc);
   const operations = filterOperations(imported.operations, filter, (name) => imported.tags.get(name) ?? []);
   const kept = new Set(operations.map((o) => o.name));
@@ -27,7 +30,7 @@ export async function importOpenApi(source: DocumentSource, filter: OperationFil
       ...(typeof info?.title === 'string' ? { title: info.title } : {}),
       operationsInDocument: imported.total,
       filteredOut: imported.operations.length - operations.length,
-      warnings: loaded.warnings,
+      ...(loaded.warnings ? { warnings: loaded.warnings } : {}),
       notes: imported.notes.filter((n) => n.operation === undefined || kept.has(n.operation)),
     },
   };

@@ -6,8 +6,8 @@ export interface LoadedDocument {
   doc: Json;
   /** `OpenAPI 3.1.0`, `Swagger 2.0 (converted to OpenAPI 3.0)`, … */
   format: string;
-  /** Where the document breaks its own spec: reported, never a reason to refuse it. */
-  warnings: string[];
+  /** Where the document breaks its own spec (when checked): reported, never a reason to refuse it. */
+  warnings?: string[];
 }
 
 /** Where a document comes from: an operator's file (which may reference other files) or a URL (which may not). */
@@ -91,7 +91,7 @@ async function upgrade(doc: Json): Promise<Json> {
 }
 
 /** The parser's complaints about the document against its spec, as warnings. */
-async function check(doc: Json): Promise<string[]> {
+async function specWarnings(doc: Json): Promise<string[]> {
   const parser = require('@readme/openapi-parser') as typeof import('@readme/openapi-parser');
   try {
     const result = await parser.validate(structuredClone(doc) as never);
@@ -102,16 +102,20 @@ async function check(doc: Json): Promise<string[]> {
   }
 }
 
-/** The document of a service, ready to import; refused only when it cannot be read as OpenAPI at all. */
-export async function loadOpenApiDocument(source: DocumentSource): Promise<LoadedDocument> {
+/**
+ * The document of a service, ready to import; refused only when it cannot be read as OpenAPI at all.
+ * `check`: also validate it against its spec (ReadMe's parser; a few hundred ms even for a small
+ * document, so it is done where an operator reads the answer: at registration).
+ */
+export async function loadOpenApiDocument(source: DocumentSource, check = false): Promise<LoadedDocument> {
   const original = await bundle(source);
   const swagger = typeof original.swagger === 'string' ? original.swagger : undefined;
   const openapi = typeof original.openapi === 'string' ? original.openapi : undefined;
   if (swagger !== '2.0' && !openapi?.startsWith('3.')) {
     throw new Error('not an OpenAPI document: it has neither "openapi: 3.x" nor "swagger: 2.0"');
   }
-  const warnings = await check(original);
+  const warnings = check ? await specWarnings(original) : undefined;
   const doc = swagger ? await upgrade(original) : original;
   if (!isObject(doc.paths) && !isObject(doc.webhooks)) throw new Error('the OpenAPI document has no paths');
-  return { doc, format: swagger ? 'Swagger 2.0 (converted to OpenAPI 3.0)' : `OpenAPI ${openapi}`, warnings };
+  return { doc, format: swagger ? 'Swagger 2.0 (converted to OpenAPI 3.0)' : `OpenAPI ${openapi}`, ...(warnings ? { warnings } : {}) };
 }

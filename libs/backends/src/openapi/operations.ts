@@ -306,7 +306,9 @@ function outputSchema(doc: Json, schema: unknown): { outputSchema?: Json } {
   if (!top || !(top.type === 'object' || (top.type === undefined && isObject(top.properties)))) return {};
   const converter = new SchemaConverter(doc, 'response');
   converter.scan(schema);
-  const converted = converter.convert(schema);
+  // The top is converted in place (a cycle back to it still goes through $defs).
+  const ref = isObject(schema) && typeof schema.$ref === 'string' ? [schema.$ref] : [];
+  const converted = converter.convert(top, ref);
   if (!isObject(converted)) return {};
   const defs = converter.definitions();
   return { outputSchema: { ...converted, type: 'object', ...(defs ? { $defs: defs } : {}) } };
