@@ -181,6 +181,9 @@ export class BackendCaller {
           // Placed by the request builder when the operation's document says where it goes.
           if (!usesDocumentPlacement(input.config, input.operation)) headers[auth.credentials.headerName ?? 'X-API-Key'] = auth.credentials.apiKey ?? '';
           break;
+        case 'basic':
+          headers.Authorization = `Basic ${Buffer.from(`${auth.credentials.username}:${auth.credentials.password}`).toString('base64')}`;
+          break;
         case 'oauth2':
           oauthToken = await this.tokens.current(input.service, auth.credentials, deadline);
           if (oauthToken) headers.Authorization = `Bearer ${oauthToken}`;

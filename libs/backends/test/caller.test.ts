@@ -57,6 +57,37 @@ describe('BackendCaller: credentials', () => {
   });
 });
 
+describe('BackendCaller: imported operations', () => {
+  const imported = (placement: { in: 'header' | 'query' | 'cookie'; name: string }) =>
+    OperationDefinitionSchema.parse({ name: 'op', method: 'POST', path: '/p', request: { parameters: [], apiKey: placement, body: { mediaType: 'application/x-www-form-urlencoded', properties: ['a'] } } });
+
+  it("places the API key where the document's scheme says, unless the config names a header; basic credentials in Authorization", async () => {
+    const caller = newCaller(uniquePrefix());
+    const key = (headerName?: string) => svc({ endpoint: backend.url, auth: { type: 'api-key', credentials: { apiKey: 'k-1', ...(headerName ? { headerName } : {}) } } });
+    for (const placement of [{ in: 'header', name: 'api_key' }, { in: 'query', name: 'key' }, { in: 'cookie', name: 'sid' }] as const) {
+      await caller.call({ service: 's', config: key(), operation: imported(placement), parameters: { a: 'x y' }, timeoutMs: 2000 });
+    }
+    await caller.call({ service: 's', config: key('X-Mine'), operation: imported({ in: 'query', name: 'key' }), parameters: {}, timeoutMs: 2000 });
+    await caller.call({ service: 's', config: svc({ endpoint: backend.url, auth: { type: 'basic', credentials: { username: 'u', password: 'p:w' } } }), operation: op('GET', '/b'), parameters: {}, timeoutMs: 2000 });
+    const [header, query, cookie, configured, basic] = backend.requests;
+    expect(header!.headers).toMatchObject({ api_key: 'k-1', 'content-type': 'application/x-www-form-urlencoded' });
+    expect(header!.rawBody).toBe('a=x+y');
+    expect([query!.query, query!.headers['x-api-key']]).toEqual([{ key: 'k-1' }, undefined]);
+    expect(cookie!.headers.cookie).toBe('sid=k-1');
+    expect([configured!.query, configured!.headers['x-mine']]).toEqual([{}, 'k-1']);
+    expect(basic!.headers.authorization).toBe(`Basic ${Buffer.from('u:p:w').toString('base64')}`);
+  });
+
+  it('reads a binary answer as base64 with its media type, and XML as text', async () => {
+    const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 255]);
+    const files = await startBackend((req) => (req.path === '/img' ? { body: png, headers: { 'content-type': 'image/png' } } : { body: '<a>1</a>', headers: { 'content-type': 'application/xml' } }));
+    const call = (path: string) => newCaller('p').call({ service: 's', config: svc({ endpoint: files.url }), operation: op('GET', path), parameters: {}, timeoutMs: 2000 });
+    expect(await call('/img')).toMatchObject({ kind: 'response', status: 200, data: { mediaType: 'image/png', base64: png.toString('base64') } });
+    expect(await call('/xml')).toMatchObject({ kind: 'response', status: 200, data: '<a>1</a>' });
+    await files.close();
+  });
+});
+
 describe('BackendCaller: OAuth2', () => {
   let tokenServer: TestBackend;
   let api: TestBackend;

@@ -53,7 +53,7 @@ export const ServiceRetryPolicySchema = z
   .strict();
 export type RetryPolicy = z.output<typeof RetryPolicySchema>;
 
-export const AUTH_TYPES = ['none', 'bearer', 'api-key', 'oauth2'] as const;
+export const AUTH_TYPES = ['none', 'bearer', 'api-key', 'basic', 'oauth2'] as const;
 export type AuthType = (typeof AUTH_TYPES)[number];
 
 export const AuthCredentialsSchema = z
@@ -65,6 +65,8 @@ export const AuthCredentialsSchema = z
       .regex(HEADER_NAME, 'must be an HTTP header name (an RFC 9110 token: letters, digits and !#$%&\'*+-.^_`|~)')
       .optional()
       .describe("api-key: header carrying the key (default: where the OpenAPI document's apiKey scheme says, else X-API-Key)"),
+    username: z.string().min(1).max(256).refine((u) => !u.includes(':'), { message: 'must not contain :' }).optional().describe('basic: the user name'),
+    password: z.string().min(1).optional().describe('basic: the password'),
     accessToken: z.string().min(1).optional().describe('oauth2: current access token'),
     refreshToken: z.string().min(1).optional().describe('oauth2: refresh token'),
     tokenUrl: httpUrl.optional().describe('oauth2: token endpoint'),
@@ -88,6 +90,10 @@ export const AuthConfigSchema = z
     };
     if (auth.type === 'bearer') need('token');
     if (auth.type === 'api-key') need('apiKey');
+    if (auth.type === 'basic') {
+      need('username');
+      need('password');
+    }
     if (auth.type === 'oauth2') {
       if (!c.accessToken && !(c.tokenUrl && c.clientId)) {
         ctx.addIssue({

@@ -35,6 +35,8 @@ const SAMPLES: Record<string, [string, unknown]> = {
   TOKEN: ['tok-123', 'tok-123'],
   API_KEY: ['key-123', 'key-123'],
   API_KEY_HEADER: ['api_key', 'api_key'],
+  USERNAME: ['svc-user', 'svc-user'],
+  PASSWORD: ['svc-pass', 'svc-pass'],
   ACCESS_TOKEN: ['at-1', 'at-1'],
   REFRESH_TOKEN: ['rt-1', 'rt-1'],
   TOKEN_URL: ['http://auth.internal/token', 'http://auth.internal/token'],
@@ -69,6 +71,13 @@ describe('configuration from the environment', () => {
     const cfg = GatewayConfigManager.fromEnv(env);
     const svc = cfg.services['user-service'];
     for (const key of SERVICE_ENV) expect([key.name, get(svc, key.path)]).toEqual([key.name, SAMPLES[key.name]![1]]);
+  });
+
+  it('takes any RFC 9110 token as an API key header (api_key), and refuses what is not one, naming the variable', () => {
+    const env = (header: string) => ({ MCP_SERVICES: 'petstore', MCP_SERVICE_PETSTORE_ENDPOINT: 'http://p', MCP_SERVICE_PETSTORE_AUTH_TYPE: 'api-key', MCP_SERVICE_PETSTORE_API_KEY: 'k', MCP_SERVICE_PETSTORE_API_KEY_HEADER: header });
+    expect(GatewayConfigManager.fromEnv(env('api_key')).services.petstore!.auth.credentials.headerName).toBe('api_key');
+    expect(() => GatewayConfigManager.fromEnv(env('X Key'))).toThrow(/MCP_SERVICE_PETSTORE_API_KEY_HEADER.*RFC 9110 token/);
+    expect(() => GatewayConfigManager.fromEnv(env('a:b'))).toThrow(/MCP_SERVICE_PETSTORE_API_KEY_HEADER/);
   });
 
   it('reads the gateway-wide keys and leaves unset ones at their defaults', () => {
@@ -116,7 +125,8 @@ describe('configuration from the environment', () => {
     [{ MCP_SERVICES: 'users', MCP_SERVICE_USERS_ENDPOINT: 'ftp://u' }, 'MCP_SERVICE_USERS_ENDPOINT', 'http'],
     [{ MCP_SERVICES: 'users' }, 'MCP_SERVICE_USERS_ENDPOINT', ''],
     [{ MCP_SERVICES: 'users', MCP_SERVICE_USERS_ENDPOINT: 'http://u', MCP_SERVICE_USERS_BURST_LIMIT: '0' }, 'MCP_SERVICE_USERS_BURST_LIMIT', ''],
-    [{ MCP_SERVICES: 'users', MCP_SERVICE_USERS_ENDPOINT: 'http://u', MCP_SERVICE_USERS_AUTH_TYPE: 'basic' }, 'MCP_SERVICE_USERS_AUTH_TYPE', 'one of'],
+    [{ MCP_SERVICES: 'users', MCP_SERVICE_USERS_ENDPOINT: 'http://u', MCP_SERVICE_USERS_AUTH_TYPE: 'digest' }, 'MCP_SERVICE_USERS_AUTH_TYPE', 'one of'],
+    [{ MCP_SERVICES: 'users', MCP_SERVICE_USERS_ENDPOINT: 'http://u', MCP_SERVICE_USERS_AUTH_TYPE: 'basic', MCP_SERVICE_USERS_PASSWORD: 'p' }, 'MCP_SERVICE_USERS_USERNAME', 'required'],
     [{ MCP_SERVICES: 'users', MCP_SERVICE_USERS_ENDPOINT: 'http://u', MCP_SERVICE_USERS_AUTH_TYPE: 'bearer' }, 'MCP_SERVICE_USERS_TOKEN', 'required'],
     [{ MCP_SERVICES: 'users', MCP_SERVICE_USERS_ENDPOINT: 'http://u', MCP_SERVICE_USERS_RETRY_JITTER: 'maybe' }, 'MCP_SERVICE_USERS_RETRY_JITTER', 'true or false'],
     [{ PORT: '70000' }, 'PORT', ''],
