@@ -5,7 +5,8 @@ import * as z from 'zod';
 import { ProtocolError, ProtocolErrorCode, type Server } from '@modelcontextprotocol/server';
 import { isEnded, isGatewayError, toGatewayError, type ErrorBody, type MCPRequest, type MCPResponse, type RequestState } from '@mcp-gateway/protocol';
 import type { RequestRecord } from '@mcp-gateway/broker';
-import { errorResult, toolResult, type GatewayTool, type ToolResult, type ToolTarget } from '@mcp-gateway/mcp';
+import { errorResult, type GatewayTool, type ToolResult, type ToolTarget } from '@mcp-gateway/mcp';
+import { checkedToolResult } from './mcp-output';
 import type { Agent } from './auth';
 import type { ApiDeps } from './deps';
 import { afterAccepted, apiError } from './http-errors';
@@ -148,7 +149,7 @@ export function mcpTasks(t: TaskDeps) {
     if (job.state === 'cancelled') return { ...base, status: 'cancelled' };
     const ended = endedResult(job);
     if (!ended) return { ...base, status: 'working' };
-    return { ...base, status: 'completed', result: { resultType: 'complete', ...toolResult(ended) } };
+    return { ...base, status: 'completed', result: { resultType: 'complete', ...(await checkedToolResult(deps.registry, ended)) } };
   }
 
   const modern = {
@@ -204,7 +205,7 @@ export function mcpTasks(t: TaskDeps) {
     try {
       const job = await deps.broker.records.get(id);
       const result = (job ? endedResult(job) : undefined) ?? (await w.wait(Math.min(RESULT_WAIT_MS, Math.max(1000, ttl))))?.result;
-      return result && toolResult(result);
+      return result && (await checkedToolResult(deps.registry, result));
     } finally {
       w.cancel();
       res.off('close', gone);

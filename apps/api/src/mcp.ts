@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import { classifyInboundRequest, createMcpHandler, parseJSONRPCMessage, ProtocolError, ProtocolErrorCode, Server, type AuthInfo, type JSONRPCRequest, type ServerContext } from '@modelcontextprotocol/server';
 import { GatewayError, isEnded, isGatewayError, REQUEST_ID_PATTERN, type MCPRequest } from '@mcp-gateway/protocol';
-import { errorResult, toolResult, toolsFor, type ToolResult, type ToolTarget } from '@mcp-gateway/mcp';
+import { errorResult, toolsFor, type ToolResult, type ToolTarget } from '@mcp-gateway/mcp';
 import { requestHash } from '@mcp-gateway/broker';
 import { parseTraceparent } from '@mcp-gateway/observability';
 import { agentMayUse, authEnabled, type Agent } from './auth';
@@ -12,6 +12,7 @@ import { afterAccepted, apiError } from './http-errors';
 import { callCancellation, type SessionCall } from './mcp-cancel';
 import { ExpressExchangeTransport } from './mcp-exchange';
 import { serveFetch } from './mcp-fetch';
+import { checkedToolResult } from './mcp-output';
 import { createSubmitter } from './submission';
 
 /** Passed with each HTTP request to the SDK (as its AuthInfo's extra), for the handlers of its messages. */
@@ -148,7 +149,7 @@ export function mcpEndpoint(deps: ApiDeps) {
           if (progressToken !== undefined) stopProgress = reportProgress(jobId, target.service, progressToken, ctx);
         },
       });
-      if (outcome.kind === 'ended') return toolResult(outcome.ended.result);
+      if (outcome.kind === 'ended') return await checkedToolResult(registry, outcome.ended.result);
       if (asTask && !outcome.waitedToDeadline) return await tasks.modern.created(via.scope, outcome.id);
       // Calling again is safe when the call has an id: an idempotency key joins this job, and a
       // read-only call may run twice. Otherwise it would be a second job: a write done twice.

@@ -15,6 +15,10 @@ function issueOf(e: ErrorObject): ParameterIssue {
     const missing = String((e.params as { missingProperty?: string }).missingProperty);
     return { path: at ? `${at}.${missing}` : missing, message: 'is required' };
   }
+  if (e.keyword === 'dependentRequired') {
+    const { missingProperty, property } = e.params as { missingProperty?: string; property?: string };
+    return { path: at ? `${at}.${missingProperty}` : String(missingProperty), message: `is required when ${property} is given` };
+  }
   if (e.keyword === 'additionalProperties') {
     const extra = String((e.params as { additionalProperty?: string }).additionalProperty);
     return { path: at ? `${at}.${extra}` : extra, message: 'is not a parameter of this operation' };

@@ -36,9 +36,13 @@ describe('OpenAPI import: names', () => {
   it('turns a path fragment into fixed parameters, in the place the document declares them', () => {
     const d = doc({
       '/#Action=DescribeThing': { post: { parameters: [{ name: 'Version', in: 'query', schema: { type: 'string' } }], ...ok() } },
+      '/cookies#formExploded': { get: ok() },
       '/#X-Amz-Target=Svc.Op': { post: { parameters: [{ name: 'X-Amz-Target', in: 'header', required: true, schema: { type: 'string' } }], ...ok() } },
     });
-    const [describe, target] = importOperations(d).operations;
+    const [describe, bare, target] = importOperations(d).operations;
+    // A bare word only tells operations on one path apart.
+    expect(bare).toMatchObject({ name: 'get_cookies_formExploded', path: '/cookies' });
+    expect(bare!.request?.fixed).toBeUndefined();
     expect(describe).toMatchObject({ name: 'post_Action_DescribeThing', path: '/', request: { fixed: [{ in: 'query', name: 'Action', value: 'DescribeThing' }] } });
     expect(target).toMatchObject({ path: '/', request: { fixed: [{ in: 'header', name: 'X-Amz-Target', value: 'Svc.Op' }] } });
     expect(Object.keys((target!.parameters as { properties: Doc }).properties)).toEqual([]);
@@ -120,6 +124,14 @@ describe('OpenAPI import: parameters and bodies', () => {
     const collide = only(doc({ '/u/{id}': { put: { parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], ...body({ type: 'object', properties: { id: { type: 'string' } } }), ...ok() } } }));
     expect(Object.keys((collide.parameters as { properties: Doc }).properties)).toEqual(['id', 'body']);
     expect(buildBackendRequest('http://svc.local', collide, { id: '7', body: { id: 'x' } }).body).toEqual({ id: 'x' });
+
+    // An optional body: its required properties are required once any of its properties is sent.
+    const optional = only(doc({ '/o': { post: { requestBody: { content: { 'application/json': { schema: { type: 'object', properties: { id: { type: 'string' }, note: { type: 'string' } }, required: ['id'] } } } }, ...ok() } } }));
+    expect(optional.parameters).toMatchObject({ dependentRequired: { note: ['id'] } });
+    expect(optional.parameters).not.toHaveProperty('required');
+    const validator = new ParameterValidator();
+    expect(() => validator.validate('s', optional, {})).not.toThrow();
+    expect(() => validator.validate('s', optional, { note: 'n' })).toThrow(/id is required when note is given/);
 
     const list = only(doc({ '/tags': { post: { ...body({ type: 'array', items: { type: 'string' } }), ...ok() } } }));
     expect(buildBackendRequest('http://svc.local', list, { body: ['a', 'b'] }).body).toEqual(['a', 'b']);
@@ -216,6 +228,26 @@ describe('OpenAPI import: schemas', () => {
     const validator = new ParameterValidator();
     expect(() => validator.validate('s', op, { label: null, children: [{ label: 'c', children: [] }] })).not.toThrow();
     expect(() => validator.validate('s', op, { children: [{ kind: 'z' }] })).toThrow(/children\.0\.kind must be equal to one of the allowed values/);
+  });
+
+  it("keeps a oneOf as it is, and reads answers tolerantly", () => {
+    const cat = { type: 'object', properties: { kind: { type: 'string' }, meows: { type: 'boolean' } }, required: ['kind'] };
+    const dog = { type: 'object', properties: { kind: { type: 'string' }, barks: { type: 'boolean' } }, required: ['kind'] };
+    const op = only(
+      doc({
+        '/pets': {
+          post: {
+            requestBody: { required: true, content: { 'application/json': { schema: { oneOf: [cat, dog], discriminator: { propertyName: 'kind' } } } } },
+            responses: { '200': { description: 'ok', content: { 'application/json': { schema: { ...cat, additionalProperties: false } } } } },
+          },
+        },
+      }),
+    );
+    expect((op.parameters as { properties: { body: Doc } }).properties.body).toEqual({ oneOf: [cat, dog] });
+    // As JSON Schema (and a validating backend) reads it: {kind} fits both branches, so neither.
+    expect(() => new ParameterValidator().validate('s', op, { body: { kind: 'cat', meows: true } })).toThrow(/must match exactly one schema in oneOf/);
+    expect(() => new ParameterValidator().validate('s', op, { body: { kind: 'cat', meows: true, barks: 'no' } })).not.toThrow();
+    expect(op.outputSchema).toEqual({ type: 'object', properties: cat.properties });
   });
 
   it('drops a pattern JavaScript cannot compile, saying so in the description', () => {

@@ -1,3 +1,4 @@
+import type { ValidateFunction } from 'ajv';
 import type { ErrorBody, MCPResponse } from '@mcp-gateway/protocol';
 
 export type ToolContent =
@@ -60,11 +61,35 @@ function binaryContent(id: string, answer: { mediaType: string; base64: string }
   return { type: 'resource', resource: { uri: `mcp-gateway://requests/${encodeURIComponent(id)}/result`, mimeType: answer.mediaType, blob: answer.base64 } };
 }
 
+let validators: { ajv: import('ajv').default; compiled: WeakMap<object, ValidateFunction> } | undefined;
+
+/** Why `data` does not match a tool's outputSchema, or undefined when it does (formats are annotations). */
+export function outputSchemaProblem(schema: Record<string, unknown>, data: unknown): string | undefined {
+  if (!validators) {
+    const Ajv2020 = (require('ajv/dist/2020') as { default: new (o: object) => import('ajv').default }).default;
+    validators = { ajv: new Ajv2020({ strict: false, validateFormats: false, logger: false }), compiled: new WeakMap() };
+  }
+  let fn = validators.compiled.get(schema);
+  if (!fn) {
+    try {
+      fn = validators.ajv.compile(schema);
+    } catch {
+      return undefined;
+    }
+    validators.compiled.set(schema, fn);
+  }
+  if (fn(data)) return undefined;
+  const e = fn.errors?.[0];
+  return e ? `${e.instancePath || '(answer)'} ${e.message ?? 'is invalid'}` : 'it is invalid';
+}
+
 /**
  * A gateway result as a tool result: JSON as structuredContent and as text, text answers (XML, CSV,
- * …) as they came, bytes as image, audio or resource content with their media type.
+ * …) as they came, bytes as image, audio or resource content with their media type. With the tool's
+ * `outputSchema`: an answer that breaks it is an error result holding the answer as text, since a
+ * client checks structuredContent against the schema and would refuse the whole result.
  */
-export function toolResult(result: MCPResponse): ToolResult {
+export function toolResult(result: MCPResponse, outputSchema?: Record<string, unknown>): ToolResult {
   if (result.status !== 'success' || result.error) {
     const r = errorResult(result.error ?? { code: 'INTERNAL_ERROR', message: 'The request ended without a result', retryable: true }, result.id);
     return { ...r, _meta: { 'mcp-gateway/request': { id: result.id, attempts: result.metadata.attempts, backendStatus: result.metadata.backendStatus } } };
@@ -73,6 +98,11 @@ export function toolResult(result: MCPResponse): ToolResult {
   const _meta = { 'mcp-gateway/request': { id: result.id, attempts: result.metadata.attempts, backendStatus: result.metadata.backendStatus } };
   const bytes = binaryAnswer(data);
   if (bytes) return { content: [binaryContent(result.id, bytes)], _meta };
+  const problem = outputSchema ? outputSchemaProblem(outputSchema, isPlainObject(data) ? data : { result: data ?? null }) : undefined;
+  if (problem) {
+    const text = `The backend answered, but its answer does not match the operation's documented output schema (${problem}). The answer as it came: ${JSON.stringify(data)}`;
+    return { isError: true, content: [{ type: 'text', text }], _meta };
+  }
   return {
     content: [{ type: 'text', text: data === undefined ? 'null' : typeof data === 'string' ? data : JSON.stringify(data) }],
     structuredContent: isPlainObject(data) ? data : { result: data ?? null },

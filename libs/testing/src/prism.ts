@@ -70,6 +70,9 @@ export async function startPrism(document: string, options: PrismOptions = {}): 
     }
     await new Promise((r) => setTimeout(r, 100));
   }
+  // Prism logs the probe's request after answering it: wait for that line, so that it is not read
+  // as part of the first request a test sends.
+  for (const until = Date.now() + 2_000; !/\[HTTP SERVER\] get \/ .*terminated with error/.test(prism.output()) && Date.now() < until; ) await new Promise((r) => setTimeout(r, 10));
   return {
     url,
     port,

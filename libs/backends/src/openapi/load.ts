@@ -107,7 +107,20 @@ async function specWarnings(doc: Json): Promise<string[]> {
  * `check`: also validate it against its spec (ReadMe's parser; a few hundred ms even for a small
  * document, so it is done where an operator reads the answer: at registration).
  */
-export async function loadOpenApiDocument(source: DocumentSource, check = false): Promise<LoadedDocument> {
+export function loadOpenApiDocument(source: DocumentSource, check = false): Promise<LoadedDocument> {
+  // Services that share a document (one per include filter, say) load it once when they load together.
+  const key = JSON.stringify([source, check]);
+  let loading = inFlight.get(key);
+  if (!loading) {
+    loading = readDocument(source, check).finally(() => inFlight.delete(key));
+    inFlight.set(key, loading);
+  }
+  return loading;
+}
+
+const inFlight = new Map<string, Promise<LoadedDocument>>();
+
+async function readDocument(source: DocumentSource, check: boolean): Promise<LoadedDocument> {
   const original = await bundle(source);
   const swagger = typeof original.swagger === 'string' ? original.swagger : undefined;
   const openapi = typeof original.openapi === 'string' ? original.openapi : undefined;

@@ -38,11 +38,15 @@ export interface ImportedOperations {
   tags: Map<string, string[]>;
 }
 
-/** A path with its `#a=b` fragment or `?a=b` query taken off: the pairs become fixed parameters. */
+/**
+ * A path with its `#a=b` fragment or `?a=b` query taken off: the pairs become fixed parameters; a
+ * bare word (`/cookies#formExploded`) only tells two operations apart.
+ */
 function splitPath(raw: string): { path: string; pairs: [string, string][] } {
   const cut = raw.search(/[#?]/);
   if (cut < 0) return { path: raw, pairs: [] };
-  const pairs = [...new URLSearchParams(raw.slice(cut + 1).replace(/#/g, '&'))].filter(([k]) => k !== '');
+  const rest = raw.slice(cut + 1).replace(/#/g, '&').split('&').filter((part) => part.includes('=')).join('&');
+  const pairs = [...new URLSearchParams(rest)].filter(([k]) => k !== '');
   return { path: raw.slice(0, cut) || '/', pairs };
 }
 
@@ -124,6 +128,7 @@ class OperationImport {
   readonly fixed: { in: ParameterBinding['in']; name: string; value: string }[] = [];
   readonly notes: DefinitionNote[] = [];
   body?: BodyBinding;
+  dependentRequired?: Record<string, string[]>;
   readonly converter: SchemaConverter;
 
   constructor(
@@ -222,7 +227,13 @@ function addBody(imp: OperationImport, op: Json): void {
         binary.push(name);
       } else imp.properties[name] = convertedProps[name];
     }
-    if (required) imp.required.push(...((converted.required as string[] | undefined) ?? []));
+    const inner = (converted.required as string[] | undefined) ?? [];
+    if (required) imp.required.push(...inner);
+    else if (inner.length > 0) {
+      // An optional body still needs its required properties once any of its properties is sent.
+      const needs = Object.keys(convertedProps).map((p) => [p, inner.filter((r) => r !== p)] as const).filter(([, rest]) => rest.length > 0);
+      if (needs.length > 0) imp.dependentRequired = { ...imp.dependentRequired, ...Object.fromEntries(needs) };
+    }
     imp.body = { mediaType, properties: Object.keys(convertedProps), ...(binary.length > 0 ? { binary } : {}) };
     return;
   }
@@ -291,6 +302,7 @@ function importOperation({ doc, rawPath, item, method, op }: OperationSource, na
       properties: imp.properties,
       ...(imp.required.length > 0 ? { required: [...new Set(imp.required)] } : {}),
       additionalProperties: false,
+      ...(imp.dependentRequired ? { dependentRequired: imp.dependentRequired } : {}),
       ...(defs ? { $defs: defs } : {}),
     },
     request,

@@ -53,7 +53,10 @@ export class SchemaConverter {
   private readonly defNames = new Map<string, string>();
   private readonly defs: Json = {};
 
-  /** `use`: a request drops readOnly properties, a response writeOnly ones. */
+  /**
+   * `use`: a request drops readOnly properties; a response drops writeOnly ones, and is read
+   * tolerantly (no `required`, extra properties allowed), since answers drift from their documents.
+   */
   constructor(
     private readonly doc: Json,
     private readonly use: SchemaUse,
@@ -136,9 +139,11 @@ export class SchemaConverter {
     }
     if (isObject(s.dependentRequired)) out.dependentRequired = s.dependentRequired;
     for (const k of ONE_SCHEMA) if (s[k] !== undefined && (typeof s[k] === 'boolean' || isObject(s[k]))) out[k] = this.convert(s[k], stack);
+    // An answer is read tolerantly: fields its document requires may be missing, others may be added.
+    if (this.use === 'response') for (const k of ['additionalProperties', 'unevaluatedProperties']) if (out[k] === false) delete out[k];
     if (Array.isArray(s.items)) out.prefixItems = s.items.map((i) => this.convert(i, stack));
     else if (s.items !== undefined && (typeof s.items === 'boolean' || isObject(s.items))) out.items = this.convert(s.items, stack);
-    for (const k of SCHEMA_LISTS) if (Array.isArray(s[k]) && (s[k] as unknown[]).length > 0) out[k] = [...(out[k] as unknown[] ?? []), ...(s[k] as unknown[]).map((i) => this.convert(i, stack))];
+    for (const k of SCHEMA_LISTS) if (Array.isArray(s[k]) && (s[k] as unknown[]).length > 0) out[k] = (s[k] as unknown[]).map((i) => this.convert(i, stack));
     for (const k of SCHEMA_MAPS) if (isObject(s[k])) out[k] = this.schemaMap(s[k] as Json, stack, k === 'properties');
     this.copyRequired(s, out);
     return out;
@@ -188,7 +193,7 @@ export class SchemaConverter {
   }
 
   private copyRequired(s: Json, out: Json): void {
-    if (!Array.isArray(s.required)) return;
+    if (!Array.isArray(s.required) || this.use === 'response') return;
     const props = isObject(s.properties) ? s.properties : undefined;
     const required = [...new Set(s.required.filter((r): r is string => typeof r === 'string'))].filter(
       (r) => !(props && r in props && !(r in (out.properties as Json))),
