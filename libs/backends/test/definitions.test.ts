@@ -36,8 +36,25 @@ describe('loadServiceDefinition', () => {
   let docStatus = 200;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'mcp-defs-'));
 
+  // A document split over files: its references resolve against its own URL.
+  const SPLIT = [
+    'openapi: 3.1.0',
+    'info: {title: split, version: "1"}',
+    'paths:',
+    '  /pets:',
+    '    post:',
+    '      operationId: addPet',
+    '      requestBody: {required: true, content: {application/json: {schema: {$ref: "schemas/pet.yaml"}}}}',
+    '      responses: {"200": {description: ok}}',
+  ].join('\n');
+
   beforeAll(async () => {
-    backend = await startBackend((req) => (req.path === '/openapi.json' ? { status: docStatus, body: OPENAPI } : { status: 404 }));
+    backend = await startBackend((req) => {
+      if (req.path === '/openapi.json') return { status: docStatus, body: OPENAPI };
+      if (req.path === '/docs/api.yaml') return { body: SPLIT, headers: { 'content-type': 'application/yaml' } };
+      if (req.path === '/docs/schemas/pet.yaml') return { body: 'type: object\nproperties: {name: {type: string}}\nrequired: [name]\n' };
+      return { status: 404 };
+    });
   });
   afterAll(() => backend.close());
 
@@ -79,6 +96,12 @@ describe('loadServiceDefinition', () => {
     docStatus = 500;
     await expect(loadServiceDefinition('s', svc({ openapiUrl: `${backend.url}/openapi.json?token=secret` }))).rejects.toThrow(/answered 500/);
     await expect(loadServiceDefinition('s', svc({ openapiUrl: `${backend.url}/openapi.json?token=secret` }))).rejects.not.toThrow(/secret/);
+  });
+
+  it("resolves a fetched document's external references against its URL", async () => {
+    const def = await loadServiceDefinition('s', svc({ openapiUrl: `${backend.url}/docs/api.yaml` }));
+    expect(def.operations[0]).toMatchObject({ name: 'addPet', parameters: { properties: { name: { type: 'string' } }, required: ['name'] } });
+    expect(backend.requests.map((r) => r.path)).toContain('/docs/schemas/pet.yaml');
   });
 
   it('without any definition takes any operation as POST /{name}, not idempotent', async () => {
