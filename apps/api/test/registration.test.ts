@@ -78,3 +78,28 @@ it('a registration whose OpenAPI document cannot be fetched (connection refused)
   expect(res.headers['retry-after']).toBeUndefined();
   expect((await gw.http.get('/mcp/services')).body.services.map((s: { name: string }) => s.name)).not.toContain('unreachable');
 });
+
+it("a registration checks an OpenAPI document against its spec and answers what the import made of it", async () => {
+  const doc = {
+    openapi: '3.0.3',
+    info: { title: 'odd', version: '1' },
+    paths: {
+      '/items/{id}': { get: { operationId: 'items/get', responses: { '200': { description: 'ok' } } } },
+      '/items': { get: { responses: { '200': { description: 'ok' } } }, trace: { responses: { '200': { description: 'ok' } } } },
+    },
+  };
+  const docs = await startBackend(() => ({ body: doc }));
+  try {
+    const res = await gw.http.post('/mcp/services').set('X-Admin-Token', ADMIN).send({ name: 'odd', endpoint: docs.url, openapiUrl: `${docs.url}/openapi.json` });
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ definitionSource: 'openapi', operations: 2, document: { format: 'OpenAPI 3.0.3', title: 'odd', operationsInDocument: 3, filteredOut: 0, leftOut: 1 } });
+    // The path parameter {id} is not declared: the spec check says so, the import still makes it an argument.
+    expect(res.body.document.warnings.join(' ')).toMatch(/id/);
+    const def = await gw.http.get('/mcp/services/odd/definition');
+    expect(def.body.operations.map((o: { name: string }) => o.name)).toEqual(['items/get', 'get_items']);
+    expect(def.body.document.notes).toContainEqual({ where: 'TRACE /items', change: 'left-out', reason: 'TRACE echoes the request back, credentials included' });
+    expect((await gw.http.delete('/mcp/services/odd').set('X-Admin-Token', ADMIN)).status).toBe(200);
+  } finally {
+    await docs.close();
+  }
+});

@@ -51,6 +51,13 @@ describe('OpenAPI import: names', () => {
     expect(buildBackendRequest('http://svc.local', target!, {}).headers).toMatchObject({ 'X-Amz-Target': 'Svc.Op' });
   });
 
+  it('never takes a reserved header from a path fragment', () => {
+    const { operations, notes } = importOperations(doc({ '/#Host=evil.example': { get: { parameters: [{ name: 'Host', in: 'header', schema: { type: 'string' } }], ...ok() } } }));
+    expect(operations[0]!.request?.fixed).toBeUndefined();
+    expect(buildBackendRequest('http://svc.local', operations[0]!, {}).headers).not.toHaveProperty('Host');
+    expect(notes).toContainEqual(expect.objectContaining({ change: 'parameter-left-out', reason: expect.stringMatching(/^fixed header Host/) }));
+  });
+
   it('leaves out only what it cannot call safely, saying why', () => {
     const { operations, notes } = importOperations(doc({ '/a/../b': { get: ok() }, '/echo': { trace: ok(), get: ok() } }));
     expect(operations.map((o) => o.name)).toEqual(['get_echo']);

@@ -269,8 +269,12 @@ function importOperation({ doc, rawPath, item, method, op }: OperationSource, na
   const declared = declaredParameters(doc, item, op);
   const fixedNames = new Set(pairs.map(([k]) => k));
   for (const [k, v] of pairs) {
-    const decl = declared.find((p) => p.name === k && p.in !== 'path');
-    imp.fixed.push({ in: (decl?.in as ParameterBinding['in'] | undefined) ?? 'query', name: k, value: v });
+    const where = (declared.find((p) => p.name === k && p.in !== 'path')?.in as ParameterBinding['in'] | undefined) ?? 'query';
+    if (where === 'header' && (!HEADER_TOKEN.test(k) || RESERVED_HEADERS.has(k.toLowerCase()) || forbidden.has(k.toLowerCase()) || !/^[\t\x20-\x7e]*$/.test(v))) {
+      imp.leaveOut(`fixed header ${k} from the path is set by the gateway, or is not a one-line header`);
+      continue;
+    }
+    imp.fixed.push({ in: where, name: k, value: v });
   }
   const success = successContent(doc, op.responses);
   imp.converter.scan(...declared.map((p) => p.schema ?? p.content), deref(doc, op.requestBody)?.content);
