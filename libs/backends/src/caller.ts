@@ -97,6 +97,13 @@ function binaryBody(bytes: Buffer, contentType: string): { data: unknown } {
   return { data: { mediaType: contentType.split(';')[0]!.trim(), base64: bytes.toString('base64') } };
 }
 
+/** Sets a header, dropping any other spelling of its name: an argument's header never stands beside the credential. */
+function setHeader(headers: Record<string, string>, name: string, value: string): void {
+  const lower = name.toLowerCase();
+  for (const k of Object.keys(headers)) if (k.toLowerCase() === lower) delete headers[k];
+  headers[name] = value;
+}
+
 /** Whether the API key goes where the operation's document says (the config names no header of its own). */
 function usesDocumentPlacement(config: ServiceConfig, op: OperationDefinition): boolean {
   return config.auth.type === 'api-key' && config.auth.credentials.headerName === undefined && op.request?.apiKey !== undefined;
@@ -175,18 +182,18 @@ export class BackendCaller {
     try {
       switch (auth.type) {
         case 'bearer':
-          headers.Authorization = `Bearer ${auth.credentials.token}`;
+          setHeader(headers, 'Authorization', `Bearer ${auth.credentials.token}`);
           break;
         case 'api-key':
           // Placed by the request builder when the operation's document says where it goes.
-          if (!usesDocumentPlacement(input.config, input.operation)) headers[auth.credentials.headerName ?? 'X-API-Key'] = auth.credentials.apiKey ?? '';
+          if (!usesDocumentPlacement(input.config, input.operation)) setHeader(headers, auth.credentials.headerName ?? 'X-API-Key', auth.credentials.apiKey ?? '');
           break;
         case 'basic':
-          headers.Authorization = `Basic ${Buffer.from(`${auth.credentials.username}:${auth.credentials.password}`).toString('base64')}`;
+          setHeader(headers, 'Authorization', `Basic ${Buffer.from(`${auth.credentials.username}:${auth.credentials.password}`).toString('base64')}`);
           break;
         case 'oauth2':
           oauthToken = await this.tokens.current(input.service, auth.credentials, deadline);
-          if (oauthToken) headers.Authorization = `Bearer ${oauthToken}`;
+          if (oauthToken) setHeader(headers, 'Authorization', `Bearer ${oauthToken}`);
           break;
         case 'none':
           break;

@@ -42,7 +42,7 @@ export interface BackendRequest {
   /** The URL's origin, and its path with the query: what the connection pool is given. */
   origin: string;
   path: string;
-  /** JSON body (POST/PUT/PATCH), undefined otherwise. */
+  /** JSON body, undefined when there is none. */
   body?: unknown;
   /** A body in another media type (form, multipart, text, bytes), or JSON of a media type of its own. */
   encoded?: { contentType: string; data: string | Uint8Array };
@@ -69,7 +69,7 @@ function appendQuery(search: URLSearchParams, key: string, value: unknown): void
 
 /**
  * The backend call for an operation: path parameters URL-encoded into the path, the rest in the query
- * (GET/DELETE/HEAD, and those the operation names in `query`; arrays as repeated keys) or the JSON
+ * (GET/DELETE/HEAD/OPTIONS, and those the operation names in `query`; arrays as repeated keys) or the JSON
  * body. The endpoint's own base path and query are kept, and the result is checked to still be on
  * the endpoint.
  */
@@ -91,7 +91,7 @@ export function buildBackendRequest(endpoint: string, op: OperationDefinition, p
   if (problems.length > 0) {
     throw new GatewayError('VALIDATION_ERROR', `Invalid parameter ${problems[0]!.path}: ${problems[0]!.message}`, { details: problems });
   }
-  const basePath = base.pathname.replace(/\/+$/, '');
+  const basePath = `${base.pathname.replace(/\/+$/, '')}${(options.basePath ?? '').replace(/\/+$/, '')}`;
   const url = new URL(base.href);
   url.pathname = `${basePath}${filled}`;
   const inQuery = QUERY_METHODS.has(op.method);
@@ -154,7 +154,7 @@ function encodeBody(body: BodyBinding, parameters: Record<string, unknown>): { j
   if (body.arg !== undefined) value = parameters[body.arg];
   else {
     const fields = Object.fromEntries((body.properties ?? []).filter((p) => parameters[p] !== undefined).map((p) => [p, parameters[p]]));
-    value = Object.keys(fields).length > 0 ? fields : undefined;
+    value = Object.keys(fields).length > 0 || body.required ? fields : undefined;
   }
   if (value === undefined) return undefined;
   const binary = new Set(body.binary ?? []);
@@ -203,6 +203,22 @@ function multipart(value: unknown, binary: ReadonlySet<string>): NonNullable<Bac
   return { contentType: `multipart/form-data; boundary=${boundary}`, data: Buffer.concat(chunks) };
 }
 
+/** Query names an argument may not produce: the document's fixed ones and the API key's. */
+function ownedQueryNames(binding: RequestBinding, options: RequestOptions): Set<string> {
+  const names = new Set((binding.fixed ?? []).filter((f) => f.in === 'query').map((f) => f.name));
+  if (options.apiKey?.in === 'query') names.add(options.apiKey.name);
+  return names;
+}
+
+/** An exploded object names its own query parameters: none of them may be one the gateway or document sets. */
+function checkedPairs(b: RequestBinding['parameters'][number], pairs: string[], owned: ReadonlySet<string>): string[] {
+  for (const pair of pairs) {
+    const name = decodeURIComponent(pair.slice(0, Math.max(0, pair.indexOf('='))));
+    if (owned.has(name)) throw invalid(b.arg, `must not set the query parameter ${name} (the gateway sets it)`);
+  }
+  return pairs;
+}
+
 /**
  * An imported operation's call: each argument where its binding says (path, query, header, cookie,
  * body), the document's fixed parameters, its base path and media types. As for every call, the
@@ -220,17 +236,21 @@ function buildBoundRequest(endpoint: string, op: OperationDefinition, binding: R
     else if (f.in === 'cookie') cookies.push(`${f.name}=${encodeURIComponent(f.value)}`);
     else query.push(`${encodeURIComponent(f.name)}=${encodeURIComponent(f.value)}`);
   }
+  const owned = ownedQueryNames(binding, options);
   for (const b of binding.parameters) {
     const value = parameters[b.arg];
     if (b.in === 'path' || value === undefined || value === null) continue;
-    if (b.in === 'query') query.push(...queryPairs(b, value));
+    if (b.in === 'query') query.push(...checkedPairs(b, queryPairs(b, value), owned));
     else if (b.in === 'header') headers[b.name] = headerText(b, value);
     else cookies.push(cookiePair(b, value));
   }
   const key = options.apiKey;
   if (key?.in === 'query') query.push(`${encodeURIComponent(key.name)}=${encodeURIComponent(key.value)}`);
   else if (key?.in === 'cookie') cookies.push(`${key.name}=${encodeURIComponent(key.value)}`);
-  else if (key) headers[key.name] = key.value;
+  else if (key) {
+    for (const k of Object.keys(headers)) if (k.toLowerCase() === key.name.toLowerCase()) delete headers[k];
+    headers[key.name] = key.value;
+  }
   if (cookies.length > 0) headers.Cookie = cookies.join('; ');
   const path = `${prefix}${fillPath(op, binding, parameters)}`;
   const url = new URL(`${base.origin}${path}${query.length > 0 ? `?${query.join('&')}` : ''}`);

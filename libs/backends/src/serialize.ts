@@ -8,8 +8,11 @@ import { GatewayError, type ParameterBinding } from '@mcp-gateway/protocol';
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const scalar = (v: unknown): string => (typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v));
 
-/** RFC 3986 reserved characters, kept as they are when a parameter says `allowReserved`. */
-const RESERVED = /[:/?#[\]@!$&'()*+,;=]/;
+/**
+ * RFC 3986 reserved characters, kept as they are when a parameter says `allowReserved`; `&`, `=`,
+ * `#` and `+` stay encoded all the same, or a value could add query parameters or cut the query off.
+ */
+const RESERVED = /[:/?[\]@!$'()*,;]/;
 function encode(value: string, allowReserved = false): string {
   if (!allowReserved) return encodeURIComponent(value);
   return [...value].map((c) => (RESERVED.test(c) ? c : encodeURIComponent(c))).join('');
@@ -33,7 +36,8 @@ export function queryPairs(b: ParameterBinding, value: unknown): string[] {
     if (style === 'deepObject') return deepPairs(b.name, value, b.allowReserved);
     const entries = Object.entries(value).filter(([, v]) => v !== undefined);
     if (explode) return entries.map(([k, v]) => `${encode(k)}=${enc(v)}`);
-    return [`${name}=${entries.flatMap(([k, v]) => [encode(k), enc(v)]).join(',')}`];
+    const sep = style === 'spaceDelimited' ? '%20' : style === 'pipeDelimited' ? '|' : ',';
+    return [`${name}=${entries.flatMap(([k, v]) => [encode(k), enc(v)]).join(sep)}`];
   }
   return [`${name}=${enc(value)}`];
 }
@@ -93,16 +97,17 @@ export function headerText(b: ParameterBinding, value: unknown): string {
   return text;
 }
 
-/** One `name=value` of the Cookie header (form style; arrays and objects comma-joined). */
+/** One `name=value` of the Cookie header (form style; arrays and objects comma-joined, each piece encoded). */
 export function cookiePair(b: ParameterBinding, value: unknown): string {
+  const enc = (v: unknown) => encodeURIComponent(scalar(v));
   const text = b.json
-    ? JSON.stringify(value)
+    ? encodeURIComponent(JSON.stringify(value))
     : Array.isArray(value)
-      ? value.map(scalar).join(',')
+      ? value.map(enc).join(',')
       : isObject(value)
-        ? Object.entries(value).flatMap(([k, v]) => [k, scalar(v)]).join(',')
-        : scalar(value);
-  return `${b.name}=${encodeURIComponent(text)}`;
+        ? Object.entries(value).flatMap(([k, v]) => [encodeURIComponent(k), enc(v)]).join(',')
+        : enc(value);
+  return `${b.name}=${text}`;
 }
 
 /** Bytes from a base64 (or base64url) argument; refused, naming the argument, when it is not base64. */

@@ -78,6 +78,14 @@ describe('BackendCaller: imported operations', () => {
     expect(basic!.headers.authorization).toBe(`Basic ${Buffer.from('u:p:w').toString('base64')}`);
   });
 
+  it("never sends an argument's header beside the credential under another spelling of its name", async () => {
+    const caller = newCaller(uniquePrefix());
+    const withHeader = OperationDefinitionSchema.parse({ name: 'op', method: 'GET', path: '/h', request: { parameters: [{ arg: 'k', in: 'header', name: 'x-api-key' }] } });
+    await caller.call({ service: 's', config: svc({ endpoint: backend.url, auth: { type: 'api-key', credentials: { apiKey: 'SECRET' } } }), operation: withHeader, parameters: { k: 'AGENT' }, timeoutMs: 2000 });
+    // Node joins repeated headers ("AGENT, SECRET"): one value means one header.
+    expect(backend.requests[0]!.headers['x-api-key']).toBe('SECRET');
+  });
+
   it('reads a binary answer as base64 with its media type, and XML as text', async () => {
     const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 255]);
     const files = await startBackend((req) => (req.path === '/img' ? { body: png, headers: { 'content-type': 'image/png' } } : { body: '<a>1</a>', headers: { 'content-type': 'application/xml' } }));

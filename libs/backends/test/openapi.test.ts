@@ -297,3 +297,57 @@ describe('OpenAPI documents', () => {
     await expect(importOpenApi({ file: path.join(dir, 'missing-ref.json') })).rejects.toThrow(/nowhere\.json/);
   });
 });
+
+describe('OpenAPI import: what a review found', () => {
+  it('lets no argument set a query parameter the gateway or document owns, nor cut the query short', () => {
+    const op = only(
+      doc(
+        {
+          '/#Action=Describe': {
+            get: {
+              security: [{ key: [] }],
+              parameters: [
+                { name: 'filter', in: 'query', schema: { type: 'object' } },
+                { name: 'q', in: 'query', allowReserved: true, schema: { type: 'string' } },
+                { name: 'api_key', in: 'query', schema: { type: 'string' } },
+              ],
+              ...ok(),
+            },
+          },
+        },
+        { components: { securitySchemes: { key: { type: 'apiKey', in: 'query', name: 'api_key' } } } },
+      ),
+    );
+    expect(Object.keys((op.parameters as { properties: Doc }).properties)).toEqual(['filter', 'q']);
+    const key = { apiKey: { in: 'query' as const, name: 'api_key', value: 'SECRET' } };
+    expect(() => buildBackendRequest('http://svc.local', op, { filter: { Action: 'DeleteAll' } }, key)).toThrow(/must not set the query parameter Action/);
+    expect(() => buildBackendRequest('http://svc.local', op, { filter: { api_key: 'mine' } }, key)).toThrow(/must not set the query parameter api_key/);
+    expect(buildBackendRequest('http://svc.local', op, { q: 'a/b:c&api_key=x#frag' }, key).path).toBe('/?Action=Describe&q=a/b:c%26api_key%3Dx%23frag&api_key=SECRET');
+  });
+
+  it('keeps null allowed beside allOf or a reference, and 3.1 keywords beside a reference', () => {
+    const components = { schemas: { User: { type: 'object', properties: { id: { type: 'integer' } }, required: ['id'] } } };
+    const body = (schema: Doc, version = '3.0.3') => ({ ...doc({ '/u': { post: { requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', properties: { owner: schema } } } } }, ...ok() } } }, { components }), openapi: version });
+    const owner = (d: Doc) => (only(d).parameters as { properties: { owner: Doc } }).properties.owner;
+    expect(owner(body({ nullable: true, allOf: [{ $ref: '#/components/schemas/User' }] }))).toEqual({ anyOf: [{ allOf: [components.schemas.User] }, { type: 'null' }] });
+    expect(owner(body({ nullable: true, $ref: '#/components/schemas/User' }))).toEqual({ anyOf: [components.schemas.User, { type: 'null' }] });
+    expect(owner(body({ $ref: '#/components/schemas/User', properties: { extra: { type: 'string' } } }, '3.1.0'))).toEqual({ allOf: [components.schemas.User], properties: { extra: { type: 'string' } } });
+    expect(owner(body({ $ref: '#/components/schemas/User', type: 'string' }))).toEqual(components.schemas.User);
+  });
+
+  it('drops a patternProperties key JavaScript cannot compile, sends a required body with no arguments, and keeps operationIds for their operations', () => {
+    const d = doc({
+      '/a': {
+        post: { operationId: 'x', requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', properties: { n: { type: 'integer' } }, patternProperties: { '^[a-z\\_]+$': {} } } } } }, ...ok() },
+        put: { operationId: 'x', ...ok() },
+      },
+      '/b': { get: { operationId: 'x_2', ...ok() } },
+    });
+    const ops = importOperations(d).operations;
+    // PUT is listed before POST: the first x keeps it, the next skips x_2 (another operation's id).
+    expect(ops.map((o) => `${o.method} ${o.name}`)).toEqual(['PUT x', 'POST x_3', 'GET x_2']);
+    const post = ops.find((o) => o.method === 'POST');
+    expect(() => new ParameterValidator().validate('s', post!, {})).not.toThrow();
+    expect(buildBackendRequest('http://svc.local', post!, {}).body).toEqual({});
+  });
+});

@@ -133,7 +133,7 @@ export const ServiceConfigSchema = z
     circuitBreaker: CircuitBreakerSchema.default({ failureThreshold: 5, recoveryTimeout: 30000, halfOpenMaxCalls: 1 }),
     retryPolicy: ServiceRetryPolicySchema.optional().describe('Overrides the gateway retry policy for this service, key by key'),
     operations: z.array(OperationDefinitionSchema).optional().describe('Inline operation definitions'),
-    definitionFile: z.string().min(1).optional().describe('Path of a YAML/JSON definition file ({operations: [...]})'),
+    definitionFile: z.string().min(1).optional().describe('Path of a definition file: YAML/JSON {operations: [...]} or an OpenAPI document'),
     openapiUrl: httpUrl.optional().describe('URL of the backend OpenAPI document (3.x or Swagger 2.0, JSON or YAML)'),
     include: selectors('Operations served, when set (others are left out)'),
     exclude: selectors('Operations left out'),

@@ -38,6 +38,7 @@ export const BodyBindingSchema = z
     arg: z.string().min(1).max(256).optional().describe('The argument holding the whole body'),
     properties: z.array(z.string().min(1).max(256)).optional().describe('Arguments that are the properties of an object body'),
     binary: z.array(z.string().min(1).max(256)).optional().describe('Arguments given base64-encoded and sent as bytes'),
+    required: z.boolean().optional().describe('A body is sent even when no argument fills it'),
   })
   .strict();
 export type BodyBinding = z.infer<typeof BodyBindingSchema>;
@@ -48,7 +49,7 @@ export type ApiKeyPlacement = z.infer<typeof ApiKeyPlacementSchema>;
 
 /**
  * How an operation's arguments become an HTTP request (an imported OpenAPI operation has one). Without
- * it the plain rule holds: path placeholders, then the query (GET/DELETE/HEAD) or a JSON object body.
+ * it the plain rule holds: path placeholders, then the query (GET/DELETE/HEAD/OPTIONS) or a JSON object body.
  */
 export const RequestBindingSchema = z
   .object({
@@ -79,8 +80,8 @@ export const OperationDefinitionSchema = z
       }),
     parameters: JsonSchemaSchema.default({ type: 'object' }),
     /**
-     * Parameters that go in the query string whatever the method (an OpenAPI `in: query` parameter of
-     * a POST, say); the others of a POST/PUT/PATCH go in the JSON body.
+     * Parameters that go in the query string whatever the method; the others of a POST/PUT/PATCH go
+     * in the JSON body. (An imported operation says where each argument goes in `request`.)
      */
     query: z.array(z.string().min(1).max(256)).max(256).optional().describe('Parameters sent in the query string even for POST/PUT/PATCH'),
     idempotent: z.boolean().optional(),

@@ -25,8 +25,10 @@ export function publicUrl(url: string): string {
   }
 }
 
+/** The first line of an error's message, every URL in it without credentials or query. */
 function firstLine(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!.trim();
+  const line = (err instanceof Error ? err.message : String(err)).split('\n')[0]!.trim();
+  return line.replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>]+/gi, (url) => publicUrl(url));
 }
 
 /** YAML (and so JSON) text → data, loaded on first use. */
@@ -72,9 +74,8 @@ async function bundle(source: DocumentSource): Promise<Json> {
     if (!isObject(doc)) throw new Error('the document is not an object');
     return doc;
   } catch (err) {
-    let reason = firstLine(err);
-    if ('url' in source) reason = reason.split(source.url).join(publicUrl(source.url));
-    throw new Error(`OpenAPI document ${where} could not be read: ${reason}`);
+    // Any URL in the parser's reason (a referenced document's too) loses its credentials and query.
+    throw new Error(`OpenAPI document ${where} could not be read: ${firstLine(err)}`);
   }
 }
 

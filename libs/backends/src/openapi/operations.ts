@@ -141,8 +141,8 @@ class OperationImport {
   /** A unique, client-safe argument name for a parameter, noting a rename. */
   argName(name: string, where: string): string {
     let arg = SAFE_ARG.test(name) ? name : sanitizeArg(name);
-    if (arg in this.properties) arg = sanitizeArg(`${where}_${name}`);
-    for (let i = 2; arg in this.properties; i++) arg = sanitizeArg(`${where}_${name}_${i}`);
+    if (Object.hasOwn(this.properties, arg)) arg = sanitizeArg(`${where}_${name}`);
+    for (let i = 2; Object.hasOwn(this.properties, arg); i++) arg = sanitizeArg(`${where}_${name}_${i}`);
     if (arg !== name) this.notes.push({ where: this.where, change: 'parameter-renamed', reason: `${where} parameter ${name} is the argument ${arg}` });
     return arg;
   }
@@ -161,9 +161,10 @@ function parameterSchema(imp: OperationImport, p: Json): { schema: unknown; json
   return { schema: { type: 'string' }, json: false };
 }
 
-function addParameter(imp: OperationImport, p: Json, forbiddenHeaders: Set<string>): void {
+function addParameter(imp: OperationImport, p: Json, forbiddenHeaders: Set<string>, apiKey?: RequestBinding['apiKey']): void {
   const name = p.name as string;
   const where = p.in as ParameterBinding['in'];
+  if (apiKey && apiKey.in !== 'header' && apiKey.in === where && apiKey.name === name) return imp.leaveOut(`${where} parameter ${name} carries the service's credential`);
   if (where === 'header' && (!HEADER_TOKEN.test(name) || RESERVED_HEADERS.has(name.toLowerCase()) || forbiddenHeaders.has(name.toLowerCase()))) {
     const why = !HEADER_TOKEN.test(name) ? 'is not an HTTP header name' : forbiddenHeaders.has(name.toLowerCase()) ? "carries the service's credential" : 'is set by the gateway';
     return imp.leaveOut(`header ${name} ${why}`);
@@ -212,7 +213,7 @@ function addBody(imp: OperationImport, op: Json): void {
   const structured = isJsonMedia(mediaType) || isFormMedia(mediaType) || isMultipartMedia(mediaType);
   const props = resolved && isObject(resolved.properties) && !resolved.allOf && !resolved.anyOf && !resolved.oneOf ? resolved.properties : undefined;
   const names = props ? Object.keys(props) : [];
-  const spread = structured && props && names.length > 0 && names.every((n) => SAFE_ARG.test(n) && !(n in imp.properties));
+  const spread = structured && props && names.length > 0 && names.every((n) => SAFE_ARG.test(n) && !Object.hasOwn(imp.properties, n));
   const binary: string[] = [];
   if (spread) {
     const converted = imp.converter.convert({ ...resolved, $ref: undefined }) as Json;
@@ -234,10 +235,10 @@ function addBody(imp: OperationImport, op: Json): void {
       const needs = Object.keys(convertedProps).map((p) => [p, inner.filter((r) => r !== p)] as const).filter(([, rest]) => rest.length > 0);
       if (needs.length > 0) imp.dependentRequired = { ...imp.dependentRequired, ...Object.fromEntries(needs) };
     }
-    imp.body = { mediaType, properties: Object.keys(convertedProps), ...(binary.length > 0 ? { binary } : {}) };
+    imp.body = { mediaType, properties: Object.keys(convertedProps), ...(binary.length > 0 ? { binary } : {}), ...(required ? { required: true } : {}) };
     return;
   }
-  const arg = 'body' in imp.properties ? ('requestBody' in imp.properties ? 'request_body' : 'requestBody') : 'body';
+  const arg = Object.hasOwn(imp.properties, 'body') ? (Object.hasOwn(imp.properties, 'requestBody') ? 'request_body' : 'requestBody') : 'body';
   const bytes = !structured && !isTextMedia(mediaType) && (rawSchema === undefined || isBinarySchema(imp.doc, rawSchema));
   if (bytes) {
     imp.properties[arg] = base64Schema(mediaType, requestBody.description);
@@ -278,11 +279,11 @@ function importOperation({ doc, rawPath, item, method, op }: OperationSource, na
   }
   const success = successContent(doc, op.responses);
   imp.converter.scan(...declared.map((p) => p.schema ?? p.content), deref(doc, op.requestBody)?.content);
-  for (const p of declared) if (!fixedNames.has(p.name as string)) addParameter(imp, p, forbidden);
+  for (const p of declared) if (!fixedNames.has(p.name as string)) addParameter(imp, p, forbidden, apiKey);
   // A placeholder the document forgot to declare is still a required argument.
   for (const m of path.matchAll(/\{([^{}]+)\}/g)) {
     if (imp.bindings.some((b) => b.in === 'path' && b.name === m[1])) continue;
-    addParameter(imp, { name: m[1], in: 'path', required: true, schema: { type: 'string' } }, forbidden);
+    addParameter(imp, { name: m[1], in: 'path', required: true, schema: { type: 'string' } }, forbidden, apiKey);
   }
   addBody(imp, op);
   const defs = imp.converter.definitions();
@@ -339,6 +340,14 @@ export function importOperations(doc: Json): ImportedOperations {
   const out: ImportedOperations = { operations: [], notes: [], total: 0, tags: new Map() };
   const taken = new Set<string>();
   const paths = isObject(doc.paths) ? doc.paths : {};
+  // Every operationId is reserved first: a name made for another operation never takes one.
+  const ids = new Set<string>();
+  for (const item of Object.values(paths).map((i) => deref(doc, i))) {
+    for (const method of METHODS) {
+      const id = isObject(item?.[method]) ? (item[method] as Json).operationId : undefined;
+      if (typeof id === 'string') ids.add(id);
+    }
+  }
   for (const [rawPath, rawItem] of Object.entries(paths)) {
     const item = deref(doc, rawItem);
     if (!item) continue;
@@ -350,7 +359,8 @@ export function importOperations(doc: Json): ImportedOperations {
       const id = typeof op.operationId === 'string' && /^[^\x00-\x1f\x7f]{1,256}$/.test(op.operationId) ? op.operationId : undefined;
       const wanted = id ?? generatedName(method, rawPath);
       let name = wanted;
-      for (let i = 2; taken.has(name); i++) name = `${wanted}_${i}`;
+      const free = (n: string) => !taken.has(n) && (n === id || !ids.has(n));
+      for (let i = 2; !free(name); i++) name = `${wanted}_${i}`;
       const result = importOperation({ doc, rawPath, item, method, op }, name);
       if (!result.operation) {
         out.notes.push({ where, change: 'left-out', reason: result.reason ?? 'unusable' });

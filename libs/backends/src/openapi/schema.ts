@@ -57,10 +57,15 @@ export class SchemaConverter {
    * `use`: a request drops readOnly properties; a response drops writeOnly ones, and is read
    * tolerantly (no `required`, extra properties allowed), since answers drift from their documents.
    */
+  /** OpenAPI 3.1 schemas are JSON Schema: keywords beside a `$ref` apply too (3.0 ignores them). */
+  private readonly refSiblings: boolean;
+
   constructor(
     private readonly doc: Json,
     private readonly use: SchemaUse,
-  ) {}
+  ) {
+    this.refSiblings = typeof doc.openapi === 'string' && !doc.openapi.startsWith('3.0');
+  }
 
   /** Counts the references reachable from these schemas, so that `convert` knows which to share. */
   scan(...schemas: unknown[]): void {
@@ -97,13 +102,17 @@ export class SchemaConverter {
 
   private reference(schema: Json, ref: string, stack: string[]): unknown {
     const target = resolvePointer(this.doc, ref);
-    const siblings = this.keywords({ ...schema, $ref: undefined }, stack) as Json;
+    const siblings = this.keywords({ ...schema, $ref: undefined, nullable: undefined }, stack) as Json;
+    const annotationsOnly = Object.keys(siblings).every((k) => ANNOTATIONS.includes(k) || k === 'examples');
     if (target === undefined) return { ...siblings, description: [siblings.description, `(undefined schema ${ref})`].filter(Boolean).join(' ') };
-    if ((this.uses.get(ref) ?? 0) <= 1 && !stack.includes(ref)) {
-      const inlined = this.convert(target, [...stack, ref]);
-      return isObject(inlined) ? { ...inlined, ...siblings } : inlined;
-    }
-    return { $ref: `#/$defs/${this.define(ref, target)}`, ...siblings };
+    let resolved: unknown;
+    if ((this.uses.get(ref) ?? 0) <= 1 && !stack.includes(ref)) resolved = this.convert(target, [...stack, ref]);
+    else resolved = { $ref: `#/$defs/${this.define(ref, target)}` };
+    let out: unknown = resolved;
+    // Annotations beside a reference describe it; other keywords (3.1 only) narrow it further.
+    if (annotationsOnly) out = isObject(resolved) ? { ...resolved, ...siblings } : resolved;
+    else if (this.refSiblings) out = { allOf: [resolved], ...siblings };
+    return schema.nullable === true ? { anyOf: [out, { type: 'null' }] } : out;
   }
 
   /** The `$defs` name of a shared reference, converting its target the first time. */
@@ -145,7 +154,10 @@ export class SchemaConverter {
     else if (s.items !== undefined && (typeof s.items === 'boolean' || isObject(s.items))) out.items = this.convert(s.items, stack);
     for (const k of SCHEMA_LISTS) if (Array.isArray(s[k]) && (s[k] as unknown[]).length > 0) out[k] = (s[k] as unknown[]).map((i) => this.convert(i, stack));
     for (const k of SCHEMA_MAPS) if (isObject(s[k])) out[k] = this.schemaMap(s[k] as Json, stack, k === 'properties');
+    if (isObject(out.patternProperties)) for (const p of Object.keys(out.patternProperties)) if (!compiles(p)) delete out.patternProperties[p];
     this.copyRequired(s, out);
+    // 3.0's nullable with no type to widen (beside allOf, oneOf, …): null is one more way to be valid.
+    if (s.nullable === true && out.type === undefined && out.enum === undefined) return { anyOf: [out, { type: 'null' }] };
     return out;
   }
 
