@@ -149,10 +149,13 @@ function fillPath(op: OperationDefinition, binding: RequestBinding, parameters: 
 }
 
 /** Content-Type and bytes of the body an imported operation sends. */
-function encodeBody(body: BodyBinding, parameters: Record<string, unknown>): { json?: unknown; encoded?: BackendRequest['encoded'] } | undefined {
+function encodeBody(body: BodyBinding, parameters: Record<string, unknown>, bound: ReadonlySet<string>): { json?: unknown; encoded?: BackendRequest['encoded'] } | undefined {
   let value: unknown;
   if (body.arg !== undefined) value = parameters[body.arg];
-  else {
+  else if (body.rest) {
+    const fields = Object.fromEntries(Object.entries(parameters).filter(([k, v]) => !bound.has(k) && v !== undefined));
+    value = Object.keys(fields).length > 0 || body.required ? fields : undefined;
+  } else {
     const fields = Object.fromEntries((body.properties ?? []).filter((p) => parameters[p] !== undefined).map((p) => [p, parameters[p]]));
     value = Object.keys(fields).length > 0 || body.required ? fields : undefined;
   }
@@ -257,7 +260,7 @@ function buildBoundRequest(endpoint: string, op: OperationDefinition, binding: R
   if (url.origin !== base.origin || !url.pathname.startsWith(endpointPath)) {
     throw new GatewayError('VALIDATION_ERROR', 'The parameters would move the call off the service endpoint');
   }
-  const body = binding.body ? encodeBody(binding.body, parameters) : undefined;
+  const body = binding.body ? encodeBody(binding.body, parameters, new Set(binding.parameters.map((b) => b.arg))) : undefined;
   return {
     method: op.method,
     url: url.href,

@@ -140,6 +140,12 @@ describe('OpenAPI import: parameters and bodies', () => {
     expect(() => validator.validate('s', optional, {})).not.toThrow();
     expect(() => validator.validate('s', optional, { note: 'n' })).toThrow(/id is required when note is given/);
 
+    // A free-form object body: the arguments no parameter takes are its properties.
+    const echo = only(doc({ '/echo/{id}': { post: { parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], ...body({ type: 'object' }), ...ok() } } }));
+    expect(echo.parameters).toMatchObject({ properties: { id: { type: 'string' } }, additionalProperties: true });
+    expect(() => new ParameterValidator().validate('s', echo, { id: '1', hello: 'world' })).not.toThrow();
+    expect(buildBackendRequest('http://svc.local', echo, { id: '1', hello: 'world' })).toMatchObject({ path: '/echo/1', body: { hello: 'world' } });
+
     const list = only(doc({ '/tags': { post: { ...body({ type: 'array', items: { type: 'string' } }), ...ok() } } }));
     expect(buildBackendRequest('http://svc.local', list, { body: ['a', 'b'] }).body).toEqual(['a', 'b']);
   });

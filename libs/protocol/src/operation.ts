@@ -38,6 +38,7 @@ export const BodyBindingSchema = z
     arg: z.string().min(1).max(256).optional().describe('The argument holding the whole body'),
     properties: z.array(z.string().min(1).max(256)).optional().describe('Arguments that are the properties of an object body'),
     binary: z.array(z.string().min(1).max(256)).optional().describe('Arguments given base64-encoded and sent as bytes'),
+    rest: z.boolean().optional().describe('A free-form object body: every argument no parameter takes is one of its properties'),
     required: z.boolean().optional().describe('A body is sent even when no argument fills it'),
   })
   .strict();

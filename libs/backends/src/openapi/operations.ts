@@ -129,6 +129,8 @@ class OperationImport {
   readonly notes: DefinitionNote[] = [];
   body?: BodyBinding;
   dependentRequired?: Record<string, string[]>;
+  /** The top schema's additionalProperties: false, unless a free-form body takes other arguments. */
+  additional: Json | boolean = false;
   readonly converter: SchemaConverter;
 
   constructor(
@@ -214,6 +216,14 @@ function addBody(imp: OperationImport, op: Json): void {
   const props = resolved && isObject(resolved.properties) && !resolved.allOf && !resolved.anyOf && !resolved.oneOf ? resolved.properties : undefined;
   const names = props ? Object.keys(props) : [];
   const spread = structured && props && names.length > 0 && names.every((n) => SAFE_ARG.test(n) && !Object.hasOwn(imp.properties, n));
+  // A free-form object body (`{type: object}`, nothing declared): the arguments no parameter takes are its properties.
+  const freeForm = structured && resolved && (!props || names.length === 0) && (resolved.type === 'object' || resolved.type === undefined) && !resolved.allOf && !resolved.anyOf && !resolved.oneOf && rawSchema !== undefined;
+  if (freeForm) {
+    const extra = resolved.additionalProperties;
+    imp.additional = extra === undefined ? true : (imp.converter.convert(extra) as Json | boolean);
+    imp.body = { mediaType, rest: true, ...(required ? { required: true } : {}) };
+    return;
+  }
   const binary: string[] = [];
   if (spread) {
     const converted = imp.converter.convert({ ...resolved, $ref: undefined }) as Json;
@@ -306,7 +316,7 @@ function importOperation({ doc, rawPath, item, method, op }: OperationSource, na
       type: 'object',
       properties: imp.properties,
       ...(imp.required.length > 0 ? { required: [...new Set(imp.required)] } : {}),
-      additionalProperties: false,
+      additionalProperties: imp.additional,
       ...(imp.dependentRequired ? { dependentRequired: imp.dependentRequired } : {}),
       ...(defs ? { $defs: defs } : {}),
     },
