@@ -25,7 +25,11 @@ const ROWS = {
 };
 
 function quickRun(dir) {
-  const r = spawnSync(process.execPath, [path.join(dir, 'bench/run.js')], { cwd: dir, env: { ...process.env, BENCH_QUICK: process.env.BENCH_QUICK ?? '1' }, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [path.join(dir, 'bench/run.js')], {
+    cwd: dir,
+    env: { ...process.env, BENCH_QUICK: process.env.BENCH_QUICK ?? '1' },
+    encoding: 'utf8',
+  });
   const rows = {};
   for (const line of r.stdout.split('\n')) {
     const m = LINE.exec(line);
@@ -46,10 +50,17 @@ function quickRun(dir) {
 
 const runs = { other: [], here: [] };
 for (let i = 0; i < rounds; i++) {
-  for (const [name, dir] of [['other', other], ['here', here], ['here', here], ['other', other]]) {
+  for (const [name, dir] of [
+    ['other', other],
+    ['here', here],
+    ['here', here],
+    ['other', other],
+  ]) {
     const r = quickRun(dir);
     runs[name].push(r);
-    console.log(`${name.padEnd(5)} ratio ${r.ratio.toFixed(3)}  ${r.rps} req/s  CPU ÷ bare's: api ${r.api.toFixed(2)} worker ${r.worker.toFixed(2)} redis ${r.redis.toFixed(2)}  1-connection p50 − bare's ${r.p50OverBare.toFixed(2)} ms`);
+    console.log(
+      `${name.padEnd(5)} ratio ${r.ratio.toFixed(3)}  ${r.rps} req/s  CPU ÷ bare's: api ${r.api.toFixed(2)} worker ${r.worker.toFixed(2)} redis ${r.redis.toFixed(2)}  1-connection p50 − bare's ${r.p50OverBare.toFixed(2)} ms`,
+    );
   }
 }
 const mean = (xs, k) => xs.reduce((s, x) => s + x[k], 0) / xs.length;
@@ -58,10 +69,17 @@ const median = (xs, k) => {
   const v = xs.map((x) => x[k]).sort((a, b) => a - b);
   return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
 };
-console.log(`\n| build (${runs.here.length} runs each; mean / median) | gateway/bare | gateway req/s | API CPU ÷ bare's | worker CPU ÷ bare's | Redis CPU ÷ bare's | 1-connection p50 − bare's, ms |`);
+console.log(
+  `\n| build (${runs.here.length} runs each; mean / median) | gateway/bare | gateway req/s | API CPU ÷ bare's | worker CPU ÷ bare's | Redis CPU ÷ bare's | 1-connection p50 − bare's, ms |`,
+);
 console.log('|---|---|---|---|---|---|---|');
-for (const [name, label] of [['other', other], ['here', here]]) {
+for (const [name, label] of [
+  ['other', other],
+  ['here', here],
+]) {
   const xs = runs[name];
   const both = (k, digits) => `${mean(xs, k).toFixed(digits)} / ${median(xs, k).toFixed(digits)}`;
-  console.log(`| ${label} | ${both('ratio', 3)} | ${both('rps', 0)} | ${both('api', 2)} | ${both('worker', 2)} | ${both('redis', 2)} | ${both('p50OverBare', 2)} |`);
+  console.log(
+    `| ${label} | ${both('ratio', 3)} | ${both('rps', 0)} | ${both('api', 2)} | ${both('worker', 2)} | ${both('redis', 2)} | ${both('p50OverBare', 2)} |`,
+  );
 }

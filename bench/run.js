@@ -35,7 +35,10 @@ const procs = [];
 
 function start(file, env, { ready = (line) => line === 'ready', log, args = [] } = {}) {
   const out = log ? fs.openSync(log, 'a') : 'pipe';
-  const child = spawn(process.execPath, [...args, file], { env: { ...process.env, ...env }, stdio: ['ignore', out === 'pipe' ? 'pipe' : out, 'pipe'] });
+  const child = spawn(process.execPath, [...args, file], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', out === 'pipe' ? 'pipe' : out, 'pipe'],
+  });
   procs.push(child);
   return new Promise((resolve, reject) => {
     let buf = '';
@@ -61,7 +64,15 @@ function start(file, env, { ready = (line) => line === 'ready', log, args = [] }
       // Logging to a file: poll it for the ready line.
       const iv = setInterval(() => {
         const text = fs.readFileSync(log, 'utf8');
-        if (text.split('\n').some((l) => { try { return ready(JSON.parse(l)); } catch { return false; } })) {
+        if (
+          text.split('\n').some((l) => {
+            try {
+              return ready(JSON.parse(l));
+            } catch {
+              return false;
+            }
+          })
+        ) {
           clearInterval(iv);
           clearTimeout(timer);
           resolve(child);
@@ -79,10 +90,19 @@ const ticks = (pid) => {
 const rssMb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
 
 const MCP_ROW = 'gateway MCP tools/call, 1 worker';
-const MCP_BODY = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'bench__call', arguments: { operation: 'echo', parameters: { item: 42 } } } });
+const MCP_BODY = JSON.stringify({
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'tools/call',
+  params: { name: 'bench__call', arguments: { operation: 'echo', parameters: { item: 42 } } },
+});
 /** MCP tools/call in the 2025 stateless era (no session): one JSON-RPC request per POST /mcp. */
 const mcpLoad = (pApi) =>
-  cannon({ url: `http://127.0.0.1:${pApi}/mcp`, body: MCP_BODY, headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' } });
+  cannon({
+    url: `http://127.0.0.1:${pApi}/mcp`,
+    body: MCP_BODY,
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' },
+  });
 const MODERN_ROW = 'gateway MCP tools/call (2026-07-28), 1 worker';
 const MODERN_BODY = JSON.stringify({
   jsonrpc: '2.0',
@@ -91,7 +111,11 @@ const MODERN_BODY = JSON.stringify({
   params: {
     name: 'bench__call',
     arguments: { operation: 'echo', parameters: { item: 42 } },
-    _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientInfo': { name: 'bench', version: '1' }, 'io.modelcontextprotocol/clientCapabilities': {} },
+    _meta: {
+      'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+      'io.modelcontextprotocol/clientInfo': { name: 'bench', version: '1' },
+      'io.modelcontextprotocol/clientCapabilities': {},
+    },
   },
 });
 /** The same call in the 2026-07-28 revision: per-request framing in `_meta`, routing headers, no handshake. */
@@ -99,15 +123,30 @@ const modernLoad = (pApi) =>
   cannon({
     url: `http://127.0.0.1:${pApi}/mcp`,
     body: MODERN_BODY,
-    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'bench__call' },
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': '2026-07-28',
+      'mcp-method': 'tools/call',
+      'mcp-name': 'bench__call',
+    },
   });
 
 function cannon(opts) {
   return new Promise((resolve, reject) => {
-    autocannon({ duration: DURATION, connections: CONNECTIONS, method: 'POST', headers: { 'content-type': 'application/json' }, ...opts }, (err, r) => {
-      if (err) return reject(err);
-      resolve({ rps: Math.round(r.requests.average), p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx + r.timeouts, total: r.requests.total });
-    });
+    autocannon(
+      { duration: DURATION, connections: CONNECTIONS, method: 'POST', headers: { 'content-type': 'application/json' }, ...opts },
+      (err, r) => {
+        if (err) return reject(err);
+        resolve({
+          rps: Math.round(r.requests.average),
+          p50: r.latency.p50,
+          p99: r.latency.p99,
+          errors: r.errors + r.non2xx + r.timeouts,
+          total: r.requests.total,
+        });
+      },
+    );
   });
 }
 
@@ -143,7 +182,9 @@ const SYSCALL_EVENTS = ['write', 'writev', 'read'].map((c) => `syscalls:sys_ente
 let perfWorks;
 function perfCanCount() {
   if (perfWorks === undefined) {
-    const probe = require('node:child_process').spawnSync('perf', ['stat', '-x', ',', '-e', SYSCALL_EVENTS, '--', 'true'], { encoding: 'utf8' });
+    const probe = require('node:child_process').spawnSync('perf', ['stat', '-x', ',', '-e', SYSCALL_EVENTS, '--', 'true'], {
+      encoding: 'utf8',
+    });
     perfWorks = probe.status === 0 && /^\d+,,syscalls:sys_enter_write,/m.test(probe.stderr ?? '');
   }
   return perfWorks;
@@ -161,7 +202,14 @@ function syscallCounter(pids) {
   return async (total) => {
     for (const r of runs) r.perf.kill('SIGINT');
     const texts = await Promise.all(runs.map((r) => r.done));
-    return texts.map((t) => Object.fromEntries([...t.matchAll(/^(\d+),,syscalls:sys_enter_(\w+)/gm)].map((m) => [m[2], Math.round((Number(m[1]) / Math.max(1, total)) * 100) / 100])));
+    return texts.map((t) =>
+      Object.fromEntries(
+        [...t.matchAll(/^(\d+),,syscalls:sys_enter_(\w+)/gm)].map((m) => [
+          m[2],
+          Math.round((Number(m[1]) / Math.max(1, total)) * 100) / 100,
+        ]),
+      ),
+    );
   };
 }
 
@@ -186,13 +234,28 @@ async function measure(name, pids, run, { redis = false } = {}) {
   if (redis && process.env.BENCH_COMMANDS === '1') {
     // BENCH_COMMANDS=1: each command's count per request, for finding where a scenario's commands go.
     const each = [...countsAfter.byName].map(([k, v]) => [k, perRequest(v - (countsBefore.byName.get(k) ?? 0))]).filter(([, v]) => v > 0);
-    console.log(`  ${name}: ${each.sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    console.log(
+      `  ${name}: ${each
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}`,
+    );
   }
   const writes = sys?.map((c) => Math.round(((c.write ?? 0) + (c.writev ?? 0)) * 100) / 100);
-  const row = { scenario: name, ...r, cpuMsPerRequest: cpu.slice(0, pids.length), ...redisRow, ...(sys ? { socketWritesPerRequest: writes, syscallsPerRequest: sys } : {}) };
-  const redisNote = redis ? ` (redis ${row.redisCpuMsPerRequest}; ${row.redisCommandsPerRequest} commands, ${row.redisScriptsPerRequest} scripts)` : '';
+  const row = {
+    scenario: name,
+    ...r,
+    cpuMsPerRequest: cpu.slice(0, pids.length),
+    ...redisRow,
+    ...(sys ? { socketWritesPerRequest: writes, syscallsPerRequest: sys } : {}),
+  };
+  const redisNote = redis
+    ? ` (redis ${row.redisCpuMsPerRequest}; ${row.redisCommandsPerRequest} commands, ${row.redisScriptsPerRequest} scripts)`
+    : '';
   const writesNote = writes ? `  writes/req ${writes.join(' + ')}` : '';
-  console.log(`${name.padEnd(34)} ${String(r.rps).padStart(7)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms  errors ${r.errors}  cpu/req ${row.cpuMsPerRequest.join(' + ')}${redisNote} ms${writesNote}`);
+  console.log(
+    `${name.padEnd(34)} ${String(r.rps).padStart(7)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms  errors ${r.errors}  cpu/req ${row.cpuMsPerRequest.join(' + ')}${redisNote} ms${writesNote}`,
+  );
   return row;
 }
 
@@ -231,7 +294,11 @@ async function main() {
   };
   const isReady = (msg) => (l) => l && l.msg === msg;
   const worker1 = await start(path.join(ROOT, 'apps/worker/dist/main.js'), gwEnv, { ready: isReady('worker ready'), log, args });
-  const api = await start(path.join(ROOT, 'apps/api/dist/main.js'), { ...gwEnv, PORT: String(pApi) }, { ready: isReady('api ready'), log, args });
+  const api = await start(
+    path.join(ROOT, 'apps/api/dist/main.js'),
+    { ...gwEnv, PORT: String(pApi) },
+    { ready: isReady('api ready'), log, args },
+  );
   const body = JSON.stringify({ service: 'bench', operation: 'echo', parameters: { item: 42 } });
   const rows = [];
   // Warm-up, so no scenario pays for JIT and connection set-up.
@@ -244,17 +311,45 @@ async function main() {
     return cleanup(redis);
   }
   if (QUICK) {
-    rows.push(await measure('bare architecture (express+BullMQ)', [bareApi.pid, bareWorker.pid], () => cannon({ url: `http://127.0.0.1:${pBare}/request`, body }), { redis: true }));
+    rows.push(
+      await measure(
+        'bare architecture (express+BullMQ)',
+        [bareApi.pid, bareWorker.pid],
+        () => cannon({ url: `http://127.0.0.1:${pBare}/request`, body }),
+        { redis: true },
+      ),
+    );
     if (QUICK_MCP) {
       rows.push(await measure(MCP_ROW, [api.pid, worker1.pid], () => mcpLoad(pApi), { redis: true }));
       rows.push(await measure(MODERN_ROW, [api.pid, worker1.pid], () => modernLoad(pApi), { redis: true }));
     } else {
-      rows.push(await measure('gateway sync, 1 worker', [api.pid, worker1.pid], () => cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body }), { redis: true }));
+      rows.push(
+        await measure(
+          'gateway sync, 1 worker',
+          [api.pid, worker1.pid],
+          () => cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body }),
+          { redis: true },
+        ),
+      );
     }
     // Not while profiling: the profiles are of the loaded processes.
     if (!PROFILE && !QUICK_MCP) {
-      rows.push(await measure('bare architecture, 1 connection', [bareApi.pid, bareWorker.pid], () => oneConnection(`http://127.0.0.1:${pBare}`, '/request', body), { redis: true }));
-      rows.push(await measure('gateway sync, 1 connection', [api.pid, worker1.pid], () => oneConnection(`http://127.0.0.1:${pApi}`, '/mcp/request', body), { redis: true }));
+      rows.push(
+        await measure(
+          'bare architecture, 1 connection',
+          [bareApi.pid, bareWorker.pid],
+          () => oneConnection(`http://127.0.0.1:${pBare}`, '/request', body),
+          { redis: true },
+        ),
+      );
+      rows.push(
+        await measure(
+          'gateway sync, 1 connection',
+          [api.pid, worker1.pid],
+          () => oneConnection(`http://127.0.0.1:${pApi}`, '/mcp/request', body),
+          { redis: true },
+        ),
+      );
     }
     // Profiles are written when the processes exit normally.
     for (const p of [api, worker1, bareApi, bareWorker]) p.kill('SIGTERM');
@@ -264,24 +359,56 @@ async function main() {
   }
   rows.push(await measure('direct (backend)', [backend.pid], () => cannon({ url: `${target}/echo`, body })));
   rows.push(await measure('plain proxy (http + undici)', [proxy.pid], () => cannon({ url: `http://127.0.0.1:${pProxy}/echo`, body })));
-  rows.push(await measure('bare architecture (express+BullMQ)', [bareApi.pid, bareWorker.pid], () => cannon({ url: `http://127.0.0.1:${pBare}/request`, body }), { redis: true }));
-  rows.push(await measure('gateway sync, 1 worker', [api.pid, worker1.pid], () => cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body }), { redis: true }));
+  rows.push(
+    await measure(
+      'bare architecture (express+BullMQ)',
+      [bareApi.pid, bareWorker.pid],
+      () => cannon({ url: `http://127.0.0.1:${pBare}/request`, body }),
+      { redis: true },
+    ),
+  );
+  rows.push(
+    await measure('gateway sync, 1 worker', [api.pid, worker1.pid], () => cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body }), {
+      redis: true,
+    }),
+  );
   const pairs = await interleaved(`http://127.0.0.1:${pBare}/request`, `http://127.0.0.1:${pApi}/mcp/request`, body);
   rows.push(await measure(MCP_ROW, [api.pid, worker1.pid], () => mcpLoad(pApi), { redis: true }));
   rows.push(await measure(MODERN_ROW, [api.pid, worker1.pid], () => modernLoad(pApi), { redis: true }));
-  rows.push(await measure('gateway async submit + long poll, 1 worker', [api.pid, worker1.pid], () => asyncLoad(`http://127.0.0.1:${pApi}`, body), { redis: true }));
+  rows.push(
+    await measure('gateway async submit + long poll, 1 worker', [api.pid, worker1.pid], () => asyncLoad(`http://127.0.0.1:${pApi}`, body), {
+      redis: true,
+    }),
+  );
   const worker2 = await start(path.join(ROOT, 'apps/worker/dist/main.js'), gwEnv, { ready: isReady('worker ready'), log });
   // The new worker warms up too (JIT, connections), as the first processes did before any scenario.
   await cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body, duration: 2 });
-  rows.push(await measure('gateway sync, 2 workers', [api.pid, worker1.pid, worker2.pid], () => cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body }), { redis: true }));
+  rows.push(
+    await measure(
+      'gateway sync, 2 workers',
+      [api.pid, worker1.pid, worker2.pid],
+      () => cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body }),
+      { redis: true },
+    ),
+  );
 
   // Added latency at one connection, timed to the microsecond (autocannon's are whole milliseconds).
   // The bare architecture's is the floor of this design: API, queue, worker, result channel. Both run
   // one worker here: a second idle worker is woken for every job too, and takes nothing.
   await stop(worker2);
   const oneDirect = await measure('direct, 1 connection', [backend.pid], () => oneConnection(target, '/echo', body));
-  const oneBare = await measure('bare architecture, 1 connection', [bareApi.pid, bareWorker.pid], () => oneConnection(`http://127.0.0.1:${pBare}`, '/request', body), { redis: true });
-  const oneGateway = await measure('gateway sync, 1 connection', [api.pid, worker1.pid], () => oneConnection(`http://127.0.0.1:${pApi}`, '/mcp/request', body), { redis: true });
+  const oneBare = await measure(
+    'bare architecture, 1 connection',
+    [bareApi.pid, bareWorker.pid],
+    () => oneConnection(`http://127.0.0.1:${pBare}`, '/request', body),
+    { redis: true },
+  );
+  const oneGateway = await measure(
+    'gateway sync, 1 connection',
+    [api.pid, worker1.pid],
+    () => oneConnection(`http://127.0.0.1:${pApi}`, '/mcp/request', body),
+    { redis: true },
+  );
   rows.push(oneDirect, oneBare, oneGateway);
 
   // API memory holding many concurrent sync waiters (a queue no worker serves): in the process that
@@ -291,7 +418,11 @@ async function main() {
   // Killed: a graceful stop would wait out its grace period for the waiters just dropped.
   await stop(api, 'SIGKILL');
   // Ready when it says so on its own port (the log file holds the first API's line too).
-  const freshApi = await start(path.join(ROOT, 'apps/api/dist/main.js'), { ...gwEnv, PORT: String(pApi2) }, { ready: (l) => isReady('api ready')(l) && l.port === pApi2, log });
+  const freshApi = await start(
+    path.join(ROOT, 'apps/api/dist/main.js'),
+    { ...gwEnv, PORT: String(pApi2) },
+    { ready: (l) => isReady('api ready')(l) && l.port === pApi2, log },
+  );
   const waitersFresh = await holdWaiters(`http://127.0.0.1:${pApi2}`, freshApi.pid);
 
   const by = (n) => rows.find((r) => r.scenario === n);
@@ -357,7 +488,9 @@ async function interleaved(bareUrl, gatewayUrl, body) {
   const sorted = [...ratios].sort((a, b) => a - b);
   const mid = sorted.length / 2;
   const median = sorted.length % 2 ? sorted[Math.floor(mid)] : round((sorted[mid - 1] + sorted[mid]) / 2);
-  console.log(`gateway sync / bare, ${ratios.length} interleaved pairs of ${PAIR_S} s: ${ratios.join(', ')} (median ${median}, errors ${errors})`);
+  console.log(
+    `gateway sync / bare, ${ratios.length} interleaved pairs of ${PAIR_S} s: ${ratios.join(', ')} (median ${median}, errors ${errors})`,
+  );
   return { ratios, median, errors };
 }
 
@@ -370,7 +503,12 @@ async function asyncLoad(base, body) {
     Array.from({ length: CONNECTIONS }, async () => {
       while (Date.now() < until) {
         const t0 = performance.now();
-        const r = await pool.request({ method: 'POST', path: '/mcp/request', headers: { 'content-type': 'application/json', prefer: 'respond-async' }, body });
+        const r = await pool.request({
+          method: 'POST',
+          path: '/mcp/request',
+          headers: { 'content-type': 'application/json', prefer: 'respond-async' },
+          body,
+        });
         const accepted = await r.body.json();
         if (r.statusCode !== 202) {
           errors += 1;
@@ -422,10 +560,17 @@ function summarise(latencies) {
 
 async function holdWaiters(base, pid) {
   const rssBefore = rssMb(pid);
-  const pool = new Pool(base, { connections: WAITERS, pipelining: 1, headersTimeout: 180_000, bodyTimeout: 180_000, connectTimeout: 30_000 });
+  const pool = new Pool(base, {
+    connections: WAITERS,
+    pipelining: 1,
+    headersTimeout: 180_000,
+    bodyTimeout: 180_000,
+    connectTimeout: 30_000,
+  });
   const body = JSON.stringify({ service: 'parked', operation: 'wait', metadata: { timeout: 120_000 } });
   const metrics = new Pool(base, { connections: 1 });
-  const gauge = async () => Number(/^mcp_gateway_sync_waiters (\d+)/m.exec(await (await metrics.request({ method: 'GET', path: '/metrics' })).body.text())[1]);
+  const gauge = async () =>
+    Number(/^mcp_gateway_sync_waiters (\d+)/m.exec(await (await metrics.request({ method: 'GET', path: '/metrics' })).body.text())[1]);
   let sent = 0;
   let held = 0;
   const until = Date.now() + 90_000;
@@ -433,7 +578,10 @@ async function holdWaiters(base, pid) {
   while (sent < WAITERS && Date.now() < until) {
     const batch = Math.min(250, WAITERS - sent);
     for (let i = 0; i < batch; i++) {
-      pool.request({ method: 'POST', path: '/mcp/request', headers: { 'content-type': 'application/json' }, body }).then((r) => r.body.dump(), () => undefined);
+      pool.request({ method: 'POST', path: '/mcp/request', headers: { 'content-type': 'application/json' }, body }).then(
+        (r) => r.body.dump(),
+        () => undefined,
+      );
     }
     sent += batch;
     for (let i = 0; i < 40 && (held = await gauge()) < sent; i++) await new Promise((r) => setTimeout(r, 50));
@@ -445,7 +593,9 @@ async function holdWaiters(base, pid) {
   const text = await (await metrics.request({ method: 'GET', path: '/metrics' })).body.text();
   const mb = (name) => Math.round(Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)[1]) / 2 ** 20);
   const heap = { heapUsedMb: mb('nodejs_heap_size_used_bytes'), heapTotalMb: mb('nodejs_heap_size_total_bytes') };
-  console.log(`sync waiters held: ${held}, API RSS ${Math.round(rssBefore)} MB -> ${Math.round(rssHeld)} MB (V8 heap ${heap.heapUsedMb} MB used of ${heap.heapTotalMb} MB)`);
+  console.log(
+    `sync waiters held: ${held}, API RSS ${Math.round(rssBefore)} MB -> ${Math.round(rssHeld)} MB (V8 heap ${heap.heapUsedMb} MB used of ${heap.heapTotalMb} MB)`,
+  );
   await pool.destroy();
   await metrics.close();
   return { waiters: held, rssBeforeMb: Math.round(rssBefore), rssHeldMb: Math.round(rssHeld), ...heap };
@@ -479,17 +629,24 @@ function svg(r) {
   const maxP99 = Math.max(...rows.map((x) => x.p99));
   const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;');
   let y = 40;
-  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif" font-size="12">`, `<text x="10" y="20" font-size="15" font-weight="bold">Throughput (req/s)</text>`];
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif" font-size="12">`,
+    `<text x="10" y="20" font-size="15" font-weight="bold">Throughput (req/s)</text>`,
+  ];
   for (const x of rows) {
     const len = Math.max(1, (x.rps / maxRps) * 520);
-    parts.push(`<text x="10" y="${y + 15}">${esc(x.scenario)}</text><rect x="300" y="${y}" width="${len}" height="${barH}" fill="#4a7bd0"/><text x="${305 + len}" y="${y + 15}">${x.rps}</text>`);
+    parts.push(
+      `<text x="10" y="${y + 15}">${esc(x.scenario)}</text><rect x="300" y="${y}" width="${len}" height="${barH}" fill="#4a7bd0"/><text x="${305 + len}" y="${y + 15}">${x.rps}</text>`,
+    );
     y += barH + 8;
   }
   y += 30;
   parts.push(`<text x="10" y="${y - 10}" font-size="15" font-weight="bold">p99 latency (ms)</text>`);
   for (const x of rows) {
     const len = Math.max(1, (x.p99 / maxP99) * 520);
-    parts.push(`<text x="10" y="${y + 15}">${esc(x.scenario)}</text><rect x="300" y="${y}" width="${len}" height="${barH}" fill="#d07a4a"/><text x="${305 + len}" y="${y + 15}">${x.p99}</text>`);
+    parts.push(
+      `<text x="10" y="${y + 15}">${esc(x.scenario)}</text><rect x="300" y="${y}" width="${len}" height="${barH}" fill="#d07a4a"/><text x="${305 + len}" y="${y + 15}">${x.p99}</text>`,
+    );
     y += barH + 8;
   }
   parts.push('</svg>');

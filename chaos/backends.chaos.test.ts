@@ -14,13 +14,18 @@ it('a backend that flaps, hangs, resets connections, returns garbage or 10 MB: e
   c = await startCluster({
     services: { flap: '/flap', hang: '/hang', reset: '/reset', garbage: '/garbage', huge: '/huge' },
     handler: (req) => {
-      if (req.path.startsWith('/flap')) return (flap++ % 2 === 0 ? { status: 503, body: { e: 1 } } : { status: 200, body: { ok: true } });
+      if (req.path.startsWith('/flap')) return flap++ % 2 === 0 ? { status: 503, body: { e: 1 } } : { status: 200, body: { ok: true } };
       if (req.path.startsWith('/hang')) return { status: 200, body: {}, delayMs: 3000 };
       if (req.path.startsWith('/reset')) return { destroy: true };
       if (req.path.startsWith('/garbage')) return { status: 200, headers: { 'content-type': 'application/json' }, body: '{"not json' };
       return { status: 200, headers: { 'content-type': 'text/plain' }, body: huge };
     },
-    env: { MCP_SERVICE_HANG_TIMEOUT: '500', MCP_SERVICE_HANG_RETRY_MAX_ATTEMPTS: '1', MCP_SERVICE_RESET_CB_FAILURE_THRESHOLD: '1000', MCP_SERVICE_FLAP_CB_FAILURE_THRESHOLD: '1000' },
+    env: {
+      MCP_SERVICE_HANG_TIMEOUT: '500',
+      MCP_SERVICE_HANG_RETRY_MAX_ATTEMPTS: '1',
+      MCP_SERVICE_RESET_CB_FAILURE_THRESHOLD: '1000',
+      MCP_SERVICE_FLAP_CB_FAILURE_THRESHOLD: '1000',
+    },
   });
   const n = SHORT ? 4 : 10;
   const results: Record<string, Awaited<ReturnType<typeof settle>>> = {};
@@ -53,7 +58,12 @@ it('two workers whose clocks differ by 5 s keep one shared rate limit', async ()
       return { status: 200, body: { ok: true } };
     },
     workers: 1,
-    env: { MCP_SERVICE_SVC_RATE_LIMIT_RPM: '600', MCP_SERVICE_SVC_BURST_LIMIT: '5', MCP_SERVICE_SVC_CONCURRENCY: '10', MCP_DEFAULT_TIMEOUT: '20000' },
+    env: {
+      MCP_SERVICE_SVC_RATE_LIMIT_RPM: '600',
+      MCP_SERVICE_SVC_BURST_LIMIT: '5',
+      MCP_SERVICE_SVC_CONCURRENCY: '10',
+      MCP_DEFAULT_TIMEOUT: '20000',
+    },
   });
   await c.startWorker({ CLOCK_OFFSET_MS: '5000' }, ['--require', path.join(__dirname, 'clock-offset.js')]);
   const n = SHORT ? 25 : 40;

@@ -24,7 +24,21 @@ afterAll(() => c.stop());
 const runs = SHORT ? 150 : 600;
 const weird = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 64 }),
-  fc.constantFrom('..', '.', '%2e%2e', '../../etc/passwd', 'http://evil.example/x', '//evil.example', 'a\r\nX-Injected: 1', '\u0000', '%00', '\u202e', '😀'.repeat(20), '__proto__', 'constructor'),
+  fc.constantFrom(
+    '..',
+    '.',
+    '%2e%2e',
+    '../../etc/passwd',
+    'http://evil.example/x',
+    '//evil.example',
+    'a\r\nX-Injected: 1',
+    '\u0000',
+    '%00',
+    '\u202e',
+    '😀'.repeat(20),
+    '__proto__',
+    'constructor',
+  ),
   fc.string({ maxLength: 4096 }),
 );
 const json = fc.jsonValue({ maxDepth: 4 });
@@ -33,16 +47,27 @@ const envelope = fc.record(
     id: fc.oneof(weird, fc.integer(), fc.constant(undefined)),
     service: fc.oneof(fc.constantFrom('files', 'rpc', 'nope'), weird, json),
     operation: fc.oneof(fc.constantFrom('read', 'write', 'doThing'), weird, json),
-    parameters: fc.oneof(fc.dictionary(fc.oneof(fc.constantFrom('name', 'size', '__proto__', 'constructor'), fc.string()), fc.oneof(weird, json)), json),
-    metadata: fc.oneof(fc.record({ timeout: fc.oneof(fc.integer(), weird), priority: fc.oneof(fc.constantFrom('low', 'high'), weird) }, { requiredKeys: [] }), json),
+    parameters: fc.oneof(
+      fc.dictionary(fc.oneof(fc.constantFrom('name', 'size', '__proto__', 'constructor'), fc.string()), fc.oneof(weird, json)),
+      json,
+    ),
+    metadata: fc.oneof(
+      fc.record(
+        { timeout: fc.oneof(fc.integer(), weird), priority: fc.oneof(fc.constantFrom('low', 'high'), weird) },
+        { requiredKeys: [] },
+      ),
+      json,
+    ),
   },
   { requiredKeys: [] },
 );
 
 function rawPost(path: string, body: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
-  return fetch(`http://127.0.0.1:${port}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers }, body }).then(
-    async (r) => ({ status: r.status, body: await r.text() }),
-  );
+  return fetch(`http://127.0.0.1:${port}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+    body,
+  }).then(async (r) => ({ status: r.status, body: await r.text() }));
 }
 
 async function heapUsed(): Promise<number> {
@@ -55,21 +80,41 @@ it('POST /mcp/request: generated envelopes, raw garbage, pollution keys, travers
   const statuses: Record<number, number> = {};
   const count = (s: number) => (statuses[s] = (statuses[s] ?? 0) + 1);
   await fc.assert(
-    fc.asyncProperty(fc.oneof(
-      // Well-formed calls whose values are hostile: these reach workers and backends.
-      { arbitrary: weird.map((name) => JSON.stringify({ service: 'files', operation: 'read', parameters: { name } })), weight: 3 },
-      { arbitrary: fc.record({ x: weird, y: json }).map((parameters) => JSON.stringify({ service: 'rpc', operation: 'doThing', parameters })), weight: 1 },
-      envelope.map((e) => JSON.stringify(e)), fc.string({ maxLength: 2000 }), fc.constantFrom('{"__proto__":{"polluted":1},"service":"files","operation":"read"}', '{"constructor":{"prototype":{"x":1}}}', '[1,2,3]', 'null', '"str"', '{'.repeat(5000))), async (body) => {
-      const res = await rawPost('/mcp/request', body);
-      count(res.status);
-      expect(res.status).toBeLessThan(500 + (res.status === 502 || res.status === 503 || res.status === 504 ? 100 : 0));
-      if (res.status >= 400) expect(JSON.parse(res.body).error.code).toMatch(/^[A-Z_]+$/);
-    }),
+    fc.asyncProperty(
+      fc.oneof(
+        // Well-formed calls whose values are hostile: these reach workers and backends.
+        { arbitrary: weird.map((name) => JSON.stringify({ service: 'files', operation: 'read', parameters: { name } })), weight: 3 },
+        {
+          arbitrary: fc
+            .record({ x: weird, y: json })
+            .map((parameters) => JSON.stringify({ service: 'rpc', operation: 'doThing', parameters })),
+          weight: 1,
+        },
+        envelope.map((e) => JSON.stringify(e)),
+        fc.string({ maxLength: 2000 }),
+        fc.constantFrom(
+          '{"__proto__":{"polluted":1},"service":"files","operation":"read"}',
+          '{"constructor":{"prototype":{"x":1}}}',
+          '[1,2,3]',
+          'null',
+          '"str"',
+          '{'.repeat(5000),
+        ),
+      ),
+      async (body) => {
+        const res = await rawPost('/mcp/request', body);
+        count(res.status);
+        expect(res.status).toBeLessThan(500 + (res.status === 502 || res.status === 503 || res.status === 504 ? 100 : 0));
+        if (res.status >= 400) expect(JSON.parse(res.body).error.code).toMatch(/^[A-Z_]+$/);
+      },
+    ),
     { numRuns: runs },
   );
   // Deep nesting and a body over the limit.
   expect((await rawPost('/mcp/request', `${'['.repeat(100_000)}${']'.repeat(100_000)}`)).status).toBe(400);
-  expect((await rawPost('/mcp/request', JSON.stringify({ service: 'rpc', operation: 'x', parameters: { blob: 'a'.repeat(1_200_000) } }))).status).toBe(413);
+  expect(
+    (await rawPost('/mcp/request', JSON.stringify({ service: 'rpc', operation: 'x', parameters: { blob: 'a'.repeat(1_200_000) } }))).status,
+  ).toBe(413);
   // Nothing was polluted, the process is up, and no backend call left its endpoint.
   expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   expect((await c.http().get('/mcp/health')).status).toBe(200);
@@ -87,28 +132,73 @@ it('POST /mcp/request: generated envelopes, raw garbage, pollution keys, travers
     if (r.path.startsWith('/v1/files/')) expect(segments.slice(3).some((s) => s === '..' || s === '.')).toBe(false);
     expect(r.headers['x-injected']).toBeUndefined();
   }
-  report({ fault: 'fuzz POST /mcp/request', sent: runs + 2, accepted: (statuses[200] ?? 0) + (statuses[502] ?? 0), completed: statuses[200] ?? 0, failed: Object.fromEntries(Object.entries(statuses).filter(([s]) => s !== '200').map(([s, n]) => [`HTTP ${s}`, n])), lost: 0, duplicates: 0 });
+  report({
+    fault: 'fuzz POST /mcp/request',
+    sent: runs + 2,
+    accepted: (statuses[200] ?? 0) + (statuses[502] ?? 0),
+    completed: statuses[200] ?? 0,
+    failed: Object.fromEntries(
+      Object.entries(statuses)
+        .filter(([s]) => s !== '200')
+        .map(([s, n]) => [`HTTP ${s}`, n]),
+    ),
+    lost: 0,
+    duplicates: 0,
+  });
   // Memory comes back: the generated garbage is not kept.
   await new Promise((r) => setTimeout(r, 1500));
   expect(await heapUsed()).toBeLessThan(before + 64 * 1024 * 1024);
 });
 
 it('/mcp JSON-RPC and the admin endpoints: generated messages get protocol errors or coded 4xx, never a 5xx', async () => {
-  const rpc = fc.record({ jsonrpc: fc.oneof(fc.constant('2.0'), weird), id: fc.oneof(fc.integer(), fc.string(), fc.constant(null)), method: fc.oneof(fc.constantFrom('tools/call', 'tools/list', 'initialize', 'tasks/get', 'tasks/cancel', 'notifications/cancelled', 'server/discover'), weird), params: json }, { requiredKeys: [] });
+  const rpc = fc.record(
+    {
+      jsonrpc: fc.oneof(fc.constant('2.0'), weird),
+      id: fc.oneof(fc.integer(), fc.string(), fc.constant(null)),
+      method: fc.oneof(
+        fc.constantFrom(
+          'tools/call',
+          'tools/list',
+          'initialize',
+          'tasks/get',
+          'tasks/cancel',
+          'notifications/cancelled',
+          'server/discover',
+        ),
+        weird,
+      ),
+      params: json,
+    },
+    { requiredKeys: [] },
+  );
   await fc.assert(
-    fc.asyncProperty(fc.oneof(rpc.map((m) => JSON.stringify(m)), fc.string({ maxLength: 500 })), async (body) => {
-      const res = await rawPost('/mcp', body);
-      expect([res.status, res.body.slice(0, 200)]).toEqual([expect.any(Number), expect.any(String)]);
-      expect(res.status).toBeLessThan(500);
-    }),
+    fc.asyncProperty(
+      fc.oneof(
+        rpc.map((m) => JSON.stringify(m)),
+        fc.string({ maxLength: 500 }),
+      ),
+      async (body) => {
+        const res = await rawPost('/mcp', body);
+        expect([res.status, res.body.slice(0, 200)]).toEqual([expect.any(Number), expect.any(String)]);
+        expect(res.status).toBeLessThan(500);
+      },
+    ),
     { numRuns: runs },
   );
   await fc.assert(
-    fc.asyncProperty(fc.oneof(envelope.map((e) => JSON.stringify({ name: e.service, endpoint: e.operation, ...(typeof e.parameters === 'object' ? e.parameters : {}) })), fc.string({ maxLength: 500 })), async (body) => {
-      const res = await rawPost('/mcp/services', body, { 'x-admin-token': ADMIN });
-      expect([201, 200].includes(res.status) || (res.status >= 400 && res.status < 500) || res.status === 502).toBe(true);
-      if (res.status >= 400) expect(JSON.parse(res.body).error.code).toMatch(/^[A-Z_]+$/);
-    }),
+    fc.asyncProperty(
+      fc.oneof(
+        envelope.map((e) =>
+          JSON.stringify({ name: e.service, endpoint: e.operation, ...(typeof e.parameters === 'object' ? e.parameters : {}) }),
+        ),
+        fc.string({ maxLength: 500 }),
+      ),
+      async (body) => {
+        const res = await rawPost('/mcp/services', body, { 'x-admin-token': ADMIN });
+        expect([201, 200].includes(res.status) || (res.status >= 400 && res.status < 500) || res.status === 502).toBe(true);
+        if (res.status >= 400) expect(JSON.parse(res.body).error.code).toMatch(/^[A-Z_]+$/);
+      },
+    ),
     { numRuns: Math.floor(runs / 3) },
   );
   expect((await c.http().get('/mcp/health')).status).toBe(200);

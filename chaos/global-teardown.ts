@@ -9,14 +9,25 @@ export default async function chaosTeardown(): Promise<void> {
   await teardown();
   const file = path.join(os.tmpdir(), 'mcp-chaos-report.jsonl');
   if (!existsSync(file)) return;
-  const rows = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Tally);
+  const rows = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Tally);
   const lines = [
     '| fault | sent | accepted | completed | failed (by code) | lost | duplicate backend calls |',
     '|---|---:|---:|---:|---|---:|---:|',
-    ...rows.map((t) => `| ${t.fault} | ${t.sent} | ${t.accepted} | ${t.completed} | ${Object.entries(t.failed).map(([k, v]) => `${k} ${v}`).join(', ') || '–'} | ${t.lost} | ${t.duplicates} |`),
+    ...rows.map(
+      (t) =>
+        `| ${t.fault} | ${t.sent} | ${t.accepted} | ${t.completed} | ${
+          Object.entries(t.failed)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ') || '–'
+        } | ${t.lost} | ${t.duplicates} |`,
+    ),
   ];
   const table = `${lines.join('\n')}\n`;
   process.stdout.write(`\n${table}`);
   // The full run's table is kept in the repository; CI's short run only prints its own.
-  if (process.env.CHAOS_SHORT !== '1') writeFileSync(path.join(__dirname, 'results', 'latest.md'), `# Fault suite (full run, ${new Date().toISOString()})\n\n${table}`);
+  if (process.env.CHAOS_SHORT !== '1')
+    writeFileSync(path.join(__dirname, 'results', 'latest.md'), `# Fault suite (full run, ${new Date().toISOString()})\n\n${table}`);
 }

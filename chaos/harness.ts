@@ -2,7 +2,16 @@ import { appendFileSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import request from 'supertest';
-import { freePort, startBackend, startNodeProcess, startRedisServer, uniquePrefix, type BackendHandler, type RunningProcess, type TestBackend } from '@mcp-gateway/testing';
+import {
+  freePort,
+  startBackend,
+  startNodeProcess,
+  startRedisServer,
+  uniquePrefix,
+  type BackendHandler,
+  type RunningProcess,
+  type TestBackend,
+} from '@mcp-gateway/testing';
 
 /** Fault-suite harness: a Redis with AOF fsync always, API and worker processes, a counting backend. */
 const root = path.resolve(__dirname, '..');
@@ -18,7 +27,15 @@ export interface Cluster {
   calls: Map<string, number>;
   apis: RunningProcess[];
   workers: RunningProcess[];
-  redis: { url: string; port: number; dir: string; kill9(): void; /** SHUTDOWN (graceful: AOF flushed). */ shutdown(): Promise<void>; restart(): Promise<void>; stop(): Promise<void> };
+  redis: {
+    url: string;
+    port: number;
+    dir: string;
+    kill9(): void;
+    /** SHUTDOWN (graceful: AOF flushed). */ shutdown(): Promise<void>;
+    restart(): Promise<void>;
+    stop(): Promise<void>;
+  };
   http(): ReturnType<typeof request>;
   /** The port of the newest live API process. */
   apiPort(): number;
@@ -27,7 +44,12 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-export async function startCluster(options: { handler: BackendHandler; services?: Record<string, string>; workers?: number; env?: Record<string, string> }): Promise<Cluster> {
+export async function startCluster(options: {
+  handler: BackendHandler;
+  services?: Record<string, string>;
+  workers?: number;
+  env?: Record<string, string>;
+}): Promise<Cluster> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'mcp-chaos-redis-'));
   const redisArgs = ['--appendonly', 'yes', '--appendfsync', 'always'];
   let redis = await startRedisServer({ args: redisArgs, dir });
@@ -48,7 +70,12 @@ export async function startCluster(options: { handler: BackendHandler; services?
     WORKER_LOCK_MS: '2000',
     MCP_RETRY_INITIAL_DELAY: '50',
     MCP_RETRY_MAX_DELAY: '200',
-    ...Object.fromEntries(Object.keys(options.services ?? { svc: '' }).map((s) => [`MCP_SERVICE_${s.toUpperCase().replace(/-/g, '_')}_ENDPOINT`, `${backend.url}${(options.services ?? { svc: '' })[s]}`])),
+    ...Object.fromEntries(
+      Object.keys(options.services ?? { svc: '' }).map((s) => [
+        `MCP_SERVICE_${s.toUpperCase().replace(/-/g, '_')}_ENDPOINT`,
+        `${backend.url}${(options.services ?? { svc: '' })[s]}`,
+      ]),
+    ),
     ...(options.env ?? {}),
   };
   const apis: RunningProcess[] = [];
@@ -150,10 +177,17 @@ export async function settle(c: Cluster, fault: string, sent: number, accepted: 
   const until = Date.now() + timeoutMs;
   while (pending.size > 0 && Date.now() < until) {
     for (const id of [...pending]) {
-      const res = await c.http().get(`/mcp/requests/${id}`).then((r) => r, () => undefined);
+      const res = await c
+        .http()
+        .get(`/mcp/requests/${id}`)
+        .then(
+          (r) => r,
+          () => undefined,
+        );
       const state = res?.body?.state;
       if (state === 'completed') completed += 1;
-      else if (state === 'failed' || state === 'cancelled') failed[res!.body.error?.code ?? state] = (failed[res!.body.error?.code ?? state] ?? 0) + 1;
+      else if (state === 'failed' || state === 'cancelled')
+        failed[res!.body.error?.code ?? state] = (failed[res!.body.error?.code ?? state] ?? 0) + 1;
       else continue;
       pending.delete(id);
     }
@@ -169,7 +203,12 @@ const REPORT = path.join(os.tmpdir(), 'mcp-chaos-report.jsonl');
 
 /** One row per fault: printed now, and kept for the table at the end of the run. */
 export function report(t: Tally): void {
-  const failed = Object.entries(t.failed).map(([k, v]) => `${k} ${v}`).join(', ') || '-';
-  process.stdout.write(`[chaos] ${t.fault.padEnd(44)} sent ${t.sent}  accepted ${t.accepted}  completed ${t.completed}  failed ${failed}  lost ${t.lost}  duplicates ${t.duplicates}\n`);
+  const failed =
+    Object.entries(t.failed)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ') || '-';
+  process.stdout.write(
+    `[chaos] ${t.fault.padEnd(44)} sent ${t.sent}  accepted ${t.accepted}  completed ${t.completed}  failed ${failed}  lost ${t.lost}  duplicates ${t.duplicates}\n`,
+  );
   appendFileSync(REPORT, `${JSON.stringify(t)}\n`);
 }

@@ -11,7 +11,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 it('kill -9 of workers in the middle of load: every request ends; a call in flight is never made twice', async () => {
   // A service with no definition: every operation is a POST, which is not idempotent.
-  c = await startCluster({ handler: () => ({ status: 200, body: { ok: true }, delayMs: 150 }), workers: 3, env: { MCP_SERVICE_SVC_CONCURRENCY: '4' } });
+  c = await startCluster({
+    handler: () => ({ status: 200, body: { ok: true }, delayMs: 150 }),
+    workers: 3,
+    env: { MCP_SERVICE_SVC_CONCURRENCY: '4' },
+  });
   const n = SHORT ? 60 : 200;
   const kills = SHORT ? 2 : 4;
   const load = submit(c, 'wk', n, (i) => ({ service: 'svc', operation: 'op', parameters: { i } }), 5);
@@ -48,26 +52,29 @@ it('the API killed with async requests pending: a new API process answers their 
   expect(t).toMatchObject({ accepted: n, completed: n, lost: 0, duplicates: 0 });
 });
 
-it.each(['kill -9', 'graceful stop'])('Redis (%s) and restarted during load: 503 at once while down, everything accepted completes after', async (how) => {
-  c = await startCluster({ handler: () => ({ status: 200, body: { ok: true }, delayMs: 50 }), workers: 2 });
-  const n = SHORT ? 30 : 100;
-  const before = await submit(c, 'rd', n, (i) => ({ service: 'svc', operation: 'op', parameters: { i } }));
-  if (how === 'kill -9') c.redis.kill9();
-  else await c.redis.shutdown();
-  await sleep(100);
-  // While Redis is down: quick, coded refusals, nothing hangs.
-  const started = Date.now();
-  const during = await submit(c, 'rd-down', 10, (i) => ({ service: 'svc', operation: 'op', parameters: { i } }));
-  const perRequest = (Date.now() - started) / 10;
-  expect(during.accepted).toHaveLength(0);
-  expect(during.refused).toEqual({ UNAVAILABLE: 10 });
-  expect(perRequest).toBeLessThan(1000);
-  await c.redis.restart();
-  const t = await settle(c, `Redis ${how} + restart (AOF always)`, n, before.accepted, 60_000);
-  expect(t.lost).toBe(0);
-  expect(t.completed + Object.values(t.failed).reduce((a, b) => a + b, 0)).toBe(before.accepted.length);
-  expect(before.accepted.length).toBe(n);
-  // And it serves again.
-  const after = await submit(c, 'rd-after', 5, (i) => ({ service: 'svc', operation: 'op', parameters: { i } }));
-  expect(after.accepted).toHaveLength(5);
-});
+it.each(['kill -9', 'graceful stop'])(
+  'Redis (%s) and restarted during load: 503 at once while down, everything accepted completes after',
+  async (how) => {
+    c = await startCluster({ handler: () => ({ status: 200, body: { ok: true }, delayMs: 50 }), workers: 2 });
+    const n = SHORT ? 30 : 100;
+    const before = await submit(c, 'rd', n, (i) => ({ service: 'svc', operation: 'op', parameters: { i } }));
+    if (how === 'kill -9') c.redis.kill9();
+    else await c.redis.shutdown();
+    await sleep(100);
+    // While Redis is down: quick, coded refusals, nothing hangs.
+    const started = Date.now();
+    const during = await submit(c, 'rd-down', 10, (i) => ({ service: 'svc', operation: 'op', parameters: { i } }));
+    const perRequest = (Date.now() - started) / 10;
+    expect(during.accepted).toHaveLength(0);
+    expect(during.refused).toEqual({ UNAVAILABLE: 10 });
+    expect(perRequest).toBeLessThan(1000);
+    await c.redis.restart();
+    const t = await settle(c, `Redis ${how} + restart (AOF always)`, n, before.accepted, 60_000);
+    expect(t.lost).toBe(0);
+    expect(t.completed + Object.values(t.failed).reduce((a, b) => a + b, 0)).toBe(before.accepted.length);
+    expect(before.accepted.length).toBe(n);
+    // And it serves again.
+    const after = await submit(c, 'rd-after', 5, (i) => ({ service: 'svc', operation: 'op', parameters: { i } }));
+    expect(after.accepted).toHaveLength(5);
+  },
+);

@@ -2,7 +2,13 @@
 // that many bytes, as a list of items). Run as its own process.
 const http = require('node:http');
 const size = Number(process.env.BENCH_ANSWER_BYTES ?? 0);
-const items = Array.from({ length: Math.ceil(size / 170) }, (_, i) => ({ id: i, name: `Item ${i}`, tags: ['a', 'b', 'c'], price: i * 1.5, description: 'x'.repeat(100) }));
+const items = Array.from({ length: Math.ceil(size / 170) }, (_, i) => ({
+  id: i,
+  name: `Item ${i}`,
+  tags: ['a', 'b', 'c'],
+  price: i * 1.5,
+  description: 'x'.repeat(100),
+}));
 const body = JSON.stringify({ ok: true, item: { id: 42, name: 'Item 42' }, ...(size > 0 ? { items } : {}) });
 const server = http.createServer((req, res) => {
   req.resume();

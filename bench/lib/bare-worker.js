@@ -8,7 +8,12 @@ const pool = new Pool(process.env.TARGET, { connections: 64 });
 const worker = new Worker(
   'bare',
   async (job) => {
-    const r = await pool.request({ method: 'POST', path: '/echo', headers: { 'content-type': 'application/json' }, body: JSON.stringify(job.data) });
+    const r = await pool.request({
+      method: 'POST',
+      path: '/echo',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(job.data),
+    });
     const text = await r.body.text();
     await pub.publish('bare:results', `${job.id}\n${text}`);
   },

@@ -6,7 +6,12 @@ const server = http.createServer(async (req, res) => {
   const chunks = [];
   for await (const c of req) chunks.push(c);
   try {
-    const r = await pool.request({ method: req.method, path: req.url, headers: { 'content-type': 'application/json' }, body: chunks.length ? Buffer.concat(chunks) : undefined });
+    const r = await pool.request({
+      method: req.method,
+      path: req.url,
+      headers: { 'content-type': 'application/json' },
+      body: chunks.length ? Buffer.concat(chunks) : undefined,
+    });
     const data = Buffer.from(await r.body.arrayBuffer());
     res.writeHead(r.statusCode, { 'content-type': 'application/json', 'content-length': data.length });
     res.end(data);

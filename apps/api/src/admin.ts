@@ -9,7 +9,6 @@ import type { ApiDeps } from './deps';
 import { sendError } from './http-errors';
 import { publicEndpoint } from './services';
 
-
 /**
  * The registration endpoints answer only to `MCP_ADMIN_TOKEN` (`Authorization: Bearer` or
  * `X-Admin-Token`), compared in constant time. Without a configured token they are off.
@@ -25,7 +24,10 @@ export function adminAuth(config: GatewayConfig, options: { basic?: boolean } = 
     const basic = options.basic ? header?.match(/^Basic\s+(.+)$/i)?.[1] : undefined;
     if (!presented && basic) presented = Buffer.from(basic, 'base64').toString('utf8').split(':').slice(1).join(':');
     if (!presented || !timingSafeEqual(sha256(presented), digest)) {
-      res.setHeader('WWW-Authenticate', options.basic ? 'Basic realm="mcp-gateway-admin", charset="UTF-8"' : 'Bearer realm="mcp-gateway-admin"');
+      res.setHeader(
+        'WWW-Authenticate',
+        options.basic ? 'Basic realm="mcp-gateway-admin", charset="UTF-8"' : 'Bearer realm="mcp-gateway-admin"',
+      );
       return sendError(res, new GatewayError('UNAUTHORIZED', 'The admin token is missing or wrong'));
     }
     next();
@@ -62,7 +64,8 @@ export function adminHandlers(deps: ApiDeps) {
       throw new GatewayError('VALIDATION_ERROR', `Invalid registration: ${details[0]!.path}: ${details[0]!.message}`, { details });
     }
     const { name, ttlSeconds, ...rest } = head.data;
-    if (registry.isStatic(name)) throw new GatewayError('CONFLICT', `Service ${name} is defined in the configuration; it cannot be replaced at run time`);
+    if (registry.isStatic(name))
+      throw new GatewayError('CONFLICT', `Service ${name} is defined in the configuration; it cannot be replaced at run time`);
     const parsed = ServiceConfigSchema.safeParse(rest);
     if (!parsed.success) {
       const details = describeIssues(parsed.error);
@@ -71,7 +74,10 @@ export function adminHandlers(deps: ApiDeps) {
     // The definition (file or OpenAPI document) must load now; a broken one changes nothing.
     // Checked against its spec here, where the one who registers reads the warnings.
     const def = await loadServiceDefinition(name, parsed.data, { check: true }).catch((err: unknown) => {
-      throw new GatewayError('BACKEND_ERROR', `The definition of ${name} could not be loaded, nothing was changed: ${(err as Error).message}`);
+      throw new GatewayError(
+        'BACKEND_ERROR',
+        `The definition of ${name} could not be loaded, nothing was changed: ${(err as Error).message}`,
+      );
     });
     const existed = (await registrations.get(name)) !== undefined;
     const reg = await registrations.put(name, parsed.data, ttlSeconds);
@@ -90,7 +96,8 @@ export function adminHandlers(deps: ApiDeps) {
   /** DELETE /mcp/services/:name */
   async function deregister(req: Request, res: Response): Promise<void> {
     const name = String(req.params.name);
-    if (registry.isStatic(name)) throw new GatewayError('CONFLICT', `Service ${name} is defined in the configuration; it cannot be removed at run time`);
+    if (registry.isStatic(name))
+      throw new GatewayError('CONFLICT', `Service ${name} is defined in the configuration; it cannot be removed at run time`);
     if (!(await registrations.delete(name))) throw new GatewayError('UNKNOWN_SERVICE', `No registered service ${name}`);
     await registry.reload();
     res.status(200).json({ name, removed: true });

@@ -49,7 +49,16 @@ export function createApp(deps: ApiDeps): express.Express {
       cors({
         origin: origins.includes('*') ? '*' : origins,
         methods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
-        allowedHeaders: ['Content-Type', 'Authorization', 'X-API-Key', 'X-Correlation-ID', 'Prefer', 'traceparent', 'Mcp-Session-Id', 'Mcp-Protocol-Version'],
+        allowedHeaders: [
+          'Content-Type',
+          'Authorization',
+          'X-API-Key',
+          'X-Correlation-ID',
+          'Prefer',
+          'traceparent',
+          'Mcp-Session-Id',
+          'Mcp-Protocol-Version',
+        ],
         exposedHeaders: ['X-Correlation-ID', 'Location', 'Content-Location', 'Retry-After', 'Mcp-Session-Id'],
         maxAge: 600,
       }),
@@ -113,7 +122,8 @@ export function createApp(deps: ApiDeps): express.Express {
   });
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const e = fromBodyParser(err) ?? apiError(err);
-    if (e.code === 'INTERNAL_ERROR') deps.logger.error({ err, path: req.path, correlationId: req.correlationId, traceparent: req.get('traceparent') }, 'unhandled error');
+    if (e.code === 'INTERNAL_ERROR')
+      deps.logger.error({ err, path: req.path, correlationId: req.correlationId, traceparent: req.get('traceparent') }, 'unhandled error');
     sendError(res, e);
   });
   return app;
@@ -162,7 +172,10 @@ function fromBodyParser(err: unknown): GatewayError | undefined {
   if (type === 'entity.parse.failed') {
     // Strict parsing takes objects and arrays only: `null` or `42` is JSON, but not a request.
     const raw = (err as { body?: unknown }).body;
-    return new GatewayError('VALIDATION_ERROR', typeof raw === 'string' && isJson(raw) ? 'The body must be a JSON object' : 'The body is not valid JSON');
+    return new GatewayError(
+      'VALIDATION_ERROR',
+      typeof raw === 'string' && isJson(raw) ? 'The body must be a JSON object' : 'The body is not valid JSON',
+    );
   }
   if (type === 'encoding.unsupported' || type === 'charset.unsupported') {
     return new GatewayError('VALIDATION_ERROR', 'The body encoding is not supported; send UTF-8 JSON');

@@ -28,7 +28,12 @@ interface StoredKey {
 export const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest();
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 /** Paths anyone may call: liveness, and the metrics scrape (no per-agent data in it). */
-const OPEN_PATHS = new Set(['/mcp/health', '/metrics', '/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource/mcp']);
+const OPEN_PATHS = new Set([
+  '/mcp/health',
+  '/metrics',
+  '/.well-known/oauth-protected-resource',
+  '/.well-known/oauth-protected-resource/mcp',
+]);
 
 /** Scopes `service:<name>` say which services a JWT may use; `service:*` all of them. */
 export function servicesFromScopes(payload: JWTPayload): ReadonlySet<string> | undefined {
@@ -66,7 +71,10 @@ export function agentAuth(config: GatewayConfig) {
     const presented = header?.match(/^Bearer\s+(.+)$/i)?.[1]?.trim() ?? req.get('x-api-key');
     if (!presented) {
       challenge(res);
-      return sendError(res, new GatewayError('UNAUTHORIZED', 'Credentials are required: Authorization: Bearer <key or token>, or X-API-Key'));
+      return sendError(
+        res,
+        new GatewayError('UNAUTHORIZED', 'Credentials are required: Authorization: Bearer <key or token>, or X-API-Key'),
+      );
     }
     const digest = sha256(presented);
     let found: Agent | undefined;
@@ -108,10 +116,15 @@ function jwtVerifier(jwt: GatewayConfig['security']['jwt']): ((token: string) =>
   return async (token) => {
     try {
       const { payload } =
-        typeof key === 'function' ? await jose.jwtVerify(token, key, options) : await jose.jwtVerify(token, key, { ...options, algorithms: ['HS256', 'HS384', 'HS512'] });
+        typeof key === 'function'
+          ? await jose.jwtVerify(token, key, options)
+          : await jose.jwtVerify(token, key, { ...options, algorithms: ['HS256', 'HS384', 'HS512'] });
       return payload;
     } catch (err) {
-      throw new GatewayError('UNAUTHORIZED', err instanceof jose.errors.JOSEError ? `The token was refused: ${err.message}` : 'The token was refused');
+      throw new GatewayError(
+        'UNAUTHORIZED',
+        err instanceof jose.errors.JOSEError ? `The token was refused: ${err.message}` : 'The token was refused',
+      );
     }
   };
 }

@@ -38,10 +38,14 @@ export function operatorConsole(deps: ApiDeps): Router {
   };
 
   // bull-board renders its own page with inline script: a looser policy for its path only.
-  const boardPolicy = helmet({ contentSecurityPolicy: { directives: { 'script-src': ["'self'", "'unsafe-inline'"], 'img-src': ["'self'", 'data:'] } } });
+  const boardPolicy = helmet({
+    contentSecurityPolicy: { directives: { 'script-src': ["'self'", "'unsafe-inline'"], 'img-src': ["'self'", 'data:'] } },
+  });
   // Made on the first visit: bull-board and its UI stay out of an API process nobody opens it in.
   let board: Router | undefined;
-  router.use('/admin/queues', guard, readOnly, boardPolicy, correlationHeader, (req: Request, res: Response, next: NextFunction) => (board ??= queueBoard(deps))(req, res, next));
+  router.use('/admin/queues', guard, readOnly, boardPolicy, correlationHeader, (req: Request, res: Response, next: NextFunction) =>
+    (board ??= queueBoard(deps))(req, res, next),
+  );
 
   router.get('/', (_req: Request, res: Response) => res.redirect(302, '/dashboard'));
   router.get('/dashboard', guard, (_req: Request, res: Response) => {
@@ -55,8 +59,22 @@ export function operatorConsole(deps: ApiDeps): Router {
       const services = await Promise.all(
         registry.names().map(async (name) => {
           const svc = registry.require(name);
-          const [circuit, limiter, queue, stats] = await Promise.all([resilience.breaker(name, svc), resilience.limiter(name, svc), broker.counts(name), deps.stats.snapshot(name)]);
-          return { name, circuit: circuit.state, failures: circuit.failures, tokens: Math.floor(limiter.tokens * 10) / 10, capacity: limiter.capacity, queue, latency: stats.latency, counts: stats.counts };
+          const [circuit, limiter, queue, stats] = await Promise.all([
+            resilience.breaker(name, svc),
+            resilience.limiter(name, svc),
+            broker.counts(name),
+            deps.stats.snapshot(name),
+          ]);
+          return {
+            name,
+            circuit: circuit.state,
+            failures: circuit.failures,
+            tokens: Math.floor(limiter.tokens * 10) / 10,
+            capacity: limiter.capacity,
+            queue,
+            latency: stats.latency,
+            counts: stats.counts,
+          };
         }),
       );
       res.json({ at: new Date().toISOString(), services });

@@ -8,7 +8,9 @@ import { isConnectionError, type ResultMessage } from '@mcp-gateway/broker';
  */
 export function apiError(err: unknown): GatewayError {
   if (isGatewayError(err)) return err;
-  return isConnectionError(err) ? new GatewayError('UNAVAILABLE', 'The gateway cannot reach Redis; try again shortly', { retryAfterMs: 1000 }) : toGatewayError(err);
+  return isConnectionError(err)
+    ? new GatewayError('UNAVAILABLE', 'The gateway cannot reach Redis; try again shortly', { retryAfterMs: 1000 })
+    : toGatewayError(err);
 }
 
 /**
@@ -18,7 +20,9 @@ export function apiError(err: unknown): GatewayError {
  */
 export function afterAccepted(err: unknown, id: string): GatewayError {
   const e = apiError(err);
-  return new GatewayError(e.code, `${e.message}; the request ${id} was accepted and may still finish (GET /mcp/requests/${id})`, { retryable: false });
+  return new GatewayError(e.code, `${e.message}; the request ${id} was accepted and may still finish (GET /mcp/requests/${id})`, {
+    retryable: false,
+  });
 }
 
 /** The envelope of an error that is not a request's result (bad input, unknown id, Redis away). */

@@ -41,7 +41,12 @@ export class Lifecycle {
     return (req: Request, res: Response, next: NextFunction): void => {
       if (this.stopping && !req.path.startsWith('/mcp/health')) {
         res.setHeader('Connection', 'close');
-        return sendError(res, new GatewayError('UNAVAILABLE', 'This gateway process is shutting down; retry (another replica will answer)', { retryAfterMs: 1000 }));
+        return sendError(
+          res,
+          new GatewayError('UNAVAILABLE', 'This gateway process is shutting down; retry (another replica will answer)', {
+            retryAfterMs: 1000,
+          }),
+        );
       }
       this.inflight += 1;
       res.on('close', ended);

@@ -5,7 +5,11 @@ import { ApiServer } from './server';
 /** `npm run start:api`: the HTTP half; workers run as separate processes. */
 async function main(): Promise<void> {
   const config = GatewayConfigManager.load(process.env, { defaultEnvironment: 'production' });
-  const logger = createLogger({ level: config.logLevel, name: 'api', pretty: config.environment === 'development' && process.stdout.isTTY === true });
+  const logger = createLogger({
+    level: config.logLevel,
+    name: 'api',
+    pretty: config.environment === 'development' && process.stdout.isTTY === true,
+  });
   const api = new ApiServer({ config, logger, tracing: Tracing.fromEnv('mcp-gateway-api') });
   await sayWhileWaiting(logger, api.start(), { redis: redactUrl(config.redis.url) }, 'still starting: waiting for Redis to answer');
   let stopping = false;

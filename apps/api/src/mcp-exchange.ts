@@ -84,7 +84,12 @@ export class ExpressExchangeTransport implements Transport {
     if (this.keepAlive || this.closed) return;
     clearTimeout(this.streamTimer);
     const res = this.res;
-    res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream',
+      'Cache-Control': 'no-cache, no-transform',
+      Connection: 'keep-alive',
+      'X-Accel-Buffering': 'no',
+    });
     // The headers go out at once, not with the first event.
     res.write(': stream open\n\n');
     this.keepAlive = setInterval(() => res.write(': keep-alive\n\n'), KEEP_ALIVE_MS);

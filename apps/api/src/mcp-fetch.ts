@@ -13,7 +13,13 @@ export interface FetchHandler {
  * written in one piece; a stream (SSE) is copied with backpressure until it ends or the client goes.
  * The client going away aborts the Web Request's signal, as with the SDK's adapter.
  */
-export async function serveFetch(handler: FetchHandler, req: Request, res: Response, authInfo: AuthInfo, onError: (err: unknown) => void): Promise<void> {
+export async function serveFetch(
+  handler: FetchHandler,
+  req: Request,
+  res: Response,
+  authInfo: AuthInfo,
+  onError: (err: unknown) => void,
+): Promise<void> {
   const abort = new AbortController();
   let finished = false;
   res.on('close', () => {
@@ -29,7 +35,11 @@ export async function serveFetch(handler: FetchHandler, req: Request, res: Respo
       if (Array.isArray(value)) for (const v of value) headers.append(name, v);
       else headers.set(name, value);
     }
-    const request = new globalThis.Request(`http://${req.headers.host ?? 'localhost'}${req.originalUrl}`, { method: req.method, headers, signal: abort.signal });
+    const request = new globalThis.Request(`http://${req.headers.host ?? 'localhost'}${req.originalUrl}`, {
+      method: req.method,
+      headers,
+      signal: abort.signal,
+    });
     response = await handler.fetch(request, { authInfo, ...(req.body === undefined ? {} : { parsedBody: req.body as unknown }) });
   } catch (err) {
     // As the SDK's adapter answers a request it cannot convert or a handler that throws.
@@ -79,5 +89,9 @@ export async function serveFetch(handler: FetchHandler, req: Request, res: Respo
 /** The JSON-RPC internal error, echoing a single request's string or number id (else null). */
 function internalError(body: unknown) {
   const id = body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as { id?: unknown }).id : undefined;
-  return { jsonrpc: '2.0', error: { code: -32603, message: 'Internal server error' }, id: typeof id === 'string' || typeof id === 'number' ? id : null };
+  return {
+    jsonrpc: '2.0',
+    error: { code: -32603, message: 'Internal server error' },
+    id: typeof id === 'string' || typeof id === 'number' ? id : null,
+  };
 }

@@ -3,7 +3,15 @@ import type { Request, Response } from 'express';
 import type Redis from 'ioredis';
 import * as z from 'zod';
 import { ProtocolError, ProtocolErrorCode, type Server } from '@modelcontextprotocol/server';
-import { isEnded, isGatewayError, toGatewayError, type ErrorBody, type MCPRequest, type MCPResponse, type RequestState } from '@mcp-gateway/protocol';
+import {
+  isEnded,
+  isGatewayError,
+  toGatewayError,
+  type ErrorBody,
+  type MCPRequest,
+  type MCPResponse,
+  type RequestState,
+} from '@mcp-gateway/protocol';
 import type { RequestRecord } from '@mcp-gateway/broker';
 import { errorResult, type GatewayTool, type ToolResult, type ToolTarget } from '@mcp-gateway/mcp';
 import { checkedToolResult } from './mcp-output';
@@ -73,7 +81,13 @@ export interface TaskDeps {
   scopeOf(req: Request): string;
   cancellation: CallCancellation;
   /** The gateway request of a tools/call (the same as without a task, re-attach included). */
-  callRequest(target: ToolTarget, readOnly: boolean, args: Record<string, unknown>, meta: Record<string, unknown>, agent: Agent | undefined): Promise<MCPRequest>;
+  callRequest(
+    target: ToolTarget,
+    readOnly: boolean,
+    args: Record<string, unknown>,
+    meta: Record<string, unknown>,
+    agent: Agent | undefined,
+  ): Promise<MCPRequest>;
 }
 
 /** A 2026-07-28 request: its protocol version (header or per-request `_meta`) is of that era. */
@@ -131,7 +145,15 @@ export function mcpTasks(t: TaskDeps) {
 
   async function legacyTask(id: string, rec: TaskRecord): Promise<Record<string, unknown> | undefined> {
     const fixed = { ttl: rec.ttl, pollInterval: POLL_INTERVAL_MS };
-    if (rec.refused) return { taskId: id, createdAt: rec.createdAt, lastUpdatedAt: rec.createdAt, statusMessage: `${rec.refused.code}: ${rec.refused.message}`, status: 'failed', ...fixed };
+    if (rec.refused)
+      return {
+        taskId: id,
+        createdAt: rec.createdAt,
+        lastUpdatedAt: rec.createdAt,
+        statusMessage: `${rec.refused.code}: ${rec.refused.message}`,
+        status: 'failed',
+        ...fixed,
+      };
     const job = await deps.broker.records.get(id);
     if (!job) return undefined;
     return { ...common(id, rec, job), status: LEGACY_STATUS[job.state], ...fixed };
@@ -234,7 +256,7 @@ export function mcpTasks(t: TaskDeps) {
       const name = String(params.name ?? '');
       const { tools, targets } = await t.listTools(req.agent);
       const target = targets.get(name);
-      if (!target) return fail(res, msg.id, -32602, `Unknown tool: ${name}`), true;
+      if (!target) return (fail(res, msg.id, -32602, `Unknown tool: ${name}`), true);
       const readOnly = tools.find((tool) => tool.name === name)?.annotations.readOnlyHint === true;
       const requested = Number((params.task as { ttl?: unknown }).ttl);
       const ttl = Number.isFinite(requested) && requested > 0 ? Math.min(requested, MAX_TTL_MS) : DEFAULT_TTL_MS;
@@ -256,11 +278,12 @@ export function mcpTasks(t: TaskDeps) {
         reply(res, msg.id, { task: await legacyTask(accepted, await create(scope, accepted, ttl, true)) });
       } catch (err) {
         const e = apiError(err);
-        if (!isGatewayError(err) && e.code !== 'UNAVAILABLE') deps.logger.error({ err, service: target.service }, 'tools/call (task) failed');
+        if (!isGatewayError(err) && e.code !== 'UNAVAILABLE')
+          deps.logger.error({ err, service: target.service }, 'tools/call (task) failed');
         // Accepted, but its task could not be stored (Redis away): no task to give, and the job may still run.
         if (accepted) {
           const late = afterAccepted(e, accepted);
-          return fail(res, msg.id, -32603, `${late.code}: ${late.message}`, late.toBody()), true;
+          return (fail(res, msg.id, -32603, `${late.code}: ${late.message}`, late.toBody()), true);
         }
         // Refused before the queue took it (bad arguments, open circuit, rate limit, full queue): a task
         // that failed at once, whose result is the tool error the same call without a task gets. When
@@ -283,30 +306,37 @@ export function mcpTasks(t: TaskDeps) {
         const task = found ? await legacyTask(found.id, found.rec) : undefined;
         if (task) tasks.push(task);
       }
-      return reply(res, msg.id, { tasks }), true;
+      return (reply(res, msg.id, { tasks }), true);
     }
     const found = await find(scope, params.taskId);
-    if (!found) return fail(res, msg.id, -32602, `Unknown task: ${String(params.taskId)}`), true;
+    if (!found) return (fail(res, msg.id, -32602, `Unknown task: ${String(params.taskId)}`), true);
 
     if (msg.method === 'tasks/get') {
       const task = await legacyTask(found.id, found.rec);
-      return (task ? reply(res, msg.id, task) : fail(res, msg.id, -32602, `Task ${found.id} expired`)), true;
+      return (task ? reply(res, msg.id, task) : fail(res, msg.id, -32602, `Task ${found.id} expired`), true);
     }
     if (msg.method === 'tasks/cancel') {
       const status = await deps.broker.status(found.id);
-      if (!status || isEnded(status.state)) return fail(res, msg.id, -32602, `Task ${found.id} has already ended`), true;
-      if (await t.cancellation.shared(found.id)) return fail(res, msg.id, -32602, `Task ${found.id} cannot be cancelled: another call joined its request, which runs on for it`), true;
+      if (!status || isEnded(status.state)) return (fail(res, msg.id, -32602, `Task ${found.id} has already ended`), true);
+      if (await t.cancellation.shared(found.id))
+        return (
+          fail(res, msg.id, -32602, `Task ${found.id} cannot be cancelled: another call joined its request, which runs on for it`),
+          true
+        );
       try {
         await deps.broker.cancel(found.id);
       } catch (err) {
-        return fail(res, msg.id, -32602, `Task ${found.id} cannot be cancelled: ${toGatewayError(err).message}`), true;
+        return (fail(res, msg.id, -32602, `Task ${found.id} cannot be cancelled: ${toGatewayError(err).message}`), true);
       }
-      return reply(res, msg.id, await legacyTask(found.id, found.rec)), true;
+      return (reply(res, msg.id, await legacyTask(found.id, found.rec)), true);
     }
     if (msg.method === 'tasks/result') {
       const tool = found.rec.refused ? errorResult(found.rec.refused) : await jobToolResult(found.id, found.rec.ttl, res);
-      if (!tool) return fail(res, msg.id, -32603, `Task ${found.id} has no result yet; ask again (tasks/get shows its status)`), true;
-      return reply(res, msg.id, { ...tool, _meta: { ...(tool._meta ?? {}), 'io.modelcontextprotocol/related-task': { taskId: found.id } } }), true;
+      if (!tool) return (fail(res, msg.id, -32603, `Task ${found.id} has no result yet; ask again (tasks/get shows its status)`), true);
+      return (
+        reply(res, msg.id, { ...tool, _meta: { ...(tool._meta ?? {}), 'io.modelcontextprotocol/related-task': { taskId: found.id } } }),
+        true
+      );
     }
     return false;
   }

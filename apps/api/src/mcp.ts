@@ -1,6 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
-import { classifyInboundRequest, createMcpHandler, parseJSONRPCMessage, ProtocolError, ProtocolErrorCode, Server, type AuthInfo, type JSONRPCRequest, type ServerContext } from '@modelcontextprotocol/server';
+import {
+  classifyInboundRequest,
+  createMcpHandler,
+  parseJSONRPCMessage,
+  ProtocolError,
+  ProtocolErrorCode,
+  Server,
+  type AuthInfo,
+  type JSONRPCRequest,
+  type ServerContext,
+} from '@modelcontextprotocol/server';
 import { GatewayError, isEnded, isGatewayError, REQUEST_ID_PATTERN, type MCPRequest } from '@mcp-gateway/protocol';
 import { errorResult, toolsFor, type ToolResult, type ToolTarget } from '@mcp-gateway/mcp';
 import { requestHash } from '@mcp-gateway/broker';
@@ -23,7 +33,8 @@ interface HttpExtra {
 }
 
 const SERVER_INFO = { name: 'mcp-gateway', version: '0.1.0' };
-const INSTRUCTIONS = 'Each tool calls one operation of a backend service through the gateway queue (rate limits, circuit breakers and retries apply).';
+const INSTRUCTIONS =
+  'Each tool calls one operation of a backend service through the gateway queue (rate limits, circuit breakers and retries apply).';
 const CAPABILITIES = { tools: { listChanged: true }, logging: {}, tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } } };
 /** The 2025-era revisions the handshake accepts, newest first. */
 const LEGACY_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
@@ -59,7 +70,16 @@ export function mcpEndpoint(deps: ApiDeps) {
   const sessionKey = (id: string) => `${prefix}:session:${id}`;
   const cancellation = callCancellation(redis, prefix, broker);
   const streams = new Set<Response>();
-  const tasks = mcpTasks({ deps, redis, prefix, submit, listTools: (agent) => listTools(agent), scopeOf: (req) => scopeOf(req), cancellation, callRequest });
+  const tasks = mcpTasks({
+    deps,
+    redis,
+    prefix,
+    submit,
+    listTools: (agent) => listTools(agent),
+    scopeOf: (req) => scopeOf(req),
+    cancellation,
+    callRequest,
+  });
 
   /**
    * The tools of a set of services, reused by every tools/list and tools/call of callers with the same
@@ -130,7 +150,11 @@ export function mcpEndpoint(deps: ApiDeps) {
     let stopProgress = () => undefined as void;
     let stopCancel = () => undefined as void;
     // The call continues the HTTP request's trace, and the backend gets the X-Correlation-ID it answered with.
-    const span = deps.tracing.startSpan(`tools/call ${target.service}`, { kind: 'server', parent: parseTraceparent(traceparent), attributes: { 'mcp.service': target.service } });
+    const span = deps.tracing.startSpan(`tools/call ${target.service}`, {
+      kind: 'server',
+      parent: parseTraceparent(traceparent),
+      attributes: { 'mcp.service': target.service },
+    });
     try {
       const request = await callRequest(target, readOnly, args, meta, agent);
       id = request.id;
@@ -159,7 +183,9 @@ export function mcpEndpoint(deps: ApiDeps) {
       // Not at its deadline: this process stopped waiting because it is shutting down.
       const error = outcome.waitedToDeadline
         ? new GatewayError('TIMEOUT', `No result within the deadline of ${outcome.timeoutMs} ms; ${stillRuns}`, { retryable: joins })
-        : new GatewayError('UNAVAILABLE', `This gateway process is shutting down and stopped waiting for the result; ${stillRuns}`, { retryable: joins });
+        : new GatewayError('UNAVAILABLE', `This gateway process is shutting down and stopped waiting for the result; ${stillRuns}`, {
+            retryable: joins,
+          });
       return errorResult(error.toBody(), outcome.id);
     } catch (err) {
       // Bad arguments, refusals and fast failures are tool results an agent can act on.
@@ -181,11 +207,18 @@ export function mcpEndpoint(deps: ApiDeps) {
    * within REATTACH_WINDOW_MS while that call is still running, so that it joins it; else it has none
    * (a new job).
    */
-  async function callRequest(target: ToolTarget, readOnly: boolean, args: Record<string, unknown>, meta: Record<string, unknown>, agent: Agent | undefined): Promise<MCPRequest> {
+  async function callRequest(
+    target: ToolTarget,
+    readOnly: boolean,
+    args: Record<string, unknown>,
+    meta: Record<string, unknown>,
+    agent: Agent | undefined,
+  ): Promise<MCPRequest> {
     let operation = target.operation;
     let parameters = args;
     if (operation === undefined) {
-      if (typeof args.operation !== 'string') throw new GatewayError('VALIDATION_ERROR', 'arguments.operation (the operation name) is required');
+      if (typeof args.operation !== 'string')
+        throw new GatewayError('VALIDATION_ERROR', 'arguments.operation (the operation name) is required');
       operation = args.operation;
       parameters = (args.parameters as Record<string, unknown> | undefined) ?? {};
     }
@@ -195,9 +228,13 @@ export function mcpEndpoint(deps: ApiDeps) {
     if (key !== undefined) {
       // A key that cannot be an id is refused, not dropped: dropped, a write sent twice with it would run twice.
       if (typeof key === 'string' && REQUEST_ID_PATTERN.test(key)) return { ...request, id: key };
-      throw new GatewayError('VALIDATION_ERROR', `_meta["${keyName}"] must be a string of 1-128 characters of A-Z a-z 0-9 _ . - and not only digits`, {
-        details: [{ path: `_meta.${keyName}`, message: 'not a valid request id' }],
-      });
+      throw new GatewayError(
+        'VALIDATION_ERROR',
+        `_meta["${keyName}"] must be a string of 1-128 characters of A-Z a-z 0-9 _ . - and not only digits`,
+        {
+          details: [{ path: `_meta.${keyName}`, message: 'not a valid request id' }],
+        },
+      );
     }
     if (!readOnly) return request;
     const recentKey = `${prefix}:recent:${requestHash(target.service, operation, parameters, agent?.id)}`;
@@ -250,7 +287,13 @@ export function mcpEndpoint(deps: ApiDeps) {
       const message =
         status.state === 'queued'
           ? `waiting in the queue${position ? ` (position ${position})` : ''}`
-          : { active: 'calling the backend', retrying: 'retrying after a failure', completed: 'completed', failed: 'failed', cancelled: 'cancelled' }[status.state];
+          : {
+              active: 'calling the backend',
+              retrying: 'retrying after a failure',
+              completed: 'completed',
+              failed: 'failed',
+              cancelled: 'cancelled',
+            }[status.state];
       if (message === last) return;
       last = message;
       progress += 1;
@@ -262,11 +305,11 @@ export function mcpEndpoint(deps: ApiDeps) {
   }
 
   const mcpHandler = createMcpHandler(
-      ({ era, authInfo, requestInfo }) => {
-        const session = requestInfo?.headers.get('mcp-session-id') ?? undefined;
-        return buildServer(session, authInfo, era === 'modern');
-      },
-      { onerror: (err: unknown) => logger.warn({ err: String(err) }, 'mcp protocol error') },
+    ({ era, authInfo, requestInfo }) => {
+      const session = requestInfo?.headers.get('mcp-session-id') ?? undefined;
+      return buildServer(session, authInfo, era === 'modern');
+    },
+    { onerror: (err: unknown) => logger.warn({ err: String(err) }, 'mcp protocol error') },
   );
 
   /** `session`: the 2025 session's id (checked by handleMcp), if the request named one. */
@@ -292,9 +335,9 @@ export function mcpEndpoint(deps: ApiDeps) {
       const tool = tools.find((t) => t.name === request.params.name)!;
       const args = (request.params.arguments ?? {}) as Record<string, unknown>;
       // SEP-2663: only a client that declares the extension on this very request may get a task.
-      const declared = (ctx.mcpReq.envelope as { 'io.modelcontextprotocol/clientCapabilities'?: { extensions?: Record<string, unknown> } } | undefined)?.[
-        'io.modelcontextprotocol/clientCapabilities'
-      ]?.extensions?.[TASKS_EXTENSION];
+      const declared = (
+        ctx.mcpReq.envelope as { 'io.modelcontextprotocol/clientCapabilities'?: { extensions?: Record<string, unknown> } } | undefined
+      )?.['io.modelcontextprotocol/clientCapabilities']?.extensions?.[TASKS_EXTENSION];
       const asTask = modern && typeof declared === 'object' && declared !== null;
       return (await callTool(target, args, ctx, via, tool.annotations.readOnlyHint === true, asTask)) as never;
     });
@@ -303,7 +346,8 @@ export function mcpEndpoint(deps: ApiDeps) {
   }
 
   /** Whose tasks these are: the session, else the agent. */
-  const scopeFrom = (sessionId: string | undefined, agent: Agent | undefined) => (sessionId ?? agent?.id ?? 'anonymous').replace(/[^A-Za-z0-9_.-]/g, '_');
+  const scopeFrom = (sessionId: string | undefined, agent: Agent | undefined) =>
+    (sessionId ?? agent?.id ?? 'anonymous').replace(/[^A-Za-z0-9_.-]/g, '_');
   const scopeOf = (req: Request) => scopeFrom(req.get('mcp-session-id'), req.agent);
 
   /** A 2025 session's notifications/cancelled; without a session the sender cannot be told apart (see callCancellation). */
@@ -357,7 +401,12 @@ export function mcpEndpoint(deps: ApiDeps) {
       }
       if (req.method !== 'POST') {
         res.setHeader('Allow', 'POST');
-        return void jsonRpcError(res, sessionId ? 405 : 400, -32000, req.method === 'GET' ? 'A GET stream needs an Mcp-Session-Id' : 'Method not allowed');
+        return void jsonRpcError(
+          res,
+          sessionId ? 405 : 400,
+          -32000,
+          req.method === 'GET' ? 'A GET stream needs an Mcp-Session-Id' : 'Method not allowed',
+        );
       }
       await cancelIfAsked(req);
       if (await tasks.legacy(req, res)) return;
@@ -381,11 +430,19 @@ export function mcpEndpoint(deps: ApiDeps) {
   function directRequest(req: Request): JSONRPCRequest | undefined {
     const version = req.get('mcp-protocol-version');
     const accept = req.get('accept') ?? '';
-    if (!version || !LEGACY_VERSIONS.includes(version) || !accept.includes('application/json') || !accept.includes('text/event-stream')) return undefined;
+    if (!version || !LEGACY_VERSIONS.includes(version) || !accept.includes('application/json') || !accept.includes('text/event-stream'))
+      return undefined;
     if (!req.is('application/json')) return undefined;
     const body = req.body as { id?: unknown; method?: unknown } | undefined;
-    if (typeof body !== 'object' || body === null || Array.isArray(body) || body.id === undefined || typeof body.method !== 'string') return undefined;
-    const route = classifyInboundRequest({ httpMethod: 'POST', protocolVersionHeader: version, mcpMethodHeader: req.get('mcp-method'), mcpNameHeader: req.get('mcp-name'), body });
+    if (typeof body !== 'object' || body === null || Array.isArray(body) || body.id === undefined || typeof body.method !== 'string')
+      return undefined;
+    const route = classifyInboundRequest({
+      httpMethod: 'POST',
+      protocolVersionHeader: version,
+      mcpMethodHeader: req.get('mcp-method'),
+      mcpNameHeader: req.get('mcp-name'),
+      body,
+    });
     if (route.kind !== 'legacy' || route.reason !== 'no-claim') return undefined;
     try {
       return parseJSONRPCMessage(body) as JSONRPCRequest;

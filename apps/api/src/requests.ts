@@ -1,5 +1,13 @@
 import type { Request, Response } from 'express';
-import { describeIssues, GatewayError, isEnded, MCPRequestSchema, REQUEST_ID_PATTERN, type MCPResponse, type RequestStatus } from '@mcp-gateway/protocol';
+import {
+  describeIssues,
+  GatewayError,
+  isEnded,
+  MCPRequestSchema,
+  REQUEST_ID_PATTERN,
+  type MCPResponse,
+  type RequestStatus,
+} from '@mcp-gateway/protocol';
 import { parseTraceparent } from '@mcp-gateway/observability';
 import type { ResultMessage } from '@mcp-gateway/broker';
 import { createSubmitter } from './submission';
@@ -24,7 +32,10 @@ export function requestHandlers(deps: ApiDeps) {
   };
 
   const accepted = (res: Response, id: string, state: string) => {
-    res.status(202).setHeader('Location', `/mcp/requests/${encodeURIComponent(id)}`).json({ id, state });
+    res
+      .status(202)
+      .setHeader('Location', `/mcp/requests/${encodeURIComponent(id)}`)
+      .json({ id, state });
   };
 
   /** POST /mcp/request: validate, enqueue (idempotently), then answer sync, async or after Prefer: wait. */
@@ -77,7 +88,8 @@ export function requestHandlers(deps: ApiDeps) {
   async function requireVisible(req: Request, id: string): Promise<void> {
     if (!req.agent) return;
     const rec = await broker.records.get(id);
-    if (rec && rec.agentId !== req.agent.id) throw new GatewayError('NOT_FOUND', `No request with id ${id} (unknown, or its result expired)`);
+    if (rec && rec.agentId !== req.agent.id)
+      throw new GatewayError('NOT_FOUND', `No request with id ${id} (unknown, or its result expired)`);
   }
 
   /**

@@ -103,14 +103,30 @@ export class ApiServer {
     logScalars(
       logger,
       'info',
-      { id: result.id, correlationId: m.correlationId, agentId, service: m.service, operation: m.operation, outcome, attempts: m.attempts, queuedMs: m.queuedMs, processingTime: m.processingTime, totalMs, stored: true },
+      {
+        id: result.id,
+        correlationId: m.correlationId,
+        agentId,
+        service: m.service,
+        operation: m.operation,
+        outcome,
+        attempts: m.attempts,
+        queuedMs: m.queuedMs,
+        processingTime: m.processingTime,
+        totalMs,
+        stored: true,
+      },
       'request finished',
     );
     // A removed service has no series any more (its name may never come back).
     if (!registry.get(m.service)) return;
-    stats.record(m.service, outcome, totalMs).catch((err: unknown) => logger.warn({ service: m.service, err: String(err) }, 'request stats not recorded'));
+    stats
+      .record(m.service, outcome, totalMs)
+      .catch((err: unknown) => logger.warn({ service: m.service, err: String(err) }, 'request stats not recorded'));
     metrics.totalSeconds.observe({ service: m.service, outcome }, totalMs / 1000);
-    void registry.operationLabel(m.service, m.operation).then((operation) => metrics.requests.inc({ service: m.service, operation, outcome }));
+    void registry
+      .operationLabel(m.service, m.operation)
+      .then((operation) => metrics.requests.inc({ service: m.service, operation, outcome }));
   }
 
   /** Listens on `port` (0 for any free one) and resolves with the bound address. */
@@ -123,7 +139,9 @@ export class ApiServer {
       this.deps.broker
         .failWaiting(c.name, error)
         .then((n) => n > 0 && this.deps.logger.warn({ service: c.name, ended: n }, 'ended the requests waiting for a removed service'))
-        .catch((err: unknown) => this.deps.logger.error({ service: c.name, err: String(err) }, 'could not end the requests of a removed service'));
+        .catch((err: unknown) =>
+          this.deps.logger.error({ service: c.name, err: String(err) }, 'could not end the requests of a removed service'),
+        );
     });
     await this.deps.registry.attach(this.deps.registrations, this.subscriber);
     await this.deps.registry.init();
@@ -154,7 +172,11 @@ export class ApiServer {
     const { broker, logger } = this.deps;
     try {
       const ended = await broker.sweepOverdue(this.sweepGraceMs, this.sweepEveryMs);
-      if (ended.length > 0) logger.warn({ ended: ended.length, ids: ended.slice(0, 10), graceMs: this.sweepGraceMs }, 'ended requests that outlived their deadline without a result');
+      if (ended.length > 0)
+        logger.warn(
+          { ended: ended.length, ids: ended.slice(0, 10), graceMs: this.sweepGraceMs },
+          'ended requests that outlived their deadline without a result',
+        );
     } catch (err) {
       logger.warn({ err: String(err) }, 'the sweep of overdue requests failed; the next one tries again');
     }
@@ -180,7 +202,10 @@ export class ApiServer {
       this.closeStreams();
       const grace = this.stopGraceMs ?? this.deps.config.shutdownGraceMs;
       if (!(await lifecycle.idle(grace))) {
-        logger.warn({ inFlight: lifecycle.inFlight, graceMs: grace }, 'grace period over: answering waiting callers 202 with their poll link');
+        logger.warn(
+          { inFlight: lifecycle.inFlight, graceMs: grace },
+          'grace period over: answering waiting callers 202 with their poll link',
+        );
         lifecycle.releaseWaiters();
         await lifecycle.idle(2000);
       }

@@ -21,7 +21,10 @@ export function serviceHandlers(deps: ApiDeps) {
    * A service's status from the shared state: `unavailable` without a worker serving it, `unhealthy`
    * when its health probe fails, `degraded` while its circuit is not closed, else `healthy`.
    */
-  async function serviceState(name: string, workers: number): Promise<{ status: string; circuit: string; lastCheck?: string; probe?: ProbeResult }> {
+  async function serviceState(
+    name: string,
+    workers: number,
+  ): Promise<{ status: string; circuit: string; lastCheck?: string; probe?: ProbeResult }> {
     const svc = registry.require(name);
     const [breaker, probe] = await Promise.all([resilience.breaker(name, svc), deps.health.read(name).catch(() => undefined)]);
     const status =
@@ -61,24 +64,27 @@ export function serviceHandlers(deps: ApiDeps) {
   async function list(req: Request, res: Response): Promise<void> {
     const { serving } = await workersByService();
     const services = await Promise.all(
-      registry.names().filter((name) => mayUse(req, name)).map(async (name) => {
-        const svc = registry.require(name);
-        const [counts, def, state] = await Promise.all([
-          broker.counts(name),
-          registry.definition(name).catch(() => undefined),
-          serviceState(name, serving.get(name) ?? 0),
-        ]);
-        return {
-          name,
-          registered: !registry.isStatic(name),
-          endpoint: publicEndpoint(svc.endpoint),
-          ...(svc.description ? { description: svc.description } : {}),
-          ...state,
-          queueDepth: counts.waiting + counts.delayed,
-          operations: def ? def.operations.length : 0,
-          definitionSource: def?.source ?? 'unavailable',
-        };
-      }),
+      registry
+        .names()
+        .filter((name) => mayUse(req, name))
+        .map(async (name) => {
+          const svc = registry.require(name);
+          const [counts, def, state] = await Promise.all([
+            broker.counts(name),
+            registry.definition(name).catch(() => undefined),
+            serviceState(name, serving.get(name) ?? 0),
+          ]);
+          return {
+            name,
+            registered: !registry.isStatic(name),
+            endpoint: publicEndpoint(svc.endpoint),
+            ...(svc.description ? { description: svc.description } : {}),
+            ...state,
+            queueDepth: counts.waiting + counts.delayed,
+            operations: def ? def.operations.length : 0,
+            definitionSource: def?.source ?? 'unavailable',
+          };
+        }),
     );
     res.status(200).json({ services });
   }

@@ -63,7 +63,10 @@ export function createSubmitter(deps: ApiDeps) {
   function peekShared(name: string, service: ServiceConfig): Promise<PeekResult> {
     let peek = peeks.get(name);
     if (!peek) {
-      const sent = deps.resilience.peek(name, service, { wait: broker.keys.queueKey(name, 'wait'), prioritized: broker.keys.queueKey(name, 'prioritized') });
+      const sent = deps.resilience.peek(name, service, {
+        wait: broker.keys.queueKey(name, 'wait'),
+        prioritized: broker.keys.queueKey(name, 'prioritized'),
+      });
       const done = () => peeks.delete(name);
       sent.then(done, done);
       peeks.set(name, (peek = sent));
@@ -81,16 +84,22 @@ export function createSubmitter(deps: ApiDeps) {
       throw new GatewayError('UNAVAILABLE', 'The gateway cannot reach Redis; try again shortly', { retryAfterMs: 1000, cause: err });
     });
     if (peek.openWaitMs > 0) {
-      throw new GatewayError('CIRCUIT_OPEN', `The circuit of ${name} is open after repeated backend failures; retry in ${Math.ceil(peek.openWaitMs / 1000)} s`, {
-        retryAfterMs: peek.openWaitMs,
-        details: { circuit: 'open' },
-      });
+      throw new GatewayError(
+        'CIRCUIT_OPEN',
+        `The circuit of ${name} is open after repeated backend failures; retry in ${Math.ceil(peek.openWaitMs / 1000)} s`,
+        {
+          retryAfterMs: peek.openWaitMs,
+          details: { circuit: 'open' },
+        },
+      );
     }
     if (peek.queueDepth >= service.maxQueueDepth) {
       throw new GatewayError('OVERLOADED', `The queue of ${name} is full (${peek.queueDepth} waiting)`, { retryAfterMs: 1000 });
     }
     if (peek.tokenWaitMs > timeoutMs) {
-      throw new GatewayError('RATE_LIMITED', `The rate limit of ${name} has no room within the deadline`, { retryAfterMs: peek.tokenWaitMs });
+      throw new GatewayError('RATE_LIMITED', `The rate limit of ${name} has no room within the deadline`, {
+        retryAfterMs: peek.tokenWaitMs,
+      });
     }
   }
 
@@ -101,7 +110,9 @@ export function createSubmitter(deps: ApiDeps) {
     assertAgentMayUse(s.agent, body.service);
     const service = registry.get(body.service);
     if (!service) {
-      throw new GatewayError('UNKNOWN_SERVICE', `Unknown service: ${body.service}`, { details: { known: registry.names().filter((n) => agentMayUse(s.agent, n)) } });
+      throw new GatewayError('UNKNOWN_SERVICE', `Unknown service: ${body.service}`, {
+        details: { known: registry.names().filter((n) => agentMayUse(s.agent, n)) },
+      });
     }
     const op = await registry.operation(body.service, body.operation);
     const parameters = body.parameters ?? {};

@@ -40,8 +40,11 @@ describe('inbound API keys', () => {
     expect(backend.requests).toHaveLength(0);
   });
 
-  it('accepts Bearer and X-API-Key, and records the key\'s agent whatever the body claims', async () => {
-    const a = await gw.http.post('/mcp/request').set('Authorization', `Bearer ${PLANNER}`).send({ ...call('users'), metadata: { agentId: 'someone-else' } });
+  it("accepts Bearer and X-API-Key, and records the key's agent whatever the body claims", async () => {
+    const a = await gw.http
+      .post('/mcp/request')
+      .set('Authorization', `Bearer ${PLANNER}`)
+      .send({ ...call('users'), metadata: { agentId: 'someone-else' } });
     expect(a.status).toBe(200);
     const b = await gw.http.post('/mcp/request').set('X-API-Key', BILLING).send(call('billing'));
     expect(b.status).toBe(200);
@@ -62,15 +65,23 @@ describe('inbound API keys', () => {
     expect(list.body.services.map((s: { name: string }) => s.name)).toEqual(['billing']);
   });
 
-  it('an agent cannot read, cancel or join another agent\'s request', async () => {
-    const mine = await gw.http.post('/mcp/request').set('X-API-Key', PLANNER).send({ id: 'private-req-1', ...call('billing') });
+  it("an agent cannot read, cancel or join another agent's request", async () => {
+    const mine = await gw.http
+      .post('/mcp/request')
+      .set('X-API-Key', PLANNER)
+      .send({ id: 'private-req-1', ...call('billing') });
     expect(mine.status).toBe(200);
     expect((await gw.http.get('/mcp/requests/private-req-1').set('X-API-Key', PLANNER)).status).toBe(200);
     expect((await gw.http.get('/mcp/requests/private-req-1').set('X-API-Key', BILLING)).status).toBe(404);
     expect((await gw.http.delete('/mcp/requests/private-req-1').set('X-API-Key', BILLING)).status).toBe(404);
-    const join = await gw.http.post('/mcp/request').set('X-API-Key', BILLING).send({ id: 'private-req-1', ...call('billing') });
+    const join = await gw.http
+      .post('/mcp/request')
+      .set('X-API-Key', BILLING)
+      .send({ id: 'private-req-1', ...call('billing') });
     expect(join.status).toBe(409);
     // The body is the same: the message does not say it differs.
-    expect(join.body.error.message).toBe("Request id private-req-1 is already used by another request (another service, operation or parameters, or another caller's)");
+    expect(join.body.error.message).toBe(
+      "Request id private-req-1 is already used by another request (another service, operation or parameters, or another caller's)",
+    );
   });
 });

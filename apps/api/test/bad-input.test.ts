@@ -12,7 +12,12 @@ beforeAll(async () => {
       files: {
         endpoint: `${backend.url}/v1`,
         operations: [
-          { name: 'read', method: 'GET', path: '/files/{name}', parameters: { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] } },
+          {
+            name: 'read',
+            method: 'GET',
+            path: '/files/{name}',
+            parameters: { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] },
+          },
           {
             name: 'write',
             method: 'POST',
@@ -38,7 +43,11 @@ beforeEach(() => {
   backend.requests.length = 0;
 });
 
-async function expectError(res: { status: number; body: { status: string; error: { code: string; message: string } } }, status: number, code: string) {
+async function expectError(
+  res: { status: number; body: { status: string; error: { code: string; message: string } } },
+  status: number,
+  code: string,
+) {
   expect(res.status).toBe(status);
   expect(res.body.status).toBe('error');
   expect(res.body.error.code).toBe(code);
@@ -62,7 +71,11 @@ describe('bad input gets a clear coded error and never reaches the backend', () 
   });
 
   it('a body its Content-Encoding does not describe → 400, not a gateway error', async () => {
-    const res = await gw.http.post('/mcp/request').set('content-type', 'application/json').set('content-encoding', 'gzip').send('{"service":"files"}');
+    const res = await gw.http
+      .post('/mcp/request')
+      .set('content-type', 'application/json')
+      .set('content-encoding', 'gzip')
+      .send('{"service":"files"}');
     await expectError(res, 400, 'VALIDATION_ERROR');
     expect(res.body.error.message).toMatch(/could not be decompressed/);
   });
@@ -73,7 +86,9 @@ describe('bad input gets a clear coded error and never reaches the backend', () 
       gw.http
         .post('/mcp/request')
         .set('content-type', 'application/json')
-        .send(`{"service":"files","operation":"write","parameters":{"name":"a","size":1,"deep":${'{"a":'.repeat(levels)}"leaf"${'}'.repeat(levels)}}}`);
+        .send(
+          `{"service":"files","operation":"write","parameters":{"name":"a","size":1,"deep":${'{"a":'.repeat(levels)}"leaf"${'}'.repeat(levels)}}}`,
+        );
     // parameters is level 1, and `deep`'s 99 objects are levels 2 to 100: the most allowed.
     const ok = await send(99);
     expect(ok.status).toBe(200);
@@ -92,9 +107,13 @@ describe('bad input gets a clear coded error and never reaches the backend', () 
     expect(res.body.error.message).toContain('service');
     const typed = await gw.http.post('/mcp/request').send({ service: 'files', operation: 'read', parameters: 'x' });
     expect(typed.body.error.details[0].path).toBe('parameters');
-    const extra = await gw.http.post('/mcp/request').send({ service: 'files', operation: 'read', parameters: { name: 'a' }, metadata: { bogus: 1 } });
+    const extra = await gw.http
+      .post('/mcp/request')
+      .send({ service: 'files', operation: 'read', parameters: { name: 'a' }, metadata: { bogus: 1 } });
     await expectError(extra, 400, 'VALIDATION_ERROR');
-    const prio = await gw.http.post('/mcp/request').send({ service: 'files', operation: 'read', parameters: { name: 'a' }, metadata: { priority: 'urgent' } });
+    const prio = await gw.http
+      .post('/mcp/request')
+      .send({ service: 'files', operation: 'read', parameters: { name: 'a' }, metadata: { priority: 'urgent' } });
     await expectError(prio, 400, 'VALIDATION_ERROR');
   });
 
@@ -109,7 +128,11 @@ describe('bad input gets a clear coded error and never reaches the backend', () 
     const res = await gw.http.post('/mcp/request').send({ service: 'files', operation: 'write', parameters: { name: 'a', size: -1 } });
     await expectError(res, 400, 'VALIDATION_ERROR');
     expect(JSON.stringify(res.body.error.details)).toContain('size');
-    await expectError(await gw.http.post('/mcp/request').send({ service: 'files', operation: 'write', parameters: { size: 1 } }), 400, 'VALIDATION_ERROR');
+    await expectError(
+      await gw.http.post('/mcp/request').send({ service: 'files', operation: 'write', parameters: { size: 1 } }),
+      400,
+      'VALIDATION_ERROR',
+    );
   });
 
   it('a body over 1 MB → 413 PAYLOAD_TOO_LARGE', async () => {
@@ -119,7 +142,11 @@ describe('bad input gets a clear coded error and never reaches the backend', () 
 
   it('path traversal in a path parameter → 400, and an absolute URL stays an encoded segment', async () => {
     for (const name of ['..', '.', '%2e%2e']) {
-      await expectError(await gw.http.post('/mcp/request').send({ service: 'files', operation: 'read', parameters: { name } }), 400, 'VALIDATION_ERROR');
+      await expectError(
+        await gw.http.post('/mcp/request').send({ service: 'files', operation: 'read', parameters: { name } }),
+        400,
+        'VALIDATION_ERROR',
+      );
     }
     // Slashes are encoded anyway, but a backend or proxy that decodes %2F must not be walkable: refused.
     for (const name of ['../../admin', 'a/../../b', '%2e%2e%2fadmin']) {
@@ -129,13 +156,17 @@ describe('bad input gets a clear coded error and never reaches the backend', () 
     }
     expect(backend.requests).toHaveLength(0);
     backend.requests.length = 0;
-    const abs = await gw.http.post('/mcp/request').send({ service: 'files', operation: 'read', parameters: { name: 'http://evil.example/x' } });
+    const abs = await gw.http
+      .post('/mcp/request')
+      .send({ service: 'files', operation: 'read', parameters: { name: 'http://evil.example/x' } });
     expect(abs.status).toBe(200);
     expect(backend.requests.map((r) => r.path)).toEqual(['/v1/files/http%3A%2F%2Fevil.example%2Fx']);
   });
 
   it('header injection in parameters goes nowhere near a header', async () => {
-    const res = await gw.http.post('/mcp/request').send({ service: 'files', operation: 'read', parameters: { name: 'a\r\nX-Injected: yes' } });
+    const res = await gw.http
+      .post('/mcp/request')
+      .send({ service: 'files', operation: 'read', parameters: { name: 'a\r\nX-Injected: yes' } });
     expect(res.status).toBe(200);
     expect(backend.requests[0]!.headers['x-injected']).toBeUndefined();
     expect(backend.requests[0]!.path).toBe('/v1/files/a%0D%0AX-Injected%3A%20yes');
@@ -143,12 +174,19 @@ describe('bad input gets a clear coded error and never reaches the backend', () 
 
   it('bad request ids → 400 (colons, all digits, too long)', async () => {
     for (const id of ['a:b', '12345', 'x'.repeat(200), 'sp ace']) {
-      await expectError(await gw.http.post('/mcp/request').send({ id, service: 'files', operation: 'read', parameters: { name: 'a' } }), 400, 'VALIDATION_ERROR');
+      await expectError(
+        await gw.http.post('/mcp/request').send({ id, service: 'files', operation: 'read', parameters: { name: 'a' } }),
+        400,
+        'VALIDATION_ERROR',
+      );
     }
   });
 
   it('a bad correlation id header is replaced, not echoed', async () => {
-    const res = await gw.http.post('/mcp/request').set('X-Correlation-ID', 'has space').send({ service: 'files', operation: 'read', parameters: { name: 'a' } });
+    const res = await gw.http
+      .post('/mcp/request')
+      .set('X-Correlation-ID', 'has space')
+      .send({ service: 'files', operation: 'read', parameters: { name: 'a' } });
     expect(res.status).toBe(200);
     expect(res.headers['x-correlation-id']).not.toBe('has space');
     // ... by the body's own correlation id when it has one.

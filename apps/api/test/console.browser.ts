@@ -62,7 +62,9 @@ it('the status page needs the admin token, renders every service, and follows th
   for (let i = 0; i < 2; i++) await gw.http.post('/mcp/request').send({ service: 'payments', operation: 'charge' });
   await page.waitForSelector('tr[data-service="payments"][data-circuit="open"]', { timeout: 5000 });
   expect(await payments.locator('td').nth(1).textContent()).toMatch(/^open/);
-  await page.waitForFunction(() => /success 3/.test(document.querySelector('tr[data-service="users"]')?.textContent ?? ''), undefined, { timeout: 5000 });
+  await page.waitForFunction(() => /success 3/.test(document.querySelector('tr[data-service="users"]')?.textContent ?? ''), undefined, {
+    timeout: 5000,
+  });
 
   // The screenshot shows the services: the table is drawn, sized, and not blank.
   const shot = await page.locator('table').screenshot();

@@ -17,7 +17,11 @@ export interface Running {
 }
 
 /** The real API (listening on a free port) and an in-process worker pool on the test Redis. */
-export async function startGateway(input: GatewayConfigInput, workerServices?: string[], options: { logger?: Logger; sweep?: { everyMs?: number; graceMs?: number } } = {}): Promise<Running> {
+export async function startGateway(
+  input: GatewayConfigInput,
+  workerServices?: string[],
+  options: { logger?: Logger; sweep?: { everyMs?: number; graceMs?: number } } = {},
+): Promise<Running> {
   const config = testConfig(input);
   const logger = options.logger ?? createLogger({ level: (process.env.TEST_LOG_LEVEL as 'info' | undefined) ?? 'silent' });
   const pools: WorkerPool[] = [];
@@ -57,7 +61,11 @@ export async function eventually<T>(fn: () => Promise<T | undefined>, timeoutMs 
 }
 
 /** A logger whose JSON lines a test can read back. */
-export function capturingLogger(level: 'info' | 'debug' = 'info'): { logger: Logger; lines: Record<string, unknown>[]; text: () => string } {
+export function capturingLogger(level: 'info' | 'debug' = 'info'): {
+  logger: Logger;
+  lines: Record<string, unknown>[];
+  text: () => string;
+} {
   const raw: string[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _enc, done) {

@@ -11,11 +11,16 @@ let backend: TestBackend;
 let jwks: TestBackend;
 let hs: Running;
 let rs: Running;
-let rsKey: Awaited<ReturnType<typeof generateKeyPair>>["privateKey"];
+let rsKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
 
 const call = (service: string) => ({ service, operation: 'op', parameters: {} });
 const token = (claims: Record<string, unknown>, opts: { iss?: string; aud?: string; exp?: string | number; key?: Uint8Array } = {}) => {
-  const jwt = new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setIssuer(opts.iss ?? ISSUER).setAudience(opts.aud ?? AUDIENCE).setExpirationTime(opts.exp ?? '5m');
+  const jwt = new SignJWT(claims)
+    .setProtectedHeader({ alg: 'HS256' })
+    .setIssuedAt()
+    .setIssuer(opts.iss ?? ISSUER)
+    .setAudience(opts.aud ?? AUDIENCE)
+    .setExpirationTime(opts.exp ?? '5m');
   return jwt.sign(opts.key ?? enc);
 };
 
@@ -44,7 +49,10 @@ afterAll(async () => {
 describe('agent JWTs', () => {
   it('accept a valid token: sub is the agent, service:<name> scopes the services', async () => {
     const t = await token({ sub: 'planner-7', scope: 'service:users other' });
-    const ok = await hs.http.post('/mcp/request').set('Authorization', `Bearer ${t}`).send({ ...call('users'), metadata: { agentId: 'spoofed' } });
+    const ok = await hs.http
+      .post('/mcp/request')
+      .set('Authorization', `Bearer ${t}`)
+      .send({ ...call('users'), metadata: { agentId: 'spoofed' } });
     expect(ok.status).toBe(200);
     expect((await hs.api.deps.broker.records.get(ok.body.id))?.agentId).toBe('planner-7');
     const forbidden = await hs.http.post('/mcp/request').set('Authorization', `Bearer ${t}`).send(call('billing'));
@@ -59,7 +67,11 @@ describe('agent JWTs', () => {
     ['expired', () => token({ sub: 'a', scope: 'service:*' }, { exp: Math.floor(Date.now() / 1000) - 60 }), /exp/],
     ['wrong issuer', () => token({ sub: 'a', scope: 'service:*' }, { iss: 'https://evil.example' }), /iss/],
     ['wrong audience', () => token({ sub: 'a', scope: 'service:*' }, { aud: 'someone-else' }), /aud/],
-    ['wrong key', () => token({ sub: 'a', scope: 'service:*' }, { key: new TextEncoder().encode('another-secret-of-enough-length-xyz') }), /signature/],
+    [
+      'wrong key',
+      () => token({ sub: 'a', scope: 'service:*' }, { key: new TextEncoder().encode('another-secret-of-enough-length-xyz') }),
+      /signature/,
+    ],
     ['no subject', () => token({ scope: 'service:*' }), /subject/],
   ])('refuse a token with %s (401, a reason, never the token)', async (_what, make, reason) => {
     const t = await make();
@@ -72,7 +84,10 @@ describe('agent JWTs', () => {
   });
 
   it('verify RS256 tokens against a JWKS fetched from its URL', async () => {
-    const t = await new SignJWT({ sub: 'rs-agent', scope: 'service:users' }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setExpirationTime('5m').sign(rsKey);
+    const t = await new SignJWT({ sub: 'rs-agent', scope: 'service:users' })
+      .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+      .setExpirationTime('5m')
+      .sign(rsKey);
     const res = await rs.http.post('/mcp/request').set('Authorization', `Bearer ${t}`).send(call('users'));
     expect(res.status).toBe(200);
     expect(jwks.requests.length).toBeGreaterThanOrEqual(1);
@@ -84,7 +99,11 @@ describe('agent JWTs', () => {
 
 describe('headers and browsers', () => {
   it('security headers on every answer, errors included', async () => {
-    for (const res of [await hs.http.get('/mcp/health'), await hs.http.post('/mcp/request').send(call('users')), await hs.http.get('/metrics')]) {
+    for (const res of [
+      await hs.http.get('/mcp/health'),
+      await hs.http.post('/mcp/request').send(call('users')),
+      await hs.http.get('/metrics'),
+    ]) {
       expect(res.headers['x-content-type-options']).toBe('nosniff');
       expect(res.headers['x-frame-options']).toBe('SAMEORIGIN');
       expect(res.headers['strict-transport-security']).toMatch(/max-age=/);
@@ -102,7 +121,10 @@ describe('headers and browsers', () => {
     expect(pre.status).toBe(204);
     expect(pre.headers['access-control-allow-origin']).toBe('https://console.example.test');
     expect(pre.headers['access-control-allow-headers']).toMatch(/Authorization/i);
-    const foreign = await hs.http.options('/mcp/request').set('Origin', 'https://evil.example').set('Access-Control-Request-Method', 'POST');
+    const foreign = await hs.http
+      .options('/mcp/request')
+      .set('Origin', 'https://evil.example')
+      .set('Access-Control-Request-Method', 'POST');
     expect(foreign.headers['access-control-allow-origin']).toBeUndefined();
     const get = await hs.http.get('/mcp/health').set('Origin', 'https://console.example.test');
     expect(get.headers['access-control-expose-headers']).toContain('X-Correlation-ID');

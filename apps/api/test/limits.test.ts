@@ -26,7 +26,13 @@ beforeAll(async () => {
         // Served only by the workers the trial-permit test starts.
         trial: { endpoint: backend.url, circuitBreaker: { failureThreshold: 1, recoveryTimeout: 1000, halfOpenMaxCalls: 1 } },
         // Served only by the workers the "run before it may have called" tests start.
-        once: { endpoint: backend.url, operations: [{ name: 'create', method: 'POST', path: '/items' }, { name: 'read', method: 'GET', path: '/items' }] },
+        once: {
+          endpoint: backend.url,
+          operations: [
+            { name: 'create', method: 'POST', path: '/items' },
+            { name: 'read', method: 'GET', path: '/items' },
+          ],
+        },
       },
     },
     ['slow'],
@@ -173,15 +179,25 @@ it('leaves no key without a TTL outside the bounded BullMQ queue structures', as
     expect(keys.some((k) => k.includes(':req:'))).toBe(true);
     const queued = async (service: string, id: string) => {
       const q = `${gw.config.redis.keyPrefix}:{${service}}`;
-      const [w, p, d, a] = await Promise.all([redis.lpos(`${q}:wait`, id), redis.zscore(`${q}:prioritized`, id), redis.zscore(`${q}:delayed`, id), redis.lpos(`${q}:active`, id)]);
+      const [w, p, d, a] = await Promise.all([
+        redis.lpos(`${q}:wait`, id),
+        redis.zscore(`${q}:prioritized`, id),
+        redis.zscore(`${q}:delayed`, id),
+        redis.lpos(`${q}:active`, id),
+      ]);
       return w !== null || p !== null || d !== null || a !== null;
     };
     for (const key of keys) {
-      const queueKey = /:\{[^}]+\}:(wait|prioritized|delayed|active|paused|meta|id|events|marker|limiter|pc|stalled-check|completed|failed|de)$/.test(key);
+      const queueKey =
+        /:\{[^}]+\}:(wait|prioritized|delayed|active|paused|meta|id|events|marker|limiter|pc|stalled-check|completed|failed|de)$/.test(key);
       if (queueKey) continue;
       // The sweep's index holds only requests that have not ended (each leaves it when it ends).
       if (gw.api.deps.broker.keys.pendingShards().includes(key)) {
-        for (const id of await redis.zrange(key, 0, -1)) expect({ id, state: await redis.hget(gw.api.deps.broker.keys.request(id), 'state') }).toEqual({ id, state: expect.stringMatching(/^(queued|active|retrying)$/) });
+        for (const id of await redis.zrange(key, 0, -1))
+          expect({ id, state: await redis.hget(gw.api.deps.broker.keys.request(id), 'state') }).toEqual({
+            id,
+            state: expect.stringMatching(/^(queued|active|retrying)$/),
+          });
         continue;
       }
       // A breaker that is open or half-open keeps that state until a trial closes it (one hash per service).
@@ -209,8 +225,18 @@ it('a claimed id whose job was never added (Redis dropped between the two) is co
   expect(res.body).toMatchObject({ id: 'orphan-1', status: 'success' });
   // The job is added with the claim's deadline (the one the record and the sweep hold), not the
   // retry's: seen on an orphan left in a queue no worker serves, where the job's data can be read.
-  await gw.api.deps.broker.records.claim('orphan-2', requestHash('parked', 'op', {}, undefined), 'parked', now, now + 30_000, 'corr-orphan');
-  expect((await post({ id: 'orphan-2', service: 'parked', operation: 'op', metadata: { timeout: 60_000 } }).set('Prefer', 'respond-async')).status).toBe(202);
+  await gw.api.deps.broker.records.claim(
+    'orphan-2',
+    requestHash('parked', 'op', {}, undefined),
+    'parked',
+    now,
+    now + 30_000,
+    'corr-orphan',
+  );
+  expect(
+    (await post({ id: 'orphan-2', service: 'parked', operation: 'op', metadata: { timeout: 60_000 } }).set('Prefer', 'respond-async'))
+      .status,
+  ).toBe(202);
   expect((await gw.api.deps.broker.queue('parked').getJob('orphan-2'))!.data).toMatchObject({ acceptedAt: now, deadline: now + 30_000 });
 });
 
@@ -225,7 +251,15 @@ it('a job whose request ended while it waited gives back the half-open trial per
     id: 'ended-while-queued',
     status: 'success' as const,
     data: { earlier: true },
-    metadata: { correlationId: 'c', service: 'trial', operation: 'op', attempts: 1, queuedMs: 0, processingTime: 0, completedAt: new Date().toISOString() },
+    metadata: {
+      correlationId: 'c',
+      service: 'trial',
+      operation: 'op',
+      attempts: 1,
+      queuedMs: 0,
+      processingTime: 0,
+      completedAt: new Date().toISOString(),
+    },
   };
   expect(await broker.records.finish(stored, 'completed')).toBe(true);
   // An open circuit past its recovery time: the next admission half-opens it and takes the one trial permit.
@@ -234,7 +268,9 @@ it('a job whose request ended while it waited gives back the half-open trial per
   await redis.hset(k.breaker, 'state', 'open', 'openedAt', Date.now() - 5000, 'failures', 1);
 
   await gw.startWorkers(['trial']);
-  await eventually(async () => ((await broker.counts('trial')).waiting === 0 && (await broker.counts('trial')).active === 0 ? true : undefined));
+  await eventually(async () =>
+    (await broker.counts('trial')).waiting === 0 && (await broker.counts('trial')).active === 0 ? true : undefined,
+  );
   expect(backend.requests).toHaveLength(0);
   expect(await redis.zcard(k.trials)).toBe(0);
   // The permit is free, so the next request is the trial: it reaches the backend and closes the circuit.
@@ -273,12 +309,19 @@ describe('a job whose earlier run may have sent its call and never ended (its wo
 
   it('is not called again when the operation is not idempotent: the outcome is unknown, and said so', async () => {
     const body = await ended('dead-run-post');
-    expect(body).toMatchObject({ state: 'failed', status: 'error', error: { code: 'BACKEND_ERROR', retryable: false, details: { outcome: 'unknown' } } });
+    expect(body).toMatchObject({
+      state: 'failed',
+      status: 'error',
+      error: { code: 'BACKEND_ERROR', retryable: false, details: { outcome: 'unknown' } },
+    });
     expect(body.error.message).toMatch(/not idempotent.*not sent again/);
     // The run that may have sent it is an attempt.
     expect(body.metadata.attempts).toBe(1);
     // Past its deadline too, it says the outcome is unknown: not a TIMEOUT the caller would simply retry.
-    expect(await ended('dead-run-late')).toMatchObject({ state: 'failed', error: { code: 'BACKEND_ERROR', retryable: false, details: { outcome: 'unknown' } } });
+    expect(await ended('dead-run-late')).toMatchObject({
+      state: 'failed',
+      error: { code: 'BACKEND_ERROR', retryable: false, details: { outcome: 'unknown' } },
+    });
     expect(backend.requests.filter((r) => r.method === 'POST')).toHaveLength(0);
   });
 

@@ -70,11 +70,23 @@ async function modernClient(sent: { method: string; id?: string | number }[] = [
 const postCancelled = (requestId: string | number) =>
   fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': MODERN, 'mcp-method': 'notifications/cancelled' },
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': MODERN,
+      'mcp-method': 'notifications/cancelled',
+    },
     body: JSON.stringify({
       jsonrpc: '2.0',
       method: 'notifications/cancelled',
-      params: { requestId, _meta: { 'io.modelcontextprotocol/protocolVersion': MODERN, 'io.modelcontextprotocol/clientInfo': { name: 'other', version: '1' }, 'io.modelcontextprotocol/clientCapabilities': {} } },
+      params: {
+        requestId,
+        _meta: {
+          'io.modelcontextprotocol/protocolVersion': MODERN,
+          'io.modelcontextprotocol/clientInfo': { name: 'other', version: '1' },
+          'io.modelcontextprotocol/clientCapabilities': {},
+        },
+      },
     }),
   });
 
@@ -104,12 +116,20 @@ describe('MCP cancellation without a session (2026-07-28)', () => {
     const second = await modernClient();
     const firstStop = new AbortController();
     const secondStop = new AbortController();
-    const firstCall = first.callTool({ name: 'stuck__peek', arguments: { n: 2 } }, { signal: firstStop.signal }).catch((err: unknown) => err);
+    const firstCall = first
+      .callTool({ name: 'stuck__peek', arguments: { n: 2 } }, { signal: firstStop.signal })
+      .catch((err: unknown) => err);
     const jobId = await jobOf(2);
     // The same read-only call from another client joins the job already queued.
-    const secondCall = second.callTool({ name: 'stuck__peek', arguments: { n: 2 } }, { signal: secondStop.signal }).catch((err: unknown) => err);
+    const secondCall = second
+      .callTool({ name: 'stuck__peek', arguments: { n: 2 } }, { signal: secondStop.signal })
+      .catch((err: unknown) => err);
     await settle();
-    expect((await gw.api.deps.broker.queue('stuck').getJobs(['waiting', 'prioritized'], 0, -1)).filter((j) => (j.data as { parameters: { n?: number } }).parameters.n === 2)).toHaveLength(1);
+    expect(
+      (await gw.api.deps.broker.queue('stuck').getJobs(['waiting', 'prioritized'], 0, -1)).filter(
+        (j) => (j.data as { parameters: { n?: number } }).parameters.n === 2,
+      ),
+    ).toHaveLength(1);
     secondStop.abort();
     expect(await secondCall).toBeInstanceOf(Error);
     await settle();
@@ -151,9 +171,13 @@ describe('MCP cancellation in a 2025 session', () => {
     const b = await connect();
     const aStop = new AbortController();
     const bStop = new AbortController();
-    const aCall = a.callTool({ name: 'stuck__peek', arguments: { n: 3 } }, undefined, { signal: aStop.signal }).catch((err: unknown) => err);
+    const aCall = a
+      .callTool({ name: 'stuck__peek', arguments: { n: 3 } }, undefined, { signal: aStop.signal })
+      .catch((err: unknown) => err);
     const shared = await jobOf(3);
-    const bCall = b.callTool({ name: 'stuck__peek', arguments: { n: 3 } }, undefined, { signal: bStop.signal }).catch((err: unknown) => err);
+    const bCall = b
+      .callTool({ name: 'stuck__peek', arguments: { n: 3 } }, undefined, { signal: bStop.signal })
+      .catch((err: unknown) => err);
     await settle();
     // B cancels its call (the v1 client sends notifications/cancelled in its session): A's job stays.
     bStop.abort();
@@ -163,7 +187,9 @@ describe('MCP cancellation in a 2025 session', () => {
 
     // A call of B's own is cancelled by B's notification.
     const own = new AbortController();
-    const ownCall = b.callTool({ name: 'stuck__wait', arguments: { n: 4 } }, undefined, { signal: own.signal }).catch((err: unknown) => err);
+    const ownCall = b
+      .callTool({ name: 'stuck__wait', arguments: { n: 4 } }, undefined, { signal: own.signal })
+      .catch((err: unknown) => err);
     const ownJob = await jobOf(4);
     await settle();
     own.abort();

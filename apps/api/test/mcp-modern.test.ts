@@ -8,7 +8,17 @@ let backend: TestBackend;
 let open: Running;
 let keyed: Running;
 const services = {
-  users: { endpoint: '', operations: [{ name: 'getUser', method: 'GET', path: '/users/{id}', parameters: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } }] },
+  users: {
+    endpoint: '',
+    operations: [
+      {
+        name: 'getUser',
+        method: 'GET',
+        path: '/users/{id}',
+        parameters: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
+      },
+    ],
+  },
   billing: { endpoint: '', operations: [{ name: 'charge', method: 'POST', path: '/charge' }] },
 };
 const mcpUrl = (r: Running) => new URL(`http://127.0.0.1:${r.api.address!.port}/mcp`);
@@ -70,7 +80,10 @@ describe('MCP 2026-07-28 (v2 SDK client, sessionless)', () => {
   });
 
   it('the v2 client in auto mode gets the modern era too; in legacy mode the 2025 handshake', async () => {
-    for (const [mode, expected] of [['auto', '2026-07-28'], ['legacy', '2025-11-25']] as const) {
+    for (const [mode, expected] of [
+      ['auto', '2026-07-28'],
+      ['legacy', '2025-11-25'],
+    ] as const) {
       const client = new ClientV2({ name: 'c', version: '1' }, { versionNegotiation: { mode } });
       await client.connect(new TransportV2(mcpUrl(open)));
       expect([mode, client.getNegotiatedProtocolVersion()]).toEqual([mode, expected]);
@@ -87,10 +100,31 @@ describe('MCP over plain HTTP', () => {
       jsonrpc: '2.0',
       id: 5,
       method: 'tools/list',
-      params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' }, 'io.modelcontextprotocol/clientCapabilities': {} } },
+      params: {
+        _meta: {
+          'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+          'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' },
+          'io.modelcontextprotocol/clientCapabilities': {},
+        },
+      },
     });
     const port = open.api.address!.port;
-    const headers = ['host', `127.0.0.1:${port}`, 'content-type', 'application/json', 'content-type', 'application/json', 'accept', 'application/json, text/event-stream', 'mcp-protocol-version', '2026-07-28', 'mcp-method', 'tools/list', 'content-length', String(Buffer.byteLength(body))];
+    const headers = [
+      'host',
+      `127.0.0.1:${port}`,
+      'content-type',
+      'application/json',
+      'content-type',
+      'application/json',
+      'accept',
+      'application/json, text/event-stream',
+      'mcp-protocol-version',
+      '2026-07-28',
+      'mcp-method',
+      'tools/list',
+      'content-length',
+      String(Buffer.byteLength(body)),
+    ];
     const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
       const req = http.request({ host: '127.0.0.1', port, path: '/mcp', method: 'POST', headers }, (res) => {
         let text = '';
@@ -112,10 +146,17 @@ describe('MCP security', () => {
     const res = await fetch(mcpUrl(keyed), {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } }),
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } },
+      }),
     });
     expect(res.status).toBe(401);
-    expect(res.headers.get('www-authenticate')).toContain('resource_metadata="https://gw.example.test/.well-known/oauth-protected-resource/mcp"');
+    expect(res.headers.get('www-authenticate')).toContain(
+      'resource_metadata="https://gw.example.test/.well-known/oauth-protected-resource/mcp"',
+    );
     const meta = await fetch(new URL('/.well-known/oauth-protected-resource/mcp', mcpUrl(keyed)));
     expect(meta.status).toBe(200);
     expect(await meta.json()).toMatchObject({ resource: 'https://gw.example.test/mcp', bearer_methods_supported: ['header'] });
@@ -123,7 +164,9 @@ describe('MCP security', () => {
 
   it('a key limited to some services sees and calls only those tools', async () => {
     const client = new Client({ name: 'biller', version: '1' });
-    await client.connect(new StreamableHTTPClientTransport(mcpUrl(keyed), { requestInit: { headers: { Authorization: 'Bearer billing-only-key-0123' } } }));
+    await client.connect(
+      new StreamableHTTPClientTransport(mcpUrl(keyed), { requestInit: { headers: { Authorization: 'Bearer billing-only-key-0123' } } }),
+    );
     expect((await client.listTools()).tools.map((t) => t.name)).toEqual(['billing__charge']);
     await expect(client.callTool({ name: 'users__getUser', arguments: { id: '1' } })).rejects.toThrow(/Unknown tool/);
     expect((await client.callTool({ name: 'billing__charge', arguments: {} })).isError).toBeFalsy();

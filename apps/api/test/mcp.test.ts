@@ -17,40 +17,71 @@ beforeAll(async () => {
   let flakyGets = 0;
   backend = await startBackend((req) => {
     if (req.path.startsWith('/fail')) return { status: 503, body: { error: 'down' } };
-    if (req.path.startsWith('/flakyget')) return ++flakyGets === 1 ? { status: 503, body: { error: 'once' } } : { status: 200, body: { ok: flakyGets } };
+    if (req.path.startsWith('/flakyget'))
+      return ++flakyGets === 1 ? { status: 503, body: { error: 'once' } } : { status: 200, body: { ok: flakyGets } };
     if (req.path.startsWith('/slow')) return { status: 200, body: { slow: true }, delayMs: Number(req.query.ms ?? 600) };
     return { status: 200, body: { method: req.method, path: req.path, query: req.query, body: req.body } };
   });
-  gw = await startGateway({
-    retryPolicy: { maxAttempts: 1, backoffStrategy: 'linear', initialDelay: 10, maxDelay: 10, jitter: false },
-    // A 2026-07-28 call from a client that takes tasks becomes one after 300 ms.
-    mcp: { taskAfterMs: 300, streamAfterMs: 400 },
-    services: {
-      users: {
-        endpoint: backend.url,
-        description: 'User records',
-        operations: [
-          { name: 'getUser', description: 'One user by id', method: 'GET', path: '/users/{id}', parameters: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } },
-          { name: 'deleteUser', method: 'DELETE', path: '/users/{id}', parameters: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } },
-          { name: 'createUser', method: 'POST', path: '/users', parameters: { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] } },
-          { name: 'fail', method: 'POST', path: '/fail' },
-          { name: 'slow', method: 'GET', path: '/slow', parameters: { type: 'object', properties: { ms: { type: 'integer' } } } },
-          { name: 'flakyGet', method: 'GET', path: '/flakyget' },
-        ],
+  gw = await startGateway(
+    {
+      retryPolicy: { maxAttempts: 1, backoffStrategy: 'linear', initialDelay: 10, maxDelay: 10, jitter: false },
+      // A 2026-07-28 call from a client that takes tasks becomes one after 300 ms.
+      mcp: { taskAfterMs: 300, streamAfterMs: 400 },
+      services: {
+        users: {
+          endpoint: backend.url,
+          description: 'User records',
+          operations: [
+            {
+              name: 'getUser',
+              description: 'One user by id',
+              method: 'GET',
+              path: '/users/{id}',
+              parameters: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
+            },
+            {
+              name: 'deleteUser',
+              method: 'DELETE',
+              path: '/users/{id}',
+              parameters: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
+            },
+            {
+              name: 'createUser',
+              method: 'POST',
+              path: '/users',
+              parameters: { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] },
+            },
+            { name: 'fail', method: 'POST', path: '/fail' },
+            { name: 'slow', method: 'GET', path: '/slow', parameters: { type: 'object', properties: { ms: { type: 'integer' } } } },
+            { name: 'flakyGet', method: 'GET', path: '/flakyget' },
+          ],
+        },
+        rpc: { endpoint: backend.url },
+        // No worker serves it: its calls wait in the queue.
+        idle: { endpoint: backend.url, operations: [{ name: 'later', method: 'POST', path: '/later' }] },
+        parked: { endpoint: backend.url, operations: [{ name: 'wait', method: 'POST', path: '/wait' }] },
+        // No worker until a test starts one: what was cancelled there must never reach the backend.
+        held: { endpoint: backend.url, operations: [{ name: 'wait', method: 'POST', path: '/held' }] },
+        // No worker, and a short deadline: its calls end TIMEOUT.
+        late: {
+          endpoint: backend.url,
+          timeout: 300,
+          operations: [
+            { name: 'write', method: 'POST', path: '/late' },
+            { name: 'read', method: 'GET', path: '/late' },
+          ],
+        },
+        // Its circuit is opened by the test that needs it open.
+        tripped: {
+          endpoint: backend.url,
+          circuitBreaker: { failureThreshold: 1, recoveryTimeout: 60_000, halfOpenMaxCalls: 1 },
+          operations: [{ name: 'op', method: 'POST', path: '/tripped' }],
+        },
       },
-      rpc: { endpoint: backend.url },
-      // No worker serves it: its calls wait in the queue.
-      idle: { endpoint: backend.url, operations: [{ name: 'later', method: 'POST', path: '/later' }] },
-      parked: { endpoint: backend.url, operations: [{ name: 'wait', method: 'POST', path: '/wait' }] },
-      // No worker until a test starts one: what was cancelled there must never reach the backend.
-      held: { endpoint: backend.url, operations: [{ name: 'wait', method: 'POST', path: '/held' }] },
-      // No worker, and a short deadline: its calls end TIMEOUT.
-      late: { endpoint: backend.url, timeout: 300, operations: [{ name: 'write', method: 'POST', path: '/late' }, { name: 'read', method: 'GET', path: '/late' }] },
-      // Its circuit is opened by the test that needs it open.
-      tripped: { endpoint: backend.url, circuitBreaker: { failureThreshold: 1, recoveryTimeout: 60_000, halfOpenMaxCalls: 1 }, operations: [{ name: 'op', method: 'POST', path: '/tripped' }] },
+      security: { adminToken: 'admin-token-0123456789abcdef' },
     },
-    security: { adminToken: 'admin-token-0123456789abcdef' },
-  }, ['users', 'rpc']);
+    ['users', 'rpc'],
+  );
   const addr = gw.api.address!;
   url = new URL(`http://127.0.0.1:${addr.port}/mcp`);
 });
@@ -78,7 +109,21 @@ describe('MCP with the v1 SDK client (2025 era)', () => {
     expect(client.getServerVersion()).toMatchObject({ name: 'mcp-gateway' });
     expect(client.getServerCapabilities()?.tools).toEqual({ listChanged: true });
     const { tools } = await client.listTools();
-    expect(tools.map((t) => t.name)).toEqual(['users__getUser', 'users__deleteUser', 'users__createUser', 'users__fail', 'users__slow', 'users__flakyGet', 'rpc__call', 'idle__later', 'parked__wait', 'held__wait', 'late__write', 'late__read', 'tripped__op']);
+    expect(tools.map((t) => t.name)).toEqual([
+      'users__getUser',
+      'users__deleteUser',
+      'users__createUser',
+      'users__fail',
+      'users__slow',
+      'users__flakyGet',
+      'rpc__call',
+      'idle__later',
+      'parked__wait',
+      'held__wait',
+      'late__write',
+      'late__read',
+      'tripped__op',
+    ]);
     const get = tools[0]!;
     expect(get).toMatchObject({
       description: 'One user by id',
@@ -123,7 +168,12 @@ describe('MCP 2025-era exchanges on the wire', () => {
   const post = (body: unknown, headers: Record<string, string> = {}) =>
     fetch(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18', ...headers },
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-protocol-version': '2025-06-18',
+        ...headers,
+      },
       body: JSON.stringify(body),
     });
   const events = (text: string) =>
@@ -140,13 +190,21 @@ describe('MCP 2025-era exchanges on the wire', () => {
     // Protocol errors of a request come the same way: an unknown tool, an unknown method.
     const unknownTool = await post({ jsonrpc: '2.0', id: 'u', method: 'tools/call', params: { name: 'users__nope', arguments: {} } });
     expect(unknownTool.status).toBe(200);
-    expect(await unknownTool.json()).toMatchObject({ id: 'u', error: { code: -32602, message: expect.stringContaining('Unknown tool: users__nope') } });
+    expect(await unknownTool.json()).toMatchObject({
+      id: 'u',
+      error: { code: -32602, message: expect.stringContaining('Unknown tool: users__nope') },
+    });
     const unknownMethod = await post({ jsonrpc: '2.0', id: 8, method: 'prompts/list' });
     expect(await unknownMethod.json()).toMatchObject({ id: 8, error: { code: -32601 } });
   });
 
   it('turns the answer into an SSE stream once progress is reported before the result', async () => {
-    const res = await post({ jsonrpc: '2.0', id: 'p1', method: 'tools/call', params: { name: 'users__slow', arguments: { ms: 500 }, _meta: { progressToken: 'tok' } } });
+    const res = await post({
+      jsonrpc: '2.0',
+      id: 'p1',
+      method: 'tools/call',
+      params: { name: 'users__slow', arguments: { ms: 500 }, _meta: { progressToken: 'tok' } },
+    });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('text/event-stream');
     const got = events(await res.text());
@@ -161,7 +219,9 @@ describe('MCP 2025-era exchanges on the wire', () => {
     expect(res.headers.get('content-type')).toBe('text/event-stream');
     const text = await res.text();
     expect(text.startsWith(': stream open\n\n')).toBe(true);
-    expect(events(text)).toEqual([expect.objectContaining({ id: 'long', result: expect.objectContaining({ structuredContent: { slow: true } }) })]);
+    expect(events(text)).toEqual([
+      expect.objectContaining({ id: 'long', result: expect.objectContaining({ structuredContent: { slow: true } }) }),
+    ]);
   });
 
   it('leaves to the SDK what it does not serve itself: no SSE in Accept, a bad envelope, a batch, notifications', async () => {
@@ -186,7 +246,12 @@ describe('MCP 2025-era exchanges on the wire', () => {
       method: 'POST',
       signal: controller.signal,
       headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 'gone', method: 'tools/call', params: { name: 'users__slow', arguments: { ms: 301 }, _meta: { 'mcp-gateway/idempotencyKey': 'gone-1' } } }),
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 'gone',
+        method: 'tools/call',
+        params: { name: 'users__slow', arguments: { ms: 301 }, _meta: { 'mcp-gateway/idempotencyKey': 'gone-1' } },
+      }),
     }).catch((err: unknown) => err);
     for (let i = 0; i < 50 && !(await gw.api.deps.broker.status('gone-1')); i++) await new Promise((r) => setTimeout(r, 20));
     controller.abort();
@@ -198,7 +263,12 @@ describe('MCP 2025-era exchanges on the wire', () => {
     }
     expect(status).toMatchObject({ state: 'completed', data: { slow: true } });
     // The same key again is answered from the stored result, not run twice.
-    const again = await post({ jsonrpc: '2.0', id: 'again', method: 'tools/call', params: { name: 'users__slow', arguments: { ms: 301 }, _meta: { 'mcp-gateway/idempotencyKey': 'gone-1' } } });
+    const again = await post({
+      jsonrpc: '2.0',
+      id: 'again',
+      method: 'tools/call',
+      params: { name: 'users__slow', arguments: { ms: 301 }, _meta: { 'mcp-gateway/idempotencyKey': 'gone-1' } },
+    });
     expect(await again.json()).toMatchObject({ id: 'again', result: { structuredContent: { slow: true } } });
     expect(backend.requests.filter((r) => r.path === '/slow' && r.query.ms === '301')).toHaveLength(1);
   });
@@ -221,7 +291,12 @@ describe('MCP: long and repeated calls', () => {
     await new Promise((r) => setTimeout(r, 100));
     const seen: string[] = [];
     const controller = new AbortController();
-    const second = client.callTool({ name: 'parked__wait', arguments: { n: 2 } }, undefined, { signal: controller.signal, onprogress: (p) => void seen.push(String(p.message)) }).catch(() => undefined);
+    const second = client
+      .callTool({ name: 'parked__wait', arguments: { n: 2 } }, undefined, {
+        signal: controller.signal,
+        onprogress: (p) => void seen.push(String(p.message)),
+      })
+      .catch(() => undefined);
     for (let i = 0; i < 50 && !seen.length; i++) await new Promise((r) => setTimeout(r, 20));
     expect(seen[0]).toBe('waiting in the queue (position 2)');
     controller.abort();
@@ -233,7 +308,11 @@ describe('MCP: long and repeated calls', () => {
   it("a call reaches the backend with the X-Correlation-ID its HTTP request was answered with, in the caller's trace", async () => {
     const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
     const client = new Client({ name: 'traced', version: '1.0.0' });
-    await client.connect(new StreamableHTTPClientTransport(url, { requestInit: { headers: { 'X-Correlation-ID': 'corr-mcp-7', traceparent: `00-${traceId}-00f067aa0ba902b7-01` } } }));
+    await client.connect(
+      new StreamableHTTPClientTransport(url, {
+        requestInit: { headers: { 'X-Correlation-ID': 'corr-mcp-7', traceparent: `00-${traceId}-00f067aa0ba902b7-01` } },
+      }),
+    );
     const result = await client.callTool({ name: 'users__getUser', arguments: { id: 'traced-7' } });
     expect(result.isError).toBeFalsy();
     const call = backend.requests.find((r) => r.path === '/users/traced-7')!;
@@ -244,7 +323,10 @@ describe('MCP: long and repeated calls', () => {
 
   it('a call past its deadline is a TIMEOUT result that says whether calling again joins it or runs it twice', async () => {
     const { client } = await connect();
-    const [write, read] = await Promise.all([client.callTool({ name: 'late__write', arguments: {} }), client.callTool({ name: 'late__read', arguments: {} })]);
+    const [write, read] = await Promise.all([
+      client.callTool({ name: 'late__write', arguments: {} }),
+      client.callTool({ name: 'late__read', arguments: {} }),
+    ]);
     const writeError = (write.structuredContent as { error: { code: string; retryable: boolean; message: string } }).error;
     expect(write.isError).toBe(true);
     expect(writeError).toMatchObject({ code: 'TIMEOUT', retryable: false });
@@ -288,7 +370,11 @@ describe('MCP: long and repeated calls', () => {
   it('refuses an idempotency key that cannot be a request id, rather than dropping it and running a write twice', async () => {
     const { client } = await connect();
     for (const key of ['order 7', '12345', 4242, 'k'.repeat(129)]) {
-      const r = await client.callTool({ name: 'users__createUser', arguments: { name: 'Ada' }, _meta: { 'mcp-gateway/idempotencyKey': key } });
+      const r = await client.callTool({
+        name: 'users__createUser',
+        arguments: { name: 'Ada' },
+        _meta: { 'mcp-gateway/idempotencyKey': key },
+      });
       expect(r.isError).toBe(true);
       const error = (r.structuredContent as { error: { code: string; message: string; retryable: boolean } }).error;
       expect(error).toMatchObject({ code: 'VALIDATION_ERROR', retryable: false });
@@ -335,10 +421,18 @@ describe('MCP sessions and the stream', () => {
   it('an unknown session is 404; DELETE ends a session', async () => {
     const { client, transport } = await connect();
     const sid = transport.sessionId!;
-    const unknown = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': 'not-a-session' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }) });
+    const unknown = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': 'not-a-session' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
     expect(unknown.status).toBe(404);
     await transport.terminateSession();
-    const after = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': sid }, body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }) });
+    const after = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': sid },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }),
+    });
     expect(after.status).toBe(404);
     await client.close();
   });
@@ -371,7 +465,9 @@ describe('MCP tasks (2025-11-25, task-augmented tools/call)', () => {
     expect(client.getServerCapabilities()?.tasks?.requests?.tools?.call).toBeDefined();
     const messages: { type: string; task?: { taskId: string; status: string }; result?: { structuredContent?: unknown } }[] = [];
     // Arguments no other test uses: the same read-only call within 30 s would join that one's job.
-    for await (const m of client.experimental.tasks.callToolStream({ name: 'users__slow', arguments: { ms: 505 } }, undefined, { task: { ttl: 60_000 } })) {
+    for await (const m of client.experimental.tasks.callToolStream({ name: 'users__slow', arguments: { ms: 505 } }, undefined, {
+      task: { ttl: 60_000 },
+    })) {
       messages.push(m as never);
     }
     const created = messages.find((m) => m.type === 'taskCreated')!;
@@ -406,11 +502,14 @@ describe('MCP tasks (2025-11-25, task-augmented tools/call)', () => {
     const a = await connect();
     const b = await connect();
     const _meta = { 'mcp-gateway/idempotencyKey': 'shared-parked-1' };
-    const streams = [a, b].map(({ client }) => client.experimental.tasks.callToolStream({ name: 'parked__wait', arguments: {}, _meta }, undefined, { task: { ttl: 60_000 } }));
+    const streams = [a, b].map(({ client }) =>
+      client.experimental.tasks.callToolStream({ name: 'parked__wait', arguments: {}, _meta }, undefined, { task: { ttl: 60_000 } }),
+    );
     const created = [];
     for (const stream of streams) created.push(((await stream.next()).value as { task: { taskId: string } }).task.taskId);
     expect(created).toEqual(['shared-parked-1', 'shared-parked-1']);
-    for (const { client } of [b, a]) await expect(client.experimental.tasks.cancelTask('shared-parked-1')).rejects.toThrow(/another call joined its request/);
+    for (const { client } of [b, a])
+      await expect(client.experimental.tasks.cancelTask('shared-parked-1')).rejects.toThrow(/another call joined its request/);
     expect((await gw.http.get('/mcp/requests/shared-parked-1')).body).toMatchObject({ state: 'queued' });
     for (const stream of streams) await stream.return(undefined);
     await a.client.close();
@@ -418,8 +517,16 @@ describe('MCP tasks (2025-11-25, task-augmented tools/call)', () => {
   });
 
   /** Every message of a task-augmented call, through the v1 client's task stream. */
-  const runAsTask = async (client: Client, params: { name: string; arguments: Record<string, unknown>; _meta?: Record<string, unknown> }) => {
-    const messages: { type: string; task?: { taskId: string; status: string; statusMessage?: string }; result?: { structuredContent?: unknown }; error?: { message: string; data?: unknown } }[] = [];
+  const runAsTask = async (
+    client: Client,
+    params: { name: string; arguments: Record<string, unknown>; _meta?: Record<string, unknown> },
+  ) => {
+    const messages: {
+      type: string;
+      task?: { taskId: string; status: string; statusMessage?: string };
+      result?: { structuredContent?: unknown };
+      error?: { message: string; data?: unknown };
+    }[] = [];
     for await (const m of client.experimental.tasks.callToolStream(params, undefined, { task: { ttl: 60_000 } })) messages.push(m as never);
     return messages;
   };
@@ -428,7 +535,9 @@ describe('MCP tasks (2025-11-25, task-augmented tools/call)', () => {
     const a = await connect();
     const b = await connect();
     // The same read-only call from two sessions of one caller, within the re-attach window.
-    const [first, second] = await Promise.all([a, b].map(({ client }) => runAsTask(client, { name: 'users__slow', arguments: { ms: 450 } })));
+    const [first, second] = await Promise.all(
+      [a, b].map(({ client }) => runAsTask(client, { name: 'users__slow', arguments: { ms: 450 } })),
+    );
     expect(second[0]!.task!.taskId).toBe(first[0]!.task!.taskId);
     for (const run of [first, second]) expect(run.at(-1)).toMatchObject({ type: 'result', result: { structuredContent: { slow: true } } });
     expect(backend.requests.filter((r) => r.path === '/slow')).toHaveLength(1);
@@ -444,20 +553,36 @@ describe('MCP tasks (2025-11-25, task-augmented tools/call)', () => {
   });
 
   it('a refused call is a task already failed, whose result is the tool error with retryAfterMs and the breaker state', async () => {
-    await gw.api.deps.redis.hset(resilienceKeys(gw.config.redis.keyPrefix, 'tripped').breaker, 'state', 'open', 'openedAt', Date.now(), 'failures', 1);
+    await gw.api.deps.redis.hset(
+      resilienceKeys(gw.config.redis.keyPrefix, 'tripped').breaker,
+      'state',
+      'open',
+      'openedAt',
+      Date.now(),
+      'failures',
+      1,
+    );
     const { client } = await connect();
     const messages = await runAsTask(client, { name: 'tripped__op', arguments: {} });
-    expect(messages[0]).toMatchObject({ type: 'taskCreated', task: { status: 'failed', statusMessage: expect.stringMatching(/^CIRCUIT_OPEN: /) } });
+    expect(messages[0]).toMatchObject({
+      type: 'taskCreated',
+      task: { status: 'failed', statusMessage: expect.stringMatching(/^CIRCUIT_OPEN: /) },
+    });
     const taskId = messages[0]!.task!.taskId;
     // The v1 client's stream ends in an error for any failed task; tasks/result has the tool result.
     expect(messages.at(-1)).toMatchObject({ type: 'error' });
     const result = await client.experimental.tasks.getTaskResult(taskId, CallToolResultSchema);
-    expect(result).toMatchObject({ isError: true, structuredContent: { error: { code: 'CIRCUIT_OPEN', retryable: true, circuit: 'open' } } });
+    expect(result).toMatchObject({
+      isError: true,
+      structuredContent: { error: { code: 'CIRCUIT_OPEN', retryable: true, circuit: 'open' } },
+    });
     expect((result.structuredContent as { error: { retryAfterMs: number } }).error.retryAfterMs).toBeGreaterThan(50_000);
     expect((result.content as { text: string }[])[0]!.text).toMatch(/circuit breaker is open\. Retry after \d+ s/);
     expect(result._meta).toMatchObject({ 'io.modelcontextprotocol/related-task': { taskId } });
     expect(await client.experimental.tasks.getTask(taskId)).toMatchObject({ taskId, status: 'failed' });
-    expect((await client.experimental.tasks.listTasks()).tasks).toEqual(expect.arrayContaining([expect.objectContaining({ taskId, status: 'failed' })]));
+    expect((await client.experimental.tasks.listTasks()).tasks).toEqual(
+      expect.arrayContaining([expect.objectContaining({ taskId, status: 'failed' })]),
+    );
     await expect(client.experimental.tasks.cancelTask(taskId)).rejects.toThrow(/already ended/);
     // Bad arguments alike: the tool error names the parameter.
     const bad = await runAsTask(client, { name: 'users__createUser', arguments: { name: 5 } });
@@ -486,12 +611,24 @@ describe('MCP tasks (2025-11-25, task-augmented tools/call)', () => {
     } finally {
       redis.multi = multi;
     }
-    expect(refusal).toEqual([{ type: 'error', error: expect.objectContaining({ message: expect.stringContaining('CIRCUIT_OPEN: '), data: expect.objectContaining({ code: 'CIRCUIT_OPEN', details: { circuit: 'open' } }) }) }]);
+    expect(refusal).toEqual([
+      {
+        type: 'error',
+        error: expect.objectContaining({
+          message: expect.stringContaining('CIRCUIT_OPEN: '),
+          data: expect.objectContaining({ code: 'CIRCUIT_OPEN', details: { circuit: 'open' } }),
+        }),
+      },
+    ]);
     expect((refusal[0]!.error!.data as { retryAfterMs: number }).retryAfterMs).toBeGreaterThan(50_000);
     expect(messages).toHaveLength(1);
-    expect(messages[0]).toMatchObject({ type: 'error', error: { message: expect.stringMatching(/was accepted and may still finish/), data: { retryable: false } } });
+    expect(messages[0]).toMatchObject({
+      type: 'error',
+      error: { message: expect.stringMatching(/was accepted and may still finish/), data: { retryable: false } },
+    });
     const requestId = /the request (\S+) was accepted/.exec(messages[0]!.error!.message)![1]!;
-    for (let i = 0; i < 50 && (await gw.http.get(`/mcp/requests/${requestId}`)).body.state !== 'completed'; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 50 && (await gw.http.get(`/mcp/requests/${requestId}`)).body.state !== 'completed'; i++)
+      await new Promise((r) => setTimeout(r, 50));
     expect((await gw.http.get(`/mcp/requests/${requestId}`)).body).toMatchObject({ state: 'completed', data: { slow: true } });
     await client.close();
   });
@@ -505,7 +642,10 @@ describe('MCP Tasks extension (2026-07-28: v2 SDK client + the official ext-task
     expect(execution.kind).toBe('task');
     const taskId = execution.handle!.taskId;
     // The same id answers the REST API while the task runs.
-    expect((await gw.http.get(`/mcp/requests/${taskId}`)).body).toMatchObject({ id: taskId, state: expect.stringMatching(/^(queued|active)$/) });
+    expect((await gw.http.get(`/mcp/requests/${taskId}`)).body).toMatchObject({
+      id: taskId,
+      state: expect.stringMatching(/^(queued|active)$/),
+    });
     const { outcome } = await execution.settle();
     expect(outcome.status).toBe('completed');
     expect((resultFromTaskOutcome(outcome) as { structuredContent?: unknown }).structuredContent).toEqual({ slow: true });
@@ -538,12 +678,22 @@ describe('MCP Tasks extension (2026-07-28: v2 SDK client + the official ext-task
     expect(created.result.ttlMs).toBeGreaterThan(lives - 5000);
     const polled = await rawDispatch({ method: 'tasks/get', params: framed({ taskId }) });
     expect(polled.kind === 'result' && isDetailedTaskV2(polled.result) && polled.result.status).toBe('working');
-    expect(await rawDispatch({ method: 'tasks/update', params: framed({ taskId, inputResponses: {} }) })).toMatchObject({ kind: 'result', result: { resultType: 'complete' } });
+    expect(await rawDispatch({ method: 'tasks/update', params: framed({ taskId, inputResponses: {} }) })).toMatchObject({
+      kind: 'result',
+      result: { resultType: 'complete' },
+    });
     for (const method of ['tasks/get', 'tasks/update', 'tasks/cancel']) {
-      expect(await rawDispatch({ method, params: framed({ taskId: 'no-such-task', inputResponses: {} }) })).toMatchObject({ kind: 'error', error: { code: -32602 } });
+      expect(await rawDispatch({ method, params: framed({ taskId: 'no-such-task', inputResponses: {} }) })).toMatchObject({
+        kind: 'error',
+        error: { code: -32602 },
+      });
     }
     // The 2025-11-25 tasks/list (no session here: the anonymous scope) does not list 2026-07-28 tasks.
-    const listed = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tasks/list' }) });
+    const listed = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tasks/list' }),
+    });
     expect(((await listed.json()) as { result: { tasks: { taskId: string }[] } }).result.tasks.map((t) => t.taskId)).not.toContain(taskId);
 
     // Through the requester: cancel, then the task settles as cancelled and the job never runs.
@@ -553,8 +703,14 @@ describe('MCP Tasks extension (2026-07-28: v2 SDK client + the official ext-task
     const { outcome } = await execution.settle();
     expect(outcome.status).toBe('cancelled');
     expect((await gw.http.get(`/mcp/requests/${execution.handle!.taskId}`)).body).toMatchObject({ state: 'cancelled' });
-    expect(await rawDispatch({ method: 'tasks/cancel', params: framed({ taskId }) })).toMatchObject({ kind: 'result', result: { resultType: 'complete' } });
-    expect(await rawDispatch({ method: 'tasks/get', params: framed({ taskId }) })).toMatchObject({ kind: 'result', result: { status: 'cancelled' } });
+    expect(await rawDispatch({ method: 'tasks/cancel', params: framed({ taskId }) })).toMatchObject({
+      kind: 'result',
+      result: { resultType: 'complete' },
+    });
+    expect(await rawDispatch({ method: 'tasks/get', params: framed({ taskId }) })).toMatchObject({
+      kind: 'result',
+      result: { status: 'cancelled' },
+    });
     // Once a worker serves the queue, neither cancelled call reaches the backend.
     await gw.startWorkers(['held']);
     await new Promise((r) => setTimeout(r, 300));
@@ -579,7 +735,8 @@ describe('MCP Tasks extension (2026-07-28: v2 SDK client + the official ext-task
     expect(answer.result).toMatchObject({ isError: true, structuredContent: { error: { retryable: false } } });
     const requestId = (answer.result as { structuredContent: { requestId: string } }).structuredContent.requestId;
     expect(JSON.stringify(answer)).toContain(`the request ${requestId} was accepted and may still finish`);
-    for (let i = 0; i < 50 && (await gw.http.get(`/mcp/requests/${requestId}`)).body.state !== 'completed'; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 50 && (await gw.http.get(`/mcp/requests/${requestId}`)).body.state !== 'completed'; i++)
+      await new Promise((r) => setTimeout(r, 50));
     expect((await gw.http.get(`/mcp/requests/${requestId}`)).body).toMatchObject({ state: 'completed', data: { slow: true } });
     await close();
   });
@@ -588,7 +745,10 @@ describe('MCP Tasks extension (2026-07-28: v2 SDK client + the official ext-task
 describe('MCP while the API process stops', () => {
   it('a call still waiting when the grace ends is told the process is shutting down (not a deadline that did not pass), with its poll link', async () => {
     const slow = await startBackend(() => ({ status: 200, body: { late: true }, delayMs: 1500 }));
-    const own = await startGateway({ services: { late: { endpoint: slow.url, operations: [{ name: 'write', method: 'POST', path: '/w' }] } } }, ['late']);
+    const own = await startGateway(
+      { services: { late: { endpoint: slow.url, operations: [{ name: 'write', method: 'POST', path: '/w' }] } } },
+      ['late'],
+    );
     own.api.stopGraceMs = 300;
     const client = new Client({ name: 'stopping', version: '1.0.0' });
     await client.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${own.api.address!.port}/mcp`)));
@@ -601,7 +761,9 @@ describe('MCP while the API process stops', () => {
       expect(result.isError).toBe(true);
       const error = (result.structuredContent as { error: { code: string; message: string; retryable: boolean } }).error;
       expect(error).toMatchObject({ code: 'UNAVAILABLE', retryable: false });
-      expect(error.message).toMatch(/^This gateway process is shutting down and stopped waiting for the result; the request \S+ may still finish \(GET \/mcp\/requests\/\S+\); calling again would run it a second time/);
+      expect(error.message).toMatch(
+        /^This gateway process is shutting down and stopped waiting for the result; the request \S+ may still finish \(GET \/mcp\/requests\/\S+\); calling again would run it a second time/,
+      );
       // Each sentence ends before the advice begins.
       expect((result.content as { text: string }[])[0]!.text).toMatch(/instead\. Retrying the same call will not help\.$/);
     } finally {

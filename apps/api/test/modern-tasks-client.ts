@@ -64,7 +64,11 @@ export async function modernTaskClient(url: URL, via: typeof fetch = fetch) {
   };
   const client = new Client(clientInfo, { versionNegotiation: { mode: { pin: MODERN } } });
   await client.connect(new StreamableHTTPClientTransport(url, { fetch: send }));
-  const session = createTaskSessionFromClient(client, { endpointId: 'gateway', rawDispatch, v2RequestFraming: { protocolVersion: MODERN, clientInfo, clientCapabilities: {} } });
+  const session = createTaskSessionFromClient(client, {
+    endpointId: 'gateway',
+    rawDispatch,
+    v2RequestFraming: { protocolVersion: MODERN, clientInfo, clientCapabilities: {} },
+  });
   return {
     client,
     session,

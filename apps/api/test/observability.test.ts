@@ -17,7 +17,12 @@ beforeAll(async () => {
         users: {
           endpoint: backend.url,
           operations: [
-            { name: 'getUser', method: 'GET', path: '/users/{id}', parameters: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } },
+            {
+              name: 'getUser',
+              method: 'GET',
+              path: '/users/{id}',
+              parameters: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
+            },
             { name: 'fail', method: 'GET', path: '/fail' },
           ],
         },
@@ -28,11 +33,15 @@ beforeAll(async () => {
     { logger: log.logger },
   );
   for (let i = 0; i < 4; i++) {
-    const res = await gw.http.post('/mcp/request').set('traceparent', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01').send({ service: 'users', operation: 'getUser', parameters: { id: `u${i}` }, metadata: { agentId: 'planner' } });
+    const res = await gw.http
+      .post('/mcp/request')
+      .set('traceparent', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01')
+      .send({ service: 'users', operation: 'getUser', parameters: { id: `u${i}` }, metadata: { agentId: 'planner' } });
     expect(res.status).toBe(200);
   }
   expect((await gw.http.post('/mcp/request').send({ service: 'users', operation: 'fail' })).status).toBe(502);
-  for (const op of ['alpha', 'beta', 'gamma']) expect((await gw.http.post('/mcp/request').send({ service: 'rpc', operation: op })).status).toBe(200);
+  for (const op of ['alpha', 'beta', 'gamma'])
+    expect((await gw.http.post('/mcp/request').send({ service: 'rpc', operation: op })).status).toBe(200);
   expect((await gw.http.post('/mcp/request').send({ service: 'nope', operation: 'x' })).status).toBe(404);
   expect((await gw.http.get('/mcp/requests/no-such-request')).status).toBe(404);
 });
@@ -115,7 +124,8 @@ describe('logs', () => {
     expect(finished).toHaveLength(8);
     const ok = finished.find((l) => l.operation === 'getUser')!;
     expect(ok).toMatchObject({ service: 'users', agentId: 'planner', outcome: 'success', attempts: 1, backendStatus: 200, level: 30 });
-    for (const field of ['id', 'correlationId', 'queuedMs', 'processingTime', 'totalMs', 'backendMs']) expect(ok[field]).toEqual(expect.anything());
+    for (const field of ['id', 'correlationId', 'queuedMs', 'processingTime', 'totalMs', 'backendMs'])
+      expect(ok[field]).toEqual(expect.anything());
     expect(String(ok.traceparent)).toContain('0af7651916cd43dd8448eb211c80319c');
     const failed = finished.find((l) => l.operation === 'fail')!;
     expect(failed).toMatchObject({ outcome: 'BACKEND_ERROR', attempts: 2, backendStatus: 500 });

@@ -30,10 +30,28 @@ const DOCS = [
   path.join(EXAMPLES, '3.0/json/openapi-workshop/refs.json'),
 ];
 /** MCP clients call every operation of these (the others through REST). */
-const MCP_DOCS = new Set(['2.0/json/petstore.json', '3.0/json/petstore.json', '3.1/json/train-travel.json', '3.0/json/parameters-style.json']);
+const MCP_DOCS = new Set([
+  '2.0/json/petstore.json',
+  '3.0/json/petstore.json',
+  '3.1/json/train-travel.json',
+  '3.0/json/parameters-style.json',
+]);
 const SECRET = { apiKey: 'test-api-key-123', token: 'test-bearer-token-123', username: 'tester', password: 'test-password-123' };
 
-const figures = { documents: 0, inDocuments: 0, imported: 0, schemas: 0, compiled: 0, calls: 0, sent: 0, accepted: 0, mcpCalls: 0, mcpAccepted: 0, lost: 0, prismCrashes: 0 };
+const figures = {
+  documents: 0,
+  inDocuments: 0,
+  imported: 0,
+  schemas: 0,
+  compiled: 0,
+  calls: 0,
+  sent: 0,
+  accepted: 0,
+  mcpCalls: 0,
+  mcpAccepted: 0,
+  lost: 0,
+  prismCrashes: 0,
+};
 const rejections: string[] = [];
 
 /** Seeded, so a run calls with the same arguments as the last. */
@@ -87,7 +105,11 @@ function oneBranch(node: unknown, random: () => number): unknown {
 }
 
 function generateOnce(schema: Json, seed: number, useExamples: boolean): Json {
-  const jsf = require('json-schema-faker') as { option(o: Json): void; format(name: string, fn: () => string): void; generate(s: unknown): unknown };
+  const jsf = require('json-schema-faker') as {
+    option(o: Json): void;
+    format(name: string, fn: () => string): void;
+    generate(s: unknown): unknown;
+  };
   // OpenAPI's own formats: byte is base64 text.
   jsf.format('byte', () => Buffer.from(`bytes ${seed}`).toString('base64'));
   jsf.option({
@@ -135,7 +157,10 @@ function credentialFor(doc: Json, security: unknown): Credential | undefined {
 }
 
 /** Mocked 5xx answers must not open the circuit, nor the calls wait for tokens: every operation is called once. */
-const UNLIMITED = { circuitBreaker: { failureThreshold: 10_000, recoveryTimeout: 1000, halfOpenMaxCalls: 1 }, rateLimit: { requestsPerMinute: 600_000, burstLimit: 10_000 } };
+const UNLIMITED = {
+  circuitBreaker: { failureThreshold: 10_000, recoveryTimeout: 1000, halfOpenMaxCalls: 1 },
+  rateLimit: { requestsPerMinute: 600_000, burstLimit: 10_000 },
+};
 
 const AUTH: Record<Credential, ServiceConfigInput['auth']> = {
   none: { type: 'none' },
@@ -148,13 +173,20 @@ const AUTH: Record<Credential, ServiceConfigInput['auth']> = {
 function securityByRoute(doc: Json): Map<string, unknown> {
   const out = new Map<string, unknown>();
   for (const [p, item] of Object.entries((doc.paths ?? {}) as Record<string, Json>)) {
-    for (const [m, op] of Object.entries(item)) if (typeof op === 'object' && op !== null) out.set(`${m.toUpperCase()} ${p.split(/[#?]/)[0]}`, (op as Json).security ?? doc.security);
+    for (const [m, op] of Object.entries(item))
+      if (typeof op === 'object' && op !== null) out.set(`${m.toUpperCase()} ${p.split(/[#?]/)[0]}`, (op as Json).security ?? doc.security);
   }
   return out;
 }
 
 /** One document's calls: each operation through the service holding the credential it asks for. */
-async function callDocument(gw: Running, file: string, prefix: string, prism: { current: PrismMock }, restart: () => Promise<void>): Promise<void> {
+async function callDocument(
+  gw: Running,
+  file: string,
+  prefix: string,
+  prism: { current: PrismMock },
+  restart: () => Promise<void>,
+): Promise<void> {
   const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as Json;
   const security = securityByRoute(doc);
   const def = (await gw.http.get(`/mcp/services/${prefix}-none/definition`)).body as ServiceDefinition;
@@ -174,7 +206,9 @@ async function callDocument(gw: Running, file: string, prefix: string, prism: { 
       const tool = tools.find((t) => t.title === `${prefix}-none: ${op.name}`);
       const name = tool!.name.replace(`${prefix}-none__`, `${service}__`);
       const schemaArgs = argumentsFor(tool!.inputSchema as Json, seed);
-      const result = await client.callTool({ name, arguments: schemaArgs }).catch((err: Error) => ({ isError: true, content: [{ type: 'text', text: err.message }] }));
+      const result = await client
+        .callTool({ name, arguments: schemaArgs })
+        .catch((err: Error) => ({ isError: true, content: [{ type: 'text', text: err.message }] }));
       answered = Array.isArray(result.content);
       figures.mcpCalls++;
     } else {
@@ -199,7 +233,10 @@ async function callDocument(gw: Running, file: string, prefix: string, prism: { 
     if (why === undefined) {
       figures.accepted++;
       if (client) figures.mcpAccepted++;
-    } else rejections.push(`${path.basename(file)} ${op.name} (${service}): ${why.slice(0, 200)}${why === NEVER_SENT ? ` (gateway: ${gatewaySaid.slice(0, 200)})` : ''}`);
+    } else
+      rejections.push(
+        `${path.basename(file)} ${op.name} (${service}): ${why.slice(0, 200)}${why === NEVER_SENT ? ` (gateway: ${gatewaySaid.slice(0, 200)})` : ''}`,
+      );
   }
   await client?.close();
 }
@@ -208,12 +245,17 @@ async function callDocument(gw: Running, file: string, prefix: string, prism: { 
 /** Operations the document lists under `paths` (one of webhooks only has none, and Prism will not mock it). */
 function operationCount(file: string): number {
   const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as { paths?: Record<string, Json> };
-  return Object.values(doc.paths ?? {}).reduce((n, item) => n + Object.keys(item).filter((k) => /^(get|put|post|delete|options|head|patch|trace)$/.test(k)).length, 0);
+  return Object.values(doc.paths ?? {}).reduce(
+    (n, item) => n + Object.keys(item).filter((k) => /^(get|put|post|delete|options|head|patch|trace)$/.test(k)).length,
+    0,
+  );
 }
 
 /** One Prism per document that has operations; every one started is stopped if another fails to start. */
 async function startPrisms(files: string[]): Promise<(PrismMock | undefined)[]> {
-  const started = await Promise.allSettled(files.map((f) => (operationCount(f) > 0 ? startPrism(f, { startTimeoutMs: 60_000 }) : Promise.resolve(undefined))));
+  const started = await Promise.allSettled(
+    files.map((f) => (operationCount(f) > 0 ? startPrism(f, { startTimeoutMs: 60_000 }) : Promise.resolve(undefined))),
+  );
   const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {
     await Promise.all(started.map((r) => (r.status === 'fulfilled' ? r.value?.stop().catch(() => undefined) : undefined)));
@@ -228,10 +270,19 @@ async function runBatch(files: string[], first: number): Promise<void> {
   files.forEach((file, i) => {
     for (const credential of Object.keys(AUTH) as Credential[]) {
       // Prism routes without the document's server path: the config says so, as an operator would.
-      services[`d${first + i}-${credential}`] = { endpoint: prisms[i]?.url ?? 'http://127.0.0.1:9', definitionFile: file, basePath: '/', auth: AUTH[credential], ...UNLIMITED };
+      services[`d${first + i}-${credential}`] = {
+        endpoint: prisms[i]?.url ?? 'http://127.0.0.1:9',
+        definitionFile: file,
+        basePath: '/',
+        auth: AUTH[credential],
+        ...UNLIMITED,
+      };
     }
   });
-  const gw = await startGateway({ retryPolicy: { maxAttempts: 1, backoffStrategy: 'linear', initialDelay: 10, maxDelay: 10, jitter: false }, services });
+  const gw = await startGateway({
+    retryPolicy: { maxAttempts: 1, backoffStrategy: 'linear', initialDelay: 10, maxDelay: 10, jitter: false },
+    services,
+  });
   const ajv = new Ajv2020({ strict: true, strictTypes: false, strictRequired: false, strictTuples: false, validateFormats: false });
   try {
     for (const [i, file] of files.entries()) {
@@ -308,22 +359,43 @@ const NOT_ABOUT_THE_REQUEST = /NO_RESPONSE_RESPONSE_DEFINED/;
  * refused never reaches Prism, so the wait is bounded).
  */
 async function verdict(prism: PrismMock, before: number): Promise<string | undefined> {
-  for (let waited = 0; waited < 1000 && !VERDICT.test(prism.output().slice(before)); waited += 10) await new Promise((r) => setTimeout(r, 10));
+  for (let waited = 0; waited < 1000 && !VERDICT.test(prism.output().slice(before)); waited += 10)
+    await new Promise((r) => setTimeout(r, 10));
   await new Promise((r) => setTimeout(r, 20));
   const log = prism.output().slice(before);
   const errors = log.split('\n').filter((l) => /terminated with error/.test(l) && !NOT_ABOUT_THE_REQUEST.test(l));
   if (/passed the validation rules/.test(log) && !/did not pass/.test(log) && errors.length === 0) return undefined;
-  return log.split('\n').find((l) => /✖\s+error/.test(l))?.replace(/^.*error\s+/, '') ?? NEVER_SENT;
+  return (
+    log
+      .split('\n')
+      .find((l) => /✖\s+error/.test(l))
+      ?.replace(/^.*error\s+/, '') ?? NEVER_SENT
+  );
 }
 
 it("imports GitHub's document whole, serves just the chosen tools with an include filter, and Prism accepts the calls", async () => {
-  const include = ['repos/get', 'repos/list-for-org', 'issues/*', 'pulls/list', 'pulls/get', 'users/get-by-username', 'tag:gitignore', 'method:HEAD'];
+  const include = [
+    'repos/get',
+    'repos/list-for-org',
+    'issues/*',
+    'pulls/list',
+    'pulls/get',
+    'users/get-by-username',
+    'tag:gitignore',
+    'method:HEAD',
+  ];
   const prism = await startPrism(GITHUB, { startTimeoutMs: 120_000 });
   const gw = await startGateway({
     retryPolicy: { maxAttempts: 1, backoffStrategy: 'linear', initialDelay: 10, maxDelay: 10, jitter: false },
     services: {
       github: { endpoint: prism.url, definitionFile: GITHUB, auth: { type: 'bearer', credentials: { token: SECRET.token } }, ...UNLIMITED },
-      gh: { endpoint: prism.url, definitionFile: GITHUB, include, auth: { type: 'bearer', credentials: { token: SECRET.token } }, ...UNLIMITED },
+      gh: {
+        endpoint: prism.url,
+        definitionFile: GITHUB,
+        include,
+        auth: { type: 'bearer', credentials: { token: SECRET.token } },
+        ...UNLIMITED,
+      },
     },
   });
   try {
@@ -342,7 +414,12 @@ it("imports GitHub's document whole, serves just the chosen tools with an includ
       const started = Date.now();
       const res = await fetch(`http://127.0.0.1:${gw.api.address!.port}/mcp`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': transport.sessionId!, 'mcp-protocol-version': '2025-11-25' },
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-session-id': transport.sessionId!,
+          'mcp-protocol-version': '2025-11-25',
+        },
         body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
       });
       const bytes = (await res.arrayBuffer()).byteLength;
@@ -357,7 +434,14 @@ it("imports GitHub's document whole, serves just the chosen tools with an includ
     expect(tools.filter((tool) => tool.name.startsWith('github__'))).toHaveLength(whole.operations.length);
     const chosenDef = (await gw.http.get('/mcp/services/gh/definition')).body as ServiceDefinition;
     expect(chosen.map((tool) => tool.title)).toEqual(chosenDef.operations.map((o) => `gh: ${o.name}`));
-    expect(chosenDef.operations.every((o) => /^(repos\/get|repos\/list-for-org|issues\/.*|pulls\/list|pulls\/get|users\/get-by-username)$/.test(o.name) || o.method === 'HEAD' || o.name.startsWith('gitignore/'))).toBe(true);
+    expect(
+      chosenDef.operations.every(
+        (o) =>
+          /^(repos\/get|repos\/list-for-org|issues\/.*|pulls\/list|pulls\/get|users\/get-by-username)$/.test(o.name) ||
+          o.method === 'HEAD' ||
+          o.name.startsWith('gitignore/'),
+      ),
+    ).toBe(true);
     expect(chosenDef.operations.length).toBeGreaterThan(30);
     expect(chosenDef.document!.filteredOut).toBe(whole.operations.length - chosenDef.operations.length);
 

@@ -42,7 +42,10 @@ const ended = (id: string) =>
 
 it('ends a request no worker takes with TIMEOUT after its deadline, and removes its job', async () => {
   const accepted = Date.now();
-  const res = await post({ id: 'never-taken', service: 'parked', operation: 'op', metadata: { timeout: 300 } }).set('Prefer', 'respond-async');
+  const res = await post({ id: 'never-taken', service: 'parked', operation: 'op', metadata: { timeout: 300 } }).set(
+    'Prefer',
+    'respond-async',
+  );
   expect(res.status).toBe(202);
   expect(await redis.zscore(gw.api.deps.broker.keys.pending('never-taken'), 'never-taken')).not.toBeNull();
   const body = await ended('never-taken');
@@ -58,7 +61,11 @@ it('ends a request no worker takes with TIMEOUT after its deadline, and removes 
   expect(body.error.message).toMatch(/still queued .* no worker took it/);
   expect(await gw.api.deps.broker.queue('parked').getJob('never-taken')).toBeUndefined();
   expect(await redis.zscore(gw.api.deps.broker.keys.pending('never-taken'), 'never-taken')).toBeNull();
-  expect(log.lines.some((l) => l.msg === 'ended requests that outlived their deadline without a result' && (l.ids as string[]).includes('never-taken'))).toBe(true);
+  expect(
+    log.lines.some(
+      (l) => l.msg === 'ended requests that outlived their deadline without a result' && (l.ids as string[]).includes('never-taken'),
+    ),
+  ).toBe(true);
   // Its own line, as any ended request has, and it counts in the service's numbers.
   expect(log.lines.filter((l) => l.msg === 'request finished' && l.id === 'never-taken')).toEqual([
     expect.objectContaining({ service: 'parked', outcome: 'TIMEOUT', attempts: 0, totalMs: expect.any(Number) }),
@@ -67,12 +74,18 @@ it('ends a request no worker takes with TIMEOUT after its deadline, and removes 
 });
 
 it('ends a request whose worker took it and never finished (died), saying so', async () => {
-  const res = await post({ id: 'taken-then-lost', service: 'parked', operation: 'op', metadata: { timeout: 300 } }).set('Prefer', 'respond-async');
+  const res = await post({ id: 'taken-then-lost', service: 'parked', operation: 'op', metadata: { timeout: 300 } }).set(
+    'Prefer',
+    'respond-async',
+  );
   expect(res.status).toBe(202);
   // What a worker that died mid-call leaves: the request active.
   await gw.api.deps.broker.records.start('taken-then-lost', Date.now(), 'active', true);
   const body = await ended('taken-then-lost');
-  expect(body).toMatchObject({ state: 'failed', error: { code: 'TIMEOUT', retryable: false, details: { state: 'active', outcome: 'unknown' } } });
+  expect(body).toMatchObject({
+    state: 'failed',
+    error: { code: 'TIMEOUT', retryable: false, details: { state: 'active', outcome: 'unknown' } },
+  });
   expect(body.error.message).toMatch(/still active .* never finished it, and its call may have been made/);
 });
 

@@ -6,7 +6,9 @@ let backend: TestBackend;
 let gw: Running;
 
 beforeAll(async () => {
-  backend = await startBackend((req) => (req.path.startsWith('/throttled') ? { status: 429, headers: { 'Retry-After': '5' }, body: {} } : { status: 200, body: {} }));
+  backend = await startBackend((req) =>
+    req.path.startsWith('/throttled') ? { status: 429, headers: { 'Retry-After': '5' }, body: {} } : { status: 200, body: {} },
+  );
   // The worker pool serves a fixed list: a service registered later is never consumed here.
   gw = await startGateway(
     {
@@ -45,7 +47,12 @@ it('removing a service ends the requests still waiting in its queue with UNKNOWN
 it('a request waiting for a retry can be cancelled', async () => {
   const res = await gw.http.post('/mcp/request').set('Prefer', 'respond-async').send({ service: 'static', operation: 'throttled' });
   // Waiting for its retry: the record says so and the job sits in the delayed set.
-  await eventually(async () => ((await gw.http.get(`/mcp/requests/${res.body.id}`)).body.state === 'retrying' && (await (await gw.api.deps.broker.queue('static').getJob(res.body.id))?.isDelayed()) ? true : undefined));
+  await eventually(async () =>
+    (await gw.http.get(`/mcp/requests/${res.body.id}`)).body.state === 'retrying' &&
+    (await (await gw.api.deps.broker.queue('static').getJob(res.body.id))?.isDelayed())
+      ? true
+      : undefined,
+  );
   const del = await gw.http.delete(`/mcp/requests/${res.body.id}`);
   expect(del.status).toBe(200);
   expect(del.body).toMatchObject({ state: 'cancelled', error: { code: 'CANCELLED' } });
@@ -79,7 +86,7 @@ it('a registration whose OpenAPI document cannot be fetched (connection refused)
   expect((await gw.http.get('/mcp/services')).body.services.map((s: { name: string }) => s.name)).not.toContain('unreachable');
 });
 
-it("a registration checks an OpenAPI document against its spec and answers what the import made of it", async () => {
+it('a registration checks an OpenAPI document against its spec and answers what the import made of it', async () => {
   const doc = {
     openapi: '3.0.3',
     info: { title: 'odd', version: '1' },
@@ -90,14 +97,25 @@ it("a registration checks an OpenAPI document against its spec and answers what 
   };
   const docs = await startBackend(() => ({ body: doc }));
   try {
-    const res = await gw.http.post('/mcp/services').set('X-Admin-Token', ADMIN).send({ name: 'odd', endpoint: docs.url, openapiUrl: `${docs.url}/openapi.json` });
+    const res = await gw.http
+      .post('/mcp/services')
+      .set('X-Admin-Token', ADMIN)
+      .send({ name: 'odd', endpoint: docs.url, openapiUrl: `${docs.url}/openapi.json` });
     expect(res.status).toBe(201);
-    expect(res.body).toMatchObject({ definitionSource: 'openapi', operations: 2, document: { format: 'OpenAPI 3.0.3', title: 'odd', operationsInDocument: 3, filteredOut: 0, leftOut: 1 } });
+    expect(res.body).toMatchObject({
+      definitionSource: 'openapi',
+      operations: 2,
+      document: { format: 'OpenAPI 3.0.3', title: 'odd', operationsInDocument: 3, filteredOut: 0, leftOut: 1 },
+    });
     // The path parameter {id} is not declared: the spec check says so, the import still makes it an argument.
     expect(res.body.document.warnings.join(' ')).toMatch(/id/);
     const def = await gw.http.get('/mcp/services/odd/definition');
     expect(def.body.operations.map((o: { name: string }) => o.name)).toEqual(['items/get', 'get_items']);
-    expect(def.body.document.notes).toContainEqual({ where: 'TRACE /items', change: 'left-out', reason: 'TRACE echoes the request back, credentials included' });
+    expect(def.body.document.notes).toContainEqual({
+      where: 'TRACE /items',
+      change: 'left-out',
+      reason: 'TRACE echoes the request back, credentials included',
+    });
     expect((await gw.http.delete('/mcp/services/odd').set('X-Admin-Token', ADMIN)).status).toBe(200);
   } finally {
     await docs.close();

@@ -22,47 +22,68 @@ beforeAll(async () => {
     }
     if (path.startsWith('/down')) return { status: 503, body: { error: 'down' } };
     // JSON as a backend may write it: spaced, with a number no double holds exactly.
-    if (path === '/exact') return { status: 200, body: '{"n": 12345678901234567890, "price": 1.50}', headers: { 'content-type': 'application/json' } };
+    if (path === '/exact')
+      return { status: 200, body: '{"n": 12345678901234567890, "price": 1.50}', headers: { 'content-type': 'application/json' } };
     if (path === '/text') return { status: 200, body: 'plain words' };
     return { status: 200, body: { method: req.method, path: req.path, query: req.query, body: req.body } };
   });
-  gw = await startGateway({
-    services: {
-      users: {
-        endpoint: `${backend.url}/api`,
-        auth: { type: 'bearer', credentials: { token: SECRET } },
-        operations: [
-          { name: 'getUser', method: 'GET', path: '/users/{id}', parameters: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } },
-          {
-            name: 'createUser',
-            method: 'POST',
-            path: '/users',
-            parameters: { type: 'object', properties: { name: { type: 'string', minLength: 1 } }, required: ['name'], additionalProperties: false },
-          },
-          { name: 'search', method: 'GET', path: '/search', parameters: { type: 'object', properties: { q: { type: 'string' }, tags: { type: 'array', items: { type: 'string' } } } } },
-          { name: 'slow', method: 'GET', path: '/slow', parameters: { type: 'object', properties: { ms: { type: 'integer' } } } },
-          { name: 'slowWrite', method: 'POST', path: '/slow', parameters: { type: 'object', properties: { ms: { type: 'integer' } } } },
-          { name: 'missing', method: 'GET', path: '/missing/x' },
-          { name: 'flaky', method: 'GET', path: '/flaky' },
-          { name: 'down', method: 'POST', path: '/down' },
-          { name: 'exact', method: 'GET', path: '/exact' },
-          { name: 'text', method: 'GET', path: '/text' },
-        ],
+  gw = await startGateway(
+    {
+      services: {
+        users: {
+          endpoint: `${backend.url}/api`,
+          auth: { type: 'bearer', credentials: { token: SECRET } },
+          operations: [
+            {
+              name: 'getUser',
+              method: 'GET',
+              path: '/users/{id}',
+              parameters: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
+            },
+            {
+              name: 'createUser',
+              method: 'POST',
+              path: '/users',
+              parameters: {
+                type: 'object',
+                properties: { name: { type: 'string', minLength: 1 } },
+                required: ['name'],
+                additionalProperties: false,
+              },
+            },
+            {
+              name: 'search',
+              method: 'GET',
+              path: '/search',
+              parameters: { type: 'object', properties: { q: { type: 'string' }, tags: { type: 'array', items: { type: 'string' } } } },
+            },
+            { name: 'slow', method: 'GET', path: '/slow', parameters: { type: 'object', properties: { ms: { type: 'integer' } } } },
+            { name: 'slowWrite', method: 'POST', path: '/slow', parameters: { type: 'object', properties: { ms: { type: 'integer' } } } },
+            { name: 'missing', method: 'GET', path: '/missing/x' },
+            { name: 'flaky', method: 'GET', path: '/flaky' },
+            { name: 'down', method: 'POST', path: '/down' },
+            { name: 'exact', method: 'GET', path: '/exact' },
+            { name: 'text', method: 'GET', path: '/text' },
+          ],
+        },
+        // Its own deadline is 400 ms, and one failure opens its circuit.
+        timed: {
+          endpoint: `${backend.url}/api`,
+          timeout: 400,
+          circuitBreaker: { failureThreshold: 1, recoveryTimeout: 60_000, halfOpenMaxCalls: 1 },
+          operations: [
+            { name: 'slow', method: 'GET', path: '/slow', parameters: { type: 'object', properties: { ms: { type: 'integer' } } } },
+          ],
+        },
+        dyn: { endpoint: `http://user:${SECRET}@127.0.0.1:${backend.port}/rpc?key=${SECRET}` },
+        idle: { endpoint: backend.url },
+        late: { endpoint: backend.url },
+        // Nothing listens here: connections are refused, so no call ever reached a backend.
+        gone: { endpoint: `http://127.0.0.1:${deadPort}` },
       },
-      // Its own deadline is 400 ms, and one failure opens its circuit.
-      timed: {
-        endpoint: `${backend.url}/api`,
-        timeout: 400,
-        circuitBreaker: { failureThreshold: 1, recoveryTimeout: 60_000, halfOpenMaxCalls: 1 },
-        operations: [{ name: 'slow', method: 'GET', path: '/slow', parameters: { type: 'object', properties: { ms: { type: 'integer' } } } }],
-      },
-      dyn: { endpoint: `http://user:${SECRET}@127.0.0.1:${backend.port}/rpc?key=${SECRET}` },
-      idle: { endpoint: backend.url },
-      late: { endpoint: backend.url },
-      // Nothing listens here: connections are refused, so no call ever reached a backend.
-      gone: { endpoint: `http://127.0.0.1:${deadPort}` },
     },
-  }, ['users', 'dyn', 'gone', 'timed']);
+    ['users', 'dyn', 'gone', 'timed'],
+  );
 });
 
 afterAll(async () => {
@@ -99,7 +120,7 @@ describe('POST /mcp/request (sync)', () => {
     expect(seen.headers.authorization).toBe(`Bearer ${SECRET}`);
   });
 
-  it("relays a JSON answer as the backend wrote it, in the sync answer and in the stored result", async () => {
+  it('relays a JSON answer as the backend wrote it, in the sync answer and in the stored result', async () => {
     const res = await post({ service: 'users', operation: 'exact' });
     expect(res.status).toBe(200);
     // Parsed and serialized again, the number would come back as 12345678901234567000 and 1.50 as 1.5.
@@ -113,11 +134,18 @@ describe('POST /mcp/request (sync)', () => {
 
   it('takes the correlation id from the header, else from metadata, and continues the caller trace', async () => {
     const trace = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
-    const a = await post({ service: 'users', operation: 'getUser', parameters: { id: '1' } }).set('X-Correlation-ID', 'corr-from-header').set('traceparent', trace);
+    const a = await post({ service: 'users', operation: 'getUser', parameters: { id: '1' } })
+      .set('X-Correlation-ID', 'corr-from-header')
+      .set('traceparent', trace);
     expect(a.headers['x-correlation-id']).toBe('corr-from-header');
     expect(backend.requests[0]!.headers['x-correlation-id']).toBe('corr-from-header');
     expect(String(backend.requests[0]!.headers.traceparent)).toContain('0af7651916cd43dd8448eb211c80319c');
-    const b = await post({ service: 'users', operation: 'getUser', parameters: { id: '1' }, metadata: { correlationId: 'corr-from-body' } });
+    const b = await post({
+      service: 'users',
+      operation: 'getUser',
+      parameters: { id: '1' },
+      metadata: { correlationId: 'corr-from-body' },
+    });
     expect(b.headers['x-correlation-id']).toBe('corr-from-body');
     expect(b.body.metadata.correlationId).toBe('corr-from-body');
   });
@@ -273,7 +301,10 @@ describe('async and Prefer: wait', () => {
     const waiters = () => gw.api.deps.waiter.size;
     const before = waiters();
     const controller = new AbortController();
-    const poll = fetch(`http://127.0.0.1:${gw.api.address!.port}/mcp/requests/${res.body.id}`, { headers: { prefer: 'wait=30' }, signal: controller.signal }).catch((e: unknown) => e);
+    const poll = fetch(`http://127.0.0.1:${gw.api.address!.port}/mcp/requests/${res.body.id}`, {
+      headers: { prefer: 'wait=30' },
+      signal: controller.signal,
+    }).catch((e: unknown) => e);
     await eventually(async () => (waiters() === before + 1 ? true : undefined));
     controller.abort();
     expect(await poll).toMatchObject({ name: 'AbortError' });
@@ -285,9 +316,18 @@ describe('async and Prefer: wait', () => {
     await eventually(async () => (inFlight() === 0 ? true : undefined));
     const controller = new AbortController();
     const url = `http://127.0.0.1:${gw.api.address!.port}/mcp/request`;
-    const held = fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ service: 'idle', operation: 'never' }), signal: controller.signal }).catch((e: unknown) => e);
+    const held = fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ service: 'idle', operation: 'never' }),
+      signal: controller.signal,
+    }).catch((e: unknown) => e);
     await eventually(async () => (inFlight() === 1 ? true : undefined));
-    const answered = await Promise.all([post({ service: 'users', operation: 'getUser', parameters: { id: '1' } }), gw.http.get('/mcp/requests/never-seen'), post({ service: 'nope', operation: 'x' })]);
+    const answered = await Promise.all([
+      post({ service: 'users', operation: 'getUser', parameters: { id: '1' } }),
+      gw.http.get('/mcp/requests/never-seen'),
+      post({ service: 'nope', operation: 'x' }),
+    ]);
     expect(answered.map((r) => r.status)).toEqual([200, 404, 404]);
     await eventually(async () => (inFlight() === 1 ? true : undefined));
     controller.abort();
@@ -352,10 +392,12 @@ describe('cancel', () => {
     const res = await post({ service: 'idle', operation: 'never' }).set('Prefer', 'respond-async');
     expect(res.status).toBe(202);
     expect((await gw.http.delete(`/mcp/requests/${res.body.id}`)).status).toBe(200);
-    expect(await eventually(async () => {
-      const now = await counted();
-      return now.metric === before.metric + 1 ? now : undefined;
-    })).toEqual({ stats: before.stats + 1, metric: before.metric + 1 });
+    expect(
+      await eventually(async () => {
+        const now = await counted();
+        return now.metric === before.metric + 1 ? now : undefined;
+      }),
+    ).toEqual({ stats: before.stats + 1, metric: before.metric + 1 });
   });
 
   it('cancels a running request: CANCELLED at once, and the worker abandons its call', async () => {
@@ -365,7 +407,12 @@ describe('cancel', () => {
     expect((await gw.http.get(`/mcp/requests/${res.body.id}`)).body.state).toBe('active');
     const del = await gw.http.delete(`/mcp/requests/${res.body.id}`);
     expect(del.status).toBe(200);
-    expect(del.body).toMatchObject({ id: res.body.id, state: 'cancelled', status: 'error', error: { code: 'CANCELLED', retryable: false, details: { state: 'active' } } });
+    expect(del.body).toMatchObject({
+      id: res.body.id,
+      state: 'cancelled',
+      status: 'error',
+      error: { code: 'CANCELLED', retryable: false, details: { state: 'active' } },
+    });
     // The attempt in flight was made: it counts.
     expect(del.body.metadata.attempts).toBe(1);
     expect(del.body.error.message).toMatch(/in flight.*may or may not have acted/);

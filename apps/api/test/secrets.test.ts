@@ -32,7 +32,9 @@ const keep = (res: Response) => {
 };
 
 beforeAll(async () => {
-  backend = await startBackend((req) => (req.path.startsWith('/deny') ? { status: 401, body: { error: 'no' } } : { status: 200, body: { ok: true } }));
+  backend = await startBackend((req) =>
+    req.path.startsWith('/deny') ? { status: 401, body: { error: 'no' } } : { status: 200, body: { ok: true } },
+  );
   tokenServer = await startBackend(() => ({ status: 400, body: { error: 'invalid_grant' } }));
   gw = await startGateway(
     {
@@ -42,7 +44,16 @@ beforeAll(async () => {
         keyed: { endpoint: backend.url, auth: { type: 'api-key', credentials: { apiKey: S.apiKey, headerName: 'X-Backend-Key' } } },
         oauth: {
           endpoint: `${backend.url}/deny`,
-          auth: { type: 'oauth2', credentials: { accessToken: S.access, refreshToken: S.refresh, tokenUrl: `${tokenServer.url}/token`, clientId: 'gw', clientSecret: S.clientSecret } },
+          auth: {
+            type: 'oauth2',
+            credentials: {
+              accessToken: S.access,
+              refreshToken: S.refresh,
+              tokenUrl: `${tokenServer.url}/token`,
+              clientId: 'gw',
+              clientSecret: S.clientSecret,
+            },
+          },
         },
         userinfo: { endpoint: `http://user:${S.urlPassword}@127.0.0.1:${backend.port}/api?key=${S.urlQuery}` },
       },
@@ -57,12 +68,27 @@ beforeAll(async () => {
   keep(await key(gw.http.post('/mcp/request')).send({ service: 'userinfo', operation: 'op' }));
   keep(await key(gw.http.post('/mcp/request')).send({ service: 'bearer', operation: 'op', parameters: 'bad' }));
   keep(await gw.http.post('/mcp/request').set('Authorization', 'Bearer not-a-valid-key').send({ service: 'bearer', operation: 'op' }));
-  const jwt = await new SignJWT({ sub: 'jwt-agent', scope: 'service:*' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1m').sign(new TextEncoder().encode(S.jwtSecret));
+  const jwt = await new SignJWT({ sub: 'jwt-agent', scope: 'service:*' })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setExpirationTime('1m')
+    .sign(new TextEncoder().encode(S.jwtSecret));
   keep(await gw.http.post('/mcp/request').set('Authorization', `Bearer ${jwt}`).send({ service: 'keyed', operation: 'op' }));
-  keep(await gw.http.post('/mcp/services').set('X-Admin-Token', S.admin).send({ name: 'reg', endpoint: backend.url, auth: { type: 'bearer', credentials: { token: S.registered } } }));
+  keep(
+    await gw.http
+      .post('/mcp/services')
+      .set('X-Admin-Token', S.admin)
+      .send({ name: 'reg', endpoint: backend.url, auth: { type: 'bearer', credentials: { token: S.registered } } }),
+  );
   keep(await gw.http.post('/mcp/services').set('X-Admin-Token', 'wrong-admin-token').send({ name: 'x', endpoint: backend.url }));
   keep(await key(gw.http.post('/mcp/request')).send({ service: 'reg', operation: 'op' }));
-  for (const path of ['/mcp/services', '/mcp/health', '/metrics', '/mcp/services/oauth/definition', '/mcp/services/bearer/metrics', '/mcp/services/userinfo/metrics']) {
+  for (const path of [
+    '/mcp/services',
+    '/mcp/health',
+    '/metrics',
+    '/mcp/services/oauth/definition',
+    '/mcp/services/bearer/metrics',
+    '/mcp/services/userinfo/metrics',
+  ]) {
     keep(await key(gw.http.get(path)));
   }
 });

@@ -26,12 +26,15 @@ describe('serverOptionsFor', () => {
     app.post('/hold/:n', (req: Request, res: Response) => {
       res.locals.n = req.params.n;
       held.push({ req, res, bornWith: bornWith.get(req)! });
-      if (held.length === 3) for (const h of held) h.res.status(200).json({ n: h.req.params.n, body: h.req.body as unknown, q: h.req.query });
+      if (held.length === 3)
+        for (const h of held) h.res.status(200).json({ n: h.req.params.n, body: h.req.body as unknown, q: h.req.query });
     });
     const bornWith = new WeakMap<object, [boolean, boolean]>();
     server = http.createServer(serverOptionsFor(app));
     // Before express sees them: what the server built.
-    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => bornWith.set(req, [Object.getPrototypeOf(req) === app.request, Object.getPrototypeOf(res) === app.response]));
+    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) =>
+      bornWith.set(req, [Object.getPrototypeOf(req) === app.request, Object.getPrototypeOf(res) === app.response]),
+    );
     server.on('request', app);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -45,7 +48,11 @@ describe('serverOptionsFor', () => {
   it('builds requests and responses that express needs not change, and that share one shape', async () => {
     const answers = await Promise.all(
       [1, 2, 3].map(async (n) => {
-        const r = await fetch(`${base}/hold/${n}?x=${n}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ n }) });
+        const r = await fetch(`${base}/hold/${n}?x=${n}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ n }),
+        });
         return { status: r.status, body: (await r.json()) as unknown };
       }),
     );
@@ -61,7 +68,12 @@ describe('serverOptionsFor', () => {
     }
     // After express and the handler added their properties (params, body, locals, ...).
     const [a, b, c] = held;
-    expect([sameShape(a!.req, b!.req), sameShape(b!.req, c!.req), sameShape(a!.res, b!.res), sameShape(b!.res, c!.res)]).toEqual([true, true, true, true]);
+    expect([sameShape(a!.req, b!.req), sameShape(b!.req, c!.req), sameShape(a!.res, b!.res), sameShape(b!.res, c!.res)]).toEqual([
+      true,
+      true,
+      true,
+      true,
+    ]);
     expect([fastProperties(a!.req), fastProperties(a!.res)]).toEqual([true, true]);
   });
 });

@@ -30,7 +30,10 @@ export function createDemoBackendApp(): express.Express {
   return app;
 }
 
-export async function startDemoBackend(port = 8090, host = '127.0.0.1'): Promise<{ url: string; server: http.Server; close(): Promise<void> }> {
+export async function startDemoBackend(
+  port = 8090,
+  host = '127.0.0.1',
+): Promise<{ url: string; server: http.Server; close(): Promise<void> }> {
   const server = http.createServer(createDemoBackendApp());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

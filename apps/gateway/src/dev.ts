@@ -25,7 +25,9 @@ async function main(): Promise<void> {
     const local = await acquireRedis({ ...process.env, REDIS_URL: undefined });
     redisUrl = local.url;
     stopRedis = local.stop;
-    process.stdout.write(`${JSON.stringify({ level: 30, msg: `nothing answers at ${redactUrl(requested)}; started Redis via ${local.source}`, redisUrl })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ level: 30, msg: `nothing answers at ${redactUrl(requested)}; started Redis via ${local.source}`, redisUrl })}\n`,
+    );
   }
   // What this process started is stopped again when it cannot go on (a port taken, say): a private
   // redis-server must not outlive it.
@@ -64,7 +66,8 @@ async function main(): Promise<void> {
 function demoPort(value: string | undefined): number {
   if (value === undefined || value === '') return 0;
   const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`DEMO_BACKEND_PORT: must be a whole number from 0 to 65535 (got ${JSON.stringify(value)})`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`DEMO_BACKEND_PORT: must be a whole number from 0 to 65535 (got ${JSON.stringify(value)})`);
   return port;
 }
 

@@ -30,7 +30,11 @@ export class MCPGateway {
     this.config = GatewayConfigManager.fromObject(config);
     this.logger =
       options.logger ??
-      createLogger({ level: this.config.logLevel, name: 'gateway', pretty: this.config.environment === 'development' && process.stdout.isTTY === true });
+      createLogger({
+        level: this.config.logLevel,
+        name: 'gateway',
+        pretty: this.config.environment === 'development' && process.stdout.isTTY === true,
+      });
   }
 
   /**

@@ -11,7 +11,12 @@ async function main(): Promise<void> {
     // No .env file: the environment alone configures the gateway.
   }
   const gateway = new MCPGateway(GatewayConfigManager.load(process.env, { defaultEnvironment: 'production' }));
-  await sayWhileWaiting(gateway.logger, gateway.start(), { redis: redactUrl(gateway.config.redis.url) }, 'still starting: waiting for Redis to answer');
+  await sayWhileWaiting(
+    gateway.logger,
+    gateway.start(),
+    { redis: redactUrl(gateway.config.redis.url) },
+    'still starting: waiting for Redis to answer',
+  );
   stopOnSignals(gateway);
 }
 

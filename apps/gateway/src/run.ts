@@ -19,6 +19,8 @@ export function stopOnSignals(gateway: MCPGateway, after: () => Promise<void> = 
 
 export function exitWith(err: unknown): never {
   const name = (err as { name?: string } | null)?.name;
-  process.stderr.write(`${name === 'ConfigError' && err instanceof Error ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(
+    `${name === 'ConfigError' && err instanceof Error ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
   process.exit(1);
 }

@@ -52,7 +52,20 @@ describe('Dockerfile', () => {
 
 describe('docker-compose.yml', () => {
   const compose = parseYaml(read('docker-compose.yml'), { merge: true }) as {
-    services: Record<string, { command?: string[]; environment?: Record<string, string>; ports?: string[]; depends_on?: Record<string, { condition: string }>; healthcheck?: unknown; profiles?: string[]; container_name?: string; image?: string; volumes?: string[] }>;
+    services: Record<
+      string,
+      {
+        command?: string[];
+        environment?: Record<string, string>;
+        ports?: string[];
+        depends_on?: Record<string, { condition: string }>;
+        healthcheck?: unknown;
+        profiles?: string[];
+        container_name?: string;
+        image?: string;
+        volumes?: string[];
+      }
+    >;
   };
   const s = compose.services;
 
@@ -62,7 +75,9 @@ describe('docker-compose.yml', () => {
       expect(process.env.CI).not.toBe('true');
       return;
     }
-    const out = spawnSync('docker-compose', ['-f', path.join(root, 'docker-compose.yml'), '--profile', 'monitoring', 'config', '-q'], { encoding: 'utf8' });
+    const out = spawnSync('docker-compose', ['-f', path.join(root, 'docker-compose.yml'), '--profile', 'monitoring', 'config', '-q'], {
+      encoding: 'utf8',
+    });
     expect(out.stderr).toBe('');
     expect(out.status).toBe(0);
   });
@@ -80,7 +95,8 @@ describe('docker-compose.yml', () => {
     for (const name of ['api', 'worker']) {
       expect(s[name]!.depends_on!.redis).toEqual({ condition: 'service_healthy' });
     }
-    for (const name of ['redis', 'api', 'worker', 'demo-backend']) expect([name, s[name]!.healthcheck !== undefined || name !== 'redis']).toEqual([name, true]);
+    for (const name of ['redis', 'api', 'worker', 'demo-backend'])
+      expect([name, s[name]!.healthcheck !== undefined || name !== 'redis']).toEqual([name, true]);
   });
 
   it('runs the real entry points with real variable names and ports', () => {
@@ -89,16 +105,29 @@ describe('docker-compose.yml', () => {
     expect(s.worker!.command![1]).toBe('apps/worker/dist/main.js');
     const services = (s.api!.environment!.MCP_SERVICES ?? '').split(',');
     const known = knownEnv(services);
-    for (const name of ['api', 'worker']) for (const v of Object.keys(s[name]!.environment!)) expect([name, v, known.has(v)]).toEqual([name, v, true]);
+    for (const name of ['api', 'worker'])
+      for (const v of Object.keys(s[name]!.environment!)) expect([name, v, known.has(v)]).toEqual([name, v, true]);
     expect(s.api!.ports).toEqual([`${s.api!.environment!.PORT}:${s.api!.environment!.PORT}`]);
-    const prom = parseYaml(read('deploy/prometheus.yml')) as { scrape_configs: { static_configs?: { targets: string[] }[]; dns_sd_configs?: { names: string[]; port: number }[] }[] };
+    const prom = parseYaml(read('deploy/prometheus.yml')) as {
+      scrape_configs: { static_configs?: { targets: string[] }[]; dns_sd_configs?: { names: string[]; port: number }[] }[];
+    };
     expect(prom.scrape_configs[0]!.static_configs![0]!.targets).toEqual([`api:${s.api!.environment!.PORT}`]);
-    expect(prom.scrape_configs[1]!.dns_sd_configs![0]).toMatchObject({ names: ['worker'], port: Number(s.worker!.environment!.WORKER_METRICS_PORT) });
+    expect(prom.scrape_configs[1]!.dns_sd_configs![0]).toMatchObject({
+      names: ['worker'],
+      port: Number(s.worker!.environment!.WORKER_METRICS_PORT),
+    });
   });
 });
 
 describe('Kubernetes manifests (deploy/k8s)', () => {
-  type Obj = { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string> }; spec?: any; data?: Record<string, string>; stringData?: Record<string, string> };
+  type Obj = {
+    apiVersion: string;
+    kind: string;
+    metadata: { name: string; labels?: Record<string, string> };
+    spec?: any;
+    data?: Record<string, string>;
+    stringData?: Record<string, string>;
+  };
   let objects: Obj[];
   let backend: TestBackend;
   let gw: Running;
@@ -107,8 +136,12 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
     const dir = path.join(root, 'deploy/k8s');
     const text = has('kubectl')
       ? execFileSync('kubectl', ['kustomize', dir], { encoding: 'utf8' })
-      : (parseYaml(read('deploy/k8s/kustomization.yaml')) as { resources: string[] }).resources.map((f) => read(`deploy/k8s/${f}`)).join('\n---\n');
-    objects = parseAllDocuments(text).map((d) => d.toJS() as Obj).filter(Boolean);
+      : (parseYaml(read('deploy/k8s/kustomization.yaml')) as { resources: string[] }).resources
+          .map((f) => read(`deploy/k8s/${f}`))
+          .join('\n---\n');
+    objects = parseAllDocuments(text)
+      .map((d) => d.toJS() as Obj)
+      .filter(Boolean);
     backend = await startBackend();
     gw = await startGateway({ services: { demo: { endpoint: backend.url } } }, []);
   });
@@ -163,20 +196,25 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
     expect(find('ScaledObject', 'mcp-gateway-worker').spec.scaleTargetRef.name).toBe('mcp-gateway-worker');
   });
 
-  it("KEDA reads the queue depth with a key the gateway takes: 401 without it, queue.waiting with it", async () => {
+  it('KEDA reads the queue depth with a key the gateway takes: 401 without it, queue.waiting with it', async () => {
     const scaled = find('ScaledObject', 'mcp-gateway-worker').spec.triggers[0];
     const auth = find('TriggerAuthentication', scaled.authenticationRef.name).spec.secretTargetRef[0];
     expect([scaled.metadata.authMode, auth.parameter]).toEqual(['bearer', 'token']);
     const token = find('Secret', auth.name).stringData![auth.key]!;
     const apiKeys = find('Secret', 'mcp-gateway-secrets').stringData!.MCP_GATEWAY_API_KEYS!;
     // A gateway configured with the Secret's keys, asked what KEDA asks.
-    const keyed = await startGateway({ services: { demo: { endpoint: backend.url } }, security: GatewayConfigManager.fromEnv({ MCP_GATEWAY_API_KEYS: apiKeys }).security }, []);
+    const keyed = await startGateway(
+      { services: { demo: { endpoint: backend.url } }, security: GatewayConfigManager.fromEnv({ MCP_GATEWAY_API_KEYS: apiKeys }).security },
+      [],
+    );
     try {
       const { pathname } = new URL(scaled.metadata.url);
       expect((await keyed.http.get(pathname)).status).toBe(401);
       const res = await keyed.http.get(pathname).set('Authorization', `Bearer ${token}`);
       expect(res.status).toBe(200);
-      const value = String(scaled.metadata.valueLocation).split('.').reduce((o: any, k) => o?.[k], res.body);
+      const value = String(scaled.metadata.valueLocation)
+        .split('.')
+        .reduce((o: any, k) => o?.[k], res.body);
       expect(typeof value).toBe('number');
     } finally {
       await keyed.close();
@@ -189,12 +227,14 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
     const known = knownEnv(cm.MCP_SERVICES!.split(','));
     for (const v of [...Object.keys(cm), ...Object.keys(secret)]) expect([v, known.has(v)]).toEqual([v, true]);
     for (const d of ['mcp-gateway-api', 'mcp-gateway-worker']) {
-      for (const e of find('Deployment', d).spec.template.spec.containers[0].env as { name: string }[]) expect([e.name, known.has(e.name)]).toEqual([e.name, true]);
+      for (const e of find('Deployment', d).spec.template.spec.containers[0].env as { name: string }[])
+        expect([e.name, known.has(e.name)]).toEqual([e.name, true]);
     }
     // Credentials never sit in the ConfigMap.
     for (const v of ['MCP_GATEWAY_API_KEYS', 'MCP_ADMIN_TOKEN', 'MCP_JWT_SECRET']) expect(cm[v]).toBeUndefined();
     expect(Object.keys(secret)).toEqual(expect.arrayContaining(['MCP_GATEWAY_API_KEYS', 'MCP_ADMIN_TOKEN']));
     const example = read('.env.example');
-    for (const v of Object.keys(cm).filter((k) => !k.startsWith('MCP_SERVICE_') && k !== 'MCP_SERVICES')) expect(example).toContain(`${v}=`);
+    for (const v of Object.keys(cm).filter((k) => !k.startsWith('MCP_SERVICE_') && k !== 'MCP_SERVICES'))
+      expect(example).toContain(`${v}=`);
   });
 });

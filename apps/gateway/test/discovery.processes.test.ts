@@ -2,7 +2,15 @@ import request from 'supertest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import { freePort, startBackend, startNodeProcess, testRedisUrl, uniquePrefix, type RunningProcess, type TestBackend } from '@mcp-gateway/testing';
+import {
+  freePort,
+  startBackend,
+  startNodeProcess,
+  testRedisUrl,
+  uniquePrefix,
+  type RunningProcess,
+  type TestBackend,
+} from '@mcp-gateway/testing';
 import { API, WORKER } from './entry-points';
 
 /**
@@ -26,7 +34,9 @@ const openapi = () => ({
   openapi: '3.0.3',
   info: { title: 'late', version: '1' },
   paths: {
-    '/things/{id}': { get: { operationId: 'getThing', parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }] } },
+    '/things/{id}': {
+      get: { operationId: 'getThing', parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }] },
+    },
     ...(extraOperation ? { '/other': { post: { operationId: 'doOther' } } } : {}),
   },
 });
@@ -37,7 +47,8 @@ beforeAll(async () => {
       healthHits.push(Date.now());
       return { status: healthStatus, body: { ok: healthStatus === 200 } };
     }
-    if (req.path === '/openapi.json') return openapiStatus === 200 ? { status: 200, body: openapi() } : { status: openapiStatus, body: 'broken' };
+    if (req.path === '/openapi.json')
+      return openapiStatus === 200 ? { status: 200, body: openapi() } : { status: openapiStatus, body: 'broken' };
     return { status: 200, body: { path: req.path } };
   });
   const [portA, portB] = [await freePort(), await freePort()];
@@ -67,7 +78,8 @@ afterAll(async () => {
 });
 
 const admin = (r: request.Test) => r.set('Authorization', `Bearer ${ADMIN}`);
-const names = async (api: ReturnType<typeof request>) => ((await api.get('/mcp/services')).body.services as { name: string }[]).map((s) => s.name);
+const names = async (api: ReturnType<typeof request>) =>
+  ((await api.get('/mcp/services')).body.services as { name: string }[]).map((s) => s.name);
 async function within<T>(ms: number, fn: () => Promise<T | undefined>): Promise<T> {
   const until = Date.now() + ms;
   for (;;) {
@@ -89,7 +101,11 @@ it('guards registration with the admin token and validates the body like the con
   expect((await admin(apiA.delete('/mcp/services/static'))).status).toBe(409);
   // A definition that cannot load changes nothing.
   openapiStatus = 500;
-  const broken = await admin(apiA.post('/mcp/services')).send({ name: 'late', endpoint: backend.url, openapiUrl: `${backend.url}/openapi.json` });
+  const broken = await admin(apiA.post('/mcp/services')).send({
+    name: 'late',
+    endpoint: backend.url,
+    openapiUrl: `${backend.url}/openapi.json`,
+  });
   expect(broken.status).toBe(502);
   expect(broken.body.error.message).toMatch(/nothing was changed/);
   openapiStatus = 200;
@@ -116,7 +132,11 @@ it('a registration is seen by every API and worker process within a second, and 
   expect(call.body.data).toEqual({ path: '/things/x1' });
   expect(backend.requests.find((r) => r.path === '/things/x1')!.headers.authorization).toBe('Bearer registered-secret-token');
   const listed = await apiB.get('/mcp/services');
-  expect(listed.body.services.find((s: { name: string }) => s.name === 'late')).toMatchObject({ registered: true, status: 'healthy', operations: 1 });
+  expect(listed.body.services.find((s: { name: string }) => s.name === 'late')).toMatchObject({
+    registered: true,
+    status: 'healthy',
+    operations: 1,
+  });
   expect(listed.text).not.toContain('registered-secret-token');
 });
 
@@ -144,7 +164,10 @@ it('refreshes an OpenAPI definition on demand; a broken document keeps the previ
   expect(other.status).toBe(200);
   // The document declares no parameter for it: an argument it does not know is named, not sent.
   const extra = await apiB.post('/mcp/request').send({ service: 'late', operation: 'doOther', parameters: { a: 1 } });
-  expect([extra.status, extra.body.error.details]).toEqual([400, [{ path: 'parameters.a', message: 'is not a parameter of this operation' }]]);
+  expect([extra.status, extra.body.error.details]).toEqual([
+    400,
+    [{ path: 'parameters.a', message: 'is not a parameter of this operation' }],
+  ]);
   expect(await toolNames()).toEqual(['late__getThing', 'late__doOther']);
   await within(1000, async () => (changed > 0 ? true : undefined));
   await client.close();
@@ -154,7 +177,9 @@ it('deregistration removes the service everywhere; its queue is no longer consum
   expect((await admin(apiB.delete('/mcp/services/late'))).status).toBe(200);
   await within(1000, async () => (!(await names(apiA)).includes('late') ? true : undefined));
   await Promise.all(workers.map((w) => w.waitForLog((l) => l.msg === 'stopped consuming a removed service' && l.service === 'late', 1000)));
-  expect((await apiA.post('/mcp/request').send({ service: 'late', operation: 'getThing', parameters: { id: 'x' } })).body.error.code).toBe('UNKNOWN_SERVICE');
+  expect((await apiA.post('/mcp/request').send({ service: 'late', operation: 'getThing', parameters: { id: 'x' } })).body.error.code).toBe(
+    'UNKNOWN_SERVICE',
+  );
   expect((await admin(apiA.delete('/mcp/services/late'))).status).toBe(404);
 });
 

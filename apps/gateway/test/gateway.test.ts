@@ -9,7 +9,6 @@ import { redisAnswers } from '@mcp-gateway/redis';
 import { freePort, startBackend, startNodeProcess, testConfig, testRedisUrl, uniquePrefix } from '@mcp-gateway/testing';
 import { DEV } from './entry-points';
 
-
 /**
  * A gateway start that must fail as `refusal` says, beside an API allowed to serve on the same Redis
  * and key prefix: afterwards no worker runs, so a request queued then waits, its backend never called.
@@ -49,7 +48,9 @@ describe('MCPGateway (programmatic)', () => {
         .send({ service: 'demo', operation: 'echo', parameters: { hello: 'world' } });
       expect(res.status).toBe(200);
       expect(res.body.data.echo).toEqual({ hello: 'world' });
-      const item = await request(`http://127.0.0.1:${port}`).post('/mcp/request').send({ service: 'demo', operation: 'getItem', parameters: { id: 'abc' } });
+      const item = await request(`http://127.0.0.1:${port}`)
+        .post('/mcp/request')
+        .send({ service: 'demo', operation: 'getItem', parameters: { id: 'abc' } });
       expect(item.body.data).toMatchObject({ id: 'abc', name: 'Item abc' });
     } finally {
       await gateway.stop();
@@ -59,7 +60,9 @@ describe('MCPGateway (programmatic)', () => {
   });
 
   it('a stopping gateway takes no new job while its API lets in-flight requests finish (API and workers stop together)', async () => {
-    const backend = await startBackend((req) => (req.path === '/hold' ? { status: 200, body: { held: true }, delayMs: 1500 } : { status: 200, body: {} }));
+    const backend = await startBackend((req) =>
+      req.path === '/hold' ? { status: 200, body: { held: true }, delayMs: 1500 } : { status: 200, body: {} },
+    );
     const logger = createLogger({ level: 'silent' });
     const services = { svc: { endpoint: backend.url } };
     const gateway = new MCPGateway(testConfig({ services, shutdownGraceMs: 5000 }), { logger });
@@ -68,7 +71,10 @@ describe('MCPGateway (programmatic)', () => {
     const other = new ApiServer({ config: testConfig({ services, redis: gateway.config.redis }), logger });
     const http = request(`http://127.0.0.1:${(await other.start(0, '127.0.0.1')).port}`);
     try {
-      const held = request(`http://127.0.0.1:${port}`).post('/mcp/request').send({ service: 'svc', operation: 'hold' }).then((r) => r);
+      const held = request(`http://127.0.0.1:${port}`)
+        .post('/mcp/request')
+        .send({ service: 'svc', operation: 'hold' })
+        .then((r) => r);
       await new Promise((r) => setTimeout(r, 300));
       const stopped = gateway.stop();
       await new Promise((r) => setTimeout(r, 100));
@@ -105,7 +111,9 @@ describe('npm run gateway:dev entry point', () => {
     const proc = startNodeProcess(DEV, { REDIS_URL: testRedisUrl(), PORT: String(port), LOG_LEVEL: 'info', MCP_REDIS_KEY_PREFIX: prefix });
     try {
       await proc.waitForLog((l) => String(l.msg).startsWith('gateway:dev ready'));
-      const res = await request(`http://127.0.0.1:${port}`).post('/mcp/request').send({ service: 'demo', operation: 'echo', parameters: { a: 1 } });
+      const res = await request(`http://127.0.0.1:${port}`)
+        .post('/mcp/request')
+        .send({ service: 'demo', operation: 'echo', parameters: { a: 1 } });
       expect(res.status).toBe(200);
       expect(res.body.data.echo).toEqual({ a: 1 });
       expect(proc.output()).not.toMatch(/started Redis via/);
@@ -122,7 +130,10 @@ describe('npm run gateway:dev entry point', () => {
   });
 
   it('a bad PORT stops it at once with a message naming PORT', async () => {
-    for (const [port, words] of [['http', 'must be a whole number'], ['70000', '65535']] as const) {
+    for (const [port, words] of [
+      ['http', 'must be a whole number'],
+      ['70000', '65535'],
+    ] as const) {
       const proc = startNodeProcess(DEV, { REDIS_URL: testRedisUrl(), PORT: port, LOG_LEVEL: 'info' });
       const code = await new Promise<number | null>((resolve) => proc.child.once('exit', resolve));
       expect(code).toBe(1);
@@ -148,7 +159,12 @@ describe('npm run gateway:dev entry point', () => {
   });
 
   it('a bad DEMO_BACKEND_PORT stops it at once, naming the variable', async () => {
-    const proc = startNodeProcess(DEV, { REDIS_URL: testRedisUrl(), PORT: String(await freePort()), DEMO_BACKEND_PORT: 'eighty', LOG_LEVEL: 'info' });
+    const proc = startNodeProcess(DEV, {
+      REDIS_URL: testRedisUrl(),
+      PORT: String(await freePort()),
+      DEMO_BACKEND_PORT: 'eighty',
+      LOG_LEVEL: 'info',
+    });
     const code = await new Promise<number | null>((resolve) => proc.child.once('exit', resolve));
     expect(code).toBe(1);
     expect(proc.output()).toMatch(/DEMO_BACKEND_PORT: must be a whole number from 0 to 65535 \(got "eighty"\)/);
@@ -158,7 +174,11 @@ describe('npm run gateway:dev entry point', () => {
   it('starts a private redis-server when nothing answers at REDIS_URL, and says so without the password', async () => {
     const port = await freePort();
     const deadRedis = await freePort();
-    const proc = startNodeProcess(DEV, { REDIS_URL: `redis://ops:s3cret-pw@127.0.0.1:${deadRedis}`, PORT: String(port), LOG_LEVEL: 'info' });
+    const proc = startNodeProcess(DEV, {
+      REDIS_URL: `redis://ops:s3cret-pw@127.0.0.1:${deadRedis}`,
+      PORT: String(port),
+      LOG_LEVEL: 'info',
+    });
     try {
       const line = await proc.waitForLog((l) => String(l.msg).includes('started Redis via redis-server'));
       // Asserted once it is ready: a process stopped before then would leave its redis-server behind.
@@ -167,7 +187,9 @@ describe('npm run gateway:dev entry point', () => {
       // Where it looked first is named, its password is not.
       expect(String(line.msg)).toContain(`127.0.0.1:${deadRedis}`);
       expect(proc.output()).not.toContain('s3cret-pw');
-      const res = await request(`http://127.0.0.1:${port}`).post('/mcp/request').send({ service: 'demo', operation: 'slow', parameters: { ms: 10 } });
+      const res = await request(`http://127.0.0.1:${port}`)
+        .post('/mcp/request')
+        .send({ service: 'demo', operation: 'slow', parameters: { ms: 10 } });
       expect(res.status).toBe(200);
       expect(res.body.data).toEqual({ waitedMs: 10 });
     } finally {

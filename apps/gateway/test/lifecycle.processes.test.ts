@@ -1,6 +1,15 @@
 import net from 'node:net';
 import request from 'supertest';
-import { freePort, startBackend, startNodeProcess, startRedisServer, testRedisUrl, uniquePrefix, type RunningProcess, type TestBackend } from '@mcp-gateway/testing';
+import {
+  freePort,
+  startBackend,
+  startNodeProcess,
+  startRedisServer,
+  testRedisUrl,
+  uniquePrefix,
+  type RunningProcess,
+  type TestBackend,
+} from '@mcp-gateway/testing';
 import { API, WORKER } from './entry-points';
 
 /** SIGTERM and Redis outages with the real entry points: every accepted request still ends. */
@@ -9,7 +18,11 @@ let backend: TestBackend;
 const procs: RunningProcess[] = [];
 
 beforeAll(async () => {
-  backend = await startBackend((req) => ({ status: 200, body: { n: (req.body as { n?: number } | undefined)?.n ?? null }, delayMs: Number(req.query.ms ?? 0) || 800 }));
+  backend = await startBackend((req) => ({
+    status: 200,
+    body: { n: (req.body as { n?: number } | undefined)?.n ?? null },
+    delayMs: Number(req.query.ms ?? 0) || 800,
+  }));
 });
 
 afterAll(async () => {
@@ -47,20 +60,32 @@ async function holding(c: Awaited<ReturnType<typeof cluster>>, n: number): Promi
   throw new Error(`the API never held ${n} sync waiters`);
 }
 
-const exited = (p: RunningProcess) => new Promise<number | null>((r) => (p.child.exitCode !== null ? r(p.child.exitCode) : p.child.once('exit', (c) => r(c))));
+const exited = (p: RunningProcess) =>
+  new Promise<number | null>((r) => (p.child.exitCode !== null ? r(p.child.exitCode) : p.child.once('exit', (c) => r(c))));
 
 it('SIGTERM on the API: readiness fails, new requests are refused, in-flight sync waits finish before exit', async () => {
   const c = await cluster({ SHUTDOWN_GRACE_MS: '5000' });
   expect((await c.http.get('/mcp/health/ready')).status).toBe(200);
-  const inflight = Array.from({ length: 5 }, (_, n) => c.http.post('/mcp/request').query({ ms: 1500 }).send({ service: 'svc', operation: 'op', parameters: { n } }));
+  const inflight = Array.from({ length: 5 }, (_, n) =>
+    c.http.post('/mcp/request').query({ ms: 1500 }).send({ service: 'svc', operation: 'op', parameters: { n } }),
+  );
   const all = Promise.all(inflight);
   await holding(c, 5);
   c.api.child.kill('SIGTERM');
   await new Promise((r) => setTimeout(r, 100));
   // Stopping: no new connection is taken (a load balancer sees readiness fail / the port closed).
-  const probe = await c.http.get('/mcp/health/ready').then((r) => r.status, (e: Error) => e.message);
+  const probe = await c.http.get('/mcp/health/ready').then(
+    (r) => r.status,
+    (e: Error) => e.message,
+  );
   expect([503, expect.stringMatching(/ECONNREFUSED|socket hang up/)]).toContainEqual(probe);
-  const fresh = await c.http.post('/mcp/request').send({ service: 'svc', operation: 'op' }).then((r) => r.status, (e: Error) => e.message);
+  const fresh = await c.http
+    .post('/mcp/request')
+    .send({ service: 'svc', operation: 'op' })
+    .then(
+      (r) => r.status,
+      (e: Error) => e.message,
+    );
   expect([503, expect.stringMatching(/ECONNREFUSED|socket hang up/)]).toContainEqual(fresh);
   const results = await all;
   expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
@@ -70,9 +95,17 @@ it('SIGTERM on the API: readiness fails, new requests are refused, in-flight syn
 
 it('SIGTERM on the API with a short grace: waiting callers get 202 and their poll link; the jobs still finish', async () => {
   const c = await cluster({ SHUTDOWN_GRACE_MS: '200' });
-  const inflight = Promise.all(Array.from({ length: 4 }, (_, n) => c.http.post('/mcp/request').query({ ms: 1500 }).send({ service: 'svc', operation: 'op', parameters: { n } })));
+  const inflight = Promise.all(
+    Array.from({ length: 4 }, (_, n) =>
+      c.http.post('/mcp/request').query({ ms: 1500 }).send({ service: 'svc', operation: 'op', parameters: { n } }),
+    ),
+  );
   // A long poll waits too: the release answers it with the state as it then is.
-  const async = await c.http.post('/mcp/request').set('Prefer', 'respond-async').query({ ms: 1500 }).send({ service: 'svc', operation: 'op', parameters: { n: 9 } });
+  const async = await c.http
+    .post('/mcp/request')
+    .set('Prefer', 'respond-async')
+    .query({ ms: 1500 })
+    .send({ service: 'svc', operation: 'op', parameters: { n: 9 } });
   const longPoll = c.http
     .get(async.headers.location!)
     .set('Prefer', 'wait=30')
@@ -108,7 +141,15 @@ it('SIGTERM on a worker: it stops taking jobs and finishes its active ones; anot
   procs.push(second);
   await second.waitForLog((l) => l.msg === 'worker ready');
   const before = backend.requests.length;
-  const accepted = await Promise.all(Array.from({ length: 12 }, (_, n) => c.http.post('/mcp/request').set('Prefer', 'respond-async').query({ ms: 300 }).send({ service: 'svc', operation: 'op', parameters: { n } })));
+  const accepted = await Promise.all(
+    Array.from({ length: 12 }, (_, n) =>
+      c.http
+        .post('/mcp/request')
+        .set('Prefer', 'respond-async')
+        .query({ ms: 300 })
+        .send({ service: 'svc', operation: 'op', parameters: { n } }),
+    ),
+  );
   expect(accepted.every((r) => r.status === 202)).toBe(true);
   await new Promise((r) => setTimeout(r, 150));
   c.worker.child.kill('SIGTERM');
@@ -138,13 +179,23 @@ it('kill -9 of a worker mid-call: the other takes its jobs over, and the calls i
   const { workerId: survivor } = await second.waitForLog((l) => l.msg === 'worker ready');
   const victim = String((await c.worker.waitForLog((l) => l.msg === 'worker ready')).workerId);
   const before = backend.requests.length;
-  const accepted = await Promise.all(Array.from({ length: 9 }, (_, n) => c.http.post('/mcp/request').set('Prefer', 'respond-async').send({ service: 'svc', operation: 'op', parameters: { n } })));
+  const accepted = await Promise.all(
+    Array.from({ length: 9 }, (_, n) =>
+      c.http.post('/mcp/request').set('Prefer', 'respond-async').send({ service: 'svc', operation: 'op', parameters: { n } }),
+    ),
+  );
   expect(accepted.every((r) => r.status === 202)).toBe(true);
   // Killed once it has calls out (each takes 800 ms at the backend).
-  for (let i = 0; i < 100 && !backend.requests.slice(before).some((r) => r.headers['x-gateway-worker'] === victim); i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 100 && !backend.requests.slice(before).some((r) => r.headers['x-gateway-worker'] === victim); i++)
+    await new Promise((r) => setTimeout(r, 10));
   c.worker.child.kill('SIGKILL');
   await exited(c.worker);
-  const inFlightAtKill = new Set(backend.requests.slice(before).filter((r) => r.headers['x-gateway-worker'] === victim).map((r) => String(r.headers['idempotency-key'])));
+  const inFlightAtKill = new Set(
+    backend.requests
+      .slice(before)
+      .filter((r) => r.headers['x-gateway-worker'] === victim)
+      .map((r) => String(r.headers['idempotency-key'])),
+  );
   expect(inFlightAtKill.size).toBeGreaterThanOrEqual(1);
   const ended = await Promise.all(
     accepted.map(async (r) => {
@@ -157,7 +208,8 @@ it('kill -9 of a worker mid-call: the other takes its jobs over, and the calls i
     }),
   );
   const calls = new Map<string, number>();
-  for (const r of backend.requests.slice(before)) calls.set(String(r.headers['idempotency-key']), (calls.get(String(r.headers['idempotency-key'])) ?? 0) + 1);
+  for (const r of backend.requests.slice(before))
+    calls.set(String(r.headers['idempotency-key']), (calls.get(String(r.headers['idempotency-key'])) ?? 0) + 1);
   for (const body of ended) {
     // Every request ended, and none reached the backend twice.
     expect(calls.get(body.id) ?? 0).toBeLessThanOrEqual(1);
@@ -182,7 +234,14 @@ it('Redis down: the API answers 503 UNAVAILABLE at once; when Redis is back, API
   const redis = await startRedisServer();
   const port = Number(new URL(redis.url).port);
   const c = await cluster({ SHUTDOWN_GRACE_MS: '1000' }, redis.url);
-  expect((await c.http.post('/mcp/request').send({ service: 'svc', operation: 'op', parameters: { n: 1 } }).query({ ms: 10 })).status).toBe(200);
+  expect(
+    (
+      await c.http
+        .post('/mcp/request')
+        .send({ service: 'svc', operation: 'op', parameters: { n: 1 } })
+        .query({ ms: 10 })
+    ).status,
+  ).toBe(200);
   await redis.stop();
   const started = Date.now();
   const down = await c.http.post('/mcp/request').send({ service: 'svc', operation: 'op', parameters: { n: 2 } });
@@ -198,7 +257,12 @@ it('Redis down: the API answers 503 UNAVAILABLE at once; when Redis is back, API
     metrics: await c.http.get('/mcp/services/svc/metrics'),
   };
   for (const [what, res] of Object.entries(answers)) {
-    expect({ what, status: res.status, code: res.body.error?.code, retryAfter: res.headers['retry-after'] }).toEqual({ what, status: 503, code: 'UNAVAILABLE', retryAfter: '1' });
+    expect({ what, status: res.status, code: res.body.error?.code, retryAfter: res.headers['retry-after'] }).toEqual({
+      what,
+      status: 503,
+      code: 'UNAVAILABLE',
+      retryAfter: '1',
+    });
   }
   expect((await c.http.get('/mcp/health')).status).toBe(503);
   expect((await c.http.get('/mcp/health/ready')).status).toBe(503);
@@ -208,7 +272,12 @@ it('Redis down: the API answers 503 UNAVAILABLE at once; when Redis is back, API
   let status = 0;
   for (let i = 0; i < 100 && status !== 200; i++) {
     await new Promise((r) => setTimeout(r, 100));
-    status = (await c.http.post('/mcp/request').send({ service: 'svc', operation: 'op', parameters: { n: 3 } }).query({ ms: 10 })).status;
+    status = (
+      await c.http
+        .post('/mcp/request')
+        .send({ service: 'svc', operation: 'op', parameters: { n: 3 } })
+        .query({ ms: 10 })
+    ).status;
   }
   expect(status).toBe(200);
   expect((await c.http.get('/mcp/health/ready')).status).toBe(200);
@@ -217,7 +286,14 @@ it('Redis down: the API answers 503 UNAVAILABLE at once; when Redis is back, API
 it('SIGTERM with Redis gone for good: the worker and the API still exit, within their grace period plus the cleanup limit', async () => {
   const redis = await startRedisServer();
   const c = await cluster({ SHUTDOWN_GRACE_MS: '300' }, redis.url);
-  expect((await c.http.post('/mcp/request').send({ service: 'svc', operation: 'op', parameters: { n: 1 } }).query({ ms: 10 })).status).toBe(200);
+  expect(
+    (
+      await c.http
+        .post('/mcp/request')
+        .send({ service: 'svc', operation: 'op', parameters: { n: 1 } })
+        .query({ ms: 10 })
+    ).status,
+  ).toBe(200);
   await redis.stop();
   const started = Date.now();
   const [worker, api] = [exited(c.worker), exited(c.api)];
@@ -228,7 +304,15 @@ it('SIGTERM with Redis gone for good: the worker and the API still exit, within 
   expect(await api).toBe(0);
   // 300 ms of grace + the 5 s cleanup limit, and slack.
   expect(Date.now() - started).toBeLessThan(300 + 5000 + 3000);
-  expect(c.worker.logLines().some((l) => l.msg === 'stop did not finish within the grace period and the cleanup limit (a job still running, or Redis unreachable); its connections were closed')).toBe(true);
+  expect(
+    c.worker
+      .logLines()
+      .some(
+        (l) =>
+          l.msg ===
+          'stop did not finish within the grace period and the cleanup limit (a job still running, or Redis unreachable); its connections were closed',
+      ),
+  ).toBe(true);
   expect(c.api.logLines().some((l) => l.msg === 'stop did not finish (is Redis reachable?); its connections were closed')).toBe(true);
 }, 20_000);
 

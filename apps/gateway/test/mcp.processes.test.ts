@@ -1,7 +1,15 @@
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { freePort, startBackend, startNodeProcess, testRedisUrl, uniquePrefix, type RunningProcess, type TestBackend } from '@mcp-gateway/testing';
+import {
+  freePort,
+  startBackend,
+  startNodeProcess,
+  testRedisUrl,
+  uniquePrefix,
+  type RunningProcess,
+  type TestBackend,
+} from '@mcp-gateway/testing';
 import { resultFromTaskOutcome } from '@modelcontextprotocol/ext-tasks/client';
 import { modernTaskClient } from '../../api/test/modern-tasks-client';
 import { ROOT, API, WORKER } from './entry-points';
@@ -28,7 +36,11 @@ const roundRobin: typeof fetch = (input, init) => {
 };
 
 beforeAll(async () => {
-  backend = await startBackend((req) => ({ status: 200, body: { path: req.path, worker: req.headers['x-gateway-worker'] }, delayMs: req.path.includes('slow') ? 1000 : 0 }));
+  backend = await startBackend((req) => ({
+    status: 200,
+    body: { path: req.path, worker: req.headers['x-gateway-worker'] },
+    delayMs: req.path.includes('slow') ? 1000 : 0,
+  }));
   [portA, portB] = [await freePort(), await freePort()];
   const env = {
     REDIS_URL: testRedisUrl(),

@@ -1,5 +1,13 @@
 import request from 'supertest';
-import { freePort, startBackend, startNodeProcess, testRedisUrl, uniquePrefix, type RunningProcess, type TestBackend } from '@mcp-gateway/testing';
+import {
+  freePort,
+  startBackend,
+  startNodeProcess,
+  testRedisUrl,
+  uniquePrefix,
+  type RunningProcess,
+  type TestBackend,
+} from '@mcp-gateway/testing';
 import { API, WORKER, GATEWAY } from './entry-points';
 
 /**
@@ -75,19 +83,31 @@ it('spreads requests over two worker processes and completes every one; WORKER_S
   const [first] = await Promise.all([workers[0]!.waitForLog((l) => l.msg === 'worker ready')]);
   const scraped = await request(`http://127.0.0.1:${metricsPort}`).get('/metrics');
   expect(scraped.status).toBe(200);
-  const line = scraped.text.split('\n').find((l) => l.startsWith('mcp_gateway_requests_total{') && l.includes('service="orders"') && l.includes('outcome="success"'));
+  const line = scraped.text
+    .split('\n')
+    .find((l) => l.startsWith('mcp_gateway_requests_total{') && l.includes('service="orders"') && l.includes('outcome="success"'));
   expect(Number(line?.split(' ').pop())).toBe(byWorker.get(String(first!.workerId)));
 
   // Each worker logged one line per request it finished, with the request's id (lines leave in
   // batches, up to 100 ms after they were logged).
-  const finishedIds = () => new Set(workers.flatMap((w) => w.logLines().filter((l) => l.msg === 'request finished').map((l) => l.id)));
+  const finishedIds = () =>
+    new Set(
+      workers.flatMap((w) =>
+        w
+          .logLines()
+          .filter((l) => l.msg === 'request finished')
+          .map((l) => l.id),
+      ),
+    );
   for (let i = 0; i < 40 && finishedIds().size < results.length; i++) await new Promise((r) => setTimeout(r, 50));
   expect(finishedIds()).toEqual(new Set(results.map((r) => r.body.id)));
 });
 
 describe('start-up refusals and the all-in-one `npm run gateway`', () => {
   const exitOf = (p: RunningProcess) =>
-    new Promise<number | null>((resolve) => (p.child.exitCode !== null ? resolve(p.child.exitCode) : p.child.once('exit', (code) => resolve(code))));
+    new Promise<number | null>((resolve) =>
+      p.child.exitCode !== null ? resolve(p.child.exitCode) : p.child.once('exit', (code) => resolve(code)),
+    );
 
   it('a bad variable stops the process with a message naming it, and no secret in it', async () => {
     const p = startNodeProcess(API, {
@@ -130,7 +150,10 @@ describe('start-up refusals and the all-in-one `npm run gateway`', () => {
       await p.waitForLog((l) => l.msg === 'api ready');
       const http = request(`http://127.0.0.1:${port}`);
       expect((await http.post('/mcp/request').send({ service: 'echo', operation: 'ping' })).status).toBe(401);
-      const ok = await http.post('/mcp/request').set('Authorization', 'Bearer agent-key-0123456789').send({ service: 'echo', operation: 'ping', parameters: { n: 1 } });
+      const ok = await http
+        .post('/mcp/request')
+        .set('Authorization', 'Bearer agent-key-0123456789')
+        .send({ service: 'echo', operation: 'ping', parameters: { n: 1 } });
       expect(ok.status).toBe(200);
       expect(ok.body.data).toMatchObject({ method: 'POST', path: '/ping', body: { n: 1 } });
       expect(await p.stop('SIGTERM')).toBe(0);

@@ -1,5 +1,13 @@
 import request from 'supertest';
-import { freePort, startBackend, startNodeProcess, testRedisUrl, uniquePrefix, type RunningProcess, type TestBackend } from '@mcp-gateway/testing';
+import {
+  freePort,
+  startBackend,
+  startNodeProcess,
+  testRedisUrl,
+  uniquePrefix,
+  type RunningProcess,
+  type TestBackend,
+} from '@mcp-gateway/testing';
 import { API, WORKER } from './entry-points';
 
 /**
@@ -30,7 +38,12 @@ afterAll(async () => {
 function spansOf(c: TestBackend): (OtlpSpan & { service: string })[] {
   const out: (OtlpSpan & { service: string })[] = [];
   for (const r of c.requests) {
-    const body = r.body as { resourceSpans?: { resource: { attributes: { key: string; value: { stringValue?: string } }[] }; scopeSpans: { spans: OtlpSpan[] }[] }[] };
+    const body = r.body as {
+      resourceSpans?: {
+        resource: { attributes: { key: string; value: { stringValue?: string } }[] };
+        scopeSpans: { spans: OtlpSpan[] }[];
+      }[];
+    };
     for (const rs of body.resourceSpans ?? []) {
       const service = rs.resource.attributes.find((a) => a.key === 'service.name')?.value.stringValue ?? '';
       for (const ss of rs.scopeSpans) for (const s of ss.spans) out.push({ ...s, service });

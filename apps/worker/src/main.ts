@@ -6,7 +6,11 @@ import { WorkerPool } from './pool';
 /** `npm run start:worker`: a worker-pool process serving WORKER_SERVICES (default: every service). */
 async function main(): Promise<void> {
   const config = GatewayConfigManager.load(process.env, { defaultEnvironment: 'production' });
-  const logger = createLogger({ level: config.logLevel, name: 'worker', pretty: config.environment === 'development' && process.stdout.isTTY === true });
+  const logger = createLogger({
+    level: config.logLevel,
+    name: 'worker',
+    pretty: config.environment === 'development' && process.stdout.isTTY === true,
+  });
   const pool = new WorkerPool({ config, logger, tracing: Tracing.fromEnv('mcp-gateway-worker') });
   // Listening before the pool starts: a port that cannot be used stops the process before it takes a job.
   const port = config.worker.metricsPort;
@@ -14,7 +18,9 @@ async function main(): Promise<void> {
     port === undefined
       ? undefined
       : await startMetricsServer(pool.metrics, port, config.host).catch((err: NodeJS.ErrnoException) => {
-          throw new ConfigError([{ source: 'WORKER_METRICS_PORT', message: `cannot listen on ${config.host}:${port} (${err.code ?? err.message})` }]);
+          throw new ConfigError([
+            { source: 'WORKER_METRICS_PORT', message: `cannot listen on ${config.host}:${port} (${err.code ?? err.message})` },
+          ]);
         });
   await sayWhileWaiting(logger, pool.start(), { redis: redactUrl(config.redis.url) }, 'still starting: waiting for Redis to answer');
   if (metrics) logger.info({ port: metrics.port }, 'worker metrics listening');

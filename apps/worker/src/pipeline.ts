@@ -12,7 +12,14 @@ import type { GatewayConfig, ServiceConfig } from '@mcp-gateway/config';
 import { classifyOutcome, type BackendCaller, type BackendOutcome, type CallAbandon } from '@mcp-gateway/backends';
 import type { GatewayJobData, RequestRecords } from '@mcp-gateway/broker';
 import type { ServiceRegistry } from '@mcp-gateway/registry';
-import { nextRetryDelay, retryDelay, type BreakerOutcome, type RetrySchedulePolicy, type ResiliencePolicy, type ResilienceStore } from '@mcp-gateway/resilience';
+import {
+  nextRetryDelay,
+  retryDelay,
+  type BreakerOutcome,
+  type RetrySchedulePolicy,
+  type ResiliencePolicy,
+  type ResilienceStore,
+} from '@mcp-gateway/resilience';
 import { inOneWrite } from '@mcp-gateway/redis';
 import { lazyChild, logScalars, type GatewaySpan, type LazyLogger, type Logger, type Tracing } from '@mcp-gateway/observability';
 import type { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
@@ -62,7 +69,12 @@ export function createProcessor(deps: PipelineDeps) {
     const span = deps.tracing.startSpan(`job ${job.data.service}.${job.data.operation}`, {
       kind: 'consumer',
       parent: job.data.traceparent,
-      attributes: { 'mcp.request_id': job.data.id, 'mcp.service': job.data.service, 'mcp.operation': job.data.operation, 'mcp.attempt': job.attemptsMade + 1 },
+      attributes: {
+        'mcp.request_id': job.data.id,
+        'mcp.service': job.data.service,
+        'mcp.operation': job.data.operation,
+        'mcp.attempt': job.attemptsMade + 1,
+      },
     });
     const abandon = deps.inFlight.begin(job.data.id);
     try {
@@ -81,7 +93,13 @@ export function createProcessor(deps: PipelineDeps) {
     const attempt = job.attemptsMade + 1;
     // Every line about this job carries its ids and the caller's trace. Made on first use: most jobs
     // log only their end (with the same fields), and a child logger per job is measurable CPU.
-    const log = lazyChild(deps.logger, { id: d.id, correlationId: d.correlationId, traceparent: d.traceparent, service: d.service, operation: d.operation });
+    const log = lazyChild(deps.logger, {
+      id: d.id,
+      correlationId: d.correlationId,
+      traceparent: d.traceparent,
+      service: d.service,
+      operation: d.operation,
+    });
     // When the worker took the job: the request's start (and the end of its queue wait).
     const takenAt = now();
     // 1. resolve the service and operation (definitions can change between enqueue and now), from memory
@@ -101,28 +119,36 @@ export function createProcessor(deps: PipelineDeps) {
     //    herd of waiting jobs re-checks the bucket each time a token appears. An open circuit delays
     //    it the same way.
     const timeLeft = d.deadline - now();
-    const policy = resolved instanceof GatewayError ? undefined : { rateLimit: resolved.service.rateLimit, circuitBreaker: resolved.service.circuitBreaker };
+    const policy =
+      resolved instanceof GatewayError
+        ? undefined
+        : { rateLimit: resolved.service.rateLimit, circuitBreaker: resolved.service.circuitBreaker };
     // A token that comes so late that no call could finish in time is not worth reserving.
     const callBudget = Math.min(1000, Math.floor(timeLeft / 4));
     // A call that must not be repeated is marked first (see 3.): the mark outlives this worker.
     const once = !(resolved instanceof GatewayError) && !isIdempotent(resolved.op);
-    const [starting, admitting] = inOneWrite(deps.redis, () => [
-      deps.records.start(d.id, takenAt, 'active', once),
-      policy && timeLeft > 0
-        ? deps.resilience.admit(d.service, d.id, policy, Math.max(0, timeLeft) + 5000, {
-            // A trial permit outlives the call by a margin; if this worker dies, the permit frees itself.
-            maxWaitMs: Math.max(0, timeLeft - callBudget),
-            ...(d.reservedAttempt === job.attemptsMade && d.reservedAt !== undefined ? { reservedAt: d.reservedAt } : {}),
-          })
-        : undefined,
-    ] as const);
+    const [starting, admitting] = inOneWrite(
+      deps.redis,
+      () =>
+        [
+          deps.records.start(d.id, takenAt, 'active', once),
+          policy && timeLeft > 0
+            ? deps.resilience.admit(d.service, d.id, policy, Math.max(0, timeLeft) + 5000, {
+                // A trial permit outlives the call by a margin; if this worker dies, the permit frees itself.
+                maxWaitMs: Math.max(0, timeLeft - callBudget),
+                ...(d.reservedAttempt === job.attemptsMade && d.reservedAt !== undefined ? { reservedAt: d.reservedAt } : {}),
+              })
+            : undefined,
+        ] as const,
+    );
     // Read once the start is known (and only then).
     admitting?.catch(() => undefined);
     const started = await starting;
     if (started.state !== 'active') {
       // A trial permit taken for a job that will not run is given back (a token is not: a rare loss).
       const admitted = await admitting?.catch(() => undefined);
-      if (admitted?.verdict === 'admitted' && policy) await deps.resilience.record(d.service, d.id, 'neutral', policy).catch(() => undefined);
+      if (admitted?.verdict === 'admitted' && policy)
+        await deps.resilience.record(d.service, d.id, 'neutral', policy).catch(() => undefined);
       if (started.state === 'missing') {
         // The record outlives the deadline by design; missing means it was deleted or lost with Redis data.
         log.error('job has no request record (deleted, or Redis lost data): it is not run');
@@ -132,13 +158,38 @@ export function createProcessor(deps: PipelineDeps) {
       }
       return;
     }
-    const meta = { startedAt: started.startedAt, operationLabel: resolved instanceof GatewayError ? '_unknown' : resolved.label, backendMs: undefined as number | undefined };
+    const meta = {
+      startedAt: started.startedAt,
+      operationLabel: resolved instanceof GatewayError ? '_unknown' : resolved.label,
+      backendMs: undefined as number | undefined,
+    };
     if (job.attemptsMade === 0 && d.reservedAttempt === undefined) {
       deps.metrics.queueWaitSeconds.observe({ service: d.service }, Math.max(0, started.startedAt - d.acceptedAt) / 1000);
-      if (deps.tracing.enabled) deps.tracing.startSpan(`queue ${d.service}`, { parent: d.traceparent, startTime: d.acceptedAt }).end({ endTime: started.startedAt });
+      if (deps.tracing.enabled)
+        deps.tracing
+          .startSpan(`queue ${d.service}`, { parent: d.traceparent, startTime: d.acceptedAt })
+          .end({ endTime: started.startedAt });
     }
-    const finish = (result: Omit<MCPResponse, 'metadata' | 'id'> & { dataJson?: string }, attempts: number, backendStatus?: number, breaker?: BreakerRecord) =>
-      publish(deps, d, { ...result, attempts, backendStatus, startedAt: meta.startedAt, now: now(), operationLabel: meta.operationLabel, backendMs: meta.backendMs }, breaker);
+    const finish = (
+      result: Omit<MCPResponse, 'metadata' | 'id'> & { dataJson?: string },
+      attempts: number,
+      backendStatus?: number,
+      breaker?: BreakerRecord,
+    ) =>
+      publish(
+        deps,
+        d,
+        {
+          ...result,
+          attempts,
+          backendStatus,
+          startedAt: meta.startedAt,
+          now: now(),
+          operationLabel: meta.operationLabel,
+          backendMs: meta.backendMs,
+        },
+        breaker,
+      );
 
     // 3. a call an earlier run may have sent, the deadline, then what resolving found (there is an
     //    admission exactly when the last two are fine)
@@ -148,9 +199,15 @@ export function createProcessor(deps: PipelineDeps) {
       // told the outcome is unknown instead (not a retryable TIMEOUT, even past the deadline). A trial
       // permit this run was admitted with is given back.
       const admitted = (await admitting?.catch(() => undefined))?.verdict === 'admitted';
-      const message = 'A worker stopped while this call may have been in flight; the operation is not idempotent, so it was not sent again: the backend may or may not have acted on it';
+      const message =
+        'A worker stopped while this call may have been in flight; the operation is not idempotent, so it was not sent again: the backend may or may not have acted on it';
       return finish(
-        { status: 'error', error: errorBody('BACKEND_ERROR', message, { details: { outcome: 'unknown', markedAt: new Date(started.markedBefore).toISOString() } }) },
+        {
+          status: 'error',
+          error: errorBody('BACKEND_ERROR', message, {
+            details: { outcome: 'unknown', markedAt: new Date(started.markedBefore).toISOString() },
+          }),
+        },
         // The run that may have sent it counts as an attempt.
         job.attemptsMade + 1,
         undefined,
@@ -158,10 +215,16 @@ export function createProcessor(deps: PipelineDeps) {
       );
     }
     if (timeLeft <= 0) {
-      return finish({ status: 'error', error: errorBody('TIMEOUT', 'The deadline passed before the backend could be called') }, job.attemptsMade);
+      return finish(
+        { status: 'error', error: errorBody('TIMEOUT', 'The deadline passed before the backend could be called') },
+        job.attemptsMade,
+      );
     }
     if (resolved instanceof GatewayError || !admitting || !policy) {
-      return finish({ status: 'error', error: (resolved instanceof GatewayError ? resolved : new GatewayError('INTERNAL_ERROR')).toBody() }, job.attemptsMade);
+      return finish(
+        { status: 'error', error: (resolved instanceof GatewayError ? resolved : new GatewayError('INTERNAL_ERROR')).toBody() },
+        job.attemptsMade,
+      );
     }
     const { service, op } = resolved;
     const admission = await admitting;
@@ -172,7 +235,10 @@ export function createProcessor(deps: PipelineDeps) {
     if (admission.verdict === 'circuit_open' && now() + admission.waitMs >= d.deadline) {
       const message = `The circuit of ${d.service} is ${admission.state === 'open' ? 'open' : 'half-open with its trial calls taken'}; no call could be made before the deadline`;
       return finish(
-        { status: 'error', error: errorBody('CIRCUIT_OPEN', message, { retryAfterMs: admission.waitMs, details: { circuit: admission.state } }) },
+        {
+          status: 'error',
+          error: errorBody('CIRCUIT_OPEN', message, { retryAfterMs: admission.waitMs, details: { circuit: admission.state } }),
+        },
         job.attemptsMade,
       );
     }
@@ -207,12 +273,22 @@ export function createProcessor(deps: PipelineDeps) {
       },
     });
 
-    call.setAttributes({ 'http.response.status_code': outcome.kind === 'response' ? outcome.status : undefined, 'mcp.outcome': outcome.kind });
-    call.end(outcome.kind === 'response' && outcome.status < 500 ? {} : outcome.kind === 'response' ? { error: `HTTP ${outcome.status}` } : { error: outcome.kind });
+    call.setAttributes({
+      'http.response.status_code': outcome.kind === 'response' ? outcome.status : undefined,
+      'mcp.outcome': outcome.kind,
+    });
+    call.end(
+      outcome.kind === 'response' && outcome.status < 500
+        ? {}
+        : outcome.kind === 'response'
+          ? { error: `HTTP ${outcome.status}` }
+          : { error: outcome.kind },
+    );
 
     // 5. record: 5xx, timeouts and connection errors count against the breaker; 4xx do not.
     meta.backendMs = outcome.durationMs;
-    if (outcome.kind !== 'not_sent') deps.metrics.backendSeconds.observe({ service: d.service, operation: meta.operationLabel }, outcome.durationMs / 1000);
+    if (outcome.kind !== 'not_sent')
+      deps.metrics.backendSeconds.observe({ service: d.service, operation: meta.operationLabel }, outcome.durationMs / 1000);
     const c = classifyOutcome(outcome);
     // A timeout counts against the service only when the request had the service's own deadline (or a
     // longer one): a caller that chose a shorter one cannot open the circuit for everyone.
@@ -224,7 +300,8 @@ export function createProcessor(deps: PipelineDeps) {
     if (c.ok) {
       // The answer's JSON goes into the result as the backend sent it (numbers beyond a double's
       // precision included), not serialized again from its parse.
-      const answer = outcome.kind === 'response' ? { data: outcome.data, ...(outcome.json === undefined ? {} : { dataJson: outcome.json }) } : {};
+      const answer =
+        outcome.kind === 'response' ? { data: outcome.data, ...(outcome.json === undefined ? {} : { dataJson: outcome.json }) } : {};
       return finish({ status: 'success', ...answer }, attempt, status, breaker);
     }
     const retryPolicy = deps.registry.retryPolicy(d.service);
@@ -343,10 +420,14 @@ async function publish(deps: PipelineDeps, d: GatewayJobData, r: PublishInput, b
   };
   // One write: the breaker record (when a call was made), then the result stored and published. Redis
   // runs them in that order, so a caller told of a failure finds the breaker already counting it.
-  const [recorded, finished] = inOneWrite(deps.redis, () => [
-    breaker && deps.resilience.record(d.service, d.id, breaker.outcome, breaker.policy),
-    deps.records.finish(result, r.status === 'success' ? 'completed' : 'failed', false, r.dataJson),
-  ] as const);
+  const [recorded, finished] = inOneWrite(
+    deps.redis,
+    () =>
+      [
+        breaker && deps.resilience.record(d.service, d.id, breaker.outcome, breaker.policy),
+        deps.records.finish(result, r.status === 'success' ? 'completed' : 'failed', false, r.dataJson),
+      ] as const,
+  );
   const [, stored] = await Promise.all([
     // Best effort: a breaker that cannot be updated must not turn a backend's answer into an error.
     breaker && recorded?.catch((err: unknown) => breakerNotRecorded(breaker.log, err)),
@@ -357,7 +438,9 @@ async function publish(deps: PipelineDeps, d: GatewayJobData, r: PublishInput, b
   if (stored) {
     deps.metrics.requests.inc({ service: d.service, operation: r.operationLabel, outcome });
     deps.metrics.totalSeconds.observe({ service: d.service, outcome }, totalMs / 1000);
-    await deps.stats.record(d.service, outcome, totalMs).catch((err: unknown) => deps.logger.warn({ service: d.service, err: String(err) }, 'request stats not recorded'));
+    await deps.stats
+      .record(d.service, outcome, totalMs)
+      .catch((err: unknown) => deps.logger.warn({ service: d.service, err: String(err) }, 'request stats not recorded'));
   }
   logScalars(
     deps.logger,

@@ -57,7 +57,8 @@ export class WorkerPool {
   private readonly cancels: string;
   /** A request cancelled while it runs: the worker whose call it is abandons it. */
   private readonly onCancel = (channel: string, id: string) => {
-    if (channel === this.cancels && this.deps.inFlight.abort(id)) this.options.logger.info({ id, workerId: this.workerId }, 'call abandoned: the request was cancelled');
+    if (channel === this.cancels && this.deps.inFlight.abort(id))
+      this.options.logger.info({ id, workerId: this.workerId }, 'call abandoned: the request was cancelled');
   };
 
   constructor(private readonly options: WorkerPoolOptions) {
@@ -126,7 +127,9 @@ export class WorkerPool {
     if (!this.fixed) {
       registry.on('change', (c: RegistryChange) => {
         // Applied one after another, so a quick add-remove-add ends in the right state.
-        this.changes = this.changes.then(() => this.apply(c)).catch((err: unknown) => logger.error({ service: c.name, err: String(err) }, 'could not follow a registry change'));
+        this.changes = this.changes
+          .then(() => this.apply(c))
+          .catch((err: unknown) => logger.error({ service: c.name, err: String(err) }, 'could not follow a registry change'));
       });
     }
     await Promise.all([...this.byService.values()].map((w) => w.waitUntilReady()));
@@ -180,7 +183,9 @@ export class WorkerPool {
       const final = job.attemptsMade >= (job.opts.attempts ?? 1) || !(err instanceof RetryLater);
       if (!final) return;
       if (!(err instanceof RetryLater)) logger.error({ id: job.data.id, err: err.message }, 'job failed outside the pipeline');
-      publishAbandoned(this.deps, job, err).catch((e: unknown) => logger.error({ id: job.data.id, err: String(e) }, 'could not publish the result of a failed job'));
+      publishAbandoned(this.deps, job, err).catch((e: unknown) =>
+        logger.error({ id: job.data.id, err: String(e) }, 'could not publish the result of a failed job'),
+      );
     });
     worker.on('error', (err) => logger.warn({ service, err: err.message }, 'worker connection error'));
     this.byService.set(service, worker);
@@ -202,7 +207,10 @@ export class WorkerPool {
   async stop(): Promise<void> {
     const grace = this.options.shutdownGraceMs ?? this.options.config.shutdownGraceMs;
     if (!(await finishThenClose(this.stopSteps(grace), grace + STOP_CLEANUP_MS, [this.subscriber, this.connection]))) {
-      this.options.logger.warn({ afterMs: grace + STOP_CLEANUP_MS }, 'stop did not finish within the grace period and the cleanup limit (a job still running, or Redis unreachable); its connections were closed');
+      this.options.logger.warn(
+        { afterMs: grace + STOP_CLEANUP_MS },
+        'stop did not finish within the grace period and the cleanup limit (a job still running, or Redis unreachable); its connections were closed',
+      );
     }
     this.deps.caller.close();
   }
@@ -223,7 +231,9 @@ export class WorkerPool {
     }
     // Cancellations are heard until the last active job ended: one cancelled in the grace period is abandoned.
     this.subscriber.off('message', this.onCancel);
-    await this.deps.stats.close().catch((err: unknown) => this.options.logger.warn({ err: String(err) }, 'request stats not written on stop'));
+    await this.deps.stats
+      .close()
+      .catch((err: unknown) => this.options.logger.warn({ err: String(err) }, 'request stats not written on stop'));
     await this.presence.leave(this.workerId).catch(() => undefined);
     await this.broker.close();
     await this.deps.tracing.forceFlush().catch(() => undefined);

@@ -119,7 +119,12 @@ it('a failing backend stops receiving calls after the threshold, answers CIRCUIT
   for (const to of ['half_open', 'closed']) {
     await Promise.any(cluster.procs.map((p) => p.waitForLog((l) => l.msg === 'circuit state changed' && l.to === to, 3000)));
   }
-  const transitions = cluster.procs.flatMap((p) => p.logLines().filter((l) => l.msg === 'circuit state changed').map((l) => `${l.from}->${l.to}`));
+  const transitions = cluster.procs.flatMap((p) =>
+    p
+      .logLines()
+      .filter((l) => l.msg === 'circuit state changed')
+      .map((l) => `${l.from}->${l.to}`),
+  );
   expect(transitions).toEqual(expect.arrayContaining(['closed->open', 'open->half_open', 'half_open->closed']));
   expect((await cluster.http.get('/mcp/health')).body.services.svc).toMatchObject({ circuit: 'closed', status: 'healthy' });
 });

@@ -169,12 +169,22 @@ export class BackendCaller {
     const auth = input.config.auth;
     let request;
     try {
-      request = buildBackendRequest(input.config.endpoint, input.operation, input.parameters, requestOptions(input.config, input.operation));
+      request = buildBackendRequest(
+        input.config.endpoint,
+        input.operation,
+        input.parameters,
+        requestOptions(input.config, input.operation),
+      );
     } catch (err) {
       const error = isGatewayError(err) ? err : new GatewayError('INTERNAL_ERROR', 'The backend request could not be built');
       return { kind: 'not_sent', error, retryable: false, durationMs: elapsed() };
     }
-    const headers: Record<string, string> = { Accept: 'application/json', 'User-Agent': 'mcp-gateway/0.1', ...(request.headers ?? {}), ...(input.headers ?? {}) };
+    const headers: Record<string, string> = {
+      Accept: 'application/json',
+      'User-Agent': 'mcp-gateway/0.1',
+      ...(request.headers ?? {}),
+      ...(input.headers ?? {}),
+    };
     if (request.encoded) headers['Content-Type'] = request.encoded.contentType;
     else if (request.body !== undefined) headers['Content-Type'] = 'application/json';
     const payload = request.encoded ? request.encoded.data : request.body === undefined ? undefined : JSON.stringify(request.body);
@@ -186,10 +196,15 @@ export class BackendCaller {
           break;
         case 'api-key':
           // Placed by the request builder when the operation's document says where it goes.
-          if (!usesDocumentPlacement(input.config, input.operation)) setHeader(headers, auth.credentials.headerName ?? 'X-API-Key', auth.credentials.apiKey ?? '');
+          if (!usesDocumentPlacement(input.config, input.operation))
+            setHeader(headers, auth.credentials.headerName ?? 'X-API-Key', auth.credentials.apiKey ?? '');
           break;
         case 'basic':
-          setHeader(headers, 'Authorization', `Basic ${Buffer.from(`${auth.credentials.username}:${auth.credentials.password}`).toString('base64')}`);
+          setHeader(
+            headers,
+            'Authorization',
+            `Basic ${Buffer.from(`${auth.credentials.username}:${auth.credentials.password}`).toString('base64')}`,
+          );
           break;
         case 'oauth2':
           oauthToken = await this.tokens.current(input.service, auth.credentials, deadline);
@@ -208,11 +223,25 @@ export class BackendCaller {
     }
 
     let outcome = await this.send(request.method, request.origin, request.path, payload, headers, deadline, input.abandon);
-    if (outcome.kind === 'response' && outcome.status === 401 && auth.type === 'oauth2' && auth.credentials.tokenUrl && Date.now() < deadline) {
+    if (
+      outcome.kind === 'response' &&
+      outcome.status === 401 &&
+      auth.type === 'oauth2' &&
+      auth.credentials.tokenUrl &&
+      Date.now() < deadline
+    ) {
       // One refresh (shared by all workers), then one more try with the new token.
       const fresh = await this.tokens.refresh(input.service, auth.credentials, oauthToken, deadline).catch(() => undefined);
       if (fresh && fresh !== oauthToken) {
-        outcome = await this.send(request.method, request.origin, request.path, payload, { ...headers, Authorization: `Bearer ${fresh}` }, deadline, input.abandon);
+        outcome = await this.send(
+          request.method,
+          request.origin,
+          request.path,
+          payload,
+          { ...headers, Authorization: `Bearer ${fresh}` },
+          deadline,
+          input.abandon,
+        );
       }
     }
     return { ...outcome, durationMs: elapsed() } as BackendOutcome;
@@ -233,10 +262,13 @@ export class BackendCaller {
     // less per call than an AbortController (an EventTarget) did.
     const abort = new EventEmitter();
     let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      abort.emit('abort');
-    }, Math.max(1, deadline - started));
+    const timer = setTimeout(
+      () => {
+        timedOut = true;
+        abort.emit('abort');
+      },
+      Math.max(1, deadline - started),
+    );
     external?.onAbandon(() => abort.emit('abort'));
     try {
       // The pool itself, given origin and path: no URL is parsed again per call.
@@ -249,8 +281,11 @@ export class BackendCaller {
         signal: abort,
       });
       const out: Record<string, string> = {};
-      for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : String(v);
-      const answer = readsAsText(out['content-type']) ? parseBody(await res.body.text()) : binaryBody(Buffer.from(await res.body.arrayBuffer()), out['content-type']!);
+      for (const [k, v] of Object.entries(res.headers))
+        if (v !== undefined) out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : String(v);
+      const answer = readsAsText(out['content-type'])
+        ? parseBody(await res.body.text())
+        : binaryBody(Buffer.from(await res.body.arrayBuffer()), out['content-type']!);
       return { kind: 'response', status: res.statusCode, headers: out, ...answer, durationMs: Date.now() - started };
     } catch (err) {
       const durationMs = Date.now() - started;
@@ -318,7 +353,8 @@ export function classifyOutcome(outcome: BackendOutcome): Classified {
     case 'timeout':
       return { ok: false, retryable: true, countsAsFailure: true, neverSent: false, code: 'TIMEOUT' };
     case 'network': {
-      if (outcome.code === 'RESPONSE_TOO_LARGE') return { ok: false, retryable: false, countsAsFailure: false, neverSent: false, code: 'BACKEND_ERROR' };
+      if (outcome.code === 'RESPONSE_TOO_LARGE')
+        return { ok: false, retryable: false, countsAsFailure: false, neverSent: false, code: 'BACKEND_ERROR' };
       return { ok: false, retryable: true, countsAsFailure: true, neverSent: NEVER_SENT.has(outcome.code), code: 'BACKEND_ERROR' };
     }
     case 'aborted':

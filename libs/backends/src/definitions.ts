@@ -1,6 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { DYNAMIC_OPERATION_PATTERN, OperationDefinitionSchema, type OperationDefinition, type ServiceDefinition } from '@mcp-gateway/protocol';
+import {
+  DYNAMIC_OPERATION_PATTERN,
+  OperationDefinitionSchema,
+  type OperationDefinition,
+  type ServiceDefinition,
+} from '@mcp-gateway/protocol';
 import type { ServiceConfig } from '@mcp-gateway/config';
 import { filterOperations, importOpenApi, type OpenApiImport } from './openapi';
 
@@ -50,13 +55,20 @@ function assertUnique(operations: OperationDefinition[]): void {
  * dynamic: any operation is `POST {endpoint}/{name}`. `options.check`: report where an OpenAPI
  * document breaks its spec (`document.warnings`).
  */
-export async function loadServiceDefinition(service: string, config: ServiceConfig, options: { check?: boolean } = {}): Promise<ServiceDefinition> {
+export async function loadServiceDefinition(
+  service: string,
+  config: ServiceConfig,
+  options: { check?: boolean } = {},
+): Promise<ServiceDefinition> {
   const check = options.check ?? false;
   let def: ServiceDefinition;
-  if (config.operations && config.operations.length > 0) def = { service, source: 'config', operations: filterOperations(config.operations, config) };
+  if (config.operations && config.operations.length > 0)
+    def = { service, source: 'config', operations: filterOperations(config.operations, config) };
   else if (config.definitionFile) {
     const loaded = await fromFile(config.definitionFile, config, check);
-    def = Array.isArray(loaded) ? { service, source: 'file', operations: filterOperations(loaded, config) } : { service, source: 'file', ...loaded };
+    def = Array.isArray(loaded)
+      ? { service, source: 'file', operations: filterOperations(loaded, config) }
+      : { service, source: 'file', ...loaded };
   } else if (config.openapiUrl) def = { service, source: 'openapi', ...(await importOpenApi({ url: config.openapiUrl }, config, check)) };
   else def = { service, source: 'dynamic', operations: [] };
   assertUnique(def.operations);
@@ -71,7 +83,13 @@ export function findOperation(def: ServiceDefinition, name: string): OperationDe
   let op = dynamicCache.get(name);
   if (!op) {
     if (!DYNAMIC_OPERATION_PATTERN.test(name)) return undefined;
-    const parsed = OperationDefinitionSchema.safeParse({ name, method: 'POST', path: `/${name}`, parameters: { type: 'object' }, idempotent: false });
+    const parsed = OperationDefinitionSchema.safeParse({
+      name,
+      method: 'POST',
+      path: `/${name}`,
+      parameters: { type: 'object' },
+      idempotent: false,
+    });
     if (!parsed.success) return undefined;
     op = parsed.data;
     if (dynamicCache.size < 10_000) dynamicCache.set(name, op);

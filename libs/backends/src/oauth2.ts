@@ -68,18 +68,25 @@ export class OAuth2Tokens {
     return p;
   }
 
-  private async refreshShared(service: string, creds: AuthCredentials, used: string | undefined, deadline: number): Promise<string | undefined> {
+  private async refreshShared(
+    service: string,
+    creds: AuthCredentials,
+    used: string | undefined,
+    deadline: number,
+  ): Promise<string | undefined> {
     const keys = oauth2Keys(this.prefix, service);
     const owner = randomUUID();
     while (Date.now() < deadline) {
       const stored = await this.read(service);
-      if (stored && stored.accessToken !== used && (stored.expiresAt === undefined || stored.expiresAt > Date.now())) return stored.accessToken;
+      if (stored && stored.accessToken !== used && (stored.expiresAt === undefined || stored.expiresAt > Date.now()))
+        return stored.accessToken;
       const locked = await this.redis.set(keys.lock, owner, 'PX', LOCK_MS, 'NX');
       if (locked === 'OK') {
         try {
           // Someone may have finished a refresh between our read and our lock.
           const again = await this.read(service);
-          if (again && again.accessToken !== used && (again.expiresAt === undefined || again.expiresAt > Date.now())) return again.accessToken;
+          if (again && again.accessToken !== used && (again.expiresAt === undefined || again.expiresAt > Date.now()))
+            return again.accessToken;
           return await this.fetchToken(service, creds, deadline);
         } finally {
           await this.redis.eval(RELEASE_LOCK, 1, keys.lock, owner).catch(() => undefined);
@@ -105,7 +112,12 @@ export class OAuth2Tokens {
     }
   }
 
-  private async requestToken(service: string, creds: AuthCredentials, refreshToken: string | undefined, deadline: number): Promise<string | undefined> {
+  private async requestToken(
+    service: string,
+    creds: AuthCredentials,
+    refreshToken: string | undefined,
+    deadline: number,
+  ): Promise<string | undefined> {
     if (!creds.tokenUrl) return undefined;
     const keys = oauth2Keys(this.prefix, service);
     const form = new URLSearchParams();
@@ -131,7 +143,8 @@ export class OAuth2Tokens {
     const expiresIn = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : undefined;
     const token: StoredToken = { accessToken: body.access_token, ...(expiresIn ? { expiresAt: Date.now() + expiresIn * 1000 } : {}) };
     const multi = this.redis.multi().set(keys.token, JSON.stringify(token), 'EX', expiresIn ?? NO_EXPIRY_TTL_S);
-    if (typeof body.refresh_token === 'string' && body.refresh_token) multi.set(keys.refresh, body.refresh_token, 'EX', REFRESH_TOKEN_TTL_S);
+    if (typeof body.refresh_token === 'string' && body.refresh_token)
+      multi.set(keys.refresh, body.refresh_token, 'EX', REFRESH_TOKEN_TTL_S);
     await multi.exec();
     return token.accessToken;
   }

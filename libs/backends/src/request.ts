@@ -18,7 +18,8 @@ export function pathParameterNames(path: string): string[] {
  */
 export function pathValueProblem(value: unknown): string | undefined {
   if (value === undefined || value === null) return 'is required (it fills the path)';
-  if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') return 'must be a string, number or boolean (it fills the path)';
+  if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean')
+    return 'must be a string, number or boolean (it fills the path)';
   const s = String(value);
   if (s === '') return 'must not be empty (it fills the path)';
   let decoded = s;
@@ -73,7 +74,12 @@ function appendQuery(search: URLSearchParams, key: string, value: unknown): void
  * body. The endpoint's own base path and query are kept, and the result is checked to still be on
  * the endpoint.
  */
-export function buildBackendRequest(endpoint: string, op: OperationDefinition, parameters: Record<string, unknown>, options: RequestOptions = {}): BackendRequest {
+export function buildBackendRequest(
+  endpoint: string,
+  op: OperationDefinition,
+  parameters: Record<string, unknown>,
+  options: RequestOptions = {},
+): BackendRequest {
   if (op.request) return buildBoundRequest(endpoint, op, op.request, parameters, options);
   const base = parsedEndpoint(endpoint);
   const rest: Record<string, unknown> = { ...parameters };
@@ -132,7 +138,9 @@ function effectiveBasePath(endpointPath: string, binding: RequestBinding, option
 }
 
 function invalid(arg: string, message: string): GatewayError {
-  return new GatewayError('VALIDATION_ERROR', `Invalid parameter ${arg}: ${message}`, { details: [{ path: `parameters.${arg}`, message }] });
+  return new GatewayError('VALIDATION_ERROR', `Invalid parameter ${arg}: ${message}`, {
+    details: [{ path: `parameters.${arg}`, message }],
+  });
 }
 
 /** The path with each `{name}` filled as its binding's style says; nothing in it may climb out of the path. */
@@ -149,7 +157,11 @@ function fillPath(op: OperationDefinition, binding: RequestBinding, parameters: 
 }
 
 /** Content-Type and bytes of the body an imported operation sends. */
-function encodeBody(body: BodyBinding, parameters: Record<string, unknown>, bound: ReadonlySet<string>): { json?: unknown; encoded?: BackendRequest['encoded'] } | undefined {
+function encodeBody(
+  body: BodyBinding,
+  parameters: Record<string, unknown>,
+  bound: ReadonlySet<string>,
+): { json?: unknown; encoded?: BackendRequest['encoded'] } | undefined {
   let value: unknown;
   if (body.arg !== undefined) value = parameters[body.arg];
   else if (body.rest) {
@@ -163,7 +175,8 @@ function encodeBody(body: BodyBinding, parameters: Record<string, unknown>, boun
   const binary = new Set(body.binary ?? []);
   const type = body.mediaType;
   if (body.arg !== undefined && binary.has(body.arg)) return { encoded: { contentType: type, data: base64Bytes(body.arg, value) } };
-  if (isJsonMedia(type)) return type === 'application/json' ? { json: value } : { encoded: { contentType: type, data: JSON.stringify(value) } };
+  if (isJsonMedia(type))
+    return type === 'application/json' ? { json: value } : { encoded: { contentType: type, data: JSON.stringify(value) } };
   if (isFormMedia(type)) return { encoded: { contentType: type, data: formEncode(value) } };
   if (isMultipartMedia(type)) return { encoded: multipart(value, binary) };
   return { encoded: { contentType: type, data: typeof value === 'string' ? value : JSON.stringify(value) } };
@@ -227,7 +240,13 @@ function checkedPairs(b: RequestBinding['parameters'][number], pairs: string[], 
  * body), the document's fixed parameters, its base path and media types. As for every call, the
  * result must still be on the endpoint.
  */
-function buildBoundRequest(endpoint: string, op: OperationDefinition, binding: RequestBinding, parameters: Record<string, unknown>, options: RequestOptions): BackendRequest {
+function buildBoundRequest(
+  endpoint: string,
+  op: OperationDefinition,
+  binding: RequestBinding,
+  parameters: Record<string, unknown>,
+  options: RequestOptions,
+): BackendRequest {
   const base = parsedEndpoint(endpoint);
   const endpointPath = base.pathname.replace(/\/+$/, '');
   const prefix = `${endpointPath}${effectiveBasePath(endpointPath, binding, options)}`;

@@ -18,7 +18,8 @@ function encode(value: string, allowReserved = false): string {
   return [...value].map((c) => (RESERVED.test(c) ? c : encodeURIComponent(c))).join('');
 }
 
-const defaultExplode = (b: ParameterBinding): boolean => b.explode ?? (b.style ?? (b.in === 'query' || b.in === 'cookie' ? 'form' : 'simple')) === 'form';
+const defaultExplode = (b: ParameterBinding): boolean =>
+  b.explode ?? (b.style ?? (b.in === 'query' || b.in === 'cookie' ? 'form' : 'simple')) === 'form';
 
 /** `name=value` pairs (encoded) of one query parameter. */
 export function queryPairs(b: ParameterBinding, value: unknown): string[] {
@@ -66,7 +67,9 @@ export function pathText(b: ParameterBinding, value: unknown): string {
     if (Array.isArray(value)) return explode ? value.map((v) => `;${name}=${enc(v)}`).join('') : `;${name}=${value.map(enc).join(',')}`;
     if (isObject(value)) {
       const entries = Object.entries(value);
-      return explode ? entries.map(([k, v]) => `;${encodeURIComponent(k)}=${enc(v)}`).join('') : `;${name}=${entries.flatMap(([k, v]) => [encodeURIComponent(k), enc(v)]).join(',')}`;
+      return explode
+        ? entries.map(([k, v]) => `;${encodeURIComponent(k)}=${enc(v)}`).join('')
+        : `;${name}=${entries.flatMap(([k, v]) => [encodeURIComponent(k), enc(v)]).join(',')}`;
     }
     return `;${name}=${enc(value)}`;
   }
@@ -75,7 +78,12 @@ export function pathText(b: ParameterBinding, value: unknown): string {
   if (Array.isArray(value)) return prefix + value.map(enc).join(sep);
   if (isObject(value)) {
     const entries = Object.entries(value);
-    return prefix + (explode ? entries.map(([k, v]) => `${encodeURIComponent(k)}=${enc(v)}`).join(sep) : entries.flatMap(([k, v]) => [encodeURIComponent(k), enc(v)]).join(','));
+    return (
+      prefix +
+      (explode
+        ? entries.map(([k, v]) => `${encodeURIComponent(k)}=${enc(v)}`).join(sep)
+        : entries.flatMap(([k, v]) => [encodeURIComponent(k), enc(v)]).join(','))
+    );
   }
   return prefix + enc(value);
 }
@@ -105,7 +113,9 @@ export function cookiePair(b: ParameterBinding, value: unknown): string {
     : Array.isArray(value)
       ? value.map(enc).join(',')
       : isObject(value)
-        ? Object.entries(value).flatMap(([k, v]) => [encodeURIComponent(k), enc(v)]).join(',')
+        ? Object.entries(value)
+            .flatMap(([k, v]) => [encodeURIComponent(k), enc(v)])
+            .join(',')
         : enc(value);
   return `${b.name}=${text}`;
 }

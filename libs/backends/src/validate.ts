@@ -48,7 +48,10 @@ export class ParameterValidator {
       try {
         fn = this.ajv.compile(op.parameters);
       } catch (err) {
-        throw new GatewayError('INTERNAL_ERROR', `The parameter schema of ${service}.${op.name} is not a valid JSON Schema: ${(err as Error).message}`);
+        throw new GatewayError(
+          'INTERNAL_ERROR',
+          `The parameter schema of ${service}.${op.name} is not a valid JSON Schema: ${(err as Error).message}`,
+        );
       }
       this.compiled.set(op.parameters, fn);
     }

@@ -48,7 +48,13 @@ describe('BackendCaller: credentials', () => {
       parameters: {},
       timeoutMs: 2000,
     });
-    await caller.call({ service: 's', config: svc({ endpoint: backend.url, auth: { type: 'api-key', credentials: { apiKey: 'key-2' } } }), operation: op('GET', '/c'), parameters: {}, timeoutMs: 2000 });
+    await caller.call({
+      service: 's',
+      config: svc({ endpoint: backend.url, auth: { type: 'api-key', credentials: { apiKey: 'key-2' } } }),
+      operation: op('GET', '/c'),
+      parameters: {},
+      timeoutMs: 2000,
+    });
     const [a, b, c] = backend.requests;
     expect(a!.headers).toMatchObject({ authorization: 'Bearer tok-1', 'x-correlation-id': 'c-1', 'idempotency-key': 'id-1' });
     expect(b!.headers['x-service-key']).toBe('key-1');
@@ -59,16 +65,38 @@ describe('BackendCaller: credentials', () => {
 
 describe('BackendCaller: imported operations', () => {
   const imported = (placement: { in: 'header' | 'query' | 'cookie'; name: string }) =>
-    OperationDefinitionSchema.parse({ name: 'op', method: 'POST', path: '/p', request: { parameters: [], apiKey: placement, body: { mediaType: 'application/x-www-form-urlencoded', properties: ['a'] } } });
+    OperationDefinitionSchema.parse({
+      name: 'op',
+      method: 'POST',
+      path: '/p',
+      request: { parameters: [], apiKey: placement, body: { mediaType: 'application/x-www-form-urlencoded', properties: ['a'] } },
+    });
 
   it("places the API key where the document's scheme says, unless the config names a header; basic credentials in Authorization", async () => {
     const caller = newCaller(uniquePrefix());
-    const key = (headerName?: string) => svc({ endpoint: backend.url, auth: { type: 'api-key', credentials: { apiKey: 'k-1', ...(headerName ? { headerName } : {}) } } });
-    for (const placement of [{ in: 'header', name: 'api_key' }, { in: 'query', name: 'key' }, { in: 'cookie', name: 'sid' }] as const) {
+    const key = (headerName?: string) =>
+      svc({ endpoint: backend.url, auth: { type: 'api-key', credentials: { apiKey: 'k-1', ...(headerName ? { headerName } : {}) } } });
+    for (const placement of [
+      { in: 'header', name: 'api_key' },
+      { in: 'query', name: 'key' },
+      { in: 'cookie', name: 'sid' },
+    ] as const) {
       await caller.call({ service: 's', config: key(), operation: imported(placement), parameters: { a: 'x y' }, timeoutMs: 2000 });
     }
-    await caller.call({ service: 's', config: key('X-Mine'), operation: imported({ in: 'query', name: 'key' }), parameters: {}, timeoutMs: 2000 });
-    await caller.call({ service: 's', config: svc({ endpoint: backend.url, auth: { type: 'basic', credentials: { username: 'u', password: 'p:w' } } }), operation: op('GET', '/b'), parameters: {}, timeoutMs: 2000 });
+    await caller.call({
+      service: 's',
+      config: key('X-Mine'),
+      operation: imported({ in: 'query', name: 'key' }),
+      parameters: {},
+      timeoutMs: 2000,
+    });
+    await caller.call({
+      service: 's',
+      config: svc({ endpoint: backend.url, auth: { type: 'basic', credentials: { username: 'u', password: 'p:w' } } }),
+      operation: op('GET', '/b'),
+      parameters: {},
+      timeoutMs: 2000,
+    });
     const [header, query, cookie, configured, basic] = backend.requests;
     expect(header!.headers).toMatchObject({ api_key: 'k-1', 'content-type': 'application/x-www-form-urlencoded' });
     expect(header!.rawBody).toBe('a=x+y');
@@ -80,17 +108,43 @@ describe('BackendCaller: imported operations', () => {
 
   it("never sends an argument's header beside the credential under another spelling of its name", async () => {
     const caller = newCaller(uniquePrefix());
-    const withHeader = OperationDefinitionSchema.parse({ name: 'op', method: 'GET', path: '/h', request: { parameters: [{ arg: 'k', in: 'header', name: 'x-api-key' }] } });
-    await caller.call({ service: 's', config: svc({ endpoint: backend.url, auth: { type: 'api-key', credentials: { apiKey: 'SECRET' } } }), operation: withHeader, parameters: { k: 'AGENT' }, timeoutMs: 2000 });
+    const withHeader = OperationDefinitionSchema.parse({
+      name: 'op',
+      method: 'GET',
+      path: '/h',
+      request: { parameters: [{ arg: 'k', in: 'header', name: 'x-api-key' }] },
+    });
+    await caller.call({
+      service: 's',
+      config: svc({ endpoint: backend.url, auth: { type: 'api-key', credentials: { apiKey: 'SECRET' } } }),
+      operation: withHeader,
+      parameters: { k: 'AGENT' },
+      timeoutMs: 2000,
+    });
     // Node joins repeated headers ("AGENT, SECRET"): one value means one header.
     expect(backend.requests[0]!.headers['x-api-key']).toBe('SECRET');
   });
 
   it('reads a binary answer as base64 with its media type, and XML as text', async () => {
     const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 255]);
-    const files = await startBackend((req) => (req.path === '/img' ? { body: png, headers: { 'content-type': 'image/png' } } : { body: '<a>1</a>', headers: { 'content-type': 'application/xml' } }));
-    const call = (path: string) => newCaller('p').call({ service: 's', config: svc({ endpoint: files.url }), operation: op('GET', path), parameters: {}, timeoutMs: 2000 });
-    expect(await call('/img')).toMatchObject({ kind: 'response', status: 200, data: { mediaType: 'image/png', base64: png.toString('base64') } });
+    const files = await startBackend((req) =>
+      req.path === '/img'
+        ? { body: png, headers: { 'content-type': 'image/png' } }
+        : { body: '<a>1</a>', headers: { 'content-type': 'application/xml' } },
+    );
+    const call = (path: string) =>
+      newCaller('p').call({
+        service: 's',
+        config: svc({ endpoint: files.url }),
+        operation: op('GET', path),
+        parameters: {},
+        timeoutMs: 2000,
+      });
+    expect(await call('/img')).toMatchObject({
+      kind: 'response',
+      status: 200,
+      data: { mediaType: 'image/png', base64: png.toString('base64') },
+    });
     expect(await call('/xml')).toMatchObject({ kind: 'response', status: 200, data: '<a>1</a>' });
     await files.close();
   });
@@ -110,7 +164,11 @@ describe('BackendCaller: OAuth2', () => {
       const token = `at-${issued}`;
       valid = new Set([token]);
       // Slow enough that concurrent 401s overlap the refresh.
-      return { status: 200, body: { access_token: token, token_type: 'Bearer', expires_in: 3600, refresh_token: `rt-${issued}` }, delayMs: 150 };
+      return {
+        status: 200,
+        body: { access_token: token, token_type: 'Bearer', expires_in: 3600, refresh_token: `rt-${issued}` },
+        delayMs: 150,
+      };
     });
     api = await startBackend((req) => {
       const tok = String(req.headers.authorization ?? '').replace(/^Bearer /, '');
@@ -123,7 +181,13 @@ describe('BackendCaller: OAuth2', () => {
   });
 
   const oauth = (tokenUrl: string, secret = 'cs-1') =>
-    svc({ endpoint: api.url, auth: { type: 'oauth2', credentials: { accessToken: 'at-stale', refreshToken: 'rt-0', tokenUrl, clientId: 'gw', clientSecret: secret } } });
+    svc({
+      endpoint: api.url,
+      auth: {
+        type: 'oauth2',
+        credentials: { accessToken: 'at-stale', refreshToken: 'rt-0', tokenUrl, clientId: 'gw', clientSecret: secret },
+      },
+    });
 
   it('refreshes once on 401 across processes, shares the new token through Redis, and retries the call', async () => {
     const prefix = uniquePrefix();
@@ -133,12 +197,19 @@ describe('BackendCaller: OAuth2', () => {
     const config = oauth(`${tokenServer.url}/token`);
     issued = 0;
     const outcomes = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => (i % 2 ? one : two).call({ service: 'users', config, operation: op('GET', '/me'), parameters: {}, timeoutMs: 5000 })),
+      Array.from({ length: 8 }, (_, i) =>
+        (i % 2 ? one : two).call({ service: 'users', config, operation: op('GET', '/me'), parameters: {}, timeoutMs: 5000 }),
+      ),
     );
     expect(outcomes.map((o) => (o.kind === 'response' ? o.status : o.kind))).toEqual(Array(8).fill(200));
     expect(issued).toBe(1);
     const form = new URLSearchParams(tokenServer.requests[0]!.rawBody);
-    expect(Object.fromEntries(form)).toEqual({ grant_type: 'refresh_token', refresh_token: 'rt-0', client_id: 'gw', client_secret: 'cs-1' });
+    expect(Object.fromEntries(form)).toEqual({
+      grant_type: 'refresh_token',
+      refresh_token: 'rt-0',
+      client_id: 'gw',
+      client_secret: 'cs-1',
+    });
     expect(JSON.parse((await redis.get(oauth2Keys(prefix, 'users').token))!)).toMatchObject({ accessToken: 'at-1' });
     expect(await redis.ttl(oauth2Keys(prefix, 'users').token)).toBeGreaterThan(3500);
     // The rotated refresh token is the one used next time.
@@ -164,7 +235,13 @@ describe('BackendCaller: OAuth2', () => {
       valid = new Set(['at-fresh']);
       return { status: 200, body: { access_token: 'at-fresh', expires_in: 600, refresh_token: 'rt-next' } };
     });
-    const o = await newCaller(prefix).call({ service: 'users', config: oauth(`${strict.url}/token`), operation: op('GET', '/me'), parameters: {}, timeoutMs: 5000 });
+    const o = await newCaller(prefix).call({
+      service: 'users',
+      config: oauth(`${strict.url}/token`),
+      operation: op('GET', '/me'),
+      parameters: {},
+      timeoutMs: 5000,
+    });
     await strict.close();
     expect(o).toMatchObject({ kind: 'response', status: 200, data: { ok: 'at-fresh' } });
     expect(seen).toEqual(['rt-revoked', 'rt-0']);
@@ -174,7 +251,13 @@ describe('BackendCaller: OAuth2', () => {
   it('answers the backend 401 when the refresh fails, and never shows a secret', async () => {
     const caller = newCaller(uniquePrefix());
     tokenServer.requests.length = 0;
-    const o = await caller.call({ service: 'users', config: oauth(`${tokenServer.url}/token`, 'wrong-secret'), operation: op('GET', '/me'), parameters: {}, timeoutMs: 5000 });
+    const o = await caller.call({
+      service: 'users',
+      config: oauth(`${tokenServer.url}/token`, 'wrong-secret'),
+      operation: op('GET', '/me'),
+      parameters: {},
+      timeoutMs: 5000,
+    });
     expect(o).toMatchObject({ kind: 'response', status: 401 });
     expect(tokenServer.requests).toHaveLength(1);
     expect(JSON.stringify(o)).not.toMatch(/wrong-secret|rt-0|at-stale/);
@@ -184,7 +267,13 @@ describe('BackendCaller: OAuth2', () => {
 describe('BackendCaller: transport outcomes', () => {
   it('gives timeout when the deadline passes mid-call', async () => {
     const slow = await startBackend(() => ({ status: 200, delayMs: 1500 }));
-    const o = await newCaller('p').call({ service: 's', config: svc({ endpoint: slow.url }), operation: op('GET', '/'), parameters: {}, timeoutMs: 200 });
+    const o = await newCaller('p').call({
+      service: 's',
+      config: svc({ endpoint: slow.url }),
+      operation: op('GET', '/'),
+      parameters: {},
+      timeoutMs: 200,
+    });
     await slow.close();
     expect(o.kind).toBe('timeout');
     expect(o.durationMs).toBeLessThan(1200);
@@ -195,14 +284,28 @@ describe('BackendCaller: transport outcomes', () => {
     const slow = await startBackend(() => ({ status: 200, delayMs: 1500 }));
     const stop = new CallAbandon();
     setTimeout(() => stop.abandon(), 100);
-    const o = await newCaller('p').call({ service: 's', config: svc({ endpoint: slow.url }), operation: op('GET', '/'), parameters: {}, timeoutMs: 5000, abandon: stop });
+    const o = await newCaller('p').call({
+      service: 's',
+      config: svc({ endpoint: slow.url }),
+      operation: op('GET', '/'),
+      parameters: {},
+      timeoutMs: 5000,
+      abandon: stop,
+    });
     expect(o.kind).toBe('aborted');
     expect(o.durationMs).toBeLessThan(1200);
     // The backend sees the connection given up.
     for (let i = 0; i < 100 && slow.requests[0]?.abandonedAt === undefined; i++) await new Promise((r) => setTimeout(r, 10));
     expect(slow.requests[0]?.abandonedAt).toBeDefined();
     // Abandoned before it starts: it is not sent at all.
-    const again = await newCaller('p').call({ service: 's', config: svc({ endpoint: slow.url }), operation: op('GET', '/'), parameters: {}, timeoutMs: 5000, abandon: stop });
+    const again = await newCaller('p').call({
+      service: 's',
+      config: svc({ endpoint: slow.url }),
+      operation: op('GET', '/'),
+      parameters: {},
+      timeoutMs: 5000,
+      abandon: stop,
+    });
     expect(again.kind).toBe('aborted');
     expect(slow.requests).toHaveLength(1);
     await slow.close();
@@ -210,7 +313,13 @@ describe('BackendCaller: transport outcomes', () => {
 
   it('gives a never-sent network outcome when nothing listens', async () => {
     const port = await freePort();
-    const o = await newCaller('p').call({ service: 's', config: svc({ endpoint: `http://127.0.0.1:${port}` }), operation: op('POST', '/'), parameters: {}, timeoutMs: 2000 });
+    const o = await newCaller('p').call({
+      service: 's',
+      config: svc({ endpoint: `http://127.0.0.1:${port}` }),
+      operation: op('POST', '/'),
+      parameters: {},
+      timeoutMs: 2000,
+    });
     expect(o).toMatchObject({ kind: 'network', code: 'ECONNREFUSED' });
     expect(classifyOutcome(o)).toMatchObject({ retryable: true, countsAsFailure: true, neverSent: true });
   });
@@ -233,10 +342,26 @@ describe('BackendCaller: transport outcomes', () => {
 
   it('reads bodies as JSON, as text when they are not JSON, and as nothing when empty; headers lower-cased', async () => {
     const shapes = await startBackend((req) =>
-      req.path === '/json' ? { body: { a: 1 }, headers: { 'X-Trace': 't1' } } : req.path === '/text' ? { body: 'plain words' } : { status: 204 },
+      req.path === '/json'
+        ? { body: { a: 1 }, headers: { 'X-Trace': 't1' } }
+        : req.path === '/text'
+          ? { body: 'plain words' }
+          : { status: 204 },
     );
-    const call = (path: string) => newCaller('p').call({ service: 's', config: svc({ endpoint: shapes.url }), operation: op('GET', path), parameters: {}, timeoutMs: 2000 });
-    expect(await call('/json')).toMatchObject({ kind: 'response', status: 200, data: { a: 1 }, headers: { 'x-trace': 't1', 'content-type': 'application/json' } });
+    const call = (path: string) =>
+      newCaller('p').call({
+        service: 's',
+        config: svc({ endpoint: shapes.url }),
+        operation: op('GET', path),
+        parameters: {},
+        timeoutMs: 2000,
+      });
+    expect(await call('/json')).toMatchObject({
+      kind: 'response',
+      status: 200,
+      data: { a: 1 },
+      headers: { 'x-trace': 't1', 'content-type': 'application/json' },
+    });
     expect(await call('/text')).toMatchObject({ kind: 'response', status: 200, data: 'plain words' });
     const empty = await call('/empty');
     expect(empty).toMatchObject({ kind: 'response', status: 204 });
@@ -248,7 +373,8 @@ describe('BackendCaller: transport outcomes', () => {
     const odd = await startBackend((req) => (req.path === '/big' ? { body: 'x'.repeat(64 * 1024) } : { destroy: true }));
     const small = new BackendCaller({ redis, keyPrefix: 'p', maxResponseBytes: 1024 });
     callers.push(small);
-    const call = (path: string) => small.call({ service: 's', config: svc({ endpoint: odd.url }), operation: op('GET', path), parameters: {}, timeoutMs: 2000 });
+    const call = (path: string) =>
+      small.call({ service: 's', config: svc({ endpoint: odd.url }), operation: op('GET', path), parameters: {}, timeoutMs: 2000 });
     expect(await call('/big')).toMatchObject({ kind: 'network', code: 'RESPONSE_TOO_LARGE' });
     const cut = await call('/cut');
     expect(cut).toMatchObject({ kind: 'network', code: 'ECONNRESET' });
@@ -257,14 +383,26 @@ describe('BackendCaller: transport outcomes', () => {
   });
 
   it('refuses a request that would leave the endpoint without sending it', async () => {
-    const o = await newCaller('p').call({ service: 's', config: svc({ endpoint: backend.url }), operation: op('GET', '/f/{name}'), parameters: { name: '..' }, timeoutMs: 2000 });
+    const o = await newCaller('p').call({
+      service: 's',
+      config: svc({ endpoint: backend.url }),
+      operation: op('GET', '/f/{name}'),
+      parameters: { name: '..' },
+      timeoutMs: 2000,
+    });
     expect(o.kind).toBe('not_sent');
     expect(backend.requests).toHaveLength(0);
   });
 });
 
 describe('classifyOutcome', () => {
-  const res = (status: number, headers: Record<string, string> = {}): BackendOutcome => ({ kind: 'response', status, headers, data: undefined, durationMs: 1 });
+  const res = (status: number, headers: Record<string, string> = {}): BackendOutcome => ({
+    kind: 'response',
+    status,
+    headers,
+    data: undefined,
+    durationMs: 1,
+  });
   it.each([
     [200, true, false, false],
     [404, false, false, false],

@@ -29,7 +29,8 @@ const OPENAPI = {
   },
 };
 
-const svc = (extra: Record<string, unknown>) => GatewayConfigManager.fromObject({ services: { s: { endpoint: 'http://127.0.0.1:1', ...extra } } }).services.s!;
+const svc = (extra: Record<string, unknown>) =>
+  GatewayConfigManager.fromObject({ services: { s: { endpoint: 'http://127.0.0.1:1', ...extra } } }).services.s!;
 
 describe('loadServiceDefinition', () => {
   let backend: TestBackend;
@@ -59,7 +60,10 @@ describe('loadServiceDefinition', () => {
   afterAll(() => backend.close());
 
   it('uses the config operations first', async () => {
-    const def = await loadServiceDefinition('s', svc({ operations: [{ name: 'a', path: '/a' }], openapiUrl: `${backend.url}/openapi.json` }));
+    const def = await loadServiceDefinition(
+      's',
+      svc({ operations: [{ name: 'a', path: '/a' }], openapiUrl: `${backend.url}/openapi.json` }),
+    );
     expect(def.source).toBe('config');
     expect(def.operations.map((o) => o.name)).toEqual(['a']);
     expect(backend.requests).toHaveLength(0);
@@ -90,17 +94,25 @@ describe('loadServiceDefinition', () => {
     expect(def.source).toBe('openapi');
     expect(def.operations.map((o) => o.name)).toEqual(['getUser', 'deleteUser', 'get_users', 'createUser']);
     expect(def.document).toMatchObject({ format: 'OpenAPI 3.0.3', operationsInDocument: 4, filteredOut: 0 });
-    const filtered = await loadServiceDefinition('s', svc({ openapiUrl: `${backend.url}/openapi.json`, include: ['*User'], exclude: ['method:DELETE'] }));
+    const filtered = await loadServiceDefinition(
+      's',
+      svc({ openapiUrl: `${backend.url}/openapi.json`, include: ['*User'], exclude: ['method:DELETE'] }),
+    );
     expect(filtered.operations.map((o) => o.name)).toEqual(['getUser', 'createUser']);
     expect(filtered.document?.filteredOut).toBe(2);
     docStatus = 500;
-    await expect(loadServiceDefinition('s', svc({ openapiUrl: `${backend.url}/openapi.json?token=secret` }))).rejects.toThrow(/answered 500/);
+    await expect(loadServiceDefinition('s', svc({ openapiUrl: `${backend.url}/openapi.json?token=secret` }))).rejects.toThrow(
+      /answered 500/,
+    );
     await expect(loadServiceDefinition('s', svc({ openapiUrl: `${backend.url}/openapi.json?token=secret` }))).rejects.not.toThrow(/secret/);
   });
 
   it("resolves a fetched document's external references against its URL", async () => {
     const def = await loadServiceDefinition('s', svc({ openapiUrl: `${backend.url}/docs/api.yaml` }));
-    expect(def.operations[0]).toMatchObject({ name: 'addPet', parameters: { properties: { name: { type: 'string' } }, required: ['name'] } });
+    expect(def.operations[0]).toMatchObject({
+      name: 'addPet',
+      parameters: { properties: { name: { type: 'string' } }, required: ['name'] },
+    });
     expect(backend.requests.map((r) => r.path)).toContain('/docs/schemas/pet.yaml');
   });
 

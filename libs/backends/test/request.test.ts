@@ -30,23 +30,47 @@ describe('buildBackendRequest', () => {
 
   it('sends the non-path parameters as the JSON body for POST/PUT/PATCH', () => {
     const r = buildBackendRequest('http://svc.local', op({ method: 'PUT', path: '/users/{id}' }), { id: '7', name: 'Ada', roles: ['x'] });
-    expect(r).toEqual({ method: 'PUT', url: 'http://svc.local/users/7', origin: 'http://svc.local', path: '/users/7', body: { name: 'Ada', roles: ['x'] } });
+    expect(r).toEqual({
+      method: 'PUT',
+      url: 'http://svc.local/users/7',
+      origin: 'http://svc.local',
+      path: '/users/7',
+      body: { name: 'Ada', roles: ['x'] },
+    });
     expect(buildBackendRequest('http://svc.local', op({ method: 'POST' }), {}).body).toEqual({});
   });
 
   it('sends the parameters an operation names in `query` in the query string, even for POST', () => {
-    const r = buildBackendRequest('http://svc.local/?k=1', op({ method: 'POST', path: '/users', query: ['notify', 'tags', 'absent'] }), { name: 'Ada', notify: true, tags: ['a', 'b'] });
-    expect(r).toEqual({ method: 'POST', url: 'http://svc.local/users?k=1&notify=true&tags=a&tags=b', origin: 'http://svc.local', path: '/users?k=1&notify=true&tags=a&tags=b', body: { name: 'Ada' } });
+    const r = buildBackendRequest('http://svc.local/?k=1', op({ method: 'POST', path: '/users', query: ['notify', 'tags', 'absent'] }), {
+      name: 'Ada',
+      notify: true,
+      tags: ['a', 'b'],
+    });
+    expect(r).toEqual({
+      method: 'POST',
+      url: 'http://svc.local/users?k=1&notify=true&tags=a&tags=b',
+      origin: 'http://svc.local',
+      path: '/users?k=1&notify=true&tags=a&tags=b',
+      body: { name: 'Ada' },
+    });
   });
 
   it('never leaves the endpoint: traversal is refused, absolute URLs and CRLF stay inside one segment', () => {
     const read = op({ method: 'GET', path: '/files/{name}' });
     for (const name of ['..', '.', '%2e%2e', '%252e%252e', '../../admin', 'a/../../b', '..\\..\\win', '']) {
-      expect(() => buildBackendRequest('http://svc.local/v1', read, { name })).toThrow(expect.objectContaining({ code: 'VALIDATION_ERROR' }));
+      expect(() => buildBackendRequest('http://svc.local/v1', read, { name })).toThrow(
+        expect.objectContaining({ code: 'VALIDATION_ERROR' }),
+      );
     }
-    expect(new URL(buildBackendRequest('http://svc.local/v1', read, { name: 'http://evil.example/x' }).url).pathname).toBe('/v1/files/http%3A%2F%2Fevil.example%2Fx');
-    expect(buildBackendRequest('http://svc.local/v1', read, { name: '//evil.example' }).url).toBe('http://svc.local/v1/files/%2F%2Fevil.example');
-    expect(buildBackendRequest('http://svc.local/v1', read, { name: 'a\r\nX-Injected: yes' }).url).toBe('http://svc.local/v1/files/a%0D%0AX-Injected%3A%20yes');
+    expect(new URL(buildBackendRequest('http://svc.local/v1', read, { name: 'http://evil.example/x' }).url).pathname).toBe(
+      '/v1/files/http%3A%2F%2Fevil.example%2Fx',
+    );
+    expect(buildBackendRequest('http://svc.local/v1', read, { name: '//evil.example' }).url).toBe(
+      'http://svc.local/v1/files/%2F%2Fevil.example',
+    );
+    expect(buildBackendRequest('http://svc.local/v1', read, { name: 'a\r\nX-Injected: yes' }).url).toBe(
+      'http://svc.local/v1/files/a%0D%0AX-Injected%3A%20yes',
+    );
     expect(buildBackendRequest('http://svc.local/v1', read, { name: '...' }).url).toBe('http://svc.local/v1/files/...');
   });
 
@@ -65,7 +89,11 @@ describe('ParameterValidator', () => {
     path: '/files/{name}',
     parameters: {
       type: 'object',
-      properties: { name: { type: 'string' }, size: { type: 'integer', minimum: 0, format: 'int32' }, mail: { type: 'string', format: 'email' } },
+      properties: {
+        name: { type: 'string' },
+        size: { type: 'integer', minimum: 0, format: 'int32' },
+        mail: { type: 'string', format: 'email' },
+      },
       required: ['name', 'size'],
       additionalProperties: false,
     },

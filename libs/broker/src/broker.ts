@@ -7,9 +7,7 @@ import { BrokerKeys } from './keys';
 import { endedRequest, endedWithError, RequestRecords, ResultMessage, toStatus, type EndedRequest } from './records';
 import type { ClaimReply } from './scripts';
 
-export type SubmitOutcome =
-  | { kind: 'created' }
-  | { kind: 'joined'; state: RequestState; result?: ResultMessage };
+export type SubmitOutcome = { kind: 'created' } | { kind: 'joined'; state: RequestState; result?: ResultMessage };
 
 /**
  * A check that must pass before a new request is queued (the API's fast-fail): it sends its Redis
@@ -70,7 +68,10 @@ export class Broker {
     return this.guard(async () => {
       const reply = gate ? await this.gatedClaim(data, hash, gate) : await this.claim(data, hash);
       if (reply[0] === 2) {
-        throw new GatewayError('CONFLICT', `Request id ${data.id} is already used by another request (another service, operation or parameters, or another caller's)`);
+        throw new GatewayError(
+          'CONFLICT',
+          `Request id ${data.id} is already used by another request (another service, operation or parameters, or another caller's)`,
+        );
       }
       if (reply[0] === 1) {
         const [, state, result] = reply;
@@ -83,7 +84,11 @@ export class Broker {
           const job = rec ? { ...data, acceptedAt: rec.acceptedAt, deadline: rec.deadline } : data;
           await this.queue(data.service).add(data.operation, job, jobOptions(job, retry));
         }
-        return { kind: 'joined', state: state as RequestState, ...(result ? { result: ResultMessage.fromJson(data.id, state as RequestState, result) } : {}) };
+        return {
+          kind: 'joined',
+          state: state as RequestState,
+          ...(result ? { result: ResultMessage.fromJson(data.id, state as RequestState, result) } : {}),
+        };
       }
       try {
         await this.queue(data.service).add(data.operation, data, jobOptions(data, retry));
@@ -139,13 +144,18 @@ export class Broker {
       const rec = await this.records.get(id);
       if (!rec) throw new GatewayError('NOT_FOUND', `No request with id ${id}`);
       if (isEnded(rec.state)) {
-        throw new GatewayError('CONFLICT', `Request ${id} is ${rec.state} and can no longer be cancelled`, { details: { state: rec.state } });
+        throw new GatewayError('CONFLICT', `Request ${id} is ${rec.state} and can no longer be cancelled`, {
+          details: { state: rec.state },
+        });
       }
       const job = await this.queue(rec.service).getJob(id);
       let running = rec.state === 'active';
       if (job && !running) {
         // Taken by a worker since the read: it is cancelled as a running one.
-        running = !(await job.remove().then(() => true, () => false));
+        running = !(await job.remove().then(
+          () => true,
+          () => false,
+        ));
       }
       const message = running
         ? 'The request was cancelled while its call was in flight: the call was abandoned, and the backend may or may not have acted on it'
@@ -166,7 +176,9 @@ export class Broker {
       if (!stored) {
         const again = await this.records.get(id);
         if (!again) throw new GatewayError('NOT_FOUND', `No request with id ${id}`);
-        throw new GatewayError('CONFLICT', `Request ${id} is ${again.state} and can no longer be cancelled`, { details: { state: again.state } });
+        throw new GatewayError('CONFLICT', `Request ${id} is ${again.state} and can no longer be cancelled`, {
+          details: { state: again.state },
+        });
       }
       this.onEnded(endedRequest(rec, result));
       return { ...result, state: 'cancelled' };
@@ -216,7 +228,10 @@ export class Broker {
           return job?.name ?? '';
         });
         for (const e of swept.ended) {
-          await jobs.get(e.result.id)?.remove().catch(() => undefined);
+          await jobs
+            .get(e.result.id)
+            ?.remove()
+            .catch(() => undefined);
           this.onEnded(e);
           ended.push(e.result.id);
         }

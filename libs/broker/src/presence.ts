@@ -27,7 +27,12 @@ export class WorkerPresence {
       .pexpire(`${key}:services`, keepMs)
       .exec();
     const gone = await this.redis.zrangebyscore(key, '-inf', now - keepMs);
-    if (gone.length > 0) await this.redis.multi().zrem(key, ...gone).hdel(`${key}:services`, ...gone).exec();
+    if (gone.length > 0)
+      await this.redis
+        .multi()
+        .zrem(key, ...gone)
+        .hdel(`${key}:services`, ...gone)
+        .exec();
   }
 
   async leave(workerId: string): Promise<void> {

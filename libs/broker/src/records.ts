@@ -64,7 +64,18 @@ export class RequestRecords {
    */
   claim(id: string, hash: string, service: string, acceptedAt: number, deadline: number, correlationId: string, agentId = '') {
     const ttl = this.ttlSeconds + Math.ceil(Math.max(0, deadline - acceptedAt) / 1000);
-    return this.redis.mcpClaim(this.keys.request(id), this.keys.pending(id), hash, service, ttl, acceptedAt, deadline, correlationId, agentId, id);
+    return this.redis.mcpClaim(
+      this.keys.request(id),
+      this.keys.pending(id),
+      hash,
+      service,
+      ttl,
+      acceptedAt,
+      deadline,
+      correlationId,
+      agentId,
+      id,
+    );
   }
 
   /** Deletes a claim that will get no job (and its entry in the sweep's index), in one write. */
@@ -89,7 +100,11 @@ export class RequestRecords {
     mayCall = false,
   ): Promise<{ state: RequestState | 'missing'; startedAt: number; markedBefore?: number }> {
     const [s, startedAt, marked] = await this.redis.mcpStart(this.keys.request(id), now, state, mayCall ? '1' : '0');
-    return { state: s as RequestState | 'missing', startedAt: startedAt ? Number(startedAt) : now, ...(marked ? { markedBefore: Number(marked) } : {}) };
+    return {
+      state: s as RequestState | 'missing',
+      startedAt: startedAt ? Number(startedAt) : now,
+      ...(marked ? { markedBefore: Number(marked) } : {}),
+    };
   }
 
   /** Sets the state of a request that has not ended, and clears a run's mark: this run did not call. */
@@ -102,7 +117,12 @@ export class RequestRecords {
    * when given, is the result's `data` as JSON text (the backend's answer as it came): it is stored in
    * place of `data` instead of serializing `data` again.
    */
-  async finish(result: MCPResponse, state: 'completed' | 'failed' | 'cancelled', onlyIfQueued = false, dataJson?: string): Promise<boolean> {
+  async finish(
+    result: MCPResponse,
+    state: 'completed' | 'failed' | 'cancelled',
+    onlyIfQueued = false,
+    dataJson?: string,
+  ): Promise<boolean> {
     // The script also takes the id out of the sweep's index: after this the record has ended (or had
     // before), unless the finish was only for a request not yet running and found it running.
     const stored = await this.redis.mcpFinish(
@@ -126,7 +146,12 @@ export class RequestRecords {
    * the caller) and how many entries it looked at. Safe beside workers and other sweeps: a result is
    * stored once.
    */
-  async sweep(now: number, graceMs: number, limit: number, operationOf: (id: string, service: string) => Promise<string>): Promise<{ ended: EndedRequest[]; examined: number }> {
+  async sweep(
+    now: number,
+    graceMs: number,
+    limit: number,
+    operationOf: (id: string, service: string) => Promise<string>,
+  ): Promise<{ ended: EndedRequest[]; examined: number }> {
     // The overdue entries of every part of the index, at most `limit` in all.
     const reading = this.redis.pipeline();
     for (const key of this.keys.pendingShards()) reading.zrangebyscore(key, '-inf', now - graceMs, 'LIMIT', 0, limit);
@@ -151,7 +176,9 @@ export class RequestRecords {
       const late = `The request was still ${rec.state} ${Math.round((now - rec.deadline) / 1000)} s after its deadline`;
       const error: ErrorBody = {
         code: 'TIMEOUT',
-        message: active ? `${late}: the worker that took it never finished it, and its call may have been made` : `${late}: no worker took it in time`,
+        message: active
+          ? `${late}: the worker that took it never finished it, and its call may have been made`
+          : `${late}: no worker took it in time`,
         retryable: !active,
         details: active ? { state: rec.state, outcome: 'unknown' } : { state: rec.state },
       };

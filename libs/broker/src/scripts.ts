@@ -9,9 +9,30 @@ const lua = (name: string) => readFileSync(path.join(LUA_DIR, `${name}.lua`), 'u
 export type ClaimReply = [0, 'queued'] | [1, string, string | null] | [2];
 
 export interface BrokerCommands {
-  mcpClaim(key: string, pending: string, hash: string, service: string, ttl: number, acceptedAt: number, deadline: number, correlationId: string, agentId: string, id: string): Promise<ClaimReply>;
+  mcpClaim(
+    key: string,
+    pending: string,
+    hash: string,
+    service: string,
+    ttl: number,
+    acceptedAt: number,
+    deadline: number,
+    correlationId: string,
+    agentId: string,
+    id: string,
+  ): Promise<ClaimReply>;
   mcpStart(key: string, now: number, state: string, mayCall: '0' | '1'): Promise<[string, string | null, string | null]>;
-  mcpFinish(key: string, pending: string, state: string, result: string, ttl: number, channel: string, messageHead: string, onlyQueued: '0' | '1', id: string): Promise<number>;
+  mcpFinish(
+    key: string,
+    pending: string,
+    state: string,
+    result: string,
+    ttl: number,
+    channel: string,
+    messageHead: string,
+    onlyQueued: '0' | '1',
+    id: string,
+  ): Promise<number>;
 }
 
 const DEFINED = new WeakSet<Redis>();

@@ -1,6 +1,16 @@
 import Redis from 'ioredis';
 import type { MCPResponse } from '@mcp-gateway/protocol';
-import { Broker, BrokerKeys, RECORD_SHARDS, ResultMessage, ResultWaiter, WorkerPresence, recordShard, requestHash, type GatewayJobData } from '@mcp-gateway/broker';
+import {
+  Broker,
+  BrokerKeys,
+  RECORD_SHARDS,
+  ResultMessage,
+  ResultWaiter,
+  WorkerPresence,
+  recordShard,
+  requestHash,
+  type GatewayJobData,
+} from '@mcp-gateway/broker';
 import { testRedisUrl, uniquePrefix } from '@mcp-gateway/testing';
 
 const url = testRedisUrl();
@@ -24,7 +34,17 @@ afterEach(async () => {
 
 function job(id: string, parameters: Record<string, unknown> = { a: 1 }): GatewayJobData {
   const now = Date.now();
-  return { id, service: 'svc', operation: 'op', parameters, correlationId: 'c-1', traceparent: '', acceptedAt: now, deadline: now + 5000, priority: 'normal' };
+  return {
+    id,
+    service: 'svc',
+    operation: 'op',
+    parameters,
+    correlationId: 'c-1',
+    traceparent: '',
+    acceptedAt: now,
+    deadline: now + 5000,
+    priority: 'normal',
+  };
 }
 
 function result(id: string, data: unknown): MCPResponse {
@@ -32,7 +52,15 @@ function result(id: string, data: unknown): MCPResponse {
     id,
     status: 'success',
     data,
-    metadata: { correlationId: 'c-1', service: 'svc', operation: 'op', attempts: 1, queuedMs: 1, processingTime: 1, completedAt: new Date().toISOString() },
+    metadata: {
+      correlationId: 'c-1',
+      service: 'svc',
+      operation: 'op',
+      attempts: 1,
+      queuedMs: 1,
+      processingTime: 1,
+      completedAt: new Date().toISOString(),
+    },
   };
 }
 
@@ -88,7 +116,9 @@ describe('records.finish with the data as JSON text', () => {
     const r = result('req-raw', { ignored: true });
     expect(await broker.records.finish(r, 'completed', false, '{"big": 12345678901234567890}')).toBe(true);
     const stored = (await redis.hget(broker.keys.request('req-raw'), 'result')) ?? '';
-    expect(stored).toBe(`{"id":"req-raw","status":"success","data":{"big": 12345678901234567890},"metadata":${JSON.stringify(r.metadata)}}`);
+    expect(stored).toBe(
+      `{"id":"req-raw","status":"success","data":{"big": 12345678901234567890},"metadata":${JSON.stringify(r.metadata)}}`,
+    );
     expect((await woken)?.json).toBe(stored);
     await waiter.close();
   });
@@ -122,7 +152,9 @@ describe('Broker.submit with a gate (the fast-fail check in the write of the cla
   it('queues a new request the check lets through, and sees the reply of its own command', async () => {
     const seen: unknown[] = [];
     const d = job('gate-1');
-    expect(await broker.submit(d, requestHash('svc', 'op', d.parameters), { maxAttempts: 1 }, gate(false, seen))).toEqual({ kind: 'created' });
+    expect(await broker.submit(d, requestHash('svc', 'op', d.parameters), { maxAttempts: 1 }, gate(false, seen))).toEqual({
+      kind: 'created',
+    });
     expect(seen).toEqual([0]);
     expect(await broker.queue('svc').getJob('gate-1')).toBeDefined();
   });
@@ -186,13 +218,18 @@ describe('Broker.sweepOverdue', () => {
   it('ends every overdue request in batches, removes their jobs, and leaves requests not yet overdue alone', async () => {
     const past = Date.now() - 60_000;
     const overdue = ['sw-1', 'sw-2', 'sw-3', 'sw-4', 'sw-5'];
-    for (const id of overdue) await broker.submit({ ...job(id), service: 'swept', acceptedAt: past, deadline: past + 1000 }, 'h', { maxAttempts: 1 });
+    for (const id of overdue)
+      await broker.submit({ ...job(id), service: 'swept', acceptedAt: past, deadline: past + 1000 }, 'h', { maxAttempts: 1 });
     await broker.submit({ ...job('sw-later'), service: 'swept' }, 'h', { maxAttempts: 1 });
     // Batches of 2: one sweep still goes through all five.
     const ended = await broker.sweepOverdue(10_000, 5000, 2);
     expect(ended.sort()).toEqual(overdue);
     for (const id of overdue) {
-      expect(await broker.status(id)).toMatchObject({ state: 'failed', error: { code: 'TIMEOUT', retryable: true, details: { state: 'queued' } }, metadata: { service: 'swept', operation: 'op' } });
+      expect(await broker.status(id)).toMatchObject({
+        state: 'failed',
+        error: { code: 'TIMEOUT', retryable: true, details: { state: 'queued' } },
+        metadata: { service: 'swept', operation: 'op' },
+      });
       expect(await broker.queue('swept').getJob(id)).toBeUndefined();
     }
     expect(await broker.status('sw-later')).toMatchObject({ state: 'queued' });
@@ -215,7 +252,9 @@ describe('Broker.cancel', () => {
     await broker.submit(job('req-8'), 'h', { maxAttempts: 1 });
     await broker.records.start('req-8', Date.now());
     const listener = redis.duplicate();
-    const heard = new Promise<string>((resolve) => listener.on('message', (channel: string, id: string) => channel === broker.keys.cancelsChannel() && resolve(id)));
+    const heard = new Promise<string>((resolve) =>
+      listener.on('message', (channel: string, id: string) => channel === broker.keys.cancelsChannel() && resolve(id)),
+    );
     await listener.subscribe(broker.keys.cancelsChannel());
     try {
       const status = await broker.cancel('req-8');

@@ -22,73 +22,354 @@ export interface EnvKey {
 }
 
 export const GATEWAY_ENV: readonly EnvKey[] = [
-  { name: 'NODE_ENV', path: ['environment'], kind: 'string', default: 'production', meaning: 'development | production | test. The process commands default to production, which refuses to serve without MCP_GATEWAY_API_KEYS / MCP_ADMIN_TOKEN unless MCP_ALLOW_ANONYMOUS=true', oneOf: ['development', 'production', 'test'] },
+  {
+    name: 'NODE_ENV',
+    path: ['environment'],
+    kind: 'string',
+    default: 'production',
+    meaning:
+      'development | production | test. The process commands default to production, which refuses to serve without MCP_GATEWAY_API_KEYS / MCP_ADMIN_TOKEN unless MCP_ALLOW_ANONYMOUS=true',
+    oneOf: ['development', 'production', 'test'],
+  },
   { name: 'PORT', path: ['port'], kind: 'int', default: '8080', meaning: 'HTTP port of the API' },
   { name: 'HOST', path: ['host'], kind: 'string', default: '0.0.0.0', meaning: 'Interface the API listens on' },
-  { name: 'MCP_GATEWAY_URL', path: ['gatewayUrl'], kind: 'string', default: 'http://localhost:8080', meaning: 'Public base URL of the gateway' },
-  { name: 'MCP_DEFAULT_TIMEOUT', path: ['defaultTimeout'], kind: 'int', default: '30000', meaning: 'Default request deadline in ms (metadata.timeout and a service timeout override it)' },
-  { name: 'REDIS_URL', path: ['redis', 'url'], kind: 'string', default: 'redis://127.0.0.1:6379', meaning: 'Redis holding queues, results and the shared limiter/breaker state' },
-  { name: 'MCP_REDIS_KEY_PREFIX', path: ['redis', 'keyPrefix'], kind: 'string', default: 'mcp', meaning: 'Prefix of every Redis key (several gateways can share one Redis)' },
-  { name: 'MCP_RESULT_TTL_SECONDS', path: ['results', 'ttlSeconds'], kind: 'int', default: '3600', meaning: 'How long results and idempotency keys are kept' },
-  { name: 'MCP_MAX_BODY_BYTES', path: ['limits', 'maxBodyBytes'], kind: 'int', default: '1048576', meaning: 'Largest accepted request body (413 beyond)' },
-  { name: 'MCP_TASK_AFTER_MS', path: ['mcp', 'taskAfterMs'], kind: 'int', default: '1000', meaning: 'A 2026-07-28 MCP tools/call from a client that takes tasks becomes a task when it has not ended after this long' },
-  { name: 'MCP_STREAM_AFTER_MS', path: ['mcp', 'streamAfterMs'], kind: 'int', default: '10000', meaning: 'A 2025-era MCP answer still pending after this long becomes an SSE stream kept alive by comments (for proxies that cut idle connections)' },
-  { name: 'MCP_HEALTH_INTERVAL_MS', path: ['health', 'intervalMs'], kind: 'int', default: '10000', meaning: 'How often each service HEALTH_PATH is probed (one process probes at a time)' },
-  { name: 'LOG_LEVEL', path: ['logLevel'], kind: 'string', default: 'info', meaning: 'fatal | error | warn | info | debug | trace | silent', oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
-  { name: 'MCP_RETRY_MAX_ATTEMPTS', path: ['retryPolicy', 'maxAttempts'], kind: 'int', default: '3', meaning: 'Attempts in all, the first included (gateway-wide default)' },
-  { name: 'MCP_RETRY_BACKOFF', path: ['retryPolicy', 'backoffStrategy'], kind: 'string', default: 'exponential', meaning: 'linear | exponential', oneOf: ['linear', 'exponential'] },
-  { name: 'MCP_RETRY_INITIAL_DELAY', path: ['retryPolicy', 'initialDelay'], kind: 'int', default: '1000', meaning: 'Delay before the first retry (ms)' },
+  {
+    name: 'MCP_GATEWAY_URL',
+    path: ['gatewayUrl'],
+    kind: 'string',
+    default: 'http://localhost:8080',
+    meaning: 'Public base URL of the gateway',
+  },
+  {
+    name: 'MCP_DEFAULT_TIMEOUT',
+    path: ['defaultTimeout'],
+    kind: 'int',
+    default: '30000',
+    meaning: 'Default request deadline in ms (metadata.timeout and a service timeout override it)',
+  },
+  {
+    name: 'REDIS_URL',
+    path: ['redis', 'url'],
+    kind: 'string',
+    default: 'redis://127.0.0.1:6379',
+    meaning: 'Redis holding queues, results and the shared limiter/breaker state',
+  },
+  {
+    name: 'MCP_REDIS_KEY_PREFIX',
+    path: ['redis', 'keyPrefix'],
+    kind: 'string',
+    default: 'mcp',
+    meaning: 'Prefix of every Redis key (several gateways can share one Redis)',
+  },
+  {
+    name: 'MCP_RESULT_TTL_SECONDS',
+    path: ['results', 'ttlSeconds'],
+    kind: 'int',
+    default: '3600',
+    meaning: 'How long results and idempotency keys are kept',
+  },
+  {
+    name: 'MCP_MAX_BODY_BYTES',
+    path: ['limits', 'maxBodyBytes'],
+    kind: 'int',
+    default: '1048576',
+    meaning: 'Largest accepted request body (413 beyond)',
+  },
+  {
+    name: 'MCP_TASK_AFTER_MS',
+    path: ['mcp', 'taskAfterMs'],
+    kind: 'int',
+    default: '1000',
+    meaning: 'A 2026-07-28 MCP tools/call from a client that takes tasks becomes a task when it has not ended after this long',
+  },
+  {
+    name: 'MCP_STREAM_AFTER_MS',
+    path: ['mcp', 'streamAfterMs'],
+    kind: 'int',
+    default: '10000',
+    meaning:
+      'A 2025-era MCP answer still pending after this long becomes an SSE stream kept alive by comments (for proxies that cut idle connections)',
+  },
+  {
+    name: 'MCP_HEALTH_INTERVAL_MS',
+    path: ['health', 'intervalMs'],
+    kind: 'int',
+    default: '10000',
+    meaning: 'How often each service HEALTH_PATH is probed (one process probes at a time)',
+  },
+  {
+    name: 'LOG_LEVEL',
+    path: ['logLevel'],
+    kind: 'string',
+    default: 'info',
+    meaning: 'fatal | error | warn | info | debug | trace | silent',
+    oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+  },
+  {
+    name: 'MCP_RETRY_MAX_ATTEMPTS',
+    path: ['retryPolicy', 'maxAttempts'],
+    kind: 'int',
+    default: '3',
+    meaning: 'Attempts in all, the first included (gateway-wide default)',
+  },
+  {
+    name: 'MCP_RETRY_BACKOFF',
+    path: ['retryPolicy', 'backoffStrategy'],
+    kind: 'string',
+    default: 'exponential',
+    meaning: 'linear | exponential',
+    oneOf: ['linear', 'exponential'],
+  },
+  {
+    name: 'MCP_RETRY_INITIAL_DELAY',
+    path: ['retryPolicy', 'initialDelay'],
+    kind: 'int',
+    default: '1000',
+    meaning: 'Delay before the first retry (ms)',
+  },
   { name: 'MCP_RETRY_MAX_DELAY', path: ['retryPolicy', 'maxDelay'], kind: 'int', default: '10000', meaning: 'Cap on any retry delay (ms)' },
-  { name: 'MCP_RETRY_JITTER', path: ['retryPolicy', 'jitter'], kind: 'bool', default: 'true', meaning: 'Full jitter: a random delay between 0 and the computed one' },
-  { name: 'MCP_CORS_ORIGINS', path: ['cors', 'origins'], kind: 'list', default: '', meaning: 'Comma list of allowed browser origins (* only outside production)' },
-  { name: 'MCP_GATEWAY_API_KEYS', path: ['security', 'apiKeys'], kind: 'apiKeys', default: '', meaning: 'Inbound agent keys, comma separated: key:agentId[:service|service...]', example: 'change-me-long-key:agent-1:users|orders' },
-  { name: 'MCP_ADMIN_TOKEN', path: ['security', 'adminToken'], kind: 'string', default: '', meaning: 'Token guarding the registration endpoints (16+ characters)' },
-  { name: 'MCP_JWT_SECRET', path: ['security', 'jwt', 'secret'], kind: 'string', default: '', meaning: 'Accept agent JWTs signed with this HS256 secret (32+ characters)' },
-  { name: 'MCP_JWT_JWKS_URL', path: ['security', 'jwt', 'jwksUrl'], kind: 'string', default: '', meaning: 'Accept agent JWTs signed by a key of this JWKS (RS256/ES256/…)' },
+  {
+    name: 'MCP_RETRY_JITTER',
+    path: ['retryPolicy', 'jitter'],
+    kind: 'bool',
+    default: 'true',
+    meaning: 'Full jitter: a random delay between 0 and the computed one',
+  },
+  {
+    name: 'MCP_CORS_ORIGINS',
+    path: ['cors', 'origins'],
+    kind: 'list',
+    default: '',
+    meaning: 'Comma list of allowed browser origins (* only outside production)',
+  },
+  {
+    name: 'MCP_GATEWAY_API_KEYS',
+    path: ['security', 'apiKeys'],
+    kind: 'apiKeys',
+    default: '',
+    meaning: 'Inbound agent keys, comma separated: key:agentId[:service|service...]',
+    example: 'change-me-long-key:agent-1:users|orders',
+  },
+  {
+    name: 'MCP_ADMIN_TOKEN',
+    path: ['security', 'adminToken'],
+    kind: 'string',
+    default: '',
+    meaning: 'Token guarding the registration endpoints (16+ characters)',
+  },
+  {
+    name: 'MCP_JWT_SECRET',
+    path: ['security', 'jwt', 'secret'],
+    kind: 'string',
+    default: '',
+    meaning: 'Accept agent JWTs signed with this HS256 secret (32+ characters)',
+  },
+  {
+    name: 'MCP_JWT_JWKS_URL',
+    path: ['security', 'jwt', 'jwksUrl'],
+    kind: 'string',
+    default: '',
+    meaning: 'Accept agent JWTs signed by a key of this JWKS (RS256/ES256/…)',
+  },
   { name: 'MCP_JWT_ISSUER', path: ['security', 'jwt', 'issuer'], kind: 'string', default: '', meaning: 'Required iss of agent JWTs' },
   { name: 'MCP_JWT_AUDIENCE', path: ['security', 'jwt', 'audience'], kind: 'string', default: '', meaning: 'Required aud of agent JWTs' },
-  { name: 'MCP_ALLOW_ANONYMOUS', path: ['security', 'allowAnonymous'], kind: 'bool', default: 'false', meaning: 'Let production serve without inbound keys' },
-  { name: 'WORKER_SERVICES', path: ['worker', 'services'], kind: 'list', default: '', meaning: 'Service queues a worker process serves (default: all)' },
-  { name: 'WORKER_CONCURRENCY', path: ['worker', 'concurrency'], kind: 'int', default: '10', meaning: 'Jobs one worker runs at once per service (a service CONCURRENCY overrides)' },
-  { name: 'WORKER_LOCK_MS', path: ['worker', 'lockMs'], kind: 'int', default: '10000', meaning: 'Job lock: jobs of a worker that died are taken over by others after this long' },
-  { name: 'WORKER_METRICS_PORT', path: ['worker', 'metricsPort'], kind: 'int', default: '', meaning: 'Port of a worker process /metrics (Prometheus) and /health endpoint; none when unset', example: '9464' },
-  { name: 'SHUTDOWN_GRACE_MS', path: ['shutdownGraceMs'], kind: 'int', default: '10000', meaning: 'How long a stopping process lets in-flight work finish: the API its sync waits (then answers 202 with the poll link), a worker its active jobs' },
+  {
+    name: 'MCP_ALLOW_ANONYMOUS',
+    path: ['security', 'allowAnonymous'],
+    kind: 'bool',
+    default: 'false',
+    meaning: 'Let production serve without inbound keys',
+  },
+  {
+    name: 'WORKER_SERVICES',
+    path: ['worker', 'services'],
+    kind: 'list',
+    default: '',
+    meaning: 'Service queues a worker process serves (default: all)',
+  },
+  {
+    name: 'WORKER_CONCURRENCY',
+    path: ['worker', 'concurrency'],
+    kind: 'int',
+    default: '10',
+    meaning: 'Jobs one worker runs at once per service (a service CONCURRENCY overrides)',
+  },
+  {
+    name: 'WORKER_LOCK_MS',
+    path: ['worker', 'lockMs'],
+    kind: 'int',
+    default: '10000',
+    meaning: 'Job lock: jobs of a worker that died are taken over by others after this long',
+  },
+  {
+    name: 'WORKER_METRICS_PORT',
+    path: ['worker', 'metricsPort'],
+    kind: 'int',
+    default: '',
+    meaning: 'Port of a worker process /metrics (Prometheus) and /health endpoint; none when unset',
+    example: '9464',
+  },
+  {
+    name: 'SHUTDOWN_GRACE_MS',
+    path: ['shutdownGraceMs'],
+    kind: 'int',
+    default: '10000',
+    meaning:
+      'How long a stopping process lets in-flight work finish: the API its sync waits (then answers 202 with the poll link), a worker its active jobs',
+  },
 ];
 
 export const SERVICE_ENV: readonly EnvKey[] = [
-  { name: 'ENDPOINT', path: ['endpoint'], kind: 'string', default: '', meaning: 'Base URL of the backend (required)', example: 'http://users.internal:3000' },
-  { name: 'DESCRIPTION', path: ['description'], kind: 'string', default: '', meaning: 'Shown in /mcp/services and as the MCP tool description prefix' },
-  { name: 'TIMEOUT', path: ['timeout'], kind: 'int', default: '', meaning: 'Request deadline for this service in ms (default MCP_DEFAULT_TIMEOUT)' },
-  { name: 'AUTH_TYPE', path: ['auth', 'type'], kind: 'string', default: 'none', meaning: 'none | bearer | api-key | basic | oauth2', oneOf: ['none', 'bearer', 'api-key', 'basic', 'oauth2'] },
+  {
+    name: 'ENDPOINT',
+    path: ['endpoint'],
+    kind: 'string',
+    default: '',
+    meaning: 'Base URL of the backend (required)',
+    example: 'http://users.internal:3000',
+  },
+  {
+    name: 'DESCRIPTION',
+    path: ['description'],
+    kind: 'string',
+    default: '',
+    meaning: 'Shown in /mcp/services and as the MCP tool description prefix',
+  },
+  {
+    name: 'TIMEOUT',
+    path: ['timeout'],
+    kind: 'int',
+    default: '',
+    meaning: 'Request deadline for this service in ms (default MCP_DEFAULT_TIMEOUT)',
+  },
+  {
+    name: 'AUTH_TYPE',
+    path: ['auth', 'type'],
+    kind: 'string',
+    default: 'none',
+    meaning: 'none | bearer | api-key | basic | oauth2',
+    oneOf: ['none', 'bearer', 'api-key', 'basic', 'oauth2'],
+  },
   { name: 'TOKEN', path: ['auth', 'credentials', 'token'], kind: 'string', default: '', meaning: 'bearer: the token' },
   { name: 'API_KEY', path: ['auth', 'credentials', 'apiKey'], kind: 'string', default: '', meaning: 'api-key: the key' },
-  { name: 'API_KEY_HEADER', path: ['auth', 'credentials', 'headerName'], kind: 'string', default: '', meaning: "api-key: the header carrying it (default: where the OpenAPI document's apiKey scheme says, else X-API-Key)" },
+  {
+    name: 'API_KEY_HEADER',
+    path: ['auth', 'credentials', 'headerName'],
+    kind: 'string',
+    default: '',
+    meaning: "api-key: the header carrying it (default: where the OpenAPI document's apiKey scheme says, else X-API-Key)",
+  },
   { name: 'USERNAME', path: ['auth', 'credentials', 'username'], kind: 'string', default: '', meaning: 'basic: the user name' },
   { name: 'PASSWORD', path: ['auth', 'credentials', 'password'], kind: 'string', default: '', meaning: 'basic: the password' },
-  { name: 'ACCESS_TOKEN', path: ['auth', 'credentials', 'accessToken'], kind: 'string', default: '', meaning: 'oauth2: current access token' },
-  { name: 'REFRESH_TOKEN', path: ['auth', 'credentials', 'refreshToken'], kind: 'string', default: '', meaning: 'oauth2: refresh token (used on a 401)' },
+  {
+    name: 'ACCESS_TOKEN',
+    path: ['auth', 'credentials', 'accessToken'],
+    kind: 'string',
+    default: '',
+    meaning: 'oauth2: current access token',
+  },
+  {
+    name: 'REFRESH_TOKEN',
+    path: ['auth', 'credentials', 'refreshToken'],
+    kind: 'string',
+    default: '',
+    meaning: 'oauth2: refresh token (used on a 401)',
+  },
   { name: 'TOKEN_URL', path: ['auth', 'credentials', 'tokenUrl'], kind: 'string', default: '', meaning: 'oauth2: token endpoint' },
   { name: 'CLIENT_ID', path: ['auth', 'credentials', 'clientId'], kind: 'string', default: '', meaning: 'oauth2: client id' },
   { name: 'CLIENT_SECRET', path: ['auth', 'credentials', 'clientSecret'], kind: 'string', default: '', meaning: 'oauth2: client secret' },
   { name: 'SCOPE', path: ['auth', 'credentials', 'scope'], kind: 'string', default: '', meaning: 'oauth2: scope' },
-  { name: 'RATE_LIMIT_RPM', path: ['rateLimit', 'requestsPerMinute'], kind: 'number', default: '600', meaning: 'Token refill: requests per minute, shared by every worker' },
+  {
+    name: 'RATE_LIMIT_RPM',
+    path: ['rateLimit', 'requestsPerMinute'],
+    kind: 'number',
+    default: '600',
+    meaning: 'Token refill: requests per minute, shared by every worker',
+  },
   { name: 'BURST_LIMIT', path: ['rateLimit', 'burstLimit'], kind: 'int', default: '50', meaning: 'Token bucket capacity' },
-  { name: 'CB_FAILURE_THRESHOLD', path: ['circuitBreaker', 'failureThreshold'], kind: 'int', default: '5', meaning: 'Consecutive counted failures that open the circuit' },
-  { name: 'CB_RECOVERY_TIMEOUT', path: ['circuitBreaker', 'recoveryTimeout'], kind: 'int', default: '30000', meaning: 'Time open before trial calls (ms)' },
-  { name: 'CB_HALF_OPEN_MAX_CALLS', path: ['circuitBreaker', 'halfOpenMaxCalls'], kind: 'int', default: '1', meaning: 'Trial calls at once while half-open, across all workers' },
-  { name: 'RETRY_MAX_ATTEMPTS', path: ['retryPolicy', 'maxAttempts'], kind: 'int', default: '', meaning: 'Overrides MCP_RETRY_MAX_ATTEMPTS for this service' },
-  { name: 'RETRY_BACKOFF', path: ['retryPolicy', 'backoffStrategy'], kind: 'string', default: '', meaning: 'Overrides MCP_RETRY_BACKOFF', oneOf: ['linear', 'exponential'] },
-  { name: 'RETRY_INITIAL_DELAY', path: ['retryPolicy', 'initialDelay'], kind: 'int', default: '', meaning: 'Overrides MCP_RETRY_INITIAL_DELAY' },
+  {
+    name: 'CB_FAILURE_THRESHOLD',
+    path: ['circuitBreaker', 'failureThreshold'],
+    kind: 'int',
+    default: '5',
+    meaning: 'Consecutive counted failures that open the circuit',
+  },
+  {
+    name: 'CB_RECOVERY_TIMEOUT',
+    path: ['circuitBreaker', 'recoveryTimeout'],
+    kind: 'int',
+    default: '30000',
+    meaning: 'Time open before trial calls (ms)',
+  },
+  {
+    name: 'CB_HALF_OPEN_MAX_CALLS',
+    path: ['circuitBreaker', 'halfOpenMaxCalls'],
+    kind: 'int',
+    default: '1',
+    meaning: 'Trial calls at once while half-open, across all workers',
+  },
+  {
+    name: 'RETRY_MAX_ATTEMPTS',
+    path: ['retryPolicy', 'maxAttempts'],
+    kind: 'int',
+    default: '',
+    meaning: 'Overrides MCP_RETRY_MAX_ATTEMPTS for this service',
+  },
+  {
+    name: 'RETRY_BACKOFF',
+    path: ['retryPolicy', 'backoffStrategy'],
+    kind: 'string',
+    default: '',
+    meaning: 'Overrides MCP_RETRY_BACKOFF',
+    oneOf: ['linear', 'exponential'],
+  },
+  {
+    name: 'RETRY_INITIAL_DELAY',
+    path: ['retryPolicy', 'initialDelay'],
+    kind: 'int',
+    default: '',
+    meaning: 'Overrides MCP_RETRY_INITIAL_DELAY',
+  },
   { name: 'RETRY_MAX_DELAY', path: ['retryPolicy', 'maxDelay'], kind: 'int', default: '', meaning: 'Overrides MCP_RETRY_MAX_DELAY' },
   { name: 'RETRY_JITTER', path: ['retryPolicy', 'jitter'], kind: 'bool', default: '', meaning: 'Overrides MCP_RETRY_JITTER' },
-  { name: 'OPENAPI_URL', path: ['openapiUrl'], kind: 'string', default: '', meaning: 'URL of the backend OpenAPI document (3.x or Swagger 2.0)' },
-  { name: 'DEFINITION', path: ['definitionFile'], kind: 'string', default: '', meaning: 'Path of a definition file: {operations: [...]} or an OpenAPI document' },
-  { name: 'INCLUDE', path: ['include'], kind: 'list', default: '', meaning: 'Operations served (comma list of tag:<glob>, method:<M>, name globs); all when unset' },
+  {
+    name: 'OPENAPI_URL',
+    path: ['openapiUrl'],
+    kind: 'string',
+    default: '',
+    meaning: 'URL of the backend OpenAPI document (3.x or Swagger 2.0)',
+  },
+  {
+    name: 'DEFINITION',
+    path: ['definitionFile'],
+    kind: 'string',
+    default: '',
+    meaning: 'Path of a definition file: {operations: [...]} or an OpenAPI document',
+  },
+  {
+    name: 'INCLUDE',
+    path: ['include'],
+    kind: 'list',
+    default: '',
+    meaning: 'Operations served (comma list of tag:<glob>, method:<M>, name globs); all when unset',
+  },
   { name: 'EXCLUDE', path: ['exclude'], kind: 'list', default: '', meaning: 'Operations left out (same selectors as INCLUDE)' },
-  { name: 'BASE_PATH', path: ['basePath'], kind: 'string', default: '', meaning: "Path between endpoint and operation paths (default: the document's server path)" },
+  {
+    name: 'BASE_PATH',
+    path: ['basePath'],
+    kind: 'string',
+    default: '',
+    meaning: "Path between endpoint and operation paths (default: the document's server path)",
+  },
   { name: 'HEALTH_PATH', path: ['healthPath'], kind: 'string', default: '', meaning: 'Path probed for health, e.g. /health' },
   { name: 'CONCURRENCY', path: ['concurrency'], kind: 'int', default: '', meaning: 'Jobs one worker runs at once for this service' },
-  { name: 'MAX_QUEUE_DEPTH', path: ['maxQueueDepth'], kind: 'int', default: '10000', meaning: 'Waiting jobs beyond which the API answers OVERLOADED' },
+  {
+    name: 'MAX_QUEUE_DEPTH',
+    path: ['maxQueueDepth'],
+    kind: 'int',
+    default: '10000',
+    meaning: 'Waiting jobs beyond which the API answers OVERLOADED',
+  },
 ];
 
 /** `user-service` → `USER_SERVICE`. */
@@ -125,7 +406,10 @@ function convert(key: EnvKey, variable: string, raw: string, issues: ConfigIssue
       if (FALSE.has(v.toLowerCase())) return false;
       return bad('must be true or false');
     case 'list':
-      return v.split(',').map((s) => s.trim()).filter(Boolean);
+      return v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
     case 'apiKeys':
       return parseApiKeys(variable, v, issues);
   }
@@ -134,15 +418,22 @@ function convert(key: EnvKey, variable: string, raw: string, issues: ConfigIssue
 /** `key:agentId[:svc|svc]`, comma separated. The key itself never appears in an error. */
 function parseApiKeys(variable: string, raw: string, issues: ConfigIssue[]): unknown[] {
   const out: unknown[] = [];
-  raw.split(',').map((s) => s.trim()).filter(Boolean).forEach((entry, i) => {
-    const parts = entry.split(':');
-    if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]) {
-      issues.push({ source: variable, message: `entry ${i + 1} must be key:agentId or key:agentId:service|service` });
-      return;
-    }
-    const services = parts[2]?.split('|').map((s) => s.trim()).filter(Boolean);
-    out.push({ key: parts[0], agentId: parts[1], ...(services && services.length > 0 ? { services } : {}) });
-  });
+  raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .forEach((entry, i) => {
+      const parts = entry.split(':');
+      if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]) {
+        issues.push({ source: variable, message: `entry ${i + 1} must be key:agentId or key:agentId:service|service` });
+        return;
+      }
+      const services = parts[2]
+        ?.split('|')
+        .map((s) => s.trim())
+        .filter(Boolean);
+      out.push({ key: parts[0], agentId: parts[1], ...(services && services.length > 0 ? { services } : {}) });
+    });
   return out;
 }
 
@@ -193,10 +484,16 @@ export function loadEnvConfig(env: NodeJS.ProcessEnv, fileServices: readonly str
   const services = present(env, 'MCP_SERVICES');
   const seen = new Set<string>();
   if (services !== undefined) {
-    const names = services.split(',').map((s) => s.trim()).filter(Boolean);
+    const names = services
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     for (const name of names) {
       if (seen.has(serviceEnvName(name))) {
-        issues.push({ source: 'MCP_SERVICES', message: `${name} maps to the same variables (MCP_SERVICE_${serviceEnvName(name)}_*) as another service` });
+        issues.push({
+          source: 'MCP_SERVICES',
+          message: `${name} maps to the same variables (MCP_SERVICE_${serviceEnvName(name)}_*) as another service`,
+        });
         continue;
       }
       seen.add(serviceEnvName(name));
@@ -214,7 +511,10 @@ export function loadEnvConfig(env: NodeJS.ProcessEnv, fileServices: readonly str
     const set = SERVICE_ENV.filter((key) => present(env, `MCP_SERVICE_${envName}_${key.name}`) !== undefined);
     if (set.length === 0) continue;
     if (names.length > 1) {
-      issues.push({ source: `MCP_SERVICE_${envName}_${set[0]!.name}`, message: `applies to more than one service of the file (${names.join(', ')}); name the one it is for in MCP_SERVICES` });
+      issues.push({
+        source: `MCP_SERVICE_${envName}_${set[0]!.name}`,
+        message: `applies to more than one service of the file (${names.join(', ')}); name the one it is for in MCP_SERVICES`,
+      });
       continue;
     }
     for (const key of set) take(key, `MCP_SERVICE_${envName}_${key.name}`, ['services', names[0]!]);

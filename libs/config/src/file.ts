@@ -11,7 +11,9 @@ export function loadFileConfig(file: string): Record<string, unknown> {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError([{ source: 'MCP_GATEWAY_CONFIG', message: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }]);
+    throw new ConfigError([
+      { source: 'MCP_GATEWAY_CONFIG', message: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}` },
+    ]);
   }
   let data: unknown;
   try {

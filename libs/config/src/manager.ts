@@ -57,7 +57,7 @@ function sourceNamer(origins: Map<string, string>, file?: { name: string; conten
   return (path: string) => {
     const exact = origins.get(path);
     if (exact) return exact;
-    for (let p = path; p.includes('.'); ) {
+    for (let p = path; p.includes('.');) {
       p = p.slice(0, p.lastIndexOf('.'));
       const v = origins.get(p);
       if (v && v !== 'MCP_SERVICES') return v;
@@ -150,7 +150,12 @@ export class GatewayConfigManager {
         description: 'One item by id',
         method: 'GET',
         path: '/items/{id}',
-        parameters: { type: 'object', properties: { id: { type: 'string', minLength: 1, maxLength: 64 } }, required: ['id'], additionalProperties: false },
+        parameters: {
+          type: 'object',
+          properties: { id: { type: 'string', minLength: 1, maxLength: 64 } },
+          required: ['id'],
+          additionalProperties: false,
+        },
       },
       {
         name: 'slow',
@@ -196,7 +201,8 @@ export function assertSafeToServe(config: GatewayConfig): void {
     throw new ConfigError([
       {
         source: 'MCP_GATEWAY_API_KEYS',
-        message: 'production refuses to serve without inbound keys: set MCP_GATEWAY_API_KEYS or MCP_JWT_SECRET / MCP_JWT_JWKS_URL (and MCP_ADMIN_TOKEN), or MCP_ALLOW_ANONYMOUS=true to run open on purpose',
+        message:
+          'production refuses to serve without inbound keys: set MCP_GATEWAY_API_KEYS or MCP_JWT_SECRET / MCP_JWT_JWKS_URL (and MCP_ADMIN_TOKEN), or MCP_ALLOW_ANONYMOUS=true to run open on purpose',
       },
     ]);
   }

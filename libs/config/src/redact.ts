@@ -1,9 +1,21 @@
 export const REDACTED = '[REDACTED]';
 
 /** Keys whose values are secrets wherever they appear (config dumps, headers, error details). */
-export const SECRET_KEYS: ReadonlySet<string> = new Set(
-  ['token', 'apikey', 'accesstoken', 'refreshtoken', 'clientsecret', 'admintoken', 'key', 'password', 'authorization', 'cookie', 'set-cookie', 'x-api-key', 'secret']
-);
+export const SECRET_KEYS: ReadonlySet<string> = new Set([
+  'token',
+  'apikey',
+  'accesstoken',
+  'refreshtoken',
+  'clientsecret',
+  'admintoken',
+  'key',
+  'password',
+  'authorization',
+  'cookie',
+  'set-cookie',
+  'x-api-key',
+  'secret',
+]);
 
 /**
  * A URL safe to log or show: its password replaced (or a user name that stands alone, which is how a

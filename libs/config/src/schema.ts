@@ -62,10 +62,16 @@ export const AuthCredentialsSchema = z
     apiKey: z.string().min(1).optional().describe('api-key: the key'),
     headerName: z
       .string()
-      .regex(HEADER_NAME, 'must be an HTTP header name (an RFC 9110 token: letters, digits and !#$%&\'*+-.^_`|~)')
+      .regex(HEADER_NAME, "must be an HTTP header name (an RFC 9110 token: letters, digits and !#$%&'*+-.^_`|~)")
       .optional()
       .describe("api-key: header carrying the key (default: where the OpenAPI document's apiKey scheme says, else X-API-Key)"),
-    username: z.string().min(1).max(256).refine((u) => !u.includes(':'), { message: 'must not contain :' }).optional().describe('basic: the user name'),
+    username: z
+      .string()
+      .min(1)
+      .max(256)
+      .refine((u) => !u.includes(':'), { message: 'must not contain :' })
+      .optional()
+      .describe('basic: the user name'),
     password: z.string().min(1).optional().describe('basic: the password'),
     accessToken: z.string().min(1).optional().describe('oauth2: current access token'),
     refreshToken: z.string().min(1).optional().describe('oauth2: refresh token'),
@@ -133,7 +139,11 @@ export const ServiceConfigSchema = z
     circuitBreaker: CircuitBreakerSchema.default({ failureThreshold: 5, recoveryTimeout: 30000, halfOpenMaxCalls: 1 }),
     retryPolicy: ServiceRetryPolicySchema.optional().describe('Overrides the gateway retry policy for this service, key by key'),
     operations: z.array(OperationDefinitionSchema).optional().describe('Inline operation definitions'),
-    definitionFile: z.string().min(1).optional().describe('Path of a definition file: YAML/JSON {operations: [...]} or an OpenAPI document'),
+    definitionFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Path of a definition file: YAML/JSON {operations: [...]} or an OpenAPI document'),
     openapiUrl: httpUrl.optional().describe('URL of the backend OpenAPI document (3.x or Swagger 2.0, JSON or YAML)'),
     include: selectors('Operations served, when set (others are left out)'),
     exclude: selectors('Operations left out'),
@@ -142,10 +152,18 @@ export const ServiceConfigSchema = z
       .regex(/^(\/[^?#\s]*)?$/, 'must be empty or a path starting with /')
       .refine((p) => !/(^|\/)\.\.?(\/|$)/.test(p), { message: 'must not have . or .. segments' })
       .optional()
-      .describe("Path between the endpoint and each operation's path; default: the OpenAPI document's server path, unless the endpoint already ends with it"),
+      .describe(
+        "Path between the endpoint and each operation's path; default: the OpenAPI document's server path, unless the endpoint already ends with it",
+      ),
     healthPath: z.string().startsWith('/').optional().describe('Path probed for health'),
     concurrency: z.number().int().positive().max(1000).optional().describe('Jobs one worker runs at once for this service'),
-    maxQueueDepth: z.number().int().positive().max(10_000_000).default(10000).describe('Waiting jobs beyond which the API answers OVERLOADED'),
+    maxQueueDepth: z
+      .number()
+      .int()
+      .positive()
+      .max(10_000_000)
+      .default(10000)
+      .describe('Waiting jobs beyond which the API answers OVERLOADED'),
   })
   .strict();
 export type ServiceConfigInput = z.input<typeof ServiceConfigSchema>;
@@ -167,14 +185,26 @@ export const GatewayConfigSchema = z
     port: z.number().int().min(0).max(65535).default(8080),
     host: z.string().default('0.0.0.0'),
     defaultTimeout: z.number().int().positive().max(3_600_000).default(30000).describe('Default request deadline (ms)'),
-    retryPolicy: RetryPolicySchema.default({ maxAttempts: 3, backoffStrategy: 'exponential', initialDelay: 1000, maxDelay: 10000, jitter: true }),
+    retryPolicy: RetryPolicySchema.default({
+      maxAttempts: 3,
+      backoffStrategy: 'exponential',
+      initialDelay: 1000,
+      maxDelay: 10000,
+      jitter: true,
+    }),
     services: z
       .record(z.string().regex(SERVICE_NAME_PATTERN, 'service names are letters, digits, _ and -'), ServiceConfigSchema)
       .default({}),
     redis: z
       .object({
-        url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
-        keyPrefix: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, _ and - only').default('mcp'),
+        url: z
+          .string()
+          .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+          .default('redis://127.0.0.1:6379'),
+        keyPrefix: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, _ and - only')
+          .default('mcp'),
       })
       .strict()
       .default({ url: 'redis://127.0.0.1:6379', keyPrefix: 'mcp' }),
@@ -190,7 +220,10 @@ export const GatewayConfigSchema = z
       })
       .strict()
       .default({ maxBodyBytes: 1_048_576 }),
-    cors: z.object({ origins: z.array(z.string()).default([]) }).strict().default({ origins: [] }),
+    cors: z
+      .object({ origins: z.array(z.string()).default([]) })
+      .strict()
+      .default({ origins: [] }),
     security: z
       .object({
         apiKeys: z.array(ApiKeySchema).default([]),
@@ -214,7 +247,13 @@ export const GatewayConfigSchema = z
       .object({
         services: z.array(z.string()).optional().describe('Service queues this worker serves; all when absent'),
         concurrency: z.number().int().positive().max(1000).default(10).describe('Default jobs per service per worker'),
-        lockMs: z.number().int().min(1000).max(600_000).default(10000).describe('Job lock: a dead worker\'s jobs are taken over after this long'),
+        lockMs: z
+          .number()
+          .int()
+          .min(1000)
+          .max(600_000)
+          .default(10000)
+          .describe("Job lock: a dead worker's jobs are taken over after this long"),
         metricsPort: z.number().int().min(0).max(65535).optional().describe('Port of the worker /metrics endpoint (none when unset)'),
       })
       .strict()
@@ -235,13 +274,21 @@ export const GatewayConfigSchema = z
           .min(100)
           .max(3_600_000)
           .default(10_000)
-          .describe('A 2025-era MCP answer still pending after this long becomes an SSE stream kept alive by comments, so idle proxies do not cut it (ms)'),
+          .describe(
+            'A 2025-era MCP answer still pending after this long becomes an SSE stream kept alive by comments, so idle proxies do not cut it (ms)',
+          ),
       })
       .strict()
       .default({ taskAfterMs: 1000, streamAfterMs: 10_000 }),
     health: z
       .object({
-        intervalMs: z.number().int().min(100).max(3_600_000).default(10000).describe('How often each service healthPath is probed (by one process at a time)'),
+        intervalMs: z
+          .number()
+          .int()
+          .min(100)
+          .max(3_600_000)
+          .default(10000)
+          .describe('How often each service healthPath is probed (by one process at a time)'),
       })
       .strict()
       .default({ intervalMs: 10000 }),

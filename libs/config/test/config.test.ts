@@ -74,7 +74,13 @@ describe('configuration from the environment', () => {
   });
 
   it('takes any RFC 9110 token as an API key header (api_key), and refuses what is not one, naming the variable', () => {
-    const env = (header: string) => ({ MCP_SERVICES: 'petstore', MCP_SERVICE_PETSTORE_ENDPOINT: 'http://p', MCP_SERVICE_PETSTORE_AUTH_TYPE: 'api-key', MCP_SERVICE_PETSTORE_API_KEY: 'k', MCP_SERVICE_PETSTORE_API_KEY_HEADER: header });
+    const env = (header: string) => ({
+      MCP_SERVICES: 'petstore',
+      MCP_SERVICE_PETSTORE_ENDPOINT: 'http://p',
+      MCP_SERVICE_PETSTORE_AUTH_TYPE: 'api-key',
+      MCP_SERVICE_PETSTORE_API_KEY: 'k',
+      MCP_SERVICE_PETSTORE_API_KEY_HEADER: header,
+    });
     expect(GatewayConfigManager.fromEnv(env('api_key')).services.petstore!.auth.credentials.headerName).toBe('api_key');
     expect(() => GatewayConfigManager.fromEnv(env('X Key'))).toThrow(/MCP_SERVICE_PETSTORE_API_KEY_HEADER.*RFC 9110 token/);
     expect(() => GatewayConfigManager.fromEnv(env('a:b'))).toThrow(/MCP_SERVICE_PETSTORE_API_KEY_HEADER/);
@@ -114,21 +120,54 @@ describe('configuration from the environment', () => {
         ],
       },
     });
-    expect(cfg.services.users).toMatchObject({ rateLimit: { requestsPerMinute: 600, burstLimit: 50 }, maxQueueDepth: 10000, auth: { type: 'none' } });
+    expect(cfg.services.users).toMatchObject({
+      rateLimit: { requestsPerMinute: 600, burstLimit: 50 },
+      maxQueueDepth: 10000,
+      auth: { type: 'none' },
+    });
     // NODE_ENV values that are not ours are ignored; MCP_ENVIRONMENT wins over NODE_ENV.
     expect(GatewayConfigManager.fromEnv({ NODE_ENV: 'staging' }).environment).toBe('development');
     expect(GatewayConfigManager.fromEnv({ NODE_ENV: 'production', MCP_ENVIRONMENT: 'test' }).environment).toBe('test');
   });
 
   it.each([
-    [{ MCP_SERVICES: 'users', MCP_SERVICE_USERS_ENDPOINT: 'http://u', MCP_SERVICE_USERS_TIMEOUT: 'soon' }, 'MCP_SERVICE_USERS_TIMEOUT', 'whole number'],
+    [
+      { MCP_SERVICES: 'users', MCP_SERVICE_USERS_ENDPOINT: 'http://u', MCP_SERVICE_USERS_TIMEOUT: 'soon' },
+      'MCP_SERVICE_USERS_TIMEOUT',
+      'whole number',
+    ],
     [{ MCP_SERVICES: 'users', MCP_SERVICE_USERS_ENDPOINT: 'ftp://u' }, 'MCP_SERVICE_USERS_ENDPOINT', 'http'],
     [{ MCP_SERVICES: 'users' }, 'MCP_SERVICE_USERS_ENDPOINT', ''],
-    [{ MCP_SERVICES: 'users', MCP_SERVICE_USERS_ENDPOINT: 'http://u', MCP_SERVICE_USERS_BURST_LIMIT: '0' }, 'MCP_SERVICE_USERS_BURST_LIMIT', ''],
-    [{ MCP_SERVICES: 'users', MCP_SERVICE_USERS_ENDPOINT: 'http://u', MCP_SERVICE_USERS_AUTH_TYPE: 'digest' }, 'MCP_SERVICE_USERS_AUTH_TYPE', 'one of'],
-    [{ MCP_SERVICES: 'users', MCP_SERVICE_USERS_ENDPOINT: 'http://u', MCP_SERVICE_USERS_AUTH_TYPE: 'basic', MCP_SERVICE_USERS_PASSWORD: 'p' }, 'MCP_SERVICE_USERS_USERNAME', 'required'],
-    [{ MCP_SERVICES: 'users', MCP_SERVICE_USERS_ENDPOINT: 'http://u', MCP_SERVICE_USERS_AUTH_TYPE: 'bearer' }, 'MCP_SERVICE_USERS_TOKEN', 'required'],
-    [{ MCP_SERVICES: 'users', MCP_SERVICE_USERS_ENDPOINT: 'http://u', MCP_SERVICE_USERS_RETRY_JITTER: 'maybe' }, 'MCP_SERVICE_USERS_RETRY_JITTER', 'true or false'],
+    [
+      { MCP_SERVICES: 'users', MCP_SERVICE_USERS_ENDPOINT: 'http://u', MCP_SERVICE_USERS_BURST_LIMIT: '0' },
+      'MCP_SERVICE_USERS_BURST_LIMIT',
+      '',
+    ],
+    [
+      { MCP_SERVICES: 'users', MCP_SERVICE_USERS_ENDPOINT: 'http://u', MCP_SERVICE_USERS_AUTH_TYPE: 'digest' },
+      'MCP_SERVICE_USERS_AUTH_TYPE',
+      'one of',
+    ],
+    [
+      {
+        MCP_SERVICES: 'users',
+        MCP_SERVICE_USERS_ENDPOINT: 'http://u',
+        MCP_SERVICE_USERS_AUTH_TYPE: 'basic',
+        MCP_SERVICE_USERS_PASSWORD: 'p',
+      },
+      'MCP_SERVICE_USERS_USERNAME',
+      'required',
+    ],
+    [
+      { MCP_SERVICES: 'users', MCP_SERVICE_USERS_ENDPOINT: 'http://u', MCP_SERVICE_USERS_AUTH_TYPE: 'bearer' },
+      'MCP_SERVICE_USERS_TOKEN',
+      'required',
+    ],
+    [
+      { MCP_SERVICES: 'users', MCP_SERVICE_USERS_ENDPOINT: 'http://u', MCP_SERVICE_USERS_RETRY_JITTER: 'maybe' },
+      'MCP_SERVICE_USERS_RETRY_JITTER',
+      'true or false',
+    ],
     [{ PORT: '70000' }, 'PORT', ''],
     [{ REDIS_URL: 'localhost:6379' }, 'REDIS_URL', 'redis://'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL', 'one of'],
@@ -137,7 +176,11 @@ describe('configuration from the environment', () => {
     [{ WORKER_SERVICES: 'ghost' }, 'WORKER_SERVICES', 'ghost'],
     // Records of requests still open at their deadline must outlive the sweep's grace (2 x lock + 5 s) and its interval.
     [{ MCP_RESULT_TTL_SECONDS: '20' }, 'MCP_RESULT_TTL_SECONDS', 'at least 30 s'],
-    [{ MCP_SERVICES: 'users', MCP_SERVICE_USERS_ENDPOINT: 'http://u', MCP_SERVICE_USERS_CB_RECOVERY_TIMEOUT: '0' }, 'MCP_SERVICE_USERS_CB_RECOVERY_TIMEOUT', '100'],
+    [
+      { MCP_SERVICES: 'users', MCP_SERVICE_USERS_ENDPOINT: 'http://u', MCP_SERVICE_USERS_CB_RECOVERY_TIMEOUT: '0' },
+      'MCP_SERVICE_USERS_CB_RECOVERY_TIMEOUT',
+      '100',
+    ],
   ])('a bad value stops start-up naming the variable (%#)', (env, variable, words) => {
     const err = errorOf(() => GatewayConfigManager.fromEnv(env));
     expect(err.issues.map((i) => i.source)).toContain(variable);
@@ -196,13 +239,24 @@ describe('configuration from a file, and the file under the environment', () => 
     expect(Object.keys(GatewayConfigManager.fromFile(jsonFile).services)).toEqual(['orders']);
   });
 
-  it("a service of the file takes its MCP_SERVICE_<NAME>_* variables without being listed in MCP_SERVICES", () => {
+  it('a service of the file takes its MCP_SERVICE_<NAME>_* variables without being listed in MCP_SERVICES', () => {
     const file = path.join(dir, 'limits.yaml');
     writeFileSync(
       file,
-      ['services:', '  rl-svc:', '    endpoint: http://rl', '    rateLimit: { requestsPerMinute: 60, burstLimit: 2 }', '  other:', '    endpoint: http://other'].join('\n'),
+      [
+        'services:',
+        '  rl-svc:',
+        '    endpoint: http://rl',
+        '    rateLimit: { requestsPerMinute: 60, burstLimit: 2 }',
+        '  other:',
+        '    endpoint: http://other',
+      ].join('\n'),
     );
-    const merged = GatewayConfigManager.load({ MCP_GATEWAY_CONFIG: file, MCP_SERVICE_RL_SVC_RATE_LIMIT_RPM: '6000', MCP_SERVICE_RL_SVC_BURST_LIMIT: '100' });
+    const merged = GatewayConfigManager.load({
+      MCP_GATEWAY_CONFIG: file,
+      MCP_SERVICE_RL_SVC_RATE_LIMIT_RPM: '6000',
+      MCP_SERVICE_RL_SVC_BURST_LIMIT: '100',
+    });
     expect(merged.services['rl-svc']!.rateLimit).toEqual({ requestsPerMinute: 6000, burstLimit: 100 });
     expect(merged.services['rl-svc']!.endpoint).toBe('http://rl');
     // Only the services it names: no variable, no change, and no service made from a variable alone.
@@ -233,16 +287,12 @@ describe('configuration from a file, and the file under the environment', () => 
     const file = path.join(dir, 'both.yaml');
     writeFileSync(
       file,
-      [
-        'services:',
-        '  users:',
-        '    timeout: -5',
-        '    operations:',
-        '      - { name: get, method: FETCH, path: /u }',
-      ].join('\n'),
+      ['services:', '  users:', '    timeout: -5', '    operations:', '      - { name: get, method: FETCH, path: /u }'].join('\n'),
     );
     const env = { MCP_GATEWAY_CONFIG: file, MCP_SERVICES: 'users', MCP_SERVICE_USERS_ENDPOINT: 'http://u' };
-    const fromFile = errorOf(() => GatewayConfigManager.load(env)).issues.map((i) => i.source).sort();
+    const fromFile = errorOf(() => GatewayConfigManager.load(env))
+      .issues.map((i) => i.source)
+      .sort();
     expect(fromFile).toEqual([`${file}: services.users.operations.0.method`, `${file}: services.users.timeout`]);
     // The variable over the file's value: the variable is named.
     const fromEnv = errorOf(() => GatewayConfigManager.load({ ...env, MCP_SERVICE_USERS_TIMEOUT: '-7' }));
@@ -261,7 +311,10 @@ describe('an object with environment variables over it (gateway:dev)', () => {
     expect(GatewayConfigManager.withEnv(dev, { PORT: '9191' }).port).toBe(9191);
     expect(GatewayConfigManager.withEnv(dev, {}).port).toBe(8080);
     expect(GatewayConfigManager.withEnv(dev, {}).services.demo).toEqual(dev.services.demo);
-    for (const [port, words] of [['soon', 'whole number'], ['70000', '65535']] as const) {
+    for (const [port, words] of [
+      ['soon', 'whole number'],
+      ['70000', '65535'],
+    ] as const) {
       const err = errorOf(() => GatewayConfigManager.withEnv(dev, { PORT: port }));
       expect(err.issues.map((i) => i.source)).toEqual(['PORT']);
       expect(err.message).toContain(words);
@@ -287,7 +340,9 @@ describe('programmatic configuration', () => {
     });
     expect(cfg.services['user-service']!.circuitBreaker.halfOpenMaxCalls).toBe(3);
     expect(cfg.redis).toEqual({ url: 'redis://127.0.0.1:6379', keyPrefix: 'mcp' });
-    expect(errorOf(() => GatewayConfigManager.fromObject({ services: { u: { endpoint: 'http://u', bogus: 1 } as never } })).message).toContain('services.u');
+    expect(
+      errorOf(() => GatewayConfigManager.fromObject({ services: { u: { endpoint: 'http://u', bogus: 1 } as never } })).message,
+    ).toContain('services.u');
   });
 
   it('a service retry policy overrides the gateway one key by key', () => {
@@ -295,7 +350,13 @@ describe('programmatic configuration', () => {
       retryPolicy: { maxAttempts: 4, backoffStrategy: 'linear', initialDelay: 100, maxDelay: 1000, jitter: true },
       services: { a: { endpoint: 'http://a', retryPolicy: { maxAttempts: 1, jitter: false } }, b: { endpoint: 'http://b' } },
     });
-    expect(effectiveRetryPolicy(cfg, 'a')).toEqual({ maxAttempts: 1, backoffStrategy: 'linear', initialDelay: 100, maxDelay: 1000, jitter: false });
+    expect(effectiveRetryPolicy(cfg, 'a')).toEqual({
+      maxAttempts: 1,
+      backoffStrategy: 'linear',
+      initialDelay: 100,
+      maxDelay: 1000,
+      jitter: false,
+    });
     expect(effectiveRetryPolicy(cfg, 'b')).toEqual(cfg.retryPolicy);
   });
 
@@ -321,14 +382,17 @@ describe('production safety and secrets', () => {
     const cfg: GatewayConfig = GatewayConfigManager.fromObject({
       redis: { url: 'redis://:hunter2-redis@cache:6379' },
       security: { apiKeys: [{ key: 'inbound-key-123', agentId: 'a' }], adminToken: 'admin-token-0123456789' },
-      services: { u: { endpoint: 'http://x:pw-in-url@u/?key=q-secret', auth: { type: 'bearer', credentials: { token: 'bearer-secret' } } } },
+      services: {
+        u: { endpoint: 'http://x:pw-in-url@u/?key=q-secret', auth: { type: 'bearer', credentials: { token: 'bearer-secret' } } },
+      },
     });
     const text = JSON.stringify(redactConfig(cfg));
-    for (const secret of ['hunter2-redis', 'inbound-key-123', 'admin-token-0123456789', 'pw-in-url', 'q-secret', 'bearer-secret']) expect(text).not.toContain(secret);
+    for (const secret of ['hunter2-redis', 'inbound-key-123', 'admin-token-0123456789', 'pw-in-url', 'q-secret', 'bearer-secret'])
+      expect(text).not.toContain(secret);
     expect(text).toContain('"agentId":"a"');
   });
 
-  it('redactUrl hides a URL\'s password (or a lone user name: a token) and query, and leaves a URL without them as it is', () => {
+  it("redactUrl hides a URL's password (or a lone user name: a token) and query, and leaves a URL without them as it is", () => {
     expect(redactUrl('redis://ops:hunter2@cache:6379/0')).toBe('redis://ops:[REDACTED]@cache:6379/0');
     expect(redactUrl('https://ghp_token123@api.test/v1')).toBe('https://[REDACTED]@api.test/v1');
     expect(redactUrl('https://api.test/v1?key=q-secret')).toBe('https://api.test/v1');

@@ -51,14 +51,19 @@ export function errorResult(error: ErrorBody, requestId?: string): ToolResult {
 function binaryAnswer(data: unknown): { mediaType: string; base64: string } | undefined {
   if (!isPlainObject(data) || Object.keys(data).length !== 2) return undefined;
   const { mediaType, base64 } = data;
-  return typeof mediaType === 'string' && /^[\w.+-]+\/[\w.+-]+$/.test(mediaType) && typeof base64 === 'string' ? { mediaType, base64 } : undefined;
+  return typeof mediaType === 'string' && /^[\w.+-]+\/[\w.+-]+$/.test(mediaType) && typeof base64 === 'string'
+    ? { mediaType, base64 }
+    : undefined;
 }
 
 /** Bytes as MCP content: an image or audio block, else an embedded resource with its media type. */
 function binaryContent(id: string, answer: { mediaType: string; base64: string }): ToolContent {
   const kind = answer.mediaType.split('/')[0];
   if (kind === 'image' || kind === 'audio') return { type: kind, data: answer.base64, mimeType: answer.mediaType };
-  return { type: 'resource', resource: { uri: `mcp-gateway://requests/${encodeURIComponent(id)}/result`, mimeType: answer.mediaType, blob: answer.base64 } };
+  return {
+    type: 'resource',
+    resource: { uri: `mcp-gateway://requests/${encodeURIComponent(id)}/result`, mimeType: answer.mediaType, blob: answer.base64 },
+  };
 }
 
 let validators: { ajv: import('ajv').default; compiled: WeakMap<object, ValidateFunction> } | undefined;
@@ -91,11 +96,19 @@ export function outputSchemaProblem(schema: Record<string, unknown>, data: unkno
  */
 export function toolResult(result: MCPResponse, outputSchema?: Record<string, unknown>): ToolResult {
   if (result.status !== 'success' || result.error) {
-    const r = errorResult(result.error ?? { code: 'INTERNAL_ERROR', message: 'The request ended without a result', retryable: true }, result.id);
-    return { ...r, _meta: { 'mcp-gateway/request': { id: result.id, attempts: result.metadata.attempts, backendStatus: result.metadata.backendStatus } } };
+    const r = errorResult(
+      result.error ?? { code: 'INTERNAL_ERROR', message: 'The request ended without a result', retryable: true },
+      result.id,
+    );
+    return {
+      ...r,
+      _meta: { 'mcp-gateway/request': { id: result.id, attempts: result.metadata.attempts, backendStatus: result.metadata.backendStatus } },
+    };
   }
   const data = result.data;
-  const _meta = { 'mcp-gateway/request': { id: result.id, attempts: result.metadata.attempts, backendStatus: result.metadata.backendStatus } };
+  const _meta = {
+    'mcp-gateway/request': { id: result.id, attempts: result.metadata.attempts, backendStatus: result.metadata.backendStatus },
+  };
   const bytes = binaryAnswer(data);
   if (bytes) return { content: [binaryContent(result.id, bytes)], _meta };
   const problem = outputSchema ? outputSchemaProblem(outputSchema, isPlainObject(data) ? data : { result: data ?? null }) : undefined;

@@ -83,7 +83,13 @@ export function dynamicTool(service: string, description?: string): GatewayTool 
       required: ['operation'],
       additionalProperties: false,
     },
-    annotations: { title: `${service}: any operation`, readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
+    annotations: {
+      title: `${service}: any operation`,
+      readOnlyHint: false,
+      destructiveHint: true,
+      idempotentHint: false,
+      openWorldHint: true,
+    },
   };
 }
 
@@ -91,7 +97,10 @@ export function dynamicTool(service: string, description?: string): GatewayTool 
  * The tools of some services, in a stable order (services in registry order, operations as defined),
  * with the map back from each tool name to its target.
  */
-export function toolsFor(definitions: { definition: ServiceDefinition; description?: string }[]): { tools: GatewayTool[]; targets: Map<string, ToolTarget> } {
+export function toolsFor(definitions: { definition: ServiceDefinition; description?: string }[]): {
+  tools: GatewayTool[];
+  targets: Map<string, ToolTarget>;
+} {
   const tools: GatewayTool[] = [];
   const targets = new Map<string, ToolTarget>();
   for (const { definition, description } of definitions) {

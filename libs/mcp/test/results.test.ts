@@ -5,7 +5,16 @@ const result = (data: unknown): MCPResponse => ({
   id: 'req-1',
   status: 'success',
   data,
-  metadata: { correlationId: 'c', service: 's', operation: 'o', attempts: 1, queuedMs: 0, processingTime: 1, backendStatus: 200, completedAt: 'now' },
+  metadata: {
+    correlationId: 'c',
+    service: 's',
+    operation: 'o',
+    attempts: 1,
+    queuedMs: 0,
+    processingTime: 1,
+    backendStatus: 200,
+    completedAt: 'now',
+  },
 });
 
 describe('tool results', () => {
@@ -31,7 +40,16 @@ describe('tools', () => {
       expect(toolName('github', name)).toBe(tool);
     }
     expect(toolName('github', 'repos/get')).not.toBe(toolName('github', 'repos_get'));
-    const op = OperationDefinitionSchema.parse({ name: 'repos/get', method: 'GET', path: '/r', outputSchema: { type: 'object', properties: { id: { type: 'integer' } } } });
-    expect(operationTool('github', op)).toMatchObject({ title: 'github: repos/get', outputSchema: { type: 'object', properties: { id: { type: 'integer' } } }, annotations: { readOnlyHint: true } });
+    const op = OperationDefinitionSchema.parse({
+      name: 'repos/get',
+      method: 'GET',
+      path: '/r',
+      outputSchema: { type: 'object', properties: { id: { type: 'integer' } } },
+    });
+    expect(operationTool('github', op)).toMatchObject({
+      title: 'github: repos/get',
+      outputSchema: { type: 'object', properties: { id: { type: 'integer' } } },
+      annotations: { readOnlyHint: true },
+    });
   });
 });

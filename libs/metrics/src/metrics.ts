@@ -146,13 +146,10 @@ export class GatewayMetrics {
    * names) would grow the series without bound.
    */
   async forgetService(service: string): Promise<void> {
-    const perService: { get(): Promise<{ values: { labels: Record<string, string | number> }[] }>; remove(labels: Record<string, string | number>): void }[] = [
-      this.requests,
-      this.totalSeconds,
-      this.queueWaitSeconds,
-      this.backendSeconds,
-      this.retries,
-    ];
+    const perService: {
+      get(): Promise<{ values: { labels: Record<string, string | number> }[] }>;
+      remove(labels: Record<string, string | number>): void;
+    }[] = [this.requests, this.totalSeconds, this.queueWaitSeconds, this.backendSeconds, this.retries];
     for (const metric of perService) {
       const series = new Map<string, Record<string, string | number>>();
       for (const { labels } of (await metric.get()).values) {

@@ -3,7 +3,11 @@ import type { AddressInfo } from 'node:net';
 import type { GatewayMetrics } from './metrics';
 
 /** A worker's own small HTTP server: `GET /metrics` (Prometheus text) and `GET /health`. */
-export async function startMetricsServer(metrics: GatewayMetrics, port: number, host = '0.0.0.0'): Promise<{ port: number; close(): Promise<void> }> {
+export async function startMetricsServer(
+  metrics: GatewayMetrics,
+  port: number,
+  host = '0.0.0.0',
+): Promise<{ port: number; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'GET' && path === '/metrics') {

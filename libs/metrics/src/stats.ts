@@ -125,18 +125,20 @@ export class ServiceStats {
     const batch = [...this.pending];
     this.pending.clear();
     // After a failed flush too (its error went to whoever awaited it).
-    this.flushing = this.flushing.catch(() => undefined).then(async () => {
-      const failed: unknown[] = [];
-      await Promise.all(
-        batch.map(([service, p]) =>
-          this.write(service, p.counts, p.latencies).catch((err: unknown) => {
-            failed.push(err);
-            this.requeue(service, p);
-          }),
-        ),
-      );
-      if (failed.length > 0) throw failed[0];
-    });
+    this.flushing = this.flushing
+      .catch(() => undefined)
+      .then(async () => {
+        const failed: unknown[] = [];
+        await Promise.all(
+          batch.map(([service, p]) =>
+            this.write(service, p.counts, p.latencies).catch((err: unknown) => {
+              failed.push(err);
+              this.requeue(service, p);
+            }),
+          ),
+        );
+        if (failed.length > 0) throw failed[0];
+      });
     return this.flushing;
   }
 
@@ -149,7 +151,9 @@ export class ServiceStats {
     const k = statsKeys(this.prefix, service);
     const pairs: (string | number)[] = [];
     for (const [o, n] of counts) pairs.push(o, n);
-    return (this.redis as Redis & StatsCommands).mcpStatsRecord(k.counts, k.latency, this.window, WEEK_MS, counts.size, ...pairs, ...latencies).then(() => undefined);
+    return (this.redis as Redis & StatsCommands)
+      .mcpStatsRecord(k.counts, k.latency, this.window, WEEK_MS, counts.size, ...pairs, ...latencies)
+      .then(() => undefined);
   }
 
   async snapshot(service: string): Promise<ServiceStatsSnapshot> {

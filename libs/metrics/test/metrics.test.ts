@@ -1,6 +1,6 @@
 import { GatewayMetrics } from '@mcp-gateway/metrics';
 
-it("forgetting a removed service drops every series of it, and only its", async () => {
+it('forgetting a removed service drops every series of it, and only its', async () => {
   const m = new GatewayMetrics({ defaultMetrics: false });
   for (const service of ['gone', 'kept']) {
     m.requests.inc({ service, operation: 'op', outcome: 'success' });

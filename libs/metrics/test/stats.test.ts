@@ -29,7 +29,10 @@ it('keeps counts by outcome and the latencies of the last window, shared through
     expect(key).toContain('{svc}');
     expect(await redis.pttl(key)).toBeGreaterThan(0);
   }
-  expect(await new ServiceStats(redis, prefix).snapshot('other')).toEqual({ latency: { p50: null, p95: null, p99: null, window: 0 }, counts: {} });
+  expect(await new ServiceStats(redis, prefix).snapshot('other')).toEqual({
+    latency: { p50: null, p95: null, p99: null, window: 0 },
+    counts: {},
+  });
 });
 
 describe('added up in memory and written every flushMs (the workers)', () => {
@@ -75,7 +78,10 @@ describe('added up in memory and written every flushMs (the workers)', () => {
     await writer.record('svc', 'success', 3);
     await broken.connect();
     await writer.close();
-    expect((await new ServiceStats(redis, prefix).snapshot('svc'))).toEqual({ counts: { success: 2, BACKEND_ERROR: 1 }, latency: { p50: 2, p95: 3, p99: 3, window: 3 } });
+    expect(await new ServiceStats(redis, prefix).snapshot('svc')).toEqual({
+      counts: { success: 2, BACKEND_ERROR: 1 },
+      latency: { p50: 2, p95: 3, p99: 3, window: 3 },
+    });
     expect(await redis.lrange(statsKeys(prefix, 'svc').latency, 0, -1)).toEqual(['3', '2', '1']);
     broken.disconnect();
   });

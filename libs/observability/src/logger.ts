@@ -6,7 +6,18 @@ export type { Logger } from 'pino';
  * Paths pino censors before a line is written. pino's `*` covers one level, so the common shapes
  * are listed: a bare field, a field of any logged object, and headers of a logged request/response.
  */
-const SECRET_FIELDS = ['authorization', 'cookie', 'token', 'apiKey', 'accessToken', 'refreshToken', 'clientSecret', 'adminToken', 'password', 'secret'];
+const SECRET_FIELDS = [
+  'authorization',
+  'cookie',
+  'token',
+  'apiKey',
+  'accessToken',
+  'refreshToken',
+  'clientSecret',
+  'adminToken',
+  'password',
+  'secret',
+];
 const SECRET_HEADERS = ['authorization', 'cookie', '"set-cookie"', '"x-api-key"', '"proxy-authorization"'];
 
 export const REDACT_PATHS: string[] = [
@@ -47,13 +58,19 @@ export function createLogger(settings: LoggerSettings = {}): Logger {
   };
   if (settings.destination) return pino(options, settings.destination);
   if (settings.pretty) {
-    return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } });
+    return pino({
+      ...options,
+      transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } },
+    });
   }
   // Written off the event loop, in batches: a line per request is a write syscall each otherwise. Lines
   // go out once LOG_BATCH_BYTES have gathered, or LOG_FLUSH_MS after they were written, whichever is
   // first; pino flushes what is left when the process exits. If stdout stalls, at most
   // LOG_BUFFER_BYTES wait in memory; lines beyond are dropped, not the process.
-  return pino(options, pino.destination({ dest: 1, sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS, maxLength: LOG_BUFFER_BYTES }));
+  return pino(
+    options,
+    pino.destination({ dest: 1, sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS, maxLength: LOG_BUFFER_BYTES }),
+  );
 }
 
 type LogArgs = [obj: object, msg?: string] | [msg: string];
@@ -107,7 +124,13 @@ export function lazyChild(logger: Logger, bindings: Record<string, unknown>): La
  * Awaits `work`, logging `msg` (a warning, with `fields`) every `everyMs` until it settles: a process
  * whose start waits on something (Redis not answering yet) says so instead of staying silent.
  */
-export async function sayWhileWaiting<T>(logger: Logger, work: Promise<T>, fields: Record<string, unknown>, msg: string, everyMs = 5000): Promise<T> {
+export async function sayWhileWaiting<T>(
+  logger: Logger,
+  work: Promise<T>,
+  fields: Record<string, unknown>,
+  msg: string,
+  everyMs = 5000,
+): Promise<T> {
   const started = Date.now();
   const timer = setInterval(() => logger.warn({ ...fields, waitedMs: Date.now() - started }, msg), everyMs);
   try {

@@ -84,8 +84,10 @@ export class Tracing {
     if (!env.OTEL_EXPORTER_OTLP_ENDPOINT && !env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) return Tracing.off;
     if (current) return current;
     // Loaded only when tracing is on, so a gateway without it never pays for the SDK.
-    const { NodeTracerProvider, BatchSpanProcessor } = require('@opentelemetry/sdk-trace-node') as typeof import('@opentelemetry/sdk-trace-node');
-    const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http');
+    const { NodeTracerProvider, BatchSpanProcessor } =
+      require('@opentelemetry/sdk-trace-node') as typeof import('@opentelemetry/sdk-trace-node');
+    const { OTLPTraceExporter } =
+      require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http');
     const { resourceFromAttributes } = require('@opentelemetry/resources') as typeof import('@opentelemetry/resources');
     const provider = new NodeTracerProvider({
       resource: resourceFromAttributes({ 'service.name': env.OTEL_SERVICE_NAME ?? serviceName }),
@@ -99,7 +101,11 @@ export class Tracing {
     if (!this.tracer) return new NoSpan(options.parent);
     const span = this.tracer.startSpan(
       name,
-      { kind: KINDS[options.kind ?? 'internal'], attributes: clean(options.attributes), ...(options.startTime ? { startTime: options.startTime } : {}) },
+      {
+        kind: KINDS[options.kind ?? 'internal'],
+        attributes: clean(options.attributes),
+        ...(options.startTime ? { startTime: options.startTime } : {}),
+      },
       contextOf(options.parent),
     );
     return new OtelSpan(span);

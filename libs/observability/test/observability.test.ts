@@ -40,7 +40,15 @@ describe('logger', () => {
     logScalars(log, 'warn', { id: 'r1', service: 'users', attempts: 2, stored: true, backendMs: undefined }, 'request finished');
     logScalars(log, 'warn', { id: 'r2', Token: 'tok-secret-7' }, 'careless line');
     expect(lines).toHaveLength(2);
-    expect(lines[0]).toMatchObject({ msg: 'request finished', name: 'worker', level: 40, id: 'r1', service: 'users', attempts: 2, stored: true });
+    expect(lines[0]).toMatchObject({
+      msg: 'request finished',
+      name: 'worker',
+      level: 40,
+      id: 'r1',
+      service: 'users',
+      attempts: 2,
+      stored: true,
+    });
     expect(JSON.stringify(lines[1])).not.toMatch(/tok-secret/);
   });
 
@@ -68,7 +76,14 @@ describe('W3C trace context', () => {
 
   it('accepts valid headers and rejects malformed or all-zero ones', () => {
     expect(parseTraceparent(parent.toUpperCase())).toBe(parent);
-    for (const bad of ['', 'garbage', '00-00000000000000000000000000000000-b7ad6b7169203331-01', '00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01', 'ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', `${parent}-extra`]) {
+    for (const bad of [
+      '',
+      'garbage',
+      '00-00000000000000000000000000000000-b7ad6b7169203331-01',
+      '00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01',
+      'ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+      `${parent}-extra`,
+    ]) {
       expect(parseTraceparent(bad)).toBeUndefined();
     }
     // A later version may carry more fields: they are dropped and the header continues as version 00.

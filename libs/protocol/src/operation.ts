@@ -29,7 +29,9 @@ export const ParameterBindingSchema = z
 export type ParameterBinding = z.infer<typeof ParameterBindingSchema>;
 
 /** A value fixed by the definition (an OpenAPI path's `#Action=Describe` fragment), not an argument. */
-export const FixedParameterSchema = z.object({ in: z.enum(PARAMETER_LOCATIONS), name: z.string().min(1).max(256), value: z.string().max(4096) }).strict();
+export const FixedParameterSchema = z
+  .object({ in: z.enum(PARAMETER_LOCATIONS), name: z.string().min(1).max(256), value: z.string().max(4096) })
+  .strict();
 
 /** How the request body is made: one argument holds it, or some arguments are its properties. */
 export const BodyBindingSchema = z

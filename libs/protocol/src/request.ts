@@ -30,10 +30,7 @@ export const RequestMetadataSchema = z
 
 export const MCPRequestSchema = z
   .object({
-    id: z
-      .string()
-      .regex(REQUEST_ID_PATTERN, 'must be 1-128 characters of A-Z a-z 0-9 _ . - and not only digits')
-      .optional(),
+    id: z.string().regex(REQUEST_ID_PATTERN, 'must be 1-128 characters of A-Z a-z 0-9 _ . - and not only digits').optional(),
     timestamp: z.union([z.string().max(64), z.number()]).optional(),
     service: z.string().regex(SERVICE_NAME_PATTERN, 'must be a service name (letters, digits, _ and -)'),
     operation: z.string().regex(OPERATION_NAME_PATTERN, 'must be an operation name (1-256 characters, no control characters)'),

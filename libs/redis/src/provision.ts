@@ -44,7 +44,13 @@ function listening(url: string, timeoutMs: number): Promise<boolean> {
 
 async function ping(url: string, timeoutMs = 1000): Promise<boolean> {
   if (!(await listening(url, timeoutMs))) return false;
-  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, connectTimeout: timeoutMs, retryStrategy: () => null });
+  const client = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    connectTimeout: timeoutMs,
+    retryStrategy: () => null,
+  });
   client.on('error', () => undefined);
   try {
     await client.connect();
@@ -72,7 +78,21 @@ export async function startRedisServer(
   const dir = options.dir ?? mkdtempSync(path.join(tmpdir(), 'mcp-redis-'));
   const child = spawn(
     bin,
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--maxmemory-policy', 'noeviction', ...(options.args ?? [])],
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+      '--maxmemory-policy',
+      'noeviction',
+      ...(options.args ?? []),
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
@@ -118,7 +138,10 @@ async function startContainer(): Promise<LocalRedis> {
   try {
     tc = await import('testcontainers');
   } catch (err) {
-    throw new Error(`${HOW_TO_GET_REDIS} (Docker is present but testcontainers, a development dependency, could not be loaded: run npm ci without --omit=dev)`, { cause: err });
+    throw new Error(
+      `${HOW_TO_GET_REDIS} (Docker is present but testcontainers, a development dependency, could not be loaded: run npm ci without --omit=dev)`,
+      { cause: err },
+    );
   }
   let container: StartedTestContainer;
   try {
@@ -127,7 +150,10 @@ async function startContainer(): Promise<LocalRedis> {
       .withExposedPorts(6379)
       .start();
   } catch (err) {
-    throw new Error(`${HOW_TO_GET_REDIS} (Docker is present, but a Redis container could not be started through testcontainers: ${(err as Error).message})`, { cause: err });
+    throw new Error(
+      `${HOW_TO_GET_REDIS} (Docker is present, but a Redis container could not be started through testcontainers: ${(err as Error).message})`,
+      { cause: err },
+    );
   }
   return {
     url: `redis://${container.getHost()}:${container.getMappedPort(6379)}`,

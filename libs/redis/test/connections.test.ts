@@ -19,7 +19,10 @@ describe('inOneWrite', () => {
     await waitReady(client);
     const key = `${uniquePrefix('one-write')}:list`;
     const counts = countWrites(client.stream as Socket);
-    const [a, b, c] = inOneWrite(client, () => [client.rpush(key, 'first'), client.rpush(key, 'second'), client.lrange(key, 0, -1)] as const);
+    const [a, b, c] = inOneWrite(
+      client,
+      () => [client.rpush(key, 'first'), client.rpush(key, 'second'), client.lrange(key, 0, -1)] as const,
+    );
     expect(await Promise.all([a, b, c])).toEqual([1, 2, ['first', 'second']]);
     expect(counts).toEqual({ write: 0, writev: 1 });
 

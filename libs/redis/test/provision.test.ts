@@ -28,8 +28,11 @@ describe('acquireRedis', () => {
         (r) => r.stop().then(() => { console.log('started'); process.exit(2); }),
         (e) => { console.log(e.message); process.exit(1); })`;
       const out = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
-        execFile(process.execPath, ['-e', script], { env: { PATH: bin, HOME: home, DOCKER_HOST: `tcp://127.0.0.1:${docker.port}` }, timeout: 20_000 }, (err, stdout) =>
-          resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout }),
+        execFile(
+          process.execPath,
+          ['-e', script],
+          { env: { PATH: bin, HOME: home, DOCKER_HOST: `tcp://127.0.0.1:${docker.port}` }, timeout: 20_000 },
+          (err, stdout) => resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout }),
         );
       });
       expect(out.code).toBe(1);

@@ -90,7 +90,13 @@ async function probe(endpoint: string, healthPath: string, timeoutMs: number): P
   try {
     const res = await axios.get(url.toString(), { timeout: timeoutMs, maxRedirects: 0, validateStatus: () => true, responseType: 'text' });
     const ok = res.status >= 200 && res.status < 300;
-    return { status: ok ? 'healthy' : 'unhealthy', lastCheck, httpStatus: res.status, latencyMs: Date.now() - started, ...(ok ? {} : { error: `answered ${res.status}` }) };
+    return {
+      status: ok ? 'healthy' : 'unhealthy',
+      lastCheck,
+      httpStatus: res.status,
+      latencyMs: Date.now() - started,
+      ...(ok ? {} : { error: `answered ${res.status}` }),
+    };
   } catch (err) {
     const code = axios.isAxiosError(err) ? (err.code ?? 'ERR_NETWORK') : 'ERR_NETWORK';
     return { status: 'unhealthy', lastCheck, latencyMs: Date.now() - started, error: code };

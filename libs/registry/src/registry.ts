@@ -1,7 +1,14 @@
 import { EventEmitter } from 'node:events';
 import type Redis from 'ioredis';
 import { GatewayError, type OperationDefinition, type ServiceDefinition } from '@mcp-gateway/protocol';
-import { ConfigError, effectiveServiceRetryPolicy, serviceEnvName, type GatewayConfig, type RetryPolicy, type ServiceConfig } from '@mcp-gateway/config';
+import {
+  ConfigError,
+  effectiveServiceRetryPolicy,
+  serviceEnvName,
+  type GatewayConfig,
+  type RetryPolicy,
+  type ServiceConfig,
+} from '@mcp-gateway/config';
 import { findOperation, loadServiceDefinition } from '@mcp-gateway/backends';
 import type { RegistrationStore, RegistryMessage } from './registrations';
 
@@ -163,7 +170,8 @@ export class ServiceRegistry extends EventEmitter {
     let slot = this.slots.get(name);
     if (!slot) this.slots.set(name, (slot = {}));
     if (slot.definition) return slot.definition;
-    if (slot.error && slot.failedAt !== undefined && Date.now() - slot.failedAt < this.retryFailedAfterMs) throw this.definitionError(name, slot.error);
+    if (slot.error && slot.failedAt !== undefined && Date.now() - slot.failedAt < this.retryFailedAfterMs)
+      throw this.definitionError(name, slot.error);
     const current = slot;
     current.loading ??= loadServiceDefinition(name, svc)
       .then((def) => {

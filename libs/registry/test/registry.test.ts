@@ -19,7 +19,10 @@ afterAll(() => backend.close());
 it('loads a definition once, remembers a failure for a while, then tries again', async () => {
   const errors: string[] = [];
   const config = GatewayConfigManager.fromObject({
-    services: { api: { endpoint: backend.url, openapiUrl: `${backend.url}/openapi.json` }, inline: { endpoint: backend.url, operations: [{ name: 'x', path: '/x' }] } },
+    services: {
+      api: { endpoint: backend.url, openapiUrl: `${backend.url}/openapi.json` },
+      inline: { endpoint: backend.url, operations: [{ name: 'x', path: '/x' }] },
+    },
   });
   const registry = new ServiceRegistry(config, { retryFailedAfterMs: 200, onDefinitionError: (s, e) => errors.push(`${s}: ${e.message}`) });
 
@@ -55,7 +58,10 @@ it('gives operations as bounded metric labels: the name, one value for a service
 it('a definition file of the configuration that cannot be loaded stops the start, naming it; an OpenAPI URL that fails does not', async () => {
   const missing = path.join(os.tmpdir(), `no-such-definition-${process.pid}.yaml`);
   const config = GatewayConfigManager.fromObject({
-    services: { 'file-svc': { endpoint: backend.url, definitionFile: missing }, api: { endpoint: backend.url, openapiUrl: `${backend.url}/gone.json` } },
+    services: {
+      'file-svc': { endpoint: backend.url, definitionFile: missing },
+      api: { endpoint: backend.url, openapiUrl: `${backend.url}/gone.json` },
+    },
   });
   up = false;
   const errors: string[] = [];
@@ -65,9 +71,18 @@ it('a definition file of the configuration that cannot be loaded stops the start
     (e: unknown) => e as { name: string; issues: { source: string; message: string }[] },
   );
   expect(err?.name).toBe('ConfigError');
-  expect(err!.issues).toEqual([{ source: 'services.file-svc.definitionFile (MCP_SERVICE_FILE_SVC_DEFINITION)', message: `cannot read definition file ${missing}: ENOENT` }]);
+  expect(err!.issues).toEqual([
+    {
+      source: 'services.file-svc.definitionFile (MCP_SERVICE_FILE_SVC_DEFINITION)',
+      message: `cannot read definition file ${missing}: ENOENT`,
+    },
+  ]);
   expect(errors.sort()).toEqual([expect.stringMatching(/^api: .*503/), `file-svc: cannot read definition file ${missing}: ENOENT`]);
   // A caller is not shown the server's path: it is told to look at the log, which has it.
   const call = await registry.operation('file-svc', 'x').catch((e: unknown) => e as { code: string; message: string; retryable: boolean });
-  expect(call).toMatchObject({ code: 'INTERNAL_ERROR', retryable: false, message: "The definition file of service file-svc could not be loaded; the gateway's log says why" });
+  expect(call).toMatchObject({
+    code: 'INTERNAL_ERROR',
+    retryable: false,
+    message: "The definition file of service file-svc could not be loaded; the gateway's log says why",
+  });
 });

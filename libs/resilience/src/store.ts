@@ -9,9 +9,39 @@ const read = (name: string) => readFileSync(path.join(__dirname, 'lua', `${name}
 const lua = (name: string) => `${read('clock')}\n${read(name)}`;
 
 interface Commands {
-  mcpAdmit(breaker: string, trials: string, bucket: string, jobId: string, capacity: number, refillPerSec: number, recovery: number, halfOpenMax: number, permitTtl: number, now: string, maxWait: number, reservedAt: string): Promise<[number, number, CircuitState, 0 | 1, number?, number?]>;
-  mcpPeek(breaker: string, bucket: string, wait: string, prioritized: string, capacity: number, refillPerSec: number, recovery: number, now: string): Promise<[number, number, number]>;
-  mcpRecord(breaker: string, trials: string, jobId: string, outcome: BreakerOutcome, threshold: number, now: string, ttl: number): Promise<[CircuitState, CircuitState, number]>;
+  mcpAdmit(
+    breaker: string,
+    trials: string,
+    bucket: string,
+    jobId: string,
+    capacity: number,
+    refillPerSec: number,
+    recovery: number,
+    halfOpenMax: number,
+    permitTtl: number,
+    now: string,
+    maxWait: number,
+    reservedAt: string,
+  ): Promise<[number, number, CircuitState, 0 | 1, number?, number?]>;
+  mcpPeek(
+    breaker: string,
+    bucket: string,
+    wait: string,
+    prioritized: string,
+    capacity: number,
+    refillPerSec: number,
+    recovery: number,
+    now: string,
+  ): Promise<[number, number, number]>;
+  mcpRecord(
+    breaker: string,
+    trials: string,
+    jobId: string,
+    outcome: BreakerOutcome,
+    threshold: number,
+    now: string,
+    ttl: number,
+  ): Promise<[CircuitState, CircuitState, number]>;
 }
 
 export interface BreakerSnapshot {
@@ -79,7 +109,13 @@ export class ResilienceStore {
    * `maxWaitMs`, an empty bucket reserves the caller a future token instead of refusing it.
    * (A number as the last argument is the test clock, as in earlier versions.)
    */
-  async admit(service: string, jobId: string, policy: ResiliencePolicy, permitTtlMs: number, options: AdmitOptions | number = {}): Promise<Admission> {
+  async admit(
+    service: string,
+    jobId: string,
+    policy: ResiliencePolicy,
+    permitTtlMs: number,
+    options: AdmitOptions | number = {},
+  ): Promise<Admission> {
     const o: AdmitOptions = typeof options === 'number' ? { now: options } : options;
     const k = resilienceKeys(this.prefix, service);
     const { rateLimit: rl, circuitBreaker: cb } = policy;
@@ -135,7 +171,12 @@ export class ResilienceStore {
    * The API's fast-fail check, one round trip: circuit open (wait), token for a new job (wait), queue depth.
    * `queueKeys` are the service queue's BullMQ wait list and prioritized set (same hash tag).
    */
-  async peek(service: string, policy: ResiliencePolicy, queueKeys: { wait: string; prioritized: string }, now?: number): Promise<PeekResult> {
+  async peek(
+    service: string,
+    policy: ResiliencePolicy,
+    queueKeys: { wait: string; prioritized: string },
+    now?: number,
+  ): Promise<PeekResult> {
     const k = resilienceKeys(this.prefix, service);
     const [openWaitMs, tokenWaitMs, queueDepth] = await this.redis.mcpPeek(
       k.breaker,
@@ -171,9 +212,13 @@ export class ResilienceStore {
     const k = resilienceKeys(this.prefix, service);
     const capacity = policy.rateLimit.burstLimit;
     const refillPerSecond = policy.rateLimit.requestsPerMinute / 60;
-    const [[, b], [, t]] = (await this.redis.multi().hmget(k.bucket, 'tokens', 'ts').time().exec()) as [[null, (string | null)[]], [null, [string, string]]];
+    const [[, b], [, t]] = (await this.redis.multi().hmget(k.bucket, 'tokens', 'ts').time().exec()) as [
+      [null, (string | null)[]],
+      [null, [string, string]],
+    ];
     const clock = now ?? Number(t[0]) * 1000 + Math.floor(Number(t[1]) / 1000);
-    const tokens = b[0] === null ? capacity : Math.min(capacity, Number(b[0]) + Math.max(0, clock - Number(b[1])) * (refillPerSecond / 1000));
+    const tokens =
+      b[0] === null ? capacity : Math.min(capacity, Number(b[0]) + Math.max(0, clock - Number(b[1])) * (refillPerSecond / 1000));
     return { tokens, capacity, refillPerSecond };
   }
 

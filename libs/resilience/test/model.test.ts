@@ -106,7 +106,11 @@ it.each([1, 2, 3, 4, 5, 6, 7, 8])('Lua scripts and the model agree on a random s
   const random = rng(seed);
   const policy: ResiliencePolicy = {
     rateLimit: { requestsPerMinute: 60 + Math.floor(random() * 1200), burstLimit: 1 + Math.floor(random() * 6) },
-    circuitBreaker: { failureThreshold: 1 + Math.floor(random() * 4), recoveryTimeout: 200 + Math.floor(random() * 800), halfOpenMaxCalls: 1 + Math.floor(random() * 3) },
+    circuitBreaker: {
+      failureThreshold: 1 + Math.floor(random() * 4),
+      recoveryTimeout: 200 + Math.floor(random() * 800),
+      halfOpenMaxCalls: 1 + Math.floor(random() * 3),
+    },
   };
   const store = new ResilienceStore(redis, uniquePrefix('model'));
   const model = new Model(policy);
@@ -170,7 +174,17 @@ it.each([1, 2, 3, 4, 5, 6, 7, 8])('Lua scripts and the model agree on a random s
 
 it('the sequences together exercised every kind of answer, reservations and their use included', () => {
   const kinds = [...seen].join('\n');
-  for (const v of ['-> admitted', '-> rate_limited', '-> reserved', '(holds token) -> admitted', '(holds token) -> reserved', '(holds token) -> circuit_open', '-> circuit_open', 'failure -> open', 'success -> closed']) {
+  for (const v of [
+    '-> admitted',
+    '-> rate_limited',
+    '-> reserved',
+    '(holds token) -> admitted',
+    '(holds token) -> reserved',
+    '(holds token) -> circuit_open',
+    '-> circuit_open',
+    'failure -> open',
+    'success -> closed',
+  ]) {
     expect([v, kinds.includes(v)]).toEqual([v, true]);
   }
 });

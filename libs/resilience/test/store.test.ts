@@ -39,10 +39,17 @@ describe('token bucket', () => {
     expect(await store.admit('svc', 'r1', policy, 5000, { now: t0, maxWaitMs: 1000 })).toMatchObject({ verdict: 'reserved', waitMs: 100 });
     expect(await store.admit('svc', 'r2', policy, 5000, { now: t0, maxWaitMs: 1000 })).toMatchObject({ verdict: 'reserved', waitMs: 200 });
     // Too short a wait: refused, and nothing is taken (the next slot is still 300 ms away).
-    expect(await store.admit('svc', 'r3', policy, 5000, { now: t0, maxWaitMs: 250 })).toMatchObject({ verdict: 'rate_limited', waitMs: 300 });
+    expect(await store.admit('svc', 'r3', policy, 5000, { now: t0, maxWaitMs: 250 })).toMatchObject({
+      verdict: 'rate_limited',
+      waitMs: 300,
+    });
     expect(await store.admit('svc', 'r3', policy, 5000, { now: t0, maxWaitMs: 300 })).toMatchObject({ verdict: 'reserved', waitMs: 300 });
     // A holder of a reserved token is let through by the bucket even while it is in debt, but not before its slot.
-    expect(await store.admit('svc', 'r1', policy, 5000, { now: t0 + 40, reservedAt: t0 + 100 })).toMatchObject({ verdict: 'reserved', waitMs: 60, slotAt: t0 + 100 });
+    expect(await store.admit('svc', 'r1', policy, 5000, { now: t0 + 40, reservedAt: t0 + 100 })).toMatchObject({
+      verdict: 'reserved',
+      waitMs: 60,
+      slotAt: t0 + 100,
+    });
     expect((await store.admit('svc', 'r1', policy, 5000, { now: t0 + 100, reservedAt: t0 + 100 })).verdict).toBe('admitted');
     // The debt is paid back by the refill before anyone else gets a token.
     expect(await store.admit('svc', 'late', policy, 5000, { now: t0 + 100 })).toMatchObject({ verdict: 'rate_limited', waitMs: 300 });
@@ -60,12 +67,16 @@ describe('token bucket', () => {
     }
     expect(slots).toEqual(Array.from({ length: 10 }, (_, i) => t0 + 100 * (i + 1)));
     // Back within a second of its slot: let through without a token (the bucket is not consulted).
-    expect(await store.admit('svc', 'r9', policy, 5000, { now: slots[9]! + 900, reservedAt: slots[9]! })).toEqual({ verdict: 'admitted', state: 'closed' });
+    expect(await store.admit('svc', 'r9', policy, 5000, { now: slots[9]! + 900, reservedAt: slots[9]! })).toEqual({
+      verdict: 'admitted',
+      state: 'closed',
+    });
     // Three seconds late, the other nine meet a bucket the refill has filled again: with five fresh
     // callers at the same instant, no more than burstLimit (5) calls go out, not 14.
     const at = t0 + 4000;
     const verdicts = [];
-    for (let i = 0; i < 9; i++) verdicts.push((await store.admit('svc', `r${i}`, policy, 5000, { now: at, reservedAt: slots[i]!, maxWaitMs: 0 })).verdict);
+    for (let i = 0; i < 9; i++)
+      verdicts.push((await store.admit('svc', `r${i}`, policy, 5000, { now: at, reservedAt: slots[i]!, maxWaitMs: 0 })).verdict);
     for (let i = 0; i < 5; i++) verdicts.push((await store.admit('svc', `f${i}`, policy, 5000, { now: at, maxWaitMs: 0 })).verdict);
     expect(verdicts.filter((v) => v === 'admitted')).toHaveLength(5);
   });
@@ -119,11 +130,12 @@ describe('circuit breaker', () => {
     await s.record('svc', 'a', 'failure', policy, t0 + 1001);
     await new Promise((r) => setTimeout(r, 100));
     sub.disconnect();
-    expect(events.map((e) => { const { type, service, from, to } = e as Record<string, string>; return `${type} ${service} ${from}->${to}`; })).toEqual([
-      'circuit svc closed->open',
-      'circuit svc open->half_open',
-      'circuit svc half_open->open',
-    ]);
+    expect(
+      events.map((e) => {
+        const { type, service, from, to } = e as Record<string, string>;
+        return `${type} ${service} ${from}->${to}`;
+      }),
+    ).toEqual(['circuit svc closed->open', 'circuit svc open->half_open', 'circuit svc half_open->open']);
   });
 
   it('keeps an open or half-open state until a trial closes it (no expiry); closed, the hash expires when idle', async () => {

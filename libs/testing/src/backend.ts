@@ -83,7 +83,9 @@ export async function startBackend(handler: BackendHandler = echo): Promise<Test
           const isJson = typeof reply.body !== 'string' && !bytes;
           const payload = reply.body === undefined ? '' : isJson ? JSON.stringify(reply.body) : (reply.body as string | Buffer);
           res.writeHead(reply.status ?? 200, {
-            ...(payload.length > 0 ? { 'content-type': bytes ? 'application/octet-stream' : isJson ? 'application/json' : 'text/plain' } : {}),
+            ...(payload.length > 0
+              ? { 'content-type': bytes ? 'application/octet-stream' : isJson ? 'application/json' : 'text/plain' }
+              : {}),
             ...(reply.headers ?? {}),
           });
           res.end(payload);

@@ -1,11 +1,4 @@
-export {
-  acquireRedis,
-  startRedisServer,
-  redisAnswers,
-  freePort,
-  HOW_TO_GET_REDIS,
-  type LocalRedis as TestRedis,
-} from '@mcp-gateway/redis';
+export { acquireRedis, startRedisServer, redisAnswers, freePort, HOW_TO_GET_REDIS, type LocalRedis as TestRedis } from '@mcp-gateway/redis';
 export * from './backend';
 export * from './process';
 export * from './prefix';

@@ -72,7 +72,8 @@ export async function startPrism(document: string, options: PrismOptions = {}): 
   }
   // Prism logs the probe's request after answering it: wait for that line, so that it is not read
   // as part of the first request a test sends.
-  for (const until = Date.now() + 2_000; !/\[HTTP SERVER\] get \/ .*terminated with error/.test(prism.output()) && Date.now() < until; ) await new Promise((r) => setTimeout(r, 10));
+  for (const until = Date.now() + 2_000; !/\[HTTP SERVER\] get \/ .*terminated with error/.test(prism.output()) && Date.now() < until;)
+    await new Promise((r) => setTimeout(r, 10));
   return {
     url,
     port,
@@ -97,7 +98,9 @@ export function prismRejection({ headers, body }: PrismAnswer): string | undefin
   const parserError = parsed?.error?.code;
   if (typeof parserError === 'string' && BODY_PARSER_ERRORS.includes(parserError)) return `${parserError}: ${parsed?.error?.message}`;
   const violations = parseJson(headerValue(headers, 'sl-violations') ?? '');
-  const requestErrors = (Array.isArray(violations) ? (violations as Violation[]) : []).filter((v) => v.location?.[0] === 'request' && v.severity === 'Error');
+  const requestErrors = (Array.isArray(violations) ? (violations as Violation[]) : []).filter(
+    (v) => v.location?.[0] === 'request' && v.severity === 'Error',
+  );
   return requestErrors.length ? requestErrors.map((v) => v.message).join('; ') : undefined;
 }
 

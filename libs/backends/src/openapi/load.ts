@@ -44,7 +44,13 @@ function parseText(text: string, where: string): unknown {
 async function fetchDocument(url: string): Promise<unknown> {
   const axios = require('axios') as AxiosStatic;
   const res = await axios
-    .get<string>(url, { timeout: 10_000, maxRedirects: 3, responseType: 'text', validateStatus: () => true, maxContentLength: 64 * 1024 * 1024 })
+    .get<string>(url, {
+      timeout: 10_000,
+      maxRedirects: 3,
+      responseType: 'text',
+      validateStatus: () => true,
+      maxContentLength: 64 * 1024 * 1024,
+    })
     .catch((err: unknown) => {
       throw new Error(`OpenAPI document at ${publicUrl(url)} could not be fetched: ${(err as { code?: string }).code ?? firstLine(err)}`);
     });
@@ -70,7 +76,8 @@ async function bundle(source: DocumentSource): Promise<Json> {
         http: { timeout: 10_000, redirects: 3, safeUrlResolver: false },
       },
     };
-    const doc = data === undefined ? await RefParser.bundle(base, options as never) : await RefParser.bundle(base, data as object, options as never);
+    const doc =
+      data === undefined ? await RefParser.bundle(base, options as never) : await RefParser.bundle(base, data as object, options as never);
     if (!isObject(doc)) throw new Error('the document is not an object');
     return doc;
   } catch (err) {
@@ -81,7 +88,9 @@ async function bundle(source: DocumentSource): Promise<Json> {
 
 /** Swagger 2.0 → OpenAPI 3.0 (swagger2openapi, patching the small errors it knows how to). */
 async function upgrade(doc: Json): Promise<Json> {
-  const converter = require('swagger2openapi') as { convertObj(doc: unknown, options: Record<string, unknown>): Promise<{ openapi: unknown }> };
+  const converter = require('swagger2openapi') as {
+    convertObj(doc: unknown, options: Record<string, unknown>): Promise<{ openapi: unknown }>;
+  };
   try {
     const { openapi } = await converter.convertObj(doc, { patch: true, warnOnly: true, resolveInternal: false });
     if (!isObject(openapi)) throw new Error('the conversion gave no document');

@@ -5,7 +5,9 @@ export const isFormMedia = (type: string): boolean => /^application\/x-www-form-
 export const isMultipartMedia = (type: string): boolean => /^multipart\/form-data\b/i.test(type);
 /** Answers read as text: text/*, XML, JavaScript, form data, YAML, … */
 export const isTextMedia = (type: string): boolean =>
-  /^text\//i.test(type) || /[/+]xml\b/i.test(type) || /^application\/(javascript|x-www-form-urlencoded|yaml|x-yaml|graphql|sql|csv)\b/i.test(type);
+  /^text\//i.test(type) ||
+  /[/+]xml\b/i.test(type) ||
+  /^application\/(javascript|x-www-form-urlencoded|yaml|x-yaml|graphql|sql|csv)\b/i.test(type);
 
 /** Order of preference for a request body: JSON, then forms, then text, then anything else. */
 export function mediaRank(type: string): number {

@@ -18,13 +18,29 @@ export const HEADER_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/;
  * Header parameters the gateway never takes from an argument: hop-by-hop and framing headers, the
  * ones OpenAPI says to ignore (Accept, Content-Type, Authorization), and the gateway's own.
  */
-const RESERVED_HEADERS = new Set(
-  [
-    'connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding',
-    'upgrade', 'host', 'content-length', 'expect', 'accept', 'content-type', 'authorization', 'cookie', 'user-agent',
-    'x-correlation-id', 'traceparent', 'tracestate', 'idempotency-key',
-  ],
-);
+const RESERVED_HEADERS = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'content-length',
+  'expect',
+  'accept',
+  'content-type',
+  'authorization',
+  'cookie',
+  'user-agent',
+  'x-correlation-id',
+  'traceparent',
+  'tracestate',
+  'idempotency-key',
+]);
 /** Argument names every MCP client and model API accepts. */
 const SAFE_ARG = /^[A-Za-z0-9_.-]{1,64}$/;
 const sanitizeArg = (name: string): string => name.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 64) || 'arg';
@@ -45,14 +61,22 @@ export interface ImportedOperations {
 function splitPath(raw: string): { path: string; pairs: [string, string][] } {
   const cut = raw.search(/[#?]/);
   if (cut < 0) return { path: raw, pairs: [] };
-  const rest = raw.slice(cut + 1).replace(/#/g, '&').split('&').filter((part) => part.includes('=')).join('&');
+  const rest = raw
+    .slice(cut + 1)
+    .replace(/#/g, '&')
+    .split('&')
+    .filter((part) => part.includes('='))
+    .join('&');
   const pairs = [...new URLSearchParams(rest)].filter(([k]) => k !== '');
   return { path: raw.slice(0, cut) || '/', pairs };
 }
 
 /** `GET /pets/{petId}#Action=X` → `get_pets_petId_Action_X`: readable, and the same for the same document. */
 function generatedName(method: string, rawPath: string): string {
-  const words = rawPath.replace(/[{}]/g, '').split(/[^A-Za-z0-9]+/).filter(Boolean);
+  const words = rawPath
+    .replace(/[{}]/g, '')
+    .split(/[^A-Za-z0-9]+/)
+    .filter(Boolean);
   return `${method}_${words.length > 0 ? words.join('_') : 'root'}`.slice(0, 128);
 }
 
@@ -66,7 +90,9 @@ function serverPath(servers: unknown): string | undefined {
   });
   let path: string;
   try {
-    path = /^[a-z][a-z0-9+.-]*:\/\/|^\/\//i.test(url) ? new URL(url, 'http://placeholder').pathname : new URL(url, 'http://placeholder/').pathname;
+    path = /^[a-z][a-z0-9+.-]*:\/\/|^\/\//i.test(url)
+      ? new URL(url, 'http://placeholder').pathname
+      : new URL(url, 'http://placeholder/').pathname;
   } catch {
     return undefined;
   }
@@ -84,7 +110,8 @@ function apiKeyPlacement(doc: Json, security: unknown): RequestBinding['apiKey']
       const scheme = deref(doc, schemes[name]);
       if (scheme?.type !== 'apiKey' || typeof scheme.name !== 'string') continue;
       const where = scheme.in;
-      if ((where === 'header' && HEADER_TOKEN.test(scheme.name)) || where === 'query' || where === 'cookie') return { in: where, name: scheme.name };
+      if ((where === 'header' && HEADER_TOKEN.test(scheme.name)) || where === 'query' || where === 'cookie')
+        return { in: where, name: scheme.name };
     }
   }
   return undefined;
@@ -93,7 +120,9 @@ function apiKeyPlacement(doc: Json, security: unknown): RequestBinding['apiKey']
 /** Media types of the success answers (the 2xx ones, else `default`), JSON first: the Accept header. */
 function successContent(doc: Json, responses: unknown): { accept?: string; json?: unknown } {
   if (!isObject(responses)) return {};
-  const codes = Object.keys(responses).filter((c) => /^2(\d\d|XX)$/i.test(c)).sort();
+  const codes = Object.keys(responses)
+    .filter((c) => /^2(\d\d|XX)$/i.test(c))
+    .sort();
   const chosen = (codes.length > 0 ? codes : 'default' in responses ? ['default'] : []).map((c) => deref(doc, responses[c]));
   const types: string[] = [];
   let json: unknown;
@@ -111,7 +140,9 @@ function successContent(doc: Json, responses: unknown): { accept?: string; json?
 const BINARY_FORMATS = new Set(['binary']);
 const isBinarySchema = (doc: Json, schema: unknown): boolean => {
   const s = deref(doc, schema);
-  return !!s && (s.type === 'string' || s.type === 'file' || s.type === undefined) && (BINARY_FORMATS.has(String(s.format)) || s.type === 'file');
+  return (
+    !!s && (s.type === 'string' || s.type === 'file' || s.type === undefined) && (BINARY_FORMATS.has(String(s.format)) || s.type === 'file')
+  );
 };
 const base64Schema = (mediaType: string | undefined, description: unknown): Json => ({
   type: 'string',
@@ -145,7 +176,8 @@ class OperationImport {
     let arg = SAFE_ARG.test(name) ? name : sanitizeArg(name);
     if (Object.hasOwn(this.properties, arg)) arg = sanitizeArg(`${where}_${name}`);
     for (let i = 2; Object.hasOwn(this.properties, arg); i++) arg = sanitizeArg(`${where}_${name}_${i}`);
-    if (arg !== name) this.notes.push({ where: this.where, change: 'parameter-renamed', reason: `${where} parameter ${name} is the argument ${arg}` });
+    if (arg !== name)
+      this.notes.push({ where: this.where, change: 'parameter-renamed', reason: `${where} parameter ${name} is the argument ${arg}` });
     return arg;
   }
 
@@ -166,9 +198,17 @@ function parameterSchema(imp: OperationImport, p: Json): { schema: unknown; json
 function addParameter(imp: OperationImport, p: Json, forbiddenHeaders: Set<string>, apiKey?: RequestBinding['apiKey']): void {
   const name = p.name as string;
   const where = p.in as ParameterBinding['in'];
-  if (apiKey && apiKey.in !== 'header' && apiKey.in === where && apiKey.name === name) return imp.leaveOut(`${where} parameter ${name} carries the service's credential`);
-  if (where === 'header' && (!HEADER_TOKEN.test(name) || RESERVED_HEADERS.has(name.toLowerCase()) || forbiddenHeaders.has(name.toLowerCase()))) {
-    const why = !HEADER_TOKEN.test(name) ? 'is not an HTTP header name' : forbiddenHeaders.has(name.toLowerCase()) ? "carries the service's credential" : 'is set by the gateway';
+  if (apiKey && apiKey.in !== 'header' && apiKey.in === where && apiKey.name === name)
+    return imp.leaveOut(`${where} parameter ${name} carries the service's credential`);
+  if (
+    where === 'header' &&
+    (!HEADER_TOKEN.test(name) || RESERVED_HEADERS.has(name.toLowerCase()) || forbiddenHeaders.has(name.toLowerCase()))
+  ) {
+    const why = !HEADER_TOKEN.test(name)
+      ? 'is not an HTTP header name'
+      : forbiddenHeaders.has(name.toLowerCase())
+        ? "carries the service's credential"
+        : 'is set by the gateway';
     return imp.leaveOut(`header ${name} ${why}`);
   }
   const arg = imp.argName(name, where);
@@ -184,7 +224,9 @@ function addParameter(imp: OperationImport, p: Json, forbiddenHeaders: Set<strin
     arg,
     in: where,
     name,
-    ...(style && ['form', 'simple', 'label', 'matrix', 'spaceDelimited', 'pipeDelimited', 'deepObject'].includes(style) ? { style: style as ParameterBinding['style'] } : {}),
+    ...(style && ['form', 'simple', 'label', 'matrix', 'spaceDelimited', 'pipeDelimited', 'deepObject'].includes(style)
+      ? { style: style as ParameterBinding['style'] }
+      : {}),
     ...(typeof p.explode === 'boolean' ? { explode: p.explode } : {}),
     ...(p.allowReserved === true ? { allowReserved: true } : {}),
     ...(json ? { json: true } : {}),
@@ -196,7 +238,8 @@ function declaredParameters(doc: Json, item: Json, op: Json): Json[] {
   const byKey = new Map<string, Json>();
   for (const raw of [...(Array.isArray(item.parameters) ? item.parameters : []), ...(Array.isArray(op.parameters) ? op.parameters : [])]) {
     const p = deref(doc, raw);
-    if (p && typeof p.name === 'string' && p.name !== '' && ['path', 'query', 'header', 'cookie'].includes(String(p.in))) byKey.set(`${String(p.in)}:${p.name}`, p);
+    if (p && typeof p.name === 'string' && p.name !== '' && ['path', 'query', 'header', 'cookie'].includes(String(p.in)))
+      byKey.set(`${String(p.in)}:${p.name}`, p);
   }
   return [...byKey.values()];
 }
@@ -213,11 +256,20 @@ function addBody(imp: OperationImport, op: Json): void {
   const resolved = deref(imp.doc, rawSchema);
   const required = requestBody.required === true;
   const structured = isJsonMedia(mediaType) || isFormMedia(mediaType) || isMultipartMedia(mediaType);
-  const props = resolved && isObject(resolved.properties) && !resolved.allOf && !resolved.anyOf && !resolved.oneOf ? resolved.properties : undefined;
+  const props =
+    resolved && isObject(resolved.properties) && !resolved.allOf && !resolved.anyOf && !resolved.oneOf ? resolved.properties : undefined;
   const names = props ? Object.keys(props) : [];
   const spread = structured && props && names.length > 0 && names.every((n) => SAFE_ARG.test(n) && !Object.hasOwn(imp.properties, n));
   // A free-form object body (`{type: object}`, nothing declared): the arguments no parameter takes are its properties.
-  const freeForm = structured && resolved && (!props || names.length === 0) && (resolved.type === 'object' || resolved.type === undefined) && !resolved.allOf && !resolved.anyOf && !resolved.oneOf && rawSchema !== undefined;
+  const freeForm =
+    structured &&
+    resolved &&
+    (!props || names.length === 0) &&
+    (resolved.type === 'object' || resolved.type === undefined) &&
+    !resolved.allOf &&
+    !resolved.anyOf &&
+    !resolved.oneOf &&
+    rawSchema !== undefined;
   if (freeForm) {
     const extra = resolved.additionalProperties;
     imp.additional = extra === undefined ? true : (imp.converter.convert(extra) as Json | boolean);
@@ -233,7 +285,12 @@ function addBody(imp: OperationImport, op: Json): void {
       if (isMultipartMedia(mediaType) && isBinarySchema(imp.doc, sub)) {
         imp.properties[name] = base64Schema(undefined, deref(imp.doc, sub)?.description);
         binary.push(name);
-      } else if (isMultipartMedia(mediaType) && isObject(deref(imp.doc, sub)) && deref(imp.doc, sub)!.type === 'array' && isBinarySchema(imp.doc, deref(imp.doc, sub)!.items)) {
+      } else if (
+        isMultipartMedia(mediaType) &&
+        isObject(deref(imp.doc, sub)) &&
+        deref(imp.doc, sub)!.type === 'array' &&
+        isBinarySchema(imp.doc, deref(imp.doc, sub)!.items)
+      ) {
         imp.properties[name] = { type: 'array', items: base64Schema(undefined, undefined) };
         binary.push(name);
       } else imp.properties[name] = convertedProps[name];
@@ -242,20 +299,34 @@ function addBody(imp: OperationImport, op: Json): void {
     if (required) imp.required.push(...inner);
     else if (inner.length > 0) {
       // An optional body still needs its required properties once any of its properties is sent.
-      const needs = Object.keys(convertedProps).map((p) => [p, inner.filter((r) => r !== p)] as const).filter(([, rest]) => rest.length > 0);
+      const needs = Object.keys(convertedProps)
+        .map((p) => [p, inner.filter((r) => r !== p)] as const)
+        .filter(([, rest]) => rest.length > 0);
       if (needs.length > 0) imp.dependentRequired = { ...imp.dependentRequired, ...Object.fromEntries(needs) };
     }
-    imp.body = { mediaType, properties: Object.keys(convertedProps), ...(binary.length > 0 ? { binary } : {}), ...(required ? { required: true } : {}) };
+    imp.body = {
+      mediaType,
+      properties: Object.keys(convertedProps),
+      ...(binary.length > 0 ? { binary } : {}),
+      ...(required ? { required: true } : {}),
+    };
     return;
   }
-  const arg = Object.hasOwn(imp.properties, 'body') ? (Object.hasOwn(imp.properties, 'requestBody') ? 'request_body' : 'requestBody') : 'body';
+  const arg = Object.hasOwn(imp.properties, 'body')
+    ? Object.hasOwn(imp.properties, 'requestBody')
+      ? 'request_body'
+      : 'requestBody'
+    : 'body';
   const bytes = !structured && !isTextMedia(mediaType) && (rawSchema === undefined || isBinarySchema(imp.doc, rawSchema));
   if (bytes) {
     imp.properties[arg] = base64Schema(mediaType, requestBody.description);
     binary.push(arg);
   } else {
     const schema = rawSchema === undefined ? (structured ? {} : { type: 'string' }) : imp.converter.convert(rawSchema);
-    imp.properties[arg] = isObject(schema) && typeof requestBody.description === 'string' && !schema.description ? { ...schema, description: requestBody.description } : schema;
+    imp.properties[arg] =
+      isObject(schema) && typeof requestBody.description === 'string' && !schema.description
+        ? { ...schema, description: requestBody.description }
+        : schema;
   }
   if (required) imp.required.push(arg);
   imp.body = { mediaType, arg, ...(binary.length > 0 ? { binary } : {}) };
@@ -270,7 +341,10 @@ interface OperationSource {
 }
 
 /** One document operation → ours, or the reason it cannot be one. */
-function importOperation({ doc, rawPath, item, method, op }: OperationSource, name: string): { operation?: OperationDefinition; notes: DefinitionNote[]; reason?: string } {
+function importOperation(
+  { doc, rawPath, item, method, op }: OperationSource,
+  name: string,
+): { operation?: OperationDefinition; notes: DefinitionNote[]; reason?: string } {
   const where = `${method.toUpperCase()} ${rawPath}`;
   if (method === 'trace') return { notes: [], reason: 'TRACE echoes the request back, credentials included' };
   const { path, pairs } = splitPath(rawPath);
@@ -281,7 +355,10 @@ function importOperation({ doc, rawPath, item, method, op }: OperationSource, na
   const fixedNames = new Set(pairs.map(([k]) => k));
   for (const [k, v] of pairs) {
     const where = (declared.find((p) => p.name === k && p.in !== 'path')?.in as ParameterBinding['in'] | undefined) ?? 'query';
-    if (where === 'header' && (!HEADER_TOKEN.test(k) || RESERVED_HEADERS.has(k.toLowerCase()) || forbidden.has(k.toLowerCase()) || !/^[\t\x20-\x7e]*$/.test(v))) {
+    if (
+      where === 'header' &&
+      (!HEADER_TOKEN.test(k) || RESERVED_HEADERS.has(k.toLowerCase()) || forbidden.has(k.toLowerCase()) || !/^[\t\x20-\x7e]*$/.test(v))
+    ) {
       imp.leaveOut(`fixed header ${k} from the path is set by the gateway, or is not a one-line header`);
       continue;
     }
@@ -323,7 +400,8 @@ function importOperation({ doc, rawPath, item, method, op }: OperationSource, na
     request,
     ...outputSchema(doc, success.json),
   });
-  if (!parsed.success) return { notes: imp.notes, reason: `${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message ?? 'invalid'}` };
+  if (!parsed.success)
+    return { notes: imp.notes, reason: `${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message ?? 'invalid'}` };
   return { operation: parsed.data, notes: imp.notes };
 }
 
@@ -377,8 +455,23 @@ export function importOperations(doc: Json): ImportedOperations {
         continue;
       }
       taken.add(name);
-      if (name !== wanted) out.notes.push({ where, operation: name, change: 'renamed', reason: `${id ? 'operationId' : 'name'} ${wanted} is used by an earlier operation` });
-      else if (!id) out.notes.push({ where, operation: name, change: 'renamed', reason: typeof op.operationId === 'string' ? 'operationId has control characters or is too long' : 'no operationId: named from method and path' });
+      if (name !== wanted)
+        out.notes.push({
+          where,
+          operation: name,
+          change: 'renamed',
+          reason: `${id ? 'operationId' : 'name'} ${wanted} is used by an earlier operation`,
+        });
+      else if (!id)
+        out.notes.push({
+          where,
+          operation: name,
+          change: 'renamed',
+          reason:
+            typeof op.operationId === 'string'
+              ? 'operationId has control characters or is too long'
+              : 'no operationId: named from method and path',
+        });
       out.notes.push(...result.notes.map((n) => ({ ...n, operation: name })));
       out.operations.push(result.operation);
       out.tags.set(name, Array.isArray(op.tags) ? op.tags.filter((t): t is string => typeof t === 'string') : []);

@@ -29,10 +29,31 @@ export function deref(doc: Json, value: unknown, depth = 0): Json | undefined {
 }
 
 const TYPES = new Set(['array', 'boolean', 'integer', 'null', 'number', 'object', 'string']);
-const ANNOTATIONS = ['title', 'description', 'default', 'deprecated', 'readOnly', 'writeOnly', 'format', 'contentEncoding', 'contentMediaType'];
+const ANNOTATIONS = [
+  'title',
+  'description',
+  'default',
+  'deprecated',
+  'readOnly',
+  'writeOnly',
+  'format',
+  'contentEncoding',
+  'contentMediaType',
+];
 const NUMBERS = ['multipleOf', 'maximum', 'minimum'];
 const COUNTS = ['maxLength', 'minLength', 'maxItems', 'minItems', 'maxContains', 'minContains', 'maxProperties', 'minProperties'];
-const ONE_SCHEMA = ['contains', 'additionalProperties', 'propertyNames', 'not', 'if', 'then', 'else', 'unevaluatedProperties', 'unevaluatedItems', 'contentSchema'];
+const ONE_SCHEMA = [
+  'contains',
+  'additionalProperties',
+  'propertyNames',
+  'not',
+  'if',
+  'then',
+  'else',
+  'unevaluatedProperties',
+  'unevaluatedItems',
+  'contentSchema',
+];
 const SCHEMA_LISTS = ['allOf', 'anyOf', 'oneOf', 'prefixItems'];
 const SCHEMA_MAPS = ['properties', 'patternProperties', 'dependentSchemas'];
 
@@ -104,7 +125,8 @@ export class SchemaConverter {
     const target = resolvePointer(this.doc, ref);
     const siblings = this.keywords({ ...schema, $ref: undefined, nullable: undefined }, stack) as Json;
     const annotationsOnly = Object.keys(siblings).every((k) => ANNOTATIONS.includes(k) || k === 'examples');
-    if (target === undefined) return { ...siblings, description: [siblings.description, `(undefined schema ${ref})`].filter(Boolean).join(' ') };
+    if (target === undefined)
+      return { ...siblings, description: [siblings.description, `(undefined schema ${ref})`].filter(Boolean).join(' ') };
     let resolved: unknown;
     if ((this.uses.get(ref) ?? 0) <= 1 && !stack.includes(ref)) resolved = this.convert(target, [...stack, ref]);
     else resolved = { $ref: `#/$defs/${this.define(ref, target)}` };
@@ -132,7 +154,8 @@ export class SchemaConverter {
     const out: Json = {};
     this.copyType(s, out);
     for (const k of ANNOTATIONS) if (s[k] !== undefined && s[k] !== null) out[k] = s[k];
-    for (const k of ['title', 'description', 'format', 'contentEncoding', 'contentMediaType']) if (typeof out[k] !== 'string') delete out[k];
+    for (const k of ['title', 'description', 'format', 'contentEncoding', 'contentMediaType'])
+      if (typeof out[k] !== 'string') delete out[k];
     for (const k of ['deprecated', 'readOnly', 'writeOnly']) if (typeof out[k] !== 'boolean') delete out[k];
     if (Array.isArray(s.examples)) out.examples = s.examples;
     else if (s.example !== undefined) out.examples = [s.example];
@@ -152,9 +175,11 @@ export class SchemaConverter {
     if (this.use === 'response') for (const k of ['additionalProperties', 'unevaluatedProperties']) if (out[k] === false) delete out[k];
     if (Array.isArray(s.items)) out.prefixItems = s.items.map((i) => this.convert(i, stack));
     else if (s.items !== undefined && (typeof s.items === 'boolean' || isObject(s.items))) out.items = this.convert(s.items, stack);
-    for (const k of SCHEMA_LISTS) if (Array.isArray(s[k]) && (s[k] as unknown[]).length > 0) out[k] = (s[k] as unknown[]).map((i) => this.convert(i, stack));
+    for (const k of SCHEMA_LISTS)
+      if (Array.isArray(s[k]) && (s[k] as unknown[]).length > 0) out[k] = (s[k] as unknown[]).map((i) => this.convert(i, stack));
     for (const k of SCHEMA_MAPS) if (isObject(s[k])) out[k] = this.schemaMap(s[k] as Json, stack, k === 'properties');
-    if (isObject(out.patternProperties)) for (const p of Object.keys(out.patternProperties)) if (!compiles(p)) delete out.patternProperties[p];
+    if (isObject(out.patternProperties))
+      for (const p of Object.keys(out.patternProperties)) if (!compiles(p)) delete out.patternProperties[p];
     this.copyRequired(s, out);
     // 3.0's nullable with no type to widen (beside allOf, oneOf, …): null is one more way to be valid.
     if (s.nullable === true && out.type === undefined && out.enum === undefined) return { anyOf: [out, { type: 'null' }] };
@@ -164,7 +189,9 @@ export class SchemaConverter {
   /** `type` (with OpenAPI 3.0's `nullable` as a union with null) and `enum`. */
   private copyType(s: Json, out: Json): void {
     const raw = s.type === 'file' ? 'string' : s.type;
-    const listed = (Array.isArray(raw) ? raw : raw === undefined ? [] : [raw]).filter((t): t is string => typeof t === 'string' && TYPES.has(t));
+    const listed = (Array.isArray(raw) ? raw : raw === undefined ? [] : [raw]).filter(
+      (t): t is string => typeof t === 'string' && TYPES.has(t),
+    );
     if (s.type === 'file' && s.format === undefined) out.format = 'binary';
     const types = [...new Set(listed)];
     if (s.nullable === true && types.length > 0 && !types.includes('null')) types.push('null');
@@ -178,7 +205,10 @@ export class SchemaConverter {
 
   /** 3.0's boolean exclusiveMinimum/Maximum (JSON Schema draft 4) → 2020-12's numbers. */
   private copyExclusive(s: Json, out: Json): void {
-    for (const [exclusive, bound] of [['exclusiveMinimum', 'minimum'], ['exclusiveMaximum', 'maximum']] as const) {
+    for (const [exclusive, bound] of [
+      ['exclusiveMinimum', 'minimum'],
+      ['exclusiveMaximum', 'maximum'],
+    ] as const) {
       const v = s[exclusive];
       if (typeof v === 'number') out[exclusive] = v;
       else if (v === true && typeof s[bound] === 'number') {
