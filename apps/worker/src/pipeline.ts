@@ -57,7 +57,8 @@ export interface PipelineDeps {
 
 /**
  * One job, in the named steps of the pipeline:
- *   start → deadline → resolve operation → admit → call → record → retry or publish.
+ *   resolve → start and admit → decide (end now, wait for admission, or call) → call → settle
+ *   (retry or publish).
  * The processor never lets a request end without a stored result: every exit publishes one,
  * except a RetryLater, after which BullMQ runs the job again.
  */
@@ -78,7 +79,7 @@ export function createProcessor(deps: PipelineDeps) {
     });
     const abandon = deps.inFlight.begin(job.data.id);
     try {
-      await runJob(job, token, span, abandon);
+      await runJob({ deps, now, job, token, span, abandon, log: jobLogger(deps.logger, job.data) });
       span.end();
     } catch (err) {
       span.end({ error: (err as Error).name });
@@ -87,245 +88,354 @@ export function createProcessor(deps: PipelineDeps) {
       deps.inFlight.end(job.data.id, abandon);
     }
   };
+}
 
-  async function runJob(job: Job<GatewayJobData>, token: string | undefined, span: GatewaySpan, abandon: CallAbandon): Promise<void> {
-    const d = job.data;
-    const attempt = job.attemptsMade + 1;
-    // Every line about this job carries its ids and the caller's trace. Made on first use: most jobs
-    // log only their end (with the same fields), and a child logger per job is measurable CPU.
-    const log = lazyChild(deps.logger, {
-      id: d.id,
-      correlationId: d.correlationId,
-      traceparent: d.traceparent,
-      service: d.service,
-      operation: d.operation,
-    });
-    // When the worker took the job: the request's start (and the end of its queue wait).
-    const takenAt = now();
-    // 1. resolve the service and operation (definitions can change between enqueue and now), from memory
-    let resolved: { service: ServiceConfig; op: OperationDefinition; label: string } | GatewayError;
-    try {
-      const service = deps.registry.require(d.service);
-      const op = await deps.registry.operation(d.service, d.operation);
-      resolved = { service, op, label: await deps.registry.operationLabel(d.service, op.name) };
-    } catch (err) {
-      resolved = isGatewayError(err) ? err : new GatewayError('INTERNAL_ERROR');
-    }
+/** What every step of one run reads. */
+interface Run {
+  deps: PipelineDeps;
+  now: () => number;
+  job: Job<GatewayJobData>;
+  token: string | undefined;
+  span: GatewaySpan;
+  abandon: CallAbandon;
+  log: LazyLogger;
+}
 
-    // 2. start (mark the request active, unless it ended while it waited) and, when there is a call to
-    //    make, admit it: breaker, then rate limit, in one atomic step shared by every worker. Both go
-    //    in one write. A job the bucket cannot serve now reserves its own future token (when that
-    //    comes before its deadline) and sleeps in the delayed set until then: no worker spins, and no
-    //    herd of waiting jobs re-checks the bucket each time a token appears. An open circuit delays
-    //    it the same way.
-    const timeLeft = d.deadline - now();
-    const policy =
-      resolved instanceof GatewayError
-        ? undefined
-        : { rateLimit: resolved.service.rateLimit, circuitBreaker: resolved.service.circuitBreaker };
-    // A token that comes so late that no call could finish in time is not worth reserving.
-    const callBudget = Math.min(1000, Math.floor(timeLeft / 4));
-    // A call that must not be repeated is marked first (see 3.): the mark outlives this worker.
-    const once = !(resolved instanceof GatewayError) && !isIdempotent(resolved.op);
-    const [starting, admitting] = inOneWrite(
-      deps.redis,
-      () =>
-        [
-          deps.records.start(d.id, takenAt, 'active', once),
-          policy && timeLeft > 0
-            ? deps.resilience.admit(d.service, d.id, policy, Math.max(0, timeLeft) + 5000, {
-                // A trial permit outlives the call by a margin; if this worker dies, the permit frees itself.
-                maxWaitMs: Math.max(0, timeLeft - callBudget),
-                ...(d.reservedAttempt === job.attemptsMade && d.reservedAt !== undefined ? { reservedAt: d.reservedAt } : {}),
-              })
-            : undefined,
-        ] as const,
-    );
-    // Read once the start is known (and only then).
-    admitting?.catch(() => undefined);
-    const started = await starting;
-    if (started.state !== 'active') {
-      // A trial permit taken for a job that will not run is given back (a token is not: a rare loss).
-      const admitted = await admitting?.catch(() => undefined);
-      if (admitted?.verdict === 'admitted' && policy)
-        await deps.resilience.record(d.service, d.id, 'neutral', policy).catch(() => undefined);
-      if (started.state === 'missing') {
-        // The record outlives the deadline by design; missing means it was deleted or lost with Redis data.
-        log.error('job has no request record (deleted, or Redis lost data): it is not run');
-      } else {
-        // Cancelled (or otherwise ended) while it waited: nothing to do, the result is already stored.
-        log.debug({ state: started.state }, 'job skipped: request already ended');
-      }
-      return;
-    }
-    const meta = {
-      startedAt: started.startedAt,
-      operationLabel: resolved instanceof GatewayError ? '_unknown' : resolved.label,
-      backendMs: undefined as number | undefined,
-    };
-    if (job.attemptsMade === 0 && d.reservedAttempt === undefined) {
-      deps.metrics.queueWaitSeconds.observe({ service: d.service }, Math.max(0, started.startedAt - d.acceptedAt) / 1000);
-      if (deps.tracing.enabled)
-        deps.tracing
-          .startSpan(`queue ${d.service}`, { parent: d.traceparent, startTime: d.acceptedAt })
-          .end({ endTime: started.startedAt });
-    }
-    const finish = (
-      result: Omit<MCPResponse, 'metadata' | 'id'> & { dataJson?: string },
-      attempts: number,
-      backendStatus?: number,
-      breaker?: BreakerRecord,
-    ) =>
-      publish(
-        deps,
-        d,
-        {
-          ...result,
-          attempts,
-          backendStatus,
-          startedAt: meta.startedAt,
-          now: now(),
-          operationLabel: meta.operationLabel,
-          backendMs: meta.backendMs,
-        },
-        breaker,
-      );
+/** Every line about a job carries its ids and the caller's trace; the child logger is made on first use. */
+function jobLogger(logger: Logger, d: GatewayJobData): LazyLogger {
+  return lazyChild(logger, {
+    id: d.id,
+    correlationId: d.correlationId,
+    traceparent: d.traceparent,
+    service: d.service,
+    operation: d.operation,
+  });
+}
 
-    // 3. a call an earlier run may have sent, the deadline, then what resolving found (there is an
-    //    admission exactly when the last two are fine)
-    if (once && started.markedBefore !== undefined && policy) {
-      // A run before this one took the job, may have sent the call, and never ended (its worker died or
-      // lost the job's lock). Sending it again could do twice what must be done once: the caller is
-      // told the outcome is unknown instead (not a retryable TIMEOUT, even past the deadline). A trial
-      // permit this run was admitted with is given back.
-      const admitted = (await admitting?.catch(() => undefined))?.verdict === 'admitted';
-      const message =
-        'A worker stopped while this call may have been in flight; the operation is not idempotent, so it was not sent again: the backend may or may not have acted on it';
-      return finish(
-        {
-          status: 'error',
-          error: errorBody('BACKEND_ERROR', message, {
-            details: { outcome: 'unknown', markedAt: new Date(started.markedBefore).toISOString() },
-          }),
-        },
-        // The run that may have sent it counts as an attempt.
-        job.attemptsMade + 1,
-        undefined,
-        admitted ? { outcome: 'neutral', policy, log } : undefined,
-      );
-    }
-    if (timeLeft <= 0) {
-      return finish(
-        { status: 'error', error: errorBody('TIMEOUT', 'The deadline passed before the backend could be called') },
-        job.attemptsMade,
-      );
-    }
-    if (resolved instanceof GatewayError || !admitting || !policy) {
-      return finish(
-        { status: 'error', error: (resolved instanceof GatewayError ? resolved : new GatewayError('INTERNAL_ERROR')).toBody() },
-        job.attemptsMade,
-      );
-    }
-    const { service, op } = resolved;
-    const admission = await admitting;
-    if (admission.verdict === 'rate_limited') {
-      const message = `The service's rate limit had no room before the deadline (next token in ${admission.waitMs} ms)`;
-      return finish({ status: 'error', error: errorBody('RATE_LIMITED', message, { retryAfterMs: admission.waitMs }) }, job.attemptsMade);
-    }
-    if (admission.verdict === 'circuit_open' && now() + admission.waitMs >= d.deadline) {
-      const message = `The circuit of ${d.service} is ${admission.state === 'open' ? 'open' : 'half-open with its trial calls taken'}; no call could be made before the deadline`;
-      return finish(
-        {
-          status: 'error',
-          error: errorBody('CIRCUIT_OPEN', message, { retryAfterMs: admission.waitMs, details: { circuit: admission.state } }),
-        },
-        job.attemptsMade,
-      );
-    }
-    if (admission.verdict === 'reserved' || admission.verdict === 'circuit_open') {
-      if (admission.verdict === 'reserved' && d.reservedAt !== admission.slotAt) {
-        await job.updateData({ ...d, reservedAttempt: job.attemptsMade, reservedAt: admission.slotAt });
-      }
-      await deps.records.setState(d.id, 'queued');
-      log.debug({ verdict: admission.verdict, waitMs: admission.waitMs }, 'job waits for admission');
-      await job.moveToDelayed(now() + admission.waitMs, token);
-      throw new DelayedError();
-    }
+async function runJob(run: Run): Promise<void> {
+  const { job, now } = run;
+  // When the worker took the job: the request's start (and the end of its queue wait).
+  const takenAt = now();
+  const target = await resolveTarget(run.deps, job.data);
+  const { starting, admitting, policy, once, timeLeft } = startAndAdmit(run, target, takenAt);
+  // Read once the start is known (and only then).
+  admitting?.catch(() => undefined);
+  const started = await starting;
+  if (started.state !== 'active') return skipEnded(run, started, admitting, policy);
+  observeQueueWait(run, started.startedAt);
+  const meta: RunMeta = { startedAt: started.startedAt, operationLabel: target.kind === 'resolved' ? target.label : '_unknown' };
+  const decision = await decide(run, { target, started, admitting, policy, once, timeLeft });
+  if (decision.kind === 'end') return finish(run, meta, decision);
+  if (decision.kind === 'wait') return waitForAdmission(run, decision);
+  const outcome = await callBackend(run, decision);
+  meta.backendMs = outcome.durationMs;
+  if (outcome.kind !== 'not_sent')
+    run.deps.metrics.backendSeconds.observe({ service: job.data.service, operation: meta.operationLabel }, outcome.durationMs / 1000);
+  const settled = settle(run, decision, outcome);
+  if (settled.kind === 'retry') return retryLater(run, settled);
+  return finish(run, meta, settled);
+}
 
-    // 4. call, with the time left as the timeout
-    const call = deps.tracing.startSpan(`${op.method} ${d.service}`, {
-      kind: 'client',
-      parent: span.traceparent,
-      attributes: { 'http.request.method': op.method, 'mcp.service': d.service, 'mcp.operation': op.name },
-    });
-    const outcome = await deps.caller.call({
-      service: d.service,
-      config: service,
-      operation: op,
-      parameters: d.parameters,
-      timeoutMs: Math.max(1, d.deadline - now()),
-      abandon,
-      headers: {
-        'X-Correlation-ID': d.correlationId,
-        traceparent: call.traceparent,
-        'Idempotency-Key': d.id,
-        'X-Gateway-Worker': deps.workerId,
-      },
-    });
+/** The service and operation as defined now (definitions can change between enqueue and now), from memory. */
+type Target =
+  { kind: 'resolved'; service: ServiceConfig; op: OperationDefinition; label: string } | { kind: 'unresolved'; error: GatewayError };
 
-    call.setAttributes({
-      'http.response.status_code': outcome.kind === 'response' ? outcome.status : undefined,
-      'mcp.outcome': outcome.kind,
-    });
-    call.end(
-      outcome.kind === 'response' && outcome.status < 500
-        ? {}
-        : outcome.kind === 'response'
-          ? { error: `HTTP ${outcome.status}` }
-          : { error: outcome.kind },
-    );
-
-    // 5. record: 5xx, timeouts and connection errors count against the breaker; 4xx do not.
-    meta.backendMs = outcome.durationMs;
-    if (outcome.kind !== 'not_sent')
-      deps.metrics.backendSeconds.observe({ service: d.service, operation: meta.operationLabel }, outcome.durationMs / 1000);
-    const c = classifyOutcome(outcome);
-    // A timeout counts against the service only when the request had the service's own deadline (or a
-    // longer one): a caller that chose a shorter one cannot open the circuit for everyone.
-    const shortened = outcome.kind === 'timeout' && d.deadline - d.acceptedAt < (service.timeout ?? deps.config.defaultTimeout);
-    const breaker: BreakerRecord = { outcome: c.ok ? 'success' : c.countsAsFailure && !shortened ? 'failure' : 'neutral', policy, log };
-
-    // 6. retry or publish (a published result goes in one write after its breaker record)
-    const status = outcome.kind === 'response' ? outcome.status : undefined;
-    if (c.ok) {
-      // The answer's JSON goes into the result as the backend sent it (numbers beyond a double's
-      // precision included), not serialized again from its parse.
-      const answer =
-        outcome.kind === 'response' ? { data: outcome.data, ...(outcome.json === undefined ? {} : { dataJson: outcome.json }) } : {};
-      return finish({ status: 'success', ...answer }, attempt, status, breaker);
-    }
-    const retryPolicy = deps.registry.retryPolicy(d.service);
-    const error = outcomeError(outcome, c, attempt, retryPolicy);
-    const safeToRepeat = isIdempotent(op) || c.neverSent;
-    if (c.retryable && safeToRepeat) {
-      const delay = nextRetryDelay({
-        policy: retryPolicy,
-        attemptsMade: attempt,
-        retryAfterMs: c.retryAfterMs,
-        now: now(),
-        deadline: d.deadline,
-      });
-      if (delay !== undefined) {
-        // Best effort: a breaker that cannot be updated must not turn a backend's answer into an error.
-        await deps.resilience.record(d.service, d.id, breaker.outcome, policy).catch((err: unknown) => breakerNotRecorded(log, err));
-        await deps.records.setState(d.id, 'retrying');
-        deps.metrics.retries.inc({ service: d.service });
-        log.info({ attempt, delayMs: delay, reason: error.message, backendStatus: status }, 'retry scheduled');
-        throw new RetryLater(delay, error, status);
-      }
-    }
-    return finish({ status: 'error', error: safeToRepeat ? error : mayHaveActed(error, outcome) }, attempt, status, breaker);
+async function resolveTarget(deps: PipelineDeps, d: GatewayJobData): Promise<Target> {
+  try {
+    const service = deps.registry.require(d.service);
+    const op = await deps.registry.operation(d.service, d.operation);
+    return { kind: 'resolved', service, op, label: await deps.registry.operationLabel(d.service, op.name) };
+  } catch (err) {
+    return { kind: 'unresolved', error: isGatewayError(err) ? err : new GatewayError('INTERNAL_ERROR') };
   }
+}
+
+/**
+ * Marks the request active (unless it ended while it waited) and, when there is a call to make,
+ * admits it: breaker, then rate limit, in one atomic step shared by every worker; both go in one
+ * write. A job the bucket cannot serve now reserves its own future token (when that comes before its
+ * deadline) and sleeps in the delayed set until then: no worker spins, and no herd of waiting jobs
+ * re-checks the bucket each time a token appears. An open circuit delays it the same way.
+ */
+function startAndAdmit(run: Run, target: Target, takenAt: number) {
+  const { deps, job } = run;
+  const d = job.data;
+  const timeLeft = d.deadline - run.now();
+  const policy: ResiliencePolicy | undefined =
+    target.kind === 'resolved' ? { rateLimit: target.service.rateLimit, circuitBreaker: target.service.circuitBreaker } : undefined;
+  // A token that comes so late that no call could finish in time is not worth reserving.
+  const callBudget = Math.min(1000, Math.floor(timeLeft / 4));
+  // A call that must not be repeated is marked first (see decide): the mark outlives this worker.
+  const once = target.kind === 'resolved' && !isIdempotent(target.op);
+  const [starting, admitting] = inOneWrite(
+    deps.redis,
+    () =>
+      [
+        deps.records.start(d.id, takenAt, 'active', once),
+        policy && timeLeft > 0
+          ? deps.resilience.admit(d.service, d.id, policy, Math.max(0, timeLeft) + 5000, {
+              // A trial permit outlives the call by a margin; if this worker dies, the permit frees itself.
+              maxWaitMs: Math.max(0, timeLeft - callBudget),
+              ...(d.reservedAttempt === job.attemptsMade && d.reservedAt !== undefined ? { reservedAt: d.reservedAt } : {}),
+            })
+          : undefined,
+      ] as const,
+  );
+  return { starting, admitting, policy, once, timeLeft };
+}
+
+type Started = Awaited<ReturnType<RequestRecords['start']>>;
+type Admitting = ReturnType<typeof startAndAdmit>['admitting'];
+type Admission = NonNullable<Awaited<Admitting>>;
+
+/** A job whose request already ended (cancelled while it waited) or has no record: nothing to run. */
+async function skipEnded(run: Run, started: Started, admitting: Admitting, policy: ResiliencePolicy | undefined): Promise<void> {
+  // A trial permit taken for a job that will not run is given back (a token is not: a rare loss).
+  const admitted = await admitting?.catch(() => undefined);
+  if (admitted?.verdict === 'admitted' && policy)
+    await run.deps.resilience.record(run.job.data.service, run.job.data.id, 'neutral', policy).catch(() => undefined);
+  if (started.state === 'missing') {
+    // The record outlives the deadline by design; missing means it was deleted or lost with Redis data.
+    run.log.error('job has no request record (deleted, or Redis lost data): it is not run');
+  } else {
+    run.log.debug({ state: started.state }, 'job skipped: request already ended');
+  }
+}
+
+/** The first run of a job that did not wait for a token: its queue wait, as a metric and a span. */
+function observeQueueWait(run: Run, startedAt: number): void {
+  const { deps, job } = run;
+  const d = job.data;
+  if (job.attemptsMade !== 0 || d.reservedAttempt !== undefined) return;
+  deps.metrics.queueWaitSeconds.observe({ service: d.service }, Math.max(0, startedAt - d.acceptedAt) / 1000);
+  if (deps.tracing.enabled)
+    deps.tracing.startSpan(`queue ${d.service}`, { parent: d.traceparent, startTime: d.acceptedAt }).end({ endTime: startedAt });
+}
+
+/** What a started run does: end the request now, wait in the delayed set for admission, or call. */
+type Decision =
+  | ({ kind: 'end' } & Ending)
+  | { kind: 'wait'; verdict: 'reserved' | 'circuit_open'; waitMs: number; slotAt?: number }
+  | { kind: 'call'; service: ServiceConfig; op: OperationDefinition; policy: ResiliencePolicy };
+
+/** A request's end: its result, the attempts made, and the breaker record to write with it. */
+interface Ending {
+  result: Omit<MCPResponse, 'metadata' | 'id'> & { dataJson?: string };
+  attempts: number;
+  backendStatus?: number;
+  breaker?: BreakerRecord;
+}
+
+interface DecideInput {
+  target: Target;
+  started: Started;
+  admitting: Admitting;
+  policy: ResiliencePolicy | undefined;
+  once: boolean;
+  timeLeft: number;
+}
+
+/** A call an earlier run may have sent, the deadline, then what resolving and admission found. */
+async function decide(run: Run, { target, started, admitting, policy, once, timeLeft }: DecideInput): Promise<Decision> {
+  const { job } = run;
+  if (once && started.markedBefore !== undefined && policy) return unknownOutcome(job, started.markedBefore, admitting, policy, run.log);
+  if (timeLeft <= 0) {
+    return end(errorBody('TIMEOUT', 'The deadline passed before the backend could be called'), job.attemptsMade);
+  }
+  if (target.kind === 'unresolved' || !admitting || !policy) {
+    return end((target.kind === 'unresolved' ? target.error : new GatewayError('INTERNAL_ERROR')).toBody(), job.attemptsMade);
+  }
+  return admissionDecision(run, await admitting, target, policy);
+}
+
+const end = (error: ErrorBody, attempts: number, breaker?: BreakerRecord): Decision => ({
+  kind: 'end',
+  result: { status: 'error', error },
+  attempts,
+  ...(breaker ? { breaker } : {}),
+});
+
+/**
+ * A run before this one took the job, may have sent the call, and never ended (its worker died or
+ * lost the job's lock). Sending it again could do twice what must be done once: the caller is told
+ * the outcome is unknown instead (not a retryable TIMEOUT, even past the deadline). A trial permit
+ * this run was admitted with is given back.
+ */
+async function unknownOutcome(
+  job: Job<GatewayJobData>,
+  markedAt: number,
+  admitting: Admitting,
+  policy: ResiliencePolicy,
+  log: LazyLogger,
+): Promise<Decision> {
+  const admitted = (await admitting?.catch(() => undefined))?.verdict === 'admitted';
+  const message =
+    'A worker stopped while this call may have been in flight; the operation is not idempotent, so it was not sent again: the backend may or may not have acted on it';
+  const error = errorBody('BACKEND_ERROR', message, { details: { outcome: 'unknown', markedAt: new Date(markedAt).toISOString() } });
+  // The run that may have sent it counts as an attempt.
+  return end(error, job.attemptsMade + 1, admitted ? { outcome: 'neutral', policy, log } : undefined);
+}
+
+function admissionDecision(
+  run: Run,
+  admission: Admission,
+  target: Extract<Target, { kind: 'resolved' }>,
+  policy: ResiliencePolicy,
+): Decision {
+  const { job } = run;
+  const d = job.data;
+  if (admission.verdict === 'rate_limited') {
+    const message = `The service's rate limit had no room before the deadline (next token in ${admission.waitMs} ms)`;
+    return end(errorBody('RATE_LIMITED', message, { retryAfterMs: admission.waitMs }), job.attemptsMade);
+  }
+  if (admission.verdict === 'circuit_open' && run.now() + admission.waitMs >= d.deadline) {
+    const message = `The circuit of ${d.service} is ${admission.state === 'open' ? 'open' : 'half-open with its trial calls taken'}; no call could be made before the deadline`;
+    return end(
+      errorBody('CIRCUIT_OPEN', message, { retryAfterMs: admission.waitMs, details: { circuit: admission.state } }),
+      job.attemptsMade,
+    );
+  }
+  if (admission.verdict === 'reserved') return { kind: 'wait', verdict: 'reserved', waitMs: admission.waitMs, slotAt: admission.slotAt };
+  if (admission.verdict === 'circuit_open') return { kind: 'wait', verdict: 'circuit_open', waitMs: admission.waitMs };
+  return { kind: 'call', service: target.service, op: target.op, policy };
+}
+
+/** The job sleeps in the delayed set until its reserved token (or the breaker's next look) is due. */
+async function waitForAdmission(run: Run, wait: Extract<Decision, { kind: 'wait' }>): Promise<never> {
+  const { deps, job } = run;
+  const d = job.data;
+  if (wait.verdict === 'reserved' && d.reservedAt !== wait.slotAt) {
+    await job.updateData({ ...d, reservedAttempt: job.attemptsMade, reservedAt: wait.slotAt });
+  }
+  await deps.records.setState(d.id, 'queued');
+  run.log.debug({ verdict: wait.verdict, waitMs: wait.waitMs }, 'job waits for admission');
+  await job.moveToDelayed(run.now() + wait.waitMs, run.token);
+  throw new DelayedError();
+}
+
+/** The backend call, with the time left as its timeout, in a client span. */
+async function callBackend(run: Run, call: Extract<Decision, { kind: 'call' }>): Promise<BackendOutcome> {
+  const { deps, job, span } = run;
+  const d = job.data;
+  const client = deps.tracing.startSpan(`${call.op.method} ${d.service}`, {
+    kind: 'client',
+    parent: span.traceparent,
+    attributes: { 'http.request.method': call.op.method, 'mcp.service': d.service, 'mcp.operation': call.op.name },
+  });
+  const outcome = await deps.caller.call({
+    service: d.service,
+    config: call.service,
+    operation: call.op,
+    parameters: d.parameters,
+    timeoutMs: Math.max(1, d.deadline - run.now()),
+    abandon: run.abandon,
+    headers: {
+      'X-Correlation-ID': d.correlationId,
+      traceparent: client.traceparent,
+      'Idempotency-Key': d.id,
+      'X-Gateway-Worker': deps.workerId,
+    },
+  });
+  client.setAttributes({
+    'http.response.status_code': outcome.kind === 'response' ? outcome.status : undefined,
+    'mcp.outcome': outcome.kind,
+  });
+  const failed = outcome.kind === 'response' ? (outcome.status < 500 ? undefined : `HTTP ${outcome.status}`) : outcome.kind;
+  client.end(failed ? { error: failed } : {});
+  return outcome;
+}
+
+type Settled =
+  ({ kind: 'end' } & Ending) | { kind: 'retry'; delayMs: number; error: ErrorBody; backendStatus?: number; breaker: BreakerRecord };
+
+/**
+ * What the outcome means: 5xx, timeouts and connection errors count against the breaker, 4xx do not;
+ * a retryable failure with attempts and time left is retried when repeating it is safe.
+ */
+function settle(run: Run, call: Extract<Decision, { kind: 'call' }>, outcome: BackendOutcome): Settled {
+  const { deps, job } = run;
+  const d = job.data;
+  const attempt = job.attemptsMade + 1;
+  const c = classifyOutcome(outcome);
+  // A timeout counts against the service only when the request had the service's own deadline (or a
+  // longer one): a caller that chose a shorter one cannot open the circuit for everyone.
+  const shortened = outcome.kind === 'timeout' && d.deadline - d.acceptedAt < (call.service.timeout ?? deps.config.defaultTimeout);
+  const breaker: BreakerRecord = {
+    outcome: c.ok ? 'success' : c.countsAsFailure && !shortened ? 'failure' : 'neutral',
+    policy: call.policy,
+    log: run.log,
+  };
+  const backendStatus = outcome.kind === 'response' ? outcome.status : undefined;
+  if (c.ok) {
+    // The answer's JSON goes into the result as the backend sent it (numbers beyond a double's
+    // precision included), not serialized again from its parse.
+    const answer =
+      outcome.kind === 'response' ? { data: outcome.data, ...(outcome.json === undefined ? {} : { dataJson: outcome.json }) } : {};
+    return { kind: 'end', result: { status: 'success', ...answer }, attempts: attempt, backendStatus, breaker };
+  }
+  const retryPolicy = deps.registry.retryPolicy(d.service);
+  const error = outcomeError(outcome, c, attempt, retryPolicy);
+  const safeToRepeat = isIdempotent(call.op) || c.neverSent;
+  if (c.retryable && safeToRepeat) {
+    const delayMs = nextRetryDelay({
+      policy: retryPolicy,
+      attemptsMade: attempt,
+      retryAfterMs: c.retryAfterMs,
+      now: run.now(),
+      deadline: d.deadline,
+    });
+    if (delayMs !== undefined) return { kind: 'retry', delayMs, error, backendStatus, breaker };
+  }
+  return {
+    kind: 'end',
+    result: { status: 'error', error: safeToRepeat ? error : mayHaveActed(error, outcome) },
+    attempts: attempt,
+    backendStatus,
+    breaker,
+  };
+}
+
+/** Records the outcome for the breaker, marks the request retrying, and hands the job back to BullMQ. */
+async function retryLater(run: Run, retry: Extract<Settled, { kind: 'retry' }>): Promise<never> {
+  const { deps, job } = run;
+  const d = job.data;
+  // Best effort: a breaker that cannot be updated must not turn a backend's answer into an error.
+  await deps.resilience
+    .record(d.service, d.id, retry.breaker.outcome, retry.breaker.policy)
+    .catch((err: unknown) => breakerNotRecorded(run.log, err));
+  await deps.records.setState(d.id, 'retrying');
+  deps.metrics.retries.inc({ service: d.service });
+  run.log.info(
+    { attempt: job.attemptsMade + 1, delayMs: retry.delayMs, reason: retry.error.message, backendStatus: retry.backendStatus },
+    'retry scheduled',
+  );
+  throw new RetryLater(retry.delayMs, retry.error, retry.backendStatus);
+}
+
+/** When the run started and what it called, for the result's metadata and the metrics. */
+interface RunMeta {
+  startedAt: number;
+  operationLabel: string;
+  /** The last backend call's duration. */
+  backendMs?: number;
+}
+
+/** Publishes the request's result (in one write after its breaker record, when there is one). */
+function finish(run: Run, meta: RunMeta, ending: Ending): Promise<void> {
+  return publish(
+    run.deps,
+    run.job.data,
+    {
+      ...ending.result,
+      attempts: ending.attempts,
+      backendStatus: ending.backendStatus,
+      startedAt: meta.startedAt,
+      now: run.now(),
+      operationLabel: meta.operationLabel,
+      backendMs: meta.backendMs,
+    },
+    ending.breaker,
+  );
 }
 
 /**
