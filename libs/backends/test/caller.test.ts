@@ -17,6 +17,10 @@ const newCaller = (prefix: string) => {
   return c;
 };
 
+/** A GET of `path` on a backend, with no credential. */
+const getFrom = (endpoint: string, path: string) =>
+  newCaller('p').call({ service: 's', config: svc({ endpoint }), operation: op('GET', path), parameters: {}, timeoutMs: 2000 });
+
 beforeAll(async () => {
   redis = createRedis(testRedisUrl(), 'blocking', 'backends-test');
   backend = await startBackend();
@@ -132,14 +136,7 @@ describe('BackendCaller: imported operations', () => {
         ? { body: png, headers: { 'content-type': 'image/png' } }
         : { body: '<a>1</a>', headers: { 'content-type': 'application/xml' } },
     );
-    const call = (path: string) =>
-      newCaller('p').call({
-        service: 's',
-        config: svc({ endpoint: files.url }),
-        operation: op('GET', path),
-        parameters: {},
-        timeoutMs: 2000,
-      });
+    const call = (path: string) => getFrom(files.url, path);
     expect(await call('/img')).toMatchObject({
       kind: 'response',
       status: 200,
@@ -348,14 +345,7 @@ describe('BackendCaller: transport outcomes', () => {
           ? { body: 'plain words' }
           : { status: 204 },
     );
-    const call = (path: string) =>
-      newCaller('p').call({
-        service: 's',
-        config: svc({ endpoint: shapes.url }),
-        operation: op('GET', path),
-        parameters: {},
-        timeoutMs: 2000,
-      });
+    const call = (path: string) => getFrom(shapes.url, path);
     expect(await call('/json')).toMatchObject({
       kind: 'response',
       status: 200,
