@@ -23,47 +23,16 @@ export function createApp(deps: ApiDeps): express.Express {
   answerHeaders(app);
   app.use(correlation);
   app.use(deps.lifecycle.middleware());
-  // Counted when the answer is sent; the route label is the template (`/mcp/requests/:id`), never the URL.
-  // One listener for all answers (`this` is the response), not a closure held by every waiting one.
-  function countAnswer(this: Response): void {
-    const req = this.req;
-    const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
-    deps.metrics.httpRequests.inc({ route, method: req.method, status: String(this.statusCode) });
-    const code = this.locals.errorCode as string | undefined;
-    if (code) deps.metrics.rejections.inc({ code });
-  }
-  app.use((_req: Request, res: Response, next: NextFunction) => {
-    res.on('finish', countAnswer);
-    next();
-  });
+  app.use(answerCounter(deps));
   app.get('/metrics', (_req: Request, res: Response, next: NextFunction) => {
     deps.metrics
       .text()
       .then((text) => res.status(200).type(deps.metrics.contentType()).send(text))
       .catch(next);
   });
-  const origins = deps.config.cors.origins;
-  if (origins.length > 0) {
-    // Before auth, so a browser's preflight (which carries no credentials) is answered.
-    app.use(
-      cors({
-        origin: origins.includes('*') ? '*' : origins,
-        methods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
-        allowedHeaders: [
-          'Content-Type',
-          'Authorization',
-          'X-API-Key',
-          'X-Correlation-ID',
-          'Prefer',
-          'traceparent',
-          'Mcp-Session-Id',
-          'Mcp-Protocol-Version',
-        ],
-        exposedHeaders: ['X-Correlation-ID', 'Location', 'Content-Location', 'Retry-After', 'Mcp-Session-Id'],
-        maxAge: 600,
-      }),
-    );
-  }
+  // Before auth, so a browser's preflight (which carries no credentials) is answered.
+  const allowOrigins = corsFor(deps.config.cors.origins);
+  if (allowOrigins) app.use(allowOrigins);
   const json = express.json({ limit: deps.config.limits.maxBodyBytes, strict: true });
   const auth = agentAuth(deps.config);
   const requests = requestHandlers(deps);
@@ -93,17 +62,7 @@ export function createApp(deps: ApiDeps): express.Express {
   app.get('/mcp/requests/:id', requests.poll);
   app.delete('/mcp/requests/:id', requests.cancel);
   app.get('/mcp/health', services.health);
-  // Kubernetes: liveness = the process serves; readiness = it should get traffic (not stopping, Redis up).
-  app.get('/mcp/health/live', (_req: Request, res: Response) => {
-    res.status(200).json({ status: 'live' });
-  });
-  app.get('/mcp/health/ready', (_req: Request, res: Response, next: NextFunction) => {
-    if (deps.lifecycle.stopping) return void res.status(503).json({ status: 'stopping' });
-    deps.broker
-      .ping()
-      .then((up) => res.status(up ? 200 : 503).json({ status: up ? 'ready' : 'redis unreachable' }))
-      .catch(next);
-  });
+  mountProbes(app, deps);
   app.get('/mcp/services', services.list);
   app.get('/mcp/services/:name/definition', services.definition);
   app.get('/mcp/services/:name/metrics', services.metrics);
@@ -127,6 +86,59 @@ export function createApp(deps: ApiDeps): express.Express {
     sendError(res, e);
   });
   return app;
+}
+
+/**
+ * Counts each answer when it is sent; the route label is the template (`/mcp/requests/:id`), never the
+ * URL. One listener for all answers (`this` is the response), not a closure held by every waiting one.
+ */
+function answerCounter(deps: ApiDeps) {
+  function countAnswer(this: Response): void {
+    const req = this.req;
+    const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
+    deps.metrics.httpRequests.inc({ route, method: req.method, status: String(this.statusCode) });
+    const code = this.locals.errorCode as string | undefined;
+    if (code) deps.metrics.rejections.inc({ code });
+  }
+  return (_req: Request, res: Response, next: NextFunction) => {
+    res.on('finish', countAnswer);
+    next();
+  };
+}
+
+/** CORS for the configured browser origins, or none when no origin is allowed. */
+function corsFor(origins: string[]) {
+  if (origins.length === 0) return undefined;
+  return cors({
+    origin: origins.includes('*') ? '*' : origins,
+    methods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
+    allowedHeaders: [
+      'Content-Type',
+      'Authorization',
+      'X-API-Key',
+      'X-Correlation-ID',
+      'Prefer',
+      'traceparent',
+      'Mcp-Session-Id',
+      'Mcp-Protocol-Version',
+    ],
+    exposedHeaders: ['X-Correlation-ID', 'Location', 'Content-Location', 'Retry-After', 'Mcp-Session-Id'],
+    maxAge: 600,
+  });
+}
+
+/** Kubernetes: liveness = the process serves; readiness = it should get traffic (not stopping, Redis up). */
+function mountProbes(app: express.Express, deps: ApiDeps): void {
+  app.get('/mcp/health/live', (_req: Request, res: Response) => {
+    res.status(200).json({ status: 'live' });
+  });
+  app.get('/mcp/health/ready', (_req: Request, res: Response, next: NextFunction) => {
+    if (deps.lifecycle.stopping) return void res.status(503).json({ status: 'stopping' });
+    deps.broker
+      .ping()
+      .then((up) => res.status(up ? 200 : 503).json({ status: up ? 'ready' : 'redis unreachable' }))
+      .catch(next);
+  });
 }
 
 /**

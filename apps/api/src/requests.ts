@@ -19,37 +19,44 @@ import { parseWaitPreference } from './prefer';
 /** The longest a poll waits for its request to end (`Prefer: wait=N` on GET). */
 const MAX_POLL_WAIT_MS = 60_000;
 
+/** A request's result, with where it can be read again (Location too when it is a TIMEOUT: poll there). */
+function answer(res: Response, ended: ResultMessage): void {
+  const at = `/mcp/requests/${encodeURIComponent(ended.id)}`;
+  res.setHeader('Content-Location', at);
+  if (ended.state !== 'completed' && ended.result.error?.code === 'TIMEOUT') res.setHeader('Location', at);
+  sendResult(res, ended);
+}
+
+function accepted(res: Response, id: string, state: string): void {
+  res
+    .status(202)
+    .setHeader('Location', `/mcp/requests/${encodeURIComponent(id)}`)
+    .json({ id, state });
+}
+
+/**
+ * The request's span (tracing on) is the parent of everything the job does; its context is the job's
+ * traceparent. Tracing off, the traceparent is a new span id under the caller's, and no listener
+ * (and closure) is held per waiting caller.
+ */
+function requestSpan(deps: ApiDeps, req: Request, res: Response) {
+  const span = deps.tracing.startSpan('POST /mcp/request', { kind: 'server', parent: parseTraceparent(req.get('traceparent')) });
+  if (deps.tracing.enabled) {
+    res.on('finish', () => {
+      span.setAttributes({ 'http.response.status_code': res.statusCode, 'mcp.correlation_id': req.correlationId });
+      span.end(res.statusCode >= 500 ? { error: `HTTP ${res.statusCode}` } : {});
+    });
+  }
+  return span;
+}
+
 export function requestHandlers(deps: ApiDeps) {
   const { broker } = deps;
   const submitRequest = createSubmitter(deps);
 
-  /** A request's result, with where it can be read again (Location too when it is a TIMEOUT: poll there). */
-  const answer = (res: Response, ended: ResultMessage) => {
-    const at = `/mcp/requests/${encodeURIComponent(ended.id)}`;
-    res.setHeader('Content-Location', at);
-    if (ended.state !== 'completed' && ended.result.error?.code === 'TIMEOUT') res.setHeader('Location', at);
-    sendResult(res, ended);
-  };
-
-  const accepted = (res: Response, id: string, state: string) => {
-    res
-      .status(202)
-      .setHeader('Location', `/mcp/requests/${encodeURIComponent(id)}`)
-      .json({ id, state });
-  };
-
   /** POST /mcp/request: validate, enqueue (idempotently), then answer sync, async or after Prefer: wait. */
   async function submit(req: Request, res: Response): Promise<void> {
-    // The request's span (tracing on) is the parent of everything the job does; its context is the
-    // job's traceparent. Tracing off, the traceparent is a new span id under the caller's.
-    const span = deps.tracing.startSpan('POST /mcp/request', { kind: 'server', parent: parseTraceparent(req.get('traceparent')) });
-    // Tracing off, the span only makes the traceparent: no listener (and closure) held per waiting caller.
-    if (deps.tracing.enabled) {
-      res.on('finish', () => {
-        span.setAttributes({ 'http.response.status_code': res.statusCode, 'mcp.correlation_id': req.correlationId });
-        span.end(res.statusCode >= 500 ? { error: `HTTP ${res.statusCode}` } : {});
-      });
-    }
+    const span = requestSpan(deps, req, res);
     if (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body)) {
       throw new GatewayError('VALIDATION_ERROR', 'The body must be a JSON object (Content-Type: application/json)');
     }

@@ -14,30 +14,32 @@ export function publicEndpoint(endpoint: string): string {
   return u.toString().replace(/\/$/, '');
 }
 
+/**
+ * A service's status from the shared state: `unavailable` without a worker serving it, `unhealthy`
+ * when its health probe fails, `degraded` while its circuit is not closed, else `healthy`.
+ */
+async function serviceState(
+  deps: ApiDeps,
+  name: string,
+  workers: number,
+): Promise<{ status: string; circuit: string; lastCheck?: string; probe?: ProbeResult }> {
+  const svc = deps.registry.require(name);
+  const [breaker, probe] = await Promise.all([deps.resilience.breaker(name, svc), deps.health.read(name).catch(() => undefined)]);
+  const status =
+    workers === 0 ? 'unavailable' : probe?.status === 'unhealthy' ? 'unhealthy' : breaker.state === 'closed' ? 'healthy' : 'degraded';
+  return { status, circuit: breaker.state, ...(probe ? { lastCheck: probe.lastCheck, probe } : {}) };
+}
+
+/** The live workers, and how many serve each service. */
+async function workersByService(deps: ApiDeps): Promise<{ count: number; serving: Map<string, number> }> {
+  const live = await deps.presence.live();
+  const serving = new Map<string, number>();
+  for (const w of live) for (const s of w.services) serving.set(s, (serving.get(s) ?? 0) + 1);
+  return { count: live.length, serving };
+}
+
 export function serviceHandlers(deps: ApiDeps) {
-  const { broker, registry, presence, resilience } = deps;
-
-  /**
-   * A service's status from the shared state: `unavailable` without a worker serving it, `unhealthy`
-   * when its health probe fails, `degraded` while its circuit is not closed, else `healthy`.
-   */
-  async function serviceState(
-    name: string,
-    workers: number,
-  ): Promise<{ status: string; circuit: string; lastCheck?: string; probe?: ProbeResult }> {
-    const svc = registry.require(name);
-    const [breaker, probe] = await Promise.all([resilience.breaker(name, svc), deps.health.read(name).catch(() => undefined)]);
-    const status =
-      workers === 0 ? 'unavailable' : probe?.status === 'unhealthy' ? 'unhealthy' : breaker.state === 'closed' ? 'healthy' : 'degraded';
-    return { status, circuit: breaker.state, ...(probe ? { lastCheck: probe.lastCheck, probe } : {}) };
-  }
-
-  async function workersByService(): Promise<{ count: number; serving: Map<string, number> }> {
-    const live = await presence.live();
-    const serving = new Map<string, number>();
-    for (const w of live) for (const s of w.services) serving.set(s, (serving.get(s) ?? 0) + 1);
-    return { count: live.length, serving };
-  }
+  const { broker, registry, resilience } = deps;
 
   /** GET /mcp/health — 503 when Redis cannot be reached (the gateway cannot accept work). */
   async function health(_req: Request, res: Response): Promise<void> {
@@ -47,13 +49,13 @@ export function serviceHandlers(deps: ApiDeps) {
       res.status(503).json({ status: 'unhealthy', redis: 'down', workers: { count: 0 }, services: {} });
       return;
     }
-    const { count, serving } = await workersByService().catch(() => ({ count: 0, serving: new Map<string, number>() }));
+    const { count, serving } = await workersByService(deps).catch(() => ({ count: 0, serving: new Map<string, number>() }));
     const services: Record<string, { status: string; circuit: string; workers: number; lastCheck: string }> = {};
     await Promise.all(
       registry.names().map(async (name) => {
         const n = serving.get(name) ?? 0;
         // lastCheck: the health probe's time when the service has a healthPath, else this read's.
-        services[name] = { lastCheck: now, ...(await serviceState(name, n)), workers: n };
+        services[name] = { lastCheck: now, ...(await serviceState(deps, name, n)), workers: n };
       }),
     );
     const allServed = Object.values(services).every((s) => s.status === 'healthy');
@@ -62,7 +64,7 @@ export function serviceHandlers(deps: ApiDeps) {
 
   /** GET /mcp/services — never any credential. */
   async function list(req: Request, res: Response): Promise<void> {
-    const { serving } = await workersByService();
+    const { serving } = await workersByService(deps);
     const services = await Promise.all(
       registry
         .names()
@@ -72,7 +74,7 @@ export function serviceHandlers(deps: ApiDeps) {
           const [counts, def, state] = await Promise.all([
             broker.counts(name),
             registry.definition(name).catch(() => undefined),
-            serviceState(name, serving.get(name) ?? 0),
+            serviceState(deps, name, serving.get(name) ?? 0),
           ]);
           return {
             name,

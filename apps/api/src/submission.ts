@@ -51,6 +51,42 @@ export type SubmissionOutcome =
  * service and permission, operation and parameters, the fast-fail checks, the idempotent enqueue,
  * and the wait (registered before enqueueing, so a fast worker cannot finish unseen).
  */
+/** Why a new request is refused at once: an open circuit, a full queue, or a rate-limit wait longer than its deadline. */
+function refusal(name: string, service: ServiceConfig, peek: PeekResult, timeoutMs: number): GatewayError | undefined {
+  if (peek.openWaitMs > 0) {
+    const message = `The circuit of ${name} is open after repeated backend failures; retry in ${Math.ceil(peek.openWaitMs / 1000)} s`;
+    return new GatewayError('CIRCUIT_OPEN', message, { retryAfterMs: peek.openWaitMs, details: { circuit: 'open' } });
+  }
+  if (peek.queueDepth >= service.maxQueueDepth) {
+    return new GatewayError('OVERLOADED', `The queue of ${name} is full (${peek.queueDepth} waiting)`, { retryAfterMs: 1000 });
+  }
+  if (peek.tokenWaitMs > timeoutMs) {
+    return new GatewayError('RATE_LIMITED', `The rate limit of ${name} has no room within the deadline`, {
+      retryAfterMs: peek.tokenWaitMs,
+    });
+  }
+  return undefined;
+}
+
+/** The queued job of an accepted request: its deadline counts from now. */
+function jobData(s: Submission, id: string, operation: string, parameters: Record<string, unknown>, timeoutMs: number): GatewayJobData {
+  const meta = s.request.metadata ?? {};
+  const acceptedAt = Date.now();
+  return {
+    id,
+    service: s.request.service,
+    operation,
+    parameters,
+    correlationId: s.correlationId,
+    traceparent: s.traceparent,
+    // With inbound auth on, the credential decides who the agent is, whatever the body claims.
+    ...(s.agent ? { agentId: s.agent.id } : meta.agentId ? { agentId: meta.agentId } : {}),
+    acceptedAt,
+    deadline: acceptedAt + timeoutMs,
+    priority: meta.priority ?? 'normal',
+  };
+}
+
 export function createSubmitter(deps: ApiDeps) {
   const { config, broker, waiter, registry, validator } = deps;
 
@@ -83,24 +119,8 @@ export function createSubmitter(deps: ApiDeps) {
     const peek = await peekShared(name, service).catch((err: unknown) => {
       throw new GatewayError('UNAVAILABLE', 'The gateway cannot reach Redis; try again shortly', { retryAfterMs: 1000, cause: err });
     });
-    if (peek.openWaitMs > 0) {
-      throw new GatewayError(
-        'CIRCUIT_OPEN',
-        `The circuit of ${name} is open after repeated backend failures; retry in ${Math.ceil(peek.openWaitMs / 1000)} s`,
-        {
-          retryAfterMs: peek.openWaitMs,
-          details: { circuit: 'open' },
-        },
-      );
-    }
-    if (peek.queueDepth >= service.maxQueueDepth) {
-      throw new GatewayError('OVERLOADED', `The queue of ${name} is full (${peek.queueDepth} waiting)`, { retryAfterMs: 1000 });
-    }
-    if (peek.tokenWaitMs > timeoutMs) {
-      throw new GatewayError('RATE_LIMITED', `The rate limit of ${name} has no room within the deadline`, {
-        retryAfterMs: peek.tokenWaitMs,
-      });
-    }
+    const refused = refusal(name, service, peek, timeoutMs);
+    if (refused) throw refused;
   }
 
   return async function submit(s: Submission): Promise<SubmissionOutcome> {
@@ -125,20 +145,7 @@ export function createSubmitter(deps: ApiDeps) {
     // refusing new work: fast fail applies to new requests only. A caller's own id is therefore read
     // first; a fresh id is new by construction, and its check goes in one write with its claim.
     if (body.id && !(await broker.records.get(id).catch(() => undefined))) await failFast(body.service, service, timeoutMs);
-    const acceptedAt = Date.now();
-    const data: GatewayJobData = {
-      id,
-      service: body.service,
-      operation: op.name,
-      parameters,
-      correlationId: s.correlationId,
-      traceparent: s.traceparent,
-      // With inbound auth on, the credential decides who the agent is, whatever the body claims.
-      ...(s.agent ? { agentId: s.agent.id } : meta.agentId ? { agentId: meta.agentId } : {}),
-      acceptedAt,
-      deadline: acceptedAt + timeoutMs,
-      priority: meta.priority ?? 'normal',
-    };
+    const data = jobData(s, id, op.name, parameters, timeoutMs);
 
     const untilDeadline = timeoutMs + DEADLINE_GRACE_MS;
     const waitMs = Math.min(s.waitMs, untilDeadline);
