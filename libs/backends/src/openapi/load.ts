@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import type { AxiosStatic } from 'axios';
 import { isObject, type Json } from './schema';
 
@@ -31,13 +32,37 @@ function firstLine(err: unknown): string {
   return line.replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>]+/gi, (url) => publicUrl(url));
 }
 
-/** YAML (and so JSON) text → data, loaded on first use. */
+/** JSON or YAML text → data (the YAML parser is loaded only for what is not JSON). */
 function parseText(text: string, where: string): unknown {
+  if (/^\s*[{[]/.test(text)) {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      // Not JSON after all: YAML is a superset, and says what is wrong.
+    }
+  }
   try {
     return (require('yaml') as typeof import('yaml')).parse(text, { maxAliasCount: 10_000 });
   } catch (err) {
-    throw new Error(`OpenAPI document ${where} is not valid JSON or YAML: ${firstLine(err)}`);
+    throw new Error(`OpenAPI document ${where} could not be read: not valid JSON or YAML: ${firstLine(err)}`);
   }
+}
+
+/** The document in a file, read and parsed. */
+async function readFileDocument(file: string): Promise<unknown> {
+  const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    throw new Error(`OpenAPI document ${file} could not be read: ${err.code ?? firstLine(err)}`);
+  });
+  return parseText(text, file);
+}
+
+/** Whether any `$ref` points outside the document (a file or URL): only then is a bundler needed. */
+function hasExternalRef(node: unknown): boolean {
+  if (Array.isArray(node)) return node.some(hasExternalRef);
+  if (!isObject(node)) return false;
+  if (typeof node.$ref === 'string' && !node.$ref.startsWith('#')) return true;
+  for (const v of Object.values(node)) if (typeof v === 'object' && v !== null && hasExternalRef(v)) return true;
+  return false;
 }
 
 /** The document at a URL, fetched with the gateway's own limits (its address may well be internal). */
@@ -64,10 +89,13 @@ async function fetchDocument(url: string): Promise<unknown> {
  * may not reach the gateway's files through a reference.
  */
 async function bundle(source: DocumentSource): Promise<Json> {
-  const RefParser = require('@apidevtools/json-schema-ref-parser') as typeof import('@apidevtools/json-schema-ref-parser');
   const base = 'file' in source ? source.file : source.url;
   const where = 'file' in source ? source.file : publicUrl(source.url);
-  const data = 'file' in source ? undefined : await fetchDocument(source.url);
+  const data = 'file' in source ? await readFileDocument(source.file) : await fetchDocument(source.url);
+  if (!isObject(data)) throw new Error(`OpenAPI document ${where} could not be read: it is not an object`);
+  // Most documents are one file: the bundler (and its first load) is for those that reference others.
+  if (!hasExternalRef(data)) return data;
+  const RefParser = require('@apidevtools/json-schema-ref-parser') as typeof import('@apidevtools/json-schema-ref-parser');
   try {
     const options = {
       resolve: {
@@ -76,8 +104,7 @@ async function bundle(source: DocumentSource): Promise<Json> {
         http: { timeout: 10_000, redirects: 3, safeUrlResolver: false },
       },
     };
-    const doc =
-      data === undefined ? await RefParser.bundle(base, options as never) : await RefParser.bundle(base, data as object, options as never);
+    const doc = await RefParser.bundle(base, data, options as never);
     if (!isObject(doc)) throw new Error('the document is not an object');
     return doc;
   } catch (err) {
