@@ -4,8 +4,8 @@ import { loadOpenApiDocument, type DocumentSource } from './load';
 import { importOperations } from './operations';
 
 export { filterOperations, type OperationFilter } from './filter';
-export { loadOpenApiDocument, publicUrl, type DocumentSource, type LoadedDocument } from './load';
-export { importOperations, HEADER_TOKEN, type ImportedOperations } from './operations';
+export { loadOpenApiDocument, type DocumentSource, type LoadedDocument } from './load';
+export { importOperations, type ImportedOperations } from './operations';
 export { isFormMedia, isJsonMedia, isMultipartMedia, isTextMedia } from './media';
 
 export interface OpenApiImport {

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { AxiosStatic } from 'axios';
+import { redactUrl } from '@mcp-gateway/config';
 import { isObject, type Json } from './schema';
 
 /** An OpenAPI document read, its external references bundled in, and upgraded to 3.x when it was Swagger 2.0. */
@@ -16,20 +17,10 @@ export type DocumentSource = { file: string } | { url: string };
 
 const MAX_WARNINGS = 20;
 
-/** A URL as errors may show it: no credentials, no query. */
-export function publicUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.origin}${u.pathname}`;
-  } catch {
-    return '(invalid URL)';
-  }
-}
-
 /** The first line of an error's message, every URL in it without credentials or query. */
 function firstLine(err: unknown): string {
   const line = (err instanceof Error ? err.message : String(err)).split('\n')[0]!.trim();
-  return line.replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>]+/gi, (url) => publicUrl(url));
+  return line.replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>]+/gi, (url) => redactUrl(url));
 }
 
 /** JSON or YAML text → data (the YAML parser is loaded only for what is not JSON). */
@@ -77,10 +68,10 @@ async function fetchDocument(url: string): Promise<unknown> {
       maxContentLength: 64 * 1024 * 1024,
     })
     .catch((err: unknown) => {
-      throw new Error(`OpenAPI document at ${publicUrl(url)} could not be fetched: ${(err as { code?: string }).code ?? firstLine(err)}`);
+      throw new Error(`OpenAPI document at ${redactUrl(url)} could not be fetched: ${(err as { code?: string }).code ?? firstLine(err)}`);
     });
-  if (res.status !== 200) throw new Error(`OpenAPI document at ${publicUrl(url)} answered ${res.status}`);
-  return parseText(typeof res.data === 'string' ? res.data : JSON.stringify(res.data), `at ${publicUrl(url)}`);
+  if (res.status !== 200) throw new Error(`OpenAPI document at ${redactUrl(url)} answered ${res.status}`);
+  return parseText(typeof res.data === 'string' ? res.data : JSON.stringify(res.data), `at ${redactUrl(url)}`);
 }
 
 /**
@@ -90,7 +81,7 @@ async function fetchDocument(url: string): Promise<unknown> {
  */
 async function bundle(source: DocumentSource): Promise<Json> {
   const base = 'file' in source ? source.file : source.url;
-  const where = 'file' in source ? source.file : publicUrl(source.url);
+  const where = 'file' in source ? source.file : redactUrl(source.url);
   const data = 'file' in source ? await readFileDocument(source.file) : await fetchDocument(source.url);
   if (!isObject(data)) throw new Error(`OpenAPI document ${where} could not be read: it is not an object`);
   // Most documents are one file: the bundler (and its first load) is for those that reference others.

@@ -6,14 +6,13 @@ import {
   type ParameterBinding,
   type RequestBinding,
 } from '@mcp-gateway/protocol';
+import { HEADER_NAME } from '@mcp-gateway/config';
 import { concreteMediaType, isFormMedia, isJsonMedia, isMultipartMedia, isTextMedia, mediaRank } from './media';
 import { deref, isObject, SchemaConverter, type Json } from './schema';
 
 /** Methods of an OpenAPI path item, in the order operations are listed. */
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
 
-/** RFC 9110 token: what a header name may be. */
-export const HEADER_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/;
 /**
  * Header parameters the gateway never takes from an argument: hop-by-hop and framing headers, the
  * ones OpenAPI says to ignore (Accept, Content-Type, Authorization), and the gateway's own.
@@ -110,7 +109,7 @@ function apiKeyPlacement(doc: Json, security: unknown): RequestBinding['apiKey']
       const scheme = deref(doc, schemes[name]);
       if (scheme?.type !== 'apiKey' || typeof scheme.name !== 'string') continue;
       const where = scheme.in;
-      if ((where === 'header' && HEADER_TOKEN.test(scheme.name)) || where === 'query' || where === 'cookie')
+      if ((where === 'header' && HEADER_NAME.test(scheme.name)) || where === 'query' || where === 'cookie')
         return { in: where, name: scheme.name };
     }
   }
@@ -202,9 +201,9 @@ function addParameter(imp: OperationImport, p: Json, forbiddenHeaders: Set<strin
     return imp.leaveOut(`${where} parameter ${name} carries the service's credential`);
   if (
     where === 'header' &&
-    (!HEADER_TOKEN.test(name) || RESERVED_HEADERS.has(name.toLowerCase()) || forbiddenHeaders.has(name.toLowerCase()))
+    (!HEADER_NAME.test(name) || RESERVED_HEADERS.has(name.toLowerCase()) || forbiddenHeaders.has(name.toLowerCase()))
   ) {
-    const why = !HEADER_TOKEN.test(name)
+    const why = !HEADER_NAME.test(name)
       ? 'is not an HTTP header name'
       : forbiddenHeaders.has(name.toLowerCase())
         ? "carries the service's credential"
@@ -357,7 +356,7 @@ function importOperation(
     const where = (declared.find((p) => p.name === k && p.in !== 'path')?.in as ParameterBinding['in'] | undefined) ?? 'query';
     if (
       where === 'header' &&
-      (!HEADER_TOKEN.test(k) || RESERVED_HEADERS.has(k.toLowerCase()) || forbidden.has(k.toLowerCase()) || !/^[\t\x20-\x7e]*$/.test(v))
+      (!HEADER_NAME.test(k) || RESERVED_HEADERS.has(k.toLowerCase()) || forbidden.has(k.toLowerCase()) || !/^[\t\x20-\x7e]*$/.test(v))
     ) {
       imp.leaveOut(`fixed header ${k} from the path is set by the gateway, or is not a one-line header`);
       continue;
