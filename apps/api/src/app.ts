@@ -2,14 +2,15 @@ import http from 'node:http';
 import cors from 'cors';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { GatewayError } from '@mcp-gateway/protocol';
+import { answerError } from '@mcp-gateway/broker';
+import type { McpEndpoint } from '@mcp-gateway/mcp';
 import type { ApiDeps } from './deps';
-import type { mcpEndpoint } from './mcp';
 import { adminAuth, adminHandlers } from './admin';
 import { answerHeaders } from './answer-headers';
 import { agentAuth, protectedResourceMetadata } from './auth';
 import { operatorConsole } from './console';
 import { correlation } from './context';
-import { apiError, sendError } from './http-errors';
+import { sendError } from './http-errors';
 import { requestHandlers } from './requests';
 import { serviceHandlers } from './services';
 
@@ -69,10 +70,10 @@ export function createApp(deps: ApiDeps): express.Express {
   // Built on the first /mcp request: the MCP SDK under it is about 5 MB of RSS that a gateway used
   // only through POST /mcp/request never needs. Nothing of it acts before then (its streams, tool
   // cache and task subscriptions all start with a request).
-  let mcp: ReturnType<typeof mcpEndpoint> | undefined;
+  let mcp: McpEndpoint | undefined;
   app.all('/mcp', (req: Request, res: Response, next: NextFunction) => {
     mcp ??= (require('./mcp') as typeof import('./mcp')).mcpEndpoint(deps);
-    return mcp(req, res, next);
+    mcp.handle(req, res, { agent: req.agent, correlationId: req.correlationId }).catch(next);
   });
   app.locals.closeStreams = () => mcp?.closeStreams();
 
@@ -80,7 +81,7 @@ export function createApp(deps: ApiDeps): express.Express {
     sendError(res, new GatewayError('NOT_FOUND', `No route for ${req.method} ${req.path}`));
   });
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const e = fromBodyParser(err) ?? apiError(err);
+    const e = fromBodyParser(err) ?? answerError(err);
     if (e.code === 'INTERNAL_ERROR')
       deps.logger.error({ err, path: req.path, correlationId: req.correlationId, traceparent: req.get('traceparent') }, 'unhandled error');
     sendError(res, e);

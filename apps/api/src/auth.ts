@@ -1,16 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import type { JWTPayload } from 'jose';
-import { GatewayError } from '@mcp-gateway/protocol';
+import { agentMayUse, GatewayError, type Agent } from '@mcp-gateway/protocol';
 import type { GatewayConfig } from '@mcp-gateway/config';
 import { sendError } from './http-errors';
-
-export interface Agent {
-  id: string;
-  /** Services this agent may use; undefined = all. */
-  services?: ReadonlySet<string>;
-  via: 'api-key' | 'jwt';
-}
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -132,15 +125,6 @@ function jwtVerifier(jwt: GatewayConfig['security']['jwt']): ((token: string) =>
 /** Whether agents must present a credential (API keys or JWTs configured). */
 export function authEnabled(config: GatewayConfig): boolean {
   return config.security.apiKeys.length > 0 || Boolean(config.security.jwt?.secret || config.security.jwt?.jwksUrl);
-}
-
-/** FORBIDDEN unless the agent (undefined: anonymous, inbound auth off) may use the service. */
-export function assertAgentMayUse(agent: Agent | undefined, service: string): void {
-  if (!agentMayUse(agent, service)) throw new GatewayError('FORBIDDEN', `This credential may not use service ${service}`);
-}
-
-export function agentMayUse(agent: Agent | undefined, service: string): boolean {
-  return !agent?.services || agent.services.has(service);
 }
 
 export function mayUse(req: Request, service: string): boolean {

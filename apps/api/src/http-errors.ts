@@ -1,29 +1,6 @@
 import type { Response } from 'express';
-import { GatewayError, httpStatusFor, isGatewayError, toGatewayError, type ErrorBody } from '@mcp-gateway/protocol';
-import { isConnectionError, type ResultMessage } from '@mcp-gateway/broker';
-
-/**
- * Any error as the gateway answers it: Redis out of reach is UNAVAILABLE (503), not an internal error.
- * A GatewayError is already the answer, even when its message quotes a connection error (a backend's).
- */
-export function apiError(err: unknown): GatewayError {
-  if (isGatewayError(err)) return err;
-  return isConnectionError(err)
-    ? new GatewayError('UNAVAILABLE', 'The gateway cannot reach Redis; try again shortly', { retryAfterMs: 1000 })
-    : toGatewayError(err);
-}
-
-/**
- * An error that came after the queue took request `id` (e.g. Redis away while its task was stored):
- * the request may still run, so the error says where its result will be, and that calling again
- * could run it twice.
- */
-export function afterAccepted(err: unknown, id: string): GatewayError {
-  const e = apiError(err);
-  return new GatewayError(e.code, `${e.message}; the request ${id} was accepted and may still finish (GET /mcp/requests/${id})`, {
-    retryable: false,
-  });
-}
+import { httpStatusFor, type ErrorBody } from '@mcp-gateway/protocol';
+import { answerError, type ResultMessage } from '@mcp-gateway/broker';
 
 /** The envelope of an error that is not a request's result (bad input, unknown id, Redis away). */
 export interface ErrorEnvelope {
@@ -38,7 +15,7 @@ function setRetryAfter(res: Response, retryAfterMs: number | undefined): void {
 }
 
 export function sendError(res: Response, err: unknown, id?: string): void {
-  const e = apiError(err);
+  const e = answerError(err);
   const body: ErrorEnvelope = {
     ...(id ? { id } : {}),
     status: 'error',

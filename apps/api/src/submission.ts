@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { GatewayError, isEnded, type MCPRequest, type MCPResponse, type RequestState } from '@mcp-gateway/protocol';
+import { agentMayUse, assertAgentMayUse, GatewayError, isEnded, type MCPResponse } from '@mcp-gateway/protocol';
 import type { ServiceConfig } from '@mcp-gateway/config';
 import type { PeekResult } from '@mcp-gateway/resilience';
-import { requestHash, ResultMessage, type GatewayJobData } from '@mcp-gateway/broker';
-import { agentMayUse, assertAgentMayUse, type Agent } from './auth';
+import { requestHash, ResultMessage, type GatewayJobData, type Submission, type SubmissionOutcome, type Submit } from '@mcp-gateway/broker';
 import type { ApiDeps } from './deps';
 
 /** After the deadline, how long a caller still waits for the worker's own TIMEOUT result. */
@@ -28,29 +27,6 @@ function assertNesting(parameters: unknown): void {
   }
 }
 
-export interface Submission {
-  /** The validated envelope (POST /mcp/request body, or built from an MCP tools/call). */
-  request: MCPRequest;
-  agent?: Agent;
-  correlationId: string;
-  /** The job's traceparent (the caller's span). */
-  traceparent: string;
-  /** How long to wait for the result: 0 = not at all, Infinity = until the deadline (plus grace). */
-  waitMs: number;
-  /** Called once the job exists (for progress reporting and cancellation); `created`: by this submission, not joined. */
-  onAccepted?: (id: string, created: boolean) => void;
-}
-
-export type SubmissionOutcome =
-  /** The result as stored: its JSON relayed as is, or parsed (`.result`) by a caller that needs it. */
-  | { kind: 'ended'; ended: ResultMessage }
-  | { kind: 'pending'; id: string; state: RequestState; timeoutMs: number; waitedToDeadline: boolean };
-
-/**
- * The one way a request enters the queue, shared by POST /mcp/request and MCP tools/call:
- * service and permission, operation and parameters, the fast-fail checks, the idempotent enqueue,
- * and the wait (registered before enqueueing, so a fast worker cannot finish unseen).
- */
 /** Why a new request is refused at once: an open circuit, a full queue, or a rate-limit wait longer than its deadline. */
 function refusal(name: string, service: ServiceConfig, peek: PeekResult, timeoutMs: number): GatewayError | undefined {
   if (peek.openWaitMs > 0) {
@@ -87,7 +63,12 @@ function jobData(s: Submission, id: string, operation: string, parameters: Recor
   };
 }
 
-export function createSubmitter(deps: ApiDeps) {
+/**
+ * The one way a request enters the queue, shared by POST /mcp/request and MCP tools/call:
+ * service and permission, operation and parameters, the fast-fail checks, the idempotent enqueue,
+ * and the wait (registered before enqueueing, so a fast worker cannot finish unseen).
+ */
+export function createSubmitter(deps: ApiDeps): Submit {
   const { config, broker, waiter, registry, validator } = deps;
 
   /**
@@ -182,5 +163,3 @@ export function createSubmitter(deps: ApiDeps) {
     return { kind: 'pending', id, state: now?.state ?? state, timeoutMs, waitedToDeadline: !lifecycle.released && waitMs >= untilDeadline };
   };
 }
-
-export type Submitter = ReturnType<typeof createSubmitter>;

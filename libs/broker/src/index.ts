@@ -4,3 +4,4 @@ export * from './records';
 export * from './broker';
 export * from './waiter';
 export * from './presence';
+export * from './submission';

@@ -2,3 +2,4 @@ export * from './errors';
 export * from './request';
 export * from './response';
 export * from './operation';
+export * from './agent';

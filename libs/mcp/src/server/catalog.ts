@@ -1,0 +1,51 @@
+import { agentMayUse, type Agent } from '@mcp-gateway/protocol';
+import type { ServiceRegistry } from '@mcp-gateway/registry';
+import { toolsFor, type GatewayTool, type ToolTarget } from '../tools';
+
+/** How long a computed tool list is reused when no registration changed. */
+const TOOLS_TTL_MS = 5_000;
+
+export interface Tools {
+  tools: GatewayTool[];
+  targets: Map<string, ToolTarget>;
+}
+
+/**
+ * The tools an agent sees: every operation of the services it may use. One list per set of services,
+ * reused by every tools/list and tools/call of callers with the same services; dropped when a
+ * registration or a definition changes, and after TOOLS_TTL_MS (a definition that failed to load
+ * comes back on its own).
+ */
+export class ToolCatalog {
+  private readonly cache = new Map<string, { at: number; tools: Promise<Tools> }>();
+
+  constructor(private readonly registry: ServiceRegistry) {}
+
+  list(agent: Agent | undefined): Promise<Tools> {
+    const key = agent?.services ? [...agent.services].sort().join(',') : '*';
+    const hit = this.cache.get(key);
+    if (hit && Date.now() - hit.at < TOOLS_TTL_MS) return hit.tools;
+    const tools = this.build(agent);
+    this.cache.set(key, { at: Date.now(), tools });
+    tools.catch(() => this.cache.delete(key));
+    return tools;
+  }
+
+  /** Forgets every list (a registration or a definition changed). */
+  clear(): void {
+    this.cache.clear();
+  }
+
+  private async build(agent: Agent | undefined): Promise<Tools> {
+    const defs = await Promise.all(
+      this.registry
+        .names()
+        .filter((name) => agentMayUse(agent, name))
+        .map(async (name) => {
+          const definition = await this.registry.definition(name).catch(() => undefined);
+          return definition ? { definition, description: this.registry.get(name)?.description } : undefined;
+        }),
+    );
+    return toolsFor(defs.filter((d): d is NonNullable<typeof d> => d !== undefined));
+  }
+}

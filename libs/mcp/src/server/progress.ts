@@ -1,0 +1,67 @@
+import type Redis from 'ioredis';
+import type { Broker } from '@mcp-gateway/broker';
+import type { RequestState } from '@mcp-gateway/protocol';
+
+/** How often a waiting call's state is read for its progress notifications. */
+const PROGRESS_POLL_MS = 500;
+
+const STATE_MESSAGE: Record<Exclude<RequestState, 'queued'>, string> = {
+  active: 'calling the backend',
+  retrying: 'retrying after a failure',
+  completed: 'completed',
+  failed: 'failed',
+  cancelled: 'cancelled',
+};
+
+export interface ProgressTarget {
+  jobId: string;
+  service: string;
+  progressToken: string | number;
+  notify(notification: { method: 'notifications/progress'; params: Record<string, unknown> }): Promise<void>;
+}
+
+/** Where a waiting job stands in its queue (1 = next), or undefined when it is not waiting there. */
+async function queuePosition(redis: Redis, broker: Broker, service: string, jobId: string): Promise<number | undefined> {
+  const wait = broker.keys.queueKey(service, 'wait');
+  const [[, waiting], [, inWait], [, rank]] = (await redis
+    .multi()
+    .llen(wait)
+    .lpos(wait, jobId)
+    .zrank(broker.keys.queueKey(service, 'prioritized'), jobId)
+    .exec()) as [[null, number], [null, number | null], [null, number | null]];
+  // Unprioritized (critical) jobs are taken from the wait list's tail first, then the prioritized set in order.
+  if (inWait !== null) return waiting - inWait;
+  return rank === null ? undefined : waiting + rank + 1;
+}
+
+/**
+ * Progress notifications while a call waits: its place in the queue, the backend call, retries. One
+ * notification per change; returns the function that stops them.
+ */
+export function reportProgress(redis: Redis, broker: Broker, target: ProgressTarget): () => void {
+  let last = '';
+  let progress = 0;
+  let busy = false;
+  const report = async () => {
+    const status = await broker.status(target.jobId).catch(() => undefined);
+    if (!status) return;
+    let message: string;
+    if (status.state === 'queued') {
+      const position = await queuePosition(redis, broker, target.service, target.jobId).catch(() => undefined);
+      message = `waiting in the queue${position ? ` (position ${position})` : ''}`;
+    } else message = STATE_MESSAGE[status.state];
+    if (message === last) return;
+    last = message;
+    progress += 1;
+    const params = { progressToken: target.progressToken, progress, message };
+    await target.notify({ method: 'notifications/progress', params }).catch(() => undefined);
+  };
+  const tick = async () => {
+    if (busy) return;
+    busy = true;
+    await report().finally(() => (busy = false));
+  };
+  void tick();
+  const timer = setInterval(() => void tick(), PROGRESS_POLL_MS);
+  return () => clearInterval(timer);
+}
