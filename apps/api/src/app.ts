@@ -67,9 +67,8 @@ export function createApp(deps: ApiDeps): express.Express {
   app.get('/mcp/services', services.list);
   app.get('/mcp/services/:name/definition', services.definition);
   app.get('/mcp/services/:name/metrics', services.metrics);
-  // Built on the first /mcp request: the MCP SDK under it is about 5 MB of RSS that a gateway used
-  // only through POST /mcp/request never needs. Nothing of it acts before then (its streams, tool
-  // cache and task subscriptions all start with a request).
+  // Built on the first /mcp request: a gateway used only through POST /mcp/request never loads the
+  // MCP SDK. Nothing of it acts before then (its streams, tool cache and tasks start with a request).
   let mcp: McpEndpoint | undefined;
   app.all('/mcp', (req: Request, res: Response, next: NextFunction) => {
     mcp ??= (require('./mcp') as typeof import('./mcp')).mcpEndpoint(deps);
@@ -145,10 +144,8 @@ function mountProbes(app: express.Express, deps: ApiDeps): void {
 /**
  * The options of the http.Server that serves `app`: its requests and responses are born with the
  * app's own prototypes (`app.request`, `app.response`), so express's per-request
- * `Object.setPrototypeOf` in `app.handle` finds them already set and changes nothing. Re-prototyped,
- * each would get a V8 shape (hidden class) of its own for every property added after (req.params,
- * res.locals, ...): measured at about 6 KB more heap per request in flight, some 30 MB at 5,000 held
- * sync waiters (bench/run.js), and garbage on every request.
+ * `Object.setPrototypeOf` changes nothing and every request keeps one V8 shape (why and how much:
+ * docs/research/memory-per-request.md).
  */
 export function serverOptionsFor(app: express.Express): http.ServerOptions {
   const IncomingMessage = bornWith(http.IncomingMessage, app.request);
@@ -157,12 +154,8 @@ export function serverOptionsFor(app: express.Express): http.ServerOptions {
 }
 
 /**
- * A constructor that builds what `base` builds with `proto` as the prototype, through `new` on a
- * function whose `prototype` it is: V8 then gives all of them one shape (Reflect.construct with a new
- * target would not). It inherits from `base` as a subclass does, which is also how V8 learns how many
- * properties to keep inside the object; without it they overflow into a dictionary of their own (about
- * 4 KB a request). Node's IncomingMessage and ServerResponse are plain functions; were one ever a
- * class, undefined: Node's own are used.
+ * A constructor that builds what `base` builds, with `proto` as the prototype and `base` as its parent
+ * (as a subclass would). Undefined when `base` is a class (Node's own are then used).
  */
 function bornWith<C extends new (...args: never[]) => object>(base: C, proto: object): C | undefined {
   if (Function.prototype.toString.call(base).startsWith('class')) return undefined;

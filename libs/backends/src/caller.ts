@@ -133,8 +133,8 @@ function networkCode(err: unknown): string {
  * Calls backends: one keep-alive connection pool (undici) for all services, the remaining deadline as
  * the timeout, no redirects (a redirect could move the call, and its credentials, off the endpoint),
  * and the service's credentials (refreshing an OAuth2 token once on a 401). The per-request call is
- * undici's: axios cost a third of a worker's CPU per request (bench, alternating runs); axios stays
- * for the occasional OAuth2 token request.
+ * undici's (cheaper per call: docs/research/memory-per-request.md); axios stays for the occasional OAuth2
+ * token request.
  */
 export class BackendCaller {
   /** Keep-alive connections to the backends, at most `maxSockets` per origin; redirects are never followed. */
@@ -148,7 +148,7 @@ export class BackendCaller {
     const undici = require('undici') as typeof import('undici');
     this.pool = new undici.Agent({ connections: options.maxSockets ?? 256, maxResponseSize: options.maxResponseBytes ?? 10 * 1024 * 1024 });
     this.agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
-    // axios too (about 5 MB of RSS): only a process that calls backends needs it.
+    // axios too: only a process that calls backends loads it.
     const axios = require('axios') as AxiosStatic;
     const tokenHttp: AxiosInstance = axios.create({
       httpAgent: this.agents.http,

@@ -82,8 +82,8 @@ const SECRET_KEYS = new Set([...SECRET_FIELDS, 'credentials'].map((k) => k.toLow
 const UNREDACTED = new WeakMap<Logger, Logger>();
 
 /**
- * A line of scalar fields, without pino's redaction pass, which re-parses every redact path on every
- * line: about nine tenths of the cost of a line (measured: 100 µs against 10). With scalars only, the
+ * A line of scalar fields, without pino's redaction pass (which re-parses every redact path on every
+ * line, most of a line's cost). With scalars only, the
  * one thing a redact path could match is a top-level secret key, and such a key is censored here
  * (whatever its case, which the paths do not cover).
  */

@@ -67,11 +67,10 @@ export function inOneWrite<T>(client: Redis, issue: () => T): T {
  * one write, and Redis still runs it in the order sent (inOneWrite inside it still holds).
  *
  * Why: a write to a local socket does the receiver's TCP work and wakes it, which makes the writes a
- * large part of the CPU per request (bench/: the API wrote 3.0 times per sync request and a worker 4.8
- * times per job; coalesced, 1.2 and 2.0, and the API, worker and Redis used about a sixth less CPU
- * per request). The cost: a command waits for the end of its turn, which is longer the busier the
- * process is. Not for a subscriber's connection, nor one that waits in blocking commands (BLPOP,
- * BZPOPMIN: BullMQ's worker sends those on a duplicate, which is not coalesced).
+ * large part of the CPU per request (docs/research/memory-per-request.md). The cost: a command waits
+ * for the end of its turn, which is longer the busier the process is. Not for a subscriber's
+ * connection, nor one that waits in blocking commands (BLPOP, BZPOPMIN: BullMQ's worker sends those
+ * on a duplicate, which is not coalesced).
  */
 export function coalesceWrites<T extends Redis>(client: T): T {
   const send = client.sendCommand.bind(client);

@@ -80,8 +80,8 @@ export class HealthProber {
 }
 
 async function probe(endpoint: string, healthPath: string, timeoutMs: number): Promise<ProbeResult> {
-  // Loaded on the first probe: a service with no healthPath (the default) is never probed, and axios
-  // is about 5 MB of RSS in an API process that has no other use for it.
+  // Loaded on the first probe: a service with no healthPath (the default) is never probed, and an API
+  // process has no other use for axios.
   const axios = require('axios') as AxiosStatic;
   const url = new URL(endpoint);
   url.pathname = `${url.pathname.replace(/\/+$/, '')}${healthPath}`;

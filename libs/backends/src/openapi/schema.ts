@@ -74,13 +74,13 @@ export class SchemaConverter {
   private readonly defNames = new Map<string, string>();
   private readonly defs: Json = {};
 
+  /** OpenAPI 3.1 schemas are JSON Schema: keywords beside a `$ref` apply too (3.0 ignores them). */
+  private readonly refSiblings: boolean;
+
   /**
    * `use`: a request drops readOnly properties; a response drops writeOnly ones, and is read
    * tolerantly (no `required`, extra properties allowed), since answers drift from their documents.
    */
-  /** OpenAPI 3.1 schemas are JSON Schema: keywords beside a `$ref` apply too (3.0 ignores them). */
-  private readonly refSiblings: boolean;
-
   constructor(
     private readonly doc: Json,
     private readonly use: SchemaUse,
