@@ -4,3 +4,14 @@ export * from './records';
 export * from './broker';
 export * from './waiter';
 export * from './presence';
+export {
+  ClaimCode,
+  FinishCode,
+  START_MISSING,
+  decodeClaim,
+  decodeFinish,
+  decodeStart,
+  type ClaimOutcome,
+  type FinishOutcome,
+  type Started,
+} from './scripts';
