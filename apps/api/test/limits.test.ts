@@ -218,21 +218,15 @@ it('leaves no key without a TTL outside the bounded BullMQ queue structures', as
 it('a claimed id whose job was never added (Redis dropped between the two) is completed by the retry', async () => {
   const now = Date.now();
   const hash = requestHash('slow', 'op', {}, undefined);
-  await gw.api.deps.broker.records.claim('orphan-1', hash, 'slow', now, now + 30_000, 'corr-orphan');
+  const claim = { hash, service: 'slow', acceptedAt: now, deadline: now + 30_000, correlationId: 'corr-orphan' };
+  await gw.api.deps.broker.records.claim({ ...claim, id: 'orphan-1' });
   expect(await gw.api.deps.broker.queue('slow').getJob('orphan-1')).toBeUndefined();
   const res = await post({ id: 'orphan-1', service: 'slow', operation: 'op', metadata: { timeout: 5000 } });
   expect(res.status).toBe(200);
   expect(res.body).toMatchObject({ id: 'orphan-1', status: 'success' });
   // The job is added with the claim's deadline (the one the record and the sweep hold), not the
   // retry's: seen on an orphan left in a queue no worker serves, where the job's data can be read.
-  await gw.api.deps.broker.records.claim(
-    'orphan-2',
-    requestHash('parked', 'op', {}, undefined),
-    'parked',
-    now,
-    now + 30_000,
-    'corr-orphan',
-  );
+  await gw.api.deps.broker.records.claim({ ...claim, id: 'orphan-2', hash: requestHash('parked', 'op', {}, undefined), service: 'parked' });
   expect(
     (await post({ id: 'orphan-2', service: 'parked', operation: 'op', metadata: { timeout: 60_000 } }).set('Prefer', 'respond-async'))
       .status,
@@ -287,7 +281,7 @@ describe('a job whose earlier run may have sent its call and never ended (its wo
   async function leftByADeadRun(id: string, operation: string, timeout = 30_000): Promise<void> {
     const queued = await post({ service: 'once', operation, id, metadata: { timeout } }).set('Prefer', 'respond-async');
     expect(queued.status).toBe(202);
-    const started = await gw.api.deps.broker.records.start(id, Date.now() - 2000, 'active', operation === 'create');
+    const started = await gw.api.deps.broker.records.start(id, Date.now() - 2000, { mayCall: operation === 'create' });
     expect(started).toMatchObject({ state: 'active' });
     expect(started.markedBefore).toBeUndefined();
   }

@@ -80,7 +80,7 @@ it('ends a request whose worker took it and never finished (died), saying so', a
   );
   expect(res.status).toBe(202);
   // What a worker that died mid-call leaves: the request active.
-  await gw.api.deps.broker.records.start('taken-then-lost', Date.now(), 'active', true);
+  await gw.api.deps.broker.records.start('taken-then-lost', Date.now(), { mayCall: true });
   const body = await ended('taken-then-lost');
   expect(body).toMatchObject({
     state: 'failed',

@@ -171,7 +171,7 @@ function startAndAdmit(run: Run, target: Target, takenAt: number) {
     deps.redis,
     () =>
       [
-        deps.records.start(d.id, takenAt, 'active', once),
+        deps.records.start(d.id, takenAt, { state: 'active', mayCall: once }),
         policy && timeLeft > 0
           ? deps.resilience.admit(d.service, d.id, policy, Math.max(0, timeLeft) + 5000, {
               // A trial permit outlives the call by a margin; if this worker dies, the permit frees itself.
@@ -535,7 +535,7 @@ async function publish(deps: PipelineDeps, d: GatewayJobData, r: PublishInput, b
     () =>
       [
         breaker && deps.resilience.record(d.service, d.id, breaker.outcome, breaker.policy),
-        deps.records.finish(result, r.status === 'success' ? 'completed' : 'failed', false, r.dataJson),
+        deps.records.finish(result, r.status === 'success' ? 'completed' : 'failed', { dataJson: r.dataJson }),
       ] as const,
   );
   const [, stored] = await Promise.all([

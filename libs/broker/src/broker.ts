@@ -5,7 +5,7 @@ import { GatewayError, isEnded, isGatewayError, type ErrorBody, type RequestStat
 import { jobOptions, type GatewayJobData, type JobRetryOptions } from './job';
 import { BrokerKeys } from './keys';
 import { endedRequest, endedWithError, RequestRecords, ResultMessage, toStatus, type EndedRequest } from './records';
-import type { ClaimReply } from './scripts';
+import type { ClaimOutcome } from './scripts';
 
 export type SubmitOutcome = { kind: 'created' } | { kind: 'joined'; state: RequestState; result?: ResultMessage };
 
@@ -66,29 +66,25 @@ export class Broker {
    */
   async submit(data: GatewayJobData, hash: string, retry: JobRetryOptions, gate?: SubmitGate): Promise<SubmitOutcome> {
     return this.guard(async () => {
-      const reply = gate ? await this.gatedClaim(data, hash, gate) : await this.claim(data, hash);
-      if (reply[0] === 2) {
+      const claimed = gate ? await this.gatedClaim(data, hash, gate) : await this.claim(data, hash);
+      if (claimed.kind === 'conflict') {
         throw new GatewayError(
           'CONFLICT',
           `Request id ${data.id} is already used by another request (another service, operation or parameters, or another caller's)`,
         );
       }
-      if (reply[0] === 1) {
-        const [, state, result] = reply;
+      if (claimed.kind === 'joined') {
+        const { state, resultJson } = claimed;
         // A claim whose job was never added (Redis dropped, or the API died, between the two) is
         // completed here: the retry with the same id is what the caller does, and it must not hang.
-        if (!result && !isEnded(state as RequestState) && !(await this.queue(data.service).getJob(data.id))) {
+        if (!resultJson && !isEnded(state) && !(await this.queue(data.service).getJob(data.id))) {
           // With the record's times, not this submission's: the record's deadline is the one the sweep
           // holds it to, and a later one would let the call run past it (and its result be refused).
           const rec = await this.records.get(data.id);
           const job = rec ? { ...data, acceptedAt: rec.acceptedAt, deadline: rec.deadline } : data;
           await this.queue(data.service).add(data.operation, job, jobOptions(job, retry));
         }
-        return {
-          kind: 'joined',
-          state: state as RequestState,
-          ...(result ? { result: ResultMessage.fromJson(data.id, state as RequestState, result) } : {}),
-        };
+        return { kind: 'joined', state, ...(resultJson ? { result: ResultMessage.fromJson(data.id, state, resultJson) } : {}) };
       }
       try {
         await this.queue(data.service).add(data.operation, data, jobOptions(data, retry));
@@ -101,8 +97,9 @@ export class Broker {
     });
   }
 
-  private claim(data: GatewayJobData, hash: string): Promise<ClaimReply> {
-    return this.records.claim(data.id, hash, data.service, data.acceptedAt, data.deadline, data.correlationId, data.agentId ?? '');
+  private claim(data: GatewayJobData, hash: string): Promise<ClaimOutcome> {
+    const { id, service, acceptedAt, deadline, correlationId, agentId } = data;
+    return this.records.claim({ id, hash, service, acceptedAt, deadline, correlationId, agentId });
   }
 
   /** Deletes a claim this call just made and that will get no job. */
@@ -111,12 +108,12 @@ export class Broker {
   }
 
   /** The gate's check and the claim in one write; a new claim the check refuses is deleted again. */
-  private async gatedClaim(data: GatewayJobData, hash: string, gate: SubmitGate): Promise<ClaimReply> {
+  private async gatedClaim(data: GatewayJobData, hash: string, gate: SubmitGate): Promise<ClaimOutcome> {
     const [check, claim] = inOneWrite(this.redis, () => [gate(), this.claim(data, hash)] as const);
     // Its outcome is read below only for a new request.
     check.catch(() => undefined);
-    const reply = await claim;
-    if (reply[0] === 0) {
+    const claimed = await claim;
+    if (claimed.kind === 'created') {
       try {
         await check;
       } catch (err) {
@@ -124,7 +121,7 @@ export class Broker {
         throw err;
       }
     }
-    return reply;
+    return claimed;
   }
 
   async status(id: string): Promise<RequestStatus | undefined> {
@@ -172,7 +169,7 @@ export class Broker {
             this.redis.publish(this.keys.cancelsChannel(), id).catch(() => undefined);
             return finished;
           })
-        : await this.records.finish(result, 'cancelled', true);
+        : await this.records.finish(result, 'cancelled', { onlyIfQueued: true });
       if (!stored) {
         const again = await this.records.get(id);
         if (!again) throw new GatewayError('NOT_FOUND', `No request with id ${id}`);

@@ -2,7 +2,10 @@ import type Redis from 'ioredis';
 import { isEnded, type ErrorBody, type MCPResponse, type RequestState, type RequestStatus } from '@mcp-gateway/protocol';
 import { inOneWrite } from '@mcp-gateway/redis';
 import type { BrokerKeys } from './keys';
-import { withBrokerCommands, type BrokerCommands } from './scripts';
+import { BrokerScripts, type ClaimArgs, type ClaimOutcome, type FinishArgs, type StartArgs, type Started } from './scripts';
+
+/** A new request's claim of its id (the record's lifetime follows from its deadline). */
+export type NewClaim = Omit<ClaimArgs, 'ttlSeconds'>;
 
 export interface RequestRecord {
   id: string;
@@ -48,34 +51,23 @@ export class ResultMessage {
 
 /** Request records in Redis: claim (idempotency), start, finish (store + publish), read. */
 export class RequestRecords {
-  private readonly redis: Redis & BrokerCommands;
+  private readonly scripts: BrokerScripts;
 
   constructor(
-    redis: Redis,
+    private readonly redis: Redis,
     private readonly keys: BrokerKeys,
     private readonly ttlSeconds: number,
   ) {
-    this.redis = withBrokerCommands(redis);
+    this.scripts = new BrokerScripts(redis, keys);
   }
 
   /**
    * The record lives until its deadline has passed plus the result TTL, so it cannot expire under a
    * running job. A new record enters the sweep's index in the same script.
    */
-  claim(id: string, hash: string, service: string, acceptedAt: number, deadline: number, correlationId: string, agentId = '') {
-    const ttl = this.ttlSeconds + Math.ceil(Math.max(0, deadline - acceptedAt) / 1000);
-    return this.redis.mcpClaim(
-      this.keys.request(id),
-      this.keys.pending(id),
-      hash,
-      service,
-      ttl,
-      acceptedAt,
-      deadline,
-      correlationId,
-      agentId,
-      id,
-    );
+  claim(claim: NewClaim): Promise<ClaimOutcome> {
+    const ttlSeconds = this.ttlSeconds + Math.ceil(Math.max(0, claim.deadline - claim.acceptedAt) / 1000);
+    return this.scripts.claim({ ...claim, ttlSeconds });
   }
 
   /** Deletes a claim that will get no job (and its entry in the sweep's index), in one write. */
@@ -88,55 +80,44 @@ export class RequestRecords {
   }
 
   /**
-   * Marks the record active; answers the state it had when it already ended (then: do not run).
-   * `mayCall`: this run may send a call that must not be repeated (a non-idempotent operation); the
-   * record keeps that mark until the request ends or a run clears it (`setState`) without calling.
-   * `markedBefore` is the mark a previous run left: that run may have sent its call and never ended.
+   * Marks the record active (or `state`); answers the state it had when it already ended (then: do
+   * not run). `mayCall`: this run may send a call that must not be repeated (a non-idempotent
+   * operation); the record keeps that mark until the request ends or a run clears it (`setState`)
+   * without calling. `markedBefore` is the mark a previous run left: that run may have sent its call
+   * and never ended.
    */
-  async start(
-    id: string,
-    now: number,
-    state: 'active' | 'retrying' | 'queued' = 'active',
-    mayCall = false,
-  ): Promise<{ state: RequestState | 'missing'; startedAt: number; markedBefore?: number }> {
-    const [s, startedAt, marked] = await this.redis.mcpStart(this.keys.request(id), now, state, mayCall ? '1' : '0');
-    return {
-      state: s as RequestState | 'missing',
-      startedAt: startedAt ? Number(startedAt) : now,
-      ...(marked ? { markedBefore: Number(marked) } : {}),
-    };
+  async start(id: string, now: number, options: { state?: StartArgs['state']; mayCall?: boolean } = {}): Promise<Started> {
+    return this.scripts.start({ id, now, state: options.state ?? 'active', mayCall: options.mayCall ?? false });
   }
 
   /** Sets the state of a request that has not ended, and clears a run's mark: this run did not call. */
-  async setState(id: string, state: 'retrying' | 'active' | 'queued'): Promise<void> {
-    await this.redis.mcpStart(this.keys.request(id), Date.now(), state, '0');
+  async setState(id: string, state: StartArgs['state']): Promise<void> {
+    await this.scripts.start({ id, now: Date.now(), state, mayCall: false });
   }
 
   /**
-   * Stores the final result and publishes it; false when the record had already ended. `dataJson`,
-   * when given, is the result's `data` as JSON text (the backend's answer as it came): it is stored in
-   * place of `data` instead of serializing `data` again.
+   * Stores the final result and publishes it; false when the record had already ended (or is gone).
+   * `onlyIfQueued`: store it only while the request is not running (a cancel). `dataJson`, when given,
+   * is the result's `data` as JSON text (the backend's answer as it came): it is stored in place of
+   * `data` instead of serializing `data` again.
    */
   async finish(
     result: MCPResponse,
-    state: 'completed' | 'failed' | 'cancelled',
-    onlyIfQueued = false,
-    dataJson?: string,
+    state: FinishArgs['state'],
+    options: { onlyIfQueued?: boolean; dataJson?: string } = {},
   ): Promise<boolean> {
     // The script also takes the id out of the sweep's index: after this the record has ended (or had
     // before), unless the finish was only for a request not yet running and found it running.
-    const stored = await this.redis.mcpFinish(
-      this.keys.request(result.id),
-      this.keys.pending(result.id),
+    const outcome = await this.scripts.finish({
+      id: result.id,
       state,
-      dataJson === undefined ? JSON.stringify(result) : withDataJson(result, dataJson),
-      this.ttlSeconds,
-      this.keys.resultsChannel(),
-      resultMessageHead(result.id, state),
-      onlyIfQueued ? '1' : '0',
-      result.id,
-    );
-    return stored === 1;
+      resultJson: options.dataJson === undefined ? JSON.stringify(result) : withDataJson(result, options.dataJson),
+      ttlSeconds: this.ttlSeconds,
+      channel: this.keys.resultsChannel(),
+      messageHead: resultMessageHead(result.id, state),
+      onlyIfQueued: options.onlyIfQueued ?? false,
+    });
+    return outcome === 'stored';
   }
 
   /**

@@ -114,7 +114,7 @@ describe('records.finish with the data as JSON text', () => {
     await broker.submit(job('req-raw'), 'h', { maxAttempts: 1 });
     const woken = waiter.register('req-raw').wait(5000);
     const r = result('req-raw', { ignored: true });
-    expect(await broker.records.finish(r, 'completed', false, '{"big": 12345678901234567890}')).toBe(true);
+    expect(await broker.records.finish(r, 'completed', { dataJson: '{"big": 12345678901234567890}' })).toBe(true);
     const stored = (await redis.hget(broker.keys.request('req-raw'), 'result')) ?? '';
     expect(stored).toBe(
       `{"id":"req-raw","status":"success","data":{"big": 12345678901234567890},"metadata":${JSON.stringify(r.metadata)}}`,
@@ -203,14 +203,14 @@ describe('records', () => {
 
   it("keeps a run's mark (it may call) until a run clears it without calling, and tells the next run", async () => {
     await broker.submit(job('req-6b'), 'h', { maxAttempts: 1 });
-    expect(await broker.records.start('req-6b', 1000, 'active', true)).toEqual({ state: 'active', startedAt: 1000 });
+    expect(await broker.records.start('req-6b', 1000, { mayCall: true })).toEqual({ state: 'active', startedAt: 1000 });
     // The run died: the next one learns when the mark was made, and makes its own.
-    expect(await broker.records.start('req-6b', 2000, 'active', true)).toEqual({ state: 'active', startedAt: 1000, markedBefore: 1000 });
-    expect(await broker.records.start('req-6b', 3000, 'active', true)).toMatchObject({ markedBefore: 2000 });
+    expect(await broker.records.start('req-6b', 2000, { mayCall: true })).toEqual({ state: 'active', startedAt: 1000, markedBefore: 1000 });
+    expect(await broker.records.start('req-6b', 3000, { mayCall: true })).toMatchObject({ markedBefore: 2000 });
     // A run that waits (rate limit) or retries a call that was never sent clears it.
     await broker.records.setState('req-6b', 'queued');
-    expect(await broker.records.start('req-6b', 4000, 'active', false)).toEqual({ state: 'active', startedAt: 1000 });
-    expect(await broker.records.start('req-6b', 5000, 'active', true)).toEqual({ state: 'active', startedAt: 1000 });
+    expect(await broker.records.start('req-6b', 4000, { mayCall: false })).toEqual({ state: 'active', startedAt: 1000 });
+    expect(await broker.records.start('req-6b', 5000, { mayCall: true })).toEqual({ state: 'active', startedAt: 1000 });
   });
 });
 
@@ -395,14 +395,15 @@ describe('BrokerKeys: request records and the sweep index', () => {
 
   it('indexes a new claim in the script that makes it, and takes it out when its result is stored', async () => {
     const now = Date.now();
-    expect(await broker.records.claim('idx-1', 'h', 'svc', now, now + 5000, 'c-1')).toEqual([0, 'queued']);
+    const claim = { id: 'idx-1', hash: 'h', service: 'svc', correlationId: 'c-1' };
+    expect(await broker.records.claim({ ...claim, acceptedAt: now, deadline: now + 5000 })).toEqual({ kind: 'created' });
     expect(Number(await redis.zscore(broker.keys.pending('idx-1'), 'idx-1'))).toBe(now + 5000);
     // A join neither re-adds nor moves it.
-    expect((await broker.records.claim('idx-1', 'h', 'svc', now + 10, now + 9000, 'c-1'))[0]).toBe(1);
+    expect((await broker.records.claim({ ...claim, acceptedAt: now + 10, deadline: now + 9000 })).kind).toBe('joined');
     expect(Number(await redis.zscore(broker.keys.pending('idx-1'), 'idx-1'))).toBe(now + 5000);
     // A cancel-style finish that finds the request running leaves it indexed; the worker's takes it out.
     await broker.records.start('idx-1', now);
-    expect(await broker.records.finish(result('idx-1', 'x'), 'cancelled', true)).toBe(false);
+    expect(await broker.records.finish(result('idx-1', 'x'), 'cancelled', { onlyIfQueued: true })).toBe(false);
     expect(await redis.zscore(broker.keys.pending('idx-1'), 'idx-1')).not.toBeNull();
     expect(await broker.records.finish(result('idx-1', 'x'), 'completed')).toBe(true);
     expect(await redis.zscore(broker.keys.pending('idx-1'), 'idx-1')).toBeNull();

@@ -35,8 +35,18 @@ if #ARGV >= first then
 end
 return 1`;
 
+/** RECORD_LUA's KEYS then ARGV, in the order its comment lists: the one place that order is written. */
+function recordArgs(
+  keys: ReturnType<typeof statsKeys>,
+  a: { window: number; ttlMs: number; counts: Map<string, number>; latencies: number[] },
+) {
+  const pairs: (string | number)[] = [];
+  for (const [o, n] of a.counts) pairs.push(o, n);
+  return [keys.counts, keys.latency, a.window, a.ttlMs, a.counts.size, ...pairs, ...a.latencies];
+}
+
 interface StatsCommands {
-  mcpStatsRecord(counts: string, latency: string, window: number, ttlMs: number, ...rest: (string | number)[]): Promise<number>;
+  mcpStatsRecord(...args: (string | number)[]): Promise<unknown>;
 }
 const DEFINED = new WeakSet<Redis>();
 
@@ -148,12 +158,8 @@ export class ServiceStats {
   }
 
   private write(service: string, counts: Map<string, number>, latencies: number[]): Promise<void> {
-    const k = statsKeys(this.prefix, service);
-    const pairs: (string | number)[] = [];
-    for (const [o, n] of counts) pairs.push(o, n);
-    return (this.redis as Redis & StatsCommands)
-      .mcpStatsRecord(k.counts, k.latency, this.window, WEEK_MS, counts.size, ...pairs, ...latencies)
-      .then(() => undefined);
+    const args = recordArgs(statsKeys(this.prefix, service), { window: this.window, ttlMs: WEEK_MS, counts, latencies });
+    return (this.redis as Redis & StatsCommands).mcpStatsRecord(...args).then(() => undefined);
   }
 
   async snapshot(service: string): Promise<ServiceStatsSnapshot> {

@@ -2,3 +2,4 @@ export * from './retry-schedule';
 export * from './policy';
 export * from './keys';
 export * from './store';
+export { AdmitVerdict, TOKENS_NOT_READ, decodeAdmit, decodePeek, decodeRecord, type AdmitReply, type QueueKeys } from './scripts';

@@ -27,6 +27,16 @@ export interface AdmitOptions {
 /** What a call's outcome means to the breaker. */
 export type BreakerOutcome = 'success' | 'failure' | 'neutral';
 
+/** The API's fast-fail read of a service. */
+export interface PeekResult {
+  /** > 0 while the circuit is open: how long until it lets a trial through. */
+  openWaitMs: number;
+  /** > 0 when a new job would wait for a token: the jobs already queued take theirs first. */
+  tokenWaitMs: number;
+  /** Jobs waiting in the service queue. */
+  queueDepth: number;
+}
+
 export interface RecordResult {
   before: CircuitState;
   after: CircuitState;

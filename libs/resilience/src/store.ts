@@ -1,48 +1,7 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import type Redis from 'ioredis';
 import { resilienceEventsChannel, resilienceKeys } from './keys';
-import type { Admission, AdmitOptions, BreakerOutcome, CircuitState, RecordResult, ResiliencePolicy } from './policy';
-
-const read = (name: string) => readFileSync(path.join(__dirname, 'lua', `${name}.lua`), 'utf8');
-/** Each script with the shared clock function in front of it. */
-const lua = (name: string) => `${read('clock')}\n${read(name)}`;
-
-interface Commands {
-  mcpAdmit(
-    breaker: string,
-    trials: string,
-    bucket: string,
-    jobId: string,
-    capacity: number,
-    refillPerSec: number,
-    recovery: number,
-    halfOpenMax: number,
-    permitTtl: number,
-    now: string,
-    maxWait: number,
-    reservedAt: string,
-  ): Promise<[number, number, CircuitState, 0 | 1, number?, number?]>;
-  mcpPeek(
-    breaker: string,
-    bucket: string,
-    wait: string,
-    prioritized: string,
-    capacity: number,
-    refillPerSec: number,
-    recovery: number,
-    now: string,
-  ): Promise<[number, number, number]>;
-  mcpRecord(
-    breaker: string,
-    trials: string,
-    jobId: string,
-    outcome: BreakerOutcome,
-    threshold: number,
-    now: string,
-    ttl: number,
-  ): Promise<[CircuitState, CircuitState, number]>;
-}
+import type { Admission, AdmitOptions, BreakerOutcome, CircuitState, PeekResult, RecordResult, ResiliencePolicy } from './policy';
+import { ResilienceScripts, type QueueKeys } from './scripts';
 
 export interface BreakerSnapshot {
   state: CircuitState;
@@ -52,15 +11,6 @@ export interface BreakerSnapshot {
   openedAt: number | null;
   /** When an open circuit lets the first trial through; null while it is closed. */
   nextAttemptAt: number | null;
-}
-
-export interface PeekResult {
-  /** > 0 while the circuit is open: how long until it lets a trial through. */
-  openWaitMs: number;
-  /** > 0 when a new job would wait for a token: the jobs already queued take theirs first. */
-  tokenWaitMs: number;
-  /** Jobs waiting in the service queue. */
-  queueDepth: number;
 }
 
 export interface LimiterSnapshot {
@@ -88,19 +38,14 @@ export interface ResilienceEvents {
  * script call (EVALSHA); the clock is Redis TIME unless a test passes `now`.
  */
 export class ResilienceStore {
-  private readonly redis: Redis & Commands;
+  private readonly scripts: ResilienceScripts;
 
   constructor(
-    redis: Redis,
+    private readonly redis: Redis,
     private readonly prefix: string,
     private readonly events: ResilienceEvents = {},
   ) {
-    if (!(redis as Partial<Commands>).mcpAdmit) {
-      redis.defineCommand('mcpAdmit', { numberOfKeys: 3, lua: lua('admit') });
-      redis.defineCommand('mcpRecord', { numberOfKeys: 2, lua: lua('record') });
-      redis.defineCommand('mcpPeek', { numberOfKeys: 4, lua: lua('peek') });
-    }
-    this.redis = redis as Redis & Commands;
+    this.scripts = new ResilienceScripts(redis);
   }
 
   /**
@@ -117,44 +62,30 @@ export class ResilienceStore {
     options: AdmitOptions | number = {},
   ): Promise<Admission> {
     const o: AdmitOptions = typeof options === 'number' ? { now: options } : options;
-    const k = resilienceKeys(this.prefix, service);
     const { rateLimit: rl, circuitBreaker: cb } = policy;
-    const [verdict, waitMs, state, halfOpened, milliTokens, slotAt] = await this.redis.mcpAdmit(
-      k.breaker,
-      k.trials,
-      k.bucket,
+    const { admission, halfOpened } = await this.scripts.admit(resilienceKeys(this.prefix, service), {
       jobId,
-      rl.burstLimit,
-      rl.requestsPerMinute / 60,
-      cb.recoveryTimeout,
-      cb.halfOpenMaxCalls,
-      Math.max(1, Math.ceil(permitTtlMs)),
-      o.now === undefined ? '' : String(o.now),
-      o.maxWaitMs === undefined ? -1 : Math.max(0, Math.floor(o.maxWaitMs)),
-      o.reservedAt === undefined ? '' : String(Math.floor(o.reservedAt)),
-    );
-    if (halfOpened === 1) this.changed(service, 'open', 'half_open');
-    const tokens = milliTokens === undefined || milliTokens === -1 ? undefined : milliTokens / 1000;
-    if (verdict === 1) return { verdict: 'admitted', state, ...(tokens === undefined ? {} : { tokens }) };
-    if (verdict === 3) return { verdict: 'rate_limited', waitMs, state, tokens: tokens ?? 0 };
-    if (verdict === 4) return { verdict: 'reserved', waitMs, state, slotAt: Number(slotAt), ...(tokens === undefined ? {} : { tokens }) };
-    return { verdict: 'circuit_open', waitMs, state };
+      capacity: rl.burstLimit,
+      refillPerSecond: rl.requestsPerMinute / 60,
+      recoveryMs: cb.recoveryTimeout,
+      halfOpenMaxCalls: cb.halfOpenMaxCalls,
+      permitTtlMs,
+      ...o,
+    });
+    if (halfOpened) this.changed(service, 'open', 'half_open');
+    return admission;
   }
 
   async record(service: string, jobId: string, outcome: BreakerOutcome, policy: ResiliencePolicy, now?: number): Promise<RecordResult> {
-    const k = resilienceKeys(this.prefix, service);
-    const ttl = Math.max(policy.circuitBreaker.recoveryTimeout * 4, 3_600_000);
-    const [before, after, failures] = await this.redis.mcpRecord(
-      k.breaker,
-      k.trials,
+    const recorded = await this.scripts.record(resilienceKeys(this.prefix, service), {
       jobId,
       outcome,
-      policy.circuitBreaker.failureThreshold,
-      now === undefined ? '' : String(now),
-      ttl,
-    );
-    if (before !== after) this.changed(service, before, after);
-    return { before, after, failures };
+      failureThreshold: policy.circuitBreaker.failureThreshold,
+      ttlMs: Math.max(policy.circuitBreaker.recoveryTimeout * 4, 3_600_000),
+      now,
+    });
+    if (recorded.before !== recorded.after) this.changed(service, recorded.before, recorded.after);
+    return recorded;
   }
 
   /**
@@ -171,24 +102,13 @@ export class ResilienceStore {
    * The API's fast-fail check, one round trip: circuit open (wait), token for a new job (wait), queue depth.
    * `queueKeys` are the service queue's BullMQ wait list and prioritized set (same hash tag).
    */
-  async peek(
-    service: string,
-    policy: ResiliencePolicy,
-    queueKeys: { wait: string; prioritized: string },
-    now?: number,
-  ): Promise<PeekResult> {
-    const k = resilienceKeys(this.prefix, service);
-    const [openWaitMs, tokenWaitMs, queueDepth] = await this.redis.mcpPeek(
-      k.breaker,
-      k.bucket,
-      queueKeys.wait,
-      queueKeys.prioritized,
-      policy.rateLimit.burstLimit,
-      policy.rateLimit.requestsPerMinute / 60,
-      policy.circuitBreaker.recoveryTimeout,
-      now === undefined ? '' : String(now),
-    );
-    return { openWaitMs, tokenWaitMs, queueDepth };
+  async peek(service: string, policy: ResiliencePolicy, queueKeys: QueueKeys, now?: number): Promise<PeekResult> {
+    return this.scripts.peek(resilienceKeys(this.prefix, service), queueKeys, {
+      capacity: policy.rateLimit.burstLimit,
+      refillPerSecond: policy.rateLimit.requestsPerMinute / 60,
+      recoveryMs: policy.circuitBreaker.recoveryTimeout,
+      now,
+    });
   }
 
   /** The breaker as the API sees it before enqueueing (read-only). */

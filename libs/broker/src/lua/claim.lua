@@ -4,7 +4,10 @@
   ARGV[1] body hash   ARGV[2] service   ARGV[3] ttl seconds   ARGV[4] accepted-at (ms)
   ARGV[5] deadline (ms)   ARGV[6] correlation id   ARGV[7] agent id ('' when anonymous)
   ARGV[8] request id
-  Returns { 0, 'queued' } created | { 1, state, result|false } joined | { 2 } same id, other body
+  Returns (ClaimCode in scripts.ts):
+    { 0, 'queued' }                Created   a new record
+    { 1, state, result|false }     Joined    the record that holds the id (its result once it has ended)
+    { 2 }                          Conflict  the id is held by a request with another body
   A created record enters the sweep's index, scored by its deadline (a joined one is in it already,
   or has ended).
 ]]

@@ -4,9 +4,12 @@
   KEYS[1] request record   KEYS[2] the sweep's index part of the id (same slot)
   ARGV[1] final state (completed | failed | cancelled)   ARGV[2] result JSON
   ARGV[3] ttl seconds   ARGV[4] channel   ARGV[5] the message's head (id and state), to which the result JSON is appended
-  ARGV[6] '1' to require that the record is not active (cancel: queued or waiting for a retry), else '0'
+  ARGV[6] onlyIfQueued: '1' to require that the record is not active (cancel: queued or waiting for a retry), else '0'
   ARGV[7] request id
-  Returns 1 when stored, 0 when it had already ended (or is active and ARGV[6] = '1'), -1 when missing.
+  Returns (FinishCode in scripts.ts):
+     1  Stored   the result is stored and published
+     0  Refused  the record had already ended (or is active and ARGV[6] = '1')
+    -1  Missing  there is no record
   The id leaves the sweep's index when its result is stored, and whenever ARGV[6] = '0' (the record
   has ended, or is gone).
 ]]

@@ -1,11 +1,12 @@
 --[[
   A worker takes the job: mark it active unless it already ended (cancelled while queued).
   KEYS[1] request record   ARGV[1] now (ms)   ARGV[2] state to set (active | retrying | queued)
-  ARGV[3] '1': a call that must not be repeated (not idempotent) may follow; the record keeps the mark
-          until a run clears it ('0') without having called. A later run that finds it knows that a
-          run before it may have sent the call and never ended (its worker died).
+  ARGV[3] mayCall, '1': a call that must not be repeated (not idempotent) may follow; the record
+          keeps the mark until a run clears it ('0') without having called. A later run that finds
+          it knows that a run before it may have sent the call and never ended (its worker died).
   Returns { state, firstStartedAt, markedAt|false } — state is the one before this call when it had
-  ended; markedAt is the mark a previous run left.
+  ended, 'missing' (START_MISSING in scripts.ts) when there is no record; markedAt is the mark a
+  previous run left.
 ]]
 local rec = redis.call('HMGET', KEYS[1], 'state', 'startedAt', 'calling')
 local state = rec[1]

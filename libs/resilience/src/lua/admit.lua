@@ -19,15 +19,16 @@
           Nor long after it (see below).
 
   Returns { verdict, waitMs, state, halfOpened, tokens*1000, slotAt }
-    verdict 1 = admitted
-            2 = circuit open (try again in waitMs)
-            3 = rate limited: no token within the caller's wait (next one in waitMs); nothing taken
-            4 = reserved: a future token is taken now (or the reserved one is not due yet); call
+    verdict (AdmitVerdict in scripts.ts)
+            1 = Admitted
+            2 = CircuitOpen: try again in waitMs
+            3 = RateLimited: no token within the caller's wait (next one in waitMs); nothing taken
+            4 = Reserved: a future token is taken now (or the reserved one is not due yet); call
                 again in waitMs with ARGV[9] = the slot time returned last
     state   'closed' | 'open' | 'half_open' (after this call)
     halfOpened 1 when this call moved the breaker from open to half_open, else 0
-    tokens  -1 when the bucket was not consulted
-    slotAt  for verdict 4: when the reserved token is due (Redis clock)
+    tokens  -1 (TOKENS_NOT_READ) when the bucket was not consulted
+    slotAt  for Reserved: when the reserved token is due (Redis clock)
 
   Reservations let tokens go below zero: the bucket is a debt the refill pays back, so the calls
   made never exceed burstLimit + rate x elapsed, and a job waits exactly once, for its own token

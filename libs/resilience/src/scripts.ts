@@ -1,0 +1,152 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type Redis from 'ioredis';
+import type { resilienceKeys } from './keys';
+import type { Admission, AdmitOptions, BreakerOutcome, CircuitState, PeekResult, RecordResult } from './policy';
+
+const read = (name: string) => readFileSync(path.join(__dirname, 'lua', `${name}.lua`), 'utf8');
+/** Each script with the shared clock function in front of it. */
+const lua = (name: string) => `${read('clock')}\n${read(name)}`;
+
+/** admit.lua's verdict, its reply's first element (its header lists the same names). */
+export const AdmitVerdict = { Admitted: 1, CircuitOpen: 2, RateLimited: 3, Reserved: 4 } as const;
+export type AdmitVerdict = (typeof AdmitVerdict)[keyof typeof AdmitVerdict];
+
+/** admit.lua's token count when it did not consult the bucket. */
+export const TOKENS_NOT_READ = -1;
+
+type ServiceKeys = ReturnType<typeof resilienceKeys>;
+
+export interface AdmitArgs extends AdmitOptions {
+  jobId: string;
+  capacity: number;
+  refillPerSecond: number;
+  recoveryMs: number;
+  halfOpenMaxCalls: number;
+  /** How long a half-open trial permit lives if its holder dies mid-call. */
+  permitTtlMs: number;
+}
+
+export interface AdmitReply {
+  admission: Admission;
+  /** This call moved the breaker from open to half-open. */
+  halfOpened: boolean;
+}
+
+export interface RecordArgs {
+  jobId: string;
+  outcome: BreakerOutcome;
+  failureThreshold: number;
+  /** How long a closed breaker's hash lives when idle. */
+  ttlMs: number;
+  now?: number;
+}
+
+export interface PeekArgs {
+  capacity: number;
+  refillPerSecond: number;
+  recoveryMs: number;
+  now?: number;
+}
+
+/** The service queue's BullMQ wait list and prioritized set (same hash tag as the service's keys). */
+export interface QueueKeys {
+  wait: string;
+  prioritized: string;
+}
+
+type ScriptArgs = (string | number)[];
+/** The scripts' clock override: '' for Redis TIME. */
+const clock = (now: number | undefined) => (now === undefined ? '' : String(now));
+
+// Each script's KEYS then ARGV, in the order its header lists: the one place that order is written.
+function admitArgs(keys: ServiceKeys, a: AdmitArgs): ScriptArgs {
+  const argv = [
+    a.jobId,
+    a.capacity,
+    a.refillPerSecond,
+    a.recoveryMs,
+    a.halfOpenMaxCalls,
+    Math.max(1, Math.ceil(a.permitTtlMs)),
+    clock(a.now),
+    // -1: never reserve a token; '': no token reserved earlier.
+    a.maxWaitMs === undefined ? -1 : Math.max(0, Math.floor(a.maxWaitMs)),
+    a.reservedAt === undefined ? '' : String(Math.floor(a.reservedAt)),
+  ];
+  return [keys.breaker, keys.trials, keys.bucket, ...argv];
+}
+
+function recordArgs(keys: ServiceKeys, a: RecordArgs): ScriptArgs {
+  return [keys.breaker, keys.trials, a.jobId, a.outcome, a.failureThreshold, clock(a.now), a.ttlMs];
+}
+
+function peekArgs(keys: ServiceKeys, queue: QueueKeys, a: PeekArgs): ScriptArgs {
+  return [keys.breaker, keys.bucket, queue.wait, queue.prioritized, a.capacity, a.refillPerSecond, a.recoveryMs, clock(a.now)];
+}
+
+export function decodeAdmit(reply: unknown): AdmitReply {
+  const [verdict, waitMs, state, halfOpened, milliTokens, slotAt] = reply as [number, number, CircuitState, 0 | 1, number?, number?];
+  const tokens = milliTokens === undefined || milliTokens === TOKENS_NOT_READ ? undefined : milliTokens / 1000;
+  return { admission: admissionOf(verdict, waitMs, state, tokens, slotAt), halfOpened: halfOpened === 1 };
+}
+
+function admissionOf(verdict: number, waitMs: number, state: CircuitState, tokens: number | undefined, slotAt?: number): Admission {
+  const withTokens = tokens === undefined ? {} : { tokens };
+  switch (verdict) {
+    case AdmitVerdict.Admitted:
+      return { verdict: 'admitted', state, ...withTokens };
+    case AdmitVerdict.CircuitOpen:
+      return { verdict: 'circuit_open', waitMs, state };
+    case AdmitVerdict.RateLimited:
+      return { verdict: 'rate_limited', waitMs, state, tokens: tokens ?? 0 };
+    case AdmitVerdict.Reserved:
+      return { verdict: 'reserved', waitMs, state, slotAt: Number(slotAt), ...withTokens };
+    default:
+      throw new Error(`admit.lua answered verdict ${JSON.stringify(verdict)}, which is none of its verdicts`);
+  }
+}
+
+export function decodeRecord(reply: unknown): RecordResult {
+  const [before, after, failures] = reply as [CircuitState, CircuitState, number];
+  return { before, after, failures };
+}
+
+export function decodePeek(reply: unknown): PeekResult {
+  const [openWaitMs, tokenWaitMs, queueDepth] = reply as [number, number, number];
+  return { openWaitMs, tokenWaitMs, queueDepth };
+}
+
+interface ResilienceCommands {
+  mcpAdmit(...args: ScriptArgs): Promise<unknown>;
+  mcpRecord(...args: ScriptArgs): Promise<unknown>;
+  mcpPeek(...args: ScriptArgs): Promise<unknown>;
+}
+
+/**
+ * The resilience scripts on one client (registered once; calls go as EVALSHA), one call each with
+ * its reply decoded. Each sends its command when called, so callers can put several in one write.
+ */
+export class ResilienceScripts {
+  private readonly redis: Redis & ResilienceCommands;
+
+  constructor(redis: Redis) {
+    if (!(redis as Partial<ResilienceCommands>).mcpAdmit) {
+      redis.defineCommand('mcpAdmit', { numberOfKeys: 3, lua: lua('admit') });
+      redis.defineCommand('mcpRecord', { numberOfKeys: 2, lua: lua('record') });
+      redis.defineCommand('mcpPeek', { numberOfKeys: 4, lua: lua('peek') });
+    }
+    this.redis = redis as Redis & ResilienceCommands;
+  }
+
+  admit(keys: ServiceKeys, a: AdmitArgs): Promise<AdmitReply> {
+    return this.redis.mcpAdmit(...admitArgs(keys, a)).then(decodeAdmit);
+  }
+
+  record(keys: ServiceKeys, a: RecordArgs): Promise<RecordResult> {
+    return this.redis.mcpRecord(...recordArgs(keys, a)).then(decodeRecord);
+  }
+
+  peek(keys: ServiceKeys, queue: QueueKeys, a: PeekArgs): Promise<PeekResult> {
+    return this.redis.mcpPeek(...peekArgs(keys, queue, a)).then(decodePeek);
+  }
+}

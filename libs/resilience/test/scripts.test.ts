@@ -1,0 +1,40 @@
+import { AdmitVerdict, TOKENS_NOT_READ, decodeAdmit, decodePeek, decodeRecord } from '@mcp-gateway/resilience';
+
+// The replies as ioredis hands them over: admit.lua leaves out what a verdict does not use.
+describe("decoding the resilience scripts' replies", () => {
+  it('maps every admit verdict to its admission, and refuses any other', () => {
+    expect(decodeAdmit([AdmitVerdict.Admitted, 0, 'closed', 0, 4000])).toEqual({
+      admission: { verdict: 'admitted', state: 'closed', tokens: 4 },
+      halfOpened: false,
+    });
+    expect(decodeAdmit([AdmitVerdict.Admitted, 0, 'half_open', 1, TOKENS_NOT_READ])).toEqual({
+      admission: { verdict: 'admitted', state: 'half_open' },
+      halfOpened: true,
+    });
+    expect(decodeAdmit([AdmitVerdict.CircuitOpen, 500, 'open', 0])).toEqual({
+      admission: { verdict: 'circuit_open', waitMs: 500, state: 'open' },
+      halfOpened: false,
+    });
+    expect(decodeAdmit([AdmitVerdict.RateLimited, 300, 'closed', 0, -500])).toEqual({
+      admission: { verdict: 'rate_limited', waitMs: 300, state: 'closed', tokens: -0.5 },
+      halfOpened: false,
+    });
+    expect(decodeAdmit([AdmitVerdict.Reserved, 100, 'closed', 0, -1500, 1100])).toEqual({
+      admission: { verdict: 'reserved', waitMs: 100, state: 'closed', slotAt: 1100, tokens: -1.5 },
+      halfOpened: false,
+    });
+    // A reserved token not due yet: the bucket is not read.
+    expect(decodeAdmit([AdmitVerdict.Reserved, 60, 'closed', 0, TOKENS_NOT_READ, 1100]).admission).toEqual({
+      verdict: 'reserved',
+      waitMs: 60,
+      state: 'closed',
+      slotAt: 1100,
+    });
+    expect(() => decodeAdmit([0, 0, 'closed', 0])).toThrow('admit.lua answered verdict 0, which is none of its verdicts');
+  });
+
+  it('reads a record and a peek by name', () => {
+    expect(decodeRecord(['closed', 'open', 3])).toEqual({ before: 'closed', after: 'open', failures: 3 });
+    expect(decodePeek([0, 400, 3])).toEqual({ openWaitMs: 0, tokenWaitMs: 400, queueDepth: 3 });
+  });
+});
