@@ -237,10 +237,6 @@ export function parseRecord(id: string, h: Record<string, string>): RequestRecor
   };
 }
 
-/**
- * The result of a request the gateway itself ended with `error` (cancelled, swept, its service
- * removed), not its worker: times from the record, `operation` and `attempts` from its job.
- */
 /** A request the API ended itself (cancelled, swept past its deadline, its service removed), as stored. */
 export interface EndedRequest {
   result: MCPResponse;
@@ -252,6 +248,10 @@ export function endedRequest(rec: RequestRecord, result: MCPResponse): EndedRequ
   return { result, acceptedAt: rec.acceptedAt, ...(rec.agentId === undefined ? {} : { agentId: rec.agentId }) };
 }
 
+/**
+ * The result of a request the gateway itself ended with `error` (cancelled, swept, its service
+ * removed), not its worker: times from the record, `operation` and `attempts` from its job.
+ */
 export function endedWithError(rec: RequestRecord, error: ErrorBody, operation: string, attempts: number, now: number): MCPResponse {
   return {
     id: rec.id,
