@@ -1,10 +1,11 @@
 import { startBackend, type TestBackend } from '@mcp-gateway/testing';
 import { startGateway, type Running } from './harness';
 
+// Each test has its own backend and gateway: the backend's request log is that test's alone.
 let backend: TestBackend;
 let gw: Running;
 
-beforeAll(async () => {
+beforeEach(async () => {
   backend = await startBackend();
   gw = await startGateway({
     limits: { maxBodyBytes: 1_048_576 },
@@ -34,13 +35,9 @@ beforeAll(async () => {
   });
 });
 
-afterAll(async () => {
+afterEach(async () => {
   await gw.close();
   await backend.close();
-});
-
-beforeEach(() => {
-  backend.requests.length = 0;
 });
 
 async function expectError(
@@ -155,7 +152,6 @@ describe('bad input gets a clear coded error and never reaches the backend', () 
       expect(res.body.error.details[0].path).toBe('parameters.name');
     }
     expect(backend.requests).toHaveLength(0);
-    backend.requests.length = 0;
     const abs = await gw.http
       .post('/mcp/request')
       .send({ service: 'files', operation: 'read', parameters: { name: 'http://evil.example/x' } });

@@ -4,15 +4,24 @@ import { eventually, startGateway, type Running } from './harness';
 const TRACEPARENT = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 const SECRET = 'sk-live-planted-secret-0123456789';
 
+// Each test has its own backend and gateway (its own key prefix): no request count, retry counter,
+// circuit, queue or worker carries over from another test.
 let backend: TestBackend;
 let gw: Running;
-let flakyCalls = 0;
 
-let deadPort = 0;
+beforeEach(async () => {
+  ({ backend, gw } = await fixture());
+});
 
-beforeAll(async () => {
-  deadPort = await freePort();
-  backend = await startBackend((req) => {
+afterEach(async () => {
+  await gw.close();
+  await backend.close();
+});
+
+async function fixture(): Promise<{ backend: TestBackend; gw: Running }> {
+  const deadPort = await freePort();
+  let flakyCalls = 0;
+  const backend = await startBackend((req) => {
     const path = req.path.replace(/^\/api/, '');
     if (path.startsWith('/slow')) return { status: 200, body: { slow: true }, delayMs: Number(req.query.ms ?? 1500) };
     if (path === '/missing/x') return { status: 404, body: { error: 'no such thing' } };
@@ -27,7 +36,7 @@ beforeAll(async () => {
     if (path === '/text') return { status: 200, body: 'plain words' };
     return { status: 200, body: { method: req.method, path: req.path, query: req.query, body: req.body } };
   });
-  gw = await startGateway(
+  const gw = await startGateway(
     {
       services: {
         users: {
@@ -84,16 +93,8 @@ beforeAll(async () => {
     },
     ['users', 'dyn', 'gone', 'timed'],
   );
-});
-
-afterAll(async () => {
-  await gw.close();
-  await backend.close();
-});
-
-beforeEach(() => {
-  backend.requests.length = 0;
-});
+  return { backend, gw };
+}
 
 const post = (body: unknown) => gw.http.post('/mcp/request').send(body as object);
 
@@ -183,7 +184,6 @@ describe('POST /mcp/request (sync)', () => {
   });
 
   it('retries an idempotent call on 5xx and reports the attempts', async () => {
-    flakyCalls = 0;
     const res = await post({ service: 'users', operation: 'flaky' });
     expect(res.status).toBe(200);
     expect(res.body.metadata.attempts).toBe(3);

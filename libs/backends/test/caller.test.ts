@@ -21,18 +21,18 @@ const newCaller = (prefix: string) => {
 const getFrom = (endpoint: string, path: string) =>
   newCaller('p').call({ service: 's', config: svc({ endpoint }), operation: op('GET', path), parameters: {}, timeoutMs: 2000 });
 
-beforeAll(async () => {
+beforeAll(() => {
   redis = createRedis(testRedisUrl(), 'blocking', 'backends-test');
-  backend = await startBackend();
 });
-afterAll(async () => {
+afterAll(() => {
   callers.forEach((c) => c.close());
-  await backend.close();
   redis.disconnect();
 });
-beforeEach(() => {
-  backend.requests.length = 0;
+// A backend per test: its request log is that test's alone.
+beforeEach(async () => {
+  backend = await startBackend();
 });
+afterEach(() => backend.close());
 
 describe('BackendCaller: credentials', () => {
   it('adds a bearer token, or an API key under the configured header, beside the gateway headers', async () => {
@@ -153,7 +153,10 @@ describe('BackendCaller: OAuth2', () => {
   let issued = 0;
   let valid = new Set<string>();
 
-  beforeAll(async () => {
+  // Token endpoint and API per test, with no token issued or valid yet.
+  beforeEach(async () => {
+    issued = 0;
+    valid = new Set<string>();
     tokenServer = await startBackend(async (req) => {
       issued += 1;
       const form = new URLSearchParams(req.rawBody);
@@ -172,7 +175,7 @@ describe('BackendCaller: OAuth2', () => {
       return valid.has(tok) ? { status: 200, body: { ok: tok } } : { status: 401, body: { error: 'expired' } };
     });
   });
-  afterAll(async () => {
+  afterEach(async () => {
     await tokenServer.close();
     await api.close();
   });
@@ -192,7 +195,6 @@ describe('BackendCaller: OAuth2', () => {
     const one = newCaller(prefix);
     const two = newCaller(prefix);
     const config = oauth(`${tokenServer.url}/token`);
-    issued = 0;
     const outcomes = await Promise.all(
       Array.from({ length: 8 }, (_, i) =>
         (i % 2 ? one : two).call({ service: 'users', config, operation: op('GET', '/me'), parameters: {}, timeoutMs: 5000 }),
@@ -247,7 +249,6 @@ describe('BackendCaller: OAuth2', () => {
 
   it('answers the backend 401 when the refresh fails, and never shows a secret', async () => {
     const caller = newCaller(uniquePrefix());
-    tokenServer.requests.length = 0;
     const o = await caller.call({
       service: 'users',
       config: oauth(`${tokenServer.url}/token`, 'wrong-secret'),

@@ -1,6 +1,6 @@
 import Redis from 'ioredis';
 import { percentile, ServiceStats, statsKeys } from '@mcp-gateway/metrics';
-import { testRedisUrl, uniquePrefix } from '@mcp-gateway/testing';
+import { fakingOnly, testRedisUrl, uniquePrefix } from '@mcp-gateway/testing';
 
 let redis: Redis;
 beforeAll(() => {
@@ -56,14 +56,22 @@ describe('added up in memory and written every flushMs (the workers)', () => {
   });
 
   it('flushes by itself after flushMs', async () => {
-    const prefix = uniquePrefix('stats-timer');
-    const writer = new ServiceStats(redis, prefix, 10, 50);
-    await writer.record('svc', 'success', 5);
-    const reader = new ServiceStats(redis, prefix);
-    const deadline = Date.now() + 5000;
-    while ((await reader.snapshot('svc')).latency.window === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    expect(await reader.snapshot('svc')).toEqual({ counts: { success: 1 }, latency: { p50: 5, p95: 5, p99: 5, window: 1 } });
-    await writer.close();
+    // The flush is a timer: only setTimeout is faked, Redis stays real.
+    jest.useFakeTimers(fakingOnly('setTimeout', 'clearTimeout'));
+    try {
+      const prefix = uniquePrefix('stats-timer');
+      const writer = new ServiceStats(redis, prefix, 10, 50);
+      await writer.record('svc', 'success', 5);
+      // Writer and reader share one client, so a read sent after the flush's write sees it.
+      const reader = new ServiceStats(redis, prefix);
+      await jest.advanceTimersByTimeAsync(49);
+      expect((await reader.snapshot('svc')).latency.window).toBe(0);
+      await jest.advanceTimersByTimeAsync(1);
+      expect(await reader.snapshot('svc')).toEqual({ counts: { success: 1 }, latency: { p50: 5, p95: 5, p99: 5, window: 1 } });
+      await writer.close();
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it('keeps a batch whose write failed and writes it with the next one', async () => {

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { coalesceWrites, createRedis, finishThenClose, inOneWrite, waitReady } from '@mcp-gateway/redis';
-import { testRedisUrl, uniquePrefix } from '@mcp-gateway/testing';
+import { fakingOnly, testRedisUrl, uniquePrefix } from '@mcp-gateway/testing';
 
 /** Counts the socket writes a client makes (one `_write` per plain write, one `_writev` per corked batch). */
 function countWrites(socket: Socket) {
@@ -91,9 +91,21 @@ describe('finishThenClose', () => {
     const b = createRedis(testRedisUrl(), 'blocking', 'finish-then-close-b');
     await waitReady(b);
     const forever = b.blpop(`${uniquePrefix('never')}:list`, 0);
-    const started = Date.now();
-    expect(await finishThenClose(forever, 200, [b])).toBe(false);
-    expect(Date.now() - started).toBeLessThan(2000);
+    // The limit is a timer: only setTimeout is faked, the client's I/O stays real.
+    jest.useFakeTimers(fakingOnly('setTimeout', 'clearTimeout'));
+    try {
+      let answer: boolean | undefined;
+      const closing = finishThenClose(forever, 200, [b]).then((inTime) => (answer = inTime));
+      await jest.advanceTimersByTimeAsync(199);
+      expect(answer).toBeUndefined();
+      expect(b.status).toBe('ready');
+      // At the limit it answers at once, without waiting for anything else.
+      await jest.advanceTimersByTimeAsync(1);
+      expect(answer).toBe(false);
+      expect(await closing).toBe(false);
+    } finally {
+      jest.useRealTimers();
+    }
     await expect(forever).rejects.toThrow(/Connection is closed/);
   });
 });

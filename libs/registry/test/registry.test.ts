@@ -2,7 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { GatewayConfigManager } from '@mcp-gateway/config';
 import { ServiceRegistry } from '@mcp-gateway/registry';
-import { startBackend, type TestBackend } from '@mcp-gateway/testing';
+import { fakingOnly, startBackend, type TestBackend } from '@mcp-gateway/testing';
 
 let backend: TestBackend;
 let up = false;
@@ -15,8 +15,11 @@ beforeAll(async () => {
   );
 });
 afterAll(() => backend.close());
+afterEach(() => jest.useRealTimers());
 
 it('loads a definition once, remembers a failure for a while, then tries again', async () => {
+  // The back-off is measured with Date: only Date is faked, the backend still answers over HTTP.
+  jest.useFakeTimers(fakingOnly('Date'));
   const errors: string[] = [];
   const config = GatewayConfigManager.fromObject({
     services: {
@@ -34,7 +37,11 @@ it('loads a definition once, remembers a failure for a while, then tries again',
   await expect(registry.operation('api', 'getA')).rejects.toMatchObject({ code: 'BACKEND_ERROR' });
   expect(backend.requests.length).toBe(asked);
 
-  await new Promise((r) => setTimeout(r, 250));
+  // Still within the back-off 1 ms before it ends; tried again once it has.
+  jest.advanceTimersByTime(199);
+  await expect(registry.operation('api', 'getA')).rejects.toMatchObject({ code: 'BACKEND_ERROR' });
+  expect(backend.requests.length).toBe(asked);
+  jest.advanceTimersByTime(1);
   expect((await registry.operation('api', 'getA')).path).toBe('/a');
   await registry.operation('api', 'getA');
   expect(backend.requests.length).toBe(asked + 1);

@@ -4,3 +4,4 @@ export * from './process';
 export * from './prefix';
 export * from './config';
 export * from './prism';
+export * from './timers';
