@@ -116,7 +116,8 @@ export function serviceHandlers(deps: ApiDeps) {
     const ended = Object.entries(stats.counts);
     res.status(200).json({
       service: name,
-      circuit,
+      // The breaker counts failures only; successes are the request stats' count.
+      circuit: { ...circuit, successes: stats.counts.success ?? 0 },
       rateLimiter: { ...rateLimiter, tokens: Math.round(rateLimiter.tokens * 1000) / 1000 },
       // BullMQ drops finished jobs (results live in our records), so completed/failed come from the stats.
       queue: {

@@ -13,6 +13,7 @@ import { classifyOutcome, type BackendCaller, type BackendOutcome, type CallAban
 import type { GatewayJobData, RequestRecords } from '@mcp-gateway/broker';
 import type { ServiceRegistry } from '@mcp-gateway/registry';
 import {
+  breakerMustRecord,
   nextRetryDelay,
   retryDelay,
   type BreakerOutcome,
@@ -187,12 +188,13 @@ function startAndAdmit(run: Run, target: Target, takenAt: number) {
 type Started = Awaited<ReturnType<RequestRecords['start']>>;
 type Admitting = ReturnType<typeof startAndAdmit>['admitting'];
 type Admission = NonNullable<Awaited<Admitting>>;
+type Admitted = Extract<Admission, { verdict: 'admitted' }>;
 
 /** A job whose request already ended (cancelled while it waited) or has no record: nothing to run. */
 async function skipEnded(run: Run, started: Started, admitting: Admitting, policy: ResiliencePolicy | undefined): Promise<void> {
   // A trial permit taken for a job that will not run is given back (a token is not: a rare loss).
   const admitted = await admitting?.catch(() => undefined);
-  if (admitted?.verdict === 'admitted' && policy)
+  if (admitted?.verdict === 'admitted' && policy && breakerMustRecord('neutral', admitted))
     await run.deps.resilience.record(run.job.data.service, run.job.data.id, 'neutral', policy).catch(() => undefined);
   if (started.state === 'missing') {
     // The record outlives the deadline by design; missing means it was deleted or lost with Redis data.
@@ -216,7 +218,7 @@ function observeQueueWait(run: Run, startedAt: number): void {
 type Decision =
   | ({ kind: 'end' } & Ending)
   | { kind: 'wait'; verdict: 'reserved' | 'circuit_open'; waitMs: number; slotAt?: number }
-  | { kind: 'call'; service: ServiceConfig; op: OperationDefinition; policy: ResiliencePolicy };
+  | { kind: 'call'; service: ServiceConfig; op: OperationDefinition; policy: ResiliencePolicy; admitted: Admitted };
 
 /** A request's end: its result, the attempts made, and the breaker record to write with it. */
 interface Ending {
@@ -297,7 +299,7 @@ function admissionDecision(
   }
   if (admission.verdict === 'reserved') return { kind: 'wait', verdict: 'reserved', waitMs: admission.waitMs, slotAt: admission.slotAt };
   if (admission.verdict === 'circuit_open') return { kind: 'wait', verdict: 'circuit_open', waitMs: admission.waitMs };
-  return { kind: 'call', service: target.service, op: target.op, policy };
+  return { kind: 'call', service: target.service, op: target.op, policy, admitted: admission };
 }
 
 /** The job sleeps in the delayed set until its reserved token (or the breaker's next look) is due. */
@@ -346,7 +348,7 @@ async function callBackend(run: Run, call: Extract<Decision, { kind: 'call' }>):
 }
 
 type Settled =
-  ({ kind: 'end' } & Ending) | { kind: 'retry'; delayMs: number; error: ErrorBody; backendStatus?: number; breaker: BreakerRecord };
+  ({ kind: 'end' } & Ending) | { kind: 'retry'; delayMs: number; error: ErrorBody; backendStatus?: number; breaker?: BreakerRecord };
 
 /**
  * What the outcome means: 5xx, timeouts and connection errors count against the breaker, 4xx do not;
@@ -360,11 +362,10 @@ function settle(run: Run, call: Extract<Decision, { kind: 'call' }>, outcome: Ba
   // A timeout counts against the service only when the request had the service's own deadline (or a
   // longer one): a caller that chose a shorter one cannot open the circuit for everyone.
   const shortened = outcome.kind === 'timeout' && d.deadline - d.acceptedAt < (call.service.timeout ?? deps.config.defaultTimeout);
-  const breaker: BreakerRecord = {
-    outcome: c.ok ? 'success' : c.countsAsFailure && !shortened ? 'failure' : 'neutral',
-    policy: call.policy,
-    log: run.log,
-  };
+  const breakerOutcome: BreakerOutcome = c.ok ? 'success' : c.countsAsFailure && !shortened ? 'failure' : 'neutral';
+  const breaker = breakerMustRecord(breakerOutcome, call.admitted)
+    ? { outcome: breakerOutcome, policy: call.policy, log: run.log }
+    : undefined;
   const backendStatus = outcome.kind === 'response' ? outcome.status : undefined;
   if (c.ok) {
     // The answer's JSON goes into the result as the backend sent it (numbers beyond a double's
@@ -400,9 +401,10 @@ async function retryLater(run: Run, retry: Extract<Settled, { kind: 'retry' }>):
   const { deps, job } = run;
   const d = job.data;
   // Best effort: a breaker that cannot be updated must not turn a backend's answer into an error.
-  await deps.resilience
-    .record(d.service, d.id, retry.breaker.outcome, retry.breaker.policy)
-    .catch((err: unknown) => breakerNotRecorded(run.log, err));
+  if (retry.breaker)
+    await deps.resilience
+      .record(d.service, d.id, retry.breaker.outcome, retry.breaker.policy)
+      .catch((err: unknown) => breakerNotRecorded(run.log, err));
   await deps.records.setState(d.id, 'retrying');
   deps.metrics.retries.inc({ service: d.service });
   run.log.info(

@@ -339,3 +339,23 @@ it('a job whose request was cancelled while it waited is skipped: no call, and t
   // The worker counted nothing: the request ended where it was cancelled.
   expect(await requestsCounted(f)).toEqual([]);
 });
+
+it('a success admitted on a closed breaker with no failures writes nothing to the breaker; one admitted after a failure resets it', async () => {
+  let status = 200;
+  const f = await fixture(() => ({ status, body: { ok: status === 200 } }));
+  const breakerKey = resilienceKeys(f.config.redis.keyPrefix, 'svc').breaker;
+  await f.processJob(await f.submit('read', { parameters: { id: '1' } }));
+  expect((await stored(f, 'req-1')).state).toBe('completed');
+  // Nothing was counted, so nothing was written: the breaker has no hash at all.
+  expect(await f.redis.exists(breakerKey)).toBe(0);
+
+  status = 500;
+  // A POST is not retried: one failure, counted.
+  await f.processJob(await f.submit('write'));
+  expect(await f.resilience.breaker('svc', f.registry.require('svc'))).toMatchObject({ state: 'closed', failures: 1 });
+
+  status = 200;
+  await f.processJob(await f.submit('read', { parameters: { id: '3' } }));
+  // Admitted with a failure counted: the success is recorded and resets the count.
+  expect(await f.resilience.breaker('svc', f.registry.require('svc'))).toMatchObject({ state: 'closed', failures: 0 });
+});

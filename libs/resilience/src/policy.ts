@@ -7,8 +7,11 @@ export interface ResiliencePolicy {
 export type CircuitState = 'closed' | 'open' | 'half_open';
 
 export type Admission =
-  /** `tokens` left in the bucket (absent when the caller used a reserved token). */
-  | { verdict: 'admitted'; state: CircuitState; tokens?: number }
+  /**
+   * `tokens` left in the bucket (absent when the caller used a reserved token); `failures`: the
+   * consecutive failures the breaker counted when the call was admitted.
+   */
+  | { verdict: 'admitted'; state: CircuitState; failures: number; tokens?: number }
   | { verdict: 'circuit_open'; waitMs: number; state: CircuitState }
   /** No token within the caller's wait: nothing was taken; the next token is waitMs away. */
   | { verdict: 'rate_limited'; waitMs: number; state: CircuitState; tokens: number }
@@ -26,6 +29,18 @@ export interface AdmitOptions {
 
 /** What a call's outcome means to the breaker. */
 export type BreakerOutcome = 'success' | 'failure' | 'neutral';
+
+/**
+ * Whether the breaker must hear of this outcome. On a circuit that was closed when the call was
+ * admitted, a neutral outcome changes nothing (it only frees trial permits, which a closed circuit
+ * has none of), nor does a success when no failures were counted: neither is written. A failure
+ * recorded by another call meanwhile is then not reset by such a success: only successes admitted
+ * after that failure reset the count.
+ */
+export function breakerMustRecord(outcome: BreakerOutcome, admitted: Extract<Admission, { verdict: 'admitted' }>): boolean {
+  if (admitted.state !== 'closed' || outcome === 'failure') return true;
+  return outcome === 'success' && admitted.failures > 0;
+}
 
 /** The API's fast-fail read of a service. */
 export interface PeekResult {

@@ -85,16 +85,31 @@ function peekArgs(keys: ServiceKeys, queue: QueueKeys, a: PeekArgs): ScriptArgs 
 }
 
 export function decodeAdmit(reply: unknown): AdmitReply {
-  const [verdict, waitMs, state, halfOpened, milliTokens, slotAt] = reply as [number, number, CircuitState, 0 | 1, number?, number?];
+  const [verdict, waitMs, state, halfOpened, milliTokens, slotAt, failures] = reply as [
+    number,
+    number,
+    CircuitState,
+    0 | 1,
+    number?,
+    number?,
+    number?,
+  ];
   const tokens = milliTokens === undefined || milliTokens === TOKENS_NOT_READ ? undefined : milliTokens / 1000;
-  return { admission: admissionOf(verdict, waitMs, state, tokens, slotAt), halfOpened: halfOpened === 1 };
+  return { admission: admissionOf(verdict, waitMs, state, tokens, slotAt, failures), halfOpened: halfOpened === 1 };
 }
 
-function admissionOf(verdict: number, waitMs: number, state: CircuitState, tokens: number | undefined, slotAt?: number): Admission {
+function admissionOf(
+  verdict: number,
+  waitMs: number,
+  state: CircuitState,
+  tokens: number | undefined,
+  slotAt?: number,
+  failures?: number,
+): Admission {
   const withTokens = tokens === undefined ? {} : { tokens };
   switch (verdict) {
     case AdmitVerdict.Admitted:
-      return { verdict: 'admitted', state, ...withTokens };
+      return { verdict: 'admitted', state, failures: failures ?? 0, ...withTokens };
     case AdmitVerdict.CircuitOpen:
       return { verdict: 'circuit_open', waitMs, state };
     case AdmitVerdict.RateLimited:

@@ -6,7 +6,6 @@ import { ResilienceScripts, type QueueKeys } from './scripts';
 export interface BreakerSnapshot {
   state: CircuitState;
   failures: number;
-  successes: number;
   /** When the circuit last opened (epoch ms); null while it is closed. */
   openedAt: number | null;
   /** When an open circuit lets the first trial through; null while it is closed. */
@@ -120,7 +119,6 @@ export class ResilienceStore {
     return {
       state,
       failures: Number(h.failures ?? 0),
-      successes: Number(h.successes ?? 0),
       // Always both fields (the metrics' contract), null while closed.
       ...(openedAt !== undefined && state !== 'closed'
         ? { openedAt, nextAttemptAt: openedAt + policy.circuitBreaker.recoveryTimeout }

@@ -1,14 +1,14 @@
-import { AdmitVerdict, TOKENS_NOT_READ, decodeAdmit, decodePeek, decodeRecord } from '@mcp-gateway/resilience';
+import { AdmitVerdict, TOKENS_NOT_READ, breakerMustRecord, decodeAdmit, decodePeek, decodeRecord } from '@mcp-gateway/resilience';
 
 // The replies as ioredis hands them over: admit.lua leaves out what a verdict does not use.
 describe("decoding the resilience scripts' replies", () => {
   it('maps every admit verdict to its admission, and refuses any other', () => {
-    expect(decodeAdmit([AdmitVerdict.Admitted, 0, 'closed', 0, 4000])).toEqual({
-      admission: { verdict: 'admitted', state: 'closed', tokens: 4 },
+    expect(decodeAdmit([AdmitVerdict.Admitted, 0, 'closed', 0, 4000, 0, 0])).toEqual({
+      admission: { verdict: 'admitted', state: 'closed', failures: 0, tokens: 4 },
       halfOpened: false,
     });
-    expect(decodeAdmit([AdmitVerdict.Admitted, 0, 'half_open', 1, TOKENS_NOT_READ])).toEqual({
-      admission: { verdict: 'admitted', state: 'half_open' },
+    expect(decodeAdmit([AdmitVerdict.Admitted, 0, 'half_open', 1, TOKENS_NOT_READ, 0, 2])).toEqual({
+      admission: { verdict: 'admitted', state: 'half_open', failures: 2 },
       halfOpened: true,
     });
     expect(decodeAdmit([AdmitVerdict.CircuitOpen, 500, 'open', 0])).toEqual({
@@ -36,5 +36,20 @@ describe("decoding the resilience scripts' replies", () => {
   it('reads a record and a peek by name', () => {
     expect(decodeRecord(['closed', 'open', 3])).toEqual({ before: 'closed', after: 'open', failures: 3 });
     expect(decodePeek([0, 400, 3])).toEqual({ openWaitMs: 0, tokenWaitMs: 400, queueDepth: 3 });
+  });
+});
+
+describe('which outcomes the breaker must hear of', () => {
+  const admitted = (state: 'closed' | 'half_open', failures: number) => ({ verdict: 'admitted' as const, state, failures });
+
+  it('on a breaker closed at admission: failures, and successes when failures were counted', () => {
+    expect(breakerMustRecord('success', admitted('closed', 0))).toBe(false);
+    expect(breakerMustRecord('success', admitted('closed', 1))).toBe(true);
+    // A half-open trial's success is what closes the circuit.
+    expect(breakerMustRecord('success', admitted('half_open', 0))).toBe(true);
+    expect(breakerMustRecord('failure', admitted('closed', 0))).toBe(true);
+    // Neutral frees a trial permit: only a half-open breaker has any.
+    expect(breakerMustRecord('neutral', admitted('closed', 2))).toBe(false);
+    expect(breakerMustRecord('neutral', admitted('half_open', 0))).toBe(true);
   });
 });

@@ -70,6 +70,7 @@ describe('token bucket', () => {
     expect(await store.admit('svc', 'r9', policy, 5000, { now: slots[9]! + 900, reservedAt: slots[9]! })).toEqual({
       verdict: 'admitted',
       state: 'closed',
+      failures: 0,
     });
     // Three seconds late, the other nine meet a bucket the refill has filled again: with five fresh
     // callers at the same instant, no more than burstLimit (5) calls go out, not 14.
@@ -97,7 +98,7 @@ describe('circuit breaker', () => {
     await store.record('svc', 'x', 'success', policy, t0);
     await store.record('svc', 'x', 'failure', policy, t0);
     await store.record('svc', 'x', 'failure', policy, t0);
-    expect(await store.breaker('svc', policy)).toEqual({ state: 'closed', failures: 2, successes: 1, openedAt: null, nextAttemptAt: null });
+    expect(await store.breaker('svc', policy)).toEqual({ state: 'closed', failures: 2, openedAt: null, nextAttemptAt: null });
     const r = await store.record('svc', 'x', 'failure', policy, t0 + 1);
     expect(r).toEqual({ before: 'closed', after: 'open', failures: 3 });
     expect(changes).toEqual(['svc:closed->open']);
@@ -142,7 +143,13 @@ describe('circuit breaker', () => {
     const prefix = uniquePrefix('keep');
     const s = new ResilienceStore(redis, prefix);
     const key = resilienceKeys(prefix, 'svc').breaker;
+    // A success on a closed breaker with nothing counted writes nothing: there is no hash to keep.
     await s.record('svc', 'ok', 'success', policy, t0);
+    expect(await redis.exists(key)).toBe(0);
+    await s.record('svc', 'x', 'failure', policy, t0);
+    expect(await redis.pttl(key)).toBeGreaterThan(0);
+    await s.record('svc', 'ok', 'success', policy, t0);
+    expect(await redis.hget(key, 'failures')).toBe('0');
     expect(await redis.pttl(key)).toBeGreaterThan(0);
     for (let i = 0; i < 3; i++) await s.record('svc', 'x', 'failure', policy, t0);
     // Forgotten, an open breaker would read as closed and let every call through.

@@ -18,7 +18,7 @@
           clock runs ahead may bring a delayed job back early, and must not spend its token early.
           Nor long after it (see below).
 
-  Returns { verdict, waitMs, state, halfOpened, tokens*1000, slotAt }
+  Returns { verdict, waitMs, state, halfOpened, tokens*1000, slotAt, failures }
     verdict (AdmitVerdict in scripts.ts)
             1 = Admitted
             2 = CircuitOpen: try again in waitMs
@@ -28,7 +28,9 @@
     state   'closed' | 'open' | 'half_open' (after this call)
     halfOpened 1 when this call moved the breaker from open to half_open, else 0
     tokens  -1 (TOKENS_NOT_READ) when the bucket was not consulted
-    slotAt  for Reserved: when the reserved token is due (Redis clock)
+    slotAt  for Reserved: when the reserved token is due (Redis clock); 0 for Admitted
+    failures for Admitted: the consecutive failures counted when the call was admitted (a success
+            on a closed circuit with none changes nothing: the worker then records nothing)
 
   Reservations let tokens go below zero: the bucket is a debt the refill pays back, so the calls
   made never exceed burstLimit + rate x elapsed, and a job waits exactly once, for its own token
@@ -44,7 +46,9 @@ local maxWait = tonumber(ARGV[8])
 local reservedAt = tonumber(ARGV[9])
 local holdsToken = reservedAt ~= nil
 
-local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
+local breaker = redis.call('HMGET', KEYS[1], 'state', 'failures')
+local state = breaker[1] or 'closed'
+local failures = tonumber(breaker[2] or '0')
 local halfOpened = 0
 if holdsToken and now < reservedAt then
   return { 4, reservedAt - now, state, 0, -1, reservedAt }
@@ -89,7 +93,7 @@ end
 
 if holdsToken then
   takePermit()
-  return { 1, 0, state, halfOpened, -1 }
+  return { 1, 0, state, halfOpened, -1, 0, failures }
 end
 
 -- Token bucket: refill since the last step, then take a token now, reserve a future one, or refuse.
@@ -120,4 +124,4 @@ end
 tokens = tokens - 1
 save()
 takePermit()
-return { 1, 0, state, halfOpened, math.floor(tokens * 1000) }
+return { 1, 0, state, halfOpened, math.floor(tokens * 1000), 0, failures }

@@ -9,10 +9,10 @@
           half-open it has none: forgotten, it would read as closed and let every call through)
   Returns { stateBefore, stateAfter, failures }
 
-  Every call ends with one of these, so the common one, a success on a closed circuit with no
-  failures counted, costs three commands: one read, one count, one expiry. The clock is read only
-  for a change of state, and the trial permits only while half-open: every way out of half-open
-  deletes them, so no other state has any.
+  What changes nothing is not sent at all (breakerMustRecord in policy.ts): a neutral outcome, or a
+  success with no failures counted, of a call admitted while the circuit was closed. The clock is read only for a change of
+  state, and the trial permits only while half-open: every way out of half-open deletes them, so no
+  other state has any. Successes are counted by the request stats, not here.
 ]]
 local threshold = tonumber(ARGV[3])
 local h = redis.call('HMGET', KEYS[1], 'state', 'failures')
@@ -34,7 +34,6 @@ if outcome == 'success' then
     failures = 0
     redis.call('HSET', KEYS[1], 'failures', 0)
   end
-  redis.call('HINCRBY', KEYS[1], 'successes', 1)
 elseif outcome == 'failure' then
   redis.call('HINCRBY', KEYS[1], 'failuresTotal', 1)
   if state == 'half_open' and wasTrial then
