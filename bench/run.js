@@ -168,7 +168,34 @@ async function commandCounts() {
     byName.set(m[1], Number(m[2]));
     if (/^(evalsha|eval|evalsha_ro|eval_ro|fcall|fcall_ro)$/.test(m[1])) scripts += Number(m[2]);
   }
-  return { commands, scripts, byName };
+  const memory = Number(/^used_memory:(\d+)/m.exec(await redisClient.info('memory'))?.[1] ?? NaN);
+  return { commands, scripts, byName, memory };
+}
+
+/**
+ * BENCH_MEMORY=1: what Redis holds, by key shape (ids, hashes and numbers as `*`), largest first, in
+ * bytes (MEMORY USAGE), for finding where the bytes kept per request go.
+ */
+async function memoryByKeyShape() {
+  const shapes = new Map();
+  let cursor = '0';
+  do {
+    const [next, keys] = await redisClient.scan(cursor, 'COUNT', 1000);
+    cursor = next;
+    const sizes = await Promise.all(keys.map((k) => redisClient.memory('USAGE', k, 'SAMPLES', '0')));
+    keys.forEach((k, i) => {
+      const shape = k.replace(/[0-9a-f]{8}-[0-9a-f-]{27}|[A-Za-z0-9_-]{40,}|\d+/g, '*');
+      const s = shapes.get(shape) ?? { keys: 0, bytes: 0 };
+      s.keys += 1;
+      s.bytes += Number(sizes[i] ?? 0);
+      shapes.set(shape, s);
+    });
+  } while (cursor !== '0');
+  return [...shapes]
+    .sort((a, b) => b[1].bytes - a[1].bytes)
+    .slice(0, 8)
+    .map(([shape, s]) => `${shape} ${s.keys} keys ${s.bytes} B`)
+    .join(', ');
 }
 
 /**
@@ -221,14 +248,17 @@ async function measure(name, pids, run, { redis = false } = {}) {
   const r = await run();
   const sys = await syscalls?.(r.total);
   const cpu = all.map((p, i) => Math.round((((ticks(p) - before[i]) * 10) / Math.max(1, r.total)) * 1000) / 1000); // ms of CPU per request
-  // Per request, less the one INFO call that read them.
+  // Per request, less the two INFO calls of a reading that the other reading counts.
   const perRequest = (n) => Math.round((n / Math.max(1, r.total)) * 10) / 10;
   const countsAfter = redis ? await commandCounts() : undefined;
   const redisRow = redis
     ? {
         redisCpuMsPerRequest: cpu[pids.length],
-        redisCommandsPerRequest: perRequest(countsAfter.commands - countsBefore.commands - 1),
+        redisCommandsPerRequest: perRequest(countsAfter.commands - countsBefore.commands - 2),
         redisScriptsPerRequest: perRequest(countsAfter.scripts - countsBefore.scripts),
+        // What Redis keeps per request once the scenario is over: for the gateway, the ended records
+        // (kept for the result TTL); for the bare design, nothing (its jobs are removed on completion).
+        redisBytesKeptPerRequest: Math.round((countsAfter.memory - countsBefore.memory) / Math.max(1, r.total)),
       }
     : {};
   if (redis && process.env.BENCH_COMMANDS === '1') {
@@ -241,6 +271,7 @@ async function measure(name, pids, run, { redis = false } = {}) {
         .join(', ')}`,
     );
   }
+  if (redis && process.env.BENCH_MEMORY === '1') console.log(`  ${name}: ${await memoryByKeyShape()}`);
   const writes = sys?.map((c) => Math.round(((c.write ?? 0) + (c.writev ?? 0)) * 100) / 100);
   const row = {
     scenario: name,
@@ -250,7 +281,7 @@ async function measure(name, pids, run, { redis = false } = {}) {
     ...(sys ? { socketWritesPerRequest: writes, syscallsPerRequest: sys } : {}),
   };
   const redisNote = redis
-    ? ` (redis ${row.redisCpuMsPerRequest}; ${row.redisCommandsPerRequest} commands, ${row.redisScriptsPerRequest} scripts)`
+    ? ` (redis ${row.redisCpuMsPerRequest}; ${row.redisCommandsPerRequest} commands, ${row.redisScriptsPerRequest} scripts, ${row.redisBytesKeptPerRequest} B kept)`
     : '';
   const writesNote = writes ? `  writes/req ${writes.join(' + ')}` : '';
   console.log(
@@ -605,11 +636,11 @@ function markdown(r) {
   const lines = [
     `# Benchmark (${r.at}, ${r.machine.cpus} cores, Node ${r.machine.node}, ${r.settings.durationS} s per scenario, ${r.settings.connections} connections)`,
     '',
-    '| scenario | req/s | ÷ bare | ÷ proxy | p50 ms | p99 ms | errors | CPU ms per request (per process; Redis in brackets) | Redis commands per request | of which script calls | socket writes per request (per process) |',
-    '|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|',
+    '| scenario | req/s | ÷ bare | ÷ proxy | p50 ms | p99 ms | errors | CPU ms per request (per process; Redis in brackets) | Redis commands per request | of which script calls | Redis bytes kept per request | socket writes per request (per process) |',
+    '|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|',
     ...r.rows.map(
       (x) =>
-        `| ${x.scenario} | ${x.rps} | ${x.vsBare ?? '–'} | ${x.vsProxy ?? '–'} | ${x.p50} | ${x.p99} | ${x.errors} | ${x.cpuMsPerRequest.join(' + ')}${x.redisCpuMsPerRequest === undefined ? '' : ` (redis ${x.redisCpuMsPerRequest})`} | ${x.redisCommandsPerRequest ?? '–'} | ${x.redisScriptsPerRequest ?? '–'} | ${x.socketWritesPerRequest?.join(' + ') ?? '–'} |`,
+        `| ${x.scenario} | ${x.rps} | ${x.vsBare ?? '–'} | ${x.vsProxy ?? '–'} | ${x.p50} | ${x.p99} | ${x.errors} | ${x.cpuMsPerRequest.join(' + ')}${x.redisCpuMsPerRequest === undefined ? '' : ` (redis ${x.redisCpuMsPerRequest})`} | ${x.redisCommandsPerRequest ?? '–'} | ${x.redisScriptsPerRequest ?? '–'} | ${x.redisBytesKeptPerRequest ?? '–'} | ${x.socketWritesPerRequest?.join(' + ') ?? '–'} |`,
     ),
     '',
     `- gateway sync / bare architecture: **${r.ratios.gatewayVsBare}x**, the median of ${r.ratios.gatewayVsBarePairs.length} pairs of ${r.settings.pairS} s runs taken in turn (${r.ratios.gatewayVsBarePairs.join(', ')}; errors ${r.ratios.gatewayVsBarePairsErrors}); the ${r.settings.durationS} s rows above: ${r.ratios.gatewayVsBareRows}x (2 workers: ${r.ratios.gateway2WorkersVsBare}x); gateway / plain proxy: ${r.ratios.gatewayVsProxy}x`,
