@@ -23,17 +23,23 @@ export interface GatewayJobData {
 }
 
 /**
- * BullMQ runs jobs with no priority before prioritized ones, and lower numbers first: so
- * `critical` goes unprioritized and the rest follow in order.
+ * Where a job goes in its queue. BullMQ takes the wait list's head first (newest-first jobs are put
+ * there), then its tail end in order, and prioritized jobs only when the wait list is empty. A
+ * standard job costs fewer commands than a prioritized one, so the common `normal` is standard;
+ * `critical` and `high` go ahead of it (newest first between them), and `low` waits for the rest.
  */
-const PRIORITY_VALUE: Record<Priority, number | undefined> = { critical: undefined, high: 1, normal: 2, low: 3 };
+const PLACEMENT: Record<Priority, { lifo: true } | { priority: number } | undefined> = {
+  critical: { lifo: true },
+  high: { lifo: true },
+  normal: undefined,
+  low: { priority: 1 },
+};
 
 export interface JobRetryOptions {
   maxAttempts: number;
 }
 
 export function jobOptions(data: GatewayJobData, retry: JobRetryOptions): JobsOptions {
-  const priority = PRIORITY_VALUE[data.priority];
   return {
     jobId: data.id,
     attempts: Math.max(1, retry.maxAttempts),
@@ -42,7 +48,7 @@ export function jobOptions(data: GatewayJobData, retry: JobRetryOptions): JobsOp
     // The result lives in our own record; the BullMQ job is only the unit of work.
     removeOnComplete: true,
     removeOnFail: true,
-    ...(priority === undefined ? {} : { priority }),
+    ...PLACEMENT[data.priority],
   };
 }
 

@@ -1,5 +1,6 @@
+import { Worker } from 'bullmq';
 import Redis from 'ioredis';
-import type { MCPResponse } from '@mcp-gateway/protocol';
+import type { MCPResponse, Priority } from '@mcp-gateway/protocol';
 import {
   Broker,
   BrokerKeys,
@@ -104,6 +105,36 @@ describe('Broker.submit', () => {
     expect(stored?.json).toBe((await redis.hget(broker.keys.request('req-3'), 'result')) ?? 'no stored result');
     expect(stored?.result).toMatchObject({ id: 'req-3', status: 'success', data: { ok: true } });
     expect(stored?.result).toBe(stored?.result);
+  });
+});
+
+describe('priorities', () => {
+  it('a worker takes critical and high requests first (newest first), then normal in order, then low', async () => {
+    const submitted: Array<[string, Priority]> = [
+      ['n1', 'normal'],
+      ['l1', 'low'],
+      ['h1', 'high'],
+      ['n2', 'normal'],
+      ['c1', 'critical'],
+      ['h2', 'high'],
+      ['l2', 'low'],
+      ['n3', 'normal'],
+    ];
+    for (const [id, priority] of submitted) {
+      const d = { ...job(id), priority };
+      await broker.submit(d, requestHash('svc', 'op', d.parameters), { maxAttempts: 1 });
+    }
+    const connection = new Redis(url, { maxRetriesPerRequest: null });
+    const worker = new Worker(broker.keys.queueName('svc'), null, { connection, prefix: broker.keys.prefix, autorun: false });
+    const taken: string[] = [];
+    for (let i = 0; i < submitted.length; i++) {
+      const next = await worker.getNextJob('test-token');
+      taken.push(String(next?.id));
+      await next?.moveToCompleted('done', 'test-token', false);
+    }
+    await worker.close();
+    connection.disconnect();
+    expect(taken).toEqual(['h2', 'c1', 'h1', 'n1', 'n2', 'n3', 'l1', 'l2']);
   });
 });
 
