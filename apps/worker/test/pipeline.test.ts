@@ -291,7 +291,10 @@ it('a success stores the backend’s body as it sent it, with times from the clo
     },
   });
   // Stored as the backend wrote it (spacing, and a number no double holds), not serialized again.
-  expect(await f.redis.hget(f.keys.request(job.data.id), 'result')).toContain('"data":{"id": "7", "n": 12345678901234567890},"metadata":');
+  expect(await f.redis.hget(f.keys.request(job.data.id), 'data')).toBe('{"id": "7", "n": 12345678901234567890}');
+  expect((await f.records.results([job.data.id])).get(job.data.id)?.json).toContain(
+    '"data":{"id": "7", "n": 12345678901234567890},"metadata":',
+  );
   expect(await requestsCounted(f)).toEqual([{ labels: { service: 'svc', operation: 'read', outcome: 'success' }, value: 1 }]);
   // The service's numbers: accepted to ended on the test's clock.
   await f.stats.flush();

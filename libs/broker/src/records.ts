@@ -2,6 +2,7 @@ import type Redis from 'ioredis';
 import { isEnded, type ErrorBody, type MCPResponse, type RequestState, type RequestStatus } from '@mcp-gateway/protocol';
 import { inOneWrite } from '@mcp-gateway/redis';
 import type { BrokerKeys } from './keys';
+import { RESULT_FIELDS, storedResult, storedResultJson } from './stored-result';
 import { BrokerScripts, type ClaimArgs, type ClaimOutcome, type FinishArgs, type StartArgs, type Started } from './scripts';
 
 /** A new request's claim of its id (the record's lifetime follows from its deadline). */
@@ -111,7 +112,7 @@ export class RequestRecords {
     const outcome = await this.scripts.finish({
       id: result.id,
       state,
-      resultJson: options.dataJson === undefined ? JSON.stringify(result) : withDataJson(result, options.dataJson),
+      result: storedResult(result, options.dataJson),
       ttlSeconds: this.ttlSeconds,
       channel: this.keys.resultsChannel(),
       messageHead: resultMessageHead(result.id, state),
@@ -184,13 +185,15 @@ export class RequestRecords {
     const out = new Map<string, ResultMessage>();
     if (ids.length === 0) return out;
     const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.hmget(this.keys.request(id), 'state', 'result');
+    const fields = ['state', 'correlationId', 'service', ...RESULT_FIELDS];
+    for (const id of ids) pipeline.hmget(this.keys.request(id), ...fields);
     const replies = (await pipeline.exec()) ?? [];
     replies.forEach(([err, value], i) => {
-      const [state, result] = (value ?? []) as (string | null)[];
-      if (!err && state && result && isEnded(state as RequestState)) {
-        out.set(ids[i]!, ResultMessage.fromJson(ids[i]!, state as RequestState, result));
-      }
+      const values = (value ?? []) as (string | null)[];
+      const state = values[0] as RequestState | null;
+      if (err || !state || !isEnded(state)) return;
+      const json = storedResultJson(ids[i]!, state, Object.fromEntries(fields.map((f, j) => [f, values[j]])));
+      if (json) out.set(ids[i]!, ResultMessage.fromJson(ids[i]!, state, json));
     });
     return out;
   }
@@ -205,13 +208,6 @@ export function resultMessageHead(id: string, state: RequestState): string {
   return `${id}\n${state}\n`;
 }
 
-/** The result's JSON with `data` spliced in as given (valid JSON text), in its usual place before `metadata`. */
-function withDataJson(result: MCPResponse, dataJson: string): string {
-  const { data: _data, metadata, ...rest } = result;
-  const head = JSON.stringify(rest);
-  return `${head.slice(0, -1)},"data":${dataJson},"metadata":${JSON.stringify(metadata)}}`;
-}
-
 export function decodeResultMessageId(message: string): string {
   return message.slice(0, message.indexOf('\n'));
 }
@@ -220,6 +216,11 @@ export function decodeResultMessage(message: string): ResultMessage {
   const a = message.indexOf('\n');
   const b = message.indexOf('\n', a + 1);
   return ResultMessage.fromJson(message.slice(0, a), message.slice(a + 1, b) as RequestState, message.slice(b + 1));
+}
+
+function resultOf(id: string, h: Record<string, string>): MCPResponse | undefined {
+  const json = isEnded(h.state as RequestState) ? storedResultJson(id, h.state as RequestState, h) : undefined;
+  return json === undefined ? undefined : (JSON.parse(json) as MCPResponse);
 }
 
 export function parseRecord(id: string, h: Record<string, string>): RequestRecord | undefined {
@@ -233,7 +234,7 @@ export function parseRecord(id: string, h: Record<string, string>): RequestRecor
     startedAt: h.startedAt ? Number(h.startedAt) : undefined,
     correlationId: h.correlationId ?? '',
     ...(h.agentId ? { agentId: h.agentId } : {}),
-    result: h.result ? (JSON.parse(h.result) as MCPResponse) : undefined,
+    result: resultOf(id, h),
   };
 }
 

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type Redis from 'ioredis';
 import type { RequestState } from '@mcp-gateway/protocol';
 import type { BrokerKeys } from './keys';
+import { storedResultJson, type StoredResult } from './stored-result';
 
 /** The broker's Lua scripts, read once from the files beside this module. */
 const LUA_DIR = path.join(__dirname, 'lua');
@@ -59,7 +60,7 @@ export interface Started {
 export interface FinishArgs {
   id: string;
   state: 'completed' | 'failed' | 'cancelled';
-  resultJson: string;
+  result: StoredResult;
   ttlSeconds: number;
   channel: string;
   /** The message's head (id and state); the script appends the result JSON. */
@@ -84,21 +85,28 @@ function startArgs(keys: BrokerKeys, a: StartArgs): ScriptArgs {
 }
 
 function finishArgs(keys: BrokerKeys, a: FinishArgs): ScriptArgs {
-  const argv = [a.state, a.resultJson, a.ttlSeconds, a.channel, a.messageHead, flag(a.onlyIfQueued), a.id];
-  return [keys.request(a.id), keys.pending(a.id), ...argv];
+  const r = a.result;
+  const argv = [a.state, r.body?.field ?? '', a.ttlSeconds, a.channel, a.messageHead, flag(a.onlyIfQueued), a.id];
+  return [keys.request(a.id), keys.pending(a.id), ...argv, r.before, r.body?.json ?? '', r.after, ...r.meta.flat()];
 }
 
 function unknownReply(script: string, reply: unknown): Error {
   return new Error(`${script}.lua answered ${JSON.stringify(reply)}, which is none of its reply codes`);
 }
 
-export function decodeClaim(reply: unknown): ClaimOutcome {
-  const [code, state, resultJson] = reply as [number, string?, (string | null)?];
+/** `id`: the claimed id (a joined record's result is rebuilt with it). */
+export function decodeClaim(reply: unknown, id: string): ClaimOutcome {
+  const [code, flat] = reply as [number, string[]?];
   switch (code) {
     case ClaimCode.Created:
       return { kind: 'created' };
-    case ClaimCode.Joined:
-      return { kind: 'joined', state: state as RequestState, ...(resultJson ? { resultJson } : {}) };
+    case ClaimCode.Joined: {
+      const fields: Record<string, string> = {};
+      for (let i = 0; i + 1 < (flat?.length ?? 0); i += 2) fields[flat![i]!] = flat![i + 1]!;
+      const state = fields.state as RequestState;
+      const resultJson = storedResultJson(id, state, fields);
+      return { kind: 'joined', state, ...(resultJson ? { resultJson } : {}) };
+    }
     case ClaimCode.Conflict:
       return { kind: 'conflict' };
     default:
@@ -163,7 +171,7 @@ export class BrokerScripts {
   }
 
   claim(a: ClaimArgs): Promise<ClaimOutcome> {
-    return this.redis.mcpClaim(...claimArgs(this.keys, a)).then(decodeClaim);
+    return this.redis.mcpClaim(...claimArgs(this.keys, a)).then((reply) => decodeClaim(reply, a.id));
   }
 
   start(a: StartArgs): Promise<Started> {

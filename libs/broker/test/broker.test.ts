@@ -97,12 +97,13 @@ describe('Broker.submit', () => {
     const hash = requestHash('svc', 'op', d.parameters);
     await broker.submit(d, hash, { maxAttempts: 1 });
     await broker.records.start('req-3', Date.now());
-    expect(await broker.records.finish(result('req-3', { ok: true }), 'completed')).toBe(true);
+    const r = result('req-3', { ok: true });
+    expect(await broker.records.finish(r, 'completed')).toBe(true);
     const again = await broker.submit(d, hash, { maxAttempts: 1 });
     expect(again).toMatchObject({ kind: 'joined', state: 'completed' });
     const stored = again.kind === 'joined' ? again.result : undefined;
-    // The result as stored: the JSON text kept as the worker wrote it, parsed on demand.
-    expect(stored?.json).toBe((await redis.hget(broker.keys.request('req-3'), 'result')) ?? 'no stored result');
+    // The result as stored: its JSON rebuilt from the record's fields, byte for byte the worker's, parsed on demand.
+    expect(stored?.json).toBe(JSON.stringify(r));
     expect(stored?.result).toMatchObject({ id: 'req-3', status: 'success', data: { ok: true } });
     expect(stored?.result).toBe(stored?.result);
   });
@@ -146,12 +147,44 @@ describe('records.finish with the data as JSON text', () => {
     const woken = waiter.register('req-raw').wait(5000);
     const r = result('req-raw', { ignored: true });
     expect(await broker.records.finish(r, 'completed', { dataJson: '{"big": 12345678901234567890}' })).toBe(true);
-    const stored = (await redis.hget(broker.keys.request('req-raw'), 'result')) ?? '';
-    expect(stored).toBe(
-      `{"id":"req-raw","status":"success","data":{"big": 12345678901234567890},"metadata":${JSON.stringify(r.metadata)}}`,
-    );
-    expect((await woken)?.json).toBe(stored);
+    const expected = `{"id":"req-raw","status":"success","data":{"big": 12345678901234567890},"metadata":${JSON.stringify(r.metadata)}}`;
+    expect((await woken)?.json).toBe(expected);
+    // Kept as the backend's text, and read back as the same JSON.
+    expect(await redis.hget(broker.keys.request('req-raw'), 'data')).toBe('{"big": 12345678901234567890}');
+    expect((await broker.records.results(['req-raw'])).get('req-raw')?.json).toBe(expected);
     await waiter.close();
+  });
+});
+
+describe('a stored result', () => {
+  it('is kept as short fields beside the record’s own, so a small one stays a compact listpack and nothing is stored twice', async () => {
+    await broker.submit(job('req-small'), 'h', { maxAttempts: 1 });
+    const r = result('req-small', { ok: true, item: { id: 42, name: 'Item 42' } });
+    expect(await broker.records.finish(r, 'completed')).toBe(true);
+    const key = broker.keys.request('req-small');
+    expect(await redis.object('ENCODING', key)).toBe('listpack');
+    const fields = await redis.hgetall(key);
+    expect(fields).not.toHaveProperty('result');
+    expect(fields).toMatchObject({ data: JSON.stringify(r.data), operation: 'op', attempts: '1', completedAt: r.metadata.completedAt });
+    expect((await broker.records.get('req-small'))?.result).toEqual(r);
+  });
+
+  it('an error keeps its body as JSON, with no data; a result without data has neither', async () => {
+    await broker.submit(job('req-err'), 'h', { maxAttempts: 1 });
+    const failed: MCPResponse = {
+      ...result('req-err', undefined),
+      status: 'error',
+      error: { code: 'TIMEOUT', message: 'late', retryable: true },
+    };
+    delete failed.data;
+    expect(await broker.records.finish(failed, 'failed')).toBe(true);
+    expect(await redis.hget(broker.keys.request('req-err'), 'error')).toBe(JSON.stringify(failed.error));
+    expect((await broker.records.get('req-err'))?.result).toEqual(failed);
+    await broker.submit(job('req-empty'), 'h', { maxAttempts: 1 });
+    const empty = result('req-empty', undefined);
+    delete empty.data;
+    expect(await broker.records.finish(empty, 'completed')).toBe(true);
+    expect((await broker.records.results(['req-empty'])).get('req-empty')?.json).toBe(JSON.stringify(empty));
   });
 });
 
@@ -307,12 +340,14 @@ describe('ResultWaiter', () => {
     const a = waiter.register('req-9').wait(5000);
     const b = waiter.register('req-9').wait(5000);
     expect(waiter.size).toBe(2);
-    await broker.records.finish(result('req-9', 'x'), 'completed');
+    const r = result('req-9', 'x');
+    await broker.records.finish(r, 'completed');
     const [ra, rb] = await Promise.all([a, b]);
     expect(ra?.result.data).toBe('x');
     expect(rb?.state).toBe('completed');
-    // The message carries the stored JSON exactly (the script appends it to the id and state).
-    expect(ra?.json).toBe((await redis.hget(broker.keys.request('req-9'), 'result')) ?? 'no stored result');
+    // The message carries the result's JSON exactly as a later read of the record rebuilds it.
+    expect(ra?.json).toBe(JSON.stringify(r));
+    expect((await broker.records.results(['req-9'])).get('req-9')?.json).toBe(ra?.json);
     expect(waiter.size).toBe(0);
     await waiter.close();
   });

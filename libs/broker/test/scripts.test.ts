@@ -3,15 +3,19 @@ import { ClaimCode, FinishCode, START_MISSING, decodeClaim, decodeFinish, decode
 // The replies as ioredis hands them over (Lua false arrives as null).
 describe("decoding the broker scripts' replies", () => {
   it('maps every claim code to its outcome, and refuses any other', () => {
-    expect(decodeClaim([ClaimCode.Created, 'queued'])).toEqual({ kind: 'created' });
-    expect(decodeClaim([ClaimCode.Joined, 'active', null])).toEqual({ kind: 'joined', state: 'active' });
-    expect(decodeClaim([ClaimCode.Joined, 'completed', '{"id":"r"}'])).toEqual({
+    expect(decodeClaim([ClaimCode.Created, 'queued'], 'r')).toEqual({ kind: 'created' });
+    expect(decodeClaim([ClaimCode.Joined, ['state', 'active', 'service', 's']], 'r')).toEqual({ kind: 'joined', state: 'active' });
+    // An ended record's result is rebuilt from its fields (HGETALL's flat list).
+    const ended = ['state', 'completed', 'correlationId', 'c', 'service', 's', 'data', '[1]', 'operation', 'op'];
+    const meta = ['attempts', '1', 'queuedMs', '2', 'processingTime', '3', 'completedAt', 'T'];
+    expect(decodeClaim([ClaimCode.Joined, [...ended, ...meta]], 'r')).toEqual({
       kind: 'joined',
       state: 'completed',
-      resultJson: '{"id":"r"}',
+      resultJson:
+        '{"id":"r","status":"success","data":[1],"metadata":{"correlationId":"c","service":"s","operation":"op","attempts":1,"queuedMs":2,"processingTime":3,"completedAt":"T"}}',
     });
-    expect(decodeClaim([ClaimCode.Conflict])).toEqual({ kind: 'conflict' });
-    expect(() => decodeClaim([7])).toThrow('claim.lua answered [7], which is none of its reply codes');
+    expect(decodeClaim([ClaimCode.Conflict], 'r')).toEqual({ kind: 'conflict' });
+    expect(() => decodeClaim([7], 'r')).toThrow('claim.lua answered [7], which is none of its reply codes');
   });
 
   it('maps every finish code to its outcome, and refuses any other', () => {

@@ -6,7 +6,8 @@
   ARGV[8] request id
   Returns (ClaimCode in scripts.ts):
     { 0, 'queued' }                Created   a new record
-    { 1, state, result|false }     Joined    the record that holds the id (its result once it has ended)
+    { 1, record }                  Joined    the record that holds the id, as HGETALL gives it (its result
+                                             once it has ended: see stored-result.ts)
     { 2 }                          Conflict  the id is held by a request with another body
   A created record enters the sweep's index, scored by its deadline (a joined one is in it already,
   or has ended).
@@ -14,8 +15,7 @@
 local hash = redis.call('HGET', KEYS[1], 'hash')
 if hash then
   if hash ~= ARGV[1] then return { 2 } end
-  local rec = redis.call('HMGET', KEYS[1], 'state', 'result')
-  return { 1, rec[1], rec[2] }
+  return { 1, redis.call('HGETALL', KEYS[1]) }
 end
 redis.call('HSET', KEYS[1], 'hash', ARGV[1], 'service', ARGV[2], 'state', 'queued',
   'acceptedAt', ARGV[4], 'deadline', ARGV[5], 'correlationId', ARGV[6], 'agentId', ARGV[7])
