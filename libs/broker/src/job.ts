@@ -23,16 +23,15 @@ export interface GatewayJobData {
 }
 
 /**
- * Where a job goes in its queue. BullMQ takes the wait list's head first (newest-first jobs are put
- * there), then its tail end in order, and prioritized jobs only when the wait list is empty. A
- * standard job costs fewer commands than a prioritized one, so the common `normal` is standard;
- * `critical` and `high` go ahead of it (newest first between them), and `low` waits for the rest.
+ * BullMQ runs jobs with no priority before prioritized ones, and lower numbers first: so `critical`
+ * goes unprioritized and the rest follow in order. (A standard `normal` job would send three Redis
+ * commands fewer, but measured slower: docs/research/bench-costs.md.)
  */
-const PLACEMENT: Record<Priority, { lifo: true } | { priority: number } | undefined> = {
-  critical: { lifo: true },
-  high: { lifo: true },
-  normal: undefined,
-  low: { priority: 1 },
+const PLACEMENT: Record<Priority, { priority: number } | undefined> = {
+  critical: undefined,
+  high: { priority: 1 },
+  normal: { priority: 2 },
+  low: { priority: 3 },
 };
 
 export interface JobRetryOptions {

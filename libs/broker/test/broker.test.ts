@@ -110,7 +110,7 @@ describe('Broker.submit', () => {
 });
 
 describe('priorities', () => {
-  it('a worker takes critical and high requests first (newest first), then normal in order, then low', async () => {
+  it('a worker takes critical requests first, then high, normal and low, each in the order accepted', async () => {
     const submitted: Array<[string, Priority]> = [
       ['n1', 'normal'],
       ['l1', 'low'],
@@ -135,7 +135,7 @@ describe('priorities', () => {
     }
     await worker.close();
     connection.disconnect();
-    expect(taken).toEqual(['h2', 'c1', 'h1', 'n1', 'n2', 'n3', 'l1', 'l2']);
+    expect(taken).toEqual(['c1', 'h1', 'h2', 'n1', 'n2', 'n3', 'l1', 'l2']);
   });
 });
 

@@ -29,7 +29,8 @@ async function queuePosition(redis: Redis, broker: Broker, service: string, jobI
     .lpos(wait, jobId)
     .zrank(broker.keys.queueKey(service, 'prioritized'), jobId)
     .exec()) as [[null, number], [null, number | null], [null, number | null]];
-  // The wait list is taken from its right end (LPOS counts from the left), then the prioritized set in order.
+  // Unprioritized (critical) jobs are taken from the wait list's right end first (LPOS counts from
+  // the left), then the prioritized set in order.
   if (inWait !== null) return waiting - inWait;
   return rank === null ? undefined : waiting + rank + 1;
 }
