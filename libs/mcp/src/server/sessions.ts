@@ -41,8 +41,6 @@ export function legacySessions(redis: Redis, prefix: string) {
   };
 }
 
-export type LegacySessions = ReturnType<typeof legacySessions>;
-
 /** The GET streams 2025 sessions hold open on this process, where server notifications go. */
 export class NotificationStreams {
   private readonly open = new Set<Response>();

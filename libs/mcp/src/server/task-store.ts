@@ -12,9 +12,9 @@ import { checkedToolResult } from './output';
  */
 export const TASKS_EXTENSION = 'io.modelcontextprotocol/tasks';
 export const MAX_TASK_TTL_MS = 24 * 3_600_000;
-export const POLL_INTERVAL_MS = 500;
+const POLL_INTERVAL_MS = 500;
 
-export interface TaskRecord {
+interface TaskRecord {
   scope: string;
   createdAt: string;
   ttl: number;

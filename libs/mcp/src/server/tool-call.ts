@@ -28,10 +28,10 @@ export interface ToolCall extends Omit<ToolCallInput, 'meta' | 'agent'> {
 }
 
 /** Makes a running job a 2026-07-28 task and answers the call with it. */
-export type CreateTask = (scope: string, jobId: string) => Promise<Record<string, unknown>>;
+type CreateTask = (scope: string, jobId: string) => Promise<Record<string, unknown>>;
 
 /** What the HTTP request that carried a message brought (the SDK passes it as its AuthInfo's extra). */
-export function callerOf(ctx: ServerContext): HttpCaller {
+function callerOf(ctx: ServerContext): HttpCaller {
   return (ctx.http?.authInfo?.extra ?? {}) as HttpCaller;
 }
 
