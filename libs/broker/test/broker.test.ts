@@ -159,12 +159,17 @@ describe('records.finish with the data as JSON text', () => {
 describe('a stored result', () => {
   it('is kept as short fields beside the record’s own, so a small one stays a compact listpack and nothing is stored twice', async () => {
     await broker.submit(job('req-small'), 'h', { maxAttempts: 1 });
+    // A run that may send a call that must not be repeated marks the record; its end drops the mark.
+    await broker.records.start('req-small', Date.now(), { mayCall: true });
     const r = result('req-small', { ok: true, item: { id: 42, name: 'Item 42' } });
     expect(await broker.records.finish(r, 'completed')).toBe(true);
     const key = broker.keys.request('req-small');
     expect(await redis.object('ENCODING', key)).toBe('listpack');
     const fields = await redis.hgetall(key);
     expect(fields).not.toHaveProperty('result');
+    // Nothing that means nothing once ended: no run mark, and no empty agent for an anonymous caller.
+    expect(fields).not.toHaveProperty('calling');
+    expect(fields).not.toHaveProperty('agentId');
     expect(fields).toMatchObject({ data: JSON.stringify(r.data), operation: 'op', attempts: '1', completedAt: r.metadata.completedAt });
     expect((await broker.records.get('req-small'))?.result).toEqual(r);
   });

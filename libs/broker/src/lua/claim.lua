@@ -17,8 +17,15 @@ if hash then
   if hash ~= ARGV[1] then return { 2 } end
   return { 1, redis.call('HGETALL', KEYS[1]) }
 end
-redis.call('HSET', KEYS[1], 'hash', ARGV[1], 'service', ARGV[2], 'state', 'queued',
-  'acceptedAt', ARGV[4], 'deadline', ARGV[5], 'correlationId', ARGV[6], 'agentId', ARGV[7])
+-- An anonymous caller's record has no agentId field (an empty one would cost a whole allocation
+-- size class of the record).
+if ARGV[7] == '' then
+  redis.call('HSET', KEYS[1], 'hash', ARGV[1], 'service', ARGV[2], 'state', 'queued',
+    'acceptedAt', ARGV[4], 'deadline', ARGV[5], 'correlationId', ARGV[6])
+else
+  redis.call('HSET', KEYS[1], 'hash', ARGV[1], 'service', ARGV[2], 'state', 'queued',
+    'acceptedAt', ARGV[4], 'deadline', ARGV[5], 'correlationId', ARGV[6], 'agentId', ARGV[7])
+end
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[8])
 return { 0, 'queued' }

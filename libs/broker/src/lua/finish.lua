@@ -16,7 +16,8 @@
   The id leaves the sweep's index when its result is stored, and whenever ARGV[6] = '0' (the record
   has ended, or is gone).
 ]]
-local state = redis.call('HGET', KEYS[1], 'state')
+local rec = redis.call('HMGET', KEYS[1], 'state', 'calling')
+local state = rec[1]
 local ended = state == 'completed' or state == 'failed' or state == 'cancelled'
 if not state or ended or (ARGV[6] == '1' and state ~= 'queued' and state ~= 'retrying') then
   if ARGV[6] == '0' then redis.call('ZREM', KEYS[2], ARGV[7]) end
@@ -30,6 +31,9 @@ if ARGV[2] ~= '' then
 end
 for i = 11, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(fields))
+-- A run's mark (start.lua) means nothing once the request has ended; kept, it would cost the
+-- record an allocation size class.
+if rec[2] then redis.call('HDEL', KEYS[1], 'calling') end
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
 redis.call('ZREM', KEYS[2], ARGV[7])
 redis.call('PUBLISH', ARGV[4], ARGV[5] .. ARGV[8] .. ARGV[9] .. ARGV[10])
