@@ -23,15 +23,19 @@ export interface StoredResult {
   meta: Array<[string, string]>;
 }
 
-/** The parts of a result's JSON around its body, from the values a record keeps. */
-function frame(id: string, status: MCPResponse['status'], bodyField: BodyField | undefined, m: Record<string, string | undefined>) {
-  const backendStatus = m.backendStatus === undefined ? '' : `,"backendStatus":${m.backendStatus}`;
+type MetaField = 'correlationId' | 'service' | (typeof RESULT_META_FIELDS)[number];
+/** The metadata as the worker has it (numbers), or as the record keeps it (strings; null when absent). */
+type MetaValues = { [K in MetaField]?: string | number | null };
+
+/** The parts of a result's JSON around its body, from its metadata. */
+function frame(id: string, status: MCPResponse['status'], bodyField: BodyField | undefined, m: MetaValues) {
+  const backendStatus = m.backendStatus == null ? '' : `,"backendStatus":${m.backendStatus}`;
   const meta =
     `{"correlationId":${JSON.stringify(m.correlationId ?? '')},"service":${JSON.stringify(m.service ?? '')},` +
     `"operation":${JSON.stringify(m.operation ?? '')},"attempts":${m.attempts},"queuedMs":${m.queuedMs},` +
     `"processingTime":${m.processingTime}${backendStatus},"completedAt":${JSON.stringify(m.completedAt ?? '')}}`;
   const head = `{"id":${JSON.stringify(id)},"status":"${status}"`;
-  return bodyField ? { before: `${head},"${bodyField}":`, after: `,"metadata":${meta}}` } : { before: head, after: `,"metadata":${meta}}` };
+  return { before: bodyField ? `${head},"${bodyField}":` : head, after: `,"metadata":${meta}}` };
 }
 
 /** `dataJson`: the success's data as JSON text (the backend's answer as it came), used in place of `data`. */
@@ -53,17 +57,14 @@ export function storedResult(result: MCPResponse, dataJson?: string): StoredResu
         : result.data !== undefined
           ? { field: 'data', json: JSON.stringify(result.data) }
           : undefined;
-  const values = Object.fromEntries([...meta, ['correlationId', m.correlationId], ['service', m.service]]);
-  return { ...frame(result.id, result.status, body?.field, values), ...(body ? { body } : {}), meta };
+  return { ...frame(result.id, result.status, body?.field, m), ...(body ? { body } : {}), meta };
 }
 
 /** The JSON of a stored result, from its record's fields; undefined while the request has none. */
 export function storedResultJson(id: string, state: RequestState, fields: Record<string, string | null | undefined>): string | undefined {
   if (fields.result) return fields.result;
   if (fields.completedAt == null) return undefined;
-  const values: Record<string, string | undefined> = {};
-  for (const [k, v] of Object.entries(fields)) if (v != null) values[k] = v;
-  const bodyField: BodyField | undefined = values.error !== undefined ? 'error' : values.data !== undefined ? 'data' : undefined;
-  const { before, after } = frame(id, state === 'completed' ? 'success' : 'error', bodyField, values);
-  return `${before}${bodyField ? values[bodyField] : ''}${after}`;
+  const bodyField: BodyField | undefined = fields.error != null ? 'error' : fields.data != null ? 'data' : undefined;
+  const { before, after } = frame(id, state === 'completed' ? 'success' : 'error', bodyField, fields);
+  return `${before}${bodyField ? fields[bodyField] : ''}${after}`;
 }

@@ -22,6 +22,10 @@ import { LegacyTasks } from './tasks-legacy';
 import { ModernTasks } from './tasks-modern';
 import { toolCaller } from './tool-call';
 
+/** The SDK's localhost allowlists, made once. */
+const LOCAL_HOSTS = localhostAllowedHostnames();
+const LOCAL_ORIGINS = localhostAllowedOrigins();
+
 /** The 2025-era revisions the handshake accepts, newest first. */
 const LEGACY_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
 
@@ -128,10 +132,7 @@ export function createMcpEndpoint(host: McpHost): McpEndpoint {
 /** Only loopback Host and Origin headers when `loopbackOnly` (DNS rebinding), checked by the SDK's validators. */
 function hostAllowed(req: Request, loopbackOnly: boolean): boolean {
   if (!loopbackOnly) return true;
-  return (
-    validateHostHeader(req.get('host'), localhostAllowedHostnames()).ok &&
-    validateOriginHeader(req.get('origin'), localhostAllowedOrigins()).ok
-  );
+  return validateHostHeader(req.get('host'), LOCAL_HOSTS).ok && validateOriginHeader(req.get('origin'), LOCAL_ORIGINS).ok;
 }
 
 /**

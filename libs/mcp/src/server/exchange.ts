@@ -1,8 +1,22 @@
 import type { Response } from 'express';
 import type { JSONRPCMessage, JSONRPCRequest, MessageExtraInfo, Transport, TransportSendOptions } from '@modelcontextprotocol/server';
 
-/** While the answer is a stream, a comment this often keeps idle proxies from closing it. */
+/** While an answer is a stream, a comment this often keeps idle proxies from closing it. */
 const KEEP_ALIVE_MS = 15_000;
+
+/** Makes `res` an SSE stream: its headers now (not with the first event), then a comment every KEEP_ALIVE_MS until it is cleared. */
+export function openEventStream(res: Response): NodeJS.Timeout {
+  res.writeHead(200, {
+    'Content-Type': 'text/event-stream',
+    'Cache-Control': 'no-cache, no-transform',
+    Connection: 'keep-alive',
+    'X-Accel-Buffering': 'no',
+  });
+  res.write(': stream open\n\n');
+  const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), KEEP_ALIVE_MS);
+  keepAlive.unref();
+  return keepAlive;
+}
 
 /**
  * One 2025-era JSON-RPC request served by a per-request `Server` straight onto Express's response: the
@@ -79,20 +93,10 @@ export class ExpressExchangeTransport implements Transport {
     this.onclose?.();
   }
 
-  /** Makes the answer an SSE stream (once): headers now, a comment every KEEP_ALIVE_MS. */
+  /** Makes the answer an SSE stream (once). */
   private stream(): void {
     if (this.keepAlive || this.closed) return;
     clearTimeout(this.streamTimer);
-    const res = this.res;
-    res.writeHead(200, {
-      'Content-Type': 'text/event-stream',
-      'Cache-Control': 'no-cache, no-transform',
-      Connection: 'keep-alive',
-      'X-Accel-Buffering': 'no',
-    });
-    // The headers go out at once, not with the first event.
-    res.write(': stream open\n\n');
-    this.keepAlive = setInterval(() => res.write(': keep-alive\n\n'), KEEP_ALIVE_MS);
-    this.keepAlive.unref();
+    this.keepAlive = openEventStream(this.res);
   }
 }

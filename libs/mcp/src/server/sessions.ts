@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Response } from 'express';
 import type Redis from 'ioredis';
+import { openEventStream } from './exchange';
 
 /** A legacy session lives this long after its last use. */
 const SESSION_TTL_S = 3600;
-/** A comment this often keeps idle proxies from closing a GET stream. */
-const KEEP_ALIVE_MS = 15_000;
 
 interface SessionRecord {
   agentId: string;
@@ -46,10 +45,8 @@ export class NotificationStreams {
   private readonly open = new Set<Response>();
 
   add(res: Response): void {
-    res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
-    res.write(': stream open\n\n');
+    const keepAlive = openEventStream(res);
     this.open.add(res);
-    const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), KEEP_ALIVE_MS);
     res.on('close', () => {
       clearInterval(keepAlive);
       this.open.delete(res);
