@@ -36,6 +36,7 @@ export interface BrokerOptions {
 
 /** How many entries BullMQ's event stream of a service queue keeps (approximately). */
 const EVENTS_KEPT = 500;
+
 /** The API's side of the queue contract: submit (idempotent), read, cancel. */
 export class Broker {
   readonly keys: BrokerKeys;

@@ -95,20 +95,14 @@ export function outputSchemaProblem(schema: Record<string, unknown>, data: unkno
  * client checks structuredContent against the schema and would refuse the whole result.
  */
 export function toolResult(result: MCPResponse, outputSchema?: Record<string, unknown>): ToolResult {
-  if (result.status !== 'success' || result.error) {
-    const r = errorResult(
-      result.error ?? { code: 'INTERNAL_ERROR', message: 'The request ended without a result', retryable: true },
-      result.id,
-    );
-    return {
-      ...r,
-      _meta: { 'mcp-gateway/request': { id: result.id, attempts: result.metadata.attempts, backendStatus: result.metadata.backendStatus } },
-    };
-  }
-  const data = result.data;
   const _meta = {
     'mcp-gateway/request': { id: result.id, attempts: result.metadata.attempts, backendStatus: result.metadata.backendStatus },
   };
+  if (result.status !== 'success' || result.error) {
+    const error = result.error ?? { code: 'INTERNAL_ERROR' as const, message: 'The request ended without a result', retryable: true };
+    return { ...errorResult(error, result.id), _meta };
+  }
+  const data = result.data;
   const bytes = binaryAnswer(data);
   if (bytes) return { content: [binaryContent(result.id, bytes)], _meta };
   const problem = outputSchema ? outputSchemaProblem(outputSchema, isPlainObject(data) ? data : { result: data ?? null }) : undefined;
