@@ -1,7 +1,7 @@
 import Redis from 'ioredis';
 import { requestHash } from '@mcp-gateway/broker';
 import { resilienceKeys } from '@mcp-gateway/resilience';
-import { startBackend, testRedisUrl, type TestBackend } from '@mcp-gateway/testing';
+import { startBackend, takeAndAbandon, testRedisUrl, type TestBackend } from '@mcp-gateway/testing';
 import { eventually, startGateway, type Running } from './harness';
 
 /**
@@ -34,6 +34,8 @@ beforeAll(async () => {
           ],
         },
       },
+      // A dead worker's job is taken over within about a second (the stalled check runs every 500 ms).
+      worker: { lockMs: 1000 },
     },
     ['slow'],
   );
@@ -194,10 +196,7 @@ it('leaves no key without a TTL outside the bounded BullMQ queue structures', as
       // The sweep's index holds only requests that have not ended (each leaves it when it ends).
       if (gw.api.deps.broker.keys.pendingShards().includes(key)) {
         for (const id of await redis.zrange(key, 0, -1))
-          expect({ id, state: await redis.hget(gw.api.deps.broker.keys.request(id), 'state') }).toEqual({
-            id,
-            state: expect.stringMatching(/^(queued|active|retrying)$/),
-          });
+          expect({ id, state: (await gw.api.deps.broker.records.get(id))?.state }).toEqual({ id, state: 'queued' });
         continue;
       }
       // A breaker that is open or half-open keeps that state until a trial closes it (one hash per service).
@@ -234,13 +233,15 @@ it('a claimed id whose job was never added (Redis dropped between the two) is co
   expect((await gw.api.deps.broker.queue('parked').getJob('orphan-2'))!.data).toMatchObject({ acceptedAt: now, deadline: now + 30_000 });
 });
 
-it('a job whose request ended while it waited gives back the half-open trial permit it was admitted with', async () => {
+it('a job handed back by an earlier run, whose request ended meanwhile, is not run and takes no trial permit', async () => {
   const { broker } = gw.api.deps;
-  // A queued request whose result is stored anyway (as after a stalled job's first run): its job
-  // is still in the queue, and a worker must skip it without calling the backend.
+  // A request cancelled while a run held its job, which that run then handed back to wait for
+  // admission: the job is queued again, its request has ended, and a worker must skip it without
+  // calling the backend.
   const queued = await post({ service: 'trial', operation: 'op', id: 'ended-while-queued' }).set('Prefer', 'respond-async');
   expect(queued.status).toBe(202);
-  await broker.records.start('ended-while-queued', Date.now());
+  const job = (await broker.queue('trial').getJob('ended-while-queued'))!;
+  await job.updateData({ ...job.data, startedAt: Date.now() - 1000 });
   const stored = {
     id: 'ended-while-queued',
     status: 'success' as const,
@@ -277,13 +278,13 @@ it('a job whose request ended while it waited gives back the half-open trial per
 });
 
 describe('a job whose earlier run may have sent its call and never ended (its worker died)', () => {
-  // Such a run left the mark a worker sets when it takes a job it may call; the request is active.
+  // Such a run took the job and left its lock to expire: a live worker's stalled check hands it back, counted as stalled.
   async function leftByADeadRun(id: string, operation: string, timeout = 30_000): Promise<void> {
     const queued = await post({ service: 'once', operation, id, metadata: { timeout } }).set('Prefer', 'respond-async');
     expect(queued.status).toBe(202);
-    const started = await gw.api.deps.broker.records.start(id, Date.now() - 2000, { mayCall: operation === 'create' });
-    expect(started).toMatchObject({ state: 'active' });
-    expect(started.markedBefore).toBeUndefined();
+    const { broker } = gw.api.deps;
+    await takeAndAbandon(testRedisUrl(), gw.config.redis.keyPrefix, broker.keys.queueName('once'), id);
+    expect((await gw.http.get(`/mcp/requests/${id}`)).body).toMatchObject({ state: 'active' });
   }
   const ended = (id: string) =>
     eventually(async () => {
@@ -321,7 +322,7 @@ describe('a job whose earlier run may have sent its call and never ended (its wo
 
   it('is called again when the operation is idempotent, and a POST whose run ended normally is called as usual', async () => {
     expect(await ended('dead-run-get')).toMatchObject({ state: 'completed', status: 'success' });
-    // A POST whose only run ended normally carries no mark: the next request is called as usual.
+    // A POST whose only run ended normally never stalled: the next request is called as usual.
     const fresh = await post({ service: 'once', operation: 'create' });
     expect(fresh.status).toBe(200);
     expect(fresh.body).toMatchObject({ status: 'success' });

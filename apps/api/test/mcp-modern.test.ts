@@ -171,9 +171,10 @@ describe('MCP security', () => {
     await expect(client.callTool({ name: 'users__getUser', arguments: { id: '1' } })).rejects.toThrow(/Unknown tool/);
     expect((await client.callTool({ name: 'billing__charge', arguments: {} })).isError).toBeFalsy();
     // The job was made for the key's agent (the credential decides, on every path).
-    const records = await keyed.api.deps.redis.keys(`${keyed.config.redis.keyPrefix}:req:*`);
-    const agents = await Promise.all(records.map((k) => keyed.api.deps.redis.hmget(k, 'service', 'agentId')));
-    expect(agents).toContainEqual(['billing', 'biller']);
+    const keys = await keyed.api.deps.redis.keys(`${keyed.config.redis.keyPrefix}:req:*`);
+    const ids = keys.map((k) => k.slice(k.lastIndexOf(':') + 1));
+    const records = await Promise.all(ids.map((id) => keyed.api.deps.broker.records.get(id)));
+    expect(records.map((r) => [r?.service, r?.agentId])).toContainEqual(['billing', 'biller']);
     await client.close();
   });
 

@@ -1,5 +1,5 @@
 import Redis from 'ioredis';
-import { startBackend, testRedisUrl, type TestBackend } from '@mcp-gateway/testing';
+import { startBackend, takeAndAbandon, testRedisUrl, type TestBackend } from '@mcp-gateway/testing';
 import { capturingLogger, eventually, startGateway, type Running } from './harness';
 
 /**
@@ -79,8 +79,8 @@ it('ends a request whose worker took it and never finished (died), saying so', a
     'respond-async',
   );
   expect(res.status).toBe(202);
-  // What a worker that died mid-call leaves: the request active.
-  await gw.api.deps.broker.records.start('taken-then-lost', Date.now(), { mayCall: true });
+  // What a worker that died mid-call leaves: its job taken, its lock not yet expired (no live worker serves "parked").
+  await takeAndAbandon(testRedisUrl(), gw.config.redis.keyPrefix, gw.api.deps.broker.keys.queueName('parked'), 'taken-then-lost', 60_000);
   const body = await ended('taken-then-lost');
   expect(body).toMatchObject({
     state: 'failed',

@@ -10,7 +10,7 @@ import {
 } from '@mcp-gateway/protocol';
 import type { GatewayConfig, ServiceConfig } from '@mcp-gateway/config';
 import { classifyOutcome, type BackendCaller, type BackendOutcome, type CallAbandon } from '@mcp-gateway/backends';
-import type { GatewayJobData, RequestRecords } from '@mcp-gateway/broker';
+import { PENDING_STATE, type GatewayJobData, type RequestRecords } from '@mcp-gateway/broker';
 import type { ServiceRegistry } from '@mcp-gateway/registry';
 import {
   breakerMustRecord,
@@ -114,27 +114,63 @@ function jobLogger(logger: Logger, d: GatewayJobData): LazyLogger {
 }
 
 async function runJob(run: Run): Promise<void> {
-  const { job, now } = run;
-  // When the worker took the job: the request's start (and the end of its queue wait).
-  const takenAt = now();
+  const { job } = run;
+  if (cancelledBeforeItBegan(run) || (isRerun(job) && (await requestEnded(run)))) return;
   const target = await resolveTarget(run.deps, job.data);
-  const { starting, admitting, policy, once, timeLeft } = startAndAdmit(run, target, takenAt);
-  // Read once the start is known (and only then).
+  const { admitting, policy, once, timeLeft } = admit(run, target);
+  // Read once the decision needs it (and only then).
   admitting?.catch(() => undefined);
-  const started = await starting;
-  if (started.state !== 'active') return skipEnded(run, started, admitting, policy);
-  observeQueueWait(run, started.startedAt);
-  const meta: RunMeta = { startedAt: started.startedAt, operationLabel: target.kind === 'resolved' ? target.label : '_unknown' };
-  const decision = await decide(run, { target, started, admitting, policy, once, timeLeft });
+  const startedAt = firstStart(run);
+  observeQueueWait(run, startedAt);
+  const meta: RunMeta = { startedAt, operationLabel: target.kind === 'resolved' ? target.label : '_unknown' };
+  const decision = await decide(run, { target, admitting, policy, once, timeLeft });
   if (decision.kind === 'end') return finish(run, meta, decision);
-  if (decision.kind === 'wait') return waitForAdmission(run, decision);
+  if (decision.kind === 'wait') return waitForAdmission(run, decision, startedAt);
   const outcome = await callBackend(run, decision);
   meta.backendMs = outcome.durationMs;
   if (outcome.kind !== 'not_sent')
     run.deps.metrics.backendSeconds.observe({ service: job.data.service, operation: meta.operationLabel }, outcome.durationMs / 1000);
   const settled = settle(run, decision, outcome);
-  if (settled.kind === 'retry') return retryLater(run, settled);
+  if (settled.kind === 'retry') return retryLater(run, settled, startedAt);
   return finish(run, meta, settled);
+}
+
+/** A cancellation of this job, heard as it was fetched: its request has ended, and nothing is sent. */
+function cancelledBeforeItBegan(run: Run): boolean {
+  if (!run.abandon.abandoned) return false;
+  run.log.debug('job skipped: its request was cancelled as it was fetched');
+  return true;
+}
+
+/**
+ * A run that is not its job's first: an earlier one handed the job back (to wait for admission or a
+ * retry) or stalled. Only such a run can find its request ended before it starts: a job that was
+ * never run is removed before its request is cancelled or swept, and cannot be taken after that.
+ */
+function isRerun(job: Job<GatewayJobData>): boolean {
+  return job.attemptsMade > 0 || job.stalledCounter > 0 || job.data.startedAt !== undefined;
+}
+
+/** Whether the request already ended (cancelled while its job waited, or a stalled run stored its result): nothing to run. */
+async function requestEnded(run: Run): Promise<boolean> {
+  const rec = await run.deps.records.get(run.job.data.id);
+  if (!rec) {
+    // The record outlives the deadline by design; missing means it was deleted or lost with Redis data.
+    run.log.error('job has no request record (deleted, or Redis lost data): it is not run');
+    return true;
+  }
+  if (rec.state === PENDING_STATE) return false;
+  run.log.debug({ state: rec.state }, 'job skipped: request already ended');
+  return true;
+}
+
+/**
+ * When the request's first run started (the end of its queue wait): BullMQ's fetch stamps each run's
+ * start on the job, and a run that hands the job back (to wait for admission or a retry) keeps the
+ * first one in its data.
+ */
+function firstStart(run: Run): number {
+  return run.job.data.startedAt ?? run.job.processedOn ?? run.now();
 }
 
 /** The service and operation as defined now (definitions can change between enqueue and now), from memory. */
@@ -152,13 +188,12 @@ async function resolveTarget(deps: PipelineDeps, d: GatewayJobData): Promise<Tar
 }
 
 /**
- * Marks the request active (unless it ended while it waited) and, when there is a call to make,
- * admits it: breaker, then rate limit, in one atomic step shared by every worker; both go in one
- * write. A job the bucket cannot serve now reserves its own future token (when that comes before its
- * deadline) and sleeps in the delayed set until then: no worker spins, and no herd of waiting jobs
- * re-checks the bucket each time a token appears. An open circuit delays it the same way.
+ * When there is a call to make, admits it: breaker, then rate limit, in one atomic step shared by
+ * every worker. A job the bucket cannot serve now reserves its own future token (when that comes
+ * before its deadline) and sleeps in the delayed set until then: no worker spins, and no herd of
+ * waiting jobs re-checks the bucket each time a token appears. An open circuit delays it the same way.
  */
-function startAndAdmit(run: Run, target: Target, takenAt: number) {
+function admit(run: Run, target: Target) {
   const { deps, job } = run;
   const d = job.data;
   const timeLeft = d.deadline - run.now();
@@ -166,49 +201,28 @@ function startAndAdmit(run: Run, target: Target, takenAt: number) {
     target.kind === 'resolved' ? { rateLimit: target.service.rateLimit, circuitBreaker: target.service.circuitBreaker } : undefined;
   // A token that comes so late that no call could finish in time is not worth reserving.
   const callBudget = Math.min(1000, Math.floor(timeLeft / 4));
-  // A call that must not be repeated is marked first (see decide): the mark outlives this worker.
+  // A call that must not be repeated is not sent again after a run that may have sent it (see decide).
   const once = target.kind === 'resolved' && !isIdempotent(target.op);
-  const [starting, admitting] = inOneWrite(
-    deps.redis,
-    () =>
-      [
-        deps.records.start(d.id, takenAt, { state: 'active', mayCall: once }),
-        policy && timeLeft > 0
-          ? deps.resilience.admit(d.service, d.id, policy, Math.max(0, timeLeft) + 5000, {
-              // A trial permit outlives the call by a margin; if this worker dies, the permit frees itself.
-              maxWaitMs: Math.max(0, timeLeft - callBudget),
-              ...(d.reservedAttempt === job.attemptsMade && d.reservedAt !== undefined ? { reservedAt: d.reservedAt } : {}),
-            })
-          : undefined,
-      ] as const,
-  );
-  return { starting, admitting, policy, once, timeLeft };
+  const admitting =
+    policy && timeLeft > 0
+      ? deps.resilience.admit(d.service, d.id, policy, Math.max(0, timeLeft) + 5000, {
+          // A trial permit outlives the call by a margin; if this worker dies, the permit frees itself.
+          maxWaitMs: Math.max(0, timeLeft - callBudget),
+          ...(d.reservedAttempt === job.attemptsMade && d.reservedAt !== undefined ? { reservedAt: d.reservedAt } : {}),
+        })
+      : undefined;
+  return { admitting, policy, once, timeLeft };
 }
 
-type Started = Awaited<ReturnType<RequestRecords['start']>>;
-type Admitting = ReturnType<typeof startAndAdmit>['admitting'];
+type Admitting = ReturnType<typeof admit>['admitting'];
 type Admission = NonNullable<Awaited<Admitting>>;
 type Admitted = Extract<Admission, { verdict: 'admitted' }>;
-
-/** A job whose request already ended (cancelled while it waited) or has no record: nothing to run. */
-async function skipEnded(run: Run, started: Started, admitting: Admitting, policy: ResiliencePolicy | undefined): Promise<void> {
-  // A trial permit taken for a job that will not run is given back (a token is not: a rare loss).
-  const admitted = await admitting?.catch(() => undefined);
-  if (admitted?.verdict === 'admitted' && policy && breakerMustRecord('neutral', admitted))
-    await run.deps.resilience.record(run.job.data.service, run.job.data.id, 'neutral', policy).catch(() => undefined);
-  if (started.state === 'missing') {
-    // The record outlives the deadline by design; missing means it was deleted or lost with Redis data.
-    run.log.error('job has no request record (deleted, or Redis lost data): it is not run');
-  } else {
-    run.log.debug({ state: started.state }, 'job skipped: request already ended');
-  }
-}
 
 /** The first run of a job that did not wait for a token: its queue wait, as a metric and a span. */
 function observeQueueWait(run: Run, startedAt: number): void {
   const { deps, job } = run;
   const d = job.data;
-  if (job.attemptsMade !== 0 || d.reservedAttempt !== undefined) return;
+  if (job.attemptsMade !== 0 || d.reservedAttempt !== undefined || d.startedAt !== undefined) return;
   deps.metrics.queueWaitSeconds.observe({ service: d.service }, Math.max(0, startedAt - d.acceptedAt) / 1000);
   if (deps.tracing.enabled)
     deps.tracing.startSpan(`queue ${d.service}`, { parent: d.traceparent, startTime: d.acceptedAt }).end({ endTime: startedAt });
@@ -230,7 +244,6 @@ interface Ending {
 
 interface DecideInput {
   target: Target;
-  started: Started;
   admitting: Admitting;
   policy: ResiliencePolicy | undefined;
   once: boolean;
@@ -238,9 +251,9 @@ interface DecideInput {
 }
 
 /** A call an earlier run may have sent, the deadline, then what resolving and admission found. */
-async function decide(run: Run, { target, started, admitting, policy, once, timeLeft }: DecideInput): Promise<Decision> {
+async function decide(run: Run, { target, admitting, policy, once, timeLeft }: DecideInput): Promise<Decision> {
   const { job } = run;
-  if (once && started.markedBefore !== undefined && policy) return unknownOutcome(job, started.markedBefore, admitting, policy, run.log);
+  if (once && job.stalledCounter > 0 && policy) return unknownOutcome(job, admitting, policy, run.log);
   if (timeLeft <= 0) {
     return end(errorBody('TIMEOUT', 'The deadline passed before the backend could be called'), job.attemptsMade);
   }
@@ -259,13 +272,12 @@ const end = (error: ErrorBody, attempts: number, breaker?: BreakerRecord): Decis
 
 /**
  * A run before this one took the job, may have sent the call, and never ended (its worker died or
- * lost the job's lock). Sending it again could do twice what must be done once: the caller is told
+ * lost the job's lock: BullMQ counted the job stalled). Sending it again could do twice what must be done once: the caller is told
  * the outcome is unknown instead (not a retryable TIMEOUT, even past the deadline). A trial permit
  * this run was admitted with is given back.
  */
 async function unknownOutcome(
   job: Job<GatewayJobData>,
-  markedAt: number,
   admitting: Admitting,
   policy: ResiliencePolicy,
   log: LazyLogger,
@@ -273,7 +285,7 @@ async function unknownOutcome(
   const admitted = (await admitting?.catch(() => undefined))?.verdict === 'admitted';
   const message =
     'A worker stopped while this call may have been in flight; the operation is not idempotent, so it was not sent again: the backend may or may not have acted on it';
-  const error = errorBody('BACKEND_ERROR', message, { details: { outcome: 'unknown', markedAt: new Date(markedAt).toISOString() } });
+  const error = errorBody('BACKEND_ERROR', message, { details: { outcome: 'unknown', stalledRuns: job.stalledCounter } });
   // The run that may have sent it counts as an attempt.
   return end(error, job.attemptsMade + 1, admitted ? { outcome: 'neutral', policy, log } : undefined);
 }
@@ -303,13 +315,13 @@ function admissionDecision(
 }
 
 /** The job sleeps in the delayed set until its reserved token (or the breaker's next look) is due. */
-async function waitForAdmission(run: Run, wait: Extract<Decision, { kind: 'wait' }>): Promise<never> {
-  const { deps, job } = run;
+async function waitForAdmission(run: Run, wait: Extract<Decision, { kind: 'wait' }>, startedAt: number): Promise<never> {
+  const { job } = run;
   const d = job.data;
-  if (wait.verdict === 'reserved' && d.reservedAt !== wait.slotAt) {
-    await job.updateData({ ...d, reservedAttempt: job.attemptsMade, reservedAt: wait.slotAt });
+  const reserving = wait.verdict === 'reserved' && d.reservedAt !== wait.slotAt;
+  if (reserving || d.startedAt === undefined) {
+    await job.updateData({ ...d, startedAt, ...(reserving ? { reservedAttempt: job.attemptsMade, reservedAt: wait.slotAt } : {}) });
   }
-  await deps.records.setState(d.id, 'queued');
   run.log.debug({ verdict: wait.verdict, waitMs: wait.waitMs }, 'job waits for admission');
   await job.moveToDelayed(run.now() + wait.waitMs, run.token);
   throw new DelayedError();
@@ -396,8 +408,8 @@ function settle(run: Run, call: Extract<Decision, { kind: 'call' }>, outcome: Ba
   };
 }
 
-/** Records the outcome for the breaker, marks the request retrying, and hands the job back to BullMQ. */
-async function retryLater(run: Run, retry: Extract<Settled, { kind: 'retry' }>): Promise<never> {
+/** Records the outcome for the breaker, keeps the first run's start, and hands the job back to BullMQ. */
+async function retryLater(run: Run, retry: Extract<Settled, { kind: 'retry' }>, startedAt: number): Promise<never> {
   const { deps, job } = run;
   const d = job.data;
   // Best effort: a breaker that cannot be updated must not turn a backend's answer into an error.
@@ -405,7 +417,7 @@ async function retryLater(run: Run, retry: Extract<Settled, { kind: 'retry' }>):
     await deps.resilience
       .record(d.service, d.id, retry.breaker.outcome, retry.breaker.policy)
       .catch((err: unknown) => breakerNotRecorded(run.log, err));
-  await deps.records.setState(d.id, 'retrying');
+  if (d.startedAt === undefined) await job.updateData({ ...d, startedAt });
   deps.metrics.retries.inc({ service: d.service });
   run.log.info(
     { attempt: job.attemptsMade + 1, delayMs: retry.delayMs, reason: retry.error.message, backendStatus: retry.backendStatus },

@@ -38,6 +38,8 @@ interface Fixture {
   stats: ServiceStats;
   /** The pipeline's clock: only the test moves it. */
   clock: { t: number };
+  /** The processor's in-flight calls (what the worker's cancellation subscription aborts). */
+  inFlight: InFlightCalls;
   processJob: ReturnType<typeof createProcessor>;
   /** Submits a request as the API does and answers its job as a worker would get it. */
   submit(
@@ -83,6 +85,7 @@ async function fixture(handler: BackendHandler): Promise<Fixture> {
   const caller = new BackendCaller({ redis, keyPrefix: prefix });
   const broker = new Broker({ redis: apiRedis, keyPrefix: prefix, resultTtlSeconds: config.results.ttlSeconds });
   const clock = { t: Date.now() };
+  const inFlight = new InFlightCalls();
   const processJob = createProcessor({
     config,
     redis,
@@ -94,7 +97,7 @@ async function fixture(handler: BackendHandler): Promise<Fixture> {
     metrics,
     stats,
     tracing: Tracing.off,
-    inFlight: new InFlightCalls(),
+    inFlight,
     workerId: WORKER_ID,
     now: () => clock.t,
   });
@@ -111,6 +114,7 @@ async function fixture(handler: BackendHandler): Promise<Fixture> {
     metrics,
     stats,
     clock,
+    inFlight,
     processJob,
     async submit(operation, { service = 'svc', parameters = {}, timeoutMs = 10_000 } = {}) {
       const data: GatewayJobData = {
@@ -150,6 +154,16 @@ async function stored(f: Fixture, id: string) {
   return rec!;
 }
 
+/**
+ * A request whose run handed its job back (RetryLater: BullMQ then delays it, and the API reads it as
+ * retrying): its record has not ended, and the job keeps the first run's start.
+ */
+async function handedBack(f: Fixture, job: Job<GatewayJobData>) {
+  const rec = await stored(f, job.data.id);
+  const kept = await f.broker.queue(job.data.service).getJob(job.data.id);
+  return { state: rec.state, ...(rec.result ? { result: rec.result } : {}), startedAt: kept?.data.startedAt };
+}
+
 const requestsCounted = async (f: Fixture) => (await f.metrics.requests.get()).values.map((v) => ({ labels: v.labels, value: v.value }));
 
 it('a job taken when its deadline has come ends TIMEOUT without calling the backend or taking a token', async () => {
@@ -178,7 +192,7 @@ it('a job taken when its deadline has come ends TIMEOUT without calling the back
   expect(await requestsCounted(f)).toEqual([{ labels: { service: 'svc', operation: 'read', outcome: 'TIMEOUT' }, value: 1 }]);
 });
 
-it('a retryable failure of an idempotent call throws RetryLater with the schedule’s delay; the record says retrying', async () => {
+it('a retryable failure of an idempotent call throws RetryLater with the schedule’s delay; its job keeps the first run’s start', async () => {
   const f = await fixture(() => ({ status: 503, body: { error: 'busy' } }));
   const job = await f.submit('read', { parameters: { id: '1' } });
   f.clock.t += 20;
@@ -190,9 +204,7 @@ it('a retryable failure of an idempotent call throws RetryLater with the schedul
   // The service's linear schedule: 700 ms before the first retry.
   expect(thrown).toMatchObject({ delayMs: 700, backendStatus: 503, lastError: { code: 'BACKEND_ERROR', retryable: true } });
   expect(f.backend.requests).toHaveLength(1);
-  const rec = await stored(f, job.data.id);
-  expect(rec.state).toBe('retrying');
-  expect(rec.result).toBeUndefined();
+  expect(await handedBack(f, job)).toEqual({ state: 'queued', startedAt: f.clock.t });
   // The failure counts against the breaker, and the retry in the metrics; the request has not ended.
   const svc = f.registry.require('svc');
   expect(await f.resilience.breaker('svc', svc)).toMatchObject({ state: 'closed', failures: 1 });
@@ -204,7 +216,7 @@ it('a Retry-After longer than the schedule’s delay sets the retry’s delay', 
   const f = await fixture(() => ({ status: 503, headers: { 'retry-after': '3' }, body: {} }));
   const job = await f.submit('read', { parameters: { id: '1' } });
   await expect(f.processJob(job)).rejects.toMatchObject({ name: 'RetryLater', delayMs: 3000 });
-  expect((await stored(f, job.data.id)).state).toBe('retrying');
+  expect((await handedBack(f, job)).state).toBe('queued');
 });
 
 it('a retry that could not start before the deadline is not scheduled: the request ends with the failure', async () => {
@@ -229,7 +241,7 @@ it('a retry that could not start before the deadline is not scheduled: the reque
   const inTime = await f.submit('read', { parameters: { id: 'in-time' }, timeoutMs: 5000 });
   answerAt = accepted + 5000 - 701;
   await expect(f.processJob(inTime)).rejects.toMatchObject({ name: 'RetryLater', delayMs: 700 });
-  expect((await stored(f, inTime.data.id)).state).toBe('retrying');
+  expect((await handedBack(f, inTime)).state).toBe('queued');
   expect(f.backend.requests.map((r) => r.path)).toEqual(['/items/late', '/items/in-time']);
 });
 
@@ -251,7 +263,7 @@ it('a non-idempotent write whose connection broke after it was sent is not retri
   // The same break on an idempotent read is retried: idempotency is what decides.
   const read = await f.submit('read', { parameters: { id: '1' } });
   await expect(f.processJob(read)).rejects.toMatchObject({ name: 'RetryLater', delayMs: 700 });
-  expect((await stored(f, read.data.id)).state).toBe('retrying');
+  expect((await handedBack(f, read)).state).toBe('queued');
 });
 
 it('a success stores the backend’s body as it sent it, with times from the clock', async () => {
@@ -291,7 +303,7 @@ it('a success stores the backend’s body as it sent it, with times from the clo
     },
   });
   // Stored as the backend wrote it (spacing, and a number no double holds), not serialized again.
-  expect(await f.redis.hget(f.keys.request(job.data.id), 'data')).toBe('{"id": "7", "n": 12345678901234567890}');
+  expect(await f.redis.get(f.keys.request(job.data.id))).toContain('"data":{"id": "7", "n": 12345678901234567890},');
   expect((await f.records.results([job.data.id])).get(job.data.id)?.json).toContain(
     '"data":{"id": "7", "n": 12345678901234567890},"metadata":',
   );
@@ -326,21 +338,40 @@ it('a job for a service no longer configured ends UNKNOWN_SERVICE without a call
   expect(rec.result).toMatchObject({ error: { code: 'UNKNOWN_SERVICE' }, metadata: { service: 'gone', attempts: 0 } });
 });
 
-it('a job whose request was cancelled while it waited is skipped: no call, and the CANCELLED result stays', async () => {
+it('a job whose request was cancelled as a worker fetched it is not called, and the CANCELLED result stays', async () => {
   const f = await fixture(() => ({ status: 200, body: {} }));
   const job = await f.submit('read', { parameters: { id: '1' } });
-  // Cancelled after a worker fetched the job (the cancel removes it from the queue).
+  // The API finds the job taken (locked), so it cancels it as a running one and every worker hears
+  // the id; this worker heard it before the job's run began.
   const cancelled = await f.broker.cancel(job.data.id);
-  expect(cancelled).toMatchObject({ state: 'cancelled', error: { code: 'CANCELLED' } });
+  f.inFlight.abort(job.data.id);
   f.clock.t += 10;
   await f.processJob(job);
   expect(f.backend.requests).toHaveLength(0);
   const rec = await stored(f, job.data.id);
   expect(rec.state).toBe('cancelled');
-  expect(rec.startedAt).toBeUndefined();
   expect(rec.result).toEqual({ ...cancelled, state: undefined });
-  // The worker counted nothing: the request ended where it was cancelled.
+  // The worker counted nothing, and took no token: the request ended where it was cancelled.
   expect(await requestsCounted(f)).toEqual([]);
+  expect((await f.resilience.limiter('svc', f.registry.require('svc'))).tokens).toBeCloseTo(
+    f.registry.require('svc').rateLimit.burstLimit,
+    0,
+  );
+});
+
+it('a job handed back by its earlier run (to wait for admission) whose request ended meanwhile is skipped: no call', async () => {
+  const f = await fixture(() => ({ status: 200, body: {} }));
+  const job = await f.submit('read', { parameters: { id: '1' } });
+  await job.updateData({ ...job.data, startedAt: f.clock.t });
+  const cancelled = await f.broker.cancel(job.data.id);
+  await f.processJob(job);
+  expect(f.backend.requests).toHaveLength(0);
+  expect((await stored(f, job.data.id)).result).toEqual({ ...cancelled, state: undefined });
+  expect(await requestsCounted(f)).toEqual([]);
+  // Its first run, not handed back, is not read first: only the cancellation it heard stops it.
+  const fresh = await f.submit('read', { parameters: { id: '2' } });
+  await f.processJob(fresh);
+  expect(f.backend.requests).toHaveLength(1);
 });
 
 it('a success admitted on a closed breaker with no failures writes nothing to the breaker; one admitted after a failure resets it', async () => {

@@ -1,11 +1,11 @@
 import { Queue, type Job } from 'bullmq';
 import type Redis from 'ioredis';
 import { inOneWrite } from '@mcp-gateway/redis';
-import { GatewayError, isEnded, isGatewayError, type ErrorBody, type RequestState, type RequestStatus } from '@mcp-gateway/protocol';
+import { GatewayError, isGatewayError, type ErrorBody, type RequestState, type RequestStatus } from '@mcp-gateway/protocol';
 import { jobOptions, type GatewayJobData, type JobRetryOptions } from './job';
 import { BrokerKeys } from './keys';
-import { endedRequest, endedWithError, RequestRecords, ResultMessage, toStatus, type EndedRequest } from './records';
-import type { ClaimOutcome } from './scripts';
+import { endedRequest, endedWithError, RequestRecords, ResultMessage, toStatus, type ClaimOutcome, type EndedRequest } from './records';
+import { PENDING_STATE, type PendingRecord } from './record-text';
 
 export type SubmitOutcome = { kind: 'created' } | { kind: 'joined'; state: RequestState; result?: ResultMessage };
 
@@ -82,19 +82,7 @@ export class Broker {
           `Request id ${data.id} is already used by another request (another service, operation or parameters, or another caller's)`,
         );
       }
-      if (claimed.kind === 'joined') {
-        const { state, resultJson } = claimed;
-        // A claim whose job was never added (Redis dropped, or the API died, between the two) is
-        // completed here: the retry with the same id is what the caller does, and it must not hang.
-        if (!resultJson && !isEnded(state) && !(await this.queue(data.service).getJob(data.id))) {
-          // With the record's times, not this submission's: the record's deadline is the one the sweep
-          // holds it to, and a later one would let the call run past it (and its result be refused).
-          const rec = await this.records.get(data.id);
-          const job = rec ? { ...data, acceptedAt: rec.acceptedAt, deadline: rec.deadline } : data;
-          await this.queue(data.service).add(data.operation, job, jobOptions(job, retry));
-        }
-        return { kind: 'joined', state, ...(resultJson ? { result: ResultMessage.fromJson(data.id, state, resultJson) } : {}) };
-      }
+      if (claimed.kind === 'joined') return await this.join(data, claimed, retry);
       try {
         await this.queue(data.service).add(data.operation, data, jobOptions(data, retry));
       } catch (err) {
@@ -104,6 +92,28 @@ export class Broker {
       }
       return { kind: 'created' };
     });
+  }
+
+  /**
+   * A submission with an id already held by the same request joins it. A claim whose job was never
+   * added (Redis dropped, or the API died, between the two) is completed here: the retry with the
+   * same id is what the caller does, and it must not hang.
+   */
+  private async join(
+    data: GatewayJobData,
+    claimed: Extract<ClaimOutcome, { kind: 'joined' }>,
+    retry: JobRetryOptions,
+  ): Promise<SubmitOutcome> {
+    const { resultJson } = claimed;
+    if (resultJson) return { kind: 'joined', state: claimed.state, result: ResultMessage.fromJson(data.id, claimed.state, resultJson) };
+    const job = await this.queue(data.service).getJob(data.id);
+    if (job) return { kind: 'joined', state: await liveState(job) };
+    // With the record's times, not this submission's: the record's deadline is the one the sweep
+    // holds it to, and a later one would let the call run past it (and its result be refused).
+    const rec = await this.records.get(data.id);
+    const held = rec?.state === PENDING_STATE ? { ...data, acceptedAt: rec.acceptedAt, deadline: rec.deadline } : data;
+    await this.queue(data.service).add(data.operation, held, jobOptions(held, retry));
+    return { kind: 'joined', state: PENDING_STATE };
   }
 
   private claim(data: GatewayJobData, hash: string): Promise<ClaimOutcome> {
@@ -136,55 +146,44 @@ export class Broker {
   async status(id: string): Promise<RequestStatus | undefined> {
     return this.guard(async () => {
       const rec = await this.records.get(id);
-      return rec ? toStatus(rec) : undefined;
+      if (!rec || rec.result) return rec && toStatus(rec);
+      const job = await this.queue(rec.service).getJob(id);
+      return toStatus(rec, job ? await liveState(job) : undefined);
     });
   }
 
   /**
-   * Cancels a request that has not ended. Queued or waiting for a retry: its job is removed. Running:
-   * its result is CANCELLED at once and the workers are told, so the one making the call abandons it
-   * (the backend may still have acted on it; the result says so). An ended request is CONFLICT.
+   * Cancels a request that has not ended. Queued or waiting for a retry: its job is removed first (a
+   * removed job is never run). Running: its result is CANCELLED at once and the workers are told, so
+   * the one making the call abandons it (the backend may still have acted on it; the result says so).
+   * An ended request is CONFLICT.
    */
   async cancel(id: string): Promise<RequestStatus> {
     return this.guard(async () => {
       const rec = await this.records.get(id);
       if (!rec) throw new GatewayError('NOT_FOUND', `No request with id ${id}`);
-      if (isEnded(rec.state)) {
-        throw new GatewayError('CONFLICT', `Request ${id} is ${rec.state} and can no longer be cancelled`, {
-          details: { state: rec.state },
-        });
-      }
+      if (rec.state !== PENDING_STATE) throw notCancellable(id, rec.state);
       const job = await this.queue(rec.service).getJob(id);
-      let running = rec.state === 'active';
-      if (job && !running) {
-        // Taken by a worker since the read: it is cancelled as a running one.
-        running = !(await job.remove().then(
-          () => true,
-          () => false,
-        ));
-      }
+      const { removed, running } = await removeUnlessRunning(job);
       const message = running
         ? 'The request was cancelled while its call was in flight: the call was abandoned, and the backend may or may not have acted on it'
-        : rec.state === 'retrying'
+        : removed?.attemptsMade
           ? 'The request was cancelled while it waited for a retry'
           : 'The request was cancelled before it started';
       const error: ErrorBody = { code: 'CANCELLED', message, retryable: false, ...(running ? { details: { state: 'active' } } : {}) };
       // The attempt in flight counts: its call was sent.
-      const result = endedWithError(rec, error, job?.name ?? '', (job?.attemptsMade ?? 0) + (running ? 1 : 0), Date.now());
-      const stored = running
-        ? await inOneWrite(this.redis, () => {
-            const finished = this.records.finish(result, 'cancelled');
-            // Every worker hears it; the one whose call this is abandons it.
-            this.redis.publish(this.keys.cancelsChannel(), id).catch(() => undefined);
-            return finished;
-          })
-        : await this.records.finish(result, 'cancelled', { onlyIfQueued: true });
+      const facts = { operation: job?.name ?? '', attempts: (job?.attemptsMade ?? 0) + (running ? 1 : 0), startedAt: running?.processedOn };
+      const result = endedWithError(rec, error, facts, Date.now());
+      const stored = await inOneWrite(this.redis, () => {
+        const finished = this.records.finish(result, 'cancelled');
+        // Every worker hears it; the one whose call this is abandons it.
+        if (running) this.redis.publish(this.keys.cancelsChannel(), id).catch(() => undefined);
+        return finished;
+      });
       if (!stored) {
         const again = await this.records.get(id);
         if (!again) throw new GatewayError('NOT_FOUND', `No request with id ${id}`);
-        throw new GatewayError('CONFLICT', `Request ${id} is ${again.state} and can no longer be cancelled`, {
-          details: { state: again.state },
-        });
+        throw notCancellable(id, again.state);
       }
       this.onEnded(endedRequest(rec, result));
       return { ...result, state: 'cancelled' };
@@ -203,23 +202,26 @@ export class Broker {
         const jobs = await queue.getJobs(['waiting', 'prioritized', 'delayed'], 0, 499);
         if (jobs.length === 0) return ended;
         for (const job of jobs) {
+          // Removed first: a job a worker took meanwhile is its to end (its service is gone).
+          if (!(await removeUnlessRunning(job)).removed) continue;
           const rec = await this.records.get(job.id!);
-          const result = rec && !isEnded(rec.state) ? endedWithError(rec, error, job.name, job.attemptsMade, Date.now()) : undefined;
-          if (rec && result && (await this.records.finish(result, 'failed'))) {
+          if (rec?.state !== PENDING_STATE) continue;
+          const result = endedWithError(rec, error, { operation: job.name, attempts: job.attemptsMade }, Date.now());
+          if (await this.records.finish(result, 'failed')) {
             ended += 1;
             this.onEnded(endedRequest(rec, result));
           }
-          await job.remove().catch(() => undefined);
         }
       }
     });
   }
 
   /**
-   * Ends, with TIMEOUT, requests still not ended `graceMs` after their deadline (see
-   * RequestRecords.sweep) and removes their jobs unless a worker holds one (its run then finds the
-   * request ended). One API process sweeps per `everyMs` (a lock in Redis), `batch` entries at a time
-   * for at most half that time, so a large backlog drains over a few sweeps. Answers the ids it ended.
+   * Ends, with TIMEOUT, requests still not ended `graceMs` after their deadline: no worker took them,
+   * or the one that did never finished. Their jobs are removed first unless a worker holds one (its
+   * run then finds the request ended). One API process sweeps per `everyMs` (a lock in Redis), `batch`
+   * entries at a time for at most half that time, so a large backlog drains over a few sweeps. Safe
+   * beside workers and other sweeps: a result is stored once. Answers the ids it ended.
    */
   async sweepOverdue(graceMs: number, everyMs: number, batch = 200): Promise<string[]> {
     return this.guard(async () => {
@@ -227,23 +229,40 @@ export class Broker {
       const until = Date.now() + everyMs / 2;
       const ended: string[] = [];
       for (;;) {
-        const jobs = new Map<string, Job | undefined>();
-        const swept = await this.records.sweep(Date.now(), graceMs, batch, async (id, service) => {
-          const job = await this.queue(service).getJob(id);
-          jobs.set(id, job);
-          return job?.name ?? '';
-        });
-        for (const e of swept.ended) {
-          await jobs
-            .get(e.result.id)
-            ?.remove()
-            .catch(() => undefined);
+        const { pending, examined } = await this.records.overdue(Date.now(), graceMs, batch);
+        for (const rec of pending) {
+          const e = await this.endOverdue(rec);
+          if (!e) continue;
           this.onEnded(e);
-          ended.push(e.result.id);
+          ended.push(rec.id);
         }
-        if (swept.examined < batch || Date.now() >= until) return ended;
+        if (examined < batch || Date.now() >= until) return ended;
       }
     });
+  }
+
+  private async endOverdue(rec: PendingRecord): Promise<EndedRequest | undefined> {
+    const now = Date.now();
+    const job = await this.queue(rec.service).getJob(rec.id);
+    const { running } = await removeUnlessRunning(job);
+    // A request still running may have had its call made: that is not for the caller to simply repeat.
+    const state: RequestState = running ? 'active' : job?.attemptsMade ? 'retrying' : 'queued';
+    const late = `The request was still ${state} ${Math.round((now - rec.deadline) / 1000)} s after its deadline`;
+    const error: ErrorBody = {
+      code: 'TIMEOUT',
+      message: running
+        ? `${late}: the worker that took it never finished it, and its call may have been made`
+        : `${late}: no worker took it in time`,
+      retryable: !running,
+      details: running ? { state, outcome: 'unknown' } : { state },
+    };
+    const result = endedWithError(
+      rec,
+      error,
+      { operation: job?.name ?? '', attempts: job?.attemptsMade ?? 0, startedAt: running?.processedOn },
+      now,
+    );
+    return (await this.records.finish(result, 'failed')) ? endedRequest(rec, result) : undefined;
   }
 
   async counts(service: string): Promise<QueueCounts> {
@@ -284,6 +303,30 @@ export class Broker {
       throw err;
     }
   }
+}
+
+/**
+ * Removes a job unless a worker holds it (BullMQ refuses to remove a locked job): a removed job is
+ * never run. `running`: the job a worker holds.
+ */
+async function removeUnlessRunning(job: Job | undefined): Promise<{ removed?: Job; running?: Job }> {
+  if (!job) return {};
+  const removed = await job.remove().then(
+    () => true,
+    () => false,
+  );
+  return removed ? { removed: job } : { running: job };
+}
+
+/** Where a request that has not ended is in its run, from its job's state. */
+async function liveState(job: Job): Promise<RequestState> {
+  const state = await job.getState();
+  if (state === 'active') return 'active';
+  return state === 'delayed' && job.attemptsMade > 0 ? 'retrying' : PENDING_STATE;
+}
+
+function notCancellable(id: string, state: RequestState): GatewayError {
+  return new GatewayError('CONFLICT', `Request ${id} is ${state} and can no longer be cancelled`, { details: { state } });
 }
 
 /** An ioredis error that means Redis cannot be reached (closed connection, refused, timed out…). */

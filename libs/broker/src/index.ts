@@ -5,14 +5,5 @@ export * from './broker';
 export * from './waiter';
 export * from './presence';
 export * from './submission';
-export {
-  ClaimCode,
-  FinishCode,
-  START_MISSING,
-  decodeClaim,
-  decodeFinish,
-  decodeStart,
-  type ClaimOutcome,
-  type FinishOutcome,
-  type Started,
-} from './scripts';
+export { PENDING_STATE, parseRecordText, pendingRecordText } from './record-text';
+export { FinishCode, decodeFinish, type FinishOutcome } from './scripts';

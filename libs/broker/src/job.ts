@@ -16,6 +16,8 @@ export interface GatewayJobData {
   /** Epoch ms after which the backend must not be called. */
   deadline: number;
   priority: Priority;
+  /** Set by a run that handed the job back (to wait for admission or a retry): when the first run started. */
+  startedAt?: number;
   /** Set by a worker when the job reserved a rate-limit token for this attempt (attemptsMade)... */
   reservedAttempt?: number;
   /** ...due at this time (ms, Redis clock). */

@@ -2,23 +2,31 @@ import type Redis from 'ioredis';
 import { isEnded, type ErrorBody, type MCPResponse, type RequestState, type RequestStatus } from '@mcp-gateway/protocol';
 import { inOneWrite } from '@mcp-gateway/redis';
 import type { BrokerKeys } from './keys';
-import { RESULT_FIELDS, storedResult, storedResultJson } from './stored-result';
-import { BrokerScripts, type ClaimArgs, type ClaimOutcome, type FinishArgs, type StartArgs, type Started } from './scripts';
+import {
+  parseRecordText,
+  pendingRecordText,
+  PENDING_STATE,
+  recordLines,
+  resultJsonOf,
+  splitAfterId,
+  type PendingFields,
+  type PendingRecord,
+  type RequestRecord,
+} from './record-text';
+import { legacyResultJson, resultJson } from './stored-result';
+import { BrokerScripts, type FinishArgs } from './scripts';
 
-/** A new request's claim of its id (the record's lifetime follows from its deadline). */
-export type NewClaim = Omit<ClaimArgs, 'ttlSeconds'>;
+export type { EndedRecord, PendingRecord, RequestRecord } from './record-text';
 
-export interface RequestRecord {
-  id: string;
-  service: string;
-  state: RequestState;
-  acceptedAt: number;
-  deadline: number;
-  startedAt?: number;
-  correlationId: string;
-  agentId?: string;
-  result?: MCPResponse;
-}
+/** A new request's claim of its id. */
+export type NewClaim = PendingFields;
+
+export type ClaimOutcome =
+  | { kind: 'created' }
+  /** The request that holds the id: its state, and its result's JSON once it has one. */
+  | { kind: 'joined'; state: RequestState; resultJson?: string }
+  /** The id is held by a request with another body. */
+  | { kind: 'conflict' };
 
 /**
  * A request's final result as the worker stored it (the message on the results channel carries the id
@@ -50,7 +58,7 @@ export class ResultMessage {
   }
 }
 
-/** Request records in Redis: claim (idempotency), start, finish (store + publish), read. */
+/** Request records in Redis: claim (idempotency), finish (store + publish), read. */
 export class RequestRecords {
   private readonly scripts: BrokerScripts;
 
@@ -63,12 +71,22 @@ export class RequestRecords {
   }
 
   /**
-   * The record lives until its deadline has passed plus the result TTL, so it cannot expire under a
-   * running job. A new record enters the sweep's index in the same script.
+   * Claims the id with one command: the record is set only if the id has none, and the reply is the
+   * record that holds it otherwise. It lives until its deadline has passed plus the result TTL, so it
+   * cannot expire under a running job. In the same write the id enters the sweep's index (NX: a
+   * joined request keeps its own deadline there; one that ended is dropped again by the sweep).
    */
   claim(claim: NewClaim): Promise<ClaimOutcome> {
     const ttlSeconds = this.ttlSeconds + Math.ceil(Math.max(0, claim.deadline - claim.acceptedAt) / 1000);
-    return this.scripts.claim({ ...claim, ttlSeconds });
+    const [claimed] = inOneWrite(
+      this.redis,
+      () =>
+        [
+          this.redis.set(this.keys.request(claim.id), pendingRecordText(claim), 'EX', ttlSeconds, 'NX', 'GET'),
+          this.redis.zadd(this.keys.pending(claim.id), 'NX', claim.deadline, claim.id).catch(() => undefined),
+        ] as const,
+    );
+    return claimed.then((held) => claimOutcome(claim, held));
   }
 
   /** Deletes a claim that will get no job (and its entry in the sweep's index), in one write. */
@@ -81,122 +99,113 @@ export class RequestRecords {
   }
 
   /**
-   * Marks the record active (or `state`); answers the state it had when it already ended (then: do
-   * not run). `mayCall`: this run may send a call that must not be repeated (a non-idempotent
-   * operation); the record keeps that mark until the request ends or a run clears it (`setState`)
-   * without calling. `markedBefore` is the mark a previous run left: that run may have sent its call
-   * and never ended.
+   * Stores the final result and publishes it, once: false when the record had already ended (or is
+   * gone). `dataJson`, when given, is the result's `data` as JSON text (the backend's answer as it
+   * came): it is stored in place of `data` instead of serializing `data` again. The script also takes
+   * the id out of the sweep's index.
    */
-  async start(id: string, now: number, options: { state?: StartArgs['state']; mayCall?: boolean } = {}): Promise<Started> {
-    return this.scripts.start({ id, now, state: options.state ?? 'active', mayCall: options.mayCall ?? false });
-  }
-
-  /** Sets the state of a request that has not ended, and clears a run's mark: this run did not call. */
-  async setState(id: string, state: StartArgs['state']): Promise<void> {
-    await this.scripts.start({ id, now: Date.now(), state, mayCall: false });
-  }
-
-  /**
-   * Stores the final result and publishes it; false when the record had already ended (or is gone).
-   * `onlyIfQueued`: store it only while the request is not running (a cancel). `dataJson`, when given,
-   * is the result's `data` as JSON text (the backend's answer as it came): it is stored in place of
-   * `data` instead of serializing `data` again.
-   */
-  async finish(
-    result: MCPResponse,
-    state: FinishArgs['state'],
-    options: { onlyIfQueued?: boolean; dataJson?: string } = {},
-  ): Promise<boolean> {
-    // The script also takes the id out of the sweep's index: after this the record has ended (or had
-    // before), unless the finish was only for a request not yet running and found it running.
+  async finish(result: MCPResponse, state: FinishArgs['state'], options: { dataJson?: string } = {}): Promise<boolean> {
     const outcome = await this.scripts.finish({
       id: result.id,
       state,
-      result: storedResult(result, options.dataJson),
+      result: splitAfterId(resultJson(result, options.dataJson), result.id),
       ttlSeconds: this.ttlSeconds,
       channel: this.keys.resultsChannel(),
-      messageHead: resultMessageHead(result.id, state),
-      onlyIfQueued: options.onlyIfQueued ?? false,
     });
     return outcome === 'stored';
   }
 
   /**
-   * Ends, with TIMEOUT, requests whose deadline passed more than `graceMs` ago and that have not
-   * ended (no worker took them, or the one that did never finished), at most `limit` per call; drops
-   * index entries whose request ended or is gone. Answers the ids it ended (their jobs are left to
-   * the caller) and how many entries it looked at. Safe beside workers and other sweeps: a result is
-   * stored once.
+   * The requests not ended whose deadline passed more than `graceMs` ago (no worker took them, or the
+   * one that did never finished), at most `limit`, and how many index entries it looked at; entries
+   * whose request ended or is gone leave the index.
    */
-  async sweep(
-    now: number,
-    graceMs: number,
-    limit: number,
-    operationOf: (id: string, service: string) => Promise<string>,
-  ): Promise<{ ended: EndedRequest[]; examined: number }> {
+  async overdue(now: number, graceMs: number, limit: number): Promise<{ pending: PendingRecord[]; examined: number }> {
     // The overdue entries of every part of the index, at most `limit` in all.
     const reading = this.redis.pipeline();
     for (const key of this.keys.pendingShards()) reading.zrangebyscore(key, '-inf', now - graceMs, 'LIMIT', 0, limit);
     const ids = ((await reading.exec()) ?? []).flatMap(([err, value]) => (err ? [] : (value as string[]))).slice(0, limit);
-    if (ids.length === 0) return { ended: [], examined: 0 };
-    // A record not ended holds no result yet: reading it whole is a few short fields.
-    const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.hgetall(this.keys.request(id));
-    const replies = (await pipeline.exec()) ?? [];
-    const ended: EndedRequest[] = [];
+    if (ids.length === 0) return { pending: [], examined: 0 };
+    const records = await this.many(ids);
+    const pending: PendingRecord[] = [];
     const done: string[] = [];
-    for (const [i, [err, value]] of replies.entries()) {
-      const id = ids[i]!;
-      if (err) continue;
-      const rec = parseRecord(id, value as Record<string, string>);
-      if (!rec || isEnded(rec.state)) {
-        done.push(id);
-        continue;
-      }
-      // A request still active may have had its call made: that is not for the caller to simply repeat.
-      const active = rec.state === 'active';
-      const late = `The request was still ${rec.state} ${Math.round((now - rec.deadline) / 1000)} s after its deadline`;
-      const error: ErrorBody = {
-        code: 'TIMEOUT',
-        message: active
-          ? `${late}: the worker that took it never finished it, and its call may have been made`
-          : `${late}: no worker took it in time`,
-        retryable: !active,
-        details: active ? { state: rec.state, outcome: 'unknown' } : { state: rec.state },
-      };
-      const result = endedWithError(rec, error, await operationOf(id, rec.service), 0, now);
-      if (await this.finish(result, 'failed')) ended.push(endedRequest(rec, result));
+    for (const [i, rec] of records.entries()) {
+      if (rec === null) continue;
+      if (rec && rec.state === PENDING_STATE) pending.push(rec);
+      else done.push(ids[i]!);
     }
     if (done.length > 0) {
       const dropping = this.redis.pipeline();
       for (const id of done) dropping.zrem(this.keys.pending(id), id);
       await dropping.exec();
     }
-    return { ended, examined: ids.length };
+    return { pending, examined: ids.length };
   }
 
   async get(id: string): Promise<RequestRecord | undefined> {
-    const h = await this.redis.hgetall(this.keys.request(id));
-    return parseRecord(id, h);
+    try {
+      const text = await this.redis.get(this.keys.request(id));
+      return text === null ? undefined : parseRecordText(id, text);
+    } catch (err) {
+      if (!isWrongType(err)) throw err;
+      return legacyRecord(id, await this.redis.hgetall(this.keys.request(id)));
+    }
   }
 
-  /** The results of many ids in one round trip (the waiters' fallback read). */
+  /** Many records in one round trip: undefined for none, null for one that could not be read. */
+  private async many(ids: string[]): Promise<(RequestRecord | undefined | null)[]> {
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.get(this.keys.request(id));
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([err, text], i) => (err ? null : text === null ? undefined : parseRecordText(ids[i]!, text as string)));
+  }
+
+  /** The results of many ids in one round trip (the waiters' fallback read), without parsing them. */
   async results(ids: string[]): Promise<Map<string, ResultMessage>> {
     const out = new Map<string, ResultMessage>();
     if (ids.length === 0) return out;
     const pipeline = this.redis.pipeline();
-    const fields = ['state', 'correlationId', 'service', ...RESULT_FIELDS];
-    for (const id of ids) pipeline.hmget(this.keys.request(id), ...fields);
+    for (const id of ids) pipeline.get(this.keys.request(id));
     const replies = (await pipeline.exec()) ?? [];
-    replies.forEach(([err, value], i) => {
-      const values = (value ?? []) as (string | null)[];
-      const state = values[0] as RequestState | null;
-      if (err || !state || !isEnded(state)) return;
-      const json = storedResultJson(ids[i]!, state, Object.fromEntries(fields.map((f, j) => [f, values[j]])));
-      if (json) out.set(ids[i]!, ResultMessage.fromJson(ids[i]!, state, json));
+    replies.forEach(([err, text], i) => {
+      if (err || typeof text !== 'string') return;
+      const lines = recordLines(text);
+      if (isEnded(lines.state)) out.set(ids[i]!, ResultMessage.fromJson(ids[i]!, lines.state, resultJsonOf(ids[i]!, lines)));
     });
     return out;
   }
+}
+
+/** The claim's answer: nothing held the id (created), or the record that holds it. */
+function claimOutcome(claim: NewClaim, held: string | null): ClaimOutcome {
+  if (held === null) return { kind: 'created' };
+  const lines = recordLines(held);
+  if (lines.hash !== claim.hash) return { kind: 'conflict' };
+  return { kind: 'joined', state: lines.state, ...(isEnded(lines.state) ? { resultJson: resultJsonOf(claim.id, lines) } : {}) };
+}
+
+function isWrongType(err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith('WRONGTYPE');
+}
+
+/**
+ * A record of the layout before records were text (a hash), read so that results stored before an
+ * upgrade can still be polled for their TTL; its body hash does not matter any more (it is not joined).
+ */
+function legacyRecord(id: string, h: Record<string, string>): RequestRecord | undefined {
+  if (!h.state || !h.service) return undefined;
+  const common = {
+    id,
+    service: h.service,
+    hash: h.hash ?? '',
+    correlationId: h.correlationId ?? '',
+    ...(h.agentId ? { agentId: h.agentId } : {}),
+  };
+  const state = h.state as RequestState;
+  const json = isEnded(state) ? legacyResultJson(id, state, h) : undefined;
+  if (json !== undefined)
+    return { ...common, state: state as 'completed' | 'failed' | 'cancelled', result: JSON.parse(json) as MCPResponse };
+  return { ...common, state: PENDING_STATE, acceptedAt: Number(h.acceptedAt), deadline: Number(h.deadline) };
 }
 
 /**
@@ -218,26 +227,6 @@ export function decodeResultMessage(message: string): ResultMessage {
   return ResultMessage.fromJson(message.slice(0, a), message.slice(a + 1, b) as RequestState, message.slice(b + 1));
 }
 
-function resultOf(id: string, h: Record<string, string>): MCPResponse | undefined {
-  const json = isEnded(h.state as RequestState) ? storedResultJson(id, h.state as RequestState, h) : undefined;
-  return json === undefined ? undefined : (JSON.parse(json) as MCPResponse);
-}
-
-export function parseRecord(id: string, h: Record<string, string>): RequestRecord | undefined {
-  if (!h.state || !h.service) return undefined;
-  return {
-    id,
-    service: h.service,
-    state: h.state as RequestState,
-    acceptedAt: Number(h.acceptedAt),
-    deadline: Number(h.deadline),
-    startedAt: h.startedAt ? Number(h.startedAt) : undefined,
-    correlationId: h.correlationId ?? '',
-    ...(h.agentId ? { agentId: h.agentId } : {}),
-    result: resultOf(id, h),
-  };
-}
-
 /** A request the API ended itself (cancelled, swept past its deadline, its service removed), as stored. */
 export interface EndedRequest {
   result: MCPResponse;
@@ -245,15 +234,23 @@ export interface EndedRequest {
   agentId?: string;
 }
 
-export function endedRequest(rec: RequestRecord, result: MCPResponse): EndedRequest {
+export function endedRequest(rec: PendingRecord, result: MCPResponse): EndedRequest {
   return { result, acceptedAt: rec.acceptedAt, ...(rec.agentId === undefined ? {} : { agentId: rec.agentId }) };
+}
+
+/** What the gateway knows of a request's job when it ends the request itself. */
+export interface JobFacts {
+  operation: string;
+  attempts: number;
+  /** When its last run started, if one did. */
+  startedAt?: number;
 }
 
 /**
  * The result of a request the gateway itself ended with `error` (cancelled, swept, its service
- * removed), not its worker: times from the record, `operation` and `attempts` from its job.
+ * removed), not its worker: times from the record and its job, `operation` and `attempts` from its job.
  */
-export function endedWithError(rec: RequestRecord, error: ErrorBody, operation: string, attempts: number, now: number): MCPResponse {
+export function endedWithError(rec: PendingRecord, error: ErrorBody, job: JobFacts, now: number): MCPResponse {
   return {
     id: rec.id,
     status: 'error',
@@ -261,15 +258,16 @@ export function endedWithError(rec: RequestRecord, error: ErrorBody, operation: 
     metadata: {
       correlationId: rec.correlationId,
       service: rec.service,
-      operation,
-      attempts,
-      queuedMs: Math.max(0, (rec.startedAt ?? now) - rec.acceptedAt),
-      processingTime: rec.startedAt === undefined ? 0 : Math.max(0, now - rec.startedAt),
+      operation: job.operation,
+      attempts: job.attempts,
+      queuedMs: Math.max(0, (job.startedAt ?? now) - rec.acceptedAt),
+      processingTime: job.startedAt === undefined ? 0 : Math.max(0, now - job.startedAt),
       completedAt: new Date(now).toISOString(),
     },
   };
 }
 
-export function toStatus(record: RequestRecord): RequestStatus {
-  return record.result ? { ...record.result, id: record.id, state: record.state } : { id: record.id, state: record.state };
+/** `live`: where a request that has not ended is in its run (its job's state), else `queued`. */
+export function toStatus(record: RequestRecord, live?: RequestState): RequestStatus {
+  return record.result ? { ...record.result, id: record.id, state: record.state } : { id: record.id, state: live ?? record.state };
 }

@@ -5,14 +5,13 @@ import {
   Broker,
   BrokerKeys,
   RECORD_SHARDS,
-  ResultMessage,
   ResultWaiter,
   WorkerPresence,
   recordShard,
   requestHash,
   type GatewayJobData,
 } from '@mcp-gateway/broker';
-import { testRedisUrl, uniquePrefix } from '@mcp-gateway/testing';
+import { takeAndAbandon, testRedisUrl, uniquePrefix } from '@mcp-gateway/testing';
 
 const url = testRedisUrl();
 let redis: Redis;
@@ -96,13 +95,12 @@ describe('Broker.submit', () => {
     const d = job('req-3');
     const hash = requestHash('svc', 'op', d.parameters);
     await broker.submit(d, hash, { maxAttempts: 1 });
-    await broker.records.start('req-3', Date.now());
     const r = result('req-3', { ok: true });
     expect(await broker.records.finish(r, 'completed')).toBe(true);
     const again = await broker.submit(d, hash, { maxAttempts: 1 });
     expect(again).toMatchObject({ kind: 'joined', state: 'completed' });
     const stored = again.kind === 'joined' ? again.result : undefined;
-    // The result as stored: its JSON rebuilt from the record's fields, byte for byte the worker's, parsed on demand.
+    // The result as stored: its JSON, byte for byte the worker's, parsed on demand.
     expect(stored?.json).toBe(JSON.stringify(r));
     expect(stored?.result).toMatchObject({ id: 'req-3', status: 'success', data: { ok: true } });
     expect(stored?.result).toBe(stored?.result);
@@ -150,103 +148,29 @@ describe('records.finish with the data as JSON text', () => {
     const expected = `{"id":"req-raw","status":"success","data":{"big": 12345678901234567890},"metadata":${JSON.stringify(r.metadata)}}`;
     expect((await woken)?.json).toBe(expected);
     // Kept as the backend's text, and read back as the same JSON.
-    expect(await redis.hget(broker.keys.request('req-raw'), 'data')).toBe('{"big": 12345678901234567890}');
+    expect(await redis.get(broker.keys.request('req-raw'))).toContain('"data":{"big": 12345678901234567890}');
     expect((await broker.records.results(['req-raw'])).get('req-raw')?.json).toBe(expected);
     await waiter.close();
   });
 });
 
 describe('a stored result', () => {
-  it('is kept as short fields beside the record’s own, so a small one stays a compact listpack and nothing is stored twice', async () => {
-    await broker.submit(job('req-small'), 'h', { maxAttempts: 1 });
-    // A run that may send a call that must not be repeated marks the record; its end drops the mark.
-    await broker.records.start('req-small', Date.now(), { mayCall: true });
+  it('is kept as one string after the record’s state, hash and agent, without the id its key holds', async () => {
+    await broker.submit({ ...job('req-small'), agentId: 'planner' }, 'h', { maxAttempts: 1 });
     const r = result('req-small', { ok: true, item: { id: 42, name: 'Item 42' } });
     expect(await broker.records.finish(r, 'completed')).toBe(true);
-    const key = broker.keys.request('req-small');
-    expect(await redis.object('ENCODING', key)).toBe('listpack');
-    const fields = await redis.hgetall(key);
-    expect(fields).not.toHaveProperty('result');
-    // Nothing that means nothing once ended: no run mark, and no empty agent for an anonymous caller.
-    expect(fields).not.toHaveProperty('calling');
-    expect(fields).not.toHaveProperty('agentId');
-    expect(fields).toMatchObject({ data: JSON.stringify(r.data), operation: 'op', attempts: '1', completedAt: r.metadata.completedAt });
+    const { id: _id, ...withoutId } = r;
+    expect(await redis.get(broker.keys.request('req-small'))).toBe(`completed\nh\nplanner\n${JSON.stringify(withoutId)}`);
     expect((await broker.records.get('req-small'))?.result).toEqual(r);
   });
 
-  it('an error keeps its body as JSON, with no data; a result without data has neither', async () => {
-    await broker.submit(job('req-err'), 'h', { maxAttempts: 1 });
-    const failed: MCPResponse = {
-      ...result('req-err', undefined),
-      status: 'error',
-      error: { code: 'TIMEOUT', message: 'late', retryable: true },
-    };
-    delete failed.data;
-    expect(await broker.records.finish(failed, 'failed')).toBe(true);
-    expect(await redis.hget(broker.keys.request('req-err'), 'error')).toBe(JSON.stringify(failed.error));
-    expect((await broker.records.get('req-err'))?.result).toEqual(failed);
-    await broker.submit(job('req-empty'), 'h', { maxAttempts: 1 });
-    const empty = result('req-empty', undefined);
-    delete empty.data;
-    expect(await broker.records.finish(empty, 'completed')).toBe(true);
-    expect((await broker.records.results(['req-empty'])).get('req-empty')?.json).toBe(JSON.stringify(empty));
-  });
-});
-
-describe('ResultMessage', () => {
-  it('keeps the JSON it was made from and parses it once, on first use', () => {
-    const json = '{"id":"r","status":"success","data":{"n":1.5e3}}';
-    const m = ResultMessage.fromJson('r', 'completed', json);
-    expect(m.json).toBe(json);
-    expect(m.result).toEqual({ id: 'r', status: 'success', data: { n: 1500 } });
-    expect(m.result).toBe(m.result);
+  it('of the layout before records were text (a hash) can still be read for its TTL', async () => {
+    const key = broker.keys.request('req-old');
+    await redis.hset(key, 'state', 'completed', 'service', 'svc', 'correlationId', 'c-1', 'hash', 'h', 'data', '1');
+    await redis.hset(key, 'operation', 'op', 'attempts', '1', 'queuedMs', '2', 'processingTime', '3', 'completedAt', 'T');
+    expect(await broker.status('req-old')).toMatchObject({ id: 'req-old', state: 'completed', data: 1, metadata: { operation: 'op' } });
   });
 
-  it('serializes a result it was made from only when its JSON is asked for', () => {
-    const r = result('r2', { ok: true });
-    const m = ResultMessage.fromResult('r2', 'completed', r);
-    expect(m.result).toBe(r);
-    expect(JSON.parse(m.json)).toEqual(r);
-  });
-});
-
-describe('Broker.submit with a gate (the fast-fail check in the write of the claim)', () => {
-  /** A gate that sends a real read (the wait list's length) at once, and refuses when told to. */
-  const gate = (refuse: boolean, seen: unknown[]) => async () => {
-    const depth = await redis.llen(broker.keys.queueKey('svc', 'wait'));
-    seen.push(depth);
-    if (refuse) throw new Error('refused');
-  };
-
-  it('queues a new request the check lets through, and sees the reply of its own command', async () => {
-    const seen: unknown[] = [];
-    const d = job('gate-1');
-    expect(await broker.submit(d, requestHash('svc', 'op', d.parameters), { maxAttempts: 1 }, gate(false, seen))).toEqual({
-      kind: 'created',
-    });
-    expect(seen).toEqual([0]);
-    expect(await broker.queue('svc').getJob('gate-1')).toBeDefined();
-  });
-
-  it('undoes the claim of a refused request: no record, no job, and the id is free again', async () => {
-    const d = job('gate-2');
-    const hash = requestHash('svc', 'op', d.parameters);
-    await expect(broker.submit(d, hash, { maxAttempts: 1 }, gate(true, []))).rejects.toThrow('refused');
-    expect(await broker.records.get('gate-2')).toBeUndefined();
-    expect(await broker.queue('svc').getJob('gate-2')).toBeUndefined();
-    expect(await broker.submit(d, hash, { maxAttempts: 1 }, gate(false, []))).toEqual({ kind: 'created' });
-  });
-
-  it('lets a known id join its request whatever the check says', async () => {
-    const d = job('gate-3');
-    const hash = requestHash('svc', 'op', d.parameters);
-    await broker.submit(d, hash, { maxAttempts: 1 });
-    expect(await broker.submit(d, hash, { maxAttempts: 1 }, gate(true, []))).toEqual({ kind: 'joined', state: 'queued' });
-    expect(await broker.records.get('gate-3')).toMatchObject({ state: 'queued' });
-  });
-});
-
-describe('records', () => {
   it('stores a result once: a second finish does not overwrite it', async () => {
     const d = job('req-4');
     await broker.submit(d, 'h', { maxAttempts: 1 });
@@ -256,30 +180,11 @@ describe('records', () => {
     expect(status).toMatchObject({ id: 'req-4', state: 'completed', data: 1 });
   });
 
-  it('start reports an ended request so a worker skips it', async () => {
+  it('says where a request that has not ended is in its run, from its job', async () => {
     await broker.submit(job('req-5'), 'h', { maxAttempts: 1 });
-    await broker.cancel('req-5');
-    expect((await broker.records.start('req-5', Date.now())).state).toBe('cancelled');
-  });
-
-  it('keeps the first start time across retries', async () => {
-    await broker.submit(job('req-6'), 'h', { maxAttempts: 1 });
-    const first = await broker.records.start('req-6', 1000);
-    const second = await broker.records.start('req-6', 5000);
-    expect(first).toEqual({ state: 'active', startedAt: 1000 });
-    expect(second).toEqual({ state: 'active', startedAt: 1000 });
-  });
-
-  it("keeps a run's mark (it may call) until a run clears it without calling, and tells the next run", async () => {
-    await broker.submit(job('req-6b'), 'h', { maxAttempts: 1 });
-    expect(await broker.records.start('req-6b', 1000, { mayCall: true })).toEqual({ state: 'active', startedAt: 1000 });
-    // The run died: the next one learns when the mark was made, and makes its own.
-    expect(await broker.records.start('req-6b', 2000, { mayCall: true })).toEqual({ state: 'active', startedAt: 1000, markedBefore: 1000 });
-    expect(await broker.records.start('req-6b', 3000, { mayCall: true })).toMatchObject({ markedBefore: 2000 });
-    // A run that waits (rate limit) or retries a call that was never sent clears it.
-    await broker.records.setState('req-6b', 'queued');
-    expect(await broker.records.start('req-6b', 4000, { mayCall: false })).toEqual({ state: 'active', startedAt: 1000 });
-    expect(await broker.records.start('req-6b', 5000, { mayCall: true })).toEqual({ state: 'active', startedAt: 1000 });
+    expect(await broker.status('req-5')).toEqual({ id: 'req-5', state: 'queued' });
+    await takeAndAbandon(url, prefix, broker.keys.queueName('svc'), 'req-5', 60_000);
+    expect(await broker.status('req-5')).toEqual({ id: 'req-5', state: 'active' });
   });
 });
 
@@ -319,7 +224,8 @@ describe('Broker.cancel', () => {
 
   it('cancels a running request and tells the workers; refuses an ended one and an unknown id', async () => {
     await broker.submit(job('req-8'), 'h', { maxAttempts: 1 });
-    await broker.records.start('req-8', Date.now());
+    // A worker holds its job (a locked job cannot be removed).
+    await takeAndAbandon(url, prefix, broker.keys.queueName('svc'), 'req-8', 60_000);
     const listener = redis.duplicate();
     const heard = new Promise<string>((resolve) =>
       listener.on('message', (channel: string, id: string) => channel === broker.keys.cancelsChannel() && resolve(id)),
@@ -363,7 +269,8 @@ describe('ResultWaiter', () => {
     await broker.submit(job('req-10'), 'h', { maxAttempts: 1 });
     const pending = waiter.register('req-10').wait(10_000);
     // Written without PUBLISH: only the fallback read can find it.
-    await redis.hset(broker.keys.request('req-10'), 'state', 'completed', 'result', JSON.stringify(result('req-10', 'late')));
+    const { id: _id, ...stored } = result('req-10', 'late');
+    await redis.set(broker.keys.request('req-10'), `completed\nh\n\n${JSON.stringify(stored)}`);
     const started = Date.now();
     const got = await pending;
     expect(got?.result.data).toBe('late');
@@ -464,7 +371,7 @@ describe('BrokerKeys: request records and the sweep index', () => {
     expect(keys.request('req-1')).toBe(`p:req:{r${PINNED_SHARDS[1]}}:req-1`);
   });
 
-  it('indexes a new claim in the script that makes it, and takes it out when its result is stored', async () => {
+  it('indexes a new claim in the write that makes it, and takes it out when its result is stored', async () => {
     const now = Date.now();
     const claim = { id: 'idx-1', hash: 'h', service: 'svc', correlationId: 'c-1' };
     expect(await broker.records.claim({ ...claim, acceptedAt: now, deadline: now + 5000 })).toEqual({ kind: 'created' });
@@ -472,10 +379,6 @@ describe('BrokerKeys: request records and the sweep index', () => {
     // A join neither re-adds nor moves it.
     expect((await broker.records.claim({ ...claim, acceptedAt: now + 10, deadline: now + 9000 })).kind).toBe('joined');
     expect(Number(await redis.zscore(broker.keys.pending('idx-1'), 'idx-1'))).toBe(now + 5000);
-    // A cancel-style finish that finds the request running leaves it indexed; the worker's takes it out.
-    await broker.records.start('idx-1', now);
-    expect(await broker.records.finish(result('idx-1', 'x'), 'cancelled', { onlyIfQueued: true })).toBe(false);
-    expect(await redis.zscore(broker.keys.pending('idx-1'), 'idx-1')).not.toBeNull();
     expect(await broker.records.finish(result('idx-1', 'x'), 'completed')).toBe(true);
     expect(await redis.zscore(broker.keys.pending('idx-1'), 'idx-1')).toBeNull();
   });

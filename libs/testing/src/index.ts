@@ -5,3 +5,4 @@ export * from './prefix';
 export * from './config';
 export * from './prism';
 export * from './timers';
+export * from './stalled';

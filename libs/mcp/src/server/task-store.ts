@@ -123,13 +123,13 @@ export class TaskStore {
   }
 }
 
-/** The fields both generations share, from the job's record: updated when it started, then when it ended. */
+/** The fields both generations share, from the job's record: updated when it was accepted, then when it ended. */
 function common(id: string, rec: TaskRecord, job: RequestRecord) {
   const error = job.result?.error;
   return {
     taskId: id,
     createdAt: rec.createdAt,
-    lastUpdatedAt: endedResult(job)?.metadata.completedAt ?? new Date(job.startedAt ?? job.acceptedAt).toISOString(),
+    lastUpdatedAt: job.result ? job.result.metadata.completedAt : new Date(job.acceptedAt).toISOString(),
     statusMessage: error ? `${error.code}: ${error.message}` : job.state,
   };
 }

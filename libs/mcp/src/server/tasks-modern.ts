@@ -27,7 +27,7 @@ export class ModernTasks {
     const gone = () => new ProtocolError(ProtocolErrorCode.InternalError, `The request ${id} disappeared before its task was created`);
     const job = await this.store.job(id);
     if (!job) throw gone();
-    const ttl = Math.min(Math.max(0, job.deadline - Date.now()) + this.resultTtlMs, MAX_TASK_TTL_MS);
+    const ttl = Math.min((job.result ? 0 : Math.max(0, job.deadline - Date.now())) + this.resultTtlMs, MAX_TASK_TTL_MS);
     const rec = await this.store.create({ scope, id, ttl, listed: false });
     const task = await this.store.modernView({ id, rec }, job);
     if (!task) throw gone();
