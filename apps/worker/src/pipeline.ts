@@ -549,7 +549,12 @@ async function publish(deps: PipelineDeps, d: GatewayJobData, r: PublishInput, b
     () =>
       [
         breaker && deps.resilience.record(d.service, d.id, breaker.outcome, breaker.policy),
-        deps.records.finish(result, r.status === 'success' ? 'completed' : 'failed', { dataJson: r.dataJson }),
+        deps.records.finish(
+          result,
+          r.status === 'success' ? 'completed' : 'failed',
+          { hash: d.hash ?? '', agentId: d.agentId },
+          { dataJson: r.dataJson },
+        ),
       ] as const,
   );
   const [, stored] = await Promise.all([

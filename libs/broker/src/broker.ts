@@ -71,9 +71,11 @@ export class Broker {
 
   /**
    * Claims the id and enqueues the job, or joins the job that already holds the id. The same id with
-   * another body is CONFLICT. Redis away is UNAVAILABLE, and nothing is left half-made.
+   * another body is CONFLICT. Redis away is UNAVAILABLE, and nothing is left half-made. The job
+   * carries the hash: its worker's finish writes it into the ended record.
    */
-  async submit(data: GatewayJobData, hash: string, retry: JobRetryOptions, gate?: SubmitGate): Promise<SubmitOutcome> {
+  async submit(request: GatewayJobData, hash: string, retry: JobRetryOptions, gate?: SubmitGate): Promise<SubmitOutcome> {
+    const data: GatewayJobData = { ...request, hash };
     return this.guard(async () => {
       const claimed = gate ? await this.gatedClaim(data, hash, gate) : await this.claim(data, hash);
       if (claimed.kind === 'conflict') {
@@ -175,7 +177,7 @@ export class Broker {
       const facts = { operation: job?.name ?? '', attempts: (job?.attemptsMade ?? 0) + (running ? 1 : 0), startedAt: running?.processedOn };
       const result = endedWithError(rec, error, facts, Date.now());
       const stored = await inOneWrite(this.redis, () => {
-        const finished = this.records.finish(result, 'cancelled');
+        const finished = this.records.finish(result, 'cancelled', rec);
         // Every worker hears it; the one whose call this is abandons it.
         if (running) this.redis.publish(this.keys.cancelsChannel(), id).catch(() => undefined);
         return finished;
@@ -207,7 +209,7 @@ export class Broker {
           const rec = await this.records.get(job.id!);
           if (rec?.state !== PENDING_STATE) continue;
           const result = endedWithError(rec, error, { operation: job.name, attempts: job.attemptsMade }, Date.now());
-          if (await this.records.finish(result, 'failed')) {
+          if (await this.records.finish(result, 'failed', rec)) {
             ended += 1;
             this.onEnded(endedRequest(rec, result));
           }
@@ -262,7 +264,7 @@ export class Broker {
       { operation: job?.name ?? '', attempts: job?.attemptsMade ?? 0, startedAt: running?.processedOn },
       now,
     );
-    return (await this.records.finish(result, 'failed')) ? endedRequest(rec, result) : undefined;
+    return (await this.records.finish(result, 'failed', rec)) ? endedRequest(rec, result) : undefined;
   }
 
   async counts(service: string): Promise<QueueCounts> {

@@ -11,6 +11,8 @@ export interface GatewayJobData {
   correlationId: string;
   traceparent: string;
   agentId?: string;
+  /** The body's hash (the broker sets it): the worker's finish keeps it in the ended record, for later claims of the id. */
+  hash?: string;
   /** Epoch ms when the API accepted the request. */
   acceptedAt: number;
   /** Epoch ms after which the backend must not be called. */

@@ -5,7 +5,7 @@ import { isEnded, type MCPResponse, type RequestState } from '@mcp-gateway/proto
  * (`SET … NX GET`). Its state, body hash and agent come first, a line each, then:
  *   - while the request has not ended: the request, as JSON `{service, acceptedAt, deadline, correlationId}`;
  *   - once it has: its result's JSON without the id (the key holds it).
- * finish.lua keeps the first three lines and replaces the rest.
+ * finish.lua writes the same owner lines (`RecordOwner`) after the final state.
  */
 export const PENDING_STATE = 'queued';
 
@@ -37,9 +37,19 @@ export type RequestRecord = PendingRecord | EndedRecord;
 /** What a new request's record says. */
 export type PendingFields = Omit<PendingRecord, 'state' | 'result'>;
 
+/** Whose request a record is: the lines after its state, the same from its claim to its end. */
+export interface RecordOwner {
+  hash: string;
+  agentId?: string;
+}
+
+export function ownerLines(o: RecordOwner): string {
+  return `${o.hash}\n${o.agentId ?? ''}\n`;
+}
+
 export function pendingRecordText(r: PendingFields): string {
   const request = JSON.stringify({ service: r.service, acceptedAt: r.acceptedAt, deadline: r.deadline, correlationId: r.correlationId });
-  return `${PENDING_STATE}\n${r.hash}\n${r.agentId ?? ''}\n${request}`;
+  return `${PENDING_STATE}\n${ownerLines(r)}${request}`;
 }
 
 /** A record's lines, split without parsing its JSON. */

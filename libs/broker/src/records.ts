@@ -9,7 +9,9 @@ import {
   recordLines,
   resultJsonOf,
   splitAfterId,
+  ownerLines,
   type PendingFields,
+  type RecordOwner,
   type PendingRecord,
   type RequestRecord,
 } from './record-text';
@@ -100,15 +102,16 @@ export class RequestRecords {
 
   /**
    * Stores the final result and publishes it, once: false when the record had already ended (or is
-   * gone). `dataJson`, when given, is the result's `data` as JSON text (the backend's answer as it
+   * gone). `owner`: the request's body hash and agent, as its claim wrote them. `dataJson`, when given, is the result's `data` as JSON text (the backend's answer as it
    * came): it is stored in place of `data` instead of serializing `data` again. The script also takes
    * the id out of the sweep's index.
    */
-  async finish(result: MCPResponse, state: FinishArgs['state'], options: { dataJson?: string } = {}): Promise<boolean> {
+  async finish(result: MCPResponse, state: FinishArgs['state'], owner: RecordOwner, options: { dataJson?: string } = {}): Promise<boolean> {
     const outcome = await this.scripts.finish({
       id: result.id,
       state,
       result: splitAfterId(resultJson(result, options.dataJson), result.id),
+      owner: ownerLines(owner),
       ttlSeconds: this.ttlSeconds,
       channel: this.keys.resultsChannel(),
     });

@@ -16,6 +16,8 @@ export interface FinishArgs {
   state: 'completed' | 'failed' | 'cancelled';
   /** The result's JSON, split after its id (the record keeps the rest: its key holds the id). */
   result: { head: string; rest: string };
+  /** The record's body hash and agent lines, kept from its claim. */
+  owner: string;
   ttlSeconds: number;
   channel: string;
 }
@@ -26,7 +28,7 @@ type ScriptArgs = (string | number)[];
 
 // The script's KEYS then ARGV, in the order its header lists: the one place that order is written.
 function finishArgs(keys: BrokerKeys, a: FinishArgs): ScriptArgs {
-  return [keys.request(a.id), keys.pending(a.id), a.state, a.ttlSeconds, a.channel, a.id, a.result.head, a.result.rest];
+  return [keys.request(a.id), keys.pending(a.id), a.state, a.ttlSeconds, a.channel, a.id, a.result.head, a.result.rest, a.owner];
 }
 
 function unknownReply(script: string, reply: unknown): Error {

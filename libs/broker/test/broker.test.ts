@@ -14,6 +14,8 @@ import {
 import { takeAndAbandon, testRedisUrl, uniquePrefix } from '@mcp-gateway/testing';
 
 const url = testRedisUrl();
+/** Whose request the tests' records are (the hash they submit with, no agent). */
+const OWNER = { hash: 'h' };
 let redis: Redis;
 let subscriber: Redis;
 let broker: Broker;
@@ -96,7 +98,7 @@ describe('Broker.submit', () => {
     const hash = requestHash('svc', 'op', d.parameters);
     await broker.submit(d, hash, { maxAttempts: 1 });
     const r = result('req-3', { ok: true });
-    expect(await broker.records.finish(r, 'completed')).toBe(true);
+    expect(await broker.records.finish(r, 'completed', { hash })).toBe(true);
     const again = await broker.submit(d, hash, { maxAttempts: 1 });
     expect(again).toMatchObject({ kind: 'joined', state: 'completed' });
     const stored = again.kind === 'joined' ? again.result : undefined;
@@ -104,6 +106,10 @@ describe('Broker.submit', () => {
     expect(stored?.json).toBe(JSON.stringify(r));
     expect(stored?.result).toMatchObject({ id: 'req-3', status: 'success', data: { ok: true } });
     expect(stored?.result).toBe(stored?.result);
+    // Ended, the record still knows the body it was claimed with: another body is a conflict.
+    await expect(broker.submit(job('req-3', { a: 2 }), requestHash('svc', 'op', { a: 2 }), { maxAttempts: 1 })).rejects.toMatchObject({
+      code: 'CONFLICT',
+    });
   });
 });
 
@@ -144,7 +150,7 @@ describe('records.finish with the data as JSON text', () => {
     await broker.submit(job('req-raw'), 'h', { maxAttempts: 1 });
     const woken = waiter.register('req-raw').wait(5000);
     const r = result('req-raw', { ignored: true });
-    expect(await broker.records.finish(r, 'completed', { dataJson: '{"big": 12345678901234567890}' })).toBe(true);
+    expect(await broker.records.finish(r, 'completed', OWNER, { dataJson: '{"big": 12345678901234567890}' })).toBe(true);
     const expected = `{"id":"req-raw","status":"success","data":{"big": 12345678901234567890},"metadata":${JSON.stringify(r.metadata)}}`;
     expect((await woken)?.json).toBe(expected);
     // Kept as the backend's text, and read back as the same JSON.
@@ -158,7 +164,7 @@ describe('a stored result', () => {
   it('is kept as one string after the record’s state, hash and agent, without the id its key holds', async () => {
     await broker.submit({ ...job('req-small'), agentId: 'planner' }, 'h', { maxAttempts: 1 });
     const r = result('req-small', { ok: true, item: { id: 42, name: 'Item 42' } });
-    expect(await broker.records.finish(r, 'completed')).toBe(true);
+    expect(await broker.records.finish(r, 'completed', { hash: 'h', agentId: 'planner' })).toBe(true);
     const { id: _id, ...withoutId } = r;
     expect(await redis.get(broker.keys.request('req-small'))).toBe(`completed\nh\nplanner\n${JSON.stringify(withoutId)}`);
     expect((await broker.records.get('req-small'))?.result).toEqual(r);
@@ -174,8 +180,10 @@ describe('a stored result', () => {
   it('stores a result once: a second finish does not overwrite it', async () => {
     const d = job('req-4');
     await broker.submit(d, 'h', { maxAttempts: 1 });
-    expect(await broker.records.finish(result('req-4', 1), 'completed')).toBe(true);
-    expect(await broker.records.finish(result('req-4', 2), 'failed')).toBe(false);
+    expect(await broker.records.finish(result('req-4', 1), 'completed', OWNER)).toBe(true);
+    const kept = await redis.get(broker.keys.request('req-4'));
+    expect(await broker.records.finish(result('req-4', 2), 'failed', OWNER)).toBe(false);
+    expect(await redis.get(broker.keys.request('req-4'))).toBe(kept);
     const status = await broker.status('req-4');
     expect(status).toMatchObject({ id: 'req-4', state: 'completed', data: 1 });
   });
@@ -252,7 +260,7 @@ describe('ResultWaiter', () => {
     const b = waiter.register('req-9').wait(5000);
     expect(waiter.size).toBe(2);
     const r = result('req-9', 'x');
-    await broker.records.finish(r, 'completed');
+    await broker.records.finish(r, 'completed', OWNER);
     const [ra, rb] = await Promise.all([a, b]);
     expect(ra?.result.data).toBe('x');
     expect(rb?.state).toBe('completed');
@@ -312,7 +320,7 @@ describe('ResultWaiter', () => {
     b.cancel();
     expect(await wb).toBeUndefined();
     expect(waiter.size).toBe(2);
-    await broker.records.finish(result('req-13', 'y'), 'completed');
+    await broker.records.finish(result('req-13', 'y'), 'completed', OWNER);
     expect([(await wa)?.result.data, (await wc)?.result.data]).toEqual(['y', 'y']);
     // Cancelled again, or after it ended: nothing to count down.
     b.cancel();
@@ -379,7 +387,7 @@ describe('BrokerKeys: request records and the sweep index', () => {
     // A join neither re-adds nor moves it.
     expect((await broker.records.claim({ ...claim, acceptedAt: now + 10, deadline: now + 9000 })).kind).toBe('joined');
     expect(Number(await redis.zscore(broker.keys.pending('idx-1'), 'idx-1'))).toBe(now + 5000);
-    expect(await broker.records.finish(result('idx-1', 'x'), 'completed')).toBe(true);
+    expect(await broker.records.finish(result('idx-1', 'x'), 'completed', OWNER)).toBe(true);
     expect(await redis.zscore(broker.keys.pending('idx-1'), 'idx-1')).toBeNull();
   });
 });

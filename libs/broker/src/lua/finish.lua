@@ -4,8 +4,11 @@
   KEYS[1] request record   KEYS[2] the sweep's index part of the id (same slot)
   ARGV[1] final state (completed | failed | cancelled)   ARGV[2] ttl seconds   ARGV[3] channel
   ARGV[4] request id   ARGV[5] the result's JSON up to its id   ARGV[6] the JSON after its id
-  A record is text (records.ts): its state, body hash and agent on a line each, then the request
+  ARGV[7] the record's body hash and agent lines (each ending in a newline)
+  A record is text (record-text.ts): its state, body hash and agent on a line each, then the request
   (while it runs) or its result's JSON without the id (once it has ended: the key holds the id).
+  The record is replaced in one command that answers what it held; a record that had already ended
+  is put back as it was (a script runs whole: nobody sees the replacement), with its TTL renewed.
   The message is `id \n state \n` and the whole JSON, put together here so the result is sent once.
   Returns (FinishCode in scripts.ts):
      1  Stored   the result is stored and published
@@ -13,13 +16,12 @@
     -1  Missing  there is no record
   The id leaves the sweep's index either way.
 ]]
-local rec = redis.call('GET', KEYS[1])
-local head = rec and string.match(rec, '^queued\n([^\n]*\n[^\n]*\n)')
+local held = redis.call('SET', KEYS[1], ARGV[1] .. '\n' .. ARGV[7] .. '{' .. ARGV[6], 'XX', 'GET', 'EX', tonumber(ARGV[2]))
 redis.call('ZREM', KEYS[2], ARGV[4])
-if not head then
-  if rec then return 0 end
-  return -1
+if not held then return -1 end
+if string.sub(held, 1, 7) ~= 'queued\n' then
+  redis.call('SET', KEYS[1], held, 'KEEPTTL')
+  return 0
 end
-redis.call('SET', KEYS[1], ARGV[1] .. '\n' .. head .. '{' .. ARGV[6], 'EX', tonumber(ARGV[2]))
 redis.call('PUBLISH', ARGV[3], ARGV[4] .. '\n' .. ARGV[1] .. '\n' .. ARGV[5] .. ARGV[6])
 return 1
