@@ -7,7 +7,7 @@ import { Broker, BrokerKeys, RequestRecords, WorkerPresence, type GatewayJobData
 import { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
 import { HealthProber, RegistrationStore, ServiceRegistry, type RegistryChange } from '@mcp-gateway/registry';
 import { coalesceWrites, createRedis, finishThenClose } from '@mcp-gateway/redis';
-import { ResilienceStore } from '@mcp-gateway/resilience';
+import { AdmissionLeases, ResilienceStore, resilienceEventsChannel } from '@mcp-gateway/resilience';
 import { Tracing, type Logger } from '@mcp-gateway/observability';
 import { InFlightCalls } from './in-flight';
 import { createProcessor, publishAbandoned, RetryLater, type PipelineDeps } from './pipeline';
@@ -60,6 +60,12 @@ export class WorkerPool {
     if (channel === this.cancels && this.deps.inFlight.abort(id))
       this.options.logger.info({ id, workerId: this.workerId }, 'call abandoned: the request was cancelled');
   };
+  /** This process's leases of rate-limit tokens; breaker news from other processes drops them. */
+  private readonly leases: AdmissionLeases;
+  private readonly breakerEvents: string;
+  private readonly onBreakerEvent = (channel: string, message: string) => {
+    if (channel === this.breakerEvents) this.leases.heard(message);
+  };
 
   constructor(private readonly options: WorkerPoolOptions) {
     const { config } = options;
@@ -80,9 +86,16 @@ export class WorkerPool {
     this.metrics = options.metrics ?? new GatewayMetrics();
     // For queue counts only (the worker never submits).
     this.broker = new Broker({ redis: this.connection, keyPrefix: config.redis.keyPrefix, resultTtlSeconds: config.results.ttlSeconds });
-    const resilience = new ResilienceStore(this.connection, config.redis.keyPrefix, {
-      onStateChange: (service, from, to) => options.logger.warn({ service, from, to, workerId: this.workerId }, 'circuit state changed'),
-    });
+    this.leases = new AdmissionLeases({ maxTokens: config.worker.leaseMaxTokens, lifeMs: config.worker.leaseMs });
+    this.breakerEvents = resilienceEventsChannel(config.redis.keyPrefix);
+    const resilience = new ResilienceStore(
+      this.connection,
+      config.redis.keyPrefix,
+      {
+        onStateChange: (service, from, to) => options.logger.warn({ service, from, to, workerId: this.workerId }, 'circuit state changed'),
+      },
+      this.leases,
+    );
     this.metrics.watchSharedState({
       services: () => this.services,
       circuit: async (s) => (await resilience.breaker(s, registry.require(s))).state,
@@ -116,7 +129,9 @@ export class WorkerPool {
     const registry = this.deps.registry;
     await registry.attach(this.registrations, this.subscriber);
     this.subscriber.on('message', this.onCancel);
-    await this.subscriber.subscribe(this.cancels);
+    this.subscriber.on('message', this.onBreakerEvent);
+    // Subscribed before the first job: no lease is taken that breaker news could miss.
+    await this.subscriber.subscribe(this.cancels, this.breakerEvents);
     await registry.init();
     this.processor = createProcessor(this.deps);
     const initial = this.fixed ?? registry.names();
@@ -231,6 +246,7 @@ export class WorkerPool {
     }
     // Cancellations are heard until the last active job ended: one cancelled in the grace period is abandoned.
     this.subscriber.off('message', this.onCancel);
+    this.subscriber.off('message', this.onBreakerEvent);
     await this.deps.stats
       .close()
       .catch((err: unknown) => this.options.logger.warn({ err: String(err) }, 'request stats not written on stop'));

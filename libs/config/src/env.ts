@@ -202,6 +202,21 @@ export const GATEWAY_ENV: readonly EnvKey[] = [
     meaning: 'Job lock: jobs of a worker that died are taken over by others after this long',
   },
   {
+    name: 'WORKER_LEASE_MAX_TOKENS',
+    path: ['worker', 'leaseMaxTokens'],
+    kind: 'int',
+    default: '32',
+    meaning:
+      'Most rate-limit tokens a worker leases per service, to admit calls without a Redis command (0: no leasing; see docs/resilience.md)',
+  },
+  {
+    name: 'WORKER_LEASE_MS',
+    path: ['worker', 'leaseMs'],
+    kind: 'int',
+    default: '500',
+    meaning: 'How long a worker may spend a lease (ms, at most 1000)',
+  },
+  {
     name: 'WORKER_METRICS_PORT',
     path: ['worker', 'metricsPort'],
     kind: 'int',

@@ -255,9 +255,17 @@ export const GatewayConfigSchema = z
           .default(10000)
           .describe("Job lock: a dead worker's jobs are taken over after this long"),
         metricsPort: z.number().int().min(0).max(65535).optional().describe('Port of the worker /metrics endpoint (none when unset)'),
+        leaseMaxTokens: z
+          .number()
+          .int()
+          .min(0)
+          .max(10_000)
+          .default(32)
+          .describe('Most rate-limit tokens a worker leases per service to admit calls without Redis (0: no leasing)'),
+        leaseMs: z.number().int().min(1).max(1000).default(500).describe('How long a worker may spend a lease (ms, at most 1000)'),
       })
       .strict()
-      .default({ concurrency: 10, lockMs: 10000 }),
+      .default({ concurrency: 10, lockMs: 10000, leaseMaxTokens: 32, leaseMs: 500 }),
     shutdownGraceMs: ms('How long a stopping process lets in-flight work finish (API: sync waits; worker: active jobs)').default(10000),
     mcp: z
       .object({

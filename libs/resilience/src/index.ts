@@ -3,3 +3,4 @@ export * from './policy';
 export * from './keys';
 export * from './store';
 export { AdmitVerdict, TOKENS_NOT_READ, decodeAdmit, decodePeek, decodeRecord, type AdmitReply, type QueueKeys } from './scripts';
+export { AdmissionLeases, LEASE_MAX_LIFE_MS, type LeaseOptions, type LeaseTicket } from './lease';

@@ -25,12 +25,16 @@ export interface AdmitArgs extends AdmitOptions {
   halfOpenMaxCalls: number;
   /** How long a half-open trial permit lives if its holder dies mid-call. */
   permitTtlMs: number;
+  /** Extra tokens to take for the caller's lease, when the bucket and breaker allow (0 or absent: none). */
+  leaseWanted?: number;
 }
 
 export interface AdmitReply {
   admission: Admission;
   /** This call moved the breaker from open to half-open. */
   halfOpened: boolean;
+  /** Extra tokens taken for the caller's lease (0: none). */
+  leased: number;
 }
 
 export interface RecordArgs {
@@ -72,6 +76,7 @@ function admitArgs(keys: ServiceKeys, a: AdmitArgs): ScriptArgs {
     // -1: never reserve a token; '': no token reserved earlier.
     a.maxWaitMs === undefined ? -1 : Math.max(0, Math.floor(a.maxWaitMs)),
     a.reservedAt === undefined ? '' : String(Math.floor(a.reservedAt)),
+    Math.max(0, Math.floor(a.leaseWanted ?? 0)),
   ];
   return [keys.breaker, keys.trials, keys.bucket, ...argv];
 }
@@ -85,7 +90,7 @@ function peekArgs(keys: ServiceKeys, queue: QueueKeys, a: PeekArgs): ScriptArgs 
 }
 
 export function decodeAdmit(reply: unknown): AdmitReply {
-  const [verdict, waitMs, state, halfOpened, milliTokens, slotAt, failures] = reply as [
+  const [verdict, waitMs, state, halfOpened, milliTokens, slotAt, failures, leased] = reply as [
     number,
     number,
     CircuitState,
@@ -93,9 +98,10 @@ export function decodeAdmit(reply: unknown): AdmitReply {
     number?,
     number?,
     number?,
+    number?,
   ];
   const tokens = milliTokens === undefined || milliTokens === TOKENS_NOT_READ ? undefined : milliTokens / 1000;
-  return { admission: admissionOf(verdict, waitMs, state, tokens, slotAt, failures), halfOpened: halfOpened === 1 };
+  return { admission: admissionOf(verdict, waitMs, state, tokens, slotAt, failures), halfOpened: halfOpened === 1, leased: leased ?? 0 };
 }
 
 function admissionOf(

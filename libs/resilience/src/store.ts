@@ -1,5 +1,6 @@
 import type Redis from 'ioredis';
 import { resilienceEventsChannel, resilienceKeys } from './keys';
+import type { AdmissionLeases } from './lease';
 import type { Admission, AdmitOptions, BreakerOutcome, CircuitState, PeekResult, RecordResult, ResiliencePolicy } from './policy';
 import { ResilienceScripts, type QueueKeys } from './scripts';
 
@@ -27,14 +28,30 @@ export interface CircuitEvent {
   at: number;
 }
 
+/**
+ * A failure counted on a closed circuit: other processes drop their leases, so their next call goes
+ * through admit.lua, learns the count, and records its success (which resets it).
+ */
+export interface FailuresEvent {
+  type: 'failures';
+  service: string;
+  failures: number;
+  /** Epoch ms (the emitting process's clock). */
+  at: number;
+}
+
 export interface ResilienceEvents {
   /** A breaker changed state because of a recorded outcome (or half-opened on admission). */
   onStateChange?(service: string, from: CircuitState, to: CircuitState): void;
 }
 
+/** An admission served from the lease: leases are held only while the circuit is closed with no failures. */
+const fromLease = (): Admission => ({ verdict: 'admitted', state: 'closed', failures: 0 });
+
 /**
  * The shared resilience state of every service, in Redis. Each admission and each outcome is one
- * script call (EVALSHA); the clock is Redis TIME unless a test passes `now`.
+ * script call (EVALSHA); the clock is Redis TIME unless a test passes `now`. With `leases`, an
+ * admission is served from this process's lease when it can be (no command at all).
  */
 export class ResilienceStore {
   private readonly scripts: ResilienceScripts;
@@ -43,6 +60,7 @@ export class ResilienceStore {
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly events: ResilienceEvents = {},
+    private readonly leases?: AdmissionLeases,
   ) {
     this.scripts = new ResilienceScripts(redis);
   }
@@ -61,17 +79,23 @@ export class ResilienceStore {
     options: AdmitOptions | number = {},
   ): Promise<Admission> {
     const o: AdmitOptions = typeof options === 'number' ? { now: options } : options;
+    // A caller holding a reserved token goes to the script, which checks its slot.
+    if (o.reservedAt === undefined && this.leases?.take(service)) return fromLease();
     const { rateLimit: rl, circuitBreaker: cb } = policy;
-    const { admission, halfOpened } = await this.scripts.admit(resilienceKeys(this.prefix, service), {
+    const refillPerSecond = rl.requestsPerMinute / 60;
+    const ticket = o.reservedAt === undefined ? this.leases?.ask(service, refillPerSecond) : undefined;
+    const { admission, halfOpened, leased } = await this.scripts.admit(resilienceKeys(this.prefix, service), {
       jobId,
       capacity: rl.burstLimit,
-      refillPerSecond: rl.requestsPerMinute / 60,
+      refillPerSecond,
       recoveryMs: cb.recoveryTimeout,
       halfOpenMaxCalls: cb.halfOpenMaxCalls,
       permitTtlMs,
+      leaseWanted: ticket?.wanted,
       ...o,
     });
     if (halfOpened) this.changed(service, 'open', 'half_open');
+    if (ticket) this.leases?.granted(service, ticket, leased, admission.state, admission.verdict === 'admitted' ? admission.failures : 0);
     return admission;
   }
 
@@ -83,7 +107,9 @@ export class ResilienceStore {
       ttlMs: Math.max(policy.circuitBreaker.recoveryTimeout * 4, 3_600_000),
       now,
     });
+    this.leases?.observe(service, recorded.after, recorded.failures);
     if (recorded.before !== recorded.after) this.changed(service, recorded.before, recorded.after);
+    else if (outcome === 'failure' && recorded.after === 'closed') this.failed(service, recorded.failures);
     return recorded;
   }
 
@@ -94,6 +120,12 @@ export class ResilienceStore {
   private changed(service: string, from: CircuitState, to: CircuitState): void {
     this.events.onStateChange?.(service, from, to);
     const event: CircuitEvent = { type: 'circuit', service, from, to, at: Date.now() };
+    this.redis.publish(resilienceEventsChannel(this.prefix), JSON.stringify(event)).catch(() => undefined);
+  }
+
+  /** A failure counted on a closed circuit, to every process on the events channel (see FailuresEvent). */
+  private failed(service: string, failures: number): void {
+    const event: FailuresEvent = { type: 'failures', service, failures, at: Date.now() };
     this.redis.publish(resilienceEventsChannel(this.prefix), JSON.stringify(event)).catch(() => undefined);
   }
 

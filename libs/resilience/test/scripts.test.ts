@@ -3,25 +3,30 @@ import { AdmitVerdict, TOKENS_NOT_READ, breakerMustRecord, decodeAdmit, decodePe
 // The replies as ioredis hands them over: admit.lua leaves out what a verdict does not use.
 describe("decoding the resilience scripts' replies", () => {
   it('maps every admit verdict to its admission, and refuses any other', () => {
-    expect(decodeAdmit([AdmitVerdict.Admitted, 0, 'closed', 0, 4000, 0, 0])).toEqual({
+    expect(decodeAdmit([AdmitVerdict.Admitted, 0, 'closed', 0, 4000, 0, 0, 3])).toEqual({
       admission: { verdict: 'admitted', state: 'closed', failures: 0, tokens: 4 },
       halfOpened: false,
+      leased: 3,
     });
     expect(decodeAdmit([AdmitVerdict.Admitted, 0, 'half_open', 1, TOKENS_NOT_READ, 0, 2])).toEqual({
       admission: { verdict: 'admitted', state: 'half_open', failures: 2 },
       halfOpened: true,
+      leased: 0,
     });
     expect(decodeAdmit([AdmitVerdict.CircuitOpen, 500, 'open', 0])).toEqual({
       admission: { verdict: 'circuit_open', waitMs: 500, state: 'open' },
       halfOpened: false,
+      leased: 0,
     });
     expect(decodeAdmit([AdmitVerdict.RateLimited, 300, 'closed', 0, -500])).toEqual({
       admission: { verdict: 'rate_limited', waitMs: 300, state: 'closed', tokens: -0.5 },
       halfOpened: false,
+      leased: 0,
     });
     expect(decodeAdmit([AdmitVerdict.Reserved, 100, 'closed', 0, -1500, 1100])).toEqual({
       admission: { verdict: 'reserved', waitMs: 100, state: 'closed', slotAt: 1100, tokens: -1.5 },
       halfOpened: false,
+      leased: 0,
     });
     // A reserved token not due yet: the bucket is not read.
     expect(decodeAdmit([AdmitVerdict.Reserved, 60, 'closed', 0, TOKENS_NOT_READ, 1100]).admission).toEqual({

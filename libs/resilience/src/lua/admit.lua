@@ -17,8 +17,11 @@
           Holding one, the caller skips the bucket, but not before that time: a worker whose
           clock runs ahead may bring a delayed job back early, and must not spend its token early.
           Nor long after it (see below).
+  ARGV[10] lease wanted: extra tokens the caller would spend locally (AdmissionLeases); 0 = none.
+          Granted only to a call admitted from the bucket while the circuit is closed with no
+          failures counted, and at most 1/LEASE_SHARE of the tokens left: real tokens, never debt.
 
-  Returns { verdict, waitMs, state, halfOpened, tokens*1000, slotAt, failures }
+  Returns { verdict, waitMs, state, halfOpened, tokens*1000, slotAt, failures, leased }
     verdict (AdmitVerdict in scripts.ts)
             1 = Admitted
             2 = CircuitOpen: try again in waitMs
@@ -31,6 +34,7 @@
     slotAt  for Reserved: when the reserved token is due (Redis clock); 0 for Admitted
     failures for Admitted: the consecutive failures counted when the call was admitted (a success
             on a closed circuit with none changes nothing: the worker then records nothing)
+    leased  for Admitted: the extra tokens taken for the caller's lease (0 when none)
 
   Reservations let tokens go below zero: the bucket is a debt the refill pays back, so the calls
   made never exceed burstLimit + rate x elapsed, and a job waits exactly once, for its own token
@@ -45,6 +49,10 @@ local permitTtl = tonumber(ARGV[6])
 local maxWait = tonumber(ARGV[8])
 local reservedAt = tonumber(ARGV[9])
 local holdsToken = reservedAt ~= nil
+local leaseWanted = tonumber(ARGV[10]) or 0
+-- A lease takes at most this share of the tokens left: a bucket of fewer than LEASE_SHARE tokens
+-- (after this call's) is never leased from, so a small bucket admits exactly as without leases.
+local LEASE_SHARE = 8
 
 local breaker = redis.call('HMGET', KEYS[1], 'state', 'failures')
 local state = breaker[1] or 'closed'
@@ -93,7 +101,7 @@ end
 
 if holdsToken then
   takePermit()
-  return { 1, 0, state, halfOpened, -1, 0, failures }
+  return { 1, 0, state, halfOpened, -1, 0, failures, 0 }
 end
 
 -- Token bucket: refill since the last step, then take a token now, reserve a future one, or refuse.
@@ -122,6 +130,11 @@ if tokens < 1 then
   return { 3, wait, state, halfOpened, math.floor(tokens * 1000) }
 end
 tokens = tokens - 1
+local leased = 0
+if state == 'closed' and failures == 0 and leaseWanted > 0 then
+  leased = math.min(leaseWanted, math.floor(tokens / LEASE_SHARE))
+  tokens = tokens - leased
+end
 save()
 takePermit()
-return { 1, 0, state, halfOpened, math.floor(tokens * 1000), 0, failures }
+return { 1, 0, state, halfOpened, math.floor(tokens * 1000), 0, failures, leased }
