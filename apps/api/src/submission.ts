@@ -93,7 +93,7 @@ export function createSubmitter(deps: ApiDeps): Submit {
 
   /**
    * Refuse at once what would only fail later: an open circuit, a full queue, or a rate-limit wait
-   * longer than the whole deadline. One read-only script call, sent at once (for a fresh id it is the
+   * longer than the whole deadline. One round trip of plain reads, sent at once (for a fresh id it is the
    * gate of the claim, in the same write), or the answer of the one already out.
    */
   async function failFast(name: string, service: ServiceConfig, timeoutMs: number): Promise<void> {

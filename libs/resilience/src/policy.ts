@@ -57,3 +57,28 @@ export interface RecordResult {
   after: CircuitState;
   failures: number;
 }
+
+/** What the fast-fail read found: the breaker's and the bucket's fields, the queue's depth, the time. */
+export interface PeekReading {
+  /** Redis time (ms). */
+  now: number;
+  breaker: { state: string | null; openedAt: string | null };
+  bucket: { tokens: string | null; ts: string | null };
+  queueDepth: number;
+}
+
+/**
+ * The fast-fail answer from a reading: how long an open circuit stays open, and how long until a
+ * token is due for a new job (the jobs already waiting take theirs first).
+ */
+export function peekOf(r: PeekReading, policy: ResiliencePolicy): PeekResult {
+  const refillPerMs = policy.rateLimit.requestsPerMinute / 60 / 1000;
+  const openWaitMs =
+    r.breaker.state === 'open' ? Math.max(0, Number(r.breaker.openedAt ?? 0) + policy.circuitBreaker.recoveryTimeout - r.now) : 0;
+  let tokens = policy.rateLimit.burstLimit;
+  if (r.bucket.tokens !== null && r.bucket.ts !== null)
+    tokens = Math.min(tokens, Number(r.bucket.tokens) + Math.max(0, r.now - Number(r.bucket.ts)) * refillPerMs);
+  const needed = r.queueDepth + 1;
+  const tokenWaitMs = tokens < needed ? Math.ceil((needed - tokens) / refillPerMs) : 0;
+  return { openWaitMs, tokenWaitMs, queueDepth: r.queueDepth };
+}

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type Redis from 'ioredis';
 import type { resilienceKeys } from './keys';
-import type { Admission, AdmitOptions, BreakerOutcome, CircuitState, PeekResult, RecordResult } from './policy';
+import type { Admission, AdmitOptions, BreakerOutcome, CircuitState, RecordResult } from './policy';
 
 const read = (name: string) => readFileSync(path.join(__dirname, 'lua', `${name}.lua`), 'utf8');
 /** Each script with the shared clock function in front of it. */
@@ -46,13 +46,6 @@ export interface RecordArgs {
   now?: number;
 }
 
-export interface PeekArgs {
-  capacity: number;
-  refillPerSecond: number;
-  recoveryMs: number;
-  now?: number;
-}
-
 /** The service queue's BullMQ wait list and prioritized set (same hash tag as the service's keys). */
 export interface QueueKeys {
   wait: string;
@@ -83,10 +76,6 @@ function admitArgs(keys: ServiceKeys, a: AdmitArgs): ScriptArgs {
 
 function recordArgs(keys: ServiceKeys, a: RecordArgs): ScriptArgs {
   return [keys.breaker, keys.trials, a.jobId, a.outcome, a.failureThreshold, clock(a.now), a.ttlMs];
-}
-
-function peekArgs(keys: ServiceKeys, queue: QueueKeys, a: PeekArgs): ScriptArgs {
-  return [keys.breaker, keys.bucket, queue.wait, queue.prioritized, a.capacity, a.refillPerSecond, a.recoveryMs, clock(a.now)];
 }
 
 export function decodeAdmit(reply: unknown): AdmitReply {
@@ -132,15 +121,9 @@ export function decodeRecord(reply: unknown): RecordResult {
   return { before, after, failures };
 }
 
-export function decodePeek(reply: unknown): PeekResult {
-  const [openWaitMs, tokenWaitMs, queueDepth] = reply as [number, number, number];
-  return { openWaitMs, tokenWaitMs, queueDepth };
-}
-
 interface ResilienceCommands {
   mcpAdmit(...args: ScriptArgs): Promise<unknown>;
   mcpRecord(...args: ScriptArgs): Promise<unknown>;
-  mcpPeek(...args: ScriptArgs): Promise<unknown>;
 }
 
 /**
@@ -154,7 +137,6 @@ export class ResilienceScripts {
     if (!(redis as Partial<ResilienceCommands>).mcpAdmit) {
       redis.defineCommand('mcpAdmit', { numberOfKeys: 3, lua: lua('admit') });
       redis.defineCommand('mcpRecord', { numberOfKeys: 2, lua: lua('record') });
-      redis.defineCommand('mcpPeek', { numberOfKeys: 4, lua: lua('peek') });
     }
     this.redis = redis as Redis & ResilienceCommands;
   }
@@ -165,9 +147,5 @@ export class ResilienceScripts {
 
   record(keys: ServiceKeys, a: RecordArgs): Promise<RecordResult> {
     return this.redis.mcpRecord(...recordArgs(keys, a)).then(decodeRecord);
-  }
-
-  peek(keys: ServiceKeys, queue: QueueKeys, a: PeekArgs): Promise<PeekResult> {
-    return this.redis.mcpPeek(...peekArgs(keys, queue, a)).then(decodePeek);
   }
 }

@@ -1,7 +1,16 @@
 import type Redis from 'ioredis';
 import { resilienceEventsChannel, resilienceKeys } from './keys';
 import type { AdmissionLeases } from './lease';
-import type { Admission, AdmitOptions, BreakerOutcome, CircuitState, PeekResult, RecordResult, ResiliencePolicy } from './policy';
+import {
+  peekOf,
+  type Admission,
+  type AdmitOptions,
+  type BreakerOutcome,
+  type CircuitState,
+  type PeekResult,
+  type RecordResult,
+  type ResiliencePolicy,
+} from './policy';
 import { ResilienceScripts, type QueueKeys } from './scripts';
 
 export interface BreakerSnapshot {
@@ -130,16 +139,29 @@ export class ResilienceStore {
   }
 
   /**
-   * The API's fast-fail check, one round trip: circuit open (wait), token for a new job (wait), queue depth.
-   * `queueKeys` are the service queue's BullMQ wait list and prioritized set (same hash tag).
+   * The API's fast-fail check, one round trip of plain reads sent at once (no script: it only reads,
+   * and a reading a moment stale is what a fast fail can act on anyway): circuit open (wait), token
+   * for a new job (wait), queue depth. `queueKeys` are the service queue's BullMQ wait list and
+   * prioritized set (same hash tag).
    */
   async peek(service: string, policy: ResiliencePolicy, queueKeys: QueueKeys, now?: number): Promise<PeekResult> {
-    return this.scripts.peek(resilienceKeys(this.prefix, service), queueKeys, {
-      capacity: policy.rateLimit.burstLimit,
-      refillPerSecond: policy.rateLimit.requestsPerMinute / 60,
-      recoveryMs: policy.circuitBreaker.recoveryTimeout,
-      now,
-    });
+    const k = resilienceKeys(this.prefix, service);
+    const [time, breaker, bucket, waiting, prioritized] = await Promise.all([
+      now === undefined ? this.redis.time() : undefined,
+      this.redis.hmget(k.breaker, 'state', 'openedAt'),
+      this.redis.hmget(k.bucket, 'tokens', 'ts'),
+      this.redis.llen(queueKeys.wait),
+      this.redis.zcard(queueKeys.prioritized),
+    ]);
+    return peekOf(
+      {
+        now: now ?? Number(time![0]) * 1000 + Math.floor(Number(time![1]) / 1000),
+        breaker: { state: breaker[0] ?? null, openedAt: breaker[1] ?? null },
+        bucket: { tokens: bucket[0] ?? null, ts: bucket[1] ?? null },
+        queueDepth: waiting + prioritized,
+      },
+      policy,
+    );
   }
 
   /** The breaker as the API sees it before enqueueing (read-only). */

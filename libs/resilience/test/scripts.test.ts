@@ -1,4 +1,4 @@
-import { AdmitVerdict, TOKENS_NOT_READ, breakerMustRecord, decodeAdmit, decodePeek, decodeRecord } from '@mcp-gateway/resilience';
+import { AdmitVerdict, TOKENS_NOT_READ, breakerMustRecord, decodeAdmit, decodeRecord } from '@mcp-gateway/resilience';
 
 // The replies as ioredis hands them over: admit.lua leaves out what a verdict does not use.
 describe("decoding the resilience scripts' replies", () => {
@@ -38,9 +38,8 @@ describe("decoding the resilience scripts' replies", () => {
     expect(() => decodeAdmit([0, 0, 'closed', 0])).toThrow('admit.lua answered verdict 0, which is none of its verdicts');
   });
 
-  it('reads a record and a peek by name', () => {
+  it('reads a record by name', () => {
     expect(decodeRecord(['closed', 'open', 3])).toEqual({ before: 'closed', after: 'open', failures: 3 });
-    expect(decodePeek([0, 400, 3])).toEqual({ openWaitMs: 0, tokenWaitMs: 400, queueDepth: 3 });
   });
 });
 
