@@ -316,7 +316,8 @@ async function main() {
     MCP_SERVICE_BENCH_ENDPOINT: target,
     MCP_SERVICE_BENCH_RATE_LIMIT_RPM: '6000000',
     MCP_SERVICE_BENCH_BURST_LIMIT: '1000000',
-    MCP_SERVICE_BENCH_CONCURRENCY: '64',
+    // The bare architecture's worker concurrency: more slots than it has fetch more often while the queue is empty.
+    MCP_SERVICE_BENCH_CONCURRENCY: '50',
     MCP_SERVICE_PARKED_ENDPOINT: target,
     MCP_SERVICE_PARKED_MAX_QUEUE_DEPTH: '100000',
     MCP_SERVICE_PARKED_RATE_LIMIT_RPM: '6000000',
