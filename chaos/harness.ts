@@ -3,6 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import request from 'supertest';
 import {
+  API,
+  WORKER,
   freePort,
   startBackend,
   startNodeProcess,
@@ -14,9 +16,7 @@ import {
 } from '@mcp-gateway/testing';
 
 /** Fault-suite harness: a Redis with AOF fsync always, API and worker processes, a counting backend. */
-const root = path.resolve(__dirname, '..');
-export const API = path.join(root, 'apps/api/dist/main.js');
-export const WORKER = path.join(root, 'apps/worker/dist/main.js');
+export { API, WORKER };
 /** CI runs a short version (CHAOS_SHORT=1): fewer requests, fewer repetitions. */
 export const SHORT = process.env.CHAOS_SHORT === '1';
 

@@ -10,8 +10,9 @@ import {
   uniquePrefix,
   type RunningProcess,
   type TestBackend,
+  API,
+  WORKER,
 } from '@mcp-gateway/testing';
-import { API, WORKER } from './entry-points';
 
 /**
  * Run-time registration with the real entry points: two API processes and two worker processes

@@ -6,8 +6,7 @@ import { MCPGateway, GatewayConfigManager, startDemoBackend } from '@mcp-gateway
 import type { GatewayConfigInput } from '@mcp-gateway/config';
 import { createLogger } from '@mcp-gateway/observability';
 import { redisAnswers } from '@mcp-gateway/redis';
-import { freePort, startBackend, startNodeProcess, testConfig, testRedisUrl, uniquePrefix } from '@mcp-gateway/testing';
-import { DEV } from './entry-points';
+import { freePort, startBackend, startNodeProcess, testConfig, testRedisUrl, uniquePrefix, DEV } from '@mcp-gateway/testing';
 
 /**
  * A gateway start that must fail as `refusal` says, beside an API allowed to serve on the same Redis

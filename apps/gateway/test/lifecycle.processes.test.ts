@@ -9,8 +9,9 @@ import {
   uniquePrefix,
   type RunningProcess,
   type TestBackend,
+  API,
+  WORKER,
 } from '@mcp-gateway/testing';
-import { API, WORKER } from './entry-points';
 
 /** SIGTERM and Redis outages with the real entry points: every accepted request still ends. */
 

@@ -9,10 +9,12 @@ import {
   uniquePrefix,
   type RunningProcess,
   type TestBackend,
+  ROOT,
+  API,
+  WORKER,
 } from '@mcp-gateway/testing';
 import { resultFromTaskOutcome } from '@modelcontextprotocol/ext-tasks/client';
 import { modernTaskClient } from '../../api/test/modern-tasks-client';
-import { ROOT, API, WORKER } from './entry-points';
 
 /**
  * MCP with the real entry points: two API processes behind a round-robin "load balancer" (the

@@ -7,8 +7,10 @@ import {
   uniquePrefix,
   type RunningProcess,
   type TestBackend,
+  API,
+  WORKER,
+  GATEWAY,
 } from '@mcp-gateway/testing';
-import { API, WORKER, GATEWAY } from './entry-points';
 
 /**
  * The real entry points as separate processes (what compose and Kubernetes run):

@@ -7,8 +7,9 @@ import {
   uniquePrefix,
   type RunningProcess,
   type TestBackend,
+  API,
+  WORKER,
 } from '@mcp-gateway/testing';
-import { API, WORKER } from './entry-points';
 
 /**
  * OpenTelemetry with the real entry points: an API and a worker process export spans over OTLP/HTTP

@@ -1,7 +1,8 @@
-import path from 'node:path';
 import Redis from 'ioredis';
 import request from 'supertest';
 import {
+  API,
+  WORKER,
   freePort,
   startBackend,
   startNodeProcess,
@@ -16,9 +17,6 @@ import {
  * Admission from leases across real processes: one API and three workers (the built entry points)
  * on a private Redis whose slow log records every command, so the admit.lua calls can be counted.
  */
-const root = path.resolve(__dirname, '../../..');
-const API = path.join(root, 'apps/api/dist/main.js');
-const WORKER = path.join(root, 'apps/worker/dist/main.js');
 
 const WORKERS = 3;
 const RATE = 60; // tokens per second

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import request from 'supertest';
 import {
+  API,
+  WORKER,
   freePort,
   startBackend,
   startNodeProcess,
@@ -17,9 +19,6 @@ import {
  * Shared limits across processes: one API and three worker processes (the real entry points) on one
  * service, configured through the environment like a deployment.
  */
-const root = path.resolve(__dirname, '../../..');
-const API = path.join(root, 'apps/api/dist/main.js');
-const WORKER = path.join(root, 'apps/worker/dist/main.js');
 
 interface Cluster {
   http: ReturnType<typeof request>;

@@ -6,3 +6,4 @@ export * from './config';
 export * from './prism';
 export * from './timers';
 export * from './stalled';
+export * from './entry-points';
