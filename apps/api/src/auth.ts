@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import type { JWTPayload } from 'jose';
-import { agentMayUse, GatewayError, type Agent } from '@mcp-gateway/protocol';
+import { agentMayUse, agentScope, GatewayError, type Agent } from '@mcp-gateway/protocol';
 import type { GatewayConfig } from '@mcp-gateway/config';
 import { sendError } from './http-errors';
 
@@ -28,13 +28,20 @@ const OPEN_PATHS = new Set([
   '/.well-known/oauth-protected-resource/mcp',
 ]);
 
-/** Scopes `service:<name>` say which services a JWT may use; `service:*` all of them. */
-export function servicesFromScopes(payload: JWTPayload): ReadonlySet<string> | undefined {
+/**
+ * What a JWT may use, from its scopes: `service:<name>` a whole service (`service:*` every one),
+ * `tool:<service>.<operation>` one operation (a glob, or `readOnly` for the read-only ones).
+ */
+export function scopeFromToken(payload: JWTPayload): Pick<Agent, 'services' | 'operations'> {
   const raw = payload.scope ?? payload.scp;
   const scopes = Array.isArray(raw) ? raw.map(String) : typeof raw === 'string' ? raw.split(' ') : [];
-  const services = scopes.filter((s) => s.startsWith('service:')).map((s) => s.slice('service:'.length));
-  if (services.includes('*')) return undefined;
-  return new Set(services);
+  const grants: string[] = [];
+  for (const scope of scopes) {
+    // A whole service is never written with a dot: `service:users.x` grants nothing.
+    if (scope.startsWith('service:') && !scope.includes('.')) grants.push(scope.slice('service:'.length));
+    else if (scope.startsWith('tool:') && scope.includes('.')) grants.push(scope.slice('tool:'.length));
+  }
+  return agentScope(grants);
 }
 
 /**
@@ -46,7 +53,7 @@ export function servicesFromScopes(payload: JWTPayload): ReadonlySet<string> | u
 export function agentAuth(config: GatewayConfig) {
   const keys: StoredKey[] = config.security.apiKeys.map((k) => ({
     digest: sha256(k.key),
-    agent: { id: k.agentId, via: 'api-key', ...(k.services ? { services: new Set(k.services) } : {}) },
+    agent: { id: k.agentId, via: 'api-key', ...(k.services ? agentScope(k.services) : {}) },
   }));
   const verifyJwt = jwtVerifier(config.security.jwt);
   if (keys.length === 0 && !verifyJwt) return undefined;
@@ -83,8 +90,7 @@ export function agentAuth(config: GatewayConfig) {
     verifyJwt(presented)
       .then((payload) => {
         if (!payload.sub) throw new GatewayError('UNAUTHORIZED', 'The token has no subject (sub): it names no agent');
-        const services = servicesFromScopes(payload);
-        req.agent = { id: payload.sub, via: 'jwt', ...(services ? { services } : {}) };
+        req.agent = { id: payload.sub, via: 'jwt', ...scopeFromToken(payload) };
         next();
       })
       .catch((err: unknown) => {

@@ -24,6 +24,8 @@ export function mcpEndpoint(deps: ApiDeps): McpEndpoint {
       resultTtlMs: config.results.ttlSeconds * 1000,
       // Listening on loopback without inbound auth: a browser page must not reach it through DNS rebinding.
       loopbackOnly: LOOPBACK.has(config.host) && !authEnabled(config),
+      allowedOrigins: config.cors.origins,
+      allowedHosts: config.mcp.allowedHosts,
     },
   });
 }

@@ -1,5 +1,5 @@
 import type { Request, Response } from 'express';
-import { GatewayError } from '@mcp-gateway/protocol';
+import { callableDefinition, GatewayError } from '@mcp-gateway/protocol';
 import type { ProbeResult } from '@mcp-gateway/registry';
 import { mayUse } from './auth';
 import type { ApiDeps } from './deps';
@@ -83,7 +83,7 @@ export function serviceHandlers(deps: ApiDeps) {
             ...(svc.description ? { description: svc.description } : {}),
             ...state,
             queueDepth: counts.waiting + counts.delayed,
-            operations: def ? def.operations.length : 0,
+            operations: def ? callableDefinition(req.agent, def).operations.length : 0,
             definitionSource: def?.source ?? 'unavailable',
           };
         }),
@@ -96,7 +96,7 @@ export function serviceHandlers(deps: ApiDeps) {
     const name = String(req.params.name);
     if (!registry.get(name) || !mayUse(req, name)) throw new GatewayError('UNKNOWN_SERVICE', `Unknown service: ${name}`);
     const def = await registry.definition(name);
-    res.status(200).json(def);
+    res.status(200).json(callableDefinition(req.agent, def));
   }
 
   /**

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { agentMayUse, assertAgentMayUse, GatewayError, isEnded, type MCPResponse } from '@mcp-gateway/protocol';
+import { agentMayUse, assertAgentMayCall, assertAgentMayUse, GatewayError, isEnded, type MCPResponse } from '@mcp-gateway/protocol';
 import type { ServiceConfig } from '@mcp-gateway/config';
 import type { PeekResult } from '@mcp-gateway/resilience';
 import { requestHash, ResultMessage, type GatewayJobData, type Submission, type SubmissionOutcome, type Submit } from '@mcp-gateway/broker';
@@ -116,6 +116,7 @@ export function createSubmitter(deps: ApiDeps): Submit {
       });
     }
     const op = await registry.operation(body.service, body.operation);
+    assertAgentMayCall(s.agent, body.service, op);
     const parameters = body.parameters ?? {};
     assertNesting(parameters);
     validator.validate(body.service, op, parameters);

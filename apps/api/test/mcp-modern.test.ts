@@ -196,4 +196,55 @@ describe('MCP security', () => {
     expect(await send({ host: `127.0.0.1:${port}`, origin: 'http://evil.example' })).toBe(403);
     expect(await send({ host: `localhost:${port}`, origin: `http://localhost:${port}` })).not.toBe(403);
   });
+
+  /** POSTs tools/list to a gateway's /mcp with these headers: the status and the JSON-RPC error's message. */
+  async function postToolsList(r: Running, extra: Record<string, string>): Promise<{ status: number; message?: string }> {
+    const http = await import('node:http');
+    const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
+    const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...extra };
+    return new Promise((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: r.api.address!.port, path: '/mcp', method: 'POST', headers }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => {
+          const parsed = res.headers['content-type']?.includes('json') ? (JSON.parse(text) as { error?: { message: string } }) : {};
+          resolve({ status: res.statusCode ?? 0, ...(parsed.error ? { message: parsed.error.message } : {}) });
+        });
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  it('whatever address it listens on, a browser Origin not in MCP_CORS_ORIGINS is refused; a caller with no Origin is not', async () => {
+    const auth = { authorization: 'Bearer billing-only-key-0123' };
+    // Inbound auth on: not a loopback-only endpoint, and no origins configured.
+    expect(await postToolsList(keyed, { ...auth, origin: 'http://evil.example' })).toEqual({
+      status: 403,
+      message: 'Origin http://evil.example is not allowed to call this endpoint (MCP_CORS_ORIGINS)',
+    });
+    expect((await postToolsList(keyed, auth)).status).toBe(200);
+  });
+
+  it('answers only the configured origins (scheme, host and port) and, with MCP_ALLOWED_HOSTS, only those hosts', async () => {
+    const guarded = await startGateway({
+      services: { billing: { endpoint: backend.url, operations: [{ name: 'charge', method: 'POST', path: '/charge' }] } },
+      security: { apiKeys: [{ key: 'guarded-key-0123456789', agentId: 'guarded' }] },
+      cors: { origins: ['https://app.example'] },
+      mcp: { allowedHosts: ['gw.example', '127.0.0.1'] },
+    });
+    try {
+      const auth = { authorization: 'Bearer guarded-key-0123456789' };
+      expect((await postToolsList(guarded, { ...auth, origin: 'https://app.example' })).status).toBe(200);
+      expect((await postToolsList(guarded, { ...auth, origin: 'https://app.example:8443' })).status).toBe(403);
+      expect((await postToolsList(guarded, { ...auth, origin: 'http://app.example' })).status).toBe(403);
+      expect((await postToolsList(guarded, { ...auth, host: 'gw.example' })).status).toBe(200);
+      expect(await postToolsList(guarded, { ...auth, host: 'other.example:80' })).toEqual({
+        status: 403,
+        message: 'Host other.example:80 is not one this endpoint answers to (MCP_ALLOWED_HOSTS)',
+      });
+    } finally {
+      await guarded.close();
+    }
+  });
 });

@@ -83,6 +83,14 @@ export const GATEWAY_ENV: readonly EnvKey[] = [
     meaning: 'A 2026-07-28 MCP tools/call from a client that takes tasks becomes a task when it has not ended after this long',
   },
   {
+    name: 'MCP_ALLOWED_HOSTS',
+    path: ['mcp', 'allowedHosts'],
+    kind: 'list',
+    default: '',
+    meaning:
+      'Comma list of host names (no port) the MCP endpoint answers to; any when empty (a loopback listener without auth: localhost only)',
+  },
+  {
     name: 'MCP_STREAM_AFTER_MS',
     path: ['mcp', 'streamAfterMs'],
     kind: 'int',
@@ -147,7 +155,7 @@ export const GATEWAY_ENV: readonly EnvKey[] = [
     path: ['security', 'apiKeys'],
     kind: 'apiKeys',
     default: '',
-    meaning: 'Inbound agent keys, comma separated: key:agentId[:service|service...]',
+    meaning: 'Inbound agent keys, comma separated: key:agentId[:grant|grant...], a grant being svc, svc.<operation glob> or svc.readOnly',
     example: 'change-me-long-key:agent-1:users|orders',
   },
   {
@@ -430,7 +438,7 @@ function convert(key: EnvKey, variable: string, raw: string, issues: ConfigIssue
   }
 }
 
-/** `key:agentId[:svc|svc]`, comma separated. The key itself never appears in an error. */
+/** `key:agentId[:grant|grant]` (a grant: `svc`, `svc.<operation glob>`, `svc.readOnly`), comma separated. The key itself never appears in an error. */
 function parseApiKeys(variable: string, raw: string, issues: ConfigIssue[]): unknown[] {
   const out: unknown[] = [];
   raw
@@ -440,7 +448,10 @@ function parseApiKeys(variable: string, raw: string, issues: ConfigIssue[]): unk
     .forEach((entry, i) => {
       const parts = entry.split(':');
       if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]) {
-        issues.push({ source: variable, message: `entry ${i + 1} must be key:agentId or key:agentId:service|service` });
+        issues.push({
+          source: variable,
+          message: `entry ${i + 1} must be key:agentId or key:agentId:grant|grant (svc, svc.<operation glob>, svc.readOnly)`,
+        });
         return;
       }
       const services = parts[2]

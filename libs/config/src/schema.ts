@@ -173,7 +173,10 @@ export const ApiKeySchema = z
   .object({
     key: z.string().min(8, 'must be at least 8 characters'),
     agentId: z.string().min(1).max(128),
-    services: z.array(z.string()).optional().describe('Services this key may use; all when absent'),
+    services: z
+      .array(z.string().min(1))
+      .optional()
+      .describe('What this key may use: `svc` (a service), `svc.<operation glob>`, `svc.readOnly`; all when absent'),
   })
   .strict();
 export type ApiKeyConfig = z.output<typeof ApiKeySchema>;
@@ -285,9 +288,13 @@ export const GatewayConfigSchema = z
           .describe(
             'A 2025-era MCP answer still pending after this long becomes an SSE stream kept alive by comments, so idle proxies do not cut it (ms)',
           ),
+        allowedHosts: z
+          .array(z.string().min(1))
+          .default([])
+          .describe('Host names (no port) the MCP endpoint answers to; any when empty, except on a loopback listener without auth'),
       })
       .strict()
-      .default({ taskAfterMs: 1000, streamAfterMs: 10_000 }),
+      .default({ taskAfterMs: 1000, streamAfterMs: 10_000, allowedHosts: [] }),
     health: z
       .object({
         intervalMs: z

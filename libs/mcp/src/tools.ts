@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { isIdempotent, type OperationDefinition, type ServiceDefinition } from '@mcp-gateway/protocol';
+import { isIdempotent, isReadOnly, type OperationDefinition, type ServiceDefinition } from '@mcp-gateway/protocol';
 
 /** What MCP clients accept everywhere: letters, digits, _ and -, at most 64 characters. */
 export const MAX_TOOL_NAME = 64;
@@ -52,7 +52,7 @@ function objectSchema(schema: Record<string, unknown>): Record<string, unknown> 
 }
 
 export function operationTool(service: string, op: OperationDefinition): GatewayTool {
-  const readOnly = op.method === 'GET' || op.method === 'HEAD' || op.method === 'OPTIONS';
+  const readOnly = isReadOnly(op);
   return {
     name: toolName(service, op.name),
     title: `${service}: ${op.name}`,

@@ -3,3 +3,4 @@ export * from './request';
 export * from './response';
 export * from './operation';
 export * from './agent';
+export * from './glob';

@@ -96,6 +96,11 @@ export const OperationDefinitionSchema = z
 export type OperationDefinitionInput = z.input<typeof OperationDefinitionSchema>;
 export type OperationDefinition = z.output<typeof OperationDefinitionSchema>;
 
+/** An operation that only reads: GET, HEAD or OPTIONS. */
+export function isReadOnly(op: Pick<OperationDefinition, 'method'>): boolean {
+  return op.method === 'GET' || op.method === 'HEAD' || op.method === 'OPTIONS';
+}
+
 export function isIdempotent(op: Pick<OperationDefinition, 'method' | 'idempotent'>): boolean {
   return op.idempotent ?? IDEMPOTENT_BY_DEFAULT.includes(op.method);
 }

@@ -1,4 +1,4 @@
-import type { OperationDefinition } from '@mcp-gateway/protocol';
+import { globToRegExp, type OperationDefinition } from '@mcp-gateway/protocol';
 
 /**
  * Which operations a service serves: `include` (when given) keeps those matching one of its selectors,
@@ -8,14 +8,6 @@ import type { OperationDefinition } from '@mcp-gateway/protocol';
 export interface OperationFilter {
   include?: string[];
   exclude?: string[];
-}
-
-function globToRegExp(glob: string): RegExp {
-  const body = glob
-    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-    .replace(/\*/g, '.*')
-    .replace(/\?/g, '.');
-  return new RegExp(`^${body}$`, 'i');
 }
 
 type Matcher = (op: OperationDefinition, tags: readonly string[]) => boolean;

@@ -1,4 +1,4 @@
-import { agentMayUse, type Agent } from '@mcp-gateway/protocol';
+import { agentMayUse, agentScopeKey, callableDefinition, type Agent } from '@mcp-gateway/protocol';
 import type { ServiceRegistry } from '@mcp-gateway/registry';
 import { toolsFor, type GatewayTool, type ToolTarget } from '../tools';
 
@@ -11,8 +11,8 @@ export interface Tools {
 }
 
 /**
- * The tools an agent sees: every operation of the services it may use. One list per set of services,
- * reused by every tools/list and tools/call of callers with the same services; dropped when a
+ * The tools an agent sees: the operations it may call, of the services it may use. One list per scope,
+ * reused by every tools/list and tools/call of callers with the same scope; dropped when a
  * registration or a definition changes, and after TOOLS_TTL_MS (a definition that failed to load
  * comes back on its own).
  */
@@ -22,7 +22,7 @@ export class ToolCatalog {
   constructor(private readonly registry: ServiceRegistry) {}
 
   list(agent: Agent | undefined): Promise<Tools> {
-    const key = agent?.services ? [...agent.services].sort().join(',') : '*';
+    const key = agentScopeKey(agent);
     const hit = this.cache.get(key);
     if (hit && Date.now() - hit.at < TOOLS_TTL_MS) return hit.tools;
     const tools = this.build(agent);
@@ -43,7 +43,9 @@ export class ToolCatalog {
         .filter((name) => agentMayUse(agent, name))
         .map(async (name) => {
           const definition = await this.registry.definition(name).catch(() => undefined);
-          return definition ? { definition, description: this.registry.get(name)?.description } : undefined;
+          return definition
+            ? { definition: callableDefinition(agent, definition), description: this.registry.get(name)?.description }
+            : undefined;
         }),
     );
     return toolsFor(defs.filter((d): d is NonNullable<typeof d> => d !== undefined));

@@ -14,7 +14,7 @@ import { ToolCatalog } from './catalog';
 import { callCancellation } from './cancellation';
 import { ExpressExchangeTransport } from './exchange';
 import { serveFetch } from './fetch';
-import type { HttpCaller, McpHost } from './host';
+import type { HttpCaller, McpHost, McpSettings } from './host';
 import { buildServer, INSTRUCTIONS, LEGACY_CAPABILITIES, scopeFrom, SERVER_INFO, type ServerParts } from './server';
 import { legacySessions, NotificationStreams } from './sessions';
 import { TaskStore } from './task-store';
@@ -51,6 +51,7 @@ export function createMcpEndpoint(host: McpHost): McpEndpoint {
   const { redis, settings } = host;
   const sessions = legacySessions(redis, settings.keyPrefix);
   const streams = new NotificationStreams();
+  const origins = allowedOrigins(settings.allowedOrigins);
   const catalog = new ToolCatalog(host.registry);
   const cancellation = callCancellation(redis, settings.keyPrefix, host.broker);
   const store = new TaskStore(redis, settings.keyPrefix, host.broker, host.registry);
@@ -82,7 +83,8 @@ export function createMcpEndpoint(host: McpHost): McpEndpoint {
   host.registry.on('definition', toolsChanged);
 
   async function handle(req: Request, res: Response, caller: HttpCaller): Promise<void> {
-    if (!hostAllowed(req, settings.loopbackOnly)) return jsonRpcError(res, 403, -32000, 'Forbidden host or origin');
+    const refused = refusedHostOrOrigin(req, settings, origins);
+    if (refused) return jsonRpcError(res, 403, -32000, refused);
     const agentId = caller.agent?.id ?? '';
     const session = req.get('mcp-session-id');
     if (req.method === 'POST' && (req.body as { method?: string } | undefined)?.method === 'initialize') {
@@ -129,10 +131,35 @@ export function createMcpEndpoint(host: McpHost): McpEndpoint {
   return { handle, closeStreams: () => streams.closeAll() };
 }
 
-/** Only loopback Host and Origin headers when `loopbackOnly` (DNS rebinding), checked by the SDK's validators. */
-function hostAllowed(req: Request, loopbackOnly: boolean): boolean {
-  if (!loopbackOnly) return true;
-  return validateHostHeader(req.get('host'), LOCAL_HOSTS).ok && validateOriginHeader(req.get('origin'), LOCAL_ORIGINS).ok;
+/**
+ * Why a request's `Host` or `Origin` is refused, or undefined (DNS rebinding, and pages of other sites,
+ * whatever address the gateway listens on). A browser's `Origin` must be one of the allowed origins
+ * (or a loopback one, on a loopback listener without auth); a request without one (not from a
+ * browser) passes. `Host` must name an allowed host when any are set, and a loopback one on a
+ * loopback listener without auth. Host names are checked by the SDK's validator.
+ */
+function refusedHostOrOrigin(req: Request, settings: McpSettings, origins: AllowedOrigins): string | undefined {
+  const host = req.get('host');
+  if (settings.allowedHosts.length > 0 && !validateHostHeader(host, settings.allowedHosts).ok)
+    return `Host ${host ?? '(none)'} is not one this endpoint answers to (MCP_ALLOWED_HOSTS)`;
+  if (settings.loopbackOnly && !validateHostHeader(host, LOCAL_HOSTS).ok) return `Host ${host ?? '(none)'} is not a loopback host`;
+  const origin = req.get('origin');
+  if (!origin || originAllowed(origin, settings, origins)) return undefined;
+  return `Origin ${origin} is not allowed to call this endpoint (MCP_CORS_ORIGINS)`;
+}
+
+/** The allowed origins as a browser sends them (scheme, host and port), or any. */
+type AllowedOrigins = { any: true } | { any: false; origins: Set<string> };
+
+function allowedOrigins(configured: string[]): AllowedOrigins {
+  if (configured.includes('*')) return { any: true };
+  return { any: false, origins: new Set(configured.filter((o) => URL.canParse(o)).map((o) => new URL(o).origin)) };
+}
+
+function originAllowed(origin: string, settings: McpSettings, allowed: AllowedOrigins): boolean {
+  if (allowed.any) return true;
+  if (settings.loopbackOnly && validateOriginHeader(origin, LOCAL_ORIGINS).ok) return true;
+  return URL.canParse(origin) && allowed.origins.has(new URL(origin).origin);
 }
 
 /**

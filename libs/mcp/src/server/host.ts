@@ -31,6 +31,10 @@ export interface McpSettings {
   resultTtlMs: number;
   /** Serve only loopback Host and Origin headers (DNS rebinding): set when listening on loopback without inbound auth. */
   loopbackOnly: boolean;
+  /** Browser origins that may call the endpoint (config `cors.origins`; `*` any): a request with another `Origin` is refused. */
+  allowedOrigins: string[];
+  /** Host names the endpoint answers to (config `mcp.allowedHosts`); any when empty. */
+  allowedHosts: string[];
 }
 
 /** What the HTTP request that carried a message brought: its agent, correlation id and trace. */
