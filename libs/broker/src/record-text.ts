@@ -2,7 +2,7 @@ import { isEnded, type MCPResponse, type RequestState } from '@mcp-gateway/proto
 
 /**
  * A request's record is one string, so that a new request claims its id with one plain command
- * (`SET … NX GET`). Its state, body hash and agent come first, a line each, then:
+ * (`SET … NX GET`). Its state, body hash and agent (as a JSON string) come first, a line each, then:
  *   - while the request has not ended: the request, as JSON `{service, acceptedAt, deadline, correlationId}`;
  *   - once it has: its result's JSON without the id (the key holds it).
  * finish.lua writes the same owner lines (`RecordOwner`) after the final state.
@@ -43,8 +43,9 @@ export interface RecordOwner {
   agentId?: string;
 }
 
+/** The agent's line is its id as a JSON string (an id may hold a line break: a body's `agentId` when auth is off), or empty. */
 export function ownerLines(o: RecordOwner): string {
-  return `${o.hash}\n${o.agentId ?? ''}\n`;
+  return `${o.hash}\n${o.agentId === undefined ? '' : JSON.stringify(o.agentId)}\n`;
 }
 
 export function pendingRecordText(r: PendingFields): string {
@@ -56,6 +57,7 @@ export function pendingRecordText(r: PendingFields): string {
 export interface RecordLines {
   state: RequestState;
   hash: string;
+  /** Empty for an anonymous caller. */
   agentId: string;
   /** The request's JSON (pending), or the result's without its id (ended). */
   rest: string;
@@ -65,7 +67,13 @@ export function recordLines(text: string): RecordLines {
   const a = text.indexOf('\n');
   const b = text.indexOf('\n', a + 1);
   const c = text.indexOf('\n', b + 1);
-  return { state: text.slice(0, a) as RequestState, hash: text.slice(a + 1, b), agentId: text.slice(b + 1, c), rest: text.slice(c + 1) };
+  const agentLine = text.slice(b + 1, c);
+  return {
+    state: text.slice(0, a) as RequestState,
+    hash: text.slice(a + 1, b),
+    agentId: agentLine === '' ? '' : (JSON.parse(agentLine) as string),
+    rest: text.slice(c + 1),
+  };
 }
 
 /** An ended record's result JSON, the id put back in front (the same bytes the worker published). */

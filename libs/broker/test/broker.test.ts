@@ -166,8 +166,16 @@ describe('a stored result', () => {
     const r = result('req-small', { ok: true, item: { id: 42, name: 'Item 42' } });
     expect(await broker.records.finish(r, 'completed', { hash: 'h', agentId: 'planner' })).toBe(true);
     const { id: _id, ...withoutId } = r;
-    expect(await redis.get(broker.keys.request('req-small'))).toBe(`completed\nh\nplanner\n${JSON.stringify(withoutId)}`);
+    expect(await redis.get(broker.keys.request('req-small'))).toBe(`completed\nh\n"planner"\n${JSON.stringify(withoutId)}`);
     expect((await broker.records.get('req-small'))?.result).toEqual(r);
+  });
+
+  it('keeps an agent id with a line break whole, claimed and ended', async () => {
+    const agentId = 'agent\nwith a break';
+    await broker.submit({ ...job('req-agent'), agentId }, 'h', { maxAttempts: 1 });
+    expect(await broker.records.get('req-agent')).toMatchObject({ state: 'queued', agentId, service: 'svc' });
+    expect(await broker.records.finish(result('req-agent', 1), 'completed', { hash: 'h', agentId })).toBe(true);
+    expect(await broker.records.get('req-agent')).toMatchObject({ state: 'completed', agentId, result: { data: 1 } });
   });
 
   it('of the layout before records were text (a hash) can still be read for its TTL', async () => {

@@ -9,11 +9,13 @@ describe("a record's text and the finish script's replies", () => {
       agentId: 'planner',
       state: PENDING_STATE,
     });
+    // An agent id is any string (a body's agentId when auth is off): its line break does not end its line.
+    expect(parseRecordText('r', pendingRecordText({ ...pending, agentId: 'a\nb' }))).toMatchObject({ agentId: 'a\nb', service: 's' });
   });
 
   it('reads an ended record: its result with the id put back, service and correlation id from its metadata', () => {
     const result = '{"status":"success","data":[1],"metadata":{"correlationId":"c","service":"s","operation":"op","attempts":1}}';
-    expect(parseRecordText('r', `completed\nh1\nplanner\n${result}`)).toEqual({
+    expect(parseRecordText('r', `completed\nh1\n"planner"\n${result}`)).toEqual({
       id: 'r',
       state: 'completed',
       hash: 'h1',
