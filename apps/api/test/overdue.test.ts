@@ -79,8 +79,9 @@ it('ends a request whose worker took it and never finished (died), saying so', a
     'respond-async',
   );
   expect(res.status).toBe(202);
-  // What a worker that died mid-call leaves: its job taken, its lock not yet expired (no live worker serves "parked").
-  await takeAndAbandon(testRedisUrl(), gw.config.redis.keyPrefix, gw.api.deps.broker.keys.queueName('parked'), 'taken-then-lost', 60_000);
+  // What a worker that died mid-call leaves: its job active, its lock soon expired, and no live worker
+  // serving "parked" to hand it back.
+  await takeAndAbandon(testRedisUrl(), gw.config.redis.keyPrefix, gw.api.deps.broker.keys.queueName('parked'), 'taken-then-lost', 300);
   const body = await ended('taken-then-lost');
   expect(body).toMatchObject({
     state: 'failed',

@@ -143,12 +143,13 @@ function cancelledBeforeItBegan(run: Run): boolean {
 }
 
 /**
- * A run that is not its job's first: an earlier one handed the job back (to wait for admission or a
- * retry) or stalled. Only such a run can find its request ended before it starts: a job that was
- * never run is removed before its request is cancelled or swept, and cannot be taken after that.
+ * A run that is not its job's first (an earlier one handed the job back, to wait for admission or a
+ * retry, or stalled), or the run of a job added again by a joining submission. Only such a run can
+ * find its request ended before it starts: a job that was never run is removed before its request
+ * is cancelled or swept, and cannot be taken after that.
  */
 function isRerun(job: Job<GatewayJobData>): boolean {
-  return job.attemptsMade > 0 || job.stalledCounter > 0 || job.data.startedAt !== undefined;
+  return job.attemptsMade > 0 || job.stalledCounter > 0 || job.data.startedAt !== undefined || job.data.rejoined === true;
 }
 
 /** Whether the request already ended (cancelled while its job waited, or a stalled run stored its result): nothing to run. */

@@ -110,10 +110,13 @@ export class Broker {
     if (resultJson) return { kind: 'joined', state: claimed.state, result: ResultMessage.fromJson(data.id, claimed.state, resultJson) };
     const job = await this.queue(data.service).getJob(data.id);
     if (job) return { kind: 'joined', state: await liveState(job) };
-    // With the record's times, not this submission's: the record's deadline is the one the sweep
-    // holds it to, and a later one would let the call run past it (and its result be refused).
+    // No job: it ended since the claim was read (its result is stored now), or it was never added.
     const rec = await this.records.get(data.id);
-    const held = rec?.state === PENDING_STATE ? { ...data, acceptedAt: rec.acceptedAt, deadline: rec.deadline } : data;
+    if (rec?.result) return { kind: 'joined', state: rec.state, result: ResultMessage.fromResult(data.id, rec.state, rec.result) };
+    // With the record's times, not this submission's: the record's deadline is the one the sweep
+    // holds it to, and a later one would let the call run past it (and its result be refused). Marked
+    // re-added, its run reads the record first: the request may end (a cancel) before it runs.
+    const held = { ...data, rejoined: true, ...(rec ? { acceptedAt: rec.acceptedAt, deadline: rec.deadline } : {}) };
     await this.queue(data.service).add(data.operation, held, jobOptions(held, retry));
     return { kind: 'joined', state: PENDING_STATE };
   }
@@ -166,15 +169,19 @@ export class Broker {
       if (!rec) throw new GatewayError('NOT_FOUND', `No request with id ${id}`);
       if (rec.state !== PENDING_STATE) throw notCancellable(id, rec.state);
       const job = await this.queue(rec.service).getJob(id);
-      const { removed, running } = await removeUnlessRunning(job);
+      const { taken: running } = await takeOut(job);
       const message = running
         ? 'The request was cancelled while its call was in flight: the call was abandoned, and the backend may or may not have acted on it'
-        : removed?.attemptsMade
+        : job?.attemptsMade
           ? 'The request was cancelled while it waited for a retry'
           : 'The request was cancelled before it started';
       const error: ErrorBody = { code: 'CANCELLED', message, retryable: false, ...(running ? { details: { state: 'active' } } : {}) };
       // The attempt in flight counts: its call was sent.
-      const facts = { operation: job?.name ?? '', attempts: (job?.attemptsMade ?? 0) + (running ? 1 : 0), startedAt: running?.processedOn };
+      const facts = {
+        operation: job?.name ?? '',
+        attempts: (job?.attemptsMade ?? 0) + (running ? 1 : 0),
+        startedAt: running ? job?.processedOn : undefined,
+      };
       const result = endedWithError(rec, error, facts, Date.now());
       const stored = await inOneWrite(this.redis, () => {
         const finished = this.records.finish(result, 'cancelled', rec);
@@ -205,7 +212,7 @@ export class Broker {
         if (jobs.length === 0) return ended;
         for (const job of jobs) {
           // Removed first: a job a worker took meanwhile is its to end (its service is gone).
-          if (!(await removeUnlessRunning(job)).removed) continue;
+          if (!(await takeOut(job)).removed) continue;
           const rec = await this.records.get(job.id!);
           if (rec?.state !== PENDING_STATE) continue;
           const result = endedWithError(rec, error, { operation: job.name, attempts: job.attemptsMade }, Date.now());
@@ -246,7 +253,7 @@ export class Broker {
   private async endOverdue(rec: PendingRecord): Promise<EndedRequest | undefined> {
     const now = Date.now();
     const job = await this.queue(rec.service).getJob(rec.id);
-    const { running } = await removeUnlessRunning(job);
+    const { taken: running } = await takeOut(job);
     // A request still running may have had its call made: that is not for the caller to simply repeat.
     const state: RequestState = running ? 'active' : job?.attemptsMade ? 'retrying' : 'queued';
     const late = `The request was still ${state} ${Math.round((now - rec.deadline) / 1000)} s after its deadline`;
@@ -261,7 +268,7 @@ export class Broker {
     const result = endedWithError(
       rec,
       error,
-      { operation: job?.name ?? '', attempts: job?.attemptsMade ?? 0, startedAt: running?.processedOn },
+      { operation: job?.name ?? '', attempts: job?.attemptsMade ?? 0, startedAt: running ? job?.processedOn : undefined },
       now,
     );
     return (await this.records.finish(result, 'failed', rec)) ? endedRequest(rec, result) : undefined;
@@ -308,16 +315,19 @@ export class Broker {
 }
 
 /**
- * Removes a job unless a worker holds it (BullMQ refuses to remove a locked job): a removed job is
- * never run. `running`: the job a worker holds.
+ * Takes a job out of its queue unless a worker holds it (BullMQ refuses to remove a locked job): a
+ * removed job is never run. `taken`: a worker had taken it, and holds it still or died holding it
+ * (active, its lock expired, and no live worker of the service has handed it back yet): its call
+ * may have been made.
  */
-async function removeUnlessRunning(job: Job | undefined): Promise<{ removed?: Job; running?: Job }> {
-  if (!job) return {};
+async function takeOut(job: Job | undefined): Promise<{ removed: boolean; taken: boolean }> {
+  if (!job) return { removed: false, taken: false };
+  const wasActive = (await job.getState()) === 'active';
   const removed = await job.remove().then(
     () => true,
     () => false,
   );
-  return removed ? { removed: job } : { running: job };
+  return { removed, taken: wasActive || !removed };
 }
 
 /** Where a request that has not ended is in its run, from its job's state. */

@@ -18,6 +18,8 @@ export interface GatewayJobData {
   /** Epoch ms after which the backend must not be called. */
   deadline: number;
   priority: Priority;
+  /** Added again by a submission that joined a request whose job was gone (see Broker.join): its run reads the record first. */
+  rejoined?: boolean;
   /** Set by a run that handed the job back (to wait for admission or a retry): when the first run started. */
   startedAt?: number;
   /** Set by a worker when the job reserved a rate-limit token for this attempt (attemptsMade)... */

@@ -131,10 +131,10 @@ export class RequestRecords {
     if (ids.length === 0) return { pending: [], examined: 0 };
     const records = await this.many(ids);
     const pending: PendingRecord[] = [];
+    // Ended, gone, or unreadable (another layout's, or damaged: it would hold every batch up).
     const done: string[] = [];
     for (const [i, rec] of records.entries()) {
-      if (rec === null) continue;
-      if (rec && rec.state === PENDING_STATE) pending.push(rec);
+      if (rec?.state === PENDING_STATE) pending.push(rec);
       else done.push(ids[i]!);
     }
     if (done.length > 0) {
@@ -160,7 +160,9 @@ export class RequestRecords {
     const pipeline = this.redis.pipeline();
     for (const id of ids) pipeline.get(this.keys.request(id));
     const replies = (await pipeline.exec()) ?? [];
-    return replies.map(([err, text], i) => (err ? null : text === null ? undefined : parseRecordText(ids[i]!, text as string)));
+    return replies.map(([err, text], i) =>
+      err ? null : text === null ? undefined : readable(() => parseRecordText(ids[i]!, text as string)),
+    );
   }
 
   /** The results of many ids in one round trip (the waiters' fallback read), without parsing them. */
@@ -171,9 +173,8 @@ export class RequestRecords {
     for (const id of ids) pipeline.get(this.keys.request(id));
     const replies = (await pipeline.exec()) ?? [];
     replies.forEach(([err, text], i) => {
-      if (err || typeof text !== 'string') return;
-      const lines = recordLines(text);
-      if (isEnded(lines.state)) out.set(ids[i]!, ResultMessage.fromJson(ids[i]!, lines.state, resultJsonOf(ids[i]!, lines)));
+      const lines = !err && typeof text === 'string' ? readable(() => recordLines(text)) : null;
+      if (lines && isEnded(lines.state)) out.set(ids[i]!, ResultMessage.fromJson(ids[i]!, lines.state, resultJsonOf(ids[i]!, lines)));
     });
     return out;
   }
@@ -185,6 +186,15 @@ function claimOutcome(claim: NewClaim, held: string | null): ClaimOutcome {
   const lines = recordLines(held);
   if (lines.hash !== claim.hash) return { kind: 'conflict' };
   return { kind: 'joined', state: lines.state, ...(isEnded(lines.state) ? { resultJson: resultJsonOf(claim.id, lines) } : {}) };
+}
+
+/** A record read in a batch, or null when it cannot be (one bad record must not fail the others). */
+function readable<T>(read: () => T): T | null {
+  try {
+    return read();
+  } catch {
+    return null;
+  }
 }
 
 function isWrongType(err: unknown): boolean {

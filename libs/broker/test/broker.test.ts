@@ -10,6 +10,7 @@ import {
   recordShard,
   requestHash,
   type GatewayJobData,
+  type SubmitOutcome,
 } from '@mcp-gateway/broker';
 import { takeAndAbandon, testRedisUrl, uniquePrefix } from '@mcp-gateway/testing';
 
@@ -225,8 +226,54 @@ describe('Broker.sweepOverdue', () => {
     expect(await broker.status('sw-later')).toMatchObject({ state: 'queued' });
     expect((await Promise.all(broker.keys.pendingShards().map((k) => redis.zrange(k, 0, -1)))).flat()).toEqual(['sw-later']);
     // The lock: another sweep within the period does nothing.
+    // (An index entry whose record cannot be read is dropped, not read again by every sweep: see below.)
     expect(await broker.sweepOverdue(0, 5000, 2)).toEqual([]);
     expect(await broker.status('sw-later')).toMatchObject({ state: 'queued' });
+  });
+});
+
+describe('a submission joining its request', () => {
+  it('whose job ended since the claim was read gets the stored result, and no job is added again', async () => {
+    const d = job('join-1');
+    await broker.submit(d, 'h', { maxAttempts: 1 });
+    // The worker stored the result and BullMQ removed the finished job.
+    expect(await broker.records.finish(result('join-1', 'done'), 'completed', OWNER)).toBe(true);
+    await (await broker.queue('svc').getJob('join-1'))!.remove();
+    // What a join that read the claim just before the finish does next (private, so reached as the broker does).
+    const joining = broker as unknown as { join(d: GatewayJobData, claimed: object, retry: object): Promise<SubmitOutcome> };
+    const joined = await joining.join(d, { kind: 'joined', state: 'queued' }, { maxAttempts: 1 });
+    expect(joined).toMatchObject({ kind: 'joined', state: 'completed' });
+    expect(joined.kind === 'joined' && joined.result?.result.data).toBe('done');
+    expect(await broker.queue('svc').getJob('join-1')).toBeUndefined();
+  });
+
+  it('whose job was never added adds it again, marked so that its run reads the record first', async () => {
+    const now = Date.now();
+    await broker.records.claim({
+      id: 'join-2',
+      hash: 'h',
+      service: 'svc',
+      acceptedAt: now - 100,
+      deadline: now + 4900,
+      correlationId: 'c-1',
+    });
+    expect(await broker.submit(job('join-2'), 'h', { maxAttempts: 1 })).toEqual({ kind: 'joined', state: 'queued' });
+    expect((await broker.queue('svc').getJob('join-2'))?.data).toMatchObject({
+      rejoined: true,
+      acceptedAt: now - 100,
+      deadline: now + 4900,
+    });
+  });
+});
+
+describe('Broker.sweepOverdue with a record it cannot read', () => {
+  it('drops that entry from the index and still ends the others', async () => {
+    const past = Date.now() - 60_000;
+    await redis.set(broker.keys.request('sw-bad'), 'queued\nh\n"unterminated\n{}');
+    await redis.zadd(broker.keys.pending('sw-bad'), past, 'sw-bad');
+    await broker.submit({ ...job('sw-good'), service: 'swept', acceptedAt: past, deadline: past + 1000 }, 'h', { maxAttempts: 1 });
+    expect(await broker.sweepOverdue(10_000, 5000, 10)).toEqual(['sw-good']);
+    expect(await redis.zscore(broker.keys.pending('sw-bad'), 'sw-bad')).toBeNull();
   });
 });
 
@@ -255,6 +302,13 @@ describe('Broker.cancel', () => {
       listener.disconnect();
     }
     await expect(broker.cancel('req-8')).rejects.toMatchObject({ code: 'CONFLICT', details: { state: 'cancelled' } });
+    // A job whose worker died holding it (its lock expired, no live worker handed it back): its call
+    // may have been made, and the cancel says so.
+    await broker.submit(job('req-8b'), 'h', { maxAttempts: 1 });
+    await takeAndAbandon(url, prefix, broker.keys.queueName('svc'), 'req-8b', 100);
+    await new Promise((r) => setTimeout(r, 250));
+    expect(await broker.cancel('req-8b')).toMatchObject({ error: { code: 'CANCELLED', details: { state: 'active' } } });
+    expect(await broker.queue('svc').getJob('req-8b')).toBeUndefined();
     await expect(broker.cancel('nope')).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 });
