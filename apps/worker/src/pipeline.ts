@@ -273,9 +273,9 @@ const end = (error: ErrorBody, attempts: number, breaker?: BreakerRecord): Decis
 
 /**
  * A run before this one took the job, may have sent the call, and never ended (its worker died or
- * lost the job's lock: BullMQ counted the job stalled). Sending it again could do twice what must be done once: the caller is told
- * the outcome is unknown instead (not a retryable TIMEOUT, even past the deadline). A trial permit
- * this run was admitted with is given back.
+ * lost the job's lock: BullMQ counted the job stalled). Sending it again could do twice what must be
+ * done once: the caller is told the outcome is unknown instead (not a retryable TIMEOUT, even past
+ * the deadline). A trial permit this run was admitted with is given back.
  */
 async function unknownOutcome(
   job: Job<GatewayJobData>,
