@@ -1,9 +1,10 @@
 import http from 'node:http';
 import cors from 'cors';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { GatewayError } from '@mcp-gateway/protocol';
+import { agentScope, GatewayError, withinToolset, type AgentScope } from '@mcp-gateway/protocol';
 import { answerError } from '@mcp-gateway/broker';
 import type { McpEndpoint } from '@mcp-gateway/mcp';
+import type { GatewayConfig } from '@mcp-gateway/config';
 import type { ApiDeps } from './deps';
 import { adminAuth, adminHandlers } from './admin';
 import { answerHeaders } from './answer-headers';
@@ -74,6 +75,14 @@ export function createApp(deps: ApiDeps): express.Express {
     mcp ??= (require('./mcp') as typeof import('./mcp')).mcpEndpoint(deps);
     mcp.handle(req, res, { agent: req.agent, correlationId: req.correlationId }).catch(next);
   });
+  // A toolset's own MCP endpoint: the same server, its caller limited to the toolset's operations.
+  const toolsets = toolsetScopes(deps.config.toolsets);
+  app.all('/mcp/:toolset', (req: Request, res: Response, next: NextFunction) => {
+    const toolset = toolsets.get(String(req.params.toolset));
+    if (!toolset) return next();
+    mcp ??= (require('./mcp') as typeof import('./mcp')).mcpEndpoint(deps);
+    mcp.handle(req, res, { agent: withinToolset(req.agent, toolset), correlationId: req.correlationId }).catch(next);
+  });
   app.locals.closeStreams = () => mcp?.closeStreams();
 
   app.use((req: Request, res: Response) => {
@@ -104,6 +113,11 @@ function answerCounter(deps: ApiDeps) {
     res.on('finish', countAnswer);
     next();
   };
+}
+
+/** Each configured toolset's scope, by name. */
+function toolsetScopes(toolsets: GatewayConfig['toolsets']): Map<string, AgentScope> {
+  return new Map(Object.entries(toolsets).map(([name, grants]) => [name, agentScope(grants)]));
 }
 
 /** CORS for the configured browser origins, or none when no origin is allowed. */

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import type { JWTPayload } from 'jose';
-import { agentMayUse, agentScope, GatewayError, type Agent } from '@mcp-gateway/protocol';
+import { agentMayUse, agentScope, GatewayError, type Agent, type AgentScope } from '@mcp-gateway/protocol';
 import type { GatewayConfig } from '@mcp-gateway/config';
 import { sendError } from './http-errors';
 
@@ -30,9 +30,10 @@ const OPEN_PATHS = new Set([
 
 /**
  * What a JWT may use, from its scopes: `service:<name>` a whole service (`service:*` every one),
- * `tool:<service>.<operation>` one operation (a glob, or `readOnly` for the read-only ones).
+ * `tool:<service>.<operation>` one operation (a glob, or `readOnly` for the read-only ones),
+ * `toolset:<name>` the operations of a configured toolset.
  */
-export function scopeFromToken(payload: JWTPayload): Pick<Agent, 'services' | 'operations'> {
+export function scopeFromToken(payload: JWTPayload, toolsets: Toolsets): AgentScope {
   const raw = payload.scope ?? payload.scp;
   const scopes = Array.isArray(raw) ? raw.map(String) : typeof raw === 'string' ? raw.split(' ') : [];
   const grants: string[] = [];
@@ -40,8 +41,16 @@ export function scopeFromToken(payload: JWTPayload): Pick<Agent, 'services' | 'o
     // A whole service is never written with a dot: `service:users.x` grants nothing.
     if (scope.startsWith('service:') && !scope.includes('.')) grants.push(scope.slice('service:'.length));
     else if (scope.startsWith('tool:') && scope.includes('.')) grants.push(scope.slice('tool:'.length));
+    else if (scope.startsWith('toolset:')) grants.push(`@${scope.slice('toolset:'.length)}`);
   }
-  return agentScope(grants);
+  return agentScope(expandToolsets(grants, toolsets));
+}
+
+type Toolsets = GatewayConfig['toolsets'];
+
+/** Grants with each `@<toolset>` replaced by the toolset's own (an unknown one grants nothing). */
+export function expandToolsets(grants: readonly string[], toolsets: Toolsets): string[] {
+  return grants.flatMap((g) => (g.startsWith('@') ? (toolsets[g.slice(1)] ?? []) : [g]));
 }
 
 /**
@@ -53,7 +62,7 @@ export function scopeFromToken(payload: JWTPayload): Pick<Agent, 'services' | 'o
 export function agentAuth(config: GatewayConfig) {
   const keys: StoredKey[] = config.security.apiKeys.map((k) => ({
     digest: sha256(k.key),
-    agent: { id: k.agentId, via: 'api-key', ...(k.services ? agentScope(k.services) : {}) },
+    agent: { id: k.agentId, via: 'api-key', ...(k.services ? agentScope(expandToolsets(k.services, config.toolsets)) : {}) },
   }));
   const verifyJwt = jwtVerifier(config.security.jwt);
   if (keys.length === 0 && !verifyJwt) return undefined;
@@ -90,7 +99,7 @@ export function agentAuth(config: GatewayConfig) {
     verifyJwt(presented)
       .then((payload) => {
         if (!payload.sub) throw new GatewayError('UNAUTHORIZED', 'The token has no subject (sub): it names no agent');
-        req.agent = { id: payload.sub, via: 'jwt', ...scopeFromToken(payload) };
+        req.agent = { id: payload.sub, via: 'jwt', ...scopeFromToken(payload, config.toolsets) };
         next();
       })
       .catch((err: unknown) => {

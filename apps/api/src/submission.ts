@@ -56,7 +56,8 @@ function jobData(s: Submission, id: string, operation: string, parameters: Recor
     correlationId: s.correlationId,
     traceparent: s.traceparent,
     // With inbound auth on, the credential decides who the agent is, whatever the body claims.
-    ...(s.agent ? { agentId: s.agent.id } : meta.agentId ? { agentId: meta.agentId } : {}),
+    // An anonymous caller of a toolset's endpoint is an agent with no id.
+    ...(s.agent?.id ? { agentId: s.agent.id } : meta.agentId ? { agentId: meta.agentId } : {}),
     acceptedAt,
     deadline: acceptedAt + timeoutMs,
     priority: meta.priority ?? 'normal',

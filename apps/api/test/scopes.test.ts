@@ -15,6 +15,8 @@ const SECRET = 'scopes-test-secret-0123456789abcdef';
 const ONE_OP = 'key-one-op-0123456789'; // users.getUser and all of billing
 const READER = 'key-reader-0123456789'; // users.readOnly
 const LISTER = 'key-lister-0123456789'; // users.list*
+const SUPPORT = 'key-support-0123456789'; // @support: the toolset's operations
+const ALL = 'key-all-0123456789abcd'; // everything
 
 let backend: TestBackend;
 let gw: Running;
@@ -27,9 +29,12 @@ beforeAll(async () => {
         { key: ONE_OP, agentId: 'one-op', services: ['users.getUser', 'billing'] },
         { key: READER, agentId: 'reader', services: ['users.readOnly'] },
         { key: LISTER, agentId: 'lister', services: ['users.list*'] },
+        { key: SUPPORT, agentId: 'support-bot', services: ['@support'] },
+        { key: ALL, agentId: 'all' },
       ],
       jwt: { secret: SECRET },
     },
+    toolsets: { support: ['users.readOnly', 'billing'] },
     services: {
       users: {
         endpoint: backend.url,
@@ -61,10 +66,11 @@ const token = (scope: string) =>
     .setExpirationTime('5m')
     .sign(new TextEncoder().encode(SECRET));
 
-async function toolNames(credential: string): Promise<{ client: Client; names: string[] }> {
+async function toolNames(credential: string | undefined, path = '/mcp', on: Running = gw): Promise<{ client: Client; names: string[] }> {
   const client = new Client({ name: 'scoped', version: '1' });
-  const url = new URL(`http://127.0.0.1:${gw.api.address!.port}/mcp`);
-  await client.connect(new StreamableHTTPClientTransport(url, { requestInit: { headers: { Authorization: `Bearer ${credential}` } } }));
+  const url = new URL(`http://127.0.0.1:${on.api.address!.port}${path}`);
+  const headers: Record<string, string> = credential ? { Authorization: `Bearer ${credential}` } : {};
+  await client.connect(new StreamableHTTPClientTransport(url, { requestInit: { headers } }));
   return { client, names: (await client.listTools()).tools.map((t) => t.name) };
 }
 
@@ -145,5 +151,64 @@ describe('MCP with a credential limited to operations', () => {
     } finally {
       await jwt.client.close();
     }
+  });
+});
+
+describe('toolsets', () => {
+  it('bound to a key (@support), limit it to the toolset’s operations', async () => {
+    expect((await post(SUPPORT, 'users', 'getUser')).status).toBe(200);
+    expect((await post(SUPPORT, 'billing', 'charge')).status).toBe(200);
+    expect((await post(SUPPORT, 'users', 'deleteUser')).status).toBe(403);
+    // And from a JWT's toolset: scope.
+    expect((await post(await token('toolset:support'), 'users', 'deleteUser')).status).toBe(403);
+    expect((await post(await token('toolset:support'), 'users', 'listUsers')).status).toBe(200);
+  });
+
+  it('are served at /mcp/<toolset>: the caller sees what both its credential and the toolset allow', async () => {
+    const all = await toolNames(ALL, '/mcp/support');
+    try {
+      expect(all.names).toEqual(['users__getUser', 'users__listUsers', 'billing__charge']);
+      await expect(all.client.callTool({ name: 'users__deleteUser', arguments: { id: '7' } })).rejects.toThrow(/Unknown tool/);
+    } finally {
+      await all.client.close();
+    }
+    const whole = await toolNames(ALL);
+    await whole.client.close();
+    expect(whole.names).toContain('users__deleteUser');
+    const oneOp = await toolNames(ONE_OP, '/mcp/support');
+    await oneOp.client.close();
+    expect(oneOp.names).toEqual(['users__getUser', 'billing__charge']);
+    // A name that is no toolset is no endpoint.
+    expect((await gw.http.post('/mcp/nope').set('Authorization', `Bearer ${ALL}`).send({})).status).toBe(404);
+  });
+
+  it('limit an anonymous caller too (inbound auth off), and are refused in config when they shadow a path or are unknown', async () => {
+    const open = await startGateway({
+      services: {
+        billing: {
+          endpoint: backend.url,
+          operations: [
+            { name: 'charge', method: 'POST', path: '/charge' },
+            { name: 'balance', method: 'GET', path: '/balance' },
+          ],
+        },
+      },
+      toolsets: { readers: ['billing.readOnly'] },
+    });
+    try {
+      const { client, names } = await toolNames(undefined, '/mcp/readers', open);
+      await client.close();
+      expect(names).toEqual(['billing__balance']);
+    } finally {
+      await open.close();
+    }
+    expect(() => GatewayConfigManager.fromEnv({ MCP_TOOLSETS: 'services:users' })).toThrow(
+      /MCP_TOOLSETS: "services": is a path of the gateway's own/,
+    );
+    expect(() => GatewayConfigManager.fromEnv({ MCP_GATEWAY_API_KEYS: 'long-key-dddd:a:@nope' })).toThrow(/unknown toolset nope/);
+    expect(GatewayConfigManager.fromEnv({ MCP_TOOLSETS: 'support:users.readOnly|tickets, billing:billing.charge' }).toolsets).toEqual({
+      support: ['users.readOnly', 'tickets'],
+      billing: ['billing.charge'],
+    });
   });
 });

@@ -4,7 +4,7 @@ import { ConfigError, type ConfigIssue } from './errors';
  * The environment variables, as one table: it drives the loader, the error messages (a bad value is
  * reported under its variable's name) and `.env.example` (see renderEnvExample).
  */
-type Kind = 'string' | 'int' | 'number' | 'bool' | 'list' | 'apiKeys';
+type Kind = 'string' | 'int' | 'number' | 'bool' | 'list' | 'apiKeys' | 'toolsets';
 
 export interface EnvKey {
   /** Full name, or for service keys the suffix after `MCP_SERVICE_<NAME>_`. */
@@ -155,8 +155,18 @@ export const GATEWAY_ENV: readonly EnvKey[] = [
     path: ['security', 'apiKeys'],
     kind: 'apiKeys',
     default: '',
-    meaning: 'Inbound agent keys, comma separated: key:agentId[:grant|grant...], a grant being svc, svc.<operation glob> or svc.readOnly',
+    meaning:
+      'Inbound agent keys, comma separated: key:agentId[:grant|grant...], a grant being svc, svc.<operation glob>, svc.readOnly or @<toolset>',
     example: 'change-me-long-key:agent-1:users|orders',
+  },
+  {
+    name: 'MCP_TOOLSETS',
+    path: ['toolsets'],
+    kind: 'toolsets',
+    default: '',
+    meaning:
+      'Named sets of operations, comma separated: name:grant|grant...; each is served at /mcp/<name>, and a key grant @<name> binds it',
+    example: 'support:users.readOnly|tickets',
   },
   {
     name: 'MCP_ADMIN_TOKEN',
@@ -435,7 +445,32 @@ function convert(key: EnvKey, variable: string, raw: string, issues: ConfigIssue
         .filter(Boolean);
     case 'apiKeys':
       return parseApiKeys(variable, v, issues);
+    case 'toolsets':
+      return parseToolsets(variable, v, issues);
   }
+}
+
+/** `name:grant|grant`, comma separated. */
+function parseToolsets(variable: string, raw: string, issues: ConfigIssue[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .forEach((entry, i) => {
+      const colon = entry.indexOf(':');
+      const grants = entry
+        .slice(colon + 1)
+        .split('|')
+        .map((g) => g.trim())
+        .filter(Boolean);
+      if (colon <= 0 || grants.length === 0) {
+        issues.push({ source: variable, message: `entry ${i + 1} must be name:grant|grant (svc, svc.<operation glob>, svc.readOnly)` });
+        return;
+      }
+      out[entry.slice(0, colon).trim()] = grants;
+    });
+  return out;
 }
 
 /** `key:agentId[:grant|grant]` (a grant: `svc`, `svc.<operation glob>`, `svc.readOnly`), comma separated. The key itself never appears in an error. */

@@ -169,6 +169,11 @@ export const ServiceConfigSchema = z
 export type ServiceConfigInput = z.input<typeof ServiceConfigSchema>;
 export type ServiceConfig = z.output<typeof ServiceConfigSchema>;
 
+/** A toolset's name: the last segment of its MCP endpoint, `/mcp/<name>`. */
+export const TOOLSET_NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+/** Paths under /mcp that are the gateway's own, not toolsets. */
+export const RESERVED_MCP_PATHS = ['request', 'requests', 'services', 'health', 'agents', 'dead-letters'];
+
 export const ApiKeySchema = z
   .object({
     key: z.string().min(8, 'must be at least 8 characters'),
@@ -176,7 +181,7 @@ export const ApiKeySchema = z
     services: z
       .array(z.string().min(1))
       .optional()
-      .describe('What this key may use: `svc` (a service), `svc.<operation glob>`, `svc.readOnly`; all when absent'),
+      .describe('What this key may use: `svc` (a service), `svc.<operation glob>`, `svc.readOnly`, `@<toolset>`; all when absent'),
   })
   .strict();
 export type ApiKeyConfig = z.output<typeof ApiKeySchema>;
@@ -227,6 +232,18 @@ export const GatewayConfigSchema = z
       .object({ origins: z.array(z.string()).default([]) })
       .strict()
       .default({ origins: [] }),
+    toolsets: z
+      .record(
+        z
+          .string()
+          .regex(TOOLSET_NAME_PATTERN, 'toolset names are letters, digits, _ and -')
+          .refine((name) => !RESERVED_MCP_PATHS.includes(name), {
+            message: `is a path of the gateway's own (${RESERVED_MCP_PATHS.join(', ')})`,
+          }),
+        z.array(z.string().min(1)).min(1),
+      )
+      .default({})
+      .describe('Named sets of operations (grants as in API keys), each served at /mcp/<name> and bindable to a key as @<name>'),
     security: z
       .object({
         apiKeys: z.array(ApiKeySchema).default([]),
@@ -313,6 +330,16 @@ export const GatewayConfigSchema = z
   .superRefine((cfg, ctx) => {
     if (cfg.environment === 'production' && cfg.cors.origins.includes('*')) {
       ctx.addIssue({ code: 'custom', path: ['cors', 'origins'], message: '* is not allowed in production' });
+    }
+    for (const [i, key] of cfg.security.apiKeys.entries()) {
+      for (const grant of key.services ?? []) {
+        if (grant.startsWith('@') && !cfg.toolsets[grant.slice(1)])
+          ctx.addIssue({
+            code: 'custom',
+            path: ['security', 'apiKeys', i, 'services'],
+            message: `names unknown toolset ${grant.slice(1)}`,
+          });
+      }
     }
     for (const name of cfg.worker.services ?? []) {
       if (!cfg.services[name]) ctx.addIssue({ code: 'custom', path: ['worker', 'services'], message: `names unknown service ${name}` });

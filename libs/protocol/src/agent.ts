@@ -10,14 +10,28 @@ export interface OperationScope {
   names: readonly RegExp[];
 }
 
-/** Who is calling, as inbound auth established it; anonymous (undefined) when inbound auth is off. */
-export interface Agent {
-  id: string;
-  /** Services this agent may use (some or all of their operations); undefined = all. */
+/** What a credential (or a toolset) lets one use. */
+export interface AgentScope {
+  /** Services it may use (some or all of their operations); undefined = all. */
   services?: ReadonlySet<string>;
   /** The services of which it may call only some operations; a service not here: all of them. */
   operations?: ReadonlyMap<string, OperationScope>;
-  via: 'api-key' | 'jwt';
+}
+
+/**
+ * Who is calling, as inbound auth established it; anonymous (undefined) when inbound auth is off,
+ * except on a toolset's endpoint, where an anonymous caller is an agent with an empty id.
+ */
+export interface Agent extends AgentScope {
+  id: string;
+  via: 'api-key' | 'jwt' | 'anonymous';
+  /** A second scope that must allow what the agent does too: the toolset whose endpoint it called. */
+  limit?: AgentScope;
+}
+
+/** The agent a toolset's endpoint serves: the caller, limited to the toolset. */
+export function withinToolset(agent: Agent | undefined, toolset: AgentScope): Agent {
+  return agent ? { ...agent, limit: toolset } : { id: '', via: 'anonymous', limit: toolset };
 }
 
 /**
@@ -25,7 +39,7 @@ export interface Agent {
  * operations whose names match (`github.repos/*`, `users.getUser`), `svc.readOnly` its read-only
  * ones; `*` is everything.
  */
-export function agentScope(grants: readonly string[]): Pick<Agent, 'services' | 'operations'> {
+export function agentScope(grants: readonly string[]): AgentScope {
   if (grants.includes('*')) return {};
   const whole = new Set<string>();
   const partial = new Map<string, { readOnly: boolean; names: RegExp[] }>();
@@ -49,25 +63,38 @@ export function agentScope(grants: readonly string[]): Pick<Agent, 'services' | 
 
 /** The same scope gives the same key (what a tool list per scope is cached by). */
 export function agentScopeKey(agent: Agent | undefined): string {
-  if (!agent?.services) return '*';
-  const parts = [...agent.services].sort().map((service) => {
-    const scope = agent.operations?.get(service);
-    if (!scope) return service;
-    return `${service}(${scope.readOnly ? 'readOnly;' : ''}${scope.names.map((re) => re.source).join(';')})`;
+  const own = scopeKey(agent);
+  return agent?.limit ? `${own}|${scopeKey(agent.limit)}` : own;
+}
+
+function scopeKey(scope: AgentScope | undefined): string {
+  if (!scope?.services) return '*';
+  const parts = [...scope.services].sort().map((service) => {
+    const ops = scope.operations?.get(service);
+    if (!ops) return service;
+    return `${service}(${ops.readOnly ? 'readOnly;' : ''}${ops.names.map((re) => re.source).join(';')})`;
   });
   return parts.join(',');
 }
 
+function scopeAllowsService(scope: AgentScope | undefined, service: string): boolean {
+  return !scope?.services || scope.services.has(service);
+}
+
+function scopeAllowsCall(scope: AgentScope | undefined, service: string, op: Pick<OperationDefinition, 'name' | 'method'>): boolean {
+  if (!scopeAllowsService(scope, service)) return false;
+  const ops = scope?.operations?.get(service);
+  if (!ops) return true;
+  return (ops.readOnly && isReadOnly(op)) || ops.names.some((re) => re.test(op.name));
+}
+
 export function agentMayUse(agent: Agent | undefined, service: string): boolean {
-  return !agent?.services || agent.services.has(service);
+  return scopeAllowsService(agent, service) && scopeAllowsService(agent?.limit, service);
 }
 
 /** Whether the agent may call this operation of the service. */
 export function agentMayCall(agent: Agent | undefined, service: string, op: Pick<OperationDefinition, 'name' | 'method'>): boolean {
-  if (!agentMayUse(agent, service)) return false;
-  const scope = agent?.operations?.get(service);
-  if (!scope) return true;
-  return (scope.readOnly && isReadOnly(op)) || scope.names.some((re) => re.test(op.name));
+  return scopeAllowsCall(agent, service, op) && scopeAllowsCall(agent?.limit, service, op);
 }
 
 /** FORBIDDEN unless the agent (undefined: anonymous, inbound auth off) may use the service. */
@@ -83,6 +110,6 @@ export function assertAgentMayCall(agent: Agent | undefined, service: string, op
 
 /** A service's definition as the agent sees it: only the operations it may call. */
 export function callableDefinition(agent: Agent | undefined, def: ServiceDefinition): ServiceDefinition {
-  if (!agent?.operations?.has(def.service)) return def;
+  if (!agent?.operations?.has(def.service) && !agent?.limit?.operations?.has(def.service)) return def;
   return { ...def, operations: def.operations.filter((op) => agentMayCall(agent, def.service, op)) };
 }

@@ -23,7 +23,7 @@ export interface ServerParts {
 
 /** Whose tasks these are: the session, else the agent. */
 export function scopeFrom(session: string | undefined, agent: Agent | undefined): string {
-  return (session ?? agent?.id ?? 'anonymous').replace(/[^A-Za-z0-9_.-]/g, '_');
+  return (session ?? (agent?.id || 'anonymous')).replace(/[^A-Za-z0-9_.-]/g, '_');
 }
 
 /** Whether a 2026-07-28 request's client declares the tasks extension on this very request (SEP-2663). */
