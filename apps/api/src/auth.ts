@@ -50,7 +50,7 @@ type Toolsets = GatewayConfig['toolsets'];
 
 /** Grants with each `@<toolset>` replaced by the toolset's own (an unknown one grants nothing). */
 export function expandToolsets(grants: readonly string[], toolsets: Toolsets): string[] {
-  return grants.flatMap((g) => (g.startsWith('@') ? (toolsets[g.slice(1)] ?? []) : [g]));
+  return grants.flatMap((g) => (g.startsWith('@') ? (Object.hasOwn(toolsets, g.slice(1)) ? toolsets[g.slice(1)]! : []) : [g]));
 }
 
 /**

@@ -1,5 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { agentMayUse, assertAgentMayCall, assertAgentMayUse, GatewayError, isEnded, type MCPResponse } from '@mcp-gateway/protocol';
+import {
+  agentMayUse,
+  assertAgentMayCall,
+  assertAgentMayUse,
+  callableDefinition,
+  GatewayError,
+  isEnded,
+  isGatewayError,
+  type Agent,
+  type MCPResponse,
+} from '@mcp-gateway/protocol';
 import type { ServiceConfig } from '@mcp-gateway/config';
 import type { PeekResult } from '@mcp-gateway/resilience';
 import { requestHash, ResultMessage, type GatewayJobData, type Submission, type SubmissionOutcome, type Submit } from '@mcp-gateway/broker';
@@ -105,6 +115,14 @@ export function createSubmitter(deps: ApiDeps): Submit {
     if (refused) throw refused;
   }
 
+  /** An unknown operation's error lists only the operations the caller may call, not every one of the service. */
+  async function onlyCallable(err: unknown, agent: Agent | undefined, service: string): Promise<unknown> {
+    if (!isGatewayError(err) || err.code !== 'UNKNOWN_OPERATION' || !agent) return err;
+    const def = await registry.definition(service).catch(() => undefined);
+    const operations = def ? callableDefinition(agent, def).operations.map((o) => o.name) : [];
+    return new GatewayError('UNKNOWN_OPERATION', err.message, { details: { operations } });
+  }
+
   return async function submit(s: Submission): Promise<SubmissionOutcome> {
     const body = s.request;
     const meta = body.metadata ?? {};
@@ -116,7 +134,9 @@ export function createSubmitter(deps: ApiDeps): Submit {
         details: { known: registry.names().filter((n) => agentMayUse(s.agent, n)) },
       });
     }
-    const op = await registry.operation(body.service, body.operation);
+    const op = await registry.operation(body.service, body.operation).catch(async (err: unknown) => {
+      throw await onlyCallable(err, s.agent, body.service);
+    });
     assertAgentMayCall(s.agent, body.service, op);
     const parameters = body.parameters ?? {};
     assertNesting(parameters);

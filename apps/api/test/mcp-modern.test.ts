@@ -230,7 +230,7 @@ describe('MCP security', () => {
     const guarded = await startGateway({
       services: { billing: { endpoint: backend.url, operations: [{ name: 'charge', method: 'POST', path: '/charge' }] } },
       security: { apiKeys: [{ key: 'guarded-key-0123456789', agentId: 'guarded' }] },
-      cors: { origins: ['https://app.example'] },
+      cors: { origins: ['https://app.example', 'chrome-extension://abcdef'] },
       mcp: { allowedHosts: ['gw.example', '127.0.0.1'] },
     });
     try {
@@ -238,6 +238,10 @@ describe('MCP security', () => {
       expect((await postToolsList(guarded, { ...auth, origin: 'https://app.example' })).status).toBe(200);
       expect((await postToolsList(guarded, { ...auth, origin: 'https://app.example:8443' })).status).toBe(403);
       expect((await postToolsList(guarded, { ...auth, origin: 'http://app.example' })).status).toBe(403);
+      // Another scheme's origin is its own too: one allowed extension does not allow the others.
+      expect((await postToolsList(guarded, { ...auth, origin: 'chrome-extension://abcdef' })).status).toBe(200);
+      expect((await postToolsList(guarded, { ...auth, origin: 'chrome-extension://other' })).status).toBe(403);
+      expect((await postToolsList(guarded, { ...auth, origin: 'null' })).status).toBe(403);
       expect((await postToolsList(guarded, { ...auth, host: 'gw.example' })).status).toBe(200);
       expect(await postToolsList(guarded, { ...auth, host: 'other.example:80' })).toEqual({
         status: 403,

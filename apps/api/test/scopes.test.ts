@@ -85,6 +85,8 @@ describe('an agent scope from grants', () => {
     expect(agentMayCall(scope, 'billing', { name: 'refund', method: 'POST' })).toBe(true);
     expect(agentMayCall(scope, 'orders', { name: 'list', method: 'GET' })).toBe(false);
     expect(agentScope(['*', 'users.getUser'])).toEqual({});
+    // A grant that names no valid service grants nothing (and cannot pose as another scope's key).
+    expect([...agentScope(['users,billing', 'users(x).y']).services!]).toEqual([]);
     // Equal scopes share a key; another scope has another.
     expect(agentScopeKey({ ...scope })).toBe(
       agentScopeKey({ id: 'b', via: 'jwt', ...agentScope(['billing', 'users.readOnly', 'users.get*']) }),
@@ -114,6 +116,9 @@ describe('POST /mcp/request with a credential limited to operations', () => {
     expect((await post(READER, 'users', 'deleteUser')).status).toBe(403);
     expect((await post(LISTER, 'users', 'listUsers')).status).toBe(200);
     expect((await post(LISTER, 'users', 'getUser')).status).toBe(403);
+    // An unknown operation lists only the ones the credential may call.
+    const unknown = await post(ONE_OP, 'users', 'nope');
+    expect(unknown.body.error).toMatchObject({ code: 'UNKNOWN_OPERATION', details: { operations: ['getUser'] } });
     // Nothing refused reached the backend.
     expect(backend.requests.filter((r) => r.method === 'DELETE')).toHaveLength(0);
   });
@@ -206,6 +211,11 @@ describe('toolsets', () => {
       /MCP_TOOLSETS: "services": is a path of the gateway's own/,
     );
     expect(() => GatewayConfigManager.fromEnv({ MCP_GATEWAY_API_KEYS: 'long-key-dddd:a:@nope' })).toThrow(/unknown toolset nope/);
+    expect(() => GatewayConfigManager.fromEnv({ MCP_GATEWAY_API_KEYS: 'long-key-dddd:a:@constructor' })).toThrow(
+      /unknown toolset constructor/,
+    );
+    expect(() => GatewayConfigManager.fromEnv({ MCP_TOOLSETS: 'Services:users' })).toThrow(/path of the gateway's own/);
+    expect(GatewayConfigManager.fromEnv({ MCP_ALLOWED_HOSTS: 'GW.Example,::1' }).mcp.allowedHosts).toEqual(['gw.example', '[::1]']);
     expect(GatewayConfigManager.fromEnv({ MCP_TOOLSETS: 'support:users.readOnly|tickets, billing:billing.charge' }).toolsets).toEqual({
       support: ['users.readOnly', 'tickets'],
       billing: ['billing.charge'],

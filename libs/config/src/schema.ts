@@ -237,7 +237,7 @@ export const GatewayConfigSchema = z
         z
           .string()
           .regex(TOOLSET_NAME_PATTERN, 'toolset names are letters, digits, _ and -')
-          .refine((name) => !RESERVED_MCP_PATHS.includes(name), {
+          .refine((name) => !RESERVED_MCP_PATHS.includes(name.toLowerCase()), {
             message: `is a path of the gateway's own (${RESERVED_MCP_PATHS.join(', ')})`,
           }),
         z.array(z.string().min(1)).min(1),
@@ -308,6 +308,8 @@ export const GatewayConfigSchema = z
         allowedHosts: z
           .array(z.string().min(1))
           .default([])
+          // As the SDK's check reads a Host header: lower case, an IPv6 address in brackets.
+          .transform((hosts) => hosts.map((h) => (h.includes(':') && !h.startsWith('[') ? `[${h}]` : h).toLowerCase()))
           .describe('Host names (no port) the MCP endpoint answers to; any when empty, except on a loopback listener without auth'),
       })
       .strict()
@@ -333,7 +335,7 @@ export const GatewayConfigSchema = z
     }
     for (const [i, key] of cfg.security.apiKeys.entries()) {
       for (const grant of key.services ?? []) {
-        if (grant.startsWith('@') && !cfg.toolsets[grant.slice(1)])
+        if (grant.startsWith('@') && !Object.hasOwn(cfg.toolsets, grant.slice(1)))
           ctx.addIssue({
             code: 'custom',
             path: ['security', 'apiKeys', i, 'services'],

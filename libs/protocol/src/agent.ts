@@ -1,4 +1,5 @@
 import { GatewayError } from './errors';
+import { SERVICE_NAME_PATTERN } from './request';
 import { globToRegExp } from './glob';
 import { isReadOnly, type OperationDefinition, type ServiceDefinition } from './operation';
 
@@ -45,11 +46,13 @@ export function agentScope(grants: readonly string[]): AgentScope {
   const partial = new Map<string, { readOnly: boolean; names: RegExp[] }>();
   for (const grant of grants) {
     const dot = grant.indexOf('.');
+    // A grant that names no valid service grants nothing.
+    const service = dot < 0 ? grant : grant.slice(0, dot);
+    if (!SERVICE_NAME_PATTERN.test(service)) continue;
     if (dot < 0) {
-      whole.add(grant);
+      whole.add(service);
       continue;
     }
-    const service = grant.slice(0, dot);
     const rest = grant.slice(dot + 1);
     const scope = partial.get(service) ?? { readOnly: false, names: [] };
     if (rest === 'readOnly') scope.readOnly = true;
@@ -71,10 +74,9 @@ function scopeKey(scope: AgentScope | undefined): string {
   if (!scope?.services) return '*';
   const parts = [...scope.services].sort().map((service) => {
     const ops = scope.operations?.get(service);
-    if (!ops) return service;
-    return `${service}(${ops.readOnly ? 'readOnly;' : ''}${ops.names.map((re) => re.source).join(';')})`;
+    return ops ? [service, ops.readOnly, ops.names.map((re) => re.source)] : [service];
   });
-  return parts.join(',');
+  return JSON.stringify(parts);
 }
 
 function scopeAllowsService(scope: AgentScope | undefined, service: string): boolean {

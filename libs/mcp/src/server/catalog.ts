@@ -4,6 +4,8 @@ import { toolsFor, type GatewayTool, type ToolTarget } from '../tools';
 
 /** How long a computed tool list is reused when no registration changed. */
 const TOOLS_TTL_MS = 5_000;
+/** At most this many tool lists are kept (one per scope). */
+const MAX_LISTS = 1000;
 
 export interface Tools {
   tools: GatewayTool[];
@@ -26,6 +28,8 @@ export class ToolCatalog {
     const hit = this.cache.get(key);
     if (hit && Date.now() - hit.at < TOOLS_TTL_MS) return hit.tools;
     const tools = this.build(agent);
+    // Scopes come from tokens too, so their number is not bounded: neither is kept past MAX_LISTS.
+    if (this.cache.size >= MAX_LISTS) this.cache.clear();
     this.cache.set(key, { at: Date.now(), tools });
     tools.catch(() => this.cache.delete(key));
     return tools;

@@ -153,13 +153,24 @@ type AllowedOrigins = { any: true } | { any: false; origins: Set<string> };
 
 function allowedOrigins(configured: string[]): AllowedOrigins {
   if (configured.includes('*')) return { any: true };
-  return { any: false, origins: new Set(configured.filter((o) => URL.canParse(o)).map((o) => new URL(o).origin)) };
+  return { any: false, origins: new Set(configured.map(originOf).filter((o): o is string => o !== undefined)) };
+}
+
+/**
+ * An origin as scheme, host and port. Not URL's `origin`: that is "null" for every scheme but
+ * http(s), so one allowed extension origin would allow them all.
+ */
+function originOf(text: string): string | undefined {
+  if (!URL.canParse(text)) return undefined;
+  const u = new URL(text);
+  return u.host === '' ? undefined : `${u.protocol}//${u.host}`;
 }
 
 function originAllowed(origin: string, settings: McpSettings, allowed: AllowedOrigins): boolean {
   if (allowed.any) return true;
   if (settings.loopbackOnly && validateOriginHeader(origin, LOCAL_ORIGINS).ok) return true;
-  return URL.canParse(origin) && allowed.origins.has(new URL(origin).origin);
+  const asked = originOf(origin);
+  return asked !== undefined && allowed.origins.has(asked);
 }
 
 /**
