@@ -102,9 +102,10 @@ export class RequestRecords {
 
   /**
    * Stores the final result and publishes it, once: false when the record had already ended (or is
-   * gone). `owner`: the request's body hash and agent, as its claim wrote them. `dataJson`, when given, is the result's `data` as JSON text (the backend's answer as it
-   * came): it is stored in place of `data` instead of serializing `data` again. The script also takes
-   * the id out of the sweep's index.
+   * gone). `owner`: the request's body hash and agent, as its claim wrote them. `dataJson`, when
+   * given, is the result's `data` as JSON text (the backend's answer as it came): it is stored in
+   * place of `data` instead of serializing `data` again. The script also takes the id out of the
+   * sweep's index.
    */
   async finish(result: MCPResponse, state: FinishArgs['state'], owner: RecordOwner, options: { dataJson?: string } = {}): Promise<boolean> {
     const outcome = await this.scripts.finish({
