@@ -439,10 +439,7 @@ function convert(key: EnvKey, variable: string, raw: string, issues: ConfigIssue
       if (FALSE.has(v.toLowerCase())) return false;
       return bad('must be true or false');
     case 'list':
-      return v
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean);
+      return entriesOf(v, ',');
     case 'apiKeys':
       return parseApiKeys(variable, v, issues);
     case 'toolsets':
@@ -450,51 +447,47 @@ function convert(key: EnvKey, variable: string, raw: string, issues: ConfigIssue
   }
 }
 
+/** A list's entries, trimmed, the empty ones dropped. */
+function entriesOf(raw: string, separator: ',' | '|'): string[] {
+  return raw
+    .split(separator)
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
 /** `name:grant|grant`, comma separated. */
 function parseToolsets(variable: string, raw: string, issues: ConfigIssue[]): Record<string, string[]> {
   const out: Record<string, string[]> = {};
-  raw
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean)
-    .forEach((entry, i) => {
-      const colon = entry.indexOf(':');
-      const grants = entry
-        .slice(colon + 1)
-        .split('|')
-        .map((g) => g.trim())
-        .filter(Boolean);
-      if (colon <= 0 || grants.length === 0) {
-        issues.push({ source: variable, message: `entry ${i + 1} must be name:grant|grant (svc, svc.<operation glob>, svc.readOnly)` });
-        return;
-      }
-      out[entry.slice(0, colon).trim()] = grants;
-    });
+  entriesOf(raw, ',').forEach((entry, i) => {
+    const colon = entry.indexOf(':');
+    const grants = entriesOf(entry.slice(colon + 1), '|');
+    if (colon <= 0 || grants.length === 0) {
+      issues.push({ source: variable, message: `entry ${i + 1} must be name:grant|grant (svc, svc.<operation glob>, svc.readOnly)` });
+      return;
+    }
+    out[entry.slice(0, colon).trim()] = grants;
+  });
   return out;
 }
 
-/** `key:agentId[:grant|grant]` (a grant: `svc`, `svc.<operation glob>`, `svc.readOnly`), comma separated. The key itself never appears in an error. */
+/**
+ * `key:agentId[:grant|grant]` (a grant: `svc`, `svc.<operation glob>`, `svc.readOnly`, `@<toolset>`),
+ * comma separated. The key itself never appears in an error.
+ */
 function parseApiKeys(variable: string, raw: string, issues: ConfigIssue[]): unknown[] {
   const out: unknown[] = [];
-  raw
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean)
-    .forEach((entry, i) => {
-      const parts = entry.split(':');
-      if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]) {
-        issues.push({
-          source: variable,
-          message: `entry ${i + 1} must be key:agentId or key:agentId:grant|grant (svc, svc.<operation glob>, svc.readOnly)`,
-        });
-        return;
-      }
-      const services = parts[2]
-        ?.split('|')
-        .map((s) => s.trim())
-        .filter(Boolean);
-      out.push({ key: parts[0], agentId: parts[1], ...(services && services.length > 0 ? { services } : {}) });
-    });
+  entriesOf(raw, ',').forEach((entry, i) => {
+    const parts = entry.split(':');
+    if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]) {
+      issues.push({
+        source: variable,
+        message: `entry ${i + 1} must be key:agentId or key:agentId:grant|grant (svc, svc.<operation glob>, svc.readOnly)`,
+      });
+      return;
+    }
+    const services = parts[2] === undefined ? undefined : entriesOf(parts[2], '|');
+    out.push({ key: parts[0], agentId: parts[1], ...(services && services.length > 0 ? { services } : {}) });
+  });
   return out;
 }
 
