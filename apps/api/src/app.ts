@@ -71,17 +71,18 @@ export function createApp(deps: ApiDeps): express.Express {
   // Built on the first /mcp request: a gateway used only through POST /mcp/request never loads the
   // MCP SDK. Nothing of it acts before then (its streams, tool cache and tasks start with a request).
   let mcp: McpEndpoint | undefined;
+  const mcpServer = () => (mcp ??= (require('./mcp') as typeof import('./mcp')).mcpEndpoint(deps));
   app.all('/mcp', (req: Request, res: Response, next: NextFunction) => {
-    mcp ??= (require('./mcp') as typeof import('./mcp')).mcpEndpoint(deps);
-    mcp.handle(req, res, { agent: req.agent, correlationId: req.correlationId }).catch(next);
+    mcpServer().handle(req, res, { agent: req.agent, correlationId: req.correlationId }).catch(next);
   });
   // A toolset's own MCP endpoint: the same server, its caller limited to the toolset's operations.
   const toolsets = toolsetScopes(deps.config.toolsets);
   app.all('/mcp/:toolset', (req: Request, res: Response, next: NextFunction) => {
     const toolset = toolsets.get(String(req.params.toolset));
     if (!toolset) return next();
-    mcp ??= (require('./mcp') as typeof import('./mcp')).mcpEndpoint(deps);
-    mcp.handle(req, res, { agent: withinToolset(req.agent, toolset), correlationId: req.correlationId }).catch(next);
+    mcpServer()
+      .handle(req, res, { agent: withinToolset(req.agent, toolset), correlationId: req.correlationId })
+      .catch(next);
   });
   app.locals.closeStreams = () => mcp?.closeStreams();
 

@@ -9,6 +9,7 @@ import {
   isGatewayError,
   type Agent,
   type MCPResponse,
+  type OperationDefinition,
 } from '@mcp-gateway/protocol';
 import type { ServiceConfig } from '@mcp-gateway/config';
 import type { PeekResult } from '@mcp-gateway/resilience';
@@ -134,9 +135,12 @@ export function createSubmitter(deps: ApiDeps): Submit {
         details: { known: registry.names().filter((n) => agentMayUse(s.agent, n)) },
       });
     }
-    const op = await registry.operation(body.service, body.operation).catch(async (err: unknown) => {
+    let op: OperationDefinition;
+    try {
+      op = await registry.operation(body.service, body.operation);
+    } catch (err) {
       throw await onlyCallable(err, s.agent, body.service);
-    });
+    }
     assertAgentMayCall(s.agent, body.service, op);
     const parameters = body.parameters ?? {};
     assertNesting(parameters);

@@ -100,13 +100,3 @@ export function parseRecordText(id: string, text: string): RequestRecord {
   const r = JSON.parse(lines.rest) as Pick<PendingRecord, 'service' | 'acceptedAt' | 'deadline' | 'correlationId'>;
   return { id, state: PENDING_STATE, hash: lines.hash, ...r, ...agent };
 }
-
-/**
- * A result's JSON split after its id, as finish.lua takes it: the head (`{"id":…,`) only goes into the
- * message; the record keeps `{` and the rest.
- */
-export function splitAfterId(json: string, id: string): { head: string; rest: string } {
-  const head = `{"id":${JSON.stringify(id)},`;
-  if (!json.startsWith(head)) throw new Error(`a result's JSON must begin with its id (${head})`);
-  return { head, rest: json.slice(head.length) };
-}

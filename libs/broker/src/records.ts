@@ -8,14 +8,13 @@ import {
   PENDING_STATE,
   recordLines,
   resultJsonOf,
-  splitAfterId,
   ownerLines,
   type PendingFields,
   type RecordOwner,
   type PendingRecord,
   type RequestRecord,
 } from './record-text';
-import { legacyResultJson, resultJson } from './stored-result';
+import { legacyResultJson, resultJsonParts } from './stored-result';
 import { BrokerScripts, type FinishArgs } from './scripts';
 
 export type { EndedRecord, PendingRecord, RequestRecord } from './record-text';
@@ -111,7 +110,7 @@ export class RequestRecords {
     const outcome = await this.scripts.finish({
       id: result.id,
       state,
-      result: splitAfterId(resultJson(result, options.dataJson), result.id),
+      result: resultJsonParts(result, options.dataJson),
       owner: ownerLines(owner),
       ttlSeconds: this.ttlSeconds,
       channel: this.keys.resultsChannel(),
@@ -156,25 +155,25 @@ export class RequestRecords {
     }
   }
 
-  /** Many records in one round trip: undefined for none, null for one that could not be read. */
-  private async many(ids: string[]): Promise<(RequestRecord | undefined | null)[]> {
+  /** Many records' texts in one round trip: undefined for none, null for one that could not be read. */
+  private async texts(ids: string[]): Promise<(string | undefined | null)[]> {
     const pipeline = this.redis.pipeline();
     for (const id of ids) pipeline.get(this.keys.request(id));
     const replies = (await pipeline.exec()) ?? [];
-    return replies.map(([err, text], i) =>
-      err ? null : text === null ? undefined : readable(() => parseRecordText(ids[i]!, text as string)),
-    );
+    return replies.map(([err, text]) => (err ? null : typeof text === 'string' ? text : undefined));
+  }
+
+  /** Many records in one round trip: undefined for none, null for one that could not be read. */
+  private async many(ids: string[]): Promise<(RequestRecord | undefined | null)[]> {
+    return (await this.texts(ids)).map((text, i) => (typeof text === 'string' ? readable(() => parseRecordText(ids[i]!, text)) : text));
   }
 
   /** The results of many ids in one round trip (the waiters' fallback read), without parsing them. */
   async results(ids: string[]): Promise<Map<string, ResultMessage>> {
     const out = new Map<string, ResultMessage>();
     if (ids.length === 0) return out;
-    const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.get(this.keys.request(id));
-    const replies = (await pipeline.exec()) ?? [];
-    replies.forEach(([err, text], i) => {
-      const lines = !err && typeof text === 'string' ? readable(() => recordLines(text)) : null;
+    (await this.texts(ids)).forEach((text, i) => {
+      const lines = text ? readable(() => recordLines(text)) : null;
       if (lines && isEnded(lines.state)) out.set(ids[i]!, ResultMessage.fromJson(ids[i]!, lines.state, resultJsonOf(ids[i]!, lines)));
     });
     return out;

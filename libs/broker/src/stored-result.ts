@@ -6,8 +6,6 @@ import type { MCPResponse, RequestState } from '@mcp-gateway/protocol';
  * own (`correlationId`, `service`), or one `result` field before that.
  */
 export const RESULT_META_FIELDS = ['operation', 'attempts', 'queuedMs', 'processingTime', 'backendStatus', 'completedAt'] as const;
-/** Every field a stored result uses: its body (`data` or `error`, JSON text), its metadata, and `result` (whole JSON, written before this layout). */
-export const RESULT_FIELDS = ['data', 'error', ...RESULT_META_FIELDS, 'result'] as const;
 
 type BodyField = 'data' | 'error';
 
@@ -15,19 +13,27 @@ type MetaField = 'correlationId' | 'service' | (typeof RESULT_META_FIELDS)[numbe
 /** The metadata as the worker has it (numbers), or as the record keeps it (strings; null when absent). */
 type MetaValues = { [K in MetaField]?: string | number | null };
 
-/** The parts of a result's JSON around its body, from its metadata. */
+/** The parts of a result's JSON around its body, from its metadata: its id's, then the rest's. */
 function frame(id: string, status: MCPResponse['status'], bodyField: BodyField | undefined, m: MetaValues) {
   const backendStatus = m.backendStatus == null ? '' : `,"backendStatus":${m.backendStatus}`;
   const meta =
     `{"correlationId":${JSON.stringify(m.correlationId ?? '')},"service":${JSON.stringify(m.service ?? '')},` +
     `"operation":${JSON.stringify(m.operation ?? '')},"attempts":${m.attempts},"queuedMs":${m.queuedMs},` +
     `"processingTime":${m.processingTime}${backendStatus},"completedAt":${JSON.stringify(m.completedAt ?? '')}}`;
-  const head = `{"id":${JSON.stringify(id)},"status":"${status}"`;
-  return { before: bodyField ? `${head},"${bodyField}":` : head, after: `,"metadata":${meta}}` };
+  const statusField = `"status":"${status}"`;
+  return {
+    idHead: `{"id":${JSON.stringify(id)},`,
+    before: bodyField ? `${statusField},"${bodyField}":` : statusField,
+    after: `,"metadata":${meta}}`,
+  };
 }
 
-/** `dataJson`: the success's data as JSON text (the backend's answer as it came), used in place of `data`. */
-export function resultJson(result: MCPResponse, dataJson?: string): string {
+/**
+ * A result's JSON in two parts, as finish.lua takes them: up to and including its id (`{"id":…,`),
+ * which only the message carries, and the rest, which the record keeps. `dataJson`: the success's
+ * data as JSON text (the backend's answer as it came), used in place of `data`.
+ */
+export function resultJsonParts(result: MCPResponse, dataJson?: string): { head: string; rest: string } {
   const m = result.metadata;
   const body: { field: BodyField; json: string } | undefined =
     result.status === 'error'
@@ -37,8 +43,8 @@ export function resultJson(result: MCPResponse, dataJson?: string): string {
         : result.data !== undefined
           ? { field: 'data', json: JSON.stringify(result.data) }
           : undefined;
-  const { before, after } = frame(result.id, result.status, body?.field, m);
-  return `${before}${body ? body.json : ''}${after}`;
+  const { idHead, before, after } = frame(result.id, result.status, body?.field, m);
+  return { head: idHead, rest: `${before}${body ? body.json : ''}${after}` };
 }
 
 /** The JSON of a result stored in the hash layout, from its fields; undefined while the request has none. */
@@ -46,6 +52,6 @@ export function legacyResultJson(id: string, state: RequestState, fields: Record
   if (fields.result) return fields.result;
   if (fields.completedAt == null) return undefined;
   const bodyField: BodyField | undefined = fields.error != null ? 'error' : fields.data != null ? 'data' : undefined;
-  const { before, after } = frame(id, state === 'completed' ? 'success' : 'error', bodyField, fields);
-  return `${before}${bodyField ? fields[bodyField] : ''}${after}`;
+  const { idHead, before, after } = frame(id, state === 'completed' ? 'success' : 'error', bodyField, fields);
+  return `${idHead}${before}${bodyField ? fields[bodyField] : ''}${after}`;
 }
