@@ -3,7 +3,7 @@ import type { GatewayConfig } from '@mcp-gateway/config';
 import type { ParameterValidator } from '@mcp-gateway/backends';
 import type { Broker, ResultWaiter, WorkerPresence } from '@mcp-gateway/broker';
 import type { HealthProber, RegistrationStore, ServiceRegistry } from '@mcp-gateway/registry';
-import type { ResilienceStore } from '@mcp-gateway/resilience';
+import type { AgentQuotas, ResilienceStore } from '@mcp-gateway/resilience';
 import type { Logger, Tracing } from '@mcp-gateway/observability';
 import type { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
 
@@ -23,6 +23,7 @@ export interface ApiDeps {
   validator: ParameterValidator;
   presence: WorkerPresence;
   resilience: ResilienceStore;
+  agentQuotas: AgentQuotas;
   logger: Logger;
   metrics: GatewayMetrics;
   stats: ServiceStats;

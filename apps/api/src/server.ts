@@ -7,7 +7,7 @@ import { ParameterValidator } from '@mcp-gateway/backends';
 import { Broker, ResultWaiter, WorkerPresence, type EndedRequest } from '@mcp-gateway/broker';
 import { HealthProber, RegistrationStore, ServiceRegistry } from '@mcp-gateway/registry';
 import { coalesceWrites, createRedis, finishThenClose } from '@mcp-gateway/redis';
-import { ResilienceStore } from '@mcp-gateway/resilience';
+import { AgentQuotas, ResilienceStore } from '@mcp-gateway/resilience';
 import { logScalars, Tracing, type Logger } from '@mcp-gateway/observability';
 import { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
 import { createApp, serverOptionsFor } from './app';
@@ -85,6 +85,7 @@ export class ApiServer {
       validator: new ParameterValidator(),
       presence: new WorkerPresence(this.redis, broker.keys),
       resilience,
+      agentQuotas: new AgentQuotas(this.redis, config.redis.keyPrefix),
       metrics,
       tracing: options.tracing ?? Tracing.off,
       stats: new ServiceStats(this.redis, config.redis.keyPrefix),

@@ -11,9 +11,17 @@ import {
   type MCPResponse,
   type OperationDefinition,
 } from '@mcp-gateway/protocol';
-import type { ServiceConfig } from '@mcp-gateway/config';
-import type { PeekResult } from '@mcp-gateway/resilience';
-import { requestHash, ResultMessage, type GatewayJobData, type Submission, type SubmissionOutcome, type Submit } from '@mcp-gateway/broker';
+import { agentPolicies, overdueGraceMs, OVERDUE_SWEEP_EVERY_MS, type ServiceConfig } from '@mcp-gateway/config';
+import type { AgentHoldOutcome, PeekResult } from '@mcp-gateway/resilience';
+import {
+  requestHash,
+  ResultMessage,
+  type GatewayJobData,
+  type Placement,
+  type Submission,
+  type SubmissionOutcome,
+  type Submit,
+} from '@mcp-gateway/broker';
 import type { ApiDeps } from './deps';
 
 /** After the deadline, how long a caller still waits for the worker's own TIMEOUT result. */
@@ -54,6 +62,22 @@ function refusal(name: string, service: ServiceConfig, peek: PeekResult, timeout
   }
   return undefined;
 }
+
+/** A request its agent's quota refuses: 429 with when to try again, and whose quota it was. */
+function overQuota(agentId: string, service: string, refused: Extract<AgentHoldOutcome, { held: false }>): GatewayError {
+  const { quota, limit, scope } = refused;
+  const of = scope === 'service' ? ` for service ${service}` : '';
+  const message =
+    limit === 'rate'
+      ? `Agent ${agentId} is over its quota of ${quota.requestsPerMinute} requests per minute${of}`
+      : `Agent ${agentId} already has ${quota.maxInFlight} requests in flight${of}, its most at once`;
+  return new GatewayError('RATE_LIMITED', `${message}; retry in ${Math.max(1, Math.ceil(refused.waitMs / 1000))} s`, {
+    retryAfterMs: refused.waitMs,
+    details: { scope: 'agent', limit, ...(scope === 'service' ? { service } : {}), quota },
+  });
+}
+
+const RANK = { critical: 1, high: 1, normal: 2, low: 3 } as const;
 
 /** The queued job of an accepted request: its deadline counts from now. */
 function jobData(s: Submission, id: string, operation: string, parameters: Record<string, unknown>, timeoutMs: number): GatewayJobData {
@@ -116,6 +140,61 @@ export function createSubmitter(deps: ApiDeps): Submit {
     if (refused) throw refused;
   }
 
+  const policies = agentPolicies(config);
+  // A hold outlives the request: it lapses once the sweep has surely ended it.
+  const holdLapseMs = overdueGraceMs(config.worker.lockMs) + 2 * OVERDUE_SWEEP_EVERY_MS;
+
+  /**
+   * Holds the request against its agent's quotas and places it fairly among the agents' requests to
+   * the service (sent now, in the caller's write); undefined when there is nothing to hold.
+   */
+  function holdForAgent(data: GatewayJobData): Promise<Placement> | undefined {
+    const { agentId, service } = data;
+    if (!agentId) return undefined;
+    const policy = policies(agentId, service);
+    const held = deps.agentQuotas.hold({
+      id: data.id,
+      agentId,
+      service,
+      rank: RANK[data.priority],
+      lapseAt: data.deadline + holdLapseMs,
+      own: policy.own,
+      perService: policy.service,
+      fair: config.fairQueues,
+      weight: policy.weight,
+    });
+    return held?.then((h) => {
+      if (!h.held) throw overQuota(agentId, service, h);
+      return { tier: h.tier, holds: h.holds };
+    });
+  }
+
+  /**
+   * The gate of a new request: the fast-fail check (for a fresh id; a caller's own was checked
+   * before) and its agent's holds, sent together. A hold made for a request the check refuses is
+   * released.
+   */
+  function gateOf(
+    data: GatewayJobData,
+    service: ServiceConfig,
+    timeoutMs: number,
+    fresh: boolean,
+  ): (() => Promise<Placement | void>) | undefined {
+    if (!data.agentId) return fresh ? () => failFast(data.service, service, timeoutMs) : undefined;
+    return async () => {
+      const checked = fresh ? failFast(data.service, service, timeoutMs) : undefined;
+      const held = holdForAgent(data);
+      const [check, placed] = await Promise.allSettled([checked, held]);
+      if (check.status === 'rejected') {
+        if (placed.status === 'fulfilled' && placed.value)
+          await deps.agentQuotas.release(placed.value.holds ?? [], data.id).catch(() => undefined);
+        throw check.reason;
+      }
+      if (placed.status === 'rejected') throw placed.reason;
+      return placed.value;
+    };
+  }
+
   /** An unknown operation's error lists only the operations the caller may call, not every one of the service. */
   async function onlyCallable(err: unknown, agent: Agent | undefined, service: string): Promise<unknown> {
     if (!isGatewayError(err) || err.code !== 'UNKNOWN_OPERATION' || !agent) return err;
@@ -163,7 +242,7 @@ export function createSubmitter(deps: ApiDeps): Submit {
         data,
         requestHash(body.service, op.name, parameters, s.agent?.id),
         { maxAttempts: registry.retryPolicy(body.service).maxAttempts },
-        body.id ? undefined : () => failFast(body.service, service, timeoutMs),
+        gateOf(data, service, timeoutMs, !body.id),
       );
     } catch (err) {
       w?.cancel();

@@ -543,9 +543,10 @@ async function publish(deps: PipelineDeps, d: GatewayJobData, r: PublishInput, b
       completedAt: new Date(r.now).toISOString(),
     },
   };
-  // One write: the breaker record (when a call was made), then the result stored and published. Redis
-  // runs them in that order, so a caller told of a failure finds the breaker already counting it.
-  const [recorded, finished] = inOneWrite(
+  // One write: the breaker record (when a call was made), then the result stored and published, then
+  // the agent's holds released. Redis runs them in that order, so a caller told of a failure finds
+  // the breaker already counting it.
+  const [recorded, finished, released] = inOneWrite(
     deps.redis,
     () =>
       [
@@ -556,12 +557,15 @@ async function publish(deps: PipelineDeps, d: GatewayJobData, r: PublishInput, b
           { hash: d.hash ?? '', agentId: d.agentId },
           { dataJson: r.dataJson },
         ),
+        d.holds && Promise.all(d.holds.map((key) => deps.redis.zrem(key, d.id))),
       ] as const,
   );
   const [, stored] = await Promise.all([
     // Best effort: a breaker that cannot be updated must not turn a backend's answer into an error.
     breaker && recorded?.catch((err: unknown) => breakerNotRecorded(breaker.log, err)),
     finished,
+    // A hold not released lapses by itself after the request's deadline.
+    released?.catch((err: unknown) => deps.logger.warn({ id: d.id, err: String(err) }, "the agent's hold was not released")),
   ]);
   const outcome = r.status === 'success' ? 'success' : (r.error?.code ?? 'INTERNAL_ERROR');
   const totalMs = Math.max(0, r.now - d.acceptedAt);

@@ -9,13 +9,17 @@ import { PENDING_STATE, type PendingRecord } from './record-text';
 
 export type SubmitOutcome = { kind: 'created' } | { kind: 'joined'; state: RequestState; result?: ResultMessage };
 
+/** Where a new request's job goes, as its gate decided: its fair-share tier, and the keys holding it against its agent's quotas. */
+export type Placement = Pick<GatewayJobData, 'tier' | 'holds'>;
+
 /**
- * A check that must pass before a new request is queued (the API's fast-fail): it sends its Redis
- * command, if it needs one, on the broker's client when called (before its first await), and rejects
- * to refuse. It goes in one write with the claim of the id, and applies only when the claim made a
- * new request (a known id joins its request whatever the check says); a refused claim is undone.
+ * A check that must pass before a new request is queued (the API's fast-fail and its agent's quotas):
+ * it sends its Redis commands, if it needs any, on the broker's client when called (before its first
+ * await), and rejects to refuse. It goes in one write with the claim of the id, and applies only when
+ * the claim made a new request (a known id joins its request whatever the check says); a refused
+ * claim is undone, and so are the holds of a check that passed for a request that was not new.
  */
-export type SubmitGate = () => Promise<void>;
+export type SubmitGate = () => Promise<Placement | void>;
 
 export interface QueueCounts {
   waiting: number;
@@ -75,9 +79,10 @@ export class Broker {
    * carries the hash: its worker's finish writes it into the ended record.
    */
   async submit(request: GatewayJobData, hash: string, retry: JobRetryOptions, gate?: SubmitGate): Promise<SubmitOutcome> {
-    const data: GatewayJobData = { ...request, hash };
+    let data: GatewayJobData = { ...request, hash };
     return this.guard(async () => {
-      const claimed = gate ? await this.gatedClaim(data, hash, gate) : await this.claim(data, hash);
+      const { claimed, placed } = gate ? await this.gatedClaim(data, hash, gate) : { claimed: await this.claim(data, hash) };
+      if (placed) data = { ...data, ...placed };
       if (claimed.kind === 'conflict') {
         throw new GatewayError(
           'CONFLICT',
@@ -89,7 +94,7 @@ export class Broker {
         await this.queue(data.service).add(data.operation, data, jobOptions(data, retry));
       } catch (err) {
         // Undo the claim so that a retry with the same id is not joined to a job that does not exist.
-        await this.unclaim(data.id);
+        await Promise.all([this.unclaim(data.id), this.release(data)]);
         throw err;
       }
       return { kind: 'created' };
@@ -131,21 +136,38 @@ export class Broker {
     await this.records.unclaim(id).catch(() => undefined);
   }
 
-  /** The gate's check and the claim in one write; a new claim the check refuses is deleted again. */
-  private async gatedClaim(data: GatewayJobData, hash: string, gate: SubmitGate): Promise<ClaimOutcome> {
+  /**
+   * The gate's check and the claim in one write; a new claim the check refuses is deleted again, and
+   * the holds of a check made for an id that was not new are released.
+   */
+  private async gatedClaim(data: GatewayJobData, hash: string, gate: SubmitGate): Promise<{ claimed: ClaimOutcome; placed?: Placement }> {
     const [check, claim] = inOneWrite(this.redis, () => [gate(), this.claim(data, hash)] as const);
-    // Its outcome is read below only for a new request.
-    check.catch(() => undefined);
-    const claimed = await claim;
-    if (claimed.kind === 'created') {
-      try {
-        await check;
-      } catch (err) {
-        await this.unclaim(data.id);
-        throw err;
-      }
+    const claimed = await claim.catch(async (err: unknown) => {
+      await check.then(
+        (placed) => this.release({ ...data, ...placed }),
+        () => undefined,
+      );
+      throw err;
+    });
+    if (claimed.kind !== 'created') {
+      await check.then(
+        (placed) => this.release({ ...data, ...placed }),
+        () => undefined,
+      );
+      return { claimed };
     }
-    return claimed;
+    try {
+      return { claimed, placed: (await check) ?? undefined };
+    } catch (err) {
+      await this.unclaim(data.id);
+      throw err;
+    }
+  }
+
+  /** Releases the holds of a request that ends or never started (best effort: a hold lapses by itself after its deadline). */
+  private async release(data: Pick<GatewayJobData, 'id' | 'holds'>): Promise<void> {
+    if (!data.holds?.length) return;
+    await Promise.all(data.holds.map((key) => this.redis.zrem(key, data.id))).catch(() => undefined);
   }
 
   async status(id: string): Promise<RequestStatus | undefined> {
@@ -194,6 +216,7 @@ export class Broker {
         if (!again) throw new GatewayError('NOT_FOUND', `No request with id ${id}`);
         throw notCancellable(id, again.state);
       }
+      await this.release({ id, holds: job?.data.holds });
       this.onEnded(endedRequest(rec, result));
       return { ...result, state: 'cancelled' };
     });
@@ -217,6 +240,7 @@ export class Broker {
           if (rec?.state !== PENDING_STATE) continue;
           const result = endedWithError(rec, error, { operation: job.name, attempts: job.attemptsMade }, Date.now());
           if (await this.records.finish(result, 'failed', rec)) {
+            await this.release(job.data);
             ended += 1;
             this.onEnded(endedRequest(rec, result));
           }
@@ -271,7 +295,9 @@ export class Broker {
       { operation: job?.name ?? '', attempts: job?.attemptsMade ?? 0, startedAt: running ? job?.processedOn : undefined },
       now,
     );
-    return (await this.records.finish(result, 'failed', rec)) ? endedRequest(rec, result) : undefined;
+    if (!(await this.records.finish(result, 'failed', rec))) return undefined;
+    await this.release({ id: rec.id, holds: job?.data.holds });
+    return endedRequest(rec, result);
   }
 
   async counts(service: string): Promise<QueueCounts> {

@@ -18,6 +18,10 @@ export interface GatewayJobData {
   /** Epoch ms after which the backend must not be called. */
   deadline: number;
   priority: Priority;
+  /** The agent's fair-share tier in the service when it was queued (see jobOptions). */
+  tier?: number;
+  /** Keys of the sorted sets that hold the request against its agent's quotas: it leaves them when it ends. */
+  holds?: string[];
   /** Added again by a submission that joined a request whose job was gone (see Broker.join): its run reads the record first. */
   rejoined?: boolean;
   /** Set by a run that handed the job back (to wait for admission or a retry): when the first run started. */
@@ -33,12 +37,21 @@ export interface GatewayJobData {
  * goes unprioritized and the rest follow in order. (A standard `normal` job would send three Redis
  * commands fewer, but measured slower: docs/research/bench-costs.md.)
  */
-const PLACEMENT: Record<Priority, { priority: number } | undefined> = {
-  critical: undefined,
-  high: { priority: 1 },
-  normal: { priority: 2 },
-  low: { priority: 3 },
-};
+const RANK: Record<Priority, number | undefined> = { critical: undefined, high: 1, normal: 2, low: 3 };
+
+/** BullMQ's highest priority number. */
+const MAX_PRIORITY = 2_097_152;
+
+/**
+ * Fair queues: a job's tier is how many of its agent's requests it comes after in the service (the
+ * ones held in its priority class or a higher one) ÷ the agent's weight. The agents' first requests
+ * go before their second ones, and so on: round-robin across agents. Within a tier, priority classes
+ * keep their order.
+ */
+function placement(data: GatewayJobData): { priority: number } | undefined {
+  const rank = RANK[data.priority];
+  return rank === undefined ? undefined : { priority: Math.min(MAX_PRIORITY, (data.tier ?? 0) * 3 + rank) };
+}
 
 export interface JobRetryOptions {
   maxAttempts: number;
@@ -53,7 +66,7 @@ export function jobOptions(data: GatewayJobData, retry: JobRetryOptions): JobsOp
     // The result lives in our own record; the BullMQ job is only the unit of work.
     removeOnComplete: true,
     removeOnFail: true,
-    ...PLACEMENT[data.priority],
+    ...placement(data),
   };
 }
 

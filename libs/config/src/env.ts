@@ -169,6 +169,37 @@ export const GATEWAY_ENV: readonly EnvKey[] = [
     example: 'support:users.readOnly|tickets',
   },
   {
+    name: 'MCP_AGENT_RATE_LIMIT_RPM',
+    path: ['agentDefaults', 'requestsPerMinute'],
+    kind: 'number',
+    default: '',
+    meaning: 'Requests per minute each agent may send (unset: no limit); MCP_AGENT_<ID>_RATE_LIMIT_RPM for one agent',
+    example: '600',
+  },
+  {
+    name: 'MCP_AGENT_BURST_LIMIT',
+    path: ['agentDefaults', 'burstLimit'],
+    kind: 'int',
+    default: '',
+    meaning: "Each agent's token bucket capacity (default: 5 s of its rate)",
+    example: '50',
+  },
+  {
+    name: 'MCP_AGENT_MAX_IN_FLIGHT',
+    path: ['agentDefaults', 'maxInFlight'],
+    kind: 'int',
+    default: '',
+    meaning: 'Requests each agent may have queued or running at once (unset: no limit)',
+    example: '100',
+  },
+  {
+    name: 'MCP_FAIR_QUEUES',
+    path: ['fairQueues'],
+    kind: 'bool',
+    default: 'true',
+    meaning: "Share a backed-up service's workers among the agents with work queued (round-robin, MCP_AGENT_<ID>_WEIGHT)",
+  },
+  {
     name: 'MCP_ADMIN_TOKEN',
     path: ['security', 'adminToken'],
     kind: 'string',
@@ -405,7 +436,23 @@ export const SERVICE_ENV: readonly EnvKey[] = [
   },
 ];
 
-/** `user-service` → `USER_SERVICE`. */
+/** Per agent: `MCP_AGENT_<ID>_<NAME>`, `<ID>` its id upper-cased with - as _ (see agentEnvMatch). */
+export const AGENT_ENV: readonly EnvKey[] = [
+  { name: 'RATE_LIMIT_RPM', path: ['requestsPerMinute'], kind: 'number', default: '', meaning: 'Requests per minute the agent may send' },
+  { name: 'BURST_LIMIT', path: ['burstLimit'], kind: 'int', default: '', meaning: "The agent's token bucket capacity" },
+  {
+    name: 'MAX_IN_FLIGHT',
+    path: ['maxInFlight'],
+    kind: 'int',
+    default: '',
+    meaning: 'Requests the agent may have queued or running at once',
+  },
+  { name: 'WEIGHT', path: ['weight'], kind: 'number', default: '1', meaning: "The agent's share of a backed-up service's workers" },
+];
+
+const AGENT_VARIABLE = new RegExp(`^MCP_AGENT_(.+)_(${AGENT_ENV.map((k) => k.name).join('|')})$`);
+
+/** `user-service` → `USER_SERVICE` (an agent id's part of its variables too). */
 export function serviceEnvName(service: string): string {
   return service.toUpperCase().replace(/-/g, '_');
 }
@@ -510,7 +557,7 @@ const present = (env: NodeJS.ProcessEnv, name: string): string | undefined => {
  * Reads every variable of the tables. Unset or empty variables leave the file's or the schema's
  * value alone. Throws ConfigError, naming each bad variable, when a value cannot be converted.
  */
-export function loadEnvConfig(env: NodeJS.ProcessEnv, fileServices: readonly string[] = []): EnvLoad {
+export function loadEnvConfig(env: NodeJS.ProcessEnv, fileServices: readonly string[] = [], fileAgents: readonly string[] = []): EnvLoad {
   const input: Record<string, unknown> = {};
   const origins = new Map<string, string>();
   const issues: ConfigIssue[] = [];
@@ -573,6 +620,15 @@ export function loadEnvConfig(env: NodeJS.ProcessEnv, fileServices: readonly str
     }
     for (const key of set) take(key, `MCP_SERVICE_${envName}_${key.name}`, ['services', names[0]!]);
   }
+  // An agent's variables go to the file's agent of that name, else to an agent named as written
+  // (`MCP_AGENT_PLANNER_BOT_*`: PLANNER_BOT); an agent's quota is looked up by that name (agentQuotas).
+  const fileAgentByEnvName = new Map(fileAgents.map((id) => [serviceEnvName(id), id]));
+  for (const variable of Object.keys(env).sort()) {
+    const m = AGENT_VARIABLE.exec(variable);
+    if (!m) continue;
+    const key = AGENT_ENV.find((k) => k.name === m[2])!;
+    take(key, variable, ['agents', fileAgentByEnvName.get(m[1]!) ?? m[1]!]);
+  }
   if (issues.length > 0) throw new ConfigError(issues);
   return { input, origins };
 }
@@ -595,5 +651,7 @@ export function renderEnvExample(): string {
   out.push('# MCP_SERVICES=users,order-service\n\n');
   out.push('# Per service (MCP_SERVICE_<NAME>_...):\n');
   for (const k of SERVICE_ENV) out.push(line(k, `MCP_SERVICE_<NAME>_${k.name}`));
+  out.push('\n# Per agent (MCP_AGENT_<ID>_...; ID is the agent id upper-cased with - turned into _):\n');
+  for (const k of AGENT_ENV) out.push(line(k, `MCP_AGENT_<ID>_${k.name}`));
   return out.join('');
 }

@@ -76,7 +76,8 @@ function sourceNamer(origins: Map<string, string>, file?: { name: string; conten
 /** `base` with the variables of `env` over it, key by key; errors name the variable or the file key. */
 function withEnvOver(base: Plain, env: NodeJS.ProcessEnv, file?: string): GatewayConfig {
   const fileServices = isPlain(base.services) ? Object.keys(base.services) : [];
-  const { input, origins } = loadEnvConfig(env, fileServices);
+  const fileAgents = isPlain(base.agents) ? Object.keys(base.agents) : [];
+  const { input, origins } = loadEnvConfig(env, fileServices, fileAgents);
   return parse(deepMerge(base, input), sourceNamer(origins, file === undefined ? undefined : { name: file, content: base }));
 }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { serviceEnvName } from './env';
 import { OperationDefinitionSchema, SERVICE_NAME_PATTERN } from '@mcp-gateway/protocol';
 
 /**
@@ -174,10 +175,13 @@ export const TOOLSET_NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 /** Paths under /mcp that are the gateway's own, not toolsets. */
 export const RESERVED_MCP_PATHS = ['request', 'requests', 'services', 'health', 'agents', 'dead-letters'];
 
+/** An agent id as inbound auth gives it (an API key's agentId, a JWT's sub). */
+const agentId = z.string().min(1).max(128);
+
 export const ApiKeySchema = z
   .object({
     key: z.string().min(8, 'must be at least 8 characters'),
-    agentId: z.string().min(1).max(128),
+    agentId,
     services: z
       .array(z.string().min(1))
       .optional()
@@ -185,6 +189,36 @@ export const ApiKeySchema = z
   })
   .strict();
 export type ApiKeyConfig = z.output<typeof ApiKeySchema>;
+
+/** An agent's quota, shared by every replica; a limit left unset is no limit. */
+export const AgentQuotaSchema = z
+  .object({
+    requestsPerMinute: z.number().positive().max(6_000_000).optional().describe('Requests the agent may send per minute (token refill)'),
+    burstLimit: z
+      .number()
+      .int()
+      .positive()
+      .max(1_000_000)
+      .optional()
+      .describe('Token bucket capacity; default: 5 s of requestsPerMinute (at least 1)'),
+    maxInFlight: z.number().int().positive().max(1_000_000).optional().describe('Requests the agent may have queued or running at once'),
+  })
+  .strict();
+export type AgentQuota = z.output<typeof AgentQuotaSchema>;
+
+export const AgentConfigSchema = AgentQuotaSchema.extend({
+  weight: z
+    .number()
+    .positive()
+    .max(1000)
+    .optional()
+    .describe("The agent's share of a backed-up service's workers against other agents' (default 1)"),
+  services: z
+    .record(z.string().regex(SERVICE_NAME_PATTERN, 'service names are letters, digits, _ and -'), AgentQuotaSchema)
+    .optional()
+    .describe("Quotas of the agent's use of one service, besides its own"),
+}).strict();
+export type AgentConfig = z.output<typeof AgentConfigSchema>;
 
 export const GatewayConfigSchema = z
   .object({
@@ -244,6 +278,12 @@ export const GatewayConfigSchema = z
       )
       .default({})
       .describe('Named sets of operations (grants as in API keys), each served at /mcp/<name> and bindable to a key as @<name>'),
+    agentDefaults: AgentQuotaSchema.default({}).describe('The quota of every agent that has none of its own'),
+    agents: z.record(agentId, AgentConfigSchema).default({}).describe('Quotas and fair-queue weights per agent id'),
+    fairQueues: z
+      .boolean()
+      .default(true)
+      .describe("Share a backed-up service's workers among the agents that have work queued (round-robin, by weight)"),
     security: z
       .object({
         apiKeys: z.array(ApiKeySchema).default([]),
@@ -342,6 +382,17 @@ export const GatewayConfigSchema = z
             message: `names unknown toolset ${grant.slice(1)}`,
           });
       }
+    }
+    const byEnvName = new Map<string, string>();
+    for (const id of Object.keys(cfg.agents)) {
+      const other = byEnvName.get(serviceEnvName(id));
+      if (other !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['agents', id],
+          message: `maps to the same MCP_AGENT_${serviceEnvName(id)}_* variables as ${other}`,
+        });
+      byEnvName.set(serviceEnvName(id), id);
     }
     for (const name of cfg.worker.services ?? []) {
       if (!cfg.services[name]) ctx.addIssue({ code: 'custom', path: ['worker', 'services'], message: `names unknown service ${name}` });

@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
+  agentPolicies,
   assertSafeToServe,
   ConfigError,
   effectiveRetryPolicy,
@@ -418,5 +419,66 @@ describe('the environment a process runs in', () => {
     expect(GatewayConfigManager.load({ NODE_ENV: 'development' }, { defaultEnvironment: 'production' }).environment).toBe('development');
     expect(GatewayConfigManager.load({ MCP_ENVIRONMENT: 'test' }, { defaultEnvironment: 'production' }).environment).toBe('test');
     expect(GatewayConfigManager.load({}).environment).toBe('development');
+  });
+});
+
+describe('agent quotas and fair-queue weights', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'mcp-agents-'));
+
+  it('reads defaults for every agent and MCP_AGENT_<ID>_* for one, found by its id upper-cased with - as _', () => {
+    const cfg = GatewayConfigManager.fromEnv({
+      MCP_AGENT_RATE_LIMIT_RPM: '120',
+      MCP_AGENT_MAX_IN_FLIGHT: '20',
+      MCP_AGENT_PLANNER_BOT_RATE_LIMIT_RPM: '30',
+      MCP_AGENT_PLANNER_BOT_BURST_LIMIT: '4',
+      MCP_AGENT_PLANNER_BOT_WEIGHT: '2.5',
+      MCP_FAIR_QUEUES: 'false',
+    });
+    expect(cfg.agentDefaults).toEqual({ requestsPerMinute: 120, maxInFlight: 20 });
+    expect(cfg.fairQueues).toBe(false);
+    const policy = agentPolicies(cfg);
+    // planner-bot: its own rate and burst over the defaults; the default cap on requests in flight.
+    expect(policy('planner-bot', 'users')).toEqual({
+      own: { requestsPerMinute: 30, burstLimit: 4, maxInFlight: 20 },
+      service: undefined,
+      weight: 2.5,
+    });
+    // Any other agent: the defaults, a burst of 5 s of its rate.
+    expect(policy('someone', 'users')).toEqual({
+      own: { requestsPerMinute: 120, burstLimit: 10, maxInFlight: 20 },
+      service: undefined,
+      weight: 1,
+    });
+    // No default set: no quota.
+    expect(agentPolicies(GatewayConfigManager.fromEnv({}))('someone', 'users')).toEqual({ own: undefined, service: undefined, weight: 1 });
+  });
+
+  it("takes an agent's quota per service from the file, and its variables over the file's", () => {
+    const file = path.join(dir, 'agents.yaml');
+    writeFileSync(
+      file,
+      ['agents:', '  planner-bot:', '    maxInFlight: 50', '    weight: 1', '    services:', '      users: { requestsPerMinute: 60 }'].join(
+        '\n',
+      ),
+    );
+    const cfg = GatewayConfigManager.load({ MCP_GATEWAY_CONFIG: file, MCP_AGENT_PLANNER_BOT_WEIGHT: '3' });
+    expect(cfg.agents).toEqual({ 'planner-bot': { maxInFlight: 50, weight: 3, services: { users: { requestsPerMinute: 60 } } } });
+    const policy = agentPolicies(cfg);
+    expect(policy('planner-bot', 'users')).toEqual({
+      own: { requestsPerMinute: undefined, burstLimit: undefined, maxInFlight: 50 },
+      service: { requestsPerMinute: 60, burstLimit: 5, maxInFlight: undefined },
+      weight: 3,
+    });
+    expect(policy('planner-bot', 'billing').service).toBeUndefined();
+  });
+
+  it('names the variable of a bad value, and refuses two agents of the file that one variable name would mean', () => {
+    expect(() => GatewayConfigManager.fromEnv({ MCP_AGENT_BOT_MAX_IN_FLIGHT: 'many' })).toThrow(
+      /MCP_AGENT_BOT_MAX_IN_FLIGHT.*whole number/,
+    );
+    expect(() => GatewayConfigManager.fromEnv({ MCP_AGENT_BOT_WEIGHT: '0' })).toThrow(/MCP_AGENT_BOT_WEIGHT/);
+    expect(() => GatewayConfigManager.fromObject({ agents: { 'a-b': { weight: 2 }, a_b: { weight: 1 } } })).toThrow(
+      /maps to the same MCP_AGENT_A_B_\* variables as a-b/,
+    );
   });
 });

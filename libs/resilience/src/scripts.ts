@@ -121,9 +121,55 @@ export function decodeRecord(reply: unknown): RecordResult {
   return { before, after, failures };
 }
 
+/** agent.lua's verdict, its reply's first element (its header lists the same names). */
+export const AgentVerdict = { Held: 1, RateLimited: 2, InFlightCap: 3 } as const;
+
+export interface AgentHoldArgs {
+  id: string;
+  bucket: string;
+  /** The hold sets; the request goes in `sets[set - 1]`. */
+  sets: readonly string[];
+  set: number;
+  /** 0: no rate limit. */
+  capacity: number;
+  refillPerMs: number;
+  /** 0: no cap. */
+  maxInFlight: number;
+  /** When the hold lapses (ms). */
+  lapseAt: number;
+  now?: number;
+}
+
+export type AgentHoldReply =
+  /** `tier`: the agent's holds in the sets up to the request's own, before it. */
+  | { verdict: 'held'; tier: number; inFlight: number }
+  | { verdict: 'rate_limited'; waitMs: number; inFlight: number }
+  | { verdict: 'in_flight_cap'; inFlight: number };
+
+function agentHoldArgs(a: AgentHoldArgs): ScriptArgs {
+  const argv = [a.id, a.capacity, a.refillPerMs, a.maxInFlight, Math.ceil(a.lapseAt), clock(a.now), a.set];
+  return [1 + a.sets.length, a.bucket, ...a.sets, ...argv];
+}
+
+export function decodeAgentHold(reply: unknown): AgentHoldReply {
+  const [verdict, n, inFlight] = reply as [number, number, number];
+  switch (verdict) {
+    case AgentVerdict.Held:
+      return { verdict: 'held', tier: n, inFlight };
+    case AgentVerdict.RateLimited:
+      return { verdict: 'rate_limited', waitMs: n, inFlight };
+    case AgentVerdict.InFlightCap:
+      return { verdict: 'in_flight_cap', inFlight };
+    default:
+      throw new Error(`agent.lua answered verdict ${JSON.stringify(verdict)}, which is none of its verdicts`);
+  }
+}
+
 interface ResilienceCommands {
   mcpAdmit(...args: ScriptArgs): Promise<unknown>;
   mcpRecord(...args: ScriptArgs): Promise<unknown>;
+  /** Its first argument is the number of keys. */
+  mcpAgentHold(...args: ScriptArgs): Promise<unknown>;
 }
 
 /**
@@ -137,6 +183,7 @@ export class ResilienceScripts {
     if (!(redis as Partial<ResilienceCommands>).mcpAdmit) {
       redis.defineCommand('mcpAdmit', { numberOfKeys: 3, lua: lua('admit') });
       redis.defineCommand('mcpRecord', { numberOfKeys: 2, lua: lua('record') });
+      redis.defineCommand('mcpAgentHold', { lua: lua('agent') });
     }
     this.redis = redis as Redis & ResilienceCommands;
   }
@@ -147,5 +194,9 @@ export class ResilienceScripts {
 
   record(keys: ServiceKeys, a: RecordArgs): Promise<RecordResult> {
     return this.redis.mcpRecord(...recordArgs(keys, a)).then(decodeRecord);
+  }
+
+  agentHold(a: AgentHoldArgs): Promise<AgentHoldReply> {
+    return this.redis.mcpAgentHold(...agentHoldArgs(a)).then(decodeAgentHold);
   }
 }

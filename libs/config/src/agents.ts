@@ -1,0 +1,55 @@
+import { serviceEnvName } from './env';
+import type { AgentConfig, AgentQuota, GatewayConfig } from './schema';
+
+/** A quota with its defaults applied; undefined fields are no limit. */
+export interface AgentLimits {
+  requestsPerMinute?: number;
+  /** Set whenever requestsPerMinute is. */
+  burstLimit?: number;
+  maxInFlight?: number;
+}
+
+/** What holds one agent's requests to one service. */
+export interface AgentPolicy {
+  /** The agent's own quota, over every service; undefined: none. */
+  own?: AgentLimits;
+  /** Its quota for this service; undefined: none. */
+  service?: AgentLimits;
+  /** Its share of a backed-up service's workers. */
+  weight: number;
+}
+
+/** A bucket with no burst set holds 5 s of its rate, at least one token. */
+function limits(q: AgentQuota): AgentLimits | undefined {
+  if (q.requestsPerMinute === undefined && q.maxInFlight === undefined) return undefined;
+  const burstLimit = q.requestsPerMinute === undefined ? undefined : (q.burstLimit ?? Math.max(1, Math.ceil(q.requestsPerMinute / 12)));
+  return { requestsPerMinute: q.requestsPerMinute, burstLimit, maxInFlight: q.maxInFlight };
+}
+
+/**
+ * The policy of an agent's requests to a service: its own settings (found by id as its variables name
+ * it, upper-cased with - as _, so MCP_AGENT_PLANNER_BOT_* applies to `planner-bot`) over the defaults
+ * of every agent. Answers the same object for the same agent and service.
+ */
+export function agentPolicies(cfg: Pick<GatewayConfig, 'agents' | 'agentDefaults'>): (agentId: string, service: string) => AgentPolicy {
+  const byEnvName = new Map<string, AgentConfig>();
+  for (const [id, agent] of Object.entries(cfg.agents)) byEnvName.set(serviceEnvName(id), agent);
+  const cache = new Map<string, AgentPolicy>();
+  return (agentId, service) => {
+    const key = `${service}\n${agentId}`;
+    let policy = cache.get(key);
+    if (!policy) {
+      const own = byEnvName.get(serviceEnvName(agentId));
+      const { services, weight, ...quota } = own ?? {};
+      policy = {
+        own: limits({ ...cfg.agentDefaults, ...quota }),
+        service: services?.[service] && limits(services[service]),
+        weight: weight ?? 1,
+      };
+      // Bounded: agent ids from JWTs are not.
+      if (cache.size >= 10_000) cache.clear();
+      cache.set(key, policy);
+    }
+    return policy;
+  };
+}

@@ -1,0 +1,124 @@
+import type Redis from 'ioredis';
+import { agentKeys, agentServiceKeys } from './keys';
+import { ResilienceScripts, type AgentHoldReply } from './scripts';
+
+/** One quota (structurally the config's AgentLimits); an unset field is no limit. */
+export interface AgentQuotaLimits {
+  requestsPerMinute?: number;
+  burstLimit?: number;
+  maxInFlight?: number;
+}
+
+export interface AgentHoldRequest {
+  id: string;
+  agentId: string;
+  service: string;
+  /** The request's priority class: 1 high, 2 normal, 3 low. */
+  rank: 1 | 2 | 3;
+  /** When its holds lapse if never released (ms): after the request has surely ended. */
+  lapseAt: number;
+  /** The agent's own quota, over every service. */
+  own?: AgentQuotaLimits;
+  /** Its quota for this service. */
+  perService?: AgentQuotaLimits;
+  /** Place the request by the agent's share of the service (its fair-share tier). */
+  fair: boolean;
+  /** The agent's share against other agents' (tiers are its held requests ÷ weight). */
+  weight: number;
+  /** Test clock (ms); default Redis TIME. */
+  now?: number;
+}
+
+export type AgentHoldOutcome =
+  /** `holds`: the keys the request is held in, to release when it ends. */
+  | { held: true; tier: number; holds: string[] }
+  | {
+      held: false;
+      /** Whose quota: the agent's own, or its quota for this service. */
+      scope: 'agent' | 'service';
+      limit: 'rate' | 'inFlight';
+      /** When to try again (ms). */
+      waitMs: number;
+      quota: AgentQuotaLimits;
+    };
+
+/** How long to wait before retrying a request refused for the agent's requests in flight. */
+const IN_FLIGHT_RETRY_MS = 1000;
+
+/**
+ * Per-agent quotas and fair-share placement, shared by every replica: a request is held (counted
+ * against the agent's rate and requests in flight) from its acceptance until it ends. One script
+ * call in the agent's slot for its own quota, one in the service's slot for its quota there and
+ * its tier; both sent at once, in the caller's write.
+ */
+export class AgentQuotas {
+  private readonly scripts: ResilienceScripts;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {
+    this.scripts = new ResilienceScripts(redis);
+  }
+
+  /** Sends the holds a request needs now (before its first await); undefined when it needs none. */
+  hold(r: AgentHoldRequest): Promise<AgentHoldOutcome> | undefined {
+    const own = r.own && this.holdIn(r, agentKeys(this.prefix, r.agentId), 1, r.own);
+    const service =
+      r.perService || r.fair ? this.holdIn(r, agentServiceKeys(this.prefix, r.service, r.agentId), r.rank, r.perService ?? {}) : undefined;
+    if (!own && !service) return undefined;
+    return this.settle(r, own, service);
+  }
+
+  /** Ends a request's holds. */
+  release(holds: readonly string[], id: string): Promise<unknown> {
+    return Promise.all(holds.map((key) => this.redis.zrem(key, id)));
+  }
+
+  private holdIn(r: AgentHoldRequest, keys: { bucket: string; held: string[] }, set: number, q: AgentQuotaLimits) {
+    const reply = this.scripts.agentHold({
+      id: r.id,
+      bucket: keys.bucket,
+      sets: keys.held,
+      set,
+      capacity: q.requestsPerMinute ? (q.burstLimit ?? 1) : 0,
+      refillPerMs: (q.requestsPerMinute ?? 0) / 60_000,
+      maxInFlight: q.maxInFlight ?? 0,
+      lapseAt: r.lapseAt,
+      now: r.now,
+    });
+    return { reply, key: keys.held[set - 1]!, quota: q };
+  }
+
+  private async settle(
+    r: AgentHoldRequest,
+    own: ReturnType<AgentQuotas['holdIn']> | undefined,
+    service: ReturnType<AgentQuotas['holdIn']> | undefined,
+  ): Promise<AgentHoldOutcome> {
+    const [o, s] = await Promise.allSettled([own?.reply, service?.reply]);
+    const heldIn: string[] = [];
+    if (o.status === 'fulfilled' && o.value?.verdict === 'held') heldIn.push(own!.key);
+    if (s.status === 'fulfilled' && s.value?.verdict === 'held') heldIn.push(service!.key);
+    const refused = refusal(o, 'agent', own?.quota) ?? refusal(s, 'service', service?.quota);
+    const failed = [o, s].find((x): x is PromiseRejectedResult => x.status === 'rejected');
+    if (refused || failed) {
+      // Held in one and refused (or unanswered) by the other: not held at all.
+      await this.release(heldIn, r.id).catch(() => undefined);
+      if (refused) return refused;
+      throw failed!.reason;
+    }
+    const raw = s.status === 'fulfilled' && s.value?.verdict === 'held' ? s.value.tier : 0;
+    return { held: true, tier: r.fair ? Math.floor(raw / r.weight) : 0, holds: heldIn };
+  }
+}
+
+function refusal(
+  x: PromiseSettledResult<AgentHoldReply | undefined>,
+  scope: 'agent' | 'service',
+  quota: AgentQuotaLimits | undefined,
+): Extract<AgentHoldOutcome, { held: false }> | undefined {
+  if (x.status !== 'fulfilled' || !x.value || x.value.verdict === 'held') return undefined;
+  const v = x.value;
+  const rate = v.verdict === 'rate_limited';
+  return { held: false, scope, limit: rate ? 'rate' : 'inFlight', waitMs: rate ? v.waitMs : IN_FLIGHT_RETRY_MS, quota: quota ?? {} };
+}

@@ -1,0 +1,102 @@
+import Redis from 'ioredis';
+import { AgentQuotas, agentKeys, agentServiceKeys, type AgentHoldRequest } from '@mcp-gateway/resilience';
+import { testRedisUrl, uniquePrefix } from '@mcp-gateway/testing';
+
+let redis: Redis;
+let prefix: string;
+let quotas: AgentQuotas;
+const t0 = 5_000_000;
+
+beforeEach(() => {
+  redis = new Redis(testRedisUrl());
+  prefix = uniquePrefix('agents');
+  quotas = new AgentQuotas(redis, prefix);
+});
+afterEach(() => redis.disconnect());
+
+const request = (id: string, over: Partial<AgentHoldRequest> = {}): AgentHoldRequest => ({
+  id,
+  agentId: 'planner',
+  service: 'users',
+  rank: 2,
+  lapseAt: t0 + 60_000,
+  fair: false,
+  weight: 1,
+  now: t0,
+  ...over,
+});
+
+describe('agent quotas', () => {
+  it('holds nothing, and sends nothing, for an agent with no quota when fair queues are off', () => {
+    expect(quotas.hold(request('a'))).toBeUndefined();
+  });
+
+  it("lets an agent's burst through, then refuses with the wait until its next token", async () => {
+    const own = { requestsPerMinute: 60, burstLimit: 3 }; // one token a second
+    const verdicts = [];
+    for (let i = 0; i < 4; i++) verdicts.push(await quotas.hold(request(`r${i}`, { own })));
+    expect(verdicts.slice(0, 3).map((v) => v?.held)).toEqual([true, true, true]);
+    expect(verdicts[3]).toEqual({ held: false, scope: 'agent', limit: 'rate', waitMs: 1000, quota: own });
+    expect(await quotas.hold(request('r4', { own, now: t0 + 999 }))).toMatchObject({ held: false, waitMs: 1 });
+    expect(await quotas.hold(request('r4', { own, now: t0 + 1000 }))).toMatchObject({ held: true });
+    // Another agent has its own bucket.
+    expect(await quotas.hold(request('x', { own, agentId: 'other' }))).toMatchObject({ held: true });
+  });
+
+  it('caps requests in flight until one is released, or its hold lapses', async () => {
+    const own = { maxInFlight: 2 };
+    const a = await quotas.hold(request('a', { own }));
+    const b = await quotas.hold(request('b', { own, lapseAt: t0 + 1000 }));
+    expect(a).toEqual({ held: true, tier: 0, holds: [agentKeys(prefix, 'planner').held[0]] });
+    expect(b).toMatchObject({ held: true });
+    expect(await quotas.hold(request('c', { own }))).toEqual({ held: false, scope: 'agent', limit: 'inFlight', waitMs: 1000, quota: own });
+    await quotas.release(a?.held ? a.holds : [], 'a');
+    expect(await quotas.hold(request('c', { own }))).toMatchObject({ held: true });
+    expect(await quotas.hold(request('d', { own }))).toMatchObject({ held: false, limit: 'inFlight' });
+    // b's hold lapses: a release that never came frees its slot then.
+    expect(await quotas.hold(request('d', { own, now: t0 + 1001 }))).toMatchObject({ held: true });
+  });
+
+  it("holds a request in both the agent's own quota and its quota for the service, and releases one refused by either", async () => {
+    const own = { maxInFlight: 10 };
+    const perService = { maxInFlight: 1 };
+    const first = await quotas.hold(request('a', { own, perService }));
+    expect(first).toEqual({
+      held: true,
+      tier: 0,
+      holds: [agentKeys(prefix, 'planner').held[0], agentServiceKeys(prefix, 'users', 'planner').held[1]],
+    });
+    expect(await quotas.hold(request('b', { own, perService }))).toMatchObject({ held: false, scope: 'service', limit: 'inFlight' });
+    // b was held in the agent's own set, then let go: only a is held there.
+    expect(await redis.zrange(agentKeys(prefix, 'planner').held[0]!, 0, -1)).toEqual(['a']);
+    // Another service is not capped.
+    expect(await quotas.hold(request('c', { own, perService: undefined, service: 'billing', fair: true }))).toMatchObject({ held: true });
+  });
+
+  it("gives each request its fair-share tier: the agent's requests held before it in its class or a higher one, over its weight", async () => {
+    const tiers = async (agentId: string, ranks: (1 | 2 | 3)[], weight = 1) => {
+      const out: number[] = [];
+      for (const [i, rank] of ranks.entries()) {
+        const h = await quotas.hold(request(`${agentId}-${i}-${rank}`, { agentId, rank, fair: true, weight }));
+        out.push(h?.held ? h.tier : -1);
+      }
+      return out;
+    };
+    expect(await tiers('flood', [2, 2, 2, 2])).toEqual([0, 1, 2, 3]);
+    // A high request of the same agent comes after its high ones only; a low one after all of them.
+    expect(await tiers('flood', [1, 3])).toEqual([0, 5]);
+    // Another agent starts at tier 0; a weight of 2 puts two requests in each tier.
+    expect(await tiers('steady', [2, 2, 2])).toEqual([0, 1, 2]);
+    expect(await tiers('heavy', [2, 2, 2, 2, 2], 2)).toEqual([0, 0, 1, 1, 2]);
+  });
+
+  it('keeps its keys only while they hold something', async () => {
+    await quotas.hold(request('a', { own: { requestsPerMinute: 600, maxInFlight: 5 }, lapseAt: t0 + 10_000 }));
+    const k = agentKeys(prefix, 'planner');
+    const setTtl = await redis.pttl(k.held[0]!);
+    expect(setTtl).toBeGreaterThan(0);
+    // Lives until the hold's lapse (measured from the script's test clock, so only bounded here).
+    expect(setTtl).toBeLessThanOrEqual(11_000);
+    expect(await redis.pttl(k.bucket)).toBeGreaterThan(0);
+  });
+});
