@@ -331,7 +331,9 @@ async function main() {
     { ...gwEnv, PORT: String(pApi) },
     { ready: isReady('api ready'), log, args },
   );
-  const body = JSON.stringify({ service: 'bench', operation: 'echo', parameters: { item: 42 } });
+  // BENCH_AGENT=1: the gateway's requests name an agent (fair queues and its holds apply); the bare design's body is the same.
+  const agent = process.env.BENCH_AGENT === '1' ? { metadata: { agentId: 'bench-agent' } } : {};
+  const body = JSON.stringify({ service: 'bench', operation: 'echo', parameters: { item: 42 }, ...agent });
   const rows = [];
   // Warm-up, so no scenario pays for JIT and connection set-up.
   if (!WAITERS_FRESH) await cannon({ url: `http://127.0.0.1:${pApi}/mcp/request`, body, duration: 2 });

@@ -472,6 +472,50 @@ describe('agent quotas and fair-queue weights', () => {
     expect(policy('planner-bot', 'billing').service).toBeUndefined();
   });
 
+  it("takes the operating guide's three agents as written, and its environment-only form to the same quotas", () => {
+    const guide = readFileSync(path.join(__dirname, '../../../docs/operating.md'), 'utf8');
+    const section = guide.slice(guide.indexOf('Three agents in a config file'));
+    const yaml = /```yaml\n([\s\S]+?)```/.exec(section)![1]!;
+    const file = path.join(dir, 'three-agents.yaml');
+    writeFileSync(file, yaml);
+    const keys = /`MCP_GATEWAY_API_KEYS=([^`]+)`/.exec(section)![1]!.replace(/<(\w+) key>/g, (_, who: string) => `${who}-key-0123456789`);
+    const cfg = GatewayConfigManager.load({
+      MCP_GATEWAY_CONFIG: file,
+      MCP_GATEWAY_API_KEYS: keys,
+      MCP_ADMIN_TOKEN: 'admin-token-0123456789',
+    });
+    expect(cfg.security.apiKeys.map((k) => [k.agentId, k.services])).toEqual([
+      ['planner', undefined],
+      ['support-bot', ['@support']],
+      ['nightly-batch', ['github.readOnly']],
+    ]);
+    const fromFile = agentPolicies(cfg);
+    expect(fromFile('planner', 'github')).toEqual({
+      own: { requestsPerMinute: 300, burstLimit: 60, maxInFlight: 50 },
+      service: { requestsPerMinute: undefined, burstLimit: undefined, maxInFlight: 5 },
+      weight: 1,
+    });
+    expect(fromFile('support-bot', 'users')).toEqual({
+      own: { requestsPerMinute: 120, burstLimit: 10, maxInFlight: 20 },
+      service: undefined,
+      weight: 2,
+    });
+    expect(fromFile('nightly-batch', 'github').weight).toBe(0.1);
+    // The environment-only form: every variable the guide lists, giving the same quotas (per service excepted).
+    const variables = Object.fromEntries(
+      [...section.slice(section.indexOf('by environment alone')).matchAll(/`(MCP_AGENT_\w+)=([\d.]+)`/g)].map((m) => [m[1]!, m[2]!]),
+    );
+    expect(Object.keys(variables)).toHaveLength(8);
+    const fromEnv = agentPolicies(GatewayConfigManager.fromEnv(variables));
+    for (const [agent, service] of [
+      ['planner', 'users'],
+      ['support-bot', 'users'],
+      ['nightly-batch', 'github'],
+      ['someone-else', 'users'],
+    ] as const)
+      expect(fromEnv(agent, service)).toEqual({ ...fromFile(agent, service), service: undefined });
+  });
+
   it('names the variable of a bad value, and refuses two agents of the file that one variable name would mean', () => {
     expect(() => GatewayConfigManager.fromEnv({ MCP_AGENT_BOT_MAX_IN_FLIGHT: 'many' })).toThrow(
       /MCP_AGENT_BOT_MAX_IN_FLIGHT.*whole number/,

@@ -16,13 +16,16 @@ export const REQUEST_ID_PATTERN = /^(?!\d+$)[A-Za-z0-9_.-]{1,128}$/;
 /** Printable ASCII only: these values are echoed in headers, so no CR/LF can get through. */
 const HEADER_SAFE = /^[\x21-\x7e]{1,128}$/;
 
+/** The longest deadline a request may have (ms). */
+export const MAX_TIMEOUT_MS = 3_600_000;
+
 export const PRIORITIES = ['low', 'normal', 'high', 'critical'] as const;
 export type Priority = (typeof PRIORITIES)[number];
 
 export const RequestMetadataSchema = z
   .object({
     correlationId: z.string().regex(HEADER_SAFE, 'must be 1-128 printable ASCII characters without spaces').optional(),
-    timeout: z.number().int().positive().max(3_600_000).optional().describe('Deadline in ms from acceptance'),
+    timeout: z.number().int().positive().max(MAX_TIMEOUT_MS).optional().describe('Deadline in ms from acceptance'),
     priority: z.enum(PRIORITIES).optional(),
     agentId: z.string().min(1).max(128).optional(),
   })

@@ -15,8 +15,10 @@ export interface AgentHoldRequest {
   service: string;
   /** The request's priority class: 1 high, 2 normal, 3 low. */
   rank: 1 | 2 | 3;
-  /** When its holds lapse if never released (ms): after the request has surely ended. */
+  /** When its holds lapse if never released (ms, this process's clock): after the request has surely ended. */
   lapseAt: number;
+  /** Longest a hold can be: how long a hold set lives after its latest hold (ms). */
+  longestHoldMs: number;
   /** The agent's own quota, over every service. */
   own?: AgentQuotaLimits;
   /** Its quota for this service. */
@@ -25,8 +27,9 @@ export interface AgentHoldRequest {
   fair: boolean;
   /** The agent's share against other agents' (tiers are its held requests ÷ weight). */
   weight: number;
-  /** Test clock (ms); default Redis TIME. */
+  /** Test clocks (ms): now (default Date.now()), and the buckets' (default Redis TIME). */
   now?: number;
+  bucketNow?: number;
 }
 
 export type AgentHoldOutcome =
@@ -63,6 +66,7 @@ export class AgentQuotas {
 
   /** Sends the holds a request needs now (before its first await); undefined when it needs none. */
   hold(r: AgentHoldRequest): Promise<AgentHoldOutcome> | undefined {
+    // The agent's own set has no fair-share tier to give: all its holds are in one class.
     const own = r.own && this.holdIn(r, agentKeys(this.prefix, r.agentId), 1, r.own);
     const service =
       r.perService || r.fair ? this.holdIn(r, agentServiceKeys(this.prefix, r.service, r.agentId), r.rank, r.perService ?? {}) : undefined;
@@ -75,19 +79,22 @@ export class AgentQuotas {
     return Promise.all(holds.map((key) => this.redis.zrem(key, id)));
   }
 
-  private holdIn(r: AgentHoldRequest, keys: { bucket: string; held: string[] }, set: number, q: AgentQuotaLimits) {
+  private holdIn(r: AgentHoldRequest, keys: { bucket: string; held: string }, rank: number, q: AgentQuotaLimits) {
+    const now = r.now ?? Date.now();
     const reply = this.scripts.agentHold({
       id: r.id,
       bucket: keys.bucket,
-      sets: keys.held,
-      set,
+      held: keys.held,
+      rank,
       capacity: q.requestsPerMinute ? (q.burstLimit ?? 1) : 0,
       refillPerMs: (q.requestsPerMinute ?? 0) / 60_000,
       maxInFlight: q.maxInFlight ?? 0,
       lapseAt: r.lapseAt,
-      now: r.now,
+      now,
+      setTtlMs: r.longestHoldMs + 1000,
+      bucketNow: r.bucketNow,
     });
-    return { reply, key: keys.held[set - 1]!, quota: q };
+    return { reply, key: keys.held, quota: q };
   }
 
   private async settle(

@@ -12,14 +12,11 @@ export function resilienceEventsChannel(prefix: string): string {
 /** An agent's own quota keys: their own hash tag, so a Redis Cluster spreads agents over slots. */
 export function agentKeys(prefix: string, agentId: string) {
   const base = `${prefix}:agent:{a:${agentId}}`;
-  return { bucket: `${base}:bucket`, held: [`${base}:held`] };
+  return { bucket: `${base}:bucket`, held: `${base}:held` };
 }
 
-/**
- * An agent's keys for one service, in the service's slot: its quota's bucket, and its requests held
- * there (queued or running), a set per priority class (high, normal, low).
- */
+/** An agent's keys for one service, in the service's slot: its quota's bucket, and its requests held there (queued or running). */
 export function agentServiceKeys(prefix: string, service: string, agentId: string) {
   const base = `${prefix}:{${service}}:agent:${agentId}`;
-  return { bucket: `${base}:bucket`, held: [1, 2, 3].map((rank) => `${base}:held:${rank}`) };
+  return { bucket: `${base}:bucket`, held: `${base}:held` };
 }

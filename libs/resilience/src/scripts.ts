@@ -127,17 +127,22 @@ export const AgentVerdict = { Held: 1, RateLimited: 2, InFlightCap: 3 } as const
 export interface AgentHoldArgs {
   id: string;
   bucket: string;
-  /** The hold sets; the request goes in `sets[set - 1]`. */
-  sets: readonly string[];
-  set: number;
+  /** The sorted set of the agent's holds. */
+  held: string;
+  /** The request's priority class: 1 high, 2 normal, 3 low. */
+  rank: number;
   /** 0: no rate limit. */
   capacity: number;
   refillPerMs: number;
   /** 0: no cap. */
   maxInFlight: number;
-  /** When the hold lapses (ms). */
+  /** When the hold lapses, and now, on the caller's clock (ms). */
   lapseAt: number;
-  now?: number;
+  now: number;
+  /** How long the set lives after its latest hold: longer than any hold. */
+  setTtlMs: number;
+  /** Test clock of the bucket (ms); default Redis TIME. */
+  bucketNow?: number;
 }
 
 export type AgentHoldReply =
@@ -147,8 +152,8 @@ export type AgentHoldReply =
   | { verdict: 'in_flight_cap'; inFlight: number };
 
 function agentHoldArgs(a: AgentHoldArgs): ScriptArgs {
-  const argv = [a.id, a.capacity, a.refillPerMs, a.maxInFlight, Math.ceil(a.lapseAt), clock(a.now), a.set];
-  return [1 + a.sets.length, a.bucket, ...a.sets, ...argv];
+  const argv = [a.id, a.capacity, a.refillPerMs, a.maxInFlight, Math.ceil(a.lapseAt), Math.floor(a.now), a.rank, Math.ceil(a.setTtlMs)];
+  return [a.bucket, a.held, ...argv, clock(a.bucketNow)];
 }
 
 export function decodeAgentHold(reply: unknown): AgentHoldReply {
@@ -168,7 +173,6 @@ export function decodeAgentHold(reply: unknown): AgentHoldReply {
 interface ResilienceCommands {
   mcpAdmit(...args: ScriptArgs): Promise<unknown>;
   mcpRecord(...args: ScriptArgs): Promise<unknown>;
-  /** Its first argument is the number of keys. */
   mcpAgentHold(...args: ScriptArgs): Promise<unknown>;
 }
 
@@ -183,7 +187,7 @@ export class ResilienceScripts {
     if (!(redis as Partial<ResilienceCommands>).mcpAdmit) {
       redis.defineCommand('mcpAdmit', { numberOfKeys: 3, lua: lua('admit') });
       redis.defineCommand('mcpRecord', { numberOfKeys: 2, lua: lua('record') });
-      redis.defineCommand('mcpAgentHold', { lua: lua('agent') });
+      redis.defineCommand('mcpAgentHold', { numberOfKeys: 2, lua: lua('agent') });
     }
     this.redis = redis as Redis & ResilienceCommands;
   }

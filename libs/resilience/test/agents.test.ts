@@ -20,9 +20,11 @@ const request = (id: string, over: Partial<AgentHoldRequest> = {}): AgentHoldReq
   service: 'users',
   rank: 2,
   lapseAt: t0 + 60_000,
+  longestHoldMs: 120_000,
   fair: false,
   weight: 1,
   now: t0,
+  bucketNow: t0,
   ...over,
 });
 
@@ -37,8 +39,8 @@ describe('agent quotas', () => {
     for (let i = 0; i < 4; i++) verdicts.push(await quotas.hold(request(`r${i}`, { own })));
     expect(verdicts.slice(0, 3).map((v) => v?.held)).toEqual([true, true, true]);
     expect(verdicts[3]).toEqual({ held: false, scope: 'agent', limit: 'rate', waitMs: 1000, quota: own });
-    expect(await quotas.hold(request('r4', { own, now: t0 + 999 }))).toMatchObject({ held: false, waitMs: 1 });
-    expect(await quotas.hold(request('r4', { own, now: t0 + 1000 }))).toMatchObject({ held: true });
+    expect(await quotas.hold(request('r4', { own, bucketNow: t0 + 999 }))).toMatchObject({ held: false, waitMs: 1 });
+    expect(await quotas.hold(request('r4', { own, bucketNow: t0 + 1000 }))).toMatchObject({ held: true });
     // Another agent has its own bucket.
     expect(await quotas.hold(request('x', { own, agentId: 'other' }))).toMatchObject({ held: true });
   });
@@ -47,7 +49,7 @@ describe('agent quotas', () => {
     const own = { maxInFlight: 2 };
     const a = await quotas.hold(request('a', { own }));
     const b = await quotas.hold(request('b', { own, lapseAt: t0 + 1000 }));
-    expect(a).toEqual({ held: true, tier: 0, holds: [agentKeys(prefix, 'planner').held[0]] });
+    expect(a).toEqual({ held: true, tier: 0, holds: [agentKeys(prefix, 'planner').held] });
     expect(b).toMatchObject({ held: true });
     expect(await quotas.hold(request('c', { own }))).toEqual({ held: false, scope: 'agent', limit: 'inFlight', waitMs: 1000, quota: own });
     await quotas.release(a?.held ? a.holds : [], 'a');
@@ -64,11 +66,11 @@ describe('agent quotas', () => {
     expect(first).toEqual({
       held: true,
       tier: 0,
-      holds: [agentKeys(prefix, 'planner').held[0], agentServiceKeys(prefix, 'users', 'planner').held[1]],
+      holds: [agentKeys(prefix, 'planner').held, agentServiceKeys(prefix, 'users', 'planner').held],
     });
     expect(await quotas.hold(request('b', { own, perService }))).toMatchObject({ held: false, scope: 'service', limit: 'inFlight' });
     // b was held in the agent's own set, then let go: only a is held there.
-    expect(await redis.zrange(agentKeys(prefix, 'planner').held[0]!, 0, -1)).toEqual(['a']);
+    expect(await redis.zrange(agentKeys(prefix, 'planner').held, 0, -1)).toEqual(['a']);
     // Another service is not capped.
     expect(await quotas.hold(request('c', { own, perService: undefined, service: 'billing', fair: true }))).toMatchObject({ held: true });
   });
@@ -90,13 +92,18 @@ describe('agent quotas', () => {
     expect(await tiers('heavy', [2, 2, 2, 2, 2], 2)).toEqual([0, 0, 1, 1, 2]);
   });
 
-  it('keeps its keys only while they hold something', async () => {
-    await quotas.hold(request('a', { own: { requestsPerMinute: 600, maxInFlight: 5 }, lapseAt: t0 + 10_000 }));
+  it('keeps its keys for as long as a hold can last, and a bucket until it would be full again', async () => {
+    await quotas.hold(request('a', { own: { requestsPerMinute: 600, burstLimit: 10, maxInFlight: 5 }, bucketNow: undefined }));
     const k = agentKeys(prefix, 'planner');
-    const setTtl = await redis.pttl(k.held[0]!);
-    expect(setTtl).toBeGreaterThan(0);
-    // Lives until the hold's lapse (measured from the script's test clock, so only bounded here).
-    expect(setTtl).toBeLessThanOrEqual(11_000);
-    expect(await redis.pttl(k.bucket)).toBeGreaterThan(0);
+    const setTtl = await redis.pttl(k.held);
+    expect(setTtl).toBeGreaterThan(120_000);
+    expect(setTtl).toBeLessThanOrEqual(121_000);
+    // One token short, refilled at 10 a second: 100 ms, plus a second.
+    const bucketTtl = await redis.pttl(k.bucket);
+    expect(bucketTtl).toBeGreaterThan(1000);
+    expect(bucketTtl).toBeLessThanOrEqual(1100);
+    // Released, the set is gone (Redis drops an empty sorted set).
+    await quotas.release([k.held], 'a');
+    expect(await redis.exists(k.held)).toBe(0);
   });
 });
