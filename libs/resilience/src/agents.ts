@@ -45,6 +45,33 @@ export type AgentHoldOutcome =
       quota: AgentQuotaLimits;
     };
 
+/** An agent's quota as it stands: its limits, the requests it has held, and the tokens left when it has a rate. */
+export interface AgentQuotaState extends AgentQuotaLimits {
+  inFlight: number;
+  tokens?: number;
+}
+
+/** The width of a priority class's band of scores in a hold set (agent.lua's BAND). */
+const HOLD_BAND = 1e13;
+
+function quotaState(
+  quota: AgentQuotaLimits | undefined,
+  inFlight: number,
+  tokens: string | null,
+  ts: string | null,
+  now: number,
+): AgentQuotaState {
+  const state: AgentQuotaState = { ...quota, inFlight };
+  if (quota?.requestsPerMinute && quota.burstLimit) {
+    const refilled =
+      tokens === null || ts === null
+        ? quota.burstLimit
+        : Number(tokens) + (Math.max(0, now - Number(ts)) * quota.requestsPerMinute) / 60_000;
+    state.tokens = Math.floor(Math.min(quota.burstLimit, refilled) * 1000) / 1000;
+  }
+  return state;
+}
+
 /** How long to wait before retrying a request refused for the agent's requests in flight. */
 const IN_FLIGHT_RETRY_MS = 1000;
 
@@ -72,6 +99,33 @@ export class AgentQuotas {
       r.perService || r.fair ? this.holdIn(r, agentServiceKeys(this.prefix, r.service, r.agentId), r.rank, r.perService ?? {}) : undefined;
     if (!own && !service) return undefined;
     return this.settle(r, own, service);
+  }
+
+  /**
+   * What an agent's quotas hold now: its own, and per service (`services`) the requests held there
+   * and the tokens left of its quota for that service. `quotas` gives the limits, for the tokens.
+   */
+  async state(
+    agentId: string,
+    services: readonly string[],
+    quotas: (service?: string) => AgentQuotaLimits | undefined,
+  ): Promise<{ own: AgentQuotaState; services: Record<string, AgentQuotaState> }> {
+    const now = Date.now();
+    const read = (keys: { bucket: string; held: string }, quota: AgentQuotaLimits | undefined) =>
+      Promise.all([this.redis.hmget(keys.bucket, 'tokens', 'ts'), this.heldNow(keys.held, now)]).then(([[tokens, ts], inFlight]) =>
+        quotaState(quota, inFlight, tokens, ts, now),
+      );
+    const [own, ...each] = await Promise.all([
+      read(agentKeys(this.prefix, agentId), quotas()),
+      ...services.map((service) => read(agentServiceKeys(this.prefix, service, agentId), quotas(service))),
+    ]);
+    return { own: own!, services: Object.fromEntries(services.map((service, i) => [service, each[i]!])) };
+  }
+
+  /** Holds not lapsed yet, in every priority band (see agent.lua). */
+  private async heldNow(key: string, now: number): Promise<number> {
+    const counts = await Promise.all([1, 2, 3].map((rank) => this.redis.zcount(key, rank * HOLD_BAND + now, `(${(rank + 1) * HOLD_BAND}`)));
+    return counts.reduce((a, b) => a + b, 0);
   }
 
   /** Ends a request's holds. */

@@ -106,4 +106,22 @@ describe('agent quotas', () => {
     await quotas.release([k.held], 'a');
     expect(await redis.exists(k.held)).toBe(0);
   });
+
+  it("reads an agent's quotas as they stand: its limits, requests held (lapsed ones not counted) and tokens left", async () => {
+    const now = Date.now();
+    const own = { requestsPerMinute: 60, burstLimit: 5, maxInFlight: 10 };
+    const perService = { maxInFlight: 3 };
+    const live = { now, bucketNow: undefined, lapseAt: now + 60_000, own, perService, fair: true };
+    await quotas.hold(request('a', live));
+    await quotas.hold(request('b', { ...live, rank: 1 }));
+    await quotas.hold(request('gone', { ...live, lapseAt: now - 1 }));
+    const quotasOf = (service?: string) => (service ? perService : own);
+    const state = await quotas.state('planner', ['users', 'billing'], quotasOf);
+    expect(state.own).toMatchObject({ ...own, inFlight: 2 });
+    // Three tokens taken a moment ago, refilling at one a second.
+    expect(state.own.tokens).toBeGreaterThanOrEqual(2);
+    expect(state.own.tokens).toBeLessThan(2.5);
+    expect(state.services).toEqual({ users: { maxInFlight: 3, inFlight: 2 }, billing: { maxInFlight: 3, inFlight: 0 } });
+    expect((await quotas.state('nobody', [], () => undefined)).own).toEqual({ inFlight: 0 });
+  });
 });
