@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { OperationDefinitionSchema, SERVICE_NAME_PATTERN } from '@mcp-gateway/protocol';
+import { AGENT_ID_MAX_LENGTH, OperationDefinitionSchema, SERVICE_NAME_PATTERN } from '@mcp-gateway/protocol';
 
 /**
  * The one GatewayConfig schema. Every source (environment, file, programmatic object) ends here.
@@ -177,7 +177,7 @@ export const RESERVED_MCP_PATHS = ['request', 'requests', 'services', 'health', 
 export const ApiKeySchema = z
   .object({
     key: z.string().min(8, 'must be at least 8 characters'),
-    agentId: z.string().min(1).max(128),
+    agentId: z.string().min(1).max(AGENT_ID_MAX_LENGTH),
     services: z
       .array(z.string().min(1))
       .optional()

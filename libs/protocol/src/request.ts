@@ -16,6 +16,12 @@ export const REQUEST_ID_PATTERN = /^(?!\d+$)[A-Za-z0-9_.-]{1,128}$/;
 /** Printable ASCII only: these values are echoed in headers, so no CR/LF can get through. */
 const HEADER_SAFE = /^[\x21-\x7e]{1,128}$/;
 
+/**
+ * The longest agent id: from the config, a request's `metadata.agentId` (inbound auth off) or a JWT's
+ * `sub` (a longer one is refused). Ids are parts of Redis keys and metric labels.
+ */
+export const AGENT_ID_MAX_LENGTH = 128;
+
 export const PRIORITIES = ['low', 'normal', 'high', 'critical'] as const;
 export type Priority = (typeof PRIORITIES)[number];
 
@@ -24,7 +30,7 @@ export const RequestMetadataSchema = z
     correlationId: z.string().regex(HEADER_SAFE, 'must be 1-128 printable ASCII characters without spaces').optional(),
     timeout: z.number().int().positive().max(3_600_000).optional().describe('Deadline in ms from acceptance'),
     priority: z.enum(PRIORITIES).optional(),
-    agentId: z.string().min(1).max(128).optional(),
+    agentId: z.string().min(1).max(AGENT_ID_MAX_LENGTH).optional(),
   })
   .strict();
 
