@@ -143,6 +143,13 @@ describe('with inbound keys and an admin token', () => {
     }
   });
 
+  it('the console’s status data carries the agents’ usage', async () => {
+    const status = await gw.http.get('/dashboard/status').set('X-Admin-Token', ADMIN);
+    expect(status.status).toBe(200);
+    const planner = status.body.agents.find((x: { agent: string }) => x.agent === 'planner');
+    expect(planner).toEqual({ agent: 'planner', services: (await usageOf('planner', ADMIN)).body.services });
+  });
+
   it('/metrics counts by agent for the configured agents only: any other is _other', async () => {
     const text = (await gw.http.get('/metrics')).text;
     const count = (labels: string) => Number(text.match(new RegExp(`^mcp_gateway_agent_requests_total\\{${labels}\\} (\\d+)$`, 'm'))?.[1]);
