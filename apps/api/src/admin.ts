@@ -10,20 +10,34 @@ import { sendError } from './http-errors';
 import { publicEndpoint } from './services';
 
 /**
- * The registration endpoints answer only to `MCP_ADMIN_TOKEN` (`Authorization: Bearer` or
- * `X-Admin-Token`), compared in constant time. Without a configured token they are off.
+ * Whether a request presents `MCP_ADMIN_TOKEN` (`Authorization: Bearer` or `X-Admin-Token`; with
+ * `basic`, HTTP Basic with the token as the password), compared in constant time. Never, when no
+ * token is configured.
  */
-export function adminAuth(config: GatewayConfig, options: { basic?: boolean } = {}) {
+export function adminTokenCheck(config: GatewayConfig, options: { basic?: boolean } = {}) {
   const token = config.security.adminToken;
   const digest = token ? sha256(token) : undefined;
-  return function requireAdmin(req: Request, res: Response, next: NextFunction): void {
-    if (!digest) return sendError(res, new GatewayError('FORBIDDEN', 'Run-time registration is off: set MCP_ADMIN_TOKEN to enable it'));
+  return function presentsAdminToken(req: Request): boolean {
+    if (!digest) return false;
     const header = req.get('authorization');
     let presented = req.get('x-admin-token') ?? header?.match(/^Bearer\s+(.+)$/i)?.[1]?.trim();
     // A browser signs in with HTTP Basic: any user name, the admin token as the password.
     const basic = options.basic ? header?.match(/^Basic\s+(.+)$/i)?.[1] : undefined;
     if (!presented && basic) presented = Buffer.from(basic, 'base64').toString('utf8').split(':').slice(1).join(':');
-    if (!presented || !timingSafeEqual(sha256(presented), digest)) {
+    return presented ? timingSafeEqual(sha256(presented), digest) : false;
+  };
+}
+
+/**
+ * The admin endpoints (registration, agents' usage) answer only to `MCP_ADMIN_TOKEN` (see
+ * adminTokenCheck). Without a configured token they are off.
+ */
+export function adminAuth(config: GatewayConfig, options: { basic?: boolean } = {}) {
+  const presentsAdminToken = adminTokenCheck(config, options);
+  const off = !config.security.adminToken;
+  return function requireAdmin(req: Request, res: Response, next: NextFunction): void {
+    if (off) return sendError(res, new GatewayError('FORBIDDEN', 'The admin endpoints are off: set MCP_ADMIN_TOKEN to enable them'));
+    if (!presentsAdminToken(req)) {
       res.setHeader(
         'WWW-Authenticate',
         options.basic ? 'Basic realm="mcp-gateway-admin", charset="UTF-8"' : 'Bearer realm="mcp-gateway-admin"',

@@ -7,6 +7,7 @@ import type { McpEndpoint } from '@mcp-gateway/mcp';
 import type { GatewayConfig } from '@mcp-gateway/config';
 import type { ApiDeps } from './deps';
 import { adminAuth, adminHandlers } from './admin';
+import { agentHandlers } from './agents';
 import { answerHeaders } from './answer-headers';
 import { agentAuth, protectedResourceMetadata } from './auth';
 import { operatorConsole } from './console';
@@ -49,6 +50,10 @@ export function createApp(deps: ApiDeps): express.Express {
   app.delete('/mcp/services/:name', requireAdmin, admin.deregister);
   app.put('/mcp/services/:name/heartbeat', requireAdmin, admin.heartbeat);
   app.post('/mcp/services/:name/refresh', requireAdmin, admin.refresh);
+  // Agents' usage: the admin token, or (for its own) the agent; each route runs inbound auth itself.
+  const agents = agentHandlers(deps, auth);
+  app.get('/mcp/agents', requireAdmin, agents.list);
+  app.get('/mcp/agents/:id/usage', agents.adminOrSelf, agents.usage);
 
   // Operators' console (admin token): queue UI and the live status page.
   app.use(operatorConsole(deps));

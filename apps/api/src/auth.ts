@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import type { JWTPayload } from 'jose';
-import { agentMayUse, agentScope, GatewayError, type Agent, type AgentScope } from '@mcp-gateway/protocol';
+import { AGENT_ID_MAX_LENGTH, agentMayUse, agentScope, GatewayError, type Agent, type AgentScope } from '@mcp-gateway/protocol';
 import type { GatewayConfig } from '@mcp-gateway/config';
 import { sendError } from './http-errors';
 
@@ -99,6 +99,9 @@ export function agentAuth(config: GatewayConfig) {
     verifyJwt(presented)
       .then((payload) => {
         if (!payload.sub) throw new GatewayError('UNAUTHORIZED', 'The token has no subject (sub): it names no agent');
+        // The subject is the agent id: part of its usage keys, so bounded as configured ids are.
+        if (payload.sub.length > AGENT_ID_MAX_LENGTH)
+          throw new GatewayError('UNAUTHORIZED', `The token's subject (sub) is longer than ${AGENT_ID_MAX_LENGTH} characters`);
         req.agent = { id: payload.sub, via: 'jwt', ...scopeFromToken(payload, config.toolsets) };
         next();
       })

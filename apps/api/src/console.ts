@@ -8,10 +8,13 @@ import { correlationHeader } from './context';
 import type { ApiDeps } from './deps';
 import { sendError } from './http-errors';
 
+/** The status page shows the usage of this many agents at most (the most recently active). */
+const CONSOLE_AGENTS_MAX = 100;
+
 /**
  * The operators' console: the BullMQ queue UI at /admin/queues (read-only) and a live status page at
- * /dashboard (data from /dashboard/status: circuit, limiter, queue and latency of every service, from
- * the shared state). Both need the admin token (Bearer, X-Admin-Token, or HTTP Basic with the token as
+ * /dashboard (data from /dashboard/status: circuit, limiter, queue and latency of every service, and
+ * the usage of the most recently active agents, from the shared state). Both need the admin token (Bearer, X-Admin-Token, or HTTP Basic with the token as
  * the password, so a browser can sign in). Without a token configured they are open only to a gateway
  * that is open anyway: outside production and with no inbound credential (API keys, JWTs) configured.
  */
@@ -77,7 +80,8 @@ export function operatorConsole(deps: ApiDeps): Router {
           };
         }),
       );
-      res.json({ at: new Date().toISOString(), services });
+      const { agents } = await deps.usage.list(CONSOLE_AGENTS_MAX);
+      res.json({ at: new Date().toISOString(), services, agents });
     } catch (err) {
       next(err);
     }
@@ -108,6 +112,7 @@ const DASHBOARD_HTML = `<!doctype html>
 <style>
   body { font: 14px/1.4 system-ui, sans-serif; margin: 2rem; color: #1d2330; background: #f6f7f9; }
   h1 { font-size: 1.3rem; margin: 0 0 .3rem; }
+  h2 { font-size: 1.1rem; margin: 1.5rem 0 .5rem; }
   #updated { color: #667; margin-bottom: 1rem; }
   table { border-collapse: collapse; background: #fff; box-shadow: 0 1px 3px rgba(0,0,0,.08); min-width: 56rem; }
   th, td { padding: .55rem .9rem; text-align: left; border-bottom: 1px solid #e6e8ec; }
@@ -125,6 +130,11 @@ const DASHBOARD_HTML = `<!doctype html>
 <table>
   <thead><tr><th>service</th><th>circuit</th><th>rate limiter</th><th>queue (waiting / active / delayed)</th><th>latency p50 / p95 / p99</th><th>ended</th></tr></thead>
   <tbody id="services"></tbody>
+</table>
+<h2>Agents</h2>
+<table id="agents-table">
+  <thead><tr><th>agent</th><th>service</th><th>requests</th><th>success</th><th>top error</th><th>mean backend</th></tr></thead>
+  <tbody id="agents"><tr><td colspan="6">no agent usage yet</td></tr></tbody>
 </table>
 <p><a href="/admin/queues">Queues</a> · <a href="/metrics">Prometheus metrics</a></p>
 <script src="/dashboard/app.js"></script>
@@ -158,10 +168,38 @@ async function refresh() {
       tr.append(cell(Object.entries(s.counts).map(([k, v]) => k + ' ' + v).join(', ') || '–'));
       body.append(tr);
     }
+    renderAgents(data.agents);
     document.getElementById('updated').textContent = 'updated ' + new Date(data.at).toLocaleTimeString();
   } catch (err) {
     document.getElementById('updated').textContent = 'cannot refresh: ' + err.message;
   }
+}
+// One row per agent and service: requests, share of successes, the most frequent error, mean backend time.
+function renderAgents(agents) {
+  const body = document.getElementById('agents');
+  const rows = [];
+  for (const a of agents) {
+    for (const [service, u] of Object.entries(a.services)) {
+      const tr = document.createElement('tr');
+      tr.dataset.agent = a.agent;
+      tr.dataset.agentService = service;
+      const ok = u.outcomes.success || 0;
+      const errors = Object.entries(u.outcomes).filter(([o]) => o !== 'success').sort((x, y) => y[1] - x[1]);
+      tr.append(cell(a.agent), cell(service), cell(String(u.requests)));
+      tr.append(cell(u.requests ? Math.round((ok / u.requests) * 1000) / 10 + ' %' : '–'));
+      tr.append(cell(errors.length ? errors[0][0] + ' ' + errors[0][1] : '–'));
+      tr.append(cell(ms(u.backendMs.mean)));
+      rows.push(tr);
+    }
+  }
+  if (rows.length === 0) {
+    const tr = document.createElement('tr');
+    const td = cell('no agent usage yet');
+    td.colSpan = 6;
+    tr.append(td);
+    rows.push(tr);
+  }
+  body.replaceChildren(...rows);
 }
 refresh();
 setInterval(refresh, 1000);

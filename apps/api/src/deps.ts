@@ -5,7 +5,7 @@ import type { Broker, ResultWaiter, WorkerPresence } from '@mcp-gateway/broker';
 import type { HealthProber, RegistrationStore, ServiceRegistry } from '@mcp-gateway/registry';
 import type { AgentQuotas, ResilienceStore } from '@mcp-gateway/resilience';
 import type { Logger, Tracing } from '@mcp-gateway/observability';
-import type { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
+import type { AgentUsage, GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
 
 /** Everything the HTTP app needs, built by the caller (main, the all-in-one gateway, or a test). */
 import type { Lifecycle } from './lifecycle';
@@ -27,5 +27,9 @@ export interface ApiDeps {
   logger: Logger;
   metrics: GatewayMetrics;
   stats: ServiceStats;
+  /** Agents' usage (GET /mcp/agents/:id/usage, the console). */
+  usage: AgentUsage;
+  /** The configured agents (configuredAgentIds): the ones `/metrics` counts by id. */
+  agents: ReadonlySet<string>;
   tracing: Tracing;
 }

@@ -2,14 +2,21 @@ import http from 'node:http';
 import { GatewayError } from '@mcp-gateway/protocol';
 import type { AddressInfo } from 'node:net';
 import type Redis from 'ioredis';
-import { assertSafeToServe, OVERDUE_SWEEP_EVERY_MS, overdueGraceMs, redactConfig, type GatewayConfig } from '@mcp-gateway/config';
+import {
+  assertSafeToServe,
+  configuredAgentIds,
+  OVERDUE_SWEEP_EVERY_MS,
+  overdueGraceMs,
+  redactConfig,
+  type GatewayConfig,
+} from '@mcp-gateway/config';
 import { ParameterValidator } from '@mcp-gateway/backends';
 import { Broker, ResultWaiter, WorkerPresence, type EndedRequest } from '@mcp-gateway/broker';
 import { HealthProber, RegistrationStore, ServiceRegistry } from '@mcp-gateway/registry';
 import { coalesceWrites, createRedis, finishThenClose } from '@mcp-gateway/redis';
 import { AgentQuotas, ResilienceStore } from '@mcp-gateway/resilience';
 import { logScalars, Tracing, type Logger } from '@mcp-gateway/observability';
-import { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
+import { AgentUsage, agentLabel, GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
 import { createApp, serverOptionsFor } from './app';
 import { Lifecycle } from './lifecycle';
 import type { ApiDeps } from './deps';
@@ -89,6 +96,8 @@ export class ApiServer {
       metrics,
       tracing: options.tracing ?? Tracing.off,
       stats: new ServiceStats(this.redis, config.redis.keyPrefix),
+      usage: new AgentUsage(this.redis, config.redis.keyPrefix),
+      agents: configuredAgentIds(config),
     };
   }
 
@@ -97,7 +106,7 @@ export class ApiServer {
    * its `request finished` line, metrics and stats, as a worker gives the requests it ends.
    */
   private recordEnded({ result, acceptedAt, agentId }: EndedRequest): void {
-    const { logger, metrics, stats, registry } = this.deps;
+    const { logger, metrics, stats, registry, agents } = this.deps;
     const m = result.metadata;
     const outcome = result.status === 'success' ? 'success' : (result.error?.code ?? 'INTERNAL_ERROR');
     const totalMs = Math.max(0, Date.parse(m.completedAt) - acceptedAt);
@@ -121,10 +130,12 @@ export class ApiServer {
     );
     // A removed service has no series any more (its name may never come back).
     if (!registry.get(m.service)) return;
+    // Its agent's usage too (no backend time: the API made no call).
     stats
-      .record(m.service, outcome, totalMs)
+      .record(m.service, outcome, totalMs, agentId ? { agentId } : undefined)
       .catch((err: unknown) => logger.warn({ service: m.service, err: String(err) }, 'request stats not recorded'));
     metrics.totalSeconds.observe({ service: m.service, outcome }, totalMs / 1000);
+    if (agentId) metrics.agentRequests.inc({ agent: agentLabel(agentId, agents), service: m.service, outcome });
     void registry
       .operationLabel(m.service, m.operation)
       .then((operation) => metrics.requests.inc({ service: m.service, operation, outcome }));

@@ -5,7 +5,7 @@ import { startGateway, type Running } from './harness';
 
 /**
  * The operators' console in a real headless browser (Debian's chromium through playwright-core):
- * the status page renders every service and follows the shared state live; the queue UI loads
+ * the status page renders every service and agent and follows the shared state live; the queue UI loads
  * behind the admin token.
  */
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
@@ -41,7 +41,7 @@ afterAll(async () => {
   await backend?.close();
 });
 
-it('the status page needs the admin token, renders every service, and follows the shared state live', async () => {
+it('the status page needs the admin token, renders every service and agent, and follows the shared state live', async () => {
   const denied = await gw.http.get('/dashboard');
   expect(denied.status).toBe(401);
   expect(denied.headers['www-authenticate']).toMatch(/^Basic/);
@@ -58,16 +58,31 @@ it('the status page needs the admin token, renders every service, and follows th
   expect(await users.locator('td').nth(2).textContent()).toMatch(/50 \/ 50 tokens/);
 
   // Traffic changes the shared state; the open page follows without a reload.
-  for (let i = 0; i < 3; i++) await gw.http.post('/mcp/request').send({ service: 'users', operation: 'get' });
-  for (let i = 0; i < 2; i++) await gw.http.post('/mcp/request').send({ service: 'payments', operation: 'charge' });
+  // Inbound auth is off here: the agent is the one each request names.
+  const metadata = { agentId: 'planner' };
+  for (let i = 0; i < 3; i++) await gw.http.post('/mcp/request').send({ service: 'users', operation: 'get', metadata });
+  for (let i = 0; i < 2; i++) await gw.http.post('/mcp/request').send({ service: 'payments', operation: 'charge', metadata });
   await page.waitForSelector('tr[data-service="payments"][data-circuit="open"]', { timeout: 5000 });
   expect(await payments.locator('td').nth(1).textContent()).toMatch(/^open/);
   await page.waitForFunction(() => /success 3/.test(document.querySelector('tr[data-service="users"]')?.textContent ?? ''), undefined, {
     timeout: 5000,
   });
 
+  // The agents table: a row per agent and service, with its share of successes and its top error.
+  const agentRow = (service: string) => page.locator(`tr[data-agent="planner"][data-agent-service="${service}"]`);
+  await agentRow('payments').waitFor({ timeout: 5000 });
+  await page.waitForFunction(
+    () => /\b3\b/.test(document.querySelector('tr[data-agent="planner"][data-agent-service="users"] td:nth-child(3)')?.textContent ?? ''),
+    undefined,
+    { timeout: 5000 },
+  );
+  const cells = async (service: string) => (await agentRow(service).locator('td').allTextContents()).slice(0, 5);
+  expect(await cells('users')).toEqual(['planner', 'users', '3', '100 %', '–']);
+  expect(await cells('payments')).toEqual(['planner', 'payments', '2', '0 %', 'BACKEND_ERROR 2']);
+  expect(await agentRow('users').locator('td').nth(5).textContent()).toMatch(/^\d+(\.\d)? ms$/);
+
   // The screenshot shows the services: the table is drawn, sized, and not blank.
-  const shot = await page.locator('table').screenshot();
+  const shot = await page.locator('table').first().screenshot();
   expect(shot.subarray(1, 4).toString()).toBe('PNG');
   const width = shot.readUInt32BE(16);
   const height = shot.readUInt32BE(20);

@@ -112,6 +112,23 @@ describe('per-agent quotas', () => {
     expect(await redis.zcard(agentServiceKeys(gw.config.redis.keyPrefix, 'slow', 'scoped').held)).toBe(0);
   });
 
+  it('shows an agent its quotas as they stand in its usage: limits, requests held, tokens left', async () => {
+    const busy = await post(SCOPED, 'slow', 'respond-async');
+    expect(busy.status).toBe(202);
+    const usage = await gw.http.get('/mcp/agents/scoped/usage').set('Authorization', `Bearer ${SCOPED}`);
+    expect(usage.status).toBe(200);
+    expect(usage.body.quota).toEqual({ inFlight: 0, weight: 1 });
+    // Its quota for `slow`, with the request just sent held there; `fast` has no quota of its own.
+    expect(usage.body.services.slow.quota).toEqual({ maxInFlight: 1, inFlight: 1 });
+    await ended(SCOPED, busy.body.id);
+    const after = await gw.http.get('/mcp/agents/scoped/usage').set('Authorization', `Bearer ${SCOPED}`);
+    expect(after.body.services.slow.quota).toEqual({ maxInFlight: 1, inFlight: 0 });
+    const rater = await gw.http.get('/mcp/agents/rater/usage').set('Authorization', `Bearer ${RATER}`);
+    expect(rater.body.quota).toMatchObject({ requestsPerMinute: 60, burstLimit: 2, inFlight: 0 });
+    expect(rater.body.quota.tokens).toBeGreaterThanOrEqual(0);
+    expect(rater.body.quota.tokens).toBeLessThanOrEqual(2);
+  });
+
   it('releases the hold of a request cancelled before it ended', async () => {
     const first = await post(CAPPED, 'slow', 'respond-async');
     expect(first.status).toBe(202);

@@ -23,7 +23,7 @@ import {
 } from '@mcp-gateway/resilience';
 import { inOneWrite } from '@mcp-gateway/redis';
 import { lazyChild, logScalars, type GatewaySpan, type LazyLogger, type Logger, type Tracing } from '@mcp-gateway/observability';
-import type { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
+import { agentLabel, type GatewayMetrics, type ServiceStats } from '@mcp-gateway/metrics';
 import type { InFlightCalls } from './in-flight';
 
 /** Thrown to make BullMQ run the job again after `delayMs` (read by the worker's backoffStrategy). */
@@ -49,6 +49,8 @@ export interface PipelineDeps {
   logger: Logger;
   metrics: GatewayMetrics;
   stats: ServiceStats;
+  /** The configured agents (configuredAgentIds): the ones `/metrics` counts by id. */
+  agents: ReadonlySet<string>;
   tracing: Tracing;
   /** The jobs running here: a cancellation of one abandons its backend call. */
   inFlight: InFlightCalls;
@@ -572,8 +574,10 @@ async function publish(deps: PipelineDeps, d: GatewayJobData, r: PublishInput, b
   if (stored) {
     deps.metrics.requests.inc({ service: d.service, operation: r.operationLabel, outcome });
     deps.metrics.totalSeconds.observe({ service: d.service, outcome }, totalMs / 1000);
+    if (d.agentId) deps.metrics.agentRequests.inc({ agent: agentLabel(d.agentId, deps.agents), service: d.service, outcome });
+    // The agent's usage goes out with the service's stats, in their batched flush.
     await deps.stats
-      .record(d.service, outcome, totalMs)
+      .record(d.service, outcome, totalMs, d.agentId ? { agentId: d.agentId, backendMs: r.backendMs } : undefined)
       .catch((err: unknown) => deps.logger.warn({ service: d.service, err: String(err) }, 'request stats not recorded'));
   }
   logScalars(

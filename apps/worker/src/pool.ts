@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { Worker, type Job } from 'bullmq';
 import type Redis from 'ioredis';
-import { redactConfig, type GatewayConfig } from '@mcp-gateway/config';
+import { configuredAgentIds, redactConfig, type GatewayConfig } from '@mcp-gateway/config';
 import { BackendCaller } from '@mcp-gateway/backends';
 import { Broker, BrokerKeys, RequestRecords, WorkerPresence, type GatewayJobData } from '@mcp-gateway/broker';
 import { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
@@ -109,6 +109,7 @@ export class WorkerPool {
       metrics: this.metrics,
       // Written every STATS_FLUSH_MS per service rather than once per request (a Redis round trip each).
       stats: new ServiceStats(this.connection, config.redis.keyPrefix, undefined, STATS_FLUSH_MS),
+      agents: configuredAgentIds(config),
       records: new RequestRecords(this.connection, keys, config.results.ttlSeconds),
       caller: new BackendCaller({ redis: this.connection, keyPrefix: config.redis.keyPrefix }),
       resilience,

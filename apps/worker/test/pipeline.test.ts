@@ -2,7 +2,7 @@ import type { Job } from 'bullmq';
 import type Redis from 'ioredis';
 import { BackendCaller } from '@mcp-gateway/backends';
 import { Broker, BrokerKeys, RequestRecords, requestHash, type GatewayJobData } from '@mcp-gateway/broker';
-import type { GatewayConfig } from '@mcp-gateway/config';
+import { configuredAgentIds, type GatewayConfig } from '@mcp-gateway/config';
 import { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
 import { createLogger, Tracing } from '@mcp-gateway/observability';
 import { coalesceWrites, createRedis } from '@mcp-gateway/redis';
@@ -96,6 +96,7 @@ async function fixture(handler: BackendHandler): Promise<Fixture> {
     logger: createLogger({ level: 'silent' }),
     metrics,
     stats,
+    agents: configuredAgentIds(config),
     tracing: Tracing.off,
     inFlight,
     workerId: WORKER_ID,

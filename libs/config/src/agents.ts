@@ -17,6 +17,8 @@ export interface AgentPolicy {
   service?: AgentLimits;
   /** Its share of a backed-up service's workers. */
   weight: number;
+  /** The services it has a quota of its own for. */
+  quotaServices: readonly string[];
 }
 
 /** A bucket with no burst set holds 5 s of its rate, at least one token. */
@@ -45,6 +47,7 @@ export function agentPolicies(cfg: Pick<GatewayConfig, 'agents' | 'agentDefaults
         own: limits({ ...cfg.agentDefaults, ...quota }),
         service: services?.[service] && limits(services[service]),
         weight: weight ?? 1,
+        quotaServices: Object.keys(services ?? {}),
       };
       // Bounded: agent ids from JWTs are not.
       if (cache.size >= 10_000) cache.clear();
@@ -52,4 +55,12 @@ export function agentPolicies(cfg: Pick<GatewayConfig, 'agents' | 'agentDefaults
     }
     return policy;
   };
+}
+
+/**
+ * The agents the configuration names: the ones `/metrics` labels by id (any other is `_other`, as JWT
+ * subjects are not bounded). Every place that names agents adds its ids here.
+ */
+export function configuredAgentIds(config: GatewayConfig): ReadonlySet<string> {
+  return new Set([...config.security.apiKeys.map((k) => k.agentId), ...Object.keys(config.agents)]);
 }

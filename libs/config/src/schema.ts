@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { serviceEnvName } from './env';
-import { OperationDefinitionSchema, SERVICE_NAME_PATTERN } from '@mcp-gateway/protocol';
+import { AGENT_ID_MAX_LENGTH, OperationDefinitionSchema, SERVICE_NAME_PATTERN } from '@mcp-gateway/protocol';
 
 /**
  * The one GatewayConfig schema. Every source (environment, file, programmatic object) ends here.
@@ -176,7 +176,7 @@ export const TOOLSET_NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 export const RESERVED_MCP_PATHS = ['request', 'requests', 'services', 'health', 'agents', 'dead-letters'];
 
 /** An agent id as inbound auth gives it (an API key's agentId, a JWT's sub). */
-const agentId = z.string().min(1).max(128);
+const agentId = z.string().min(1).max(AGENT_ID_MAX_LENGTH);
 
 export const ApiKeySchema = z
   .object({

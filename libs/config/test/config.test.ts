@@ -442,15 +442,22 @@ describe('agent quotas and fair-queue weights', () => {
       own: { requestsPerMinute: 30, burstLimit: 4, maxInFlight: 20 },
       service: undefined,
       weight: 2.5,
+      quotaServices: [],
     });
     // Any other agent: the defaults, a burst of 5 s of its rate.
     expect(policy('someone', 'users')).toEqual({
       own: { requestsPerMinute: 120, burstLimit: 10, maxInFlight: 20 },
       service: undefined,
       weight: 1,
+      quotaServices: [],
     });
     // No default set: no quota.
-    expect(agentPolicies(GatewayConfigManager.fromEnv({}))('someone', 'users')).toEqual({ own: undefined, service: undefined, weight: 1 });
+    expect(agentPolicies(GatewayConfigManager.fromEnv({}))('someone', 'users')).toEqual({
+      own: undefined,
+      service: undefined,
+      weight: 1,
+      quotaServices: [],
+    });
   });
 
   it("takes an agent's quota per service from the file, and its variables over the file's", () => {
@@ -468,6 +475,7 @@ describe('agent quotas and fair-queue weights', () => {
       own: { requestsPerMinute: undefined, burstLimit: undefined, maxInFlight: 50 },
       service: { requestsPerMinute: 60, burstLimit: 5, maxInFlight: undefined },
       weight: 3,
+      quotaServices: ['users'],
     });
     expect(policy('planner-bot', 'billing').service).toBeUndefined();
   });
@@ -494,11 +502,13 @@ describe('agent quotas and fair-queue weights', () => {
       own: { requestsPerMinute: 300, burstLimit: 60, maxInFlight: 50 },
       service: { requestsPerMinute: undefined, burstLimit: undefined, maxInFlight: 5 },
       weight: 1,
+      quotaServices: ['github'],
     });
     expect(fromFile('support-bot', 'users')).toEqual({
       own: { requestsPerMinute: 120, burstLimit: 10, maxInFlight: 20 },
       service: undefined,
       weight: 2,
+      quotaServices: [],
     });
     expect(fromFile('nightly-batch', 'github').weight).toBe(0.1);
     // The environment-only form: every variable the guide lists, giving the same quotas (per service excepted).
@@ -513,7 +523,7 @@ describe('agent quotas and fair-queue weights', () => {
       ['nightly-batch', 'github'],
       ['someone-else', 'users'],
     ] as const)
-      expect(fromEnv(agent, service)).toEqual({ ...fromFile(agent, service), service: undefined });
+      expect(fromEnv(agent, service)).toEqual({ ...fromFile(agent, service), service: undefined, quotaServices: [] });
   });
 
   it('names the variable of a bad value, and refuses two agents of the file that one variable name would mean', () => {

@@ -15,14 +15,24 @@ const CIRCUIT_VALUE: Record<CircuitStateName, number> = { closed: 0, half_open: 
 /** Seconds buckets from 5 ms to 60 s: gateway overhead and slow backends on one scale. */
 const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
+/** The `agent` label of every agent that is not configured (JWT subjects are not bounded). */
+export const OTHER_AGENT = '_other';
+
+/** An agent's `agent` label: its id when it is one of the configured agents, else OTHER_AGENT. */
+export function agentLabel(agentId: string, configured: ReadonlySet<string>): string {
+  return configured.has(agentId) ? agentId : OTHER_AGENT;
+}
+
 /**
  * The Prometheus metrics of one process (API, worker, or both in one). Labels are bounded: service
  * names come from the registry, operations from definitions (dynamic services report `_dynamic`),
- * outcomes and codes from the error catalog, routes from the router. No ids, ever.
+ * outcomes and codes from the error catalog, routes from the router, agents from the configuration
+ * (agentLabel). No request ids, ever.
  */
 export class GatewayMetrics {
   readonly registry = new Registry();
   readonly requests: Counter<'service' | 'operation' | 'outcome'>;
+  readonly agentRequests: Counter<'agent' | 'service' | 'outcome'>;
   readonly totalSeconds: Histogram<'service' | 'outcome'>;
   readonly queueWaitSeconds: Histogram<'service'>;
   readonly backendSeconds: Histogram<'service' | 'operation'>;
@@ -39,6 +49,12 @@ export class GatewayMetrics {
       name: 'mcp_gateway_requests_total',
       help: 'Requests that ended, by service, operation and outcome (success or an error code)',
       labelNames: ['service', 'operation', 'outcome'],
+      registers,
+    });
+    this.agentRequests = new Counter({
+      name: 'mcp_gateway_agent_requests_total',
+      help: 'Requests that ended, by agent (a configured one, else _other), service and outcome',
+      labelNames: ['agent', 'service', 'outcome'],
       registers,
     });
     this.totalSeconds = new Histogram({
@@ -149,7 +165,7 @@ export class GatewayMetrics {
     const perService: {
       get(): Promise<{ values: { labels: Record<string, string | number> }[] }>;
       remove(labels: Record<string, string | number>): void;
-    }[] = [this.requests, this.totalSeconds, this.queueWaitSeconds, this.backendSeconds, this.retries];
+    }[] = [this.requests, this.agentRequests, this.totalSeconds, this.queueWaitSeconds, this.backendSeconds, this.retries];
     for (const metric of perService) {
       const series = new Map<string, Record<string, string | number>>();
       for (const { labels } of (await metric.get()).values) {

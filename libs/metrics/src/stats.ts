@@ -1,4 +1,5 @@
 import type Redis from 'ioredis';
+import { addUsage, mergeUsage, writeUsage, type UsageIncrements } from './usage';
 
 export interface LatencySummary {
   p50: number | null;
@@ -62,6 +63,13 @@ export function percentile(sorted: number[], p: number): number | null {
   return sorted[Math.min(rank, sorted.length) - 1]!;
 }
 
+/** The agent a request came from, for its usage (see usage.ts). */
+export interface UsageOf {
+  agentId: string;
+  /** The backend call's duration (the last one when there were retries); none when no call was made. */
+  backendMs?: number;
+}
+
 /** What one process has counted for a service since its last flush. */
 interface Pending {
   counts: Map<string, number>;
@@ -77,9 +85,14 @@ interface Pending {
  * With `flushMs` > 0 (the workers), ends are added up in memory and written once per service every
  * `flushMs`: one script call per service per period instead of one per request. Readers then see a
  * request in the numbers up to `flushMs` after its result; `close()` writes what is left.
+ *
+ * A request with an agent also counts in that agent's usage (AgentUsage reads it), written with the
+ * same flush: one script call per agent per period, and one for the index of agents.
  */
 export class ServiceStats {
   private readonly pending = new Map<string, Pending>();
+  /** Usage counted since the last flush, by agent id. */
+  private readonly pendingUsage = new Map<string, UsageIncrements>();
   private timer?: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
 
@@ -95,10 +108,27 @@ export class ServiceStats {
     }
   }
 
-  /** One request's end: written at once, or with the next flush when `flushMs` > 0. */
-  async record(service: string, outcome: string, latencyMs: number): Promise<void> {
+  /**
+   * One request's end, and its agent's usage when it has one: written at once, or with the next flush
+   * when `flushMs` > 0.
+   */
+  async record(service: string, outcome: string, latencyMs: number, usage?: UsageOf): Promise<void> {
     const ms = Math.max(0, Math.round(latencyMs));
-    if (this.flushMs <= 0) return this.write(service, new Map([[outcome, 1]]), [ms]);
+    if (this.flushMs <= 0) {
+      const agents = new Map<string, UsageIncrements>();
+      if (usage) {
+        const inc: UsageIncrements = new Map();
+        addUsage(inc, service, outcome, usage.backendMs);
+        agents.set(usage.agentId, inc);
+      }
+      await Promise.all([this.write(service, new Map([[outcome, 1]]), [ms]), this.writeAgents(agents)]);
+      return;
+    }
+    if (usage) {
+      let u = this.pendingUsage.get(usage.agentId);
+      if (!u) this.pendingUsage.set(usage.agentId, (u = new Map()));
+      addUsage(u, service, outcome, usage.backendMs);
+    }
     let p = this.pending.get(service);
     if (!p) this.pending.set(service, (p = { counts: new Map(), latencies: [] }));
     p.counts.set(outcome, (p.counts.get(outcome) ?? 0) + 1);
@@ -125,28 +155,43 @@ export class ServiceStats {
     this.schedule();
   }
 
+  /** Puts back agents' usage whose write failed, added to what was counted since. */
+  private requeueUsage(agents: Map<string, UsageIncrements>): void {
+    for (const [agent, inc] of agents) {
+      const since = this.pendingUsage.get(agent);
+      if (since) mergeUsage(inc, since);
+      this.pendingUsage.set(agent, inc);
+    }
+    this.schedule();
+  }
+
   /**
-   * Writes what was counted since the last flush. A service whose write fails keeps its numbers for
-   * the next flush (merged with what came since), so a short Redis outage loses nothing.
+   * Writes what was counted since the last flush. A service or agent whose write fails keeps its
+   * numbers for the next flush (merged with what came since), so a short Redis outage loses nothing.
    */
   flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     const batch = [...this.pending];
     this.pending.clear();
+    const usage = new Map(this.pendingUsage);
+    this.pendingUsage.clear();
     // After a failed flush too (its error went to whoever awaited it).
     this.flushing = this.flushing
       .catch(() => undefined)
       .then(async () => {
         const failed: unknown[] = [];
-        await Promise.all(
-          batch.map(([service, p]) =>
+        await Promise.all([
+          ...batch.map(([service, p]) =>
             this.write(service, p.counts, p.latencies).catch((err: unknown) => {
               failed.push(err);
               this.requeue(service, p);
             }),
           ),
-        );
+          this.writeAgents(usage).catch((err: unknown) => {
+            failed.push(err);
+          }),
+        ]);
         if (failed.length > 0) throw failed[0];
       });
     return this.flushing;
@@ -160,6 +205,17 @@ export class ServiceStats {
   private write(service: string, counts: Map<string, number>, latencies: number[]): Promise<void> {
     const args = recordArgs(statsKeys(this.prefix, service), { window: this.window, ttlMs: WEEK_MS, counts, latencies });
     return (this.redis as Redis & StatsCommands).mcpStatsRecord(...args).then(() => undefined);
+  }
+
+  /**
+   * Writes agents' usage; the call rejects when a write failed, and with `flushMs` > 0 an agent whose
+   * write failed is kept for the next flush.
+   */
+  private async writeAgents(agents: Map<string, UsageIncrements>): Promise<void> {
+    if (agents.size === 0) return;
+    const { failed, error } = await writeUsage(this.redis, this.prefix, WEEK_MS, agents);
+    if (failed.length > 0 && this.flushMs > 0) this.requeueUsage(new Map(failed.map((a) => [a, agents.get(a)!])));
+    if (error !== undefined) throw error;
   }
 
   async snapshot(service: string): Promise<ServiceStatsSnapshot> {

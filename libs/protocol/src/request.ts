@@ -19,6 +19,12 @@ const HEADER_SAFE = /^[\x21-\x7e]{1,128}$/;
 /** The longest deadline a request may have (ms). */
 export const MAX_TIMEOUT_MS = 3_600_000;
 
+/**
+ * The longest agent id: from the config, a request's `metadata.agentId` (inbound auth off) or a JWT's
+ * `sub` (a longer one is refused). Ids are parts of Redis keys and metric labels.
+ */
+export const AGENT_ID_MAX_LENGTH = 128;
+
 export const PRIORITIES = ['low', 'normal', 'high', 'critical'] as const;
 export type Priority = (typeof PRIORITIES)[number];
 
@@ -27,7 +33,7 @@ export const RequestMetadataSchema = z
     correlationId: z.string().regex(HEADER_SAFE, 'must be 1-128 printable ASCII characters without spaces').optional(),
     timeout: z.number().int().positive().max(MAX_TIMEOUT_MS).optional().describe('Deadline in ms from acceptance'),
     priority: z.enum(PRIORITIES).optional(),
-    agentId: z.string().min(1).max(128).optional(),
+    agentId: z.string().min(1).max(AGENT_ID_MAX_LENGTH).optional(),
   })
   .strict();
 
