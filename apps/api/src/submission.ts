@@ -12,7 +12,7 @@ import {
   type MCPResponse,
   type OperationDefinition,
 } from '@mcp-gateway/protocol';
-import { agentPolicies, overdueGraceMs, OVERDUE_SWEEP_EVERY_MS, type ServiceConfig } from '@mcp-gateway/config';
+import { agentPolicies, overdueGraceMs, OVERDUE_SWEEP_EVERY_MS, severalAgents, type ServiceConfig } from '@mcp-gateway/config';
 import type { AgentHoldOutcome, PeekResult } from '@mcp-gateway/resilience';
 import {
   requestHash,
@@ -142,6 +142,8 @@ export function createSubmitter(deps: ApiDeps): Submit {
   }
 
   const policies = agentPolicies(config);
+  // With one agent there is nothing to share: its requests keep their order at no cost.
+  const fair = config.fairQueues && severalAgents(config);
   // A hold outlives the request: it lapses once the sweep has surely ended it.
   const holdLapseMs = overdueGraceMs(config.worker.lockMs) + 2 * OVERDUE_SWEEP_EVERY_MS;
 
@@ -162,7 +164,7 @@ export function createSubmitter(deps: ApiDeps): Submit {
       longestHoldMs: MAX_TIMEOUT_MS + holdLapseMs,
       own: policy.own,
       perService: policy.service,
-      fair: config.fairQueues,
+      fair,
       weight: policy.weight,
     });
     return held?.then((h) => {

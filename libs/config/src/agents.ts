@@ -64,3 +64,14 @@ export function agentPolicies(cfg: Pick<GatewayConfig, 'agents' | 'agentDefaults
 export function configuredAgentIds(config: GatewayConfig): ReadonlySet<string> {
   return new Set([...config.security.apiKeys.map((k) => k.agentId), ...Object.keys(config.agents)]);
 }
+
+/**
+ * Whether requests can come from more than one agent, so that fair queues have something to share:
+ * not when inbound auth knows one agent only (every key is its, and no JWTs). With inbound auth off
+ * the body names the agent, so there can be many.
+ */
+export function severalAgents(config: Pick<GatewayConfig, 'security'>): boolean {
+  const { apiKeys, jwt } = config.security;
+  if (jwt?.secret || jwt?.jwksUrl || apiKeys.length === 0) return true;
+  return new Set(apiKeys.map((k) => k.agentId)).size > 1;
+}

@@ -4,4 +4,4 @@ export { AGENT_ENV, GATEWAY_ENV, SERVICE_ENV, loadEnvConfig, renderEnvExample, s
 export { loadFileConfig } from './file';
 export { GatewayConfigManager, assertSafeToServe } from './manager';
 export { redactConfig, redactUrl, REDACTED, SECRET_KEYS } from './redact';
-export { agentPolicies, configuredAgentIds, type AgentLimits, type AgentPolicy } from './agents';
+export { agentPolicies, configuredAgentIds, severalAgents, type AgentLimits, type AgentPolicy } from './agents';

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   agentPolicies,
+  severalAgents,
   assertSafeToServe,
   ConfigError,
   effectiveRetryPolicy,
@@ -524,6 +525,17 @@ describe('agent quotas and fair-queue weights', () => {
       ['someone-else', 'users'],
     ] as const)
       expect(fromEnv(agent, service)).toEqual({ ...fromFile(agent, service), service: undefined, quotaServices: [] });
+  });
+
+  it('knows when inbound auth can name one agent only: then fair queues have nothing to share', () => {
+    const keys = (spec: string) => GatewayConfigManager.fromEnv({ MCP_GATEWAY_API_KEYS: spec });
+    expect(severalAgents(keys('key-one-0123456789:solo,key-two-0123456789:solo:users'))).toBe(false);
+    expect(severalAgents(keys('key-one-0123456789:solo,key-two-0123456789:other'))).toBe(true);
+    // JWT subjects are any number of agents; with inbound auth off the body names the agent.
+    expect(
+      severalAgents(GatewayConfigManager.fromEnv({ MCP_GATEWAY_API_KEYS: 'key-one-0123456789:solo', MCP_JWT_SECRET: 'x'.repeat(32) })),
+    ).toBe(true);
+    expect(severalAgents(GatewayConfigManager.fromEnv({}))).toBe(true);
   });
 
   it('names the variable of a bad value, and refuses two agents of the file that one variable name would mean', () => {
