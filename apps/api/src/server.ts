@@ -20,6 +20,7 @@ import { AgentUsage, agentLabel, GatewayMetrics, ServiceStats } from '@mcp-gatew
 import { createApp, serverOptionsFor } from './app';
 import { Lifecycle } from './lifecycle';
 import type { ApiDeps } from './deps';
+import { workersByService } from './services';
 
 /** How long a stop waits, after its HTTP server closed, for its last Redis steps before closing its connections. */
 const STOP_CLEANUP_MS = 5000;
@@ -78,6 +79,7 @@ export class ApiServer {
       circuit: async (s) => (await resilience.breaker(s, registry.require(s))).state,
       tokens: async (s) => (await resilience.limiter(s, registry.require(s))).tokens,
       queue: (s) => broker.counts(s),
+      workers: async () => (await workersByService(this.deps)).serving,
     });
     this.deps = {
       lifecycle: new Lifecycle(() => waiter.cancelAll()),

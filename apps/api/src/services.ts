@@ -31,7 +31,7 @@ async function serviceState(
 }
 
 /** The live workers, and how many serve each service. */
-async function workersByService(deps: ApiDeps): Promise<{ count: number; serving: Map<string, number> }> {
+export async function workersByService(deps: ApiDeps): Promise<{ count: number; serving: Map<string, number> }> {
   const live = await deps.presence.live();
   const serving = new Map<string, number>();
   for (const w of live) for (const s of w.services) serving.set(s, (serving.get(s) ?? 0) + 1);

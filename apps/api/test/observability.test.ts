@@ -82,6 +82,8 @@ describe('GET /metrics', () => {
     expect(sample(text, 'mcp_gateway_circuit_state', { service: 'users' })).toBe(0);
     expect(sample(text, 'mcp_gateway_rate_limiter_tokens', { service: 'users' })).toBeGreaterThan(40);
     expect(sample(text, 'mcp_gateway_queue_jobs', { service: 'users', state: 'waiting' })).toBe(0);
+    // The test's one worker pool serves every service (from its heartbeat).
+    expect(sample(text, 'mcp_gateway_workers', { service: 'users' })).toBe(1);
     expect(sample(text, 'mcp_gateway_sync_waiters', {})).toBeUndefined();
     expect(text).toMatch(/^mcp_gateway_sync_waiters 0$/m);
     expect(text).toMatch(/^process_resident_memory_bytes \d+/m);

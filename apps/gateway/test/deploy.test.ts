@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { GATEWAY_ENV, GatewayConfigManager, SERVICE_ENV, serviceEnvName } from '@mcp-gateway/config';
+import { GatewayMetrics } from '@mcp-gateway/metrics';
 import { startBackend, type TestBackend } from '@mcp-gateway/testing';
 import { startGateway, type Running } from '../../api/test/harness';
 
@@ -82,8 +83,8 @@ describe('docker-compose.yml', () => {
     expect(out.status).toBe(0);
   });
 
-  it('has redis (noeviction, AOF, a volume), api, a scalable worker, the demo backend and an optional Prometheus', () => {
-    expect(Object.keys(s).sort()).toEqual(['api', 'demo-backend', 'prometheus', 'redis', 'worker']);
+  it('has redis (noeviction, AOF, a volume), api, a scalable worker, the demo backend and an optional Prometheus and Grafana', () => {
+    expect(Object.keys(s).sort()).toEqual(['api', 'demo-backend', 'grafana', 'prometheus', 'redis', 'worker']);
     expect(s.redis!.image).toMatch(/^redis:7/);
     expect(s.redis!.command!.join(' ')).toMatch(/--appendonly yes/);
     expect(s.redis!.command!.join(' ')).toMatch(/--maxmemory-policy noeviction/);
@@ -92,6 +93,9 @@ describe('docker-compose.yml', () => {
     expect(s.worker!.container_name).toBeUndefined();
     expect(s.worker!.ports).toBeUndefined();
     expect(s.prometheus!.profiles).toEqual(['monitoring']);
+    expect(s.grafana!.profiles).toEqual(['monitoring']);
+    // Grafana is provisioned from the repository's files: its data source and the dashboard.
+    for (const volume of s.grafana!.volumes!) expect([volume, existsSync(path.join(root, volume.split(':')[0]!))]).toEqual([volume, true]);
     for (const name of ['api', 'worker']) {
       expect(s[name]!.depends_on!.redis).toEqual({ condition: 'service_healthy' });
     }
@@ -116,6 +120,72 @@ describe('docker-compose.yml', () => {
       names: ['worker'],
       port: Number(s.worker!.environment!.WORKER_METRICS_PORT),
     });
+  });
+});
+
+describe('the Grafana dashboard (deploy/grafana)', () => {
+  interface Panel {
+    type: string;
+    title: string;
+    datasource?: { uid: string };
+    targets?: { expr: string; datasource?: { uid: string } }[];
+  }
+  const dashboard = JSON.parse(read('deploy/grafana/dashboards/mcp-gateway.json')) as { uid: string; panels: Panel[] };
+  const panels = dashboard.panels.filter((p) => p.type !== 'row');
+  const exprs = panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr));
+
+  /** Every series name /metrics can show: the registry's metrics, with a histogram's _bucket, _sum and _count. */
+  async function exported(): Promise<Set<string>> {
+    const names = new Set<string>();
+    for (const m of await new GatewayMetrics().registry.getMetricsAsJSON()) {
+      names.add(m.name);
+      if (m.type === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.add(m.name + suffix);
+    }
+    return names;
+  }
+
+  it('queries only metrics the gateway exports, through the provisioned data source', async () => {
+    const names = await exported();
+    const used = new Set(exprs.flatMap((e) => e.match(/\bmcp_gateway_\w+/g) ?? []));
+    expect(used.size).toBeGreaterThan(10);
+    for (const metric of used) expect([metric, names.has(metric)]).toEqual([metric, true]);
+    const source = parseYaml(read('deploy/grafana/provisioning/datasources/prometheus.yml')) as {
+      datasources: { uid: string; url: string }[];
+    };
+    const uid = source.datasources[0]!.uid;
+    expect(source.datasources[0]!.url).toBe('http://prometheus:9090');
+    for (const p of panels)
+      expect([p.title, p.datasource?.uid, ...(p.targets ?? []).map((t) => t.datasource?.uid)]).toEqual([
+        p.title,
+        uid,
+        ...(p.targets ?? []).map(() => uid),
+      ]);
+    // Balanced brackets: a query cut short is not valid PromQL.
+    for (const e of exprs)
+      for (const [open, close] of ['()', '{}', '[]']) expect([e, e.split(open!).length]).toEqual([e, e.split(close!).length]);
+  });
+
+  it('covers traffic, errors by code, latency percentiles, queue depth and wait, circuits, retries, tokens, workers and agents', () => {
+    const all = exprs.join('\n');
+    for (const metric of [
+      'mcp_gateway_requests_total',
+      'mcp_gateway_api_errors_total',
+      'mcp_gateway_request_duration_seconds_bucket',
+      'mcp_gateway_backend_duration_seconds_bucket',
+      'mcp_gateway_queue_jobs',
+      'mcp_gateway_queue_wait_seconds_bucket',
+      'mcp_gateway_circuit_state',
+      'mcp_gateway_retries_total',
+      'mcp_gateway_rate_limiter_tokens',
+      'mcp_gateway_workers',
+      'mcp_gateway_agent_requests_total',
+    ])
+      expect([metric, all.includes(metric)]).toEqual([metric, true]);
+    expect(all).toMatch(/histogram_quantile\(0\.95/);
+    expect(all).toMatch(/outcome!="success"/);
+    // Panel ids are unique (Grafana keys panels by id).
+    const ids = dashboard.panels.map((p) => (p as unknown as { id: number }).id);
+    expect(new Set(ids).size).toBe(ids.length);
   });
 });
 

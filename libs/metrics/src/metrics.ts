@@ -8,6 +8,8 @@ export interface SharedStateSource {
   circuit(service: string): Promise<CircuitStateName>;
   tokens(service: string): Promise<number>;
   queue(service: string): Promise<{ waiting: number; active: number; delayed: number }>;
+  /** Live workers serving each service (their heartbeats); a process that cannot tell leaves it out. */
+  workers?(): Promise<ReadonlyMap<string, number>>;
 }
 
 const CIRCUIT_VALUE: Record<CircuitStateName, number> = { closed: 0, half_open: 1, open: 2 };
@@ -129,6 +131,19 @@ export class GatewayMetrics {
       async collect() {
         this.reset();
         await perService(async (src, s) => this.set({ service: s }, await src.tokens(s)));
+      },
+    });
+    new Gauge({
+      name: 'mcp_gateway_workers',
+      help: 'Live worker processes serving the service, from their heartbeats (shared state)',
+      labelNames: ['service'],
+      registers,
+      async collect() {
+        this.reset();
+        const source = shared().find((src) => src.workers);
+        const serving = await source?.workers?.().catch(() => undefined);
+        if (!source || !serving) return;
+        for (const service of source.services()) this.set({ service }, serving.get(service) ?? 0);
       },
     });
     new Gauge({
