@@ -149,9 +149,10 @@ export function createSubmitter(deps: ApiDeps): Submit {
 
   /**
    * Holds the request against its agent's quotas and places it fairly among the agents' requests to
-   * the service (sent now, in the caller's write); undefined when there is nothing to hold.
+   * the service (sent now, in the caller's write); undefined when there is nothing to hold. A
+   * caller's own id may be held already (the same request sent again): it is not held twice.
    */
-  function holdForAgent(data: GatewayJobData): Promise<Placement> | undefined {
+  function holdForAgent(data: GatewayJobData, ownId: boolean): Promise<Placement> | undefined {
     const { agentId, service } = data;
     if (!agentId) return undefined;
     const policy = policies(agentId, service);
@@ -166,6 +167,7 @@ export function createSubmitter(deps: ApiDeps): Submit {
       perService: policy.service,
       fair,
       weight: policy.weight,
+      mayBeHeld: ownId,
     });
     return held?.then((h) => {
       if (!h.held) throw overQuota(agentId, service, h);
@@ -174,20 +176,14 @@ export function createSubmitter(deps: ApiDeps): Submit {
   }
 
   /**
-   * The gate of a new request: the fast-fail check (for a fresh id; a caller's own was checked
-   * before) and its agent's holds, sent together. A hold made for a request the check refuses is
-   * released.
+   * The checks of a new request, sent together: the fast-fail read and its agent's holds. A hold made
+   * for a request the fast-fail check refuses is released.
    */
-  function gateOf(
-    data: GatewayJobData,
-    service: ServiceConfig,
-    timeoutMs: number,
-    fresh: boolean,
-  ): (() => Promise<Placement | void>) | undefined {
-    if (!data.agentId) return fresh ? () => failFast(data.service, service, timeoutMs) : undefined;
+  function admission(data: GatewayJobData, service: ServiceConfig, timeoutMs: number, ownId: boolean): () => Promise<Placement | void> {
+    if (!data.agentId) return () => failFast(data.service, service, timeoutMs);
     return async () => {
-      const checked = fresh ? failFast(data.service, service, timeoutMs) : undefined;
-      const held = holdForAgent(data);
+      const checked = failFast(data.service, service, timeoutMs);
+      const held = holdForAgent(data, ownId);
       const [check, placed] = await Promise.allSettled([checked, held]);
       if (check.status === 'rejected') {
         if (placed.status === 'fulfilled' && placed.value)
@@ -231,11 +227,14 @@ export function createSubmitter(deps: ApiDeps): Submit {
 
     const id = body.id ?? randomUUID();
     const timeoutMs = meta.timeout ?? service.timeout ?? config.defaultTimeout;
-    // The same id again joins its request (and gets its stored result) even while the service is
-    // refusing new work: fast fail applies to new requests only. A caller's own id is therefore read
-    // first; a fresh id is new by construction, and its check goes in one write with its claim.
-    if (body.id && !(await broker.records.get(id).catch(() => undefined))) await failFast(body.service, service, timeoutMs);
     const data = jobData(s, id, op.name, parameters, timeoutMs);
+    // The same id again joins its request (and gets its stored result) even while the service is
+    // refusing new work or its agent is over quota: the checks apply to new requests only. A caller's
+    // own id is therefore read first, and checked before its claim (a refused claim is not undone,
+    // as a concurrent submission of that id may have joined it); a fresh id is new by construction,
+    // and its checks go in one write with its claim.
+    let placed: Placement | void = undefined;
+    if (body.id && !(await broker.records.get(id).catch(() => undefined))) placed = await admission(data, service, timeoutMs, true)();
 
     const untilDeadline = timeoutMs + DEADLINE_GRACE_MS;
     const waitMs = Math.min(s.waitMs, untilDeadline);
@@ -243,10 +242,10 @@ export function createSubmitter(deps: ApiDeps): Submit {
     let outcome;
     try {
       outcome = await broker.submit(
-        data,
+        placed ? { ...data, ...placed } : data,
         requestHash(body.service, op.name, parameters, s.agent?.id),
         { maxAttempts: registry.retryPolicy(body.service).maxAttempts },
-        gateOf(data, service, timeoutMs, !body.id),
+        body.id ? undefined : admission(data, service, timeoutMs, false),
       );
     } catch (err) {
       w?.cancel();

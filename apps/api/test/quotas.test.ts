@@ -99,6 +99,29 @@ describe('per-agent quotas', () => {
     expect(await redis.zcard(agentKeys(gw.config.redis.keyPrefix, 'capped-bot').held)).toBe(0);
   });
 
+  it('lets a request sent again with its own id join it while the agent is at its cap, holding it once', async () => {
+    const send = () =>
+      gw.http
+        .post('/mcp/request')
+        .set('Authorization', `Bearer ${CAPPED}`)
+        .set('Prefer', 'respond-async')
+        .send({ id: 'capped-own-id-1', service: 'slow', operation: 'wait' });
+    const first = await send();
+    expect(first.status).toBe(202);
+    // At its cap of one: a new request is refused, the same one sent again joins it.
+    expect((await post(CAPPED, 'fast')).status).toBe(429);
+    const again = await send();
+    expect([again.status, again.body.id]).toEqual([202, 'capped-own-id-1']);
+    const held = agentKeys(gw.config.redis.keyPrefix, 'capped-bot').held;
+    expect(await redis.zrange(held, 0, -1)).toEqual(['capped-own-id-1']);
+    await ended(CAPPED, 'capped-own-id-1');
+    expect(await redis.zcard(held)).toBe(0);
+    // Ended, the id answers its stored result, over quota or not.
+    const stored = await send();
+    expect([stored.status, stored.body.status]).toEqual([200, 'success']);
+    expect(await redis.zcard(held)).toBe(0);
+  });
+
   it("caps an agent's requests to one service without touching its others", async () => {
     const first = await post(SCOPED, 'slow', 'respond-async');
     expect(first.status).toBe(202);

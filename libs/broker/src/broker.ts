@@ -13,11 +13,10 @@ export type SubmitOutcome = { kind: 'created' } | { kind: 'joined'; state: Reque
 export type Placement = Pick<GatewayJobData, 'tier' | 'holds'>;
 
 /**
- * A check that must pass before a new request is queued (the API's fast-fail and its agent's quotas):
- * it sends its Redis commands, if it needs any, on the broker's client when called (before its first
- * await), and rejects to refuse. It goes in one write with the claim of the id, and applies only when
- * the claim made a new request (a known id joins its request whatever the check says); a refused
- * claim is undone, and so are the holds of a check that passed for a request that was not new.
+ * A check that must pass before a new request with a fresh id is queued (the API's fast-fail and its
+ * agent's quotas): it sends its Redis commands, if it needs any, on the broker's client when called
+ * (before its first await), and rejects to refuse. It goes in one write with the claim of the id; a
+ * refused claim is undone. (A caller's own id is checked before its claim instead: see gatedClaim.)
  */
 export type SubmitGate = () => Promise<Placement | void>;
 
@@ -81,8 +80,10 @@ export class Broker {
   async submit(request: GatewayJobData, hash: string, retry: JobRetryOptions, gate?: SubmitGate): Promise<SubmitOutcome> {
     let data: GatewayJobData = { ...request, hash };
     return this.guard(async () => {
-      const { claimed, placed } = gate ? await this.gatedClaim(data, hash, gate) : { claimed: await this.claim(data, hash) };
+      const { claimed, placed } = gate ? await this.gatedClaim(data, hash, gate) : { claimed: await this.claimOrRelease(data, hash) };
       if (placed) data = { ...data, ...placed };
+      // Holds made for a request that is not new are not its: they go (the first submission has its own).
+      if (claimed.kind !== 'created') await this.release(data);
       if (claimed.kind === 'conflict') {
         throw new GatewayError(
           'CONFLICT',
@@ -131,31 +132,37 @@ export class Broker {
     return this.records.claim({ id, hash, service, acceptedAt, deadline, correlationId, agentId });
   }
 
+  /** The claim; when it cannot be made, the holds the request came with go. */
+  private claimOrRelease(data: GatewayJobData, hash: string): Promise<ClaimOutcome> {
+    return this.claim(data, hash).catch(async (err: unknown) => {
+      await this.release(data);
+      throw err;
+    });
+  }
+
   /** Deletes a claim this call just made and that will get no job. */
   private async unclaim(id: string): Promise<void> {
     await this.records.unclaim(id).catch(() => undefined);
   }
 
   /**
-   * The gate's check and the claim in one write; a new claim the check refuses is deleted again, and
-   * the holds of a check made for an id that was not new are released.
+   * The gate's check and the claim in one write; a new claim the check refuses is deleted again. For
+   * an id that was not new the check's refusal does not count, and what it placed comes back to be
+   * released. For fresh ids only: a caller's own id may be claimed by a concurrent submission, which
+   * the deletion of a refused claim would leave without its record.
    */
   private async gatedClaim(data: GatewayJobData, hash: string, gate: SubmitGate): Promise<{ claimed: ClaimOutcome; placed?: Placement }> {
     const [check, claim] = inOneWrite(this.redis, () => [gate(), this.claim(data, hash)] as const);
-    const claimed = await claim.catch(async (err: unknown) => {
-      await check.then(
-        (placed) => this.release({ ...data, ...placed }),
+    const placedAnyway = () =>
+      check.then(
+        (placed) => placed ?? undefined,
         () => undefined,
       );
+    const claimed = await claim.catch(async (err: unknown) => {
+      await this.release({ ...data, ...(await placedAnyway()) });
       throw err;
     });
-    if (claimed.kind !== 'created') {
-      await check.then(
-        (placed) => this.release({ ...data, ...placed }),
-        () => undefined,
-      );
-      return { claimed };
-    }
+    if (claimed.kind !== 'created') return { claimed, placed: await placedAnyway() };
     try {
       return { claimed, placed: (await check) ?? undefined };
     } catch (err) {

@@ -42,15 +42,20 @@ const RANK: Record<Priority, number | undefined> = { critical: undefined, high: 
 /** BullMQ's highest priority number. */
 const MAX_PRIORITY = 2_097_152;
 
+/** The highest tier whose priorities (tier × 3 + 1…3) BullMQ takes: later tiers share it. */
+const MAX_TIER = Math.floor((MAX_PRIORITY - 3) / 3);
+
 /**
  * Fair queues: a job's tier is how many of its agent's requests it comes after in the service (the
  * ones held in its priority class or a higher one) ÷ the agent's weight. The agents' first requests
  * go before their second ones, and so on: round-robin across agents. Within a tier, priority classes
- * keep their order.
+ * keep their order; `critical` goes before every prioritized job in its agent's first tier only, and
+ * after that as `high` (an agent cannot jump its flood ahead of the others by calling it critical).
  */
 function placement(data: GatewayJobData): { priority: number } | undefined {
-  const rank = RANK[data.priority];
-  return rank === undefined ? undefined : { priority: Math.min(MAX_PRIORITY, (data.tier ?? 0) * 3 + rank) };
+  const tier = Math.min(MAX_TIER, data.tier ?? 0);
+  const rank = RANK[data.priority] ?? (tier === 0 ? undefined : RANK.high!);
+  return rank === undefined ? undefined : { priority: tier * 3 + rank };
 }
 
 export interface JobRetryOptions {

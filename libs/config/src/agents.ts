@@ -21,11 +21,23 @@ export interface AgentPolicy {
   quotaServices: readonly string[];
 }
 
-/** A bucket with no burst set holds 5 s of its rate, at least one token. */
+/** A quota's limits; 0 is no limit. A bucket with no burst set holds 5 s of its rate, at least one token. */
 function limits(q: AgentQuota): AgentLimits | undefined {
-  if (q.requestsPerMinute === undefined && q.maxInFlight === undefined) return undefined;
-  const burstLimit = q.requestsPerMinute === undefined ? undefined : (q.burstLimit ?? Math.max(1, Math.ceil(q.requestsPerMinute / 12)));
-  return { requestsPerMinute: q.requestsPerMinute, burstLimit, maxInFlight: q.maxInFlight };
+  const requestsPerMinute = q.requestsPerMinute || undefined;
+  const maxInFlight = q.maxInFlight || undefined;
+  if (requestsPerMinute === undefined && maxInFlight === undefined) return undefined;
+  const burstLimit = requestsPerMinute === undefined ? undefined : (q.burstLimit ?? Math.max(1, Math.ceil(requestsPerMinute / 12)));
+  return { requestsPerMinute, burstLimit, maxInFlight };
+}
+
+/**
+ * An agent's own quota over the defaults, limit by limit; an agent that sets its own rate and no
+ * burst gets a burst from its rate, not the defaults'.
+ */
+function ownOverDefaults(defaults: AgentQuota, own: AgentQuota): AgentQuota {
+  const merged = { ...defaults, ...own };
+  if (own.requestsPerMinute !== undefined && own.burstLimit === undefined) delete merged.burstLimit;
+  return merged;
 }
 
 /**
@@ -44,7 +56,7 @@ export function agentPolicies(cfg: Pick<GatewayConfig, 'agents' | 'agentDefaults
       const own = byEnvName.get(serviceEnvName(agentId));
       const { services, weight, ...quota } = own ?? {};
       policy = {
-        own: limits({ ...cfg.agentDefaults, ...quota }),
+        own: limits(ownOverDefaults(cfg.agentDefaults, quota)),
         service: services?.[service] && limits(services[service]),
         weight: weight ?? 1,
         quotaServices: Object.keys(services ?? {}),

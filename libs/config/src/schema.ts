@@ -193,15 +193,26 @@ export type ApiKeyConfig = z.output<typeof ApiKeySchema>;
 /** An agent's quota, shared by every replica; a limit left unset is no limit. */
 export const AgentQuotaSchema = z
   .object({
-    requestsPerMinute: z.number().positive().max(6_000_000).optional().describe('Requests the agent may send per minute (token refill)'),
+    requestsPerMinute: z
+      .number()
+      .min(0)
+      .max(6_000_000)
+      .optional()
+      .describe("Requests the agent may send per minute (token refill); 0: no limit, over a default's"),
     burstLimit: z
       .number()
       .int()
       .positive()
       .max(1_000_000)
       .optional()
-      .describe('Token bucket capacity; default: 5 s of requestsPerMinute (at least 1)'),
-    maxInFlight: z.number().int().positive().max(1_000_000).optional().describe('Requests the agent may have queued or running at once'),
+      .describe("Token bucket capacity; default: 5 s of the agent's own requestsPerMinute (at least 1), else the defaults'"),
+    maxInFlight: z
+      .number()
+      .int()
+      .min(0)
+      .max(1_000_000)
+      .optional()
+      .describe("Requests the agent may have queued or running at once; 0: no limit, over a default's"),
   })
   .strict();
 export type AgentQuota = z.output<typeof AgentQuotaSchema>;
@@ -209,7 +220,7 @@ export type AgentQuota = z.output<typeof AgentQuotaSchema>;
 export const AgentConfigSchema = AgentQuotaSchema.extend({
   weight: z
     .number()
-    .positive()
+    .min(0.01)
     .max(1000)
     .optional()
     .describe("The agent's share of a backed-up service's workers against other agents' (default 1)"),
@@ -278,7 +289,7 @@ export const GatewayConfigSchema = z
       )
       .default({})
       .describe('Named sets of operations (grants as in API keys), each served at /mcp/<name> and bindable to a key as @<name>'),
-    agentDefaults: AgentQuotaSchema.default({}).describe('The quota of every agent that has none of its own'),
+    agentDefaults: AgentQuotaSchema.default({}).describe("Every agent's quota, limit by limit, where the agent sets none of its own"),
     agents: z.record(agentId, AgentConfigSchema).default({}).describe('Quotas and fair-queue weights per agent id'),
     fairQueues: z
       .boolean()

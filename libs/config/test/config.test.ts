@@ -538,6 +538,22 @@ describe('agent quotas and fair-queue weights', () => {
     expect(severalAgents(GatewayConfigManager.fromEnv({}))).toBe(true);
   });
 
+  it('gives an agent that sets its own rate a burst from that rate, and takes 0 as no limit over a default', () => {
+    const cfg = GatewayConfigManager.fromEnv({
+      MCP_AGENT_RATE_LIMIT_RPM: '60',
+      MCP_AGENT_BURST_LIMIT: '10',
+      MCP_AGENT_MAX_IN_FLIGHT: '5',
+      MCP_AGENT_FAST_RATE_LIMIT_RPM: '6000',
+      MCP_AGENT_FREE_RATE_LIMIT_RPM: '0',
+      MCP_AGENT_FREE_MAX_IN_FLIGHT: '0',
+    });
+    const policy = agentPolicies(cfg);
+    expect(policy('fast', 'users').own).toEqual({ requestsPerMinute: 6000, burstLimit: 500, maxInFlight: 5 });
+    expect(policy('free', 'users').own).toBeUndefined();
+    expect(policy('anyone', 'users').own).toEqual({ requestsPerMinute: 60, burstLimit: 10, maxInFlight: 5 });
+    expect(() => GatewayConfigManager.fromEnv({ MCP_AGENT_BOT_WEIGHT: '0.001' })).toThrow(/MCP_AGENT_BOT_WEIGHT/);
+  });
+
   it('names the variable of a bad value, and refuses two agents of the file that one variable name would mean', () => {
     expect(() => GatewayConfigManager.fromEnv({ MCP_AGENT_BOT_MAX_IN_FLIGHT: 'many' })).toThrow(
       /MCP_AGENT_BOT_MAX_IN_FLIGHT.*whole number/,

@@ -27,13 +27,18 @@ export interface AgentHoldRequest {
   fair: boolean;
   /** The agent's share against other agents' (tiers are its held requests ÷ weight). */
   weight: number;
+  /** A caller's own id, which may be held already (sent again): then it is not held twice. */
+  mayBeHeld?: boolean;
   /** Test clocks (ms): now (default Date.now()), and the buckets' (default Redis TIME). */
   now?: number;
   bucketNow?: number;
 }
 
 export type AgentHoldOutcome =
-  /** `holds`: the keys the request is held in, to release when it ends. */
+  /**
+   * `holds`: the keys this call held the request in, to release when it ends (not the ones that held
+   * it already: those are its first submission's).
+   */
   | { held: true; tier: number; holds: string[] }
   | {
       held: false;
@@ -147,6 +152,7 @@ export class AgentQuotas {
       now,
       setTtlMs: r.longestHoldMs + 1000,
       bucketNow: r.bucketNow,
+      mayBeHeld: r.mayBeHeld,
     });
     return { reply, key: keys.held, quota: q };
   }
@@ -158,8 +164,8 @@ export class AgentQuotas {
   ): Promise<AgentHoldOutcome> {
     const [o, s] = await Promise.allSettled([own?.reply, service?.reply]);
     const heldIn: string[] = [];
-    if (o.status === 'fulfilled' && o.value?.verdict === 'held') heldIn.push(own!.key);
-    if (s.status === 'fulfilled' && s.value?.verdict === 'held') heldIn.push(service!.key);
+    if (o.status === 'fulfilled' && o.value?.verdict === 'held' && o.value.added) heldIn.push(own!.key);
+    if (s.status === 'fulfilled' && s.value?.verdict === 'held' && s.value.added) heldIn.push(service!.key);
     const refused = refusal(o, 'agent', own?.quota) ?? refusal(s, 'service', service?.quota);
     const failed = [o, s].find((x): x is PromiseRejectedResult => x.status === 'rejected');
     if (refused || failed) {

@@ -143,24 +143,29 @@ export interface AgentHoldArgs {
   setTtlMs: number;
   /** Test clock of the bucket (ms); default Redis TIME. */
   bucketNow?: number;
+  /** The id may be held already (a caller's own id, sent again): it is then not held twice. */
+  mayBeHeld?: boolean;
 }
 
 export type AgentHoldReply =
-  /** `tier`: the agent's holds in the sets up to the request's own, before it. */
-  | { verdict: 'held'; tier: number; inFlight: number }
+  /**
+   * `tier`: the agent's holds in its class or a higher one, before it; `added`: false when the id was
+   * held already (by the same request: its caller must not release that hold).
+   */
+  | { verdict: 'held'; tier: number; inFlight: number; added: boolean }
   | { verdict: 'rate_limited'; waitMs: number; inFlight: number }
   | { verdict: 'in_flight_cap'; inFlight: number };
 
 function agentHoldArgs(a: AgentHoldArgs): ScriptArgs {
   const argv = [a.id, a.capacity, a.refillPerMs, a.maxInFlight, Math.ceil(a.lapseAt), Math.floor(a.now), a.rank, Math.ceil(a.setTtlMs)];
-  return [a.bucket, a.held, ...argv, clock(a.bucketNow)];
+  return [a.bucket, a.held, ...argv, clock(a.bucketNow), a.mayBeHeld ? '1' : '0'];
 }
 
 export function decodeAgentHold(reply: unknown): AgentHoldReply {
-  const [verdict, n, inFlight] = reply as [number, number, number];
+  const [verdict, n, inFlight, added] = reply as [number, number, number, number?];
   switch (verdict) {
     case AgentVerdict.Held:
-      return { verdict: 'held', tier: n, inFlight };
+      return { verdict: 'held', tier: n, inFlight, added: added !== 0 };
     case AgentVerdict.RateLimited:
       return { verdict: 'rate_limited', waitMs: n, inFlight };
     case AgentVerdict.InFlightCap:

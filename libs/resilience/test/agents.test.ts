@@ -92,6 +92,26 @@ describe('agent quotas', () => {
     expect(await tiers('heavy', [2, 2, 2, 2, 2], 2)).toEqual([0, 0, 1, 1, 2]);
   });
 
+  it("does not hold a caller's own id twice: the same request sent again takes no token and no slot, and releases nothing", async () => {
+    const own = { requestsPerMinute: 60, burstLimit: 5, maxInFlight: 2 };
+    const first = await quotas.hold(request('mine', { own, mayBeHeld: true }));
+    expect(first).toMatchObject({ held: true, holds: [agentKeys(prefix, 'planner').held] });
+    // Sent again: held already, so nothing is added (and nothing for its caller to release).
+    expect(await quotas.hold(request('mine', { own, mayBeHeld: true }))).toEqual({ held: true, tier: 0, holds: [] });
+    expect(await redis.zcard(agentKeys(prefix, 'planner').held)).toBe(1);
+    expect(await redis.hget(agentKeys(prefix, 'planner').bucket, 'tokens')).toBe('4');
+    // One slot left of two.
+    expect(await quotas.hold(request('other', { own }))).toMatchObject({ held: true });
+    expect(await quotas.hold(request('third', { own }))).toMatchObject({ held: false, limit: 'inFlight' });
+  });
+
+  it("does not count lapsed holds of a higher class in a request's tier", async () => {
+    await quotas.hold(request('lost-high', { rank: 1, fair: true, lapseAt: t0 + 10 }));
+    await quotas.hold(request('live-high', { rank: 1, fair: true }));
+    const later = await quotas.hold(request('normal', { rank: 2, fair: true, now: t0 + 11 }));
+    expect(later).toMatchObject({ held: true, tier: 1 });
+  });
+
   it('keeps its keys for as long as a hold can last, and a bucket until it would be full again', async () => {
     await quotas.hold(request('a', { own: { requestsPerMinute: 600, burstLimit: 10, maxInFlight: 5 }, bucketNow: undefined }));
     const k = agentKeys(prefix, 'planner');

@@ -9,13 +9,16 @@
   ARGV[4] most requests in flight (0: no cap)   ARGV[5] when the hold lapses (ms, the caller's clock)
   ARGV[6] now (the caller's clock, for lapses)   ARGV[7] the request's rank   ARGV[8] set TTL (ms)
   ARGV[9] the bucket's clock override ('' = Redis TIME, one clock for every replica)
-  Returns { verdict, n, inFlight } (AgentVerdict in scripts.ts):
-     1 Held         n = the holds in its class or a higher one before it (its fair-share tier)
+  ARGV[10] '1': the id may be held already (a caller's own id), so look first
+  Returns { verdict, n, inFlight, added } (AgentVerdict in scripts.ts):
+     1 Held         n = the holds in its class or a higher one before it (its fair-share tier);
+                    added = 0 when the id was held already (the same request sent again: it takes
+                    no token and no second place, and its caller must not release the hold)
      2 RateLimited  n = ms until a token
      3 InFlightCap  n = 0
   A hold lapses after the request's deadline (by then it has ended), so a release that never came
-  (a process died) frees its slot: lapsed holds of the request's class are dropped on each call, and
-  of every class before refusing at the cap.
+  (a process died) frees its slot: lapsed holds of the request's class and the higher ones are
+  dropped on each call, and of every class before refusing at the cap.
 ]]
 local BAND = 1e13
 local id = ARGV[1]
@@ -24,17 +27,19 @@ local refillPerMs = tonumber(ARGV[3])
 local maxInFlight = tonumber(ARGV[4])
 local lapseAt = tonumber(ARGV[5])
 local now = tonumber(ARGV[6])
-local base = tonumber(ARGV[7]) * BAND
+local rank = tonumber(ARGV[7])
+local base = rank * BAND
 local set = KEYS[2]
 
-redis.call('ZREMRANGEBYSCORE', set, base, base + now)
+for r = 1, rank do redis.call('ZREMRANGEBYSCORE', set, r * BAND, r * BAND + now) end
 local above = '(' .. string.format('%d', base + BAND)
 local tier = redis.call('ZCOUNT', set, '-inf', above)
 local inFlight = 0
+if ARGV[10] == '1' and redis.call('ZSCORE', set, id) then return { 1, tier - 1, redis.call('ZCARD', set), 0 } end
 if maxInFlight > 0 then
   inFlight = redis.call('ZCARD', set)
   if inFlight >= maxInFlight then
-    for rank = 1, 3 do redis.call('ZREMRANGEBYSCORE', set, rank * BAND, rank * BAND + now) end
+    for r = rank + 1, 3 do redis.call('ZREMRANGEBYSCORE', set, r * BAND, r * BAND + now) end
     inFlight = redis.call('ZCARD', set)
     if inFlight >= maxInFlight then return { 3, 0, inFlight } end
     tier = redis.call('ZCOUNT', set, '-inf', above)
@@ -57,4 +62,4 @@ end
 
 redis.call('ZADD', set, string.format('%d', base + lapseAt), id)
 redis.call('PEXPIRE', set, ARGV[8])
-return { 1, tier, inFlight + 1 }
+return { 1, tier, inFlight + 1, 1 }
