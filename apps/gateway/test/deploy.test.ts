@@ -139,7 +139,7 @@ describe('the Grafana dashboard (deploy/grafana)', () => {
     const names = new Set<string>();
     for (const m of await new GatewayMetrics().registry.getMetricsAsJSON()) {
       names.add(m.name);
-      if (m.type === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.add(m.name + suffix);
+      if (String(m.type) === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.add(m.name + suffix);
     }
     return names;
   }
