@@ -13,6 +13,7 @@ import { agentAuth, protectedResourceMetadata } from './auth';
 import { operatorConsole } from './console';
 import { correlation } from './context';
 import { sendError } from './http-errors';
+import { apiReference } from './reference';
 import { requestHandlers } from './requests';
 import { serviceHandlers } from './services';
 
@@ -62,6 +63,8 @@ export function createApp(deps: ApiDeps): express.Express {
   app.get(['/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource/mcp'], (_req: Request, res: Response) => {
     res.status(200).json(metadata);
   });
+  // The API described, and its reference page: open, as the health endpoint is.
+  app.use(apiReference(deps.config));
   if (auth) app.use(auth);
   app.use(json);
 

@@ -50,6 +50,8 @@ export class ApiServer {
   private sweeper?: NodeJS.Timeout;
   private readonly sweepEveryMs: number;
   private readonly sweepGraceMs: number;
+  /** The HTTP app, once started (its routes are what `/openapi.json` describes). */
+  app?: ReturnType<typeof createApp>;
   /** How long stop() lets in-flight requests finish (default: the config's shutdownGraceMs). */
   stopGraceMs?: number;
 
@@ -163,6 +165,7 @@ export class ApiServer {
     this.sweeper = setInterval(() => void this.sweep(), this.sweepEveryMs);
     this.sweeper.unref();
     const app = createApp(this.deps);
+    this.app = app;
     this.closeStreams = () => (app.locals.closeStreams as (() => void) | undefined)?.();
     const server = http.createServer(serverOptionsFor(app), app);
     // Longer than common load balancers' idle timeouts, so they close first.

@@ -105,3 +105,23 @@ it('the queue UI (bull-board) loads behind the admin token and lists the service
   expect(api.status).toBe(200);
   expect(api.body.queues.map((q: { name: string }) => q.name).sort()).toEqual(['{payments}', '{users}']);
 });
+
+it("the API reference page renders the gateway's own operations from /openapi.json, loading nothing from another host", async () => {
+  const page = await browser.newPage();
+  const elsewhere: string[] = [];
+  page.on('request', (r) => {
+    if (!r.url().startsWith(base)) elsewhere.push(r.url());
+  });
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`${base}/docs`);
+  // Swagger UI renders one block per operation.
+  await page.locator('.opblock').first().waitFor({ timeout: 15_000 });
+  expect(await page.locator('.opblock').count()).toBeGreaterThan(20);
+  expect(await page.locator('.opblock-summary-path', { hasText: '/mcp/request' }).first().textContent()).toContain('/mcp/request');
+  expect(await page.locator('.info .title').textContent()).toContain('MCP Gateway');
+  expect(elsewhere).toEqual([]);
+  expect(errors).toEqual([]);
+  await page.screenshot({ path: '/tmp/mcp-gateway-docs.png' });
+  await page.close();
+});

@@ -4,3 +4,4 @@ export * from './response';
 export * from './operation';
 export * from './agent';
 export * from './glob';
+export * from './answers';
