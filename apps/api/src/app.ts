@@ -14,6 +14,7 @@ import { operatorConsole } from './console';
 import { correlation } from './context';
 import { sendError } from './http-errors';
 import { apiReference } from './reference';
+import { deadLetterHandlers } from './dead-letters';
 import { requestHandlers } from './requests';
 import { serviceHandlers } from './services';
 
@@ -55,6 +56,14 @@ export function createApp(deps: ApiDeps): express.Express {
   const agents = agentHandlers(deps, auth);
   app.get('/mcp/agents', requireAdmin, agents.list);
   app.get('/mcp/agents/:id/usage', agents.adminOrSelf, agents.usage);
+  // Dead letters: failed requests kept for replay (the admin token).
+  const dead = deadLetterHandlers(deps);
+  app.get('/mcp/dead-letters', requireAdmin, dead.list);
+  app.delete('/mcp/dead-letters', requireAdmin, dead.purge);
+  app.post('/mcp/dead-letters/replay', requireAdmin, json, dead.replayMany);
+  app.get('/mcp/dead-letters/:id', requireAdmin, dead.read);
+  app.delete('/mcp/dead-letters/:id', requireAdmin, dead.remove);
+  app.post('/mcp/dead-letters/:id/replay', requireAdmin, json, dead.replayOne);
 
   // Operators' console (admin token): queue UI and the live status page.
   app.use(operatorConsole(deps));

@@ -1,7 +1,7 @@
 import type Redis from 'ioredis';
 import type { GatewayConfig } from '@mcp-gateway/config';
 import type { ParameterValidator } from '@mcp-gateway/backends';
-import type { Broker, ResultWaiter, WorkerPresence } from '@mcp-gateway/broker';
+import type { Broker, DeadLetters, ResultWaiter, WorkerPresence } from '@mcp-gateway/broker';
 import type { HealthProber, RegistrationStore, ServiceRegistry } from '@mcp-gateway/registry';
 import type { AgentQuotas, ResilienceStore } from '@mcp-gateway/resilience';
 import type { Logger, Tracing } from '@mcp-gateway/observability';
@@ -24,6 +24,7 @@ export interface ApiDeps {
   presence: WorkerPresence;
   resilience: ResilienceStore;
   agentQuotas: AgentQuotas;
+  deadLetters: DeadLetters;
   logger: Logger;
   metrics: GatewayMetrics;
   stats: ServiceStats;

@@ -3,6 +3,7 @@ import { ServiceConfigSchema, type GatewayConfig } from '@mcp-gateway/config';
 import {
   AcceptedSchema,
   ERROR_CATALOG,
+  ERROR_CODES,
   ErrorBodySchema,
   ErrorEnvelopeSchema,
   MCPRequestSchema,
@@ -96,6 +97,35 @@ const AgentListSchema = z.object({
   truncated: z.boolean(),
 });
 
+const DeadLetterSchema = z
+  .object({
+    id: z.string().describe('The failed request'),
+    service: z.string(),
+    operation: z.string(),
+    parameters: z.record(z.string(), z.unknown()),
+    agentId: z.string().optional(),
+    correlationId: z.string(),
+    replayOf: z.string().optional(),
+    error: ErrorBodySchema,
+    attempts: z.number().int(),
+    acceptedAt: z.number(),
+    failedAt: z.number(),
+    replays: z.array(
+      z
+        .object({ id: z.string(), at: z.number(), state: z.string().optional(), error: z.string().optional() })
+        .describe('A replay: its request id, when, and (reading one dead letter) where it is now'),
+    ),
+  })
+  .describe('A request that failed for a reason that may pass later, kept for replay');
+
+const DeadLetterListSchema = z.object({ deadLetters: z.array(DeadLetterSchema), truncated: z.boolean() });
+const ReplayedSchema = z.object({ id: z.string(), replay: z.object({ id: z.string(), state: z.string() }) });
+const BulkReplayedSchema = z.object({
+  replayed: z.array(ReplayedSchema),
+  refused: z.array(z.object({ id: z.string(), error: ErrorBodySchema })),
+});
+const ReplayBodySchema = z.object({ force: z.boolean().optional().describe('Replay even when the backend may have acted already') });
+
 const ResourceMetadataSchema = z
   .object({ resource: z.string(), authorization_servers: z.array(z.string()), bearer_methods_supported: z.array(z.string()) })
   .loose();
@@ -120,6 +150,11 @@ const SCHEMAS = {
   AgentUsage: AgentUsageSchema,
   AgentList: AgentListSchema,
   ProtectedResourceMetadata: ResourceMetadataSchema,
+  DeadLetter: DeadLetterSchema,
+  DeadLetterList: DeadLetterListSchema,
+  Replayed: ReplayedSchema,
+  BulkReplayed: BulkReplayedSchema,
+  Replay: ReplayBodySchema,
 };
 type SchemaName = keyof typeof SCHEMAS;
 
@@ -162,6 +197,23 @@ function errors(codes: ErrorCode[], schema: SchemaName = 'Error'): Record<string
   );
 }
 
+const query = (name: string, description: string, schema: object = { type: 'string' }) => ({
+  name,
+  in: 'query',
+  required: false,
+  schema,
+  description,
+});
+/** A filter of dead letters. */
+const FILTER = [
+  query('service', 'One service'),
+  query('code', 'An error code', { type: 'string', enum: ERROR_CODES }),
+  query('agent', 'One agent'),
+  query('since', 'Failed at or after: epoch ms or an ISO 8601 time', {
+    anyOf: [{ type: 'integer' }, { type: 'string', format: 'date-time' }],
+  }),
+  query('limit', 'At most this many (default 100, at most 1000)', { type: 'integer', minimum: 1, maximum: 1000 }),
+];
 const path = (name: string, description: string) => ({ name, in: 'path', required: true, schema: { type: 'string' }, description });
 const header = (name: string, description: string) => ({ name, in: 'header', required: false, schema: { type: 'string' }, description });
 const AGENT = [{ agentKey: [] }, { agentJwt: [] }, {}];
@@ -348,6 +400,107 @@ function paths(): Record<string, unknown> {
         responses: {
           '200': { description: 'Its usage', content: json('AgentUsage') },
           ...errors(['VALIDATION_ERROR', 'UNAUTHORIZED', 'FORBIDDEN', ...AWAY]),
+        },
+      },
+    },
+    '/mcp/dead-letters': {
+      get: {
+        operationId: 'listDeadLetters',
+        summary: 'Failed requests kept for replay, newest first',
+        security: ADMIN,
+        parameters: FILTER,
+        responses: {
+          '200': { description: 'Dead letters', content: json('DeadLetterList') },
+          ...errors(['VALIDATION_ERROR', 'UNAUTHORIZED', 'FORBIDDEN', ...AWAY]),
+        },
+      },
+      delete: {
+        operationId: 'purgeDeadLetters',
+        summary: 'Delete the dead letters the filter keeps (all=true for every one)',
+        security: ADMIN,
+        parameters: [...FILTER.filter((p) => p.name !== 'limit'), query('all', '`true`: every dead letter')],
+        responses: {
+          '200': {
+            description: 'How many went',
+            content: {
+              'application/json': { schema: { type: 'object', properties: { removed: { type: 'integer' } }, required: ['removed'] } },
+            },
+          },
+          ...errors(['VALIDATION_ERROR', 'UNAUTHORIZED', 'FORBIDDEN', ...AWAY]),
+        },
+      },
+    },
+    '/mcp/dead-letters/replay': {
+      post: {
+        operationId: 'replayDeadLetters',
+        summary: 'Replay the dead letters a filter keeps, oldest first (each a new request recording replayOf)',
+        security: ADMIN,
+        requestBody: {
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                properties: { ...Object.fromEntries(FILTER.map((p) => [p.name, p.schema])), force: { type: 'boolean' } },
+                additionalProperties: false,
+              },
+            },
+          },
+        },
+        responses: {
+          '200': { description: 'Sent, and refused', content: json('BulkReplayed') },
+          ...errors(['VALIDATION_ERROR', 'UNAUTHORIZED', 'FORBIDDEN', ...AWAY]),
+        },
+      },
+    },
+    '/mcp/dead-letters/{id}': {
+      get: {
+        operationId: 'getDeadLetter',
+        summary: 'One dead letter, with where its replays are now',
+        security: ADMIN,
+        parameters: [requestId],
+        responses: {
+          '200': { description: 'The dead letter', content: json('DeadLetter') },
+          ...errors(['UNAUTHORIZED', 'FORBIDDEN', 'NOT_FOUND', ...AWAY]),
+        },
+      },
+      delete: {
+        operationId: 'deleteDeadLetter',
+        summary: 'Delete one dead letter',
+        security: ADMIN,
+        parameters: [requestId],
+        responses: {
+          '200': { description: 'Deleted', content: { 'application/json': { schema: { type: 'object' } } } },
+          ...errors(['UNAUTHORIZED', 'FORBIDDEN', 'NOT_FOUND', ...AWAY]),
+        },
+      },
+    },
+    '/mcp/dead-letters/{id}/replay': {
+      post: {
+        operationId: 'replayDeadLetter',
+        summary: "Send a dead letter's request again, as a new request of its agent",
+        description: 'A request whose outcome is unknown (a non-idempotent call that may have been carried out) needs `force: true`.',
+        security: ADMIN,
+        parameters: [requestId],
+        requestBody: { content: json('Replay') },
+        responses: {
+          '202': {
+            description: 'Sent: poll the Location',
+            headers: { Location: { schema: { type: 'string' } } },
+            content: json('Replayed'),
+          },
+          ...errors([
+            'VALIDATION_ERROR',
+            'UNAUTHORIZED',
+            'FORBIDDEN',
+            'NOT_FOUND',
+            'UNKNOWN_SERVICE',
+            'UNKNOWN_OPERATION',
+            'CONFLICT',
+            'RATE_LIMITED',
+            'CIRCUIT_OPEN',
+            'OVERLOADED',
+            ...AWAY,
+          ]),
         },
       },
     },

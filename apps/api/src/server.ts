@@ -11,7 +11,7 @@ import {
   type GatewayConfig,
 } from '@mcp-gateway/config';
 import { ParameterValidator } from '@mcp-gateway/backends';
-import { Broker, ResultWaiter, WorkerPresence, type EndedRequest } from '@mcp-gateway/broker';
+import { Broker, DeadLetters, deadLetterOf, isDeadLetter, ResultWaiter, WorkerPresence, type EndedRequest } from '@mcp-gateway/broker';
 import { HealthProber, RegistrationStore, ServiceRegistry } from '@mcp-gateway/registry';
 import { coalesceWrites, createRedis, finishThenClose } from '@mcp-gateway/redis';
 import { AgentQuotas, ResilienceStore } from '@mcp-gateway/resilience';
@@ -70,6 +70,10 @@ export class ApiServer {
       onEnded: (ended) => this.recordEnded(ended),
     });
     const resilience = new ResilienceStore(this.redis, config.redis.keyPrefix);
+    const deadLetters = new DeadLetters(this.redis, broker.keys, {
+      maxPerService: config.deadLetters.maxPerService,
+      maxAgeMs: config.deadLetters.maxAgeHours * 3_600_000,
+    });
     const registry = new ServiceRegistry(config, {
       onDefinitionError: (service, err) => logger.error({ service, err: err.message }, 'service definition could not be loaded'),
     });
@@ -82,6 +86,7 @@ export class ApiServer {
       tokens: async (s) => (await resilience.limiter(s, registry.require(s))).tokens,
       queue: (s) => broker.counts(s),
       workers: async () => (await workersByService(this.deps)).serving,
+      deadLetters: (s) => deadLetters.count(s),
     });
     this.deps = {
       lifecycle: new Lifecycle(() => waiter.cancelAll()),
@@ -97,6 +102,7 @@ export class ApiServer {
       presence: new WorkerPresence(this.redis, broker.keys),
       resilience,
       agentQuotas: new AgentQuotas(this.redis, config.redis.keyPrefix),
+      deadLetters,
       metrics,
       tracing: options.tracing ?? Tracing.off,
       stats: new ServiceStats(this.redis, config.redis.keyPrefix),
@@ -109,7 +115,7 @@ export class ApiServer {
    * A request this process ended itself (cancelled, swept past its deadline, its service removed):
    * its `request finished` line, metrics and stats, as a worker gives the requests it ends.
    */
-  private recordEnded({ result, acceptedAt, agentId }: EndedRequest): void {
+  private recordEnded({ result, acceptedAt, agentId, job }: EndedRequest): void {
     const { logger, metrics, stats, registry, agents } = this.deps;
     const m = result.metadata;
     const outcome = result.status === 'success' ? 'success' : (result.error?.code ?? 'INTERNAL_ERROR');
@@ -143,6 +149,11 @@ export class ApiServer {
     void registry
       .operationLabel(m.service, m.operation)
       .then((operation) => metrics.requests.inc({ service: m.service, operation, outcome }));
+    // A request swept past its deadline may pass later: kept, when its job was there to say what it asked.
+    if (job && isDeadLetter(result))
+      this.deps.deadLetters
+        .add(deadLetterOf(job, result, Date.parse(m.completedAt)))
+        .catch((err: unknown) => logger.warn({ id: result.id, service: m.service, err: String(err) }, 'the dead letter was not kept'));
   }
 
   /** Listens on `port` (0 for any free one) and resolves with the bound address. */

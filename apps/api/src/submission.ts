@@ -97,6 +97,7 @@ function jobData(s: Submission, id: string, operation: string, parameters: Recor
     acceptedAt,
     deadline: acceptedAt + timeoutMs,
     priority: meta.priority ?? 'normal',
+    ...(s.replayOf ? { replayOf: s.replayOf } : {}),
   };
 }
 

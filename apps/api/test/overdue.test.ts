@@ -71,6 +71,9 @@ it('ends a request no worker takes with TIMEOUT after its deadline, and removes 
     expect.objectContaining({ service: 'parked', outcome: 'TIMEOUT', attempts: 0, totalMs: expect.any(Number) }),
   ]);
   expect((await gw.http.get('/mcp/services/parked/metrics')).body.counts).toMatchObject({ TIMEOUT: expect.any(Number) });
+  // A TIMEOUT may pass later: the request is kept as a dead letter, with what it asked.
+  const letter = await eventually(() => gw.api.deps.deadLetters.get(['parked'], 'never-taken'));
+  expect(letter).toMatchObject({ id: 'never-taken', service: 'parked', operation: 'op', parameters: {}, error: { code: 'TIMEOUT' } });
 });
 
 it('ends a request whose worker took it and never finished (died), saying so', async () => {

@@ -10,7 +10,7 @@ import {
 } from '@mcp-gateway/protocol';
 import type { GatewayConfig, ServiceConfig } from '@mcp-gateway/config';
 import { classifyOutcome, type BackendCaller, type BackendOutcome, type CallAbandon } from '@mcp-gateway/backends';
-import { PENDING_STATE, type GatewayJobData, type RequestRecords } from '@mcp-gateway/broker';
+import { deadLetterOf, isDeadLetter, PENDING_STATE, type DeadLetters, type GatewayJobData, type RequestRecords } from '@mcp-gateway/broker';
 import type { ServiceRegistry } from '@mcp-gateway/registry';
 import {
   breakerMustRecord,
@@ -51,6 +51,8 @@ export interface PipelineDeps {
   stats: ServiceStats;
   /** The configured agents (configuredAgentIds): the ones `/metrics` counts by id. */
   agents: ReadonlySet<string>;
+  /** Where a request that failed for a reason that may pass later is kept for replay. */
+  deadLetters: DeadLetters;
   tracing: Tracing;
   /** The jobs running here: a cancellation of one abandons its backend call. */
   inFlight: InFlightCalls;
@@ -543,6 +545,7 @@ async function publish(deps: PipelineDeps, d: GatewayJobData, r: PublishInput, b
       processingTime: Math.max(0, r.now - r.startedAt),
       ...(r.backendStatus === undefined ? {} : { backendStatus: r.backendStatus }),
       completedAt: new Date(r.now).toISOString(),
+      ...(d.replayOf ? { replayOf: d.replayOf } : {}),
     },
   };
   // One write: the breaker record (when a call was made), then the result stored and published, then
@@ -579,6 +582,11 @@ async function publish(deps: PipelineDeps, d: GatewayJobData, r: PublishInput, b
     await deps.stats
       .record(d.service, outcome, totalMs, d.agentId ? { agentId: d.agentId, backendMs: r.backendMs } : undefined)
       .catch((err: unknown) => deps.logger.warn({ service: d.service, err: String(err) }, 'request stats not recorded'));
+    // Failures only: a success never gets here.
+    if (isDeadLetter(result))
+      await deps.deadLetters
+        .add(deadLetterOf(d, result, r.now))
+        .catch((err: unknown) => deps.logger.warn({ id: d.id, service: d.service, err: String(err) }, 'the dead letter was not kept'));
   }
   logScalars(
     deps.logger,

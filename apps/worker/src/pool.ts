@@ -3,7 +3,7 @@ import { Worker, type Job } from 'bullmq';
 import type Redis from 'ioredis';
 import { configuredAgentIds, redactConfig, type GatewayConfig } from '@mcp-gateway/config';
 import { BackendCaller } from '@mcp-gateway/backends';
-import { Broker, BrokerKeys, RequestRecords, WorkerPresence, type GatewayJobData } from '@mcp-gateway/broker';
+import { Broker, BrokerKeys, DeadLetters, RequestRecords, WorkerPresence, type GatewayJobData } from '@mcp-gateway/broker';
 import { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
 import { HealthProber, RegistrationStore, ServiceRegistry, type RegistryChange } from '@mcp-gateway/registry';
 import { coalesceWrites, createRedis, finishThenClose } from '@mcp-gateway/redis';
@@ -111,6 +111,10 @@ export class WorkerPool {
       stats: new ServiceStats(this.connection, config.redis.keyPrefix, undefined, STATS_FLUSH_MS),
       agents: configuredAgentIds(config),
       records: new RequestRecords(this.connection, keys, config.results.ttlSeconds),
+      deadLetters: new DeadLetters(this.connection, keys, {
+        maxPerService: config.deadLetters.maxPerService,
+        maxAgeMs: config.deadLetters.maxAgeHours * 3_600_000,
+      }),
       caller: new BackendCaller({ redis: this.connection, keyPrefix: config.redis.keyPrefix }),
       resilience,
       tracing: options.tracing ?? Tracing.off,

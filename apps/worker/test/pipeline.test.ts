@@ -1,7 +1,7 @@
 import type { Job } from 'bullmq';
 import type Redis from 'ioredis';
 import { BackendCaller } from '@mcp-gateway/backends';
-import { Broker, BrokerKeys, RequestRecords, requestHash, type GatewayJobData } from '@mcp-gateway/broker';
+import { Broker, BrokerKeys, DeadLetters, RequestRecords, requestHash, type GatewayJobData } from '@mcp-gateway/broker';
 import { configuredAgentIds, type GatewayConfig } from '@mcp-gateway/config';
 import { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
 import { createLogger, Tracing } from '@mcp-gateway/observability';
@@ -97,6 +97,7 @@ async function fixture(handler: BackendHandler): Promise<Fixture> {
     metrics,
     stats,
     agents: configuredAgentIds(config),
+    deadLetters: new DeadLetters(redis, keys, { maxPerService: 100, maxAgeMs: 3_600_000 }),
     tracing: Tracing.off,
     inFlight,
     workerId: WORKER_ID,

@@ -249,7 +249,7 @@ export class Broker {
           if (await this.records.finish(result, 'failed', rec)) {
             await this.release(job.data);
             ended += 1;
-            this.onEnded(endedRequest(rec, result));
+            this.onEnded({ ...endedRequest(rec, result), job: job.data });
           }
         }
       }
@@ -304,7 +304,7 @@ export class Broker {
     );
     if (!(await this.records.finish(result, 'failed', rec))) return undefined;
     await this.release({ id: rec.id, holds: job?.data.holds });
-    return endedRequest(rec, result);
+    return { ...endedRequest(rec, result), ...(job ? { job: job.data } : {}) };
   }
 
   async counts(service: string): Promise<QueueCounts> {

@@ -7,3 +7,13 @@ export * from './presence';
 export * from './submission';
 export { PENDING_STATE, parseRecordText, pendingRecordText } from './record-text';
 export { FinishCode, decodeFinish, type FinishOutcome } from './scripts';
+export {
+  DeadLetters,
+  DEAD_LETTERS_READ_MAX,
+  deadLetterOf,
+  isDeadLetter,
+  outcomeUnknown,
+  type DeadLetter,
+  type DeadLetterFilter,
+  type DeadLetterLimits,
+} from './dead-letters';

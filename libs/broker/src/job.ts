@@ -22,6 +22,8 @@ export interface GatewayJobData {
   tier?: number;
   /** Keys of the sorted sets that hold the request against its agent's quotas: it leaves them when it ends. */
   holds?: string[];
+  /** A dead letter's replay: the id of the request it sends again. */
+  replayOf?: string;
   /** Added again by a submission that joined a request whose job was gone (see Broker.join): its run reads the record first. */
   rejoined?: boolean;
   /** Set by a run that handed the job back (to wait for admission or a retry): when the first run started. */

@@ -54,6 +54,15 @@ export class BrokerKeys {
     return `${this.prefix}:pending:{r${n}}`;
   }
 
+  /**
+   * A service's dead letters (hash by request id) and their index by failure time, in its slot. Two
+   * segments after the tag, so no job id (one segment) names the same key as BullMQ's job hashes.
+   */
+  deadLetters(service: string): { items: string; index: string } {
+    const base = `${this.prefix}:${this.queueName(service)}:dead`;
+    return { items: `${base}:items`, index: `${base}:index` };
+  }
+
   /** Held by the API process sweeping now (see Broker.sweepOverdue). */
   sweepLock(): string {
     return `${this.prefix}:pending:sweep`;

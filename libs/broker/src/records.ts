@@ -1,4 +1,5 @@
 import type Redis from 'ioredis';
+import type { GatewayJobData } from './job';
 import { isEnded, type ErrorBody, type MCPResponse, type RequestState, type RequestStatus } from '@mcp-gateway/protocol';
 import { inOneWrite } from '@mcp-gateway/redis';
 import type { BrokerKeys } from './keys';
@@ -245,6 +246,8 @@ export interface EndedRequest {
   result: MCPResponse;
   acceptedAt: number;
   agentId?: string;
+  /** The request as its job held it, when the job was there to read (for its dead letter). */
+  job?: GatewayJobData;
 }
 
 export function endedRequest(rec: PendingRecord, result: MCPResponse): EndedRequest {

@@ -9,17 +9,18 @@ export const RESULT_META_FIELDS = ['operation', 'attempts', 'queuedMs', 'process
 
 type BodyField = 'data' | 'error';
 
-type MetaField = 'correlationId' | 'service' | (typeof RESULT_META_FIELDS)[number];
+type MetaField = 'correlationId' | 'service' | 'replayOf' | (typeof RESULT_META_FIELDS)[number];
 /** The metadata as the worker has it (numbers), or as the record keeps it (strings; null when absent). */
 type MetaValues = { [K in MetaField]?: string | number | null };
 
 /** The parts of a result's JSON around its body, from its metadata: its id's, then the rest's. */
 function frame(id: string, status: MCPResponse['status'], bodyField: BodyField | undefined, m: MetaValues) {
   const backendStatus = m.backendStatus == null ? '' : `,"backendStatus":${m.backendStatus}`;
+  const replayOf = m.replayOf == null ? '' : `,"replayOf":${JSON.stringify(m.replayOf)}`;
   const meta =
     `{"correlationId":${JSON.stringify(m.correlationId ?? '')},"service":${JSON.stringify(m.service ?? '')},` +
     `"operation":${JSON.stringify(m.operation ?? '')},"attempts":${m.attempts},"queuedMs":${m.queuedMs},` +
-    `"processingTime":${m.processingTime}${backendStatus},"completedAt":${JSON.stringify(m.completedAt ?? '')}}`;
+    `"processingTime":${m.processingTime}${backendStatus},"completedAt":${JSON.stringify(m.completedAt ?? '')}${replayOf}}`;
   const statusField = `"status":"${status}"`;
   return {
     idHead: `{"id":${JSON.stringify(id)},`,

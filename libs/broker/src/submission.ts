@@ -14,6 +14,8 @@ export interface Submission {
   waitMs: number;
   /** Called once the job exists (for progress reporting and cancellation); `created`: by this submission, not joined. */
   onAccepted?: (id: string, created: boolean) => void;
+  /** A dead letter's replay: the failed request's id, kept in the new one's result. */
+  replayOf?: string;
 }
 
 export type SubmissionOutcome =

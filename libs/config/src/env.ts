@@ -200,6 +200,20 @@ export const GATEWAY_ENV: readonly EnvKey[] = [
     meaning: "Share a backed-up service's workers among the agents with work queued (round-robin, MCP_AGENT_<ID>_WEIGHT)",
   },
   {
+    name: 'MCP_DEAD_LETTERS_MAX',
+    path: ['deadLetters', 'maxPerService'],
+    kind: 'int',
+    default: '1000',
+    meaning: 'Most failed requests kept per service for replay (GET /mcp/dead-letters), the oldest dropped first; 0 keeps none',
+  },
+  {
+    name: 'MCP_DEAD_LETTERS_MAX_AGE_HOURS',
+    path: ['deadLetters', 'maxAgeHours'],
+    kind: 'number',
+    default: '168',
+    meaning: 'How long a dead letter is kept (hours)',
+  },
+  {
     name: 'MCP_ADMIN_TOKEN',
     path: ['security', 'adminToken'],
     kind: 'string',

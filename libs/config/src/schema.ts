@@ -267,6 +267,24 @@ export const GatewayConfigSchema = z
       })
       .strict()
       .default({ ttlSeconds: 3600 }),
+    deadLetters: z
+      .object({
+        maxPerService: z
+          .number()
+          .int()
+          .min(0)
+          .max(1_000_000)
+          .default(1000)
+          .describe('Most dead letters kept per service, the oldest dropped first (0: none are kept)'),
+        maxAgeHours: z
+          .number()
+          .positive()
+          .max(24 * 365)
+          .default(168)
+          .describe('How long a dead letter is kept (hours)'),
+      })
+      .strict()
+      .default({ maxPerService: 1000, maxAgeHours: 168 }),
     limits: z
       .object({
         maxBodyBytes: z.number().int().positive().default(1_048_576).describe('Largest accepted request body'),

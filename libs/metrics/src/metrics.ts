@@ -10,6 +10,8 @@ export interface SharedStateSource {
   queue(service: string): Promise<{ waiting: number; active: number; delayed: number }>;
   /** Live workers serving each service (their heartbeats); a process that cannot tell leaves it out. */
   workers?(): Promise<ReadonlyMap<string, number>>;
+  /** Dead letters kept for the service; a process that cannot tell leaves it out. */
+  deadLetters?(service: string): Promise<number>;
 }
 
 const CIRCUIT_VALUE: Record<CircuitStateName, number> = { closed: 0, half_open: 1, open: 2 };
@@ -144,6 +146,23 @@ export class GatewayMetrics {
         const serving = await source?.workers?.().catch(() => undefined);
         if (!source || !serving) return;
         for (const service of source.services()) this.set({ service }, serving.get(service) ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'mcp_gateway_dead_letters',
+      help: 'Failed requests kept for replay, per service (shared state)',
+      labelNames: ['service'],
+      registers,
+      async collect() {
+        this.reset();
+        const source = shared().find((src) => src.deadLetters);
+        if (!source) return;
+        await Promise.all(
+          source.services().map(async (service) => {
+            const kept = await source.deadLetters!(service).catch(() => undefined);
+            if (kept !== undefined) this.set({ service }, kept);
+          }),
+        );
       },
     });
     new Gauge({

@@ -27,6 +27,7 @@ export const ResultMetadataSchema = z
     processingTime: z.number().describe("The worker's time on it, retries and their waits included (ms)"),
     backendStatus: z.number().int().optional(),
     completedAt: z.string().describe('ISO 8601'),
+    replayOf: z.string().optional().describe("A dead letter's replay: the id of the request it sent again"),
   })
   .describe('How the request went: its service and operation, attempts and times');
 

@@ -20,6 +20,8 @@ export interface ResultMetadata {
   processingTime: number;
   backendStatus?: number;
   completedAt: string;
+  /** A dead letter's replay: the id of the request it sent again. */
+  replayOf?: string;
 }
 
 export interface MCPResponse {
