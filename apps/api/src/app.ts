@@ -57,13 +57,15 @@ export function createApp(deps: ApiDeps): express.Express {
   app.get('/mcp/agents', requireAdmin, agents.list);
   app.get('/mcp/agents/:id/usage', agents.adminOrSelf, agents.usage);
   // Dead letters: failed requests kept for replay (the admin token).
+  // HTTP Basic too: the console's dead-letters page calls these signed in as the console is.
   const dead = deadLetterHandlers(deps);
-  app.get('/mcp/dead-letters', requireAdmin, dead.list);
-  app.delete('/mcp/dead-letters', requireAdmin, dead.purge);
-  app.post('/mcp/dead-letters/replay', requireAdmin, json, dead.replayMany);
-  app.get('/mcp/dead-letters/:id', requireAdmin, dead.read);
-  app.delete('/mcp/dead-letters/:id', requireAdmin, dead.remove);
-  app.post('/mcp/dead-letters/:id/replay', requireAdmin, json, dead.replayOne);
+  const consoleAdmin = adminAuth(deps.config, { basic: true });
+  app.get('/mcp/dead-letters', consoleAdmin, dead.list);
+  app.delete('/mcp/dead-letters', consoleAdmin, dead.purge);
+  app.post('/mcp/dead-letters/replay', consoleAdmin, json, dead.replayMany);
+  app.get('/mcp/dead-letters/:id', consoleAdmin, dead.read);
+  app.delete('/mcp/dead-letters/:id', consoleAdmin, dead.remove);
+  app.post('/mcp/dead-letters/:id/replay', consoleAdmin, json, dead.replayOne);
 
   // Operators' console (admin token): queue UI and the live status page.
   app.use(operatorConsole(deps));

@@ -5,7 +5,7 @@ import type { Broker, DeadLetters, ResultWaiter, WorkerPresence } from '@mcp-gat
 import type { HealthProber, RegistrationStore, ServiceRegistry } from '@mcp-gateway/registry';
 import type { AgentQuotas, ResilienceStore } from '@mcp-gateway/resilience';
 import type { Logger, Tracing } from '@mcp-gateway/observability';
-import type { AgentUsage, GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
+import type { AgentUsage, GatewayMetrics, ServiceStats, ServiceSeries } from '@mcp-gateway/metrics';
 
 /** Everything the HTTP app needs, built by the caller (main, the all-in-one gateway, or a test). */
 import type { Lifecycle } from './lifecycle';
@@ -25,6 +25,8 @@ export interface ApiDeps {
   resilience: ResilienceStore;
   agentQuotas: AgentQuotas;
   deadLetters: DeadLetters;
+  /** The console's charts: the last hour of each service. */
+  series: ServiceSeries;
   logger: Logger;
   metrics: GatewayMetrics;
   stats: ServiceStats;

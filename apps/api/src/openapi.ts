@@ -218,6 +218,8 @@ const path = (name: string, description: string) => ({ name, in: 'path', require
 const header = (name: string, description: string) => ({ name, in: 'header', required: false, schema: { type: 'string' }, description });
 const AGENT = [{ agentKey: [] }, { agentJwt: [] }, {}];
 const ADMIN = [{ adminToken: [] }, { adminBearer: [] }];
+/** The admin token as the console's pages send it too (HTTP Basic). */
+const CONSOLE_ADMIN = [...ADMIN, { adminBasic: [] }];
 /** Redis away: every route that reads the shared state can answer it. */
 const AWAY: ErrorCode[] = ['UNAVAILABLE', 'INTERNAL_ERROR'];
 
@@ -407,7 +409,7 @@ function paths(): Record<string, unknown> {
       get: {
         operationId: 'listDeadLetters',
         summary: 'Failed requests kept for replay, newest first',
-        security: ADMIN,
+        security: CONSOLE_ADMIN,
         parameters: FILTER,
         responses: {
           '200': { description: 'Dead letters', content: json('DeadLetterList') },
@@ -417,7 +419,7 @@ function paths(): Record<string, unknown> {
       delete: {
         operationId: 'purgeDeadLetters',
         summary: 'Delete the dead letters the filter keeps (all=true for every one)',
-        security: ADMIN,
+        security: CONSOLE_ADMIN,
         parameters: [...FILTER.filter((p) => p.name !== 'limit'), query('all', '`true`: every dead letter')],
         responses: {
           '200': {
@@ -434,7 +436,7 @@ function paths(): Record<string, unknown> {
       post: {
         operationId: 'replayDeadLetters',
         summary: 'Replay the dead letters a filter keeps, oldest first (each a new request recording replayOf)',
-        security: ADMIN,
+        security: CONSOLE_ADMIN,
         requestBody: {
           content: {
             'application/json': {
@@ -456,7 +458,7 @@ function paths(): Record<string, unknown> {
       get: {
         operationId: 'getDeadLetter',
         summary: 'One dead letter, with where its replays are now',
-        security: ADMIN,
+        security: CONSOLE_ADMIN,
         parameters: [requestId],
         responses: {
           '200': { description: 'The dead letter', content: json('DeadLetter') },
@@ -466,7 +468,7 @@ function paths(): Record<string, unknown> {
       delete: {
         operationId: 'deleteDeadLetter',
         summary: 'Delete one dead letter',
-        security: ADMIN,
+        security: CONSOLE_ADMIN,
         parameters: [requestId],
         responses: {
           '200': { description: 'Deleted', content: { 'application/json': { schema: { type: 'object' } } } },
@@ -479,7 +481,7 @@ function paths(): Record<string, unknown> {
         operationId: 'replayDeadLetter',
         summary: "Send a dead letter's request again, as a new request of its agent",
         description: 'A request whose outcome is unknown (a non-idempotent call that may have been carried out) needs `force: true`.',
-        security: ADMIN,
+        security: CONSOLE_ADMIN,
         parameters: [requestId],
         requestBody: { content: json('Replay') },
         responses: {
@@ -555,11 +557,23 @@ function paths(): Record<string, unknown> {
     '/docs': htmlPage('docs', 'A reference page of this document'),
     '/': { get: { operationId: 'home', summary: 'Redirects to the console', responses: { '302': { description: 'To /dashboard' } } } },
     '/dashboard': htmlPage('dashboard', "The operators' console (the admin token, by HTTP Basic)"),
+    '/dashboard/dead-letters': htmlPage('deadLettersPage', "The console's dead letters: filters, replay, delete"),
+    '/dashboard/series': {
+      get: {
+        operationId: 'dashboardSeries',
+        summary: "The last hour of every service, a minute a point (the console's charts)",
+        security: CONSOLE_ADMIN,
+        responses: {
+          '200': { description: 'Points per service', content: { 'application/json': { schema: { type: 'object' } } } },
+          ...errors(['UNAUTHORIZED', 'FORBIDDEN', ...AWAY]),
+        },
+      },
+    },
     '/dashboard/status': {
       get: {
         operationId: 'dashboardStatus',
         summary: "The console's live data",
-        security: [{ adminBasic: [] }, ...ADMIN],
+        security: CONSOLE_ADMIN,
         responses: {
           '200': { description: 'Services, queues and agents', content: { 'application/json': { schema: { type: 'object' } } } },
           ...errors(['UNAUTHORIZED', 'FORBIDDEN', ...AWAY]),

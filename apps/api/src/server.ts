@@ -14,13 +14,17 @@ import { ParameterValidator } from '@mcp-gateway/backends';
 import { Broker, DeadLetters, deadLetterOf, isDeadLetter, ResultWaiter, WorkerPresence, type EndedRequest } from '@mcp-gateway/broker';
 import { HealthProber, RegistrationStore, ServiceRegistry } from '@mcp-gateway/registry';
 import { coalesceWrites, createRedis, finishThenClose } from '@mcp-gateway/redis';
-import { AgentQuotas, ResilienceStore } from '@mcp-gateway/resilience';
+import { AgentQuotas, ResilienceStore, type CircuitState } from '@mcp-gateway/resilience';
 import { logScalars, Tracing, type Logger } from '@mcp-gateway/observability';
-import { AgentUsage, agentLabel, GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
+import { AgentUsage, agentLabel, GatewayMetrics, ServiceSeries, ServiceStats, type CircuitLevel } from '@mcp-gateway/metrics';
 import { createApp, serverOptionsFor } from './app';
 import { Lifecycle } from './lifecycle';
 import type { ApiDeps } from './deps';
 import { workersByService } from './services';
+
+/** How often an API process samples the queues and circuits for the console's series. */
+const SAMPLE_EVERY_MS = 10_000;
+const CIRCUIT_LEVEL: Record<CircuitState, CircuitLevel> = { closed: 0, half_open: 1, open: 2 };
 
 /** How long a stop waits, after its HTTP server closed, for its last Redis steps before closing its connections. */
 const STOP_CLEANUP_MS = 5000;
@@ -48,6 +52,7 @@ export class ApiServer {
   private server?: http.Server;
   private closeStreams: () => void = () => undefined;
   private sweeper?: NodeJS.Timeout;
+  private sampledAt = 0;
   private readonly sweepEveryMs: number;
   private readonly sweepGraceMs: number;
   /** The HTTP app, once started (its routes are what `/openapi.json` describes). */
@@ -102,6 +107,7 @@ export class ApiServer {
       presence: new WorkerPresence(this.redis, broker.keys),
       resilience,
       agentQuotas: new AgentQuotas(this.redis, config.redis.keyPrefix),
+      series: new ServiceSeries(this.redis, config.redis.keyPrefix),
       deadLetters,
       metrics,
       tracing: options.tracing ?? Tracing.off,
@@ -174,6 +180,7 @@ export class ApiServer {
     await this.deps.registry.init();
     this.deps.health.start();
     this.sweeper = setInterval(() => void this.sweep(), this.sweepEveryMs);
+    void this.sampleSeries();
     this.sweeper.unref();
     const app = createApp(this.deps);
     this.app = app;
@@ -195,9 +202,10 @@ export class ApiServer {
     return address;
   }
 
-  /** Ends what outlived its deadline without a result (see `ApiServerOptions.sweep`). */
+  /** Ends what outlived its deadline without a result (see `ApiServerOptions.sweep`); samples the charts' series. */
   private async sweep(): Promise<void> {
     const { broker, logger } = this.deps;
+    await this.sampleSeries();
     try {
       const ended = await broker.sweepOverdue(this.sweepGraceMs, this.sweepEveryMs);
       if (ended.length > 0)
@@ -208,6 +216,22 @@ export class ApiServer {
     } catch (err) {
       logger.warn({ err: String(err) }, 'the sweep of overdue requests failed; the next one tries again');
     }
+  }
+
+  /**
+   * Every SAMPLE_EVERY_MS, each service's waiting jobs and circuit state into its minute of the
+   * console's series (the minute keeps the worst seen, so every replica may sample).
+   */
+  private async sampleSeries(): Promise<void> {
+    const { registry, broker, resilience, series, logger } = this.deps;
+    if (Date.now() - this.sampledAt < SAMPLE_EVERY_MS) return;
+    this.sampledAt = Date.now();
+    await Promise.all(
+      registry.names().map(async (name) => {
+        const [queue, breaker] = await Promise.all([broker.counts(name), resilience.breaker(name, registry.require(name))]);
+        await series.sample(name, queue.waiting, CIRCUIT_LEVEL[breaker.state]);
+      }),
+    ).catch((err: unknown) => logger.warn({ err: String(err) }, 'the series sample failed; the next one tries again'));
   }
 
   get address(): AddressInfo | undefined {

@@ -125,3 +125,54 @@ it("the API reference page renders the gateway's own operations from /openapi.js
   await page.screenshot({ path: '/tmp/mcp-gateway-docs.png' });
   await page.close();
 });
+
+it('charts the last hour of each service, from the series the gateway keeps in Redis', async () => {
+  for (let i = 0; i < 5; i++) await gw.http.post('/mcp/request').auth('ops', ADMIN).send({ service: 'users', operation: 'get' });
+  // The stats flush (workers) and the API's sample land within a second or so.
+  await new Promise((r) => setTimeout(r, 1500));
+  const context = await browser.newContext({
+    httpCredentials: { username: 'ops', password: ADMIN },
+    viewport: { width: 1300, height: 900 },
+  });
+  const page = await context.newPage();
+  await page.goto(`${base}/dashboard`);
+  const requests = page.locator('svg[data-chart="users:requests"] polyline[data-series="success"]');
+  await requests.waitFor({ timeout: 15_000 });
+  // One point a minute for the hour; this minute's is above the baseline (y < the chart's bottom).
+  const points = ((await requests.getAttribute('points')) ?? '').trim().split(' ');
+  expect(points).toHaveLength(60);
+  expect(Number(points.at(-1)!.split(',')[1])).toBeLessThan(68);
+  for (const kind of ['latency', 'queue', 'circuit']) expect(await page.locator(`svg[data-chart="users:${kind}"]`).count()).toBe(1);
+  // The API sampled the queue and the circuit when it started: this minute has a point of each.
+  for (const kind of ['queue', 'circuit'])
+    expect(await page.locator(`svg[data-chart="users:${kind}"] circle`).count()).toBeGreaterThanOrEqual(1);
+  await page.locator('#charts').screenshot({ path: '/tmp/mcp-gateway-charts.png' });
+  await context.close();
+});
+
+it('the dead-letters page lists a failed request and replays it with a click, following the replay until it succeeds', async () => {
+  const usual = (req: { path: string }) => (req.path.startsWith('/boom') ? { status: 500, body: {} } : { status: 200, body: { ok: true } });
+  backend.setHandler(() => ({ status: 503, body: { down: true } }));
+  const failed = await gw.http.post('/mcp/request').auth('ops', ADMIN).send({ service: 'users', operation: 'get' });
+  expect(failed.body.error.code).toBe('BACKEND_ERROR');
+  // The backend recovers before the replay.
+  backend.setHandler(usual);
+  const context = await browser.newContext({
+    httpCredentials: { username: 'ops', password: ADMIN },
+    viewport: { width: 1300, height: 700 },
+  });
+  const page = await context.newPage();
+  await page.goto(`${base}/dashboard/dead-letters`);
+  const row = page.locator(`tr[data-id="${failed.body.id}"]`);
+  await row.waitFor();
+  expect(await row.locator('td').nth(3).textContent()).toContain('BACKEND_ERROR');
+  await row.locator('button.replay').click();
+  await page.waitForFunction(
+    (id) => document.querySelector(`tr[data-id="${id}"] td.replays`)?.textContent?.includes('completed') ?? false,
+    failed.body.id as string,
+    { timeout: 15_000 },
+  );
+  expect(await page.locator('#message').textContent()).toMatch(/^replayed /);
+  await page.screenshot({ path: '/tmp/mcp-gateway-dead-letters.png' });
+  await context.close();
+});

@@ -1,4 +1,5 @@
 import type Redis from 'ioredis';
+import { seriesIncrements, seriesTarget } from './series';
 import { addUsage, mergeUsage, writeUsage, type UsageIncrements } from './usage';
 
 export interface LatencySummary {
@@ -19,16 +20,23 @@ const WEEK_MS = 7 * 24 * 3600 * 1000;
 
 /**
  * Ended requests in one call: add counts by outcome, push latencies (newest last in ARGV), keep the
- * last `window`, keep both keys alive. KEYS: counts, latency. ARGV: window, ttl ms, n (outcome
- * pairs), then n pairs outcome, count, then the latencies.
+ * last `window`, keep both keys alive; and add the minute's increments to its series hash
+ * (series.ts). KEYS: counts, latency, series minute. ARGV: window, ttl ms, n (outcome pairs), series
+ * ttl ms, m (series pairs), then n pairs outcome, count, then m pairs field, count, then the latencies.
  */
 const RECORD_LUA = `
 local n = tonumber(ARGV[3])
+local m = tonumber(ARGV[5])
 for i = 0, n - 1 do
-  redis.call('HINCRBY', KEYS[1], ARGV[4 + 2 * i], ARGV[5 + 2 * i])
+  redis.call('HINCRBY', KEYS[1], ARGV[6 + 2 * i], ARGV[7 + 2 * i])
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-local first = 4 + 2 * n
+local series = 6 + 2 * n
+for i = 0, m - 1 do
+  redis.call('HINCRBY', KEYS[3], ARGV[series + 2 * i], ARGV[series + 1 + 2 * i])
+end
+if m > 0 then redis.call('PEXPIRE', KEYS[3], ARGV[4]) end
+local first = series + 2 * m
 if #ARGV >= first then
   redis.call('LPUSH', KEYS[2], unpack(ARGV, first))
   redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[1]) - 1)
@@ -39,11 +47,27 @@ return 1`;
 /** RECORD_LUA's KEYS then ARGV, in the order its comment lists: the one place that order is written. */
 function recordArgs(
   keys: ReturnType<typeof statsKeys>,
+  series: { key: string; ttlMs: number },
   a: { window: number; ttlMs: number; counts: Map<string, number>; latencies: number[] },
 ) {
   const pairs: (string | number)[] = [];
   for (const [o, n] of a.counts) pairs.push(o, n);
-  return [keys.counts, keys.latency, a.window, a.ttlMs, a.counts.size, ...pairs, ...a.latencies];
+  const increments = seriesIncrements(a.counts, a.latencies);
+  const seriesPairs: (string | number)[] = [];
+  for (const [field, n] of increments) seriesPairs.push(field, n);
+  return [
+    keys.counts,
+    keys.latency,
+    series.key,
+    a.window,
+    a.ttlMs,
+    a.counts.size,
+    series.ttlMs,
+    increments.size,
+    ...pairs,
+    ...seriesPairs,
+    ...a.latencies,
+  ];
 }
 
 interface StatsCommands {
@@ -103,7 +127,7 @@ export class ServiceStats {
     private readonly flushMs = 0,
   ) {
     if (!DEFINED.has(redis)) {
-      redis.defineCommand('mcpStatsRecord', { numberOfKeys: 2, lua: RECORD_LUA });
+      redis.defineCommand('mcpStatsRecord', { numberOfKeys: 3, lua: RECORD_LUA });
       DEFINED.add(redis);
     }
   }
@@ -203,7 +227,12 @@ export class ServiceStats {
   }
 
   private write(service: string, counts: Map<string, number>, latencies: number[]): Promise<void> {
-    const args = recordArgs(statsKeys(this.prefix, service), { window: this.window, ttlMs: WEEK_MS, counts, latencies });
+    const args = recordArgs(statsKeys(this.prefix, service), seriesTarget(this.prefix, service), {
+      window: this.window,
+      ttlMs: WEEK_MS,
+      counts,
+      latencies,
+    });
     return (this.redis as Redis & StatsCommands).mcpStatsRecord(...args).then(() => undefined);
   }
 
