@@ -14,7 +14,7 @@ import { operatorConsole } from './console';
 import { correlation } from './context';
 import { sendError } from './http-errors';
 import { apiReference } from './reference';
-import { deadLetterHandlers } from './dead-letters';
+import { deadLetterHandlers, jsonOnly } from './dead-letters';
 import { requestHandlers } from './requests';
 import { serviceHandlers } from './services';
 
@@ -62,10 +62,10 @@ export function createApp(deps: ApiDeps): express.Express {
   const consoleAdmin = adminAuth(deps.config, { basic: true });
   app.get('/mcp/dead-letters', consoleAdmin, dead.list);
   app.delete('/mcp/dead-letters', consoleAdmin, dead.purge);
-  app.post('/mcp/dead-letters/replay', consoleAdmin, json, dead.replayMany);
+  app.post('/mcp/dead-letters/replay', consoleAdmin, jsonOnly, json, dead.replayMany);
   app.get('/mcp/dead-letters/:id', consoleAdmin, dead.read);
   app.delete('/mcp/dead-letters/:id', consoleAdmin, dead.remove);
-  app.post('/mcp/dead-letters/:id/replay', consoleAdmin, json, dead.replayOne);
+  app.post('/mcp/dead-letters/:id/replay', consoleAdmin, jsonOnly, json, dead.replayOne);
 
   // Operators' console (admin token): queue UI and the live status page.
   app.use(operatorConsole(deps));

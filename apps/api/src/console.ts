@@ -387,7 +387,9 @@ async function load() {
       replay.onclick = () => replayOne(l, unknown, replays);
       const remove = document.createElement('button');
       remove.textContent = 'Delete';
-      remove.onclick = async () => { await api('DELETE', '/mcp/dead-letters/' + encodeURIComponent(l.id)); load(); };
+      remove.onclick = async () => {
+        try { await api('DELETE', '/mcp/dead-letters/' + encodeURIComponent(l.id)); load(); } catch (err) { say('cannot delete: ' + err.message); }
+      };
       actions.append(replay, document.createTextNode(' '), remove);
       tr.append(actions);
       return tr;
@@ -406,7 +408,7 @@ async function replayOne(letter, force, cellOfReplays) {
       const now = await api('GET', '/mcp/dead-letters/' + encodeURIComponent(letter.id));
       cellOfReplays.textContent = replaysText(now);
       const last = now.replays[now.replays.length - 1];
-      if (last && ['completed', 'failed', 'cancelled'].includes(last.state)) return;
+      if (last && ['completed', 'failed', 'cancelled', 'expired'].includes(last.state)) return;
       await new Promise((r) => setTimeout(r, 500));
     }
   } catch (err) { say('cannot replay: ' + err.message); }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Request, Response } from 'express';
+import type { NextFunction, Request, Response } from 'express';
 import { z } from 'zod';
 import { answerError, outcomeUnknown, type DeadLetter, type DeadLetterFilter } from '@mcp-gateway/broker';
 import {
@@ -7,6 +7,7 @@ import {
   describeIssues,
   ERROR_CODES,
   GatewayError,
+  MAX_TIMEOUT_MS,
   SERVICE_NAME_PATTERN,
   type ErrorBody,
 } from '@mcp-gateway/protocol';
@@ -14,7 +15,7 @@ import type { ApiDeps } from './deps';
 import { createSubmitter } from './submission';
 
 /** A filter of dead letters, from a query string or a body. */
-const FilterSchema = z
+export const FilterSchema = z
   .object({
     service: z.string().regex(SERVICE_NAME_PATTERN).optional(),
     code: z.enum(ERROR_CODES as [string, ...string[]]).optional(),
@@ -27,8 +28,13 @@ const FilterSchema = z
   })
   .strict();
 
-const ReplaySchema = z.object({ force: z.boolean().default(false) }).strict();
-const BulkReplaySchema = FilterSchema.extend({ force: z.boolean().default(false) }).strict();
+export const ReplaySchema = z
+  .object({ force: z.boolean().default(false).describe('Replay even when its backend may have carried it out (its outcome is unknown)') })
+  .strict();
+export const BulkReplaySchema = FilterSchema.extend({
+  force: z.boolean().default(false).describe('Replay those whose outcome is unknown too'),
+  again: z.boolean().default(false).describe('Replay those already replayed too'),
+}).strict();
 
 function parsed<T extends z.ZodType>(schema: T, input: unknown, what: string): z.output<T> {
   const result = schema.safeParse(input ?? {});
@@ -73,8 +79,13 @@ export function deadLetterHandlers(deps: ApiDeps) {
           service: letter.service,
           operation: letter.operation,
           parameters: letter.parameters,
-          // Its agent's request again: held to that agent's quotas, counted in its usage.
-          ...(letter.agentId ? { metadata: { agentId: letter.agentId } } : {}),
+          // Its agent's request again (held to that agent's quotas, counted in its usage), with its
+          // deadline and priority.
+          metadata: {
+            ...(letter.agentId ? { agentId: letter.agentId } : {}),
+            ...(letter.timeoutMs ? { timeout: Math.min(letter.timeoutMs, MAX_TIMEOUT_MS) } : {}),
+            ...(letter.priority ? { priority: letter.priority } : {}),
+          },
         },
         correlationId: randomUUID(),
         traceparent: span.traceparent,
@@ -83,7 +94,12 @@ export function deadLetterHandlers(deps: ApiDeps) {
       });
       const sent =
         outcome.kind === 'ended' ? { id: outcome.ended.id, state: outcome.ended.state } : { id: outcome.id, state: outcome.state };
-      await deadLetters.update({ ...letter, replays: [...letter.replays, { id: sent.id, at: Date.now() }] });
+      // The replay is sent: a bookkeeping write that fails must not make it look refused (and sent again).
+      await deadLetters
+        .update({ ...letter, replays: [...letter.replays, { id: sent.id, at: Date.now() }] })
+        .catch((err: unknown) =>
+          deps.logger.warn({ id: letter.id, replay: sent.id, err: String(err) }, 'the replay was not recorded on its dead letter'),
+        );
       return sent;
     } finally {
       span.end();
@@ -127,6 +143,15 @@ export function deadLetterHandlers(deps: ApiDeps) {
     const refused: { id: string; error: ErrorBody }[] = [];
     // One at a time, oldest first: the order they failed in.
     for (const letter of letters.reverse()) {
+      if (letter.replays.length > 0 && !f.again) {
+        const last = letter.replays[letter.replays.length - 1]!.id;
+        const error = new GatewayError(
+          'CONFLICT',
+          `Request ${letter.id} was replayed already (as ${last}): send again: true to replay it once more`,
+        );
+        refused.push({ id: letter.id, error: error.toBody() });
+        continue;
+      }
       try {
         replayed.push({ id: letter.id, replay: await replay(letter, f.force) });
       } catch (err) {
@@ -159,4 +184,13 @@ export function deadLetterHandlers(deps: ApiDeps) {
   }
 
   return { list, read, replayOne, replayMany, remove, purge };
+}
+
+/**
+ * State-changing calls take JSON only: a page of another site can post a form (which a browser
+ * signed in to the console by HTTP Basic would send with its credentials), not JSON without CORS.
+ */
+export function jsonOnly(req: Request, _res: Response, next: NextFunction): void {
+  if (req.is('application/json')) return next();
+  next(new GatewayError('VALIDATION_ERROR', 'Send the body as JSON (Content-Type: application/json), {} for none'));
 }

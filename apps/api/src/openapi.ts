@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { ServiceConfigSchema, type GatewayConfig } from '@mcp-gateway/config';
+import { BulkReplaySchema, FilterSchema, ReplaySchema } from './dead-letters';
 import {
   AcceptedSchema,
   ERROR_CATALOG,
-  ERROR_CODES,
   ErrorBodySchema,
   ErrorEnvelopeSchema,
   MCPRequestSchema,
@@ -105,6 +105,8 @@ const DeadLetterSchema = z
     parameters: z.record(z.string(), z.unknown()),
     agentId: z.string().optional(),
     correlationId: z.string(),
+    timeoutMs: z.number().optional().describe('Its deadline from acceptance: its replays keep it'),
+    priority: z.string().optional(),
     replayOf: z.string().optional(),
     error: ErrorBodySchema,
     attempts: z.number().int(),
@@ -124,7 +126,6 @@ const BulkReplayedSchema = z.object({
   replayed: z.array(ReplayedSchema),
   refused: z.array(z.object({ id: z.string(), error: ErrorBodySchema })),
 });
-const ReplayBodySchema = z.object({ force: z.boolean().optional().describe('Replay even when the backend may have acted already') });
 
 const ResourceMetadataSchema = z
   .object({ resource: z.string(), authorization_servers: z.array(z.string()), bearer_methods_supported: z.array(z.string()) })
@@ -154,7 +155,8 @@ const SCHEMAS = {
   DeadLetterList: DeadLetterListSchema,
   Replayed: ReplayedSchema,
   BulkReplayed: BulkReplayedSchema,
-  Replay: ReplayBodySchema,
+  Replay: ReplaySchema,
+  BulkReplay: BulkReplaySchema,
 };
 type SchemaName = keyof typeof SCHEMAS;
 
@@ -204,16 +206,20 @@ const query = (name: string, description: string, schema: object = { type: 'stri
   schema,
   description,
 });
-/** A filter of dead letters. */
-const FILTER = [
-  query('service', 'One service'),
-  query('code', 'An error code', { type: 'string', enum: ERROR_CODES }),
-  query('agent', 'One agent'),
-  query('since', 'Failed at or after: epoch ms or an ISO 8601 time', {
-    anyOf: [{ type: 'integer' }, { type: 'string', format: 'date-time' }],
-  }),
-  query('limit', 'At most this many (default 100, at most 1000)', { type: 'integer', minimum: 1, maximum: 1000 }),
-];
+/** A filter of dead letters as query parameters: the properties of the schema that validates it. */
+const FILTER = Object.entries(
+  (
+    z.toJSONSchema(FilterSchema, { target: 'draft-2020-12', io: 'input', unrepresentable: 'any' }) as {
+      properties: Record<string, { description?: string }>;
+    }
+  ).properties,
+).map(([name, schema]) => ({
+  name,
+  in: 'query',
+  required: false,
+  schema,
+  ...(schema.description ? { description: schema.description } : {}),
+}));
 const path = (name: string, description: string) => ({ name, in: 'path', required: true, schema: { type: 'string' }, description });
 const header = (name: string, description: string) => ({ name, in: 'header', required: false, schema: { type: 'string' }, description });
 const AGENT = [{ agentKey: [] }, { agentJwt: [] }, {}];
@@ -437,17 +443,7 @@ function paths(): Record<string, unknown> {
         operationId: 'replayDeadLetters',
         summary: 'Replay the dead letters a filter keeps, oldest first (each a new request recording replayOf)',
         security: CONSOLE_ADMIN,
-        requestBody: {
-          content: {
-            'application/json': {
-              schema: {
-                type: 'object',
-                properties: { ...Object.fromEntries(FILTER.map((p) => [p.name, p.schema])), force: { type: 'boolean' } },
-                additionalProperties: false,
-              },
-            },
-          },
-        },
+        requestBody: { required: true, content: json('BulkReplay') },
         responses: {
           '200': { description: 'Sent, and refused', content: json('BulkReplayed') },
           ...errors(['VALIDATION_ERROR', 'UNAUTHORIZED', 'FORBIDDEN', ...AWAY]),
@@ -483,7 +479,7 @@ function paths(): Record<string, unknown> {
         description: 'A request whose outcome is unknown (a non-idempotent call that may have been carried out) needs `force: true`.',
         security: CONSOLE_ADMIN,
         parameters: [requestId],
-        requestBody: { content: json('Replay') },
+        requestBody: { required: true, content: json('Replay') },
         responses: {
           '202': {
             description: 'Sent: poll the Location',
@@ -555,6 +551,7 @@ function paths(): Record<string, unknown> {
       },
     },
     '/docs': htmlPage('docs', 'A reference page of this document'),
+    '/admin/queues': htmlPage('queues', 'The BullMQ queue UI, read-only (its own pages and API below this path)'),
     '/': { get: { operationId: 'home', summary: 'Redirects to the console', responses: { '302': { description: 'To /dashboard' } } } },
     '/dashboard': htmlPage('dashboard', "The operators' console (the admin token, by HTTP Basic)"),
     '/dashboard/dead-letters': htmlPage('deadLettersPage', "The console's dead letters: filters, replay, delete"),

@@ -1,4 +1,4 @@
-import { startBackend, type TestBackend } from '@mcp-gateway/testing';
+import { startBackend, type BackendHandler, type TestBackend } from '@mcp-gateway/testing';
 import { eventually, startGateway, type Running } from './harness';
 
 /**
@@ -11,16 +11,17 @@ const KEY = 'key-dead-letters-0123456';
 const BACKEND_TOKEN = 'backend-secret-token-never-stored-0123';
 
 let backend: TestBackend;
+const usual: BackendHandler = (req) => {
+  if (req.path === '/flaky') return healed ? { status: 200, body: { ok: true } } : { status: 503, body: { down: true } };
+  if (req.path === '/bad') return { status: 400, body: { bad: true } };
+  if (req.path === '/charge') return { status: 200, body: { charged: true }, delayMs: healed ? 0 : 1500 };
+  return { status: 200, body: { ok: true } };
+};
 let healed = false;
 let gw: Running;
 
 beforeAll(async () => {
-  backend = await startBackend((req) => {
-    if (req.path === '/flaky') return healed ? { status: 200, body: { ok: true } } : { status: 503, body: { down: true } };
-    if (req.path === '/bad') return { status: 400, body: { bad: true } };
-    if (req.path === '/charge') return { status: 200, body: { charged: true }, delayMs: healed ? 0 : 1500 };
-    return { status: 200, body: { ok: true } };
-  });
+  backend = await startBackend(usual);
   gw = await startGateway({
     security: { adminToken: ADMIN, apiKeys: [{ key: KEY, agentId: 'planner' }] },
     retryPolicy: { maxAttempts: 2, backoffStrategy: 'linear', initialDelay: 10, maxDelay: 10, jitter: false },
@@ -114,6 +115,38 @@ describe('dead letters', () => {
     healed = false;
   });
 
+  it('takes state changes as JSON only: a form posted from another site is refused', async () => {
+    const form = await admin(gw.http.post(`/mcp/dead-letters/${failedId}/replay`))
+      .type('form')
+      .send('force=true');
+    expect([form.status, form.body.error.code]).toEqual([400, 'VALIDATION_ERROR']);
+    const bulk = await admin(gw.http.post('/mcp/dead-letters/replay')).type('form').send('code=BACKEND_ERROR');
+    expect(bulk.status).toBe(400);
+  });
+
+  it("keeps a backend's large error answer cut short, and a replay keeps the request's deadline and priority", async () => {
+    backend.setHandler((req) =>
+      req.path === '/flaky' ? { status: 500, body: { page: 'x'.repeat(20_000) } } : { status: 200, body: { ok: true } },
+    );
+    const failed = await call('flaky', { metadata: { timeout: 12_345, priority: 'high' } });
+    const letter = await eventually(async () => {
+      const r = await admin(gw.http.get(`/mcp/dead-letters/${failed.body.id}`));
+      return r.status === 200 ? r.body : undefined;
+    });
+    expect(letter.error.details).toEqual({ truncated: true, bytes: expect.any(Number) });
+    expect(letter.error.details.bytes).toBeGreaterThan(20_000);
+    expect([letter.timeoutMs, letter.priority]).toEqual([12_345, 'high']);
+    // Its replay fails too (the backend still answers 500): its own dead letter shows what it was sent with.
+    const replay = await admin(gw.http.post(`/mcp/dead-letters/${failed.body.id}/replay`)).send({});
+    const again = await eventually(async () => {
+      const r = await admin(gw.http.get(`/mcp/dead-letters/${replay.body.replay.id}`));
+      return r.status === 200 ? r.body : undefined;
+    });
+    expect([again.replayOf, again.timeoutMs, again.priority]).toEqual([failed.body.id, 12_345, 'high']);
+    backend.setHandler(usual);
+    for (const id of [failed.body.id, again.id]) expect((await admin(gw.http.delete(`/mcp/dead-letters/${id}`))).status).toBe(200);
+  });
+
   it('needs force to replay a non-idempotent request whose outcome is unknown', async () => {
     const timedOut = await call('charge', { metadata: { timeout: 300 } });
     expect(timedOut.body.error).toMatchObject({ details: { outcome: 'unknown' } });
@@ -134,8 +167,9 @@ describe('dead letters', () => {
     const bulk = await admin(gw.http.post('/mcp/dead-letters/replay')).send({ code: 'BACKEND_ERROR' });
     expect(bulk.status).toBe(200);
     const replayed = bulk.body.replayed as { id: string; replay: { id: string } }[];
-    expect(replayed.map((r) => r.id)).toContain(again);
-    expect(bulk.body.refused).toEqual([]);
+    expect(replayed.map((r) => r.id)).toEqual([again]);
+    // The one replayed before is not sent again unless asked (again: true).
+    expect(bulk.body.refused).toEqual([{ id: failedId, error: expect.objectContaining({ code: 'CONFLICT' }) }]);
     for (const r of replayed)
       await eventually(async () => {
         const done = await gw.http.get(`/mcp/requests/${r.replay.id}`).set('Authorization', `Bearer ${KEY}`);

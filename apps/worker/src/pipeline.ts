@@ -582,7 +582,7 @@ async function publish(deps: PipelineDeps, d: GatewayJobData, r: PublishInput, b
     await deps.stats
       .record(d.service, outcome, totalMs, d.agentId ? { agentId: d.agentId, backendMs: r.backendMs } : undefined)
       .catch((err: unknown) => deps.logger.warn({ service: d.service, err: String(err) }, 'request stats not recorded'));
-    // Failures only: a success never gets here.
+    // Kept for replay: a failure that may pass later (for a success this is one comparison).
     if (isDeadLetter(result))
       await deps.deadLetters
         .add(deadLetterOf(d, result, r.now))

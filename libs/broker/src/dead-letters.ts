@@ -16,6 +16,9 @@ export interface DeadLetter {
   parameters: Record<string, unknown>;
   agentId?: string;
   correlationId: string;
+  /** Its deadline (ms from acceptance) and priority: a replay keeps them. */
+  timeoutMs: number;
+  priority: GatewayJobData['priority'];
   /** The request this one was a replay of, when it was one. */
   replayOf?: string;
   error: ErrorBody;
@@ -56,7 +59,10 @@ export function isDeadLetter(result: Pick<MCPResponse, 'status' | 'error' | 'met
 
 /** The dead letter of a request (its job's data) that ended with `result`. */
 export function deadLetterOf(
-  request: Pick<GatewayJobData, 'id' | 'service' | 'operation' | 'parameters' | 'agentId' | 'correlationId' | 'replayOf' | 'acceptedAt'>,
+  request: Pick<
+    GatewayJobData,
+    'id' | 'service' | 'operation' | 'parameters' | 'agentId' | 'correlationId' | 'replayOf' | 'acceptedAt' | 'deadline' | 'priority'
+  >,
   result: Pick<MCPResponse, 'error' | 'metadata'>,
   failedAt: number,
 ): DeadLetter {
@@ -67,13 +73,26 @@ export function deadLetterOf(
     parameters: request.parameters,
     ...(request.agentId ? { agentId: request.agentId } : {}),
     correlationId: request.correlationId,
+    timeoutMs: Math.max(1, request.deadline - request.acceptedAt),
+    priority: request.priority,
     ...(request.replayOf ? { replayOf: request.replayOf } : {}),
-    error: result.error!,
+    error: boundedError(result.error!),
     attempts: result.metadata.attempts,
     acceptedAt: request.acceptedAt,
     failedAt,
     replays: [],
   };
+}
+
+/** The most of an error's details a dead letter keeps (a backend's error page can be megabytes). */
+const DETAILS_KEPT_BYTES = 4096;
+
+function boundedError(error: ErrorBody): ErrorBody {
+  if (error.details === undefined) return error;
+  const bytes = Buffer.byteLength(JSON.stringify(error.details) ?? '');
+  if (bytes <= DETAILS_KEPT_BYTES) return error;
+  const outcome = (error.details as { outcome?: unknown } | null)?.outcome;
+  return { ...error, details: { truncated: true, bytes, ...(outcome === undefined ? {} : { outcome }) } };
 }
 
 /** Whether sending it again needs `force`: its backend may have acted on it already. */
@@ -85,6 +104,7 @@ export function outcomeUnknown(letter: DeadLetter): boolean {
  * Stores one dead letter and keeps the service's within its limits, in one step.
  * KEYS[1] the service's dead letters (hash id → JSON)   KEYS[2] their index (sorted set id → failedAt)
  * ARGV[1] id   ARGV[2] the JSON   ARGV[3] failedAt   ARGV[4] most kept   ARGV[5] oldest failedAt kept
+ * ARGV[6] how long one is kept (ms): the keys' TTL
  */
 const ADD_LUA = `
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
@@ -99,6 +119,9 @@ for i = 1, #old, 500 do
   redis.call('HDEL', KEYS[1], unpack(part))
   redis.call('ZREM', KEYS[2], unpack(part))
 end
+-- A service that stops failing: its dead letters go when the newest is too old.
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+redis.call('PEXPIRE', KEYS[2], ARGV[6])
 return #old`;
 
 /** Replaces a dead letter that is still kept (a replay recorded on one purged meanwhile is dropped). */
@@ -150,6 +173,7 @@ export class DeadLetters {
       letter.failedAt,
       this.limits.maxPerService,
       oldest,
+      Math.ceil(this.limits.maxAgeMs),
     );
   }
 
@@ -188,7 +212,9 @@ export class DeadLetters {
   async get(services: readonly string[], id: string): Promise<DeadLetter | undefined> {
     const texts = await Promise.all(services.map((s) => this.redis.hget(this.keys.deadLetters(s).items, id)));
     const text = texts.find((t) => t !== null);
-    return text ? (JSON.parse(text) as DeadLetter) : undefined;
+    const letter = text ? (JSON.parse(text) as DeadLetter) : undefined;
+    // Past its age it is gone, though the next add has not dropped it yet.
+    return letter && letter.failedAt >= Date.now() - this.limits.maxAgeMs ? letter : undefined;
   }
 
   async remove(letter: Pick<DeadLetter, 'id' | 'service'>): Promise<boolean> {
