@@ -153,6 +153,8 @@ export class Broker {
    */
   private async gatedClaim(data: GatewayJobData, hash: string, gate: SubmitGate): Promise<{ claimed: ClaimOutcome; placed?: Placement }> {
     const [check, claim] = inOneWrite(this.redis, () => [gate(), this.claim(data, hash)] as const);
+    // Handled here, read below: its refusal may arrive (in its own socket read) before the claim's answer.
+    check.catch(() => undefined);
     const placedAnyway = () =>
       check.then(
         (placed) => placed ?? undefined,
