@@ -180,8 +180,9 @@ export class ApiServer {
     await this.deps.registry.init();
     this.deps.health.start();
     this.sweeper = setInterval(() => void this.sweep(), this.sweepEveryMs);
-    void this.sampleSeries();
     this.sweeper.unref();
+    // The charts have a point from the start.
+    void this.sampleSeries();
     const app = createApp(this.deps);
     this.app = app;
     this.closeStreams = () => (app.locals.closeStreams as (() => void) | undefined)?.();
