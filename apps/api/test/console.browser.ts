@@ -71,8 +71,14 @@ it('the status page needs the admin token, renders every service and agent, and 
   // The agents table: a row per agent and service, with its share of successes and its top error.
   const agentRow = (service: string) => page.locator(`tr[data-agent="planner"][data-agent-service="${service}"]`);
   await agentRow('payments').waitFor({ timeout: 5000 });
+  // Both rows' counts: the workers flush usage every 250 ms, and the page refreshes every second.
   await page.waitForFunction(
-    () => /\b3\b/.test(document.querySelector('tr[data-agent="planner"][data-agent-service="users"] td:nth-child(3)')?.textContent ?? ''),
+    () =>
+      ['users:3', 'payments:2'].every((want) => {
+        const [service, n] = want.split(':');
+        const cell = document.querySelector(`tr[data-agent="planner"][data-agent-service="${service}"] td:nth-child(3)`);
+        return cell?.textContent === n;
+      }),
     undefined,
     { timeout: 5000 },
   );
