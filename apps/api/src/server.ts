@@ -14,9 +14,9 @@ import { ParameterValidator } from '@mcp-gateway/backends';
 import { Broker, DeadLetters, deadLetterOf, isDeadLetter, ResultWaiter, WorkerPresence, type EndedRequest } from '@mcp-gateway/broker';
 import { HealthProber, RegistrationStore, ServiceRegistry } from '@mcp-gateway/registry';
 import { coalesceWrites, createRedis, finishThenClose } from '@mcp-gateway/redis';
-import { AgentQuotas, ResilienceStore, type CircuitState } from '@mcp-gateway/resilience';
+import { AgentQuotas, ResilienceStore } from '@mcp-gateway/resilience';
 import { logScalars, Tracing, type Logger } from '@mcp-gateway/observability';
-import { AgentUsage, agentLabel, GatewayMetrics, ServiceSeries, ServiceStats, type CircuitLevel } from '@mcp-gateway/metrics';
+import { AgentUsage, agentLabel, CIRCUIT_LEVEL, GatewayMetrics, ServiceSeries, ServiceStats } from '@mcp-gateway/metrics';
 import { createApp, serverOptionsFor } from './app';
 import { Lifecycle } from './lifecycle';
 import type { ApiDeps } from './deps';
@@ -24,7 +24,6 @@ import { workersByService } from './services';
 
 /** How often an API process samples the queues and circuits for the console's series. */
 const SAMPLE_EVERY_MS = 10_000;
-const CIRCUIT_LEVEL: Record<CircuitState, CircuitLevel> = { closed: 0, half_open: 1, open: 2 };
 
 /** How long a stop waits, after its HTTP server closed, for its last Redis steps before closing its connections. */
 const STOP_CLEANUP_MS = 5000;
@@ -75,10 +74,7 @@ export class ApiServer {
       onEnded: (ended) => this.recordEnded(ended),
     });
     const resilience = new ResilienceStore(this.redis, config.redis.keyPrefix);
-    const deadLetters = new DeadLetters(this.redis, broker.keys, {
-      maxPerService: config.deadLetters.maxPerService,
-      maxAgeMs: config.deadLetters.maxAgeHours * 3_600_000,
-    });
+    const deadLetters = new DeadLetters(this.redis, broker.keys, config.deadLetters);
     const registry = new ServiceRegistry(config, {
       onDefinitionError: (service, err) => logger.error({ service, err: err.message }, 'service definition could not be loaded'),
     });

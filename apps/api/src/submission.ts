@@ -15,6 +15,7 @@ import {
 import { agentPolicies, overdueGraceMs, OVERDUE_SWEEP_EVERY_MS, severalAgents, type ServiceConfig } from '@mcp-gateway/config';
 import type { AgentHoldOutcome, PeekResult } from '@mcp-gateway/resilience';
 import {
+  PRIORITY_RANK,
   requestHash,
   ResultMessage,
   type GatewayJobData,
@@ -77,8 +78,6 @@ function overQuota(agentId: string, service: string, refused: Extract<AgentHoldO
     details: { scope: 'agent', limit, ...(scope === 'service' ? { service } : {}), quota },
   });
 }
-
-const RANK = { critical: 1, high: 1, normal: 2, low: 3 } as const;
 
 /** The queued job of an accepted request: its deadline counts from now. */
 function jobData(s: Submission, id: string, operation: string, parameters: Record<string, unknown>, timeoutMs: number): GatewayJobData {
@@ -161,7 +160,7 @@ export function createSubmitter(deps: ApiDeps): Submit {
       id: data.id,
       agentId,
       service,
-      rank: RANK[data.priority],
+      rank: PRIORITY_RANK[data.priority],
       lapseAt: data.deadline + holdLapseMs,
       longestHoldMs: MAX_TIMEOUT_MS + holdLapseMs,
       own: policy.own,

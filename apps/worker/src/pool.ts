@@ -111,10 +111,7 @@ export class WorkerPool {
       stats: new ServiceStats(this.connection, config.redis.keyPrefix, undefined, STATS_FLUSH_MS),
       agents: configuredAgentIds(config),
       records: new RequestRecords(this.connection, keys, config.results.ttlSeconds),
-      deadLetters: new DeadLetters(this.connection, keys, {
-        maxPerService: config.deadLetters.maxPerService,
-        maxAgeMs: config.deadLetters.maxAgeHours * 3_600_000,
-      }),
+      deadLetters: new DeadLetters(this.connection, keys, config.deadLetters),
       caller: new BackendCaller({ redis: this.connection, keyPrefix: config.redis.keyPrefix }),
       resilience,
       tracing: options.tracing ?? Tracing.off,

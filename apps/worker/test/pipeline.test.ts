@@ -97,7 +97,7 @@ async function fixture(handler: BackendHandler): Promise<Fixture> {
     metrics,
     stats,
     agents: configuredAgentIds(config),
-    deadLetters: new DeadLetters(redis, keys, { maxPerService: 100, maxAgeMs: 3_600_000 }),
+    deadLetters: new DeadLetters(redis, keys, { maxPerService: 100, maxAgeHours: 1 }),
     tracing: Tracing.off,
     inFlight,
     workerId: WORKER_ID,

@@ -29,11 +29,12 @@ export interface DeadLetter {
   replays: { id: string; at: number }[];
 }
 
+/** As the config has them (`deadLetters`). */
 export interface DeadLetterLimits {
   /** Most dead letters kept per service (the oldest go first); 0: none are kept. */
   maxPerService: number;
-  /** How long one is kept (ms). */
-  maxAgeMs: number;
+  /** How long one is kept (hours). */
+  maxAgeHours: number;
 }
 
 export interface DeadLetterFilter {
@@ -145,11 +146,14 @@ export const DEAD_LETTERS_READ_MAX = 1000;
 export class DeadLetters {
   private readonly redis: Redis & DeadLetterCommands;
 
+  private readonly maxAgeMs: number;
+
   constructor(
     redis: Redis,
     private readonly keys: BrokerKeys,
     readonly limits: DeadLetterLimits,
   ) {
+    this.maxAgeMs = limits.maxAgeHours * 3_600_000;
     if (!(redis as Partial<DeadLetterCommands>).mcpDeadLetterAdd) {
       redis.defineCommand('mcpDeadLetterAdd', { numberOfKeys: 2, lua: ADD_LUA });
       redis.defineCommand('mcpDeadLetterUpdate', { numberOfKeys: 1, lua: UPDATE_LUA });
@@ -164,7 +168,7 @@ export class DeadLetters {
   async add(letter: DeadLetter): Promise<void> {
     if (!this.enabled) return;
     const k = this.keys.deadLetters(letter.service);
-    const oldest = Date.now() - this.limits.maxAgeMs;
+    const oldest = Date.now() - this.maxAgeMs;
     await this.redis.mcpDeadLetterAdd(
       k.items,
       k.index,
@@ -173,7 +177,7 @@ export class DeadLetters {
       letter.failedAt,
       this.limits.maxPerService,
       oldest,
-      Math.ceil(this.limits.maxAgeMs),
+      Math.ceil(this.maxAgeMs),
     );
   }
 
@@ -189,7 +193,7 @@ export class DeadLetters {
     limit: number,
   ): Promise<{ deadLetters: DeadLetter[]; truncated: boolean }> {
     const max = Math.max(1, Math.min(limit, DEAD_LETTERS_READ_MAX));
-    const oldest = Math.max(filter.since ?? 0, Date.now() - this.limits.maxAgeMs);
+    const oldest = Math.max(filter.since ?? 0, Date.now() - this.maxAgeMs);
     const per = await Promise.all(
       services
         .filter((s) => !filter.service || s === filter.service)
@@ -214,7 +218,7 @@ export class DeadLetters {
     const text = texts.find((t) => t !== null);
     const letter = text ? (JSON.parse(text) as DeadLetter) : undefined;
     // Past its age it is gone, though the next add has not dropped it yet.
-    return letter && letter.failedAt >= Date.now() - this.limits.maxAgeMs ? letter : undefined;
+    return letter && letter.failedAt >= Date.now() - this.maxAgeMs ? letter : undefined;
   }
 
   async remove(letter: Pick<DeadLetter, 'id' | 'service'>): Promise<boolean> {
@@ -225,6 +229,6 @@ export class DeadLetters {
 
   /** Dead letters kept for a service (`mcp_gateway_dead_letters`). */
   count(service: string): Promise<number> {
-    return this.redis.zcount(this.keys.deadLetters(service).index, Date.now() - this.limits.maxAgeMs, '+inf');
+    return this.redis.zcount(this.keys.deadLetters(service).index, Date.now() - this.maxAgeMs, '+inf');
   }
 }

@@ -35,11 +35,12 @@ export interface GatewayJobData {
 }
 
 /**
- * BullMQ runs jobs with no priority before prioritized ones, and lower numbers first: so `critical`
- * goes unprioritized and the rest follow in order. (A standard `normal` job would send three Redis
- * commands fewer, but measured slower: docs/research/bench-costs.md.)
+ * A priority's class within a fair-share tier. BullMQ runs jobs with no priority before prioritized
+ * ones, and lower numbers first: `critical` goes unprioritized (in its agent's first tier; after that
+ * it is in `high`'s class) and the rest follow in order. (A standard `normal` job would send three
+ * Redis commands fewer, but measured slower: docs/research/bench-costs.md.)
  */
-const RANK: Record<Priority, number | undefined> = { critical: undefined, high: 1, normal: 2, low: 3 };
+export const PRIORITY_RANK: Record<Priority, 1 | 2 | 3> = { critical: 1, high: 1, normal: 2, low: 3 };
 
 /** BullMQ's highest priority number. */
 const MAX_PRIORITY = 2_097_152;
@@ -56,8 +57,8 @@ const MAX_TIER = Math.floor((MAX_PRIORITY - 3) / 3);
  */
 function placement(data: GatewayJobData): { priority: number } | undefined {
   const tier = Math.min(MAX_TIER, data.tier ?? 0);
-  const rank = RANK[data.priority] ?? (tier === 0 ? undefined : RANK.high!);
-  return rank === undefined ? undefined : { priority: tier * 3 + rank };
+  if (data.priority === 'critical' && tier === 0) return undefined;
+  return { priority: tier * 3 + PRIORITY_RANK[data.priority] };
 }
 
 export interface JobRetryOptions {

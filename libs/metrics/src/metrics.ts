@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { CircuitLevel } from './series';
 
 export type CircuitStateName = 'closed' | 'open' | 'half_open';
 
@@ -14,7 +15,8 @@ export interface SharedStateSource {
   deadLetters?(service: string): Promise<number>;
 }
 
-const CIRCUIT_VALUE: Record<CircuitStateName, number> = { closed: 0, half_open: 1, open: 2 };
+/** A circuit state as a number: the gauge's value, and the console's series. */
+export const CIRCUIT_LEVEL: Record<CircuitStateName, CircuitLevel> = { closed: 0, half_open: 1, open: 2 };
 
 /** Seconds buckets from 5 ms to 60 s: gateway overhead and slow backends on one scale. */
 const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -105,9 +107,10 @@ export class GatewayMetrics {
       },
     });
     const shared = () => this.sharedSources;
-    const perService = async (fn: (src: SharedStateSource, service: string) => Promise<void>) => {
+    /** `fn` once per service, with the first source that knows it (and, with `has`, can answer it). */
+    const perService = async (fn: (src: SharedStateSource, service: string) => Promise<void>, has = (_src: SharedStateSource) => true) => {
       const seen = new Set<string>();
-      for (const src of shared()) {
+      for (const src of shared().filter(has)) {
         for (const service of src.services()) {
           if (seen.has(service)) continue;
           seen.add(service);
@@ -122,7 +125,7 @@ export class GatewayMetrics {
       registers,
       async collect() {
         this.reset();
-        await perService(async (src, s) => this.set({ service: s }, CIRCUIT_VALUE[await src.circuit(s)]));
+        await perService(async (src, s) => this.set({ service: s }, CIRCUIT_LEVEL[await src.circuit(s)]));
       },
     });
     new Gauge({
@@ -155,13 +158,9 @@ export class GatewayMetrics {
       registers,
       async collect() {
         this.reset();
-        const source = shared().find((src) => src.deadLetters);
-        if (!source) return;
-        await Promise.all(
-          source.services().map(async (service) => {
-            const kept = await source.deadLetters!(service).catch(() => undefined);
-            if (kept !== undefined) this.set({ service }, kept);
-          }),
+        await perService(
+          async (src, s) => this.set({ service: s }, await src.deadLetters!(s)),
+          (src) => src.deadLetters !== undefined,
         );
       },
     });
