@@ -158,6 +158,11 @@ describe('dead letters', () => {
     healed = true;
     const forced = await admin(gw.http.post(`/mcp/dead-letters/${id}/replay`)).send({ force: true });
     expect(forced.status).toBe(202);
+    // Healed until it has run: it keeps the 300 ms deadline, and a slow backend would make it a dead letter too.
+    await eventually(async () => {
+      const done = await gw.http.get(`/mcp/requests/${forced.body.replay.id}`).set('Authorization', `Bearer ${KEY}`);
+      return done.body.state === 'completed' ? true : undefined;
+    });
     healed = false;
   });
 
