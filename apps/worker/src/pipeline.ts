@@ -548,14 +548,17 @@ async function publish(deps: PipelineDeps, d: GatewayJobData, r: PublishInput, b
       ...(d.replayOf ? { replayOf: d.replayOf } : {}),
     },
   };
-  // One write: the breaker record (when a call was made), then the result stored and published, then
-  // the agent's holds released. Redis runs them in that order, so a caller told of a failure finds
-  // the breaker already counting it.
-  const [recorded, finished, released] = inOneWrite(
+  // Kept for replay: a failure that may pass later (for a success this is one comparison).
+  const letter = isDeadLetter(result) ? deadLetterOf(d, result, r.now) : undefined;
+  // One write: the breaker record (when a call was made) and the dead letter, then the result stored
+  // and published, then the agent's holds released. Redis runs them in that order, so a caller told of
+  // a failure finds the breaker already counting it and its dead letter kept.
+  const [recorded, kept, finished, released] = inOneWrite(
     deps.redis,
     () =>
       [
         breaker && deps.resilience.record(d.service, d.id, breaker.outcome, breaker.policy),
+        letter && deps.deadLetters.add(letter, true),
         deps.records.finish(
           result,
           r.status === 'success' ? 'completed' : 'failed',
@@ -565,9 +568,13 @@ async function publish(deps: PipelineDeps, d: GatewayJobData, r: PublishInput, b
         d.holds && Promise.all(d.holds.map((key) => deps.redis.zrem(key, d.id))),
       ] as const,
   );
-  const [, stored] = await Promise.all([
+  const [, keptOk, stored] = await Promise.all([
     // Best effort: a breaker that cannot be updated must not turn a backend's answer into an error.
     breaker && recorded?.catch((err: unknown) => breakerNotRecorded(breaker.log, err)),
+    kept?.catch((err: unknown) => {
+      deps.logger.warn({ id: d.id, service: d.service, err: String(err) }, 'the dead letter was not kept');
+      return false;
+    }),
     finished,
     // A hold not released lapses by itself after the request's deadline.
     released?.catch((err: unknown) => deps.logger.warn({ id: d.id, err: String(err) }, "the agent's hold was not released")),
@@ -582,11 +589,11 @@ async function publish(deps: PipelineDeps, d: GatewayJobData, r: PublishInput, b
     await deps.stats
       .record(d.service, outcome, totalMs, d.agentId ? { agentId: d.agentId, backendMs: r.backendMs } : undefined)
       .catch((err: unknown) => deps.logger.warn({ service: d.service, err: String(err) }, 'request stats not recorded'));
-    // Kept for replay: a failure that may pass later (for a success this is one comparison).
-    if (isDeadLetter(result))
-      await deps.deadLetters
-        .add(deadLetterOf(d, result, r.now))
-        .catch((err: unknown) => deps.logger.warn({ id: d.id, service: d.service, err: String(err) }, 'the dead letter was not kept'));
+  } else if (letter && keptOk) {
+    // The request ended elsewhere meanwhile (cancelled, swept): this failure is not its outcome.
+    await deps.deadLetters
+      .withdraw(letter)
+      .catch((err: unknown) => deps.logger.warn({ id: d.id, service: d.service, err: String(err) }, 'a stale dead letter was not removed'));
   }
   logScalars(
     deps.logger,

@@ -105,9 +105,10 @@ export function outcomeUnknown(letter: DeadLetter): boolean {
  * Stores one dead letter and keeps the service's within its limits, in one step.
  * KEYS[1] the service's dead letters (hash id → JSON)   KEYS[2] their index (sorted set id → failedAt)
  * ARGV[1] id   ARGV[2] the JSON   ARGV[3] failedAt   ARGV[4] most kept   ARGV[5] oldest failedAt kept
- * ARGV[6] how long one is kept (ms): the keys' TTL
+ * ARGV[6] how long one is kept (ms): the keys' TTL   ARGV[7] '1': keep one already there (returns -1)
  */
 const ADD_LUA = `
+if ARGV[7] == '1' and redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return -1 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[5])
@@ -125,6 +126,13 @@ redis.call('PEXPIRE', KEYS[1], ARGV[6])
 redis.call('PEXPIRE', KEYS[2], ARGV[6])
 return #old`;
 
+/** Removes a dead letter only while it is still the one given (ARGV[2], its JSON). */
+const WITHDRAW_LUA = `
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1`;
+
 /** Replaces a dead letter that is still kept (a replay recorded on one purged meanwhile is dropped). */
 const UPDATE_LUA = `
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
@@ -134,6 +142,7 @@ return 1`;
 interface DeadLetterCommands {
   mcpDeadLetterAdd(...args: (string | number)[]): Promise<number>;
   mcpDeadLetterUpdate(...args: (string | number)[]): Promise<number>;
+  mcpDeadLetterWithdraw(...args: (string | number)[]): Promise<number>;
 }
 
 /** Most dead letters one read returns, whatever the caller asks. */
@@ -157,6 +166,7 @@ export class DeadLetters {
     if (!(redis as Partial<DeadLetterCommands>).mcpDeadLetterAdd) {
       redis.defineCommand('mcpDeadLetterAdd', { numberOfKeys: 2, lua: ADD_LUA });
       redis.defineCommand('mcpDeadLetterUpdate', { numberOfKeys: 1, lua: UPDATE_LUA });
+      redis.defineCommand('mcpDeadLetterWithdraw', { numberOfKeys: 2, lua: WITHDRAW_LUA });
     }
     this.redis = redis as Redis & DeadLetterCommands;
   }
@@ -165,11 +175,15 @@ export class DeadLetters {
     return this.limits.maxPerService > 0;
   }
 
-  async add(letter: DeadLetter): Promise<void> {
-    if (!this.enabled) return;
+  /**
+   * Keeps a dead letter; with `keepExisting`, one already kept for the id stays (the sweep's, when
+   * the request ended there first). True when this one was stored.
+   */
+  async add(letter: DeadLetter, keepExisting = false): Promise<boolean> {
+    if (!this.enabled) return false;
     const k = this.keys.deadLetters(letter.service);
     const oldest = Date.now() - this.maxAgeMs;
-    await this.redis.mcpDeadLetterAdd(
+    const dropped = await this.redis.mcpDeadLetterAdd(
       k.items,
       k.index,
       letter.id,
@@ -178,7 +192,15 @@ export class DeadLetters {
       this.limits.maxPerService,
       oldest,
       Math.ceil(this.maxAgeMs),
+      keepExisting ? '1' : '0',
     );
+    return dropped >= 0;
+  }
+
+  /** Takes back a dead letter kept by `add`, unless another has replaced it since. */
+  async withdraw(letter: DeadLetter): Promise<boolean> {
+    const k = this.keys.deadLetters(letter.service);
+    return (await this.redis.mcpDeadLetterWithdraw(k.items, k.index, letter.id, JSON.stringify(letter))) === 1;
   }
 
   /** Records a replay on a dead letter that is still kept; false when it is gone. */
