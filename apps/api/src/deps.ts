@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from '@mcp-gateway/redis';
 import type { GatewayConfig } from '@mcp-gateway/config';
 import type { ParameterValidator } from '@mcp-gateway/backends';
 import type { Broker, DeadLetters, ResultWaiter, WorkerPresence } from '@mcp-gateway/broker';
@@ -14,7 +14,7 @@ export interface ApiDeps {
   lifecycle: Lifecycle;
   config: GatewayConfig;
   /** The API's fail-fast command connection (MCP sessions, call map). */
-  redis: Redis;
+  redis: RedisClient;
   broker: Broker;
   waiter: ResultWaiter;
   registry: ServiceRegistry;

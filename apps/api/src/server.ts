@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { GatewayError } from '@mcp-gateway/protocol';
 import type { AddressInfo } from 'node:net';
-import type Redis from 'ioredis';
+import type { RedisClient } from '@mcp-gateway/redis';
 import {
   assertSafeToServe,
   configuredAgentIds,
@@ -11,9 +11,18 @@ import {
   type GatewayConfig,
 } from '@mcp-gateway/config';
 import { ParameterValidator } from '@mcp-gateway/backends';
-import { Broker, DeadLetters, deadLetterOf, isDeadLetter, ResultWaiter, WorkerPresence, type EndedRequest } from '@mcp-gateway/broker';
+import {
+  Broker,
+  DeadLetters,
+  deadLetterOf,
+  durabilityOf,
+  isDeadLetter,
+  ResultWaiter,
+  WorkerPresence,
+  type EndedRequest,
+} from '@mcp-gateway/broker';
 import { HealthProber, RegistrationStore, ServiceRegistry } from '@mcp-gateway/registry';
-import { coalesceWrites, createRedis, finishThenClose } from '@mcp-gateway/redis';
+import { checkTopology, coalesceWrites, createRedis, finishThenClose } from '@mcp-gateway/redis';
 import { AgentQuotas, ResilienceStore } from '@mcp-gateway/resilience';
 import { logScalars, Tracing, type Logger } from '@mcp-gateway/observability';
 import { AgentUsage, agentLabel, CIRCUIT_LEVEL, GatewayMetrics, ServiceSeries, ServiceStats } from '@mcp-gateway/metrics';
@@ -46,8 +55,8 @@ export interface ApiServerOptions {
 /** The API process's parts: a fail-fast Redis client, one subscriber, the broker and the HTTP server. */
 export class ApiServer {
   readonly deps: ApiDeps;
-  private readonly redis: Redis;
-  private readonly subscriber: Redis;
+  private readonly redis: RedisClient;
+  private readonly subscriber: RedisClient;
   private server?: http.Server;
   private closeStreams: () => void = () => undefined;
   private sweeper?: NodeJS.Timeout;
@@ -65,12 +74,13 @@ export class ApiServer {
     this.sweepEveryMs = options.sweep?.everyMs ?? OVERDUE_SWEEP_EVERY_MS;
     this.sweepGraceMs = options.sweep?.graceMs ?? overdueGraceMs(config.worker.lockMs);
     // Every request's commands: sent coalesced, one write per event-loop turn (see coalesceWrites).
-    this.redis = coalesceWrites(createRedis(config.redis.url, 'command', 'mcp-api'));
-    this.subscriber = createRedis(config.redis.url, 'blocking', 'mcp-api-results');
+    this.redis = coalesceWrites(createRedis(config.redis, 'command', 'mcp-api'));
+    this.subscriber = createRedis(config.redis, 'subscriber', 'mcp-api-results');
     const broker = new Broker({
       redis: this.redis,
       keyPrefix: config.redis.keyPrefix,
       resultTtlSeconds: config.results.ttlSeconds,
+      durability: durabilityOf(config.redis.waitReplicas),
       onEnded: (ended) => this.recordEnded(ended),
     });
     const resilience = new ResilienceStore(this.redis, config.redis.keyPrefix);
@@ -160,6 +170,7 @@ export class ApiServer {
 
   /** Listens on `port` (0 for any free one) and resolves with the bound address. */
   async start(port = this.deps.config.port, host = this.deps.config.host): Promise<AddressInfo> {
+    await checkTopology(this.subscriber, this.deps.config.redis);
     await this.deps.waiter.start();
     // A service removed at run time is no longer consumed: requests still waiting in its queue end now.
     this.deps.registry.on('change', (c: { name: string; kind: string }) => {

@@ -283,7 +283,7 @@ describe('a job whose earlier run may have sent its call and never ended (its wo
     const queued = await post({ service: 'once', operation, id, metadata: { timeout } }).set('Prefer', 'respond-async');
     expect(queued.status).toBe(202);
     const { broker } = gw.api.deps;
-    await takeAndAbandon(testRedisUrl(), gw.config.redis.keyPrefix, broker.keys.queueName('once'), id);
+    await takeAndAbandon(gw.config.redis.keyPrefix, broker.keys.queueName('once'), id);
     expect((await gw.http.get(`/mcp/requests/${id}`)).body).toMatchObject({ state: 'active' });
   }
   const ended = (id: string) =>

@@ -1,7 +1,7 @@
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { startBackend, type TestBackend } from '@mcp-gateway/testing';
+import { keysMatching, startBackend, type TestBackend } from '@mcp-gateway/testing';
 import { startGateway, type Running } from './harness';
 
 let backend: TestBackend;
@@ -171,7 +171,7 @@ describe('MCP security', () => {
     await expect(client.callTool({ name: 'users__getUser', arguments: { id: '1' } })).rejects.toThrow(/Unknown tool/);
     expect((await client.callTool({ name: 'billing__charge', arguments: {} })).isError).toBeFalsy();
     // The job was made for the key's agent (the credential decides, on every path).
-    const keys = await keyed.api.deps.redis.keys(`${keyed.config.redis.keyPrefix}:req:*`);
+    const keys = await keysMatching(keyed.api.deps.redis, `${keyed.config.redis.keyPrefix}:req:*`);
     const ids = keys.map((k) => k.slice(k.lastIndexOf(':') + 1));
     const records = await Promise.all(ids.map((id) => keyed.api.deps.broker.records.get(id)));
     expect(records.map((r) => [r?.service, r?.agentId])).toContainEqual(['billing', 'biller']);

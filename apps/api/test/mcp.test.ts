@@ -5,7 +5,7 @@ import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from
 import { resultFromTaskOutcome } from '@modelcontextprotocol/ext-tasks/client';
 import { isCreateTaskResultV2, isDetailedTaskV2 } from '@modelcontextprotocol/ext-tasks/core/v2';
 import { resilienceKeys } from '@mcp-gateway/resilience';
-import { startBackend, type TestBackend } from '@mcp-gateway/testing';
+import { keysMatching, startBackend, type TestBackend } from '@mcp-gateway/testing';
 import { startGateway, type Running } from './harness';
 import { framed, MODERN, modernTaskClient } from './modern-tasks-client';
 
@@ -392,7 +392,7 @@ describe('MCP: long and repeated calls', () => {
     let jobId: string | undefined;
     for (let i = 0; i < 50 && !jobId; i++) {
       await new Promise((r) => setTimeout(r, 20));
-      for (const key of await gw.api.deps.redis.keys(`${gw.config.redis.keyPrefix}:mcp:call:*`)) {
+      for (const key of await keysMatching(gw.api.deps.redis, `${gw.config.redis.keyPrefix}:mcp:call:*`)) {
         const id = await gw.api.deps.redis.get(key);
         const rec = id ? await gw.api.deps.broker.records.get(id) : undefined;
         if (rec?.service === 'idle') jobId = id!;

@@ -1,5 +1,5 @@
-import Redis from 'ioredis';
-import { startBackend, takeAndAbandon, testRedisUrl, type TestBackend } from '@mcp-gateway/testing';
+import type { RedisClient } from '@mcp-gateway/redis';
+import { startBackend, takeAndAbandon, type TestBackend, testRedis } from '@mcp-gateway/testing';
 import { capturingLogger, eventually, startGateway, type Running } from './harness';
 
 /**
@@ -8,12 +8,12 @@ import { capturingLogger, eventually, startGateway, type Running } from './harne
  */
 let backend: TestBackend;
 let gw: Running;
-let redis: Redis;
+let redis: RedisClient;
 const log = capturingLogger();
 
 beforeAll(async () => {
   backend = await startBackend();
-  redis = new Redis(testRedisUrl());
+  redis = testRedis();
   gw = await startGateway(
     {
       services: {
@@ -84,7 +84,7 @@ it('ends a request whose worker took it and never finished (died), saying so', a
   expect(res.status).toBe(202);
   // What a worker that died mid-call leaves: its job active, its lock soon expired, and no live worker
   // serving "parked" to hand it back.
-  await takeAndAbandon(testRedisUrl(), gw.config.redis.keyPrefix, gw.api.deps.broker.keys.queueName('parked'), 'taken-then-lost', 300);
+  await takeAndAbandon(gw.config.redis.keyPrefix, gw.api.deps.broker.keys.queueName('parked'), 'taken-then-lost', 300);
   const body = await ended('taken-then-lost');
   expect(body).toMatchObject({
     state: 'failed',

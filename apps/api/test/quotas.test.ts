@@ -1,8 +1,8 @@
-import Redis from 'ioredis';
+import type { RedisClient } from '@mcp-gateway/redis';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { agentKeys, agentServiceKeys } from '@mcp-gateway/resilience';
-import { startBackend, testRedisUrl, type TestBackend } from '@mcp-gateway/testing';
+import { startBackend, type TestBackend, testRedis } from '@mcp-gateway/testing';
 import { eventually, startGateway, type Running } from './harness';
 
 /**
@@ -17,7 +17,7 @@ const FREE = 'key-free-0123456789ab'; // the defaults: no quota
 
 let backend: TestBackend;
 let gw: Running;
-let redis: Redis;
+let redis: RedisClient;
 
 beforeAll(async () => {
   backend = await startBackend((req) => ({ status: 200, body: { path: req.path }, delayMs: req.path === '/slow' ? 400 : 0 }));
@@ -40,7 +40,7 @@ beforeAll(async () => {
       slow: { endpoint: backend.url, operations: [{ name: 'wait', method: 'GET', path: '/slow' }] },
     },
   });
-  redis = new Redis(testRedisUrl());
+  redis = testRedis();
 });
 
 afterAll(async () => {

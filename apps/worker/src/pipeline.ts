@@ -1,5 +1,5 @@
 import { DelayedError, type Job } from 'bullmq';
-import type Redis from 'ioredis';
+import type { RedisClient } from '@mcp-gateway/redis';
 import {
   GatewayError,
   isGatewayError,
@@ -41,7 +41,7 @@ export class RetryLater extends Error {
 export interface PipelineDeps {
   config: GatewayConfig;
   /** The client `records` and `resilience` were made with: commands of both go out in one write on it. */
-  redis: Redis;
+  redis: RedisClient;
   registry: ServiceRegistry;
   records: RequestRecords;
   caller: BackendCaller;
@@ -130,6 +130,7 @@ async function runJob(run: Run): Promise<void> {
   const decision = await decide(run, { target, admitting, policy, once, timeLeft });
   if (decision.kind === 'end') return finish(run, meta, decision);
   if (decision.kind === 'wait') return waitForAdmission(run, decision, startedAt);
+  if (once && !(await takenDurably(run))) return finish(run, meta, notSentUnreplicated(run, decision));
   const outcome = await callBackend(run, decision);
   meta.backendMs = outcome.durationMs;
   if (outcome.kind !== 'not_sent')
@@ -137,6 +138,30 @@ async function runJob(run: Run): Promise<void> {
   const settled = settle(run, decision, outcome);
   if (settled.kind === 'retry') return retryLater(run, settled, startedAt);
   return finish(run, meta, settled);
+}
+
+/**
+ * With replicas to wait for, a call that must not be repeated is sent only once its job's taking is
+ * on them: a failover then finds it taken (and stalled), and it is not sent again (see decide).
+ */
+async function takenDurably(run: Run): Promise<boolean> {
+  const { deps, job } = run;
+  if (deps.records.durability.replicas === 0) return true;
+  return deps.records.replicated(`${job.queueQualifiedName}:${job.id}`, 'The job about to be sent').then(
+    () => true,
+    (err: unknown) => {
+      run.log.warn({ err: String(err) }, 'a non-idempotent call was not sent: its job did not reach the Redis replicas in time');
+      return false;
+    },
+  );
+}
+
+/** The end of a request whose call was not sent because its taking could not be made durable. */
+function notSentUnreplicated(run: Run, call: Extract<Decision, { kind: 'call' }>): Extract<Decision, { kind: 'end' }> {
+  const { replicas, timeoutMs } = run.deps.records.durability;
+  const message = `The call was not sent: Redis could not copy its job to ${replicas} replica(s) within ${timeoutMs} ms, and a non-idempotent call is sent only once that is done`;
+  const error = errorBody('UNAVAILABLE', message, { retryAfterMs: 1000, details: { sent: false } });
+  return end(error, run.job.attemptsMade, { outcome: 'neutral', policy: call.policy, log: run.log }) as Extract<Decision, { kind: 'end' }>;
 }
 
 /** A cancellation of this job, heard as it was fetched: its request has ended, and nothing is sent. */

@@ -1,12 +1,12 @@
 import os from 'node:os';
 import { Worker, type Job } from 'bullmq';
-import type Redis from 'ioredis';
+import type { RedisClient } from '@mcp-gateway/redis';
 import { configuredAgentIds, redactConfig, type GatewayConfig } from '@mcp-gateway/config';
 import { BackendCaller } from '@mcp-gateway/backends';
-import { Broker, BrokerKeys, DeadLetters, RequestRecords, WorkerPresence, type GatewayJobData } from '@mcp-gateway/broker';
+import { Broker, BrokerKeys, DeadLetters, durabilityOf, RequestRecords, WorkerPresence, type GatewayJobData } from '@mcp-gateway/broker';
 import { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
 import { HealthProber, RegistrationStore, ServiceRegistry, type RegistryChange } from '@mcp-gateway/registry';
-import { coalesceWrites, createRedis, finishThenClose } from '@mcp-gateway/redis';
+import { checkTopology, coalesceWrites, createRedis, finishThenClose, subscribe } from '@mcp-gateway/redis';
 import { AdmissionLeases, ResilienceStore, resilienceEventsChannel } from '@mcp-gateway/resilience';
 import { Tracing, type Logger } from '@mcp-gateway/observability';
 import { InFlightCalls } from './in-flight';
@@ -40,8 +40,8 @@ export interface WorkerPoolOptions {
 export class WorkerPool {
   readonly workerId: string;
   private readonly byService = new Map<string, Worker<GatewayJobData>>();
-  private readonly connection: Redis;
-  private readonly subscriber: Redis;
+  private readonly connection: RedisClient;
+  private readonly subscriber: RedisClient;
   private readonly presence: WorkerPresence;
   private readonly deps: PipelineDeps;
   readonly metrics: GatewayMetrics;
@@ -56,16 +56,17 @@ export class WorkerPool {
   private changes: Promise<void> = Promise.resolve();
   private readonly cancels: string;
   /** A request cancelled while it runs: the worker whose call it is abandons it. */
-  private readonly onCancel = (channel: string, id: string) => {
-    if (channel === this.cancels && this.deps.inFlight.abort(id))
-      this.options.logger.info({ id, workerId: this.workerId }, 'call abandoned: the request was cancelled');
+  private readonly onMessage = (channel: string, message: string) => {
+    if (channel === this.cancels) this.onCancel(message);
+    else if (channel === this.breakerEvents) this.leases.heard(message);
   };
+  private onCancel(id: string): void {
+    if (this.deps.inFlight.abort(id))
+      this.options.logger.info({ id, workerId: this.workerId }, 'call abandoned: the request was cancelled');
+  }
   /** This process's leases of rate-limit tokens; breaker news from other processes drops them. */
   private readonly leases: AdmissionLeases;
   private readonly breakerEvents: string;
-  private readonly onBreakerEvent = (channel: string, message: string) => {
-    if (channel === this.breakerEvents) this.leases.heard(message);
-  };
 
   constructor(private readonly options: WorkerPoolOptions) {
     const { config } = options;
@@ -73,8 +74,8 @@ export class WorkerPool {
     this.fixed = options.services ?? config.worker.services;
     // Every job's commands, BullMQ's included (its blocking reads use a duplicate of this connection),
     // sent coalesced: one write per event-loop turn (see coalesceWrites).
-    this.connection = coalesceWrites(createRedis(config.redis.url, 'blocking', `mcp-worker:${this.workerId}`));
-    this.subscriber = createRedis(config.redis.url, 'blocking', `mcp-worker-events:${this.workerId}`);
+    this.connection = coalesceWrites(createRedis(config.redis, 'blocking', `mcp-worker:${this.workerId}`));
+    this.subscriber = createRedis(config.redis, 'subscriber', `mcp-worker-events:${this.workerId}`);
     const keys = new BrokerKeys(config.redis.keyPrefix);
     this.cancels = keys.cancelsChannel();
     this.presence = new WorkerPresence(this.connection, keys);
@@ -85,7 +86,12 @@ export class WorkerPool {
     this.prober = new HealthProber(this.connection, config.redis.keyPrefix, registry, config.health.intervalMs);
     this.metrics = options.metrics ?? new GatewayMetrics();
     // For queue counts only (the worker never submits).
-    this.broker = new Broker({ redis: this.connection, keyPrefix: config.redis.keyPrefix, resultTtlSeconds: config.results.ttlSeconds });
+    this.broker = new Broker({
+      redis: this.connection,
+      keyPrefix: config.redis.keyPrefix,
+      resultTtlSeconds: config.results.ttlSeconds,
+      durability: durabilityOf(config.redis.waitReplicas),
+    });
     this.leases = new AdmissionLeases({ maxTokens: config.worker.leaseMaxTokens, lifeMs: config.worker.leaseMs });
     this.breakerEvents = resilienceEventsChannel(config.redis.keyPrefix);
     const resilience = new ResilienceStore(
@@ -110,7 +116,7 @@ export class WorkerPool {
       // Written every STATS_FLUSH_MS per service rather than once per request (a Redis round trip each).
       stats: new ServiceStats(this.connection, config.redis.keyPrefix, undefined, STATS_FLUSH_MS),
       agents: configuredAgentIds(config),
-      records: new RequestRecords(this.connection, keys, config.results.ttlSeconds),
+      records: new RequestRecords(this.connection, keys, config.results.ttlSeconds, durabilityOf(config.redis.waitReplicas)),
       deadLetters: new DeadLetters(this.connection, keys, config.deadLetters),
       caller: new BackendCaller({ redis: this.connection, keyPrefix: config.redis.keyPrefix }),
       resilience,
@@ -129,11 +135,10 @@ export class WorkerPool {
   async start(): Promise<void> {
     const { logger } = this.options;
     const registry = this.deps.registry;
+    await checkTopology(this.subscriber, this.deps.config.redis);
     await registry.attach(this.registrations, this.subscriber);
-    this.subscriber.on('message', this.onCancel);
-    this.subscriber.on('message', this.onBreakerEvent);
     // Subscribed before the first job: no lease is taken that breaker news could miss.
-    await this.subscriber.subscribe(this.cancels, this.breakerEvents);
+    await subscribe(this.subscriber, [this.cancels, this.breakerEvents], this.onMessage);
     await registry.init();
     this.processor = createProcessor(this.deps);
     const initial = this.fixed ?? registry.names();
@@ -247,8 +252,8 @@ export class WorkerPool {
       await Promise.all(workers.map((w) => w.close(true).catch(() => undefined)));
     }
     // Cancellations are heard until the last active job ended: one cancelled in the grace period is abandoned.
-    this.subscriber.off('message', this.onCancel);
-    this.subscriber.off('message', this.onBreakerEvent);
+    this.subscriber.off('message', this.onMessage);
+    this.subscriber.off('smessage', this.onMessage);
     await this.deps.stats
       .close()
       .catch((err: unknown) => this.options.logger.warn({ err: String(err) }, 'request stats not written on stop'));

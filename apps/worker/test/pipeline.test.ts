@@ -1,14 +1,13 @@
 import type { Job } from 'bullmq';
-import type Redis from 'ioredis';
 import { BackendCaller } from '@mcp-gateway/backends';
 import { Broker, BrokerKeys, DeadLetters, RequestRecords, requestHash, type GatewayJobData } from '@mcp-gateway/broker';
 import { configuredAgentIds, type GatewayConfig } from '@mcp-gateway/config';
 import { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
 import { createLogger, Tracing } from '@mcp-gateway/observability';
-import { coalesceWrites, createRedis } from '@mcp-gateway/redis';
+import { coalesceWrites, createRedis, type RedisClient } from '@mcp-gateway/redis';
 import { ServiceRegistry } from '@mcp-gateway/registry';
 import { ResilienceStore, resilienceKeys } from '@mcp-gateway/resilience';
-import { startBackend, testConfig, testRedisUrl, type BackendHandler, type TestBackend } from '@mcp-gateway/testing';
+import { startBackend, testConfig, testRedisTarget, type BackendHandler, type TestBackend } from '@mcp-gateway/testing';
 import { InFlightCalls } from '../src/in-flight';
 import { createProcessor, RetryLater } from '../src/pipeline';
 import { STATS_FLUSH_MS } from '../src/pool';
@@ -28,7 +27,7 @@ interface Fixture {
   config: GatewayConfig;
   backend: TestBackend;
   /** The worker's client (records, resilience, stats, caller). */
-  redis: Redis;
+  redis: RedisClient;
   broker: Broker;
   records: RequestRecords;
   keys: BrokerKeys;
@@ -72,9 +71,9 @@ async function fixture(handler: BackendHandler): Promise<Fixture> {
   });
   const prefix = config.redis.keyPrefix;
   // As WorkerPool: one coalesced client for everything a job sends.
-  const redis = coalesceWrites(createRedis(testRedisUrl(), 'blocking', 'pipeline-test'));
+  const redis = coalesceWrites(createRedis(testRedisTarget(), 'blocking', 'pipeline-test'));
   // The API's side, on a client of its own.
-  const apiRedis = createRedis(testRedisUrl(), 'blocking', 'pipeline-test-api');
+  const apiRedis = createRedis(testRedisTarget(), 'blocking', 'pipeline-test-api');
   const keys = new BrokerKeys(prefix);
   const registry = new ServiceRegistry(config);
   await registry.init();

@@ -3,7 +3,7 @@ import https from 'node:https';
 import type { AxiosInstance, AxiosStatic } from 'axios';
 import { EventEmitter } from 'node:events';
 import type { Agent, Dispatcher } from 'undici';
-import type Redis from 'ioredis';
+import type { RedisClient } from '@mcp-gateway/redis';
 import { GatewayError, isGatewayError, type ErrorCode, type OperationDefinition } from '@mcp-gateway/protocol';
 import type { ServiceConfig } from '@mcp-gateway/config';
 import { OAuth2Tokens } from './oauth2';
@@ -59,7 +59,7 @@ export class CallAbandon {
 
 export interface BackendCallerOptions {
   /** Redis for shared OAuth2 tokens. */
-  redis: Redis;
+  redis: RedisClient;
   keyPrefix: string;
   /** Largest backend response body accepted (default 10 MB). */
   maxResponseBytes?: number;

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type Redis from 'ioredis';
+import type { RedisClient } from '@mcp-gateway/redis';
 import type { AxiosInstance } from 'axios';
 import type { AuthCredentials } from '@mcp-gateway/config';
 
@@ -30,7 +30,7 @@ export class OAuth2Tokens {
   private readonly inFlight = new Map<string, Promise<string | undefined>>();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly http: AxiosInstance,
   ) {}

@@ -1,14 +1,13 @@
-import type Redis from 'ioredis';
 import { GatewayConfigManager, type ServiceConfigInput } from '@mcp-gateway/config';
 import { OperationDefinitionSchema } from '@mcp-gateway/protocol';
-import { createRedis } from '@mcp-gateway/redis';
+import { createRedis, type RedisClient } from '@mcp-gateway/redis';
 import { BackendCaller, CallAbandon, classifyOutcome, oauth2Keys, parseRetryAfter, type BackendOutcome } from '@mcp-gateway/backends';
 import { freePort, startBackend, testRedisUrl, uniquePrefix, type TestBackend } from '@mcp-gateway/testing';
 
 const svc = (s: ServiceConfigInput) => GatewayConfigManager.fromObject({ services: { s } }).services.s!;
 const op = (method: string, path: string) => OperationDefinitionSchema.parse({ name: 'op', method, path });
 
-let redis: Redis;
+let redis: RedisClient;
 let backend: TestBackend;
 const callers: BackendCaller[] = [];
 const newCaller = (prefix: string) => {

@@ -1,10 +1,18 @@
 import { Queue, type Job } from 'bullmq';
-import type Redis from 'ioredis';
-import { inOneWrite } from '@mcp-gateway/redis';
+import { inOneWrite, publish, type RedisClient } from '@mcp-gateway/redis';
 import { GatewayError, isGatewayError, type ErrorBody, type RequestState, type RequestStatus } from '@mcp-gateway/protocol';
 import { jobOptions, type GatewayJobData, type JobRetryOptions } from './job';
 import { BrokerKeys } from './keys';
-import { endedRequest, endedWithError, RequestRecords, ResultMessage, toStatus, type ClaimOutcome, type EndedRequest } from './records';
+import {
+  endedRequest,
+  endedWithError,
+  RequestRecords,
+  ResultMessage,
+  toStatus,
+  type ClaimOutcome,
+  type Durability,
+  type EndedRequest,
+} from './records';
 import { PENDING_STATE, type PendingRecord } from './record-text';
 
 export type SubmitOutcome = { kind: 'created' } | { kind: 'joined'; state: RequestState; result?: ResultMessage };
@@ -30,9 +38,11 @@ export interface QueueCounts {
 
 export interface BrokerOptions {
   /** A fail-fast (`command`) connection: no offline queue. */
-  redis: Redis;
+  redis: RedisClient;
   keyPrefix: string;
   resultTtlSeconds: number;
+  /** Replicas that must have each accepted request and result (REDIS_WAIT_REPLICAS). */
+  durability?: Durability;
   /** Told of each request this process ended itself and stored (cancelled, swept, its service removed). */
   onEnded?: (ended: EndedRequest) => void;
 }
@@ -44,7 +54,7 @@ const EVENTS_KEPT = 500;
 export class Broker {
   readonly keys: BrokerKeys;
   readonly records: RequestRecords;
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly queues = new Map<string, Queue>();
 
   private readonly onEnded: (ended: EndedRequest) => void;
@@ -53,7 +63,7 @@ export class Broker {
     this.onEnded = options.onEnded ?? (() => undefined);
     this.redis = options.redis;
     this.keys = new BrokerKeys(options.keyPrefix);
-    this.records = new RequestRecords(options.redis, this.keys, options.resultTtlSeconds);
+    this.records = new RequestRecords(options.redis, this.keys, options.resultTtlSeconds, options.durability);
   }
 
   queue(service: string): Queue {
@@ -98,6 +108,7 @@ export class Broker {
         await Promise.all([this.unclaim(data.id), this.release(data)]);
         throw err;
       }
+      await this.accepted(data);
       return { kind: 'created' };
     });
   }
@@ -124,7 +135,29 @@ export class Broker {
     // re-added, its run reads the record first: the request may end (a cancel) before it runs.
     const held = { ...data, rejoined: true, ...(rec ? { acceptedAt: rec.acceptedAt, deadline: rec.deadline } : {}) };
     await this.queue(data.service).add(data.operation, held, jobOptions(held, retry));
+    await this.accepted(data);
     return { kind: 'joined', state: PENDING_STATE };
+  }
+
+  /**
+   * With replicas to wait for: the claim and the job are on them before the caller is told the
+   * request is accepted. When they are not in time the request stands on the primary alone: the
+   * caller gets UNAVAILABLE with its id, and sending it again with that id joins it (never runs it twice).
+   */
+  private async accepted(data: GatewayJobData): Promise<void> {
+    try {
+      await Promise.all([
+        this.records.replicated(this.keys.request(data.id), 'The request'),
+        this.records.replicated(this.keys.queueKey(data.service, 'wait'), 'Its job'),
+      ]);
+    } catch (err) {
+      const e = isGatewayError(err) ? err : new GatewayError('UNAVAILABLE', 'The gateway cannot reach Redis', { cause: err });
+      throw new GatewayError(
+        e.code,
+        `${e.message}: request ${data.id} may still run; send it again with the same id to follow it (GET /mcp/requests/${data.id})`,
+        { retryAfterMs: 1000, details: { id: data.id, ...(e.details as object | undefined) } },
+      );
+    }
   }
 
   private claim(data: GatewayJobData, hash: string): Promise<ClaimOutcome> {
@@ -217,7 +250,7 @@ export class Broker {
       const stored = await inOneWrite(this.redis, () => {
         const finished = this.records.finish(result, 'cancelled', rec);
         // Every worker hears it; the one whose call this is abandons it.
-        if (running) this.redis.publish(this.keys.cancelsChannel(), id).catch(() => undefined);
+        if (running) publish(this.redis, this.keys.cancelsChannel(), id).catch(() => undefined);
         return finished;
       });
       if (!stored) {
@@ -376,8 +409,18 @@ function notCancellable(id: string, state: RequestState): GatewayError {
   return new GatewayError('CONFLICT', `Request ${id} is ${state} and can no longer be cancelled`, { details: { state } });
 }
 
-/** An ioredis error that means Redis cannot be reached (closed connection, refused, timed out…). */
+/**
+ * An ioredis error that means Redis cannot serve now: out of reach (closed connection, refused, timed
+ * out…), or failing over: a cluster with a slot not served (CLUSTERDOWN, TRYAGAIN, no slot map yet,
+ * redirections that did not settle), a primary not elected yet (MASTERDOWN), a demoted one still
+ * written to (READONLY), a node still loading its data (LOADING), or too few replicas (NOREPLICAS).
+ */
 export function isConnectionError(err: unknown): boolean {
   const msg = err instanceof Error ? err.message : String(err);
-  return /Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET|MaxRetriesPerRequest|ETIMEDOUT|enableOfflineQueue/i.test(msg);
+  return (
+    /Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET|MaxRetriesPerRequest|ETIMEDOUT|enableOfflineQueue/i.test(msg) ||
+    /^(CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|LOADING|NOREPLICAS)\b|Cluster isn't ready|Failed to refresh slots cache|Too many Cluster redirections|None of startup nodes is available/.test(
+      msg,
+    )
+  );
 }

@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from '@mcp-gateway/redis';
 import type { ErrorBody, MCPResponse } from '@mcp-gateway/protocol';
 import type { GatewayJobData } from './job';
 import type { BrokerKeys } from './keys';
@@ -153,12 +153,12 @@ export const DEAD_LETTERS_READ_MAX = 1000;
  * restarts, and any replica reads the same.
  */
 export class DeadLetters {
-  private readonly redis: Redis & DeadLetterCommands;
+  private readonly redis: RedisClient & DeadLetterCommands;
 
   private readonly maxAgeMs: number;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly keys: BrokerKeys,
     readonly limits: DeadLetterLimits,
   ) {
@@ -168,7 +168,7 @@ export class DeadLetters {
       redis.defineCommand('mcpDeadLetterUpdate', { numberOfKeys: 1, lua: UPDATE_LUA });
       redis.defineCommand('mcpDeadLetterWithdraw', { numberOfKeys: 2, lua: WITHDRAW_LUA });
     }
-    this.redis = redis as Redis & DeadLetterCommands;
+    this.redis = redis as RedisClient & DeadLetterCommands;
   }
 
   get enabled(): boolean {

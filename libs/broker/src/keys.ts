@@ -73,6 +73,23 @@ export class BrokerKeys {
     return `${this.prefix}:results`;
   }
 
+  /**
+   * On a cluster, results go on sharded channels instead, one per part of the records: the finish
+   * script publishes in its record's slot, and only that shard carries the message.
+   */
+  resultsShardChannel(id: string): string {
+    return this.resultsShard(recordShard(id));
+  }
+
+  /** Every sharded results channel (an API process subscribes to all). */
+  resultsShardChannels(): string[] {
+    return Array.from({ length: RECORD_SHARDS }, (_, n) => this.resultsShard(n));
+  }
+
+  private resultsShard(n: number): string {
+    return `${this.prefix}:results:{r${n}}`;
+  }
+
   /** Cancellations of running requests (their ids), heard by every worker. */
   cancelsChannel(): string {
     return `${this.prefix}:cancels`;

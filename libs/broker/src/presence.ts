@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from '@mcp-gateway/redis';
 import type { BrokerKeys } from './keys';
 
 export interface LiveWorker {
@@ -9,7 +9,7 @@ export interface LiveWorker {
 /** Worker heartbeats: a sorted set of worker ids by last beat, and which queues each serves. */
 export class WorkerPresence {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: BrokerKeys,
     /** A worker not heard from for this long is not counted. */
     private readonly staleAfterMs = 15_000,

@@ -1,7 +1,6 @@
-import type Redis from 'ioredis';
 import type { GatewayJobData } from './job';
-import { isEnded, type ErrorBody, type MCPResponse, type RequestState, type RequestStatus } from '@mcp-gateway/protocol';
-import { inOneWrite } from '@mcp-gateway/redis';
+import { GatewayError, isEnded, type ErrorBody, type MCPResponse, type RequestState, type RequestStatus } from '@mcp-gateway/protocol';
+import { eachInOneWrite, inOneWrite, isCluster, publish, replicated, type RedisClient } from '@mcp-gateway/redis';
 import type { BrokerKeys } from './keys';
 import {
   parseRecordText,
@@ -19,6 +18,22 @@ import { legacyResultJson, resultJsonParts } from './stored-result';
 import { BrokerScripts, type FinishArgs } from './scripts';
 
 export type { EndedRecord, PendingRecord, RequestRecord } from './record-text';
+
+/** How many replicas a write a promise rests on must reach (WAIT), and how long to wait for them. */
+export interface Durability {
+  replicas: number;
+  timeoutMs: number;
+}
+
+export const NO_REPLICAS: Durability = { replicas: 0, timeoutMs: 0 };
+
+/** How long a write waits for its replicas (WAIT) before the gateway answers UNAVAILABLE instead. */
+export const REPLICAS_WAIT_MS = 1000;
+
+/** The durability REDIS_WAIT_REPLICAS asks for. */
+export function durabilityOf(waitReplicas: number): Durability {
+  return waitReplicas > 0 ? { replicas: waitReplicas, timeoutMs: REPLICAS_WAIT_MS } : NO_REPLICAS;
+}
 
 /** A new request's claim of its id. */
 export type NewClaim = PendingFields;
@@ -63,13 +78,34 @@ export class ResultMessage {
 /** Request records in Redis: claim (idempotency), finish (store + publish), read. */
 export class RequestRecords {
   private readonly scripts: BrokerScripts;
+  /** Results are published on sharded channels (on a cluster: see BrokerKeys.resultsShardChannel). */
+  readonly shardedResults: boolean;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: BrokerKeys,
     private readonly ttlSeconds: number,
+    /** Replicas that must have a write a promise rests on before the gateway acts on it (0: none). */
+    readonly durability: Durability = NO_REPLICAS,
   ) {
     this.scripts = new BrokerScripts(redis, keys);
+    this.shardedResults = isCluster(redis);
+  }
+
+  /**
+   * Waits until the writes this client sent to the node serving `key` are on `durability.replicas`
+   * replicas: UNAVAILABLE when they are not within its timeout (the write stands on the primary
+   * alone, and a failover now could lose it). No command without replicas to wait for.
+   */
+  async replicated(key: string, what: string): Promise<void> {
+    const { replicas, timeoutMs } = this.durability;
+    if (replicas === 0) return;
+    const acked = await replicated(this.redis, key, replicas, timeoutMs);
+    if (acked < replicas)
+      throw new GatewayError('UNAVAILABLE', `${what} reached ${acked} of the ${replicas} Redis replicas required within ${timeoutMs} ms`, {
+        retryAfterMs: 1000,
+        details: { replicas, acknowledged: acked },
+      });
   }
 
   /**
@@ -108,15 +144,27 @@ export class RequestRecords {
    * sweep's index.
    */
   async finish(result: MCPResponse, state: FinishArgs['state'], owner: RecordOwner, options: { dataJson?: string } = {}): Promise<boolean> {
+    const channel = this.shardedResults ? this.keys.resultsShardChannel(result.id) : this.keys.resultsChannel();
+    const parts = resultJsonParts(result, options.dataJson);
+    // With replicas to wait for, the result is published once it is on them (below), not by the script.
+    const later = this.durability.replicas > 0;
     const outcome = await this.scripts.finish({
       id: result.id,
       state,
-      result: resultJsonParts(result, options.dataJson),
+      result: parts,
       owner: ownerLines(owner),
       ttlSeconds: this.ttlSeconds,
-      channel: this.keys.resultsChannel(),
+      channel,
+      publish: later ? '' : this.shardedResults ? 'SPUBLISH' : 'PUBLISH',
     });
-    return outcome === 'stored';
+    if (outcome !== 'stored') return false;
+    if (later) {
+      // Published even when the replicas lag: the caller learns the result, and a failover that lost
+      // it would run an idempotent call again or end a non-idempotent one as unknown, never send it twice.
+      await this.replicated(this.keys.request(result.id), 'The result').catch(() => undefined);
+      await publish(this.redis, channel, `${result.id}\n${state}\n${parts.head}${parts.rest}`);
+    }
+    return true;
   }
 
   /**
@@ -126,9 +174,10 @@ export class RequestRecords {
    */
   async overdue(now: number, graceMs: number, limit: number): Promise<{ pending: PendingRecord[]; examined: number }> {
     // The overdue entries of every part of the index, at most `limit` in all.
-    const reading = this.redis.pipeline();
-    for (const key of this.keys.pendingShards()) reading.zrangebyscore(key, '-inf', now - graceMs, 'LIMIT', 0, limit);
-    const ids = ((await reading.exec()) ?? []).flatMap(([err, value]) => (err ? [] : (value as string[]))).slice(0, limit);
+    const reading = await eachInOneWrite(this.redis, this.keys.pendingShards(), (key) =>
+      this.redis.zrangebyscore(key, '-inf', now - graceMs, 'LIMIT', 0, limit),
+    );
+    const ids = reading.flatMap((r) => (r.status === 'fulfilled' ? r.value : [])).slice(0, limit);
     if (ids.length === 0) return { pending: [], examined: 0 };
     const records = await this.many(ids);
     const pending: PendingRecord[] = [];
@@ -138,11 +187,7 @@ export class RequestRecords {
       if (rec?.state === PENDING_STATE) pending.push(rec);
       else done.push(ids[i]!);
     }
-    if (done.length > 0) {
-      const dropping = this.redis.pipeline();
-      for (const id of done) dropping.zrem(this.keys.pending(id), id);
-      await dropping.exec();
-    }
+    if (done.length > 0) await eachInOneWrite(this.redis, done, (id) => this.redis.zrem(this.keys.pending(id), id));
     return { pending, examined: ids.length };
   }
 
@@ -158,10 +203,8 @@ export class RequestRecords {
 
   /** Many records' texts in one round trip: undefined for none, null for one that could not be read. */
   private async texts(ids: string[]): Promise<(string | undefined | null)[]> {
-    const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.get(this.keys.request(id));
-    const replies = (await pipeline.exec()) ?? [];
-    return replies.map(([err, text]) => (err ? null : typeof text === 'string' ? text : undefined));
+    const replies = await eachInOneWrite(this.redis, ids, (id) => this.redis.get(this.keys.request(id)));
+    return replies.map((r) => (r.status === 'rejected' ? null : (r.value ?? undefined)));
   }
 
   /** Many records in one round trip: undefined for none, null for one that could not be read. */

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type Redis from 'ioredis';
+import type { RedisClient } from '@mcp-gateway/redis';
 import type { BrokerKeys } from './keys';
 
 /** The broker's Lua scripts, read once from the files beside this module. */
@@ -20,6 +20,8 @@ export interface FinishArgs {
   owner: string;
   ttlSeconds: number;
   channel: string;
+  /** PUBLISH, SPUBLISH (a sharded channel), or none (the caller publishes). */
+  publish: 'PUBLISH' | 'SPUBLISH' | '';
 }
 
 export type FinishOutcome = 'stored' | 'refused' | 'missing';
@@ -28,7 +30,7 @@ type ScriptArgs = (string | number)[];
 
 // The script's KEYS then ARGV, in the order its header lists: the one place that order is written.
 function finishArgs(keys: BrokerKeys, a: FinishArgs): ScriptArgs {
-  return [keys.request(a.id), keys.pending(a.id), a.state, a.ttlSeconds, a.channel, a.id, a.result.head, a.result.rest, a.owner];
+  return [keys.request(a.id), keys.pending(a.id), a.state, a.ttlSeconds, a.channel, a.id, a.result.head, a.result.rest, a.owner, a.publish];
 }
 
 function unknownReply(script: string, reply: unknown): Error {
@@ -52,15 +54,15 @@ interface BrokerCommands {
   mcpFinish(...args: ScriptArgs): Promise<unknown>;
 }
 
-const DEFINED = new WeakSet<Redis>();
+const DEFINED = new WeakSet<RedisClient>();
 
 /** Registers the script on a client (once); calls then go as EVALSHA. */
-function withBrokerCommands(client: Redis): Redis & BrokerCommands {
+function withBrokerCommands(client: RedisClient): RedisClient & BrokerCommands {
   if (!DEFINED.has(client)) {
     client.defineCommand('mcpFinish', { numberOfKeys: 2, lua: lua('finish') });
     DEFINED.add(client);
   }
-  return client as Redis & BrokerCommands;
+  return client as RedisClient & BrokerCommands;
 }
 
 /**
@@ -68,10 +70,10 @@ function withBrokerCommands(client: Redis): Redis & BrokerCommands {
  * command when called (not after an await), so callers can put several in one write.
  */
 export class BrokerScripts {
-  private readonly redis: Redis & BrokerCommands;
+  private readonly redis: RedisClient & BrokerCommands;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly keys: BrokerKeys,
   ) {
     this.redis = withBrokerCommands(redis);

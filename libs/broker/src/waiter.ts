@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import { subscribe, type RedisClient } from '@mcp-gateway/redis';
 import type { BrokerKeys } from './keys';
 import { decodeResultMessage, decodeResultMessageId, type RequestRecords, type ResultMessage } from './records';
 
@@ -65,7 +65,7 @@ export class ResultWaiter {
   private started = false;
 
   constructor(
-    private readonly subscriber: Redis,
+    private readonly subscriber: RedisClient,
     private readonly records: RequestRecords,
     private readonly keys: BrokerKeys,
     options: ResultWaiterOptions = {},
@@ -76,13 +76,17 @@ export class ResultWaiter {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
-    const channel = this.keys.resultsChannel();
-    this.subscriber.on('message', (ch: string, message: string) => {
-      if (ch === channel) this.onMessage(message);
-    });
     // After a reconnect the subscription is restored, but anything published meanwhile is gone.
     this.subscriber.on('ready', () => void this.sweep(0));
-    await this.subscriber.subscribe(channel);
+    const channels = new Set(this.records.shardedResults ? this.keys.resultsShardChannels() : [this.keys.resultsChannel()]);
+    await subscribe(
+      this.subscriber,
+      [...channels],
+      (ch, message) => {
+        if (channels.has(ch)) this.onMessage(message);
+      },
+      this.records.shardedResults,
+    );
     this.sweepTimer = setInterval(() => void this.sweep(this.sweepIntervalMs), this.sweepIntervalMs);
     this.sweepTimer.unref();
   }

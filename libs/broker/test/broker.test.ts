@@ -1,5 +1,5 @@
 import { Worker } from 'bullmq';
-import Redis from 'ioredis';
+import { subscribe, type RedisClient } from '@mcp-gateway/redis';
 import type { MCPResponse, Priority } from '@mcp-gateway/protocol';
 import {
   Broker,
@@ -12,20 +12,19 @@ import {
   type GatewayJobData,
   type SubmitOutcome,
 } from '@mcp-gateway/broker';
-import { takeAndAbandon, testRedisUrl, uniquePrefix } from '@mcp-gateway/testing';
+import { takeAndAbandon, testRedis, uniquePrefix } from '@mcp-gateway/testing';
 
-const url = testRedisUrl();
 /** Whose request the tests' records are (the hash they submit with, no agent). */
 const OWNER = { hash: 'h' };
-let redis: Redis;
-let subscriber: Redis;
+let redis: RedisClient;
+let subscriber: RedisClient;
 let broker: Broker;
 let prefix: string;
 
 beforeEach(() => {
   prefix = uniquePrefix('brk');
-  redis = new Redis(url, { enableOfflineQueue: true });
-  subscriber = new Redis(url);
+  redis = testRedis();
+  subscriber = testRedis('subscriber');
   broker = new Broker({ redis, keyPrefix: prefix, resultTtlSeconds: 60 });
 });
 
@@ -130,7 +129,7 @@ describe('priorities', () => {
       const d = { ...job(id), priority };
       await broker.submit(d, requestHash('svc', 'op', d.parameters), { maxAttempts: 1 });
     }
-    const connection = new Redis(url, { maxRetriesPerRequest: null });
+    const connection = testRedis();
     const worker = new Worker(broker.keys.queueName('svc'), null, { connection, prefix: broker.keys.prefix, autorun: false });
     const taken: string[] = [];
     for (let i = 0; i < submitted.length; i++) {
@@ -200,7 +199,7 @@ describe('a stored result', () => {
   it('says where a request that has not ended is in its run, from its job', async () => {
     await broker.submit(job('req-5'), 'h', { maxAttempts: 1 });
     expect(await broker.status('req-5')).toEqual({ id: 'req-5', state: 'queued' });
-    await takeAndAbandon(url, prefix, broker.keys.queueName('svc'), 'req-5', 60_000);
+    await takeAndAbandon(prefix, broker.keys.queueName('svc'), 'req-5', 60_000);
     expect(await broker.status('req-5')).toEqual({ id: 'req-5', state: 'active' });
   });
 });
@@ -288,12 +287,15 @@ describe('Broker.cancel', () => {
   it('cancels a running request and tells the workers; refuses an ended one and an unknown id', async () => {
     await broker.submit(job('req-8'), 'h', { maxAttempts: 1 });
     // A worker holds its job (a locked job cannot be removed).
-    await takeAndAbandon(url, prefix, broker.keys.queueName('svc'), 'req-8', 60_000);
-    const listener = redis.duplicate();
-    const heard = new Promise<string>((resolve) =>
-      listener.on('message', (channel: string, id: string) => channel === broker.keys.cancelsChannel() && resolve(id)),
+    await takeAndAbandon(prefix, broker.keys.queueName('svc'), 'req-8', 60_000);
+    const listener = testRedis('subscriber');
+    let resolveHeard: (id: string) => void = () => undefined;
+    const heard = new Promise<string>((resolve) => (resolveHeard = resolve));
+    await subscribe(
+      listener,
+      [broker.keys.cancelsChannel()],
+      (channel, id) => channel === broker.keys.cancelsChannel() && resolveHeard(id),
     );
-    await listener.subscribe(broker.keys.cancelsChannel());
     try {
       const status = await broker.cancel('req-8');
       expect(status).toMatchObject({ id: 'req-8', state: 'cancelled', error: { code: 'CANCELLED', details: { state: 'active' } } });
@@ -305,7 +307,7 @@ describe('Broker.cancel', () => {
     // A job whose worker died holding it (its lock expired, no live worker handed it back): its call
     // may have been made, and the cancel says so.
     await broker.submit(job('req-8b'), 'h', { maxAttempts: 1 });
-    await takeAndAbandon(url, prefix, broker.keys.queueName('svc'), 'req-8b', 100);
+    await takeAndAbandon(prefix, broker.keys.queueName('svc'), 'req-8b', 100);
     await new Promise((r) => setTimeout(r, 250));
     expect(await broker.cancel('req-8b')).toMatchObject({ error: { code: 'CANCELLED', details: { state: 'active' } } });
     expect(await broker.queue('svc').getJob('req-8b')).toBeUndefined();

@@ -1,17 +1,17 @@
-import Redis from 'ioredis';
+import type { RedisClient } from '@mcp-gateway/redis';
 import { BrokerKeys, DeadLetters, deadLetterOf, type DeadLetter } from '@mcp-gateway/broker';
-import { testRedisUrl, uniquePrefix } from '@mcp-gateway/testing';
+import { testRedis, uniquePrefix } from '@mcp-gateway/testing';
 
 /**
  * The worker keeps a failure's dead letter in the same write as its result, before the caller hears
  * of it; when the request had ended elsewhere first (swept, cancelled), it takes its own back and
  * leaves the one that did end it.
  */
-let redis: Redis;
+let redis: RedisClient;
 let letters: DeadLetters;
 
 beforeEach(() => {
-  redis = new Redis(testRedisUrl());
+  redis = testRedis();
   letters = new DeadLetters(redis, new BrokerKeys(uniquePrefix('dl')), { maxPerService: 10, maxAgeHours: 1 });
 });
 

@@ -55,6 +55,47 @@ export const GATEWAY_ENV: readonly EnvKey[] = [
     meaning: 'Redis holding queues, results and the shared limiter/breaker state',
   },
   {
+    name: 'REDIS_CLUSTER_NODES',
+    path: ['redis', 'clusterNodes'],
+    kind: 'list',
+    default: '',
+    meaning:
+      'Seed nodes of a Redis Cluster (comma list of redis:// or rediss:// URLs with their credentials); takes precedence over REDIS_URL',
+    example: 'redis://10.0.0.1:7000,redis://10.0.0.2:7000',
+  },
+  {
+    name: 'REDIS_SENTINELS',
+    path: ['redis', 'sentinel', 'sentinels'],
+    kind: 'list',
+    default: '',
+    meaning:
+      'Redis Sentinels (comma list of host:port): the primary is the one they name; REDIS_URL gives only its password, database and TLS',
+    example: 'sentinel-1:26379,sentinel-2:26379,sentinel-3:26379',
+  },
+  {
+    name: 'REDIS_SENTINEL_NAME',
+    path: ['redis', 'sentinel', 'name'],
+    kind: 'string',
+    default: '',
+    meaning: 'The primary group the sentinels monitor (default mymaster)',
+    example: 'mymaster',
+  },
+  {
+    name: 'REDIS_SENTINEL_PASSWORD',
+    path: ['redis', 'sentinel', 'password'],
+    kind: 'string',
+    default: '',
+    meaning: "The sentinels' own password, if they require one",
+  },
+  {
+    name: 'REDIS_WAIT_REPLICAS',
+    path: ['redis', 'waitReplicas'],
+    kind: 'int',
+    default: '0',
+    meaning:
+      'Replicas that must acknowledge (WAIT) each accepted request, each non-idempotent call about to be sent, and each result before it is published; 0: replication is asynchronous (see the README on failover)',
+  },
+  {
     name: 'MCP_REDIS_KEY_PREFIX',
     path: ['redis', 'keyPrefix'],
     kind: 'string',

@@ -258,9 +258,35 @@ export const GatewayConfigSchema = z
           .string()
           .regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, _ and - only')
           .default('mcp'),
+        clusterNodes: z
+          .array(z.string().regex(/^rediss?:\/\/[^/]+\/?$/, 'must be a redis:// or rediss:// URL of one node (no database)'))
+          .default([])
+          .describe('Seed nodes of a Redis Cluster; when given, every connection is a cluster client and `url` is not used'),
+        sentinel: z
+          .object({
+            sentinels: z
+              .array(z.string().regex(/^[^\s:/]+:\d{1,5}$/, 'must be host:port'))
+              .min(1)
+              .describe('Sentinels to ask for the current primary'),
+            name: z.string().min(1).default('mymaster').describe('The monitored primary group'),
+            password: z.string().optional().describe("The sentinels' own password (the primary's is in `url`)"),
+          })
+          .strict()
+          .optional(),
+        waitReplicas: z
+          .number()
+          .int()
+          .min(0)
+          .max(16)
+          .default(0)
+          .describe('Replicas that must acknowledge each write a promise rests on before the gateway acts on it (WAIT)'),
       })
       .strict()
-      .default({ url: 'redis://127.0.0.1:6379', keyPrefix: 'mcp' }),
+      .refine((r) => !(r.clusterNodes.length > 0 && r.sentinel), {
+        message: 'give either cluster nodes or sentinels, not both',
+        path: ['clusterNodes'],
+      })
+      .default({ url: 'redis://127.0.0.1:6379', keyPrefix: 'mcp', clusterNodes: [], waitReplicas: 0 }),
     results: z
       .object({
         ttlSeconds: z.number().int().positive().default(3600).describe('How long results (and idempotency keys) are kept'),

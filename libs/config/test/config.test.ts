@@ -172,6 +172,11 @@ describe('configuration from the environment', () => {
     ],
     [{ PORT: '70000' }, 'PORT', ''],
     [{ REDIS_URL: 'localhost:6379' }, 'REDIS_URL', 'redis://'],
+    [{ REDIS_CLUSTER_NODES: 'redis://a:7000,10.0.0.2:7000' }, 'REDIS_CLUSTER_NODES', 'redis://'],
+    [{ REDIS_CLUSTER_NODES: 'redis://a:7000/2' }, 'REDIS_CLUSTER_NODES', 'no database'],
+    [{ REDIS_SENTINELS: 'sentinel-1' }, 'REDIS_SENTINELS', 'host:port'],
+    [{ REDIS_CLUSTER_NODES: 'redis://a:7000', REDIS_SENTINELS: 's:26379' }, 'REDIS_CLUSTER_NODES', 'not both'],
+    [{ REDIS_WAIT_REPLICAS: '-1' }, 'REDIS_WAIT_REPLICAS', ''],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL', 'one of'],
     [{ MCP_GATEWAY_API_KEYS: 'only-a-key' }, 'MCP_GATEWAY_API_KEYS', 'key:agentId'],
     [{ MCP_CORS_ORIGINS: '*', NODE_ENV: 'production' }, 'MCP_CORS_ORIGINS', 'production'],
@@ -188,6 +193,24 @@ describe('configuration from the environment', () => {
     expect(err.issues.map((i) => i.source)).toContain(variable);
     expect(err.message).toContain(variable);
     expect(err.message).toContain(words);
+  });
+
+  it('takes a Redis Cluster, or Sentinels with their group and password, and replicas to wait for', () => {
+    const cluster = GatewayConfigManager.fromEnv({
+      REDIS_CLUSTER_NODES: 'redis://:pw@10.0.0.1:7000, rediss://10.0.0.2:7000',
+      REDIS_WAIT_REPLICAS: '1',
+    });
+    expect(cluster.redis).toMatchObject({ clusterNodes: ['redis://:pw@10.0.0.1:7000', 'rediss://10.0.0.2:7000'], waitReplicas: 1 });
+    expect(cluster.redis.sentinel).toBeUndefined();
+    const sentinel = GatewayConfigManager.fromEnv({ REDIS_SENTINELS: 's1:26379,s2:26380', REDIS_SENTINEL_PASSWORD: 'sentinel-secret' });
+    expect(sentinel.redis.sentinel).toEqual({ sentinels: ['s1:26379', 's2:26380'], name: 'mymaster', password: 'sentinel-secret' });
+    expect(GatewayConfigManager.fromEnv({ REDIS_SENTINELS: 's1:26379', REDIS_SENTINEL_NAME: 'queues' }).redis.sentinel?.name).toBe(
+      'queues',
+    );
+    // The sentinels' password and a seed's are secrets in a config dump.
+    const dump = JSON.stringify(redactConfig({ ...cluster, redis: { ...cluster.redis, sentinel: sentinel.redis.sentinel } }));
+    expect(dump).not.toContain('sentinel-secret');
+    expect(dump).not.toContain(':pw@');
   });
 
   it('takes a short result TTL when the worker lock makes the sweep grace shorter still', () => {
@@ -341,7 +364,7 @@ describe('programmatic configuration', () => {
       },
     });
     expect(cfg.services['user-service']!.circuitBreaker.halfOpenMaxCalls).toBe(3);
-    expect(cfg.redis).toEqual({ url: 'redis://127.0.0.1:6379', keyPrefix: 'mcp' });
+    expect(cfg.redis).toEqual({ url: 'redis://127.0.0.1:6379', keyPrefix: 'mcp', clusterNodes: [], waitReplicas: 0 });
     expect(
       errorOf(() => GatewayConfigManager.fromObject({ services: { u: { endpoint: 'http://u', bogus: 1 } as never } })).message,
     ).toContain('services.u');

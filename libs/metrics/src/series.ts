@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from '@mcp-gateway/redis';
 
 /**
  * The last hour of a service, minute by minute, kept in Redis for the console's charts: ended
@@ -80,14 +80,14 @@ function percentileOf(histogram: number[], p: number): number | null {
 
 /** Reads and samples a service's last hour. */
 export class ServiceSeries {
-  private readonly redis: Redis & SeriesCommands;
+  private readonly redis: RedisClient & SeriesCommands;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly prefix: string,
   ) {
     if (!(redis as Partial<SeriesCommands>).mcpSeriesSample) redis.defineCommand('mcpSeriesSample', { numberOfKeys: 1, lua: SAMPLE_LUA });
-    this.redis = redis as Redis & SeriesCommands;
+    this.redis = redis as RedisClient & SeriesCommands;
   }
 
   /** Records what the queue and circuit look like now (the minute keeps the worst). */

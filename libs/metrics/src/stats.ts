@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from '@mcp-gateway/redis';
 import { seriesIncrements, seriesTarget } from './series';
 import { addUsage, mergeUsage, writeUsage, type UsageIncrements } from './usage';
 
@@ -73,7 +73,7 @@ function recordArgs(
 interface StatsCommands {
   mcpStatsRecord(...args: (string | number)[]): Promise<unknown>;
 }
-const DEFINED = new WeakSet<Redis>();
+const DEFINED = new WeakSet<RedisClient>();
 
 export function statsKeys(prefix: string, service: string) {
   const base = `${prefix}:{${service}}:stats`;
@@ -121,7 +121,7 @@ export class ServiceStats {
   private flushing: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly window = 1000,
     private readonly flushMs = 0,
@@ -233,7 +233,7 @@ export class ServiceStats {
       counts,
       latencies,
     });
-    return (this.redis as Redis & StatsCommands).mcpStatsRecord(...args).then(() => undefined);
+    return (this.redis as RedisClient & StatsCommands).mcpStatsRecord(...args).then(() => undefined);
   }
 
   /**

@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from '@mcp-gateway/redis';
 
 /** What one agent has used of one service: ended requests, their outcomes, and the time backends took. */
 export interface ServiceUsage {
@@ -81,18 +81,18 @@ interface UsageCommands {
   mcpAgentUsageAdd(key: string, ttlMs: number, ...pairs: (string | number)[]): Promise<unknown>;
   mcpAgentIndexTouch(key: string, ttlMs: number, maxEntries: number, ...agents: string[]): Promise<unknown>;
 }
-const DEFINED = new WeakSet<Redis>();
+const DEFINED = new WeakSet<RedisClient>();
 
 /** The index keeps at most this many agents (the most recently active): what the list reads is bounded. */
 const INDEX_MAX_ENTRIES = 10_000;
 
-function commands(redis: Redis): Redis & UsageCommands {
+function commands(redis: RedisClient): RedisClient & UsageCommands {
   if (!DEFINED.has(redis)) {
     redis.defineCommand('mcpAgentUsageAdd', { numberOfKeys: 1, lua: USAGE_LUA });
     redis.defineCommand('mcpAgentIndexTouch', { numberOfKeys: 1, lua: INDEX_LUA });
     DEFINED.add(redis);
   }
-  return redis as Redis & UsageCommands;
+  return redis as RedisClient & UsageCommands;
 }
 
 /**
@@ -100,7 +100,7 @@ function commands(redis: Redis): Redis & UsageCommands {
  * agents whose write failed, so the caller can keep their numbers for the next batch.
  */
 export async function writeUsage(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   ttlMs: number,
   batch: ReadonlyMap<string, UsageIncrements>,
@@ -147,7 +147,7 @@ function fromHash(hash: Record<string, string>): AgentUsageSnapshot {
 /** Reads agents' usage, which every worker adds to (see ServiceStats), from any process. */
 export class AgentUsage {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 

@@ -1,31 +1,153 @@
-import Redis, { type RedisOptions } from 'ioredis';
+import Redis, { Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { ConfigError, redactUrl } from '@mcp-gateway/config';
+
+/** A connection to a single Redis (direct or found through Sentinel) or to a Redis Cluster. */
+export type RedisClient = Redis | Cluster;
+
+/** Whether the client is a Redis Cluster client. */
+export function isCluster(client: RedisClient): client is Cluster {
+  return client instanceof Cluster;
+}
+
+/**
+ * Where Redis is: `url` alone is one Redis; with `clusterNodes` every connection is a cluster client
+ * (`url` unused); with `sentinel` the primary is the one the sentinels name, and `url` gives only its
+ * password, database and TLS.
+ */
+export interface RedisTarget {
+  url: string;
+  clusterNodes?: readonly string[];
+  sentinel?: { sentinels: readonly string[]; name: string; password?: string };
+}
 
 /**
  * How a connection is used decides its options (see ARCHITECTURE "Known traps"):
- * - `blocking`: BullMQ workers and subscribers: commands wait through reconnects (maxRetriesPerRequest null).
+ * - `blocking`: BullMQ workers: commands wait through reconnects (maxRetriesPerRequest null).
+ * - `subscriber`: as `blocking`, for a connection that subscribes (on a cluster, also to sharded channels).
  * - `command`: the API's producer connection: fail fast while Redis is away (no offline queue), so a
  *   request gets UNAVAILABLE at once instead of hanging.
  */
-export type ConnectionRole = 'blocking' | 'command';
+export type ConnectionRole = 'blocking' | 'subscriber' | 'command';
 
-export function createRedis(url: string, role: ConnectionRole, connectionName?: string, extra: RedisOptions = {}): Redis {
+export function createRedis(
+  target: RedisTarget | string,
+  role: ConnectionRole,
+  connectionName?: string,
+  extra: RedisOptions = {},
+): RedisClient {
+  const where: RedisTarget = typeof target === 'string' ? { url: target } : target;
   const options: RedisOptions = {
     connectionName,
     // Reconnect forever, backing off to 2 s; the process decides when to give up, not the client.
     retryStrategy: (times) => Math.min(times * 100, 2000),
-    ...(role === 'blocking'
-      ? { maxRetriesPerRequest: null, enableOfflineQueue: true }
-      : { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000 }),
+    ...(role === 'command'
+      ? { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000 }
+      : { maxRetriesPerRequest: null, enableOfflineQueue: true }),
     ...extra,
   };
-  const client = new Redis(url, options);
+  const client = where.clusterNodes?.length
+    ? clusterClient(where.clusterNodes, options, role)
+    : new Redis(where.url, where.sentinel ? { ...options, ...sentinelOptions(where.sentinel) } : options);
   // Errors surface on the commands that fail; an unhandled 'error' event would crash the process.
   client.on('error', () => undefined);
   return client;
 }
 
+function sentinelOptions(sentinel: NonNullable<RedisTarget['sentinel']>): RedisOptions {
+  return {
+    name: sentinel.name,
+    sentinels: sentinel.sentinels.map((hostPort) => {
+      const at = hostPort.lastIndexOf(':');
+      return { host: hostPort.slice(0, at), port: Number(hostPort.slice(at + 1)) };
+    }),
+    ...(sentinel.password ? { sentinelPassword: sentinel.password } : {}),
+    sentinelRetryStrategy: (times: number) => Math.min(times * 100, 2000),
+  };
+}
+
+/**
+ * A cluster client from seed URLs (their credentials and TLS apply to every node). Not ioredis's
+ * auto-pipelining: it picks a script call's node from its first argument, not its keys (ioredis
+ * #2109), and can throw outside any promise (#1931); `coalesceWrites` coalesces per node instead.
+ */
+function clusterClient(seeds: readonly string[], node: RedisOptions, role: ConnectionRole): Cluster {
+  const first = new URL(seeds[0]!);
+  const auth = {
+    ...(first.username ? { username: decodeURIComponent(first.username) } : {}),
+    ...(first.password ? { password: decodeURIComponent(first.password) } : {}),
+    ...(first.protocol === 'rediss:' ? { tls: {} } : {}),
+  };
+  const { retryStrategy, enableOfflineQueue, ...perNode } = node;
+  const options: ClusterOptions = {
+    redisOptions: { ...perNode, ...auth },
+    clusterRetryStrategy: retryStrategy === null ? () => null : (times) => Math.min(times * 100, 2000),
+    enableOfflineQueue: enableOfflineQueue ?? true,
+    // A failover moves slots: follow MOVED/ASK and TRYAGAIN, and refresh the slot map meanwhile.
+    retryDelayOnFailover: 200,
+    retryDelayOnClusterDown: 300,
+    retryDelayOnTryAgain: 100,
+    maxRedirections: 16,
+    slotsRefreshTimeout: 2000,
+    // Results go out on sharded channels: each is subscribed on the node that serves its slot.
+    shardedSubscribers: role === 'subscriber',
+  };
+  return new Cluster(
+    seeds.map((s) => {
+      const u = new URL(s);
+      return { host: u.hostname, port: Number(u.port || 6379) };
+    }),
+    options,
+  );
+}
+
+/**
+ * Refuses a target that is not what its setting says: a cluster node given as REDIS_URL (every
+ * command would answer MOVED), or a single Redis given as a cluster seed (the client would wait for
+ * a slot map forever). A seed that cannot be reached says nothing: the client keeps trying as usual.
+ */
+export async function checkTopology(client: RedisClient, target: RedisTarget): Promise<void> {
+  if (isCluster(client)) {
+    const seed = target.clusterNodes?.[0];
+    if (seed && (await clusterEnabled(seed)) === false)
+      throw new ConfigError([
+        {
+          source: 'REDIS_CLUSTER_NODES',
+          message: `${redactUrl(seed)} is not a Redis Cluster node (cluster_enabled:0): give a single Redis as REDIS_URL`,
+        },
+      ]);
+    return;
+  }
+  if (/^cluster_enabled:1/m.test(await client.info('cluster')))
+    throw new ConfigError([
+      {
+        source: 'REDIS_URL',
+        message: `${redactUrl(target.url)} is a node of a Redis Cluster: give the cluster's nodes as REDIS_CLUSTER_NODES (a comma list of redis:// URLs)`,
+      },
+    ]);
+}
+
+/** Whether the Redis at `url` runs in cluster mode; undefined when it does not answer. */
+async function clusterEnabled(url: string): Promise<boolean | undefined> {
+  const probe = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    connectTimeout: 2000,
+    retryStrategy: () => null,
+  });
+  probe.on('error', () => undefined);
+  try {
+    await probe.connect();
+    return /^cluster_enabled:1/m.test(await probe.info('cluster'));
+  } catch {
+    return undefined;
+  } finally {
+    probe.disconnect();
+  }
+}
+
 /** Resolves once the client is ready, or rejects after `timeoutMs`. */
-export async function waitReady(client: Redis, timeoutMs = 5000): Promise<void> {
+export async function waitReady(client: RedisClient, timeoutMs = 5000): Promise<void> {
   if (client.status === 'ready') return;
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -50,14 +172,44 @@ export async function waitReady(client: Redis, timeoutMs = 5000): Promise<void> 
  * promises are returned as `issue` returned them. A client not connected yet queues the commands as
  * usual (in order).
  */
-export function inOneWrite<T>(client: Redis, issue: () => T): T {
-  const socket = client.status === 'ready' ? (client.stream as { cork?: () => void; uncork?: () => void } | undefined) : undefined;
+export function inOneWrite<T>(client: RedisClient, issue: () => T): T {
+  // A cluster client's commands go through its nodes' connections: coalescing them does this.
+  const socket =
+    client instanceof Redis && client.status === 'ready'
+      ? (client.stream as { cork?: () => void; uncork?: () => void } | undefined)
+      : undefined;
   socket?.cork?.();
   try {
     return issue();
   } finally {
     socket?.uncork?.();
   }
+}
+
+/**
+ * How many replicas of the node serving `key` have every write this client sent to that node, once
+ * `replicas` have or `timeoutMs` has passed (WAIT). WAIT counts the writes of its own connection:
+ * on a cluster it goes, in a pipeline with a read of `key`, through the connection that node's
+ * commands use.
+ */
+export async function replicated(client: RedisClient, key: string, replicas: number, timeoutMs: number): Promise<number> {
+  if (!isCluster(client)) return Number(await client.call('WAIT', replicas, timeoutMs));
+  const replies = (await client.pipeline().exists(key).call('WAIT', replicas, timeoutMs).exec()) ?? [];
+  const [err, acked] = replies[1] ?? [new Error('WAIT got no reply')];
+  if (err) throw err;
+  return Number(acked);
+}
+
+/**
+ * One command per item, sent as `inOneWrite` sends them, each answer settled on its own (a pipeline's
+ * replies, but the keys may be in any slots: a cluster client sends each to the node serving it).
+ */
+export function eachInOneWrite<I, T>(
+  client: RedisClient,
+  items: readonly I[],
+  send: (item: I) => Promise<T>,
+): Promise<PromiseSettledResult<T>[]> {
+  return Promise.allSettled(inOneWrite(client, () => items.map(send)));
 }
 
 /**
@@ -72,7 +224,20 @@ export function inOneWrite<T>(client: Redis, issue: () => T): T {
  * connection, nor one that waits in blocking commands (BLPOP, BZPOPMIN: BullMQ's worker sends those
  * on a duplicate, which is not coalesced).
  */
-export function coalesceWrites<T extends Redis>(client: T): T {
+export function coalesceWrites<T extends RedisClient>(client: T): T {
+  if (client instanceof Redis) return coalesceNode(client) as T;
+  // A cluster client sends each command through the connection of the node serving it: each is coalesced.
+  const cluster = client as Cluster;
+  for (const node of cluster.nodes('all')) coalesceNode(node);
+  cluster.on('+node', (node: Redis) => coalesceNode(node));
+  return client;
+}
+
+const COALESCED = new WeakSet<Redis>();
+
+function coalesceNode(client: Redis): Redis {
+  if (COALESCED.has(client)) return client;
+  COALESCED.add(client);
   const send = client.sendCommand.bind(client);
   let corked: { uncork(): void } | undefined;
   const flush = () => {
@@ -101,7 +266,7 @@ export function coalesceWrites<T extends Redis>(client: T): T {
  * wait for a reconnect that never comes, and the process would never exit. Answers whether they
  * finished in time.
  */
-export async function finishThenClose(steps: Promise<unknown>, limitMs: number, clients: Redis[]): Promise<boolean> {
+export async function finishThenClose(steps: Promise<unknown>, limitMs: number, clients: RedisClient[]): Promise<boolean> {
   // A step cut off fails once its client is closed: nobody waits for it any more.
   steps.catch(() => undefined);
   let timer: NodeJS.Timeout | undefined;

@@ -1,3 +1,4 @@
+import type Redis from 'ioredis';
 import type { Socket } from 'node:net';
 import { coalesceWrites, createRedis, finishThenClose, inOneWrite, waitReady } from '@mcp-gateway/redis';
 import { fakingOnly, testRedisUrl, uniquePrefix } from '@mcp-gateway/testing';
@@ -18,7 +19,7 @@ describe('inOneWrite', () => {
     const client = createRedis(testRedisUrl(), 'command', 'one-write-test');
     await waitReady(client);
     const key = `${uniquePrefix('one-write')}:list`;
-    const counts = countWrites(client.stream as Socket);
+    const counts = countWrites((client as Redis).stream as Socket);
     const [a, b, c] = inOneWrite(
       client,
       () => [client.rpush(key, 'first'), client.rpush(key, 'second'), client.lrange(key, 0, -1)] as const,
@@ -48,7 +49,7 @@ describe('coalesceWrites', () => {
     const client = coalesceWrites(createRedis(testRedisUrl(), 'command', 'coalesce-test'));
     await waitReady(client);
     const key = `${uniquePrefix('coalesce')}:list`;
-    const counts = countWrites(client.stream as Socket);
+    const counts = countWrites((client as Redis).stream as Socket);
     // Three callers, each after an await of its own (as requests in flight are), plus one inOneWrite.
     const caller = async (v: string) => {
       await Promise.resolve();
@@ -70,7 +71,7 @@ describe('coalesceWrites', () => {
     const client = coalesceWrites(createRedis(testRedisUrl(), 'blocking', 'coalesce-offline', { lazyConnect: true }));
     const key = `${uniquePrefix('coalesce')}:offline`;
     expect(await Promise.all([client.set(key, '1'), client.incr(key), client.incr(key)])).toEqual(['OK', 2, 3]);
-    const counts = countWrites(client.stream as Socket);
+    const counts = countWrites((client as Redis).stream as Socket);
     expect(await Promise.all([client.incr(key), client.incr(key)])).toEqual([4, 5]);
     expect(counts.write + counts.writev).toBe(1);
     await client.del(key);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { AxiosStatic } from 'axios';
-import type Redis from 'ioredis';
+import type { RedisClient } from '@mcp-gateway/redis';
 import type { ServiceRegistry } from './registry';
 
 export interface ProbeResult {
@@ -29,7 +29,7 @@ export class HealthProber {
   private running = false;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly registry: ServiceRegistry,
     private readonly intervalMs: number,

@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import { publish, type RedisClient } from '@mcp-gateway/redis';
 import { ServiceConfigSchema, type ServiceConfig } from '@mcp-gateway/config';
 
 export interface Registration {
@@ -28,7 +28,7 @@ export class RegistrationStore {
   readonly channel: string;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {
     this.hash = `${prefix}:{registry}:services`;
@@ -87,7 +87,7 @@ export class RegistrationStore {
   }
 
   async announce(message: RegistryMessage): Promise<void> {
-    await this.redis.publish(this.channel, JSON.stringify(message));
+    await publish(this.redis, this.channel, JSON.stringify(message));
   }
 
   private parse(raw: string): Registration | undefined {

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type Redis from 'ioredis';
+import { subscribe, unsubscribe, type RedisClient } from '@mcp-gateway/redis';
 import { GatewayError, type OperationDefinition, type ServiceDefinition } from '@mcp-gateway/protocol';
 import {
   ConfigError,
@@ -42,7 +42,7 @@ export class ServiceRegistry extends EventEmitter {
   private readonly retryFailedAfterMs: number;
   private dynamic = new Map<string, ServiceConfig>();
   private store?: RegistrationStore;
-  private subscriber?: Redis;
+  private subscriber?: RedisClient;
   private sweepTimer?: NodeJS.Timeout;
   private reloading?: Promise<void>;
   private reloadAgain = false;
@@ -70,11 +70,10 @@ export class ServiceRegistry extends EventEmitter {
   }
 
   /** Follows the run-time registrations: loads them now, then on every announcement and every `sweepMs`. */
-  async attach(store: RegistrationStore, subscriber: Redis, sweepMs = 500): Promise<void> {
+  async attach(store: RegistrationStore, subscriber: RedisClient, sweepMs = 500): Promise<void> {
     this.store = store;
     this.subscriber = subscriber;
-    subscriber.on('message', this.onMessage);
-    await subscriber.subscribe(store.channel);
+    await subscribe(subscriber, [store.channel], this.onMessage);
     await this.reload();
     this.sweepTimer = setInterval(() => void this.reload(), sweepMs);
     this.sweepTimer.unref();
@@ -82,8 +81,7 @@ export class ServiceRegistry extends EventEmitter {
 
   async detach(): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
-    this.subscriber?.off('message', this.onMessage);
-    await this.subscriber?.unsubscribe(this.store!.channel).catch(() => undefined);
+    if (this.subscriber) await unsubscribe(this.subscriber, [this.store!.channel], this.onMessage).catch(() => undefined);
     this.store = undefined;
     this.subscriber = undefined;
   }

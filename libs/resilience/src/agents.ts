@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from '@mcp-gateway/redis';
 import { agentKeys, agentServiceKeys } from './keys';
 import { ResilienceScripts, type AgentHoldReply } from './scripts';
 
@@ -90,7 +90,7 @@ export class AgentQuotas {
   private readonly scripts: ResilienceScripts;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {
     this.scripts = new ResilienceScripts(redis);

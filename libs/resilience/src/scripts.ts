@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type Redis from 'ioredis';
+import type { RedisClient } from '@mcp-gateway/redis';
 import type { resilienceKeys } from './keys';
 import type { Admission, AdmitOptions, BreakerOutcome, CircuitState, RecordResult } from './policy';
 
@@ -186,15 +186,15 @@ interface ResilienceCommands {
  * its reply decoded. Each sends its command when called, so callers can put several in one write.
  */
 export class ResilienceScripts {
-  private readonly redis: Redis & ResilienceCommands;
+  private readonly redis: RedisClient & ResilienceCommands;
 
-  constructor(redis: Redis) {
+  constructor(redis: RedisClient) {
     if (!(redis as Partial<ResilienceCommands>).mcpAdmit) {
       redis.defineCommand('mcpAdmit', { numberOfKeys: 3, lua: lua('admit') });
       redis.defineCommand('mcpRecord', { numberOfKeys: 2, lua: lua('record') });
       redis.defineCommand('mcpAgentHold', { numberOfKeys: 2, lua: lua('agent') });
     }
-    this.redis = redis as Redis & ResilienceCommands;
+    this.redis = redis as RedisClient & ResilienceCommands;
   }
 
   admit(keys: ServiceKeys, a: AdmitArgs): Promise<AdmitReply> {

@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import { publish, type RedisClient } from '@mcp-gateway/redis';
 import { resilienceEventsChannel, resilienceKeys } from './keys';
 import type { AdmissionLeases } from './lease';
 import {
@@ -66,7 +66,7 @@ export class ResilienceStore {
   private readonly scripts: ResilienceScripts;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly events: ResilienceEvents = {},
     private readonly leases?: AdmissionLeases,
@@ -129,13 +129,13 @@ export class ResilienceStore {
   private changed(service: string, from: CircuitState, to: CircuitState): void {
     this.events.onStateChange?.(service, from, to);
     const event: CircuitEvent = { type: 'circuit', service, from, to, at: Date.now() };
-    this.redis.publish(resilienceEventsChannel(this.prefix), JSON.stringify(event)).catch(() => undefined);
+    publish(this.redis, resilienceEventsChannel(this.prefix), JSON.stringify(event)).catch(() => undefined);
   }
 
   /** A failure counted on a closed circuit, to every process on the events channel (see FailuresEvent). */
   private failed(service: string, failures: number): void {
     const event: FailuresEvent = { type: 'failures', service, failures, at: Date.now() };
-    this.redis.publish(resilienceEventsChannel(this.prefix), JSON.stringify(event)).catch(() => undefined);
+    publish(this.redis, resilienceEventsChannel(this.prefix), JSON.stringify(event)).catch(() => undefined);
   }
 
   /**

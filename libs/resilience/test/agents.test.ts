@@ -1,14 +1,14 @@
-import Redis from 'ioredis';
+import type { RedisClient } from '@mcp-gateway/redis';
 import { AgentQuotas, agentKeys, agentServiceKeys, type AgentHoldRequest } from '@mcp-gateway/resilience';
-import { testRedisUrl, uniquePrefix } from '@mcp-gateway/testing';
+import { testRedis, uniquePrefix } from '@mcp-gateway/testing';
 
-let redis: Redis;
+let redis: RedisClient;
 let prefix: string;
 let quotas: AgentQuotas;
 const t0 = 5_000_000;
 
 beforeEach(() => {
-  redis = new Redis(testRedisUrl());
+  redis = testRedis();
   prefix = uniquePrefix('agents');
   quotas = new AgentQuotas(redis, prefix);
 });

@@ -1,4 +1,4 @@
-import Redis from 'ioredis';
+import { subscribe, type RedisClient } from '@mcp-gateway/redis';
 import {
   AdmissionLeases,
   breakerMustRecord,
@@ -7,7 +7,7 @@ import {
   type Admission,
   type ResiliencePolicy,
 } from '@mcp-gateway/resilience';
-import { testRedisUrl, uniquePrefix } from '@mcp-gateway/testing';
+import { testRedis, uniquePrefix } from '@mcp-gateway/testing';
 
 // 1,000 tokens a second, a bucket of 1,000: plenty to lease from.
 const busy: ResiliencePolicy = {
@@ -16,7 +16,7 @@ const busy: ResiliencePolicy = {
 };
 const t0 = 5_000_000;
 
-let redis: Redis;
+let redis: RedisClient;
 let prefix: string;
 let localMs: number;
 let leases: AdmissionLeases;
@@ -25,7 +25,7 @@ let store: ResilienceStore;
 let sent: jest.SpyInstance;
 
 beforeEach(async () => {
-  redis = new Redis(testRedisUrl());
+  redis = testRedis();
   // Connected (and the scripts loaded) before counting: only admissions' commands are counted.
   await redis.ping();
   await new ResilienceStore(redis, uniquePrefix('warm')).admit('svc', 'w', busy, 5000, t0);
@@ -107,11 +107,10 @@ describe('admission from a lease', () => {
 });
 
 describe('a lease follows the breaker', () => {
-  let sub: Redis;
+  let sub: RedisClient;
   beforeEach(async () => {
-    sub = new Redis(testRedisUrl());
-    await sub.subscribe(resilienceEventsChannel(prefix));
-    sub.on('message', (_channel, message: string) => leases.heard(message));
+    sub = testRedis('subscriber');
+    await subscribe(sub, [resilienceEventsChannel(prefix)], (_channel, message) => leases.heard(message));
   });
   afterEach(() => {
     sub.disconnect();
@@ -119,8 +118,8 @@ describe('a lease follows the breaker', () => {
   });
 
   /** Another worker process: its own client, no leases. */
-  let theirs: Redis | undefined;
-  const other = () => new ResilienceStore((theirs = new Redis(testRedisUrl())), prefix);
+  let theirs: RedisClient | undefined;
+  const other = () => new ResilienceStore((theirs = testRedis()), prefix);
   const heard = async () => {
     for (let i = 0; i < 100 && leases.held('svc') > 0; i++) await new Promise((r) => setTimeout(r, 10));
   };

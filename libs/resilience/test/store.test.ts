@@ -1,18 +1,18 @@
-import Redis from 'ioredis';
+import { subscribe, type RedisClient } from '@mcp-gateway/redis';
 import { resilienceEventsChannel, resilienceKeys, ResilienceStore, type ResiliencePolicy } from '@mcp-gateway/resilience';
-import { testRedisUrl, uniquePrefix } from '@mcp-gateway/testing';
+import { testRedis, uniquePrefix } from '@mcp-gateway/testing';
 
 const policy: ResiliencePolicy = {
   rateLimit: { requestsPerMinute: 600, burstLimit: 5 }, // 10 tokens/s
   circuitBreaker: { failureThreshold: 3, recoveryTimeout: 1000, halfOpenMaxCalls: 2 },
 };
 
-let redis: Redis;
+let redis: RedisClient;
 let store: ResilienceStore;
 const changes: string[] = [];
 
 beforeEach(() => {
-  redis = new Redis(testRedisUrl());
+  redis = testRedis();
   changes.length = 0;
   store = new ResilienceStore(redis, uniquePrefix('res'), { onStateChange: (s, from, to) => changes.push(`${s}:${from}->${to}`) });
 });
@@ -121,10 +121,9 @@ describe('circuit breaker', () => {
 
   it('publishes every transition on the events channel for other processes', async () => {
     const prefix = uniquePrefix('ev');
-    const sub = new Redis(testRedisUrl());
+    const sub = testRedis('subscriber');
     const events: unknown[] = [];
-    await sub.subscribe(resilienceEventsChannel(prefix));
-    sub.on('message', (_c, m) => events.push(JSON.parse(m)));
+    await subscribe(sub, [resilienceEventsChannel(prefix)], (_c, m) => events.push(JSON.parse(m)));
     const s = new ResilienceStore(redis, prefix);
     for (let i = 0; i < 3; i++) await s.record('svc', 'x', 'failure', policy, t0);
     await s.admit('svc', 'a', policy, 5000, t0 + 1000);

@@ -1,6 +1,5 @@
 import { GatewayConfigSchema, type GatewayConfig, type GatewayConfigInput } from '@mcp-gateway/config';
-import { testRedisUrl } from './prefix';
-import { uniquePrefix } from './prefix';
+import { testRedisTarget, uniquePrefix } from './prefix';
 
 /** A validated config on the test Redis under a key prefix of its own, quiet logs, fast retries. */
 export function testConfig(input: GatewayConfigInput = {}): GatewayConfig {
@@ -9,6 +8,6 @@ export function testConfig(input: GatewayConfigInput = {}): GatewayConfig {
     logLevel: 'silent',
     retryPolicy: { maxAttempts: 3, backoffStrategy: 'exponential', initialDelay: 50, maxDelay: 200, jitter: false },
     ...input,
-    redis: { url: testRedisUrl(), keyPrefix: uniquePrefix(), ...(input.redis ?? {}) },
+    redis: { ...testRedisTarget(), keyPrefix: uniquePrefix(), ...(input.redis ?? {}) },
   });
 }

@@ -1,13 +1,13 @@
 import { Worker } from 'bullmq';
-import Redis from 'ioredis';
+import { testRedis } from './prefix';
 
 /**
  * What a worker that dies mid-run leaves: the job taken (active, its start stamped on it) and its
  * lock left to expire after `lockMs`. A live worker's stalled check then hands it back to the queue,
  * counted as stalled, as BullMQ does for a worker that crashed. Resolves once the job is taken.
  */
-export async function takeAndAbandon(redisUrl: string, prefix: string, queueName: string, jobId: string, lockMs = 300): Promise<void> {
-  const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
+export async function takeAndAbandon(prefix: string, queueName: string, jobId: string, lockMs = 300): Promise<void> {
+  const connection = testRedis();
   const worker = new Worker(queueName, null, { connection, prefix, autorun: false, lockDuration: lockMs });
   try {
     for (let tries = 0; tries < 50; tries += 1) {

@@ -5,6 +5,8 @@
   ARGV[1] final state (completed | failed | cancelled)   ARGV[2] ttl seconds   ARGV[3] channel
   ARGV[4] request id   ARGV[5] the result's JSON up to its id   ARGV[6] the JSON after its id
   ARGV[7] the record's body hash and agent lines (each ending in a newline)
+  ARGV[8] PUBLISH, or SPUBLISH for a sharded channel (on a cluster: in the record's slot), or '' to
+          publish nothing (the caller publishes once the result has reached the replicas)
   A record is text (record-text.ts): its state, body hash and agent on a line each, then the request
   (while it runs) or its result's JSON without the id (once it has ended: the key holds the id).
   The record is replaced in one command that answers what it held; a record that had already ended
@@ -23,5 +25,5 @@ if string.sub(held, 1, 7) ~= 'queued\n' then
   redis.call('SET', KEYS[1], held, 'KEEPTTL')
   return 0
 end
-redis.call('PUBLISH', ARGV[3], ARGV[4] .. '\n' .. ARGV[1] .. '\n' .. ARGV[5] .. ARGV[6])
+if ARGV[8] ~= '' then redis.call(ARGV[8], ARGV[3], ARGV[4] .. '\n' .. ARGV[1] .. '\n' .. ARGV[5] .. ARGV[6]) end
 return 1

@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from '@mcp-gateway/redis';
 import type { Broker } from '@mcp-gateway/broker';
 
 /** How long a call's entries are kept: longer than a call waits for its job. */
@@ -26,7 +26,7 @@ export interface SessionCall {
  *   A join is marked one round trip after its claim: a cancellation that comes in between still
  *   ends the job (the joined call then ends CANCELLED, as if it had joined a cancelled job).
  */
-export function callCancellation(redis: Redis, prefix: string, broker: Broker) {
+export function callCancellation(redis: RedisClient, prefix: string, broker: Broker) {
   const callKey = (c: SessionCall) => `${prefix}:call:${c.session}:${String(c.requestId)}`;
   const joinedKey = (jobId: string) => `${prefix}:joined:${jobId}`;
 

@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from '@mcp-gateway/redis';
 import type { Agent } from '@mcp-gateway/protocol';
 import type { Broker, ResultWaiter, Submit } from '@mcp-gateway/broker';
 import type { ServiceRegistry } from '@mcp-gateway/registry';
@@ -7,7 +7,7 @@ import type { Logger, Tracing } from '@mcp-gateway/observability';
 /** What the MCP server needs from the gateway it serves; the API app builds it. */
 export interface McpHost {
   /** A fail-fast command connection: sessions, the call ↔ job map, tasks, the re-attach window. */
-  redis: Redis;
+  redis: RedisClient;
   broker: Broker;
   waiter: ResultWaiter;
   registry: ServiceRegistry;

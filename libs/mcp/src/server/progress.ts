@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from '@mcp-gateway/redis';
 import type { Broker } from '@mcp-gateway/broker';
 import type { RequestState } from '@mcp-gateway/protocol';
 
@@ -21,7 +21,7 @@ export interface ProgressTarget {
 }
 
 /** Where a waiting job stands in its queue (1 = next), or undefined when it is not waiting there. */
-async function queuePosition(redis: Redis, broker: Broker, service: string, jobId: string): Promise<number | undefined> {
+async function queuePosition(redis: RedisClient, broker: Broker, service: string, jobId: string): Promise<number | undefined> {
   const wait = broker.keys.queueKey(service, 'wait');
   const [[, waiting], [, inWait], [, rank]] = (await redis
     .multi()
@@ -39,7 +39,7 @@ async function queuePosition(redis: Redis, broker: Broker, service: string, jobI
  * Progress notifications while a call waits: its place in the queue, the backend call, retries. One
  * notification per change; returns the function that stops them.
  */
-export function reportProgress(redis: Redis, broker: Broker, target: ProgressTarget): () => void {
+export function reportProgress(redis: RedisClient, broker: Broker, target: ProgressTarget): () => void {
   let last = '';
   let progress = 0;
   let busy = false;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Response } from 'express';
-import type Redis from 'ioredis';
+import type { RedisClient } from '@mcp-gateway/redis';
 import { openEventStream } from './exchange';
 
 /** A legacy session lives this long after its last use. */
@@ -15,7 +15,7 @@ interface SessionRecord {
  * 2025-era sessions (`Mcp-Session-Id`), kept in Redis so that any API replica serves any session. A
  * session belongs to the agent that opened it: another agent naming it finds nothing.
  */
-export function legacySessions(redis: Redis, prefix: string) {
+export function legacySessions(redis: RedisClient, prefix: string) {
   const key = (id: string) => `${prefix}:session:${id}`;
   return {
     async open(agentId: string): Promise<string> {

@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from '@mcp-gateway/redis';
 import { isEnded, type ErrorBody, type MCPResponse, type RequestState } from '@mcp-gateway/protocol';
 import type { Broker, RequestRecord } from '@mcp-gateway/broker';
 import type { ServiceRegistry } from '@mcp-gateway/registry';
@@ -45,7 +45,7 @@ export const endedResult = (job: RequestRecord): MCPResponse | undefined => (isE
 /** Task records in Redis, and the task views of both generations built from them and their jobs. */
 export class TaskStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly broker: Broker,
     private readonly registry: ServiceRegistry,
