@@ -21,6 +21,7 @@ module.exports = {
     '<rootDir>/libs/resilience/test/agents.test.ts',
     '<rootDir>/libs/resilience/test/lease.test.ts',
     '<rootDir>/apps/api/test/cluster.cluster.ts',
+    '<rootDir>/apps/api/test/sentinel.cluster.ts',
   ],
   globalSetup: '<rootDir>/libs/testing/jest/cluster-setup.ts',
   globalTeardown: '<rootDir>/libs/testing/jest/cluster-teardown.ts',
