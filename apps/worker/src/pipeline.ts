@@ -1,5 +1,4 @@
 import { DelayedError, type Job } from 'bullmq';
-import type { RedisClient } from '@mcp-gateway/redis';
 import {
   GatewayError,
   isGatewayError,
@@ -21,7 +20,7 @@ import {
   type ResiliencePolicy,
   type ResilienceStore,
 } from '@mcp-gateway/resilience';
-import { inOneWrite } from '@mcp-gateway/redis';
+import { inOneWrite, isCluster, type RedisClient } from '@mcp-gateway/redis';
 import { lazyChild, logScalars, type GatewaySpan, type LazyLogger, type Logger, type Tracing } from '@mcp-gateway/observability';
 import { agentLabel, type GatewayMetrics, type ServiceStats } from '@mcp-gateway/metrics';
 import type { InFlightCalls } from './in-flight';
@@ -130,7 +129,8 @@ async function runJob(run: Run): Promise<void> {
   const decision = await decide(run, { target, admitting, policy, once, timeLeft });
   if (decision.kind === 'end') return finish(run, meta, decision);
   if (decision.kind === 'wait') return waitForAdmission(run, decision, startedAt);
-  if (once && !(await takenDurably(run))) return finish(run, meta, notSentUnreplicated(run, decision));
+  if (once && run.deps.records.durability.replicas > 0 && !(await takenDurably(run)))
+    return finish(run, meta, notSentUnreplicated(run, decision));
   const outcome = await callBackend(run, decision);
   meta.backendMs = outcome.durationMs;
   if (outcome.kind !== 'not_sent')
@@ -146,7 +146,6 @@ async function runJob(run: Run): Promise<void> {
  */
 async function takenDurably(run: Run): Promise<boolean> {
   const { deps, job } = run;
-  if (deps.records.durability.replicas === 0) return true;
   return deps.records.replicated(`${job.queueQualifiedName}:${job.id}`, 'The job about to be sent').then(
     () => true,
     (err: unknown) => {
@@ -577,13 +576,17 @@ async function publish(deps: PipelineDeps, d: GatewayJobData, r: PublishInput, b
   const letter = isDeadLetter(result) ? deadLetterOf(d, result, r.now) : undefined;
   // One write: the breaker record (when a call was made) and the dead letter, then the result stored
   // and published, then the agent's holds released. Redis runs them in that order, so a caller told of
-  // a failure finds the breaker already counting it and its dead letter kept.
-  const [recorded, kept, finished, released] = inOneWrite(
+  // a failure finds the breaker already counting it and its dead letter kept. On a cluster the record
+  // may be on another node than the service: there the result waits for the two before it.
+  const [recorded, kept] = inOneWrite(
+    deps.redis,
+    () => [breaker && deps.resilience.record(d.service, d.id, breaker.outcome, breaker.policy), letter && deps.deadLetters.add(letter, true)] as const,
+  );
+  if ((recorded || kept) && isCluster(deps.redis)) await Promise.allSettled([recorded, kept]);
+  const [finished, released] = inOneWrite(
     deps.redis,
     () =>
       [
-        breaker && deps.resilience.record(d.service, d.id, breaker.outcome, breaker.policy),
-        letter && deps.deadLetters.add(letter, true),
         deps.records.finish(
           result,
           r.status === 'success' ? 'completed' : 'failed',

@@ -108,7 +108,7 @@ export class Broker {
         await Promise.all([this.unclaim(data.id), this.release(data)]);
         throw err;
       }
-      await this.accepted(data);
+      if (this.records.durability.replicas > 0) await this.accepted(data);
       return { kind: 'created' };
     });
   }
@@ -135,7 +135,7 @@ export class Broker {
     // re-added, its run reads the record first: the request may end (a cancel) before it runs.
     const held = { ...data, rejoined: true, ...(rec ? { acceptedAt: rec.acceptedAt, deadline: rec.deadline } : {}) };
     await this.queue(data.service).add(data.operation, held, jobOptions(held, retry));
-    await this.accepted(data);
+    if (this.records.durability.replicas > 0) await this.accepted(data);
     return { kind: 'joined', state: PENDING_STATE };
   }
 
