@@ -162,7 +162,8 @@ export class RequestRecords {
       // Published even when the replicas lag: the caller learns the result, and a failover that lost
       // it would run an idempotent call again or end a non-idempotent one as unknown, never send it twice.
       await this.replicated(this.keys.request(result.id), 'The result').catch(() => undefined);
-      await publish(this.redis, channel, `${result.id}\n${state}\n${parts.head}${parts.rest}`);
+      // A message lost here costs its waiters a read of the stored result (their sweep), not the result.
+      await publish(this.redis, channel, `${result.id}\n${state}\n${parts.head}${parts.rest}`).catch(() => undefined);
     }
     return true;
   }

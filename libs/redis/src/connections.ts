@@ -77,10 +77,11 @@ function clusterClient(seeds: readonly string[], node: RedisOptions, role: Conne
     ...(first.password ? { password: decodeURIComponent(first.password) } : {}),
     ...(first.protocol === 'rediss:' ? { tls: {} } : {}),
   };
+  // Options ioredis takes for the whole cluster, not per node.
   const { retryStrategy, enableOfflineQueue, ...perNode } = node;
   const options: ClusterOptions = {
     redisOptions: { ...perNode, ...auth },
-    clusterRetryStrategy: retryStrategy === null ? () => null : (times) => Math.min(times * 100, 2000),
+    clusterRetryStrategy: retryStrategy ?? undefined,
     enableOfflineQueue: enableOfflineQueue ?? true,
     // A failover moves slots: follow MOVED/ASK and TRYAGAIN, and refresh the slot map meanwhile.
     retryDelayOnFailover: 200,
