@@ -154,11 +154,18 @@ describe('on a Redis Cluster', () => {
       const replica = await replicaPortOf(await masterPortOf(keys.request(id)));
       signalNode(replica, 'SIGSTOP');
       let refused;
+      let resent;
       try {
         refused = await durable.http.post('/mcp/request').send({ id, service: 'pay', operation: 'get', parameters: {} });
+        // Sent again while the replica is still away, it joins a request that stands on the primary alone: 503 again, not 202.
+        resent = await durable.http
+          .post('/mcp/request')
+          .set('Prefer', 'respond-async')
+          .send({ id, service: 'pay', operation: 'get', parameters: {} });
       } finally {
         signalNode(replica, 'SIGCONT');
       }
+      expect([resent.status, resent.body.error?.code]).toEqual([503, 'UNAVAILABLE']);
       expect([refused.status, refused.body.error.code, refused.body.error.details.id]).toEqual([503, 'UNAVAILABLE', id]);
       expect(refused.headers['retry-after']).toBeDefined();
       expect(refused.body.error.message).toContain('same id');

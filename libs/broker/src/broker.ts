@@ -100,7 +100,12 @@ export class Broker {
           `Request id ${data.id} is already used by another request (another service, operation or parameters, or another caller's)`,
         );
       }
-      if (claimed.kind === 'joined') return await this.join(data, claimed, retry);
+      if (claimed.kind === 'joined') {
+        const joined = await this.join(data, claimed, retry);
+        // What it joined may stand on the primary alone (its first submission was refused for that).
+        if (this.records.durability.replicas > 0) await this.accepted(data);
+        return joined;
+      }
       try {
         await this.queue(data.service).add(data.operation, data, jobOptions(data, retry));
       } catch (err) {
@@ -135,7 +140,6 @@ export class Broker {
     // re-added, its run reads the record first: the request may end (a cancel) before it runs.
     const held = { ...data, rejoined: true, ...(rec ? { acceptedAt: rec.acceptedAt, deadline: rec.deadline } : {}) };
     await this.queue(data.service).add(data.operation, held, jobOptions(held, retry));
-    if (this.records.durability.replicas > 0) await this.accepted(data);
     return { kind: 'joined', state: PENDING_STATE };
   }
 
@@ -418,7 +422,7 @@ function notCancellable(id: string, state: RequestState): GatewayError {
 export function isConnectionError(err: unknown): boolean {
   const msg = err instanceof Error ? err.message : String(err);
   return (
-    /Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET|MaxRetriesPerRequest|ETIMEDOUT|enableOfflineQueue/i.test(msg) ||
+    /Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET|MaxRetriesPerRequest|ETIMEDOUT|enableOfflineQueue|Command timed out/i.test(msg) ||
     /^(CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|LOADING|NOREPLICAS)\b|Cluster isn't ready|Failed to refresh slots cache|Too many Cluster redirections|None of startup nodes is available/.test(
       msg,
     )

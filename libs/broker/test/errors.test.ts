@@ -12,6 +12,7 @@ describe('how a Redis error is answered', () => {
     'Failed to refresh slots cache.',
     'Too many Cluster redirections. Last error: Error: Connection is closed.',
     'connect ECONNREFUSED 127.0.0.1:6379',
+    'Command timed out',
   ])('a failover or an unreachable Redis (%s) is 503 UNAVAILABLE with Retry-After, never a 500', (message) => {
     const e = answerError(new Error(message));
     expect([e.code, e.retryAfterMs]).toEqual(['UNAVAILABLE', 1000]);

@@ -29,6 +29,9 @@ export interface RedisTarget {
  */
 export type ConnectionRole = 'blocking' | 'subscriber' | 'command';
 
+/** How long a `command` connection's command may go unanswered (WAIT takes at most 1 s of it). */
+export const COMMAND_TIMEOUT_MS = 3000;
+
 export function createRedis(
   target: RedisTarget | string,
   role: ConnectionRole,
@@ -41,7 +44,8 @@ export function createRedis(
     // Reconnect forever, backing off to 2 s; the process decides when to give up, not the client.
     retryStrategy: (times) => Math.min(times * 100, 2000),
     ...(role === 'command'
-      ? { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000 }
+      ? // A Redis that stops answering without closing its connection (frozen) fails the command too.
+        { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000, commandTimeout: COMMAND_TIMEOUT_MS }
       : { maxRetriesPerRequest: null, enableOfflineQueue: true }),
     ...extra,
   };
@@ -89,6 +93,9 @@ function clusterClient(seeds: readonly string[], node: RedisOptions, role: Conne
     retryDelayOnTryAgain: 100,
     maxRedirections: 16,
     slotsRefreshTimeout: 2000,
+    // A master that stops answering (frozen, or cut off) closes no connection and sends no MOVED:
+    // only a fresh slot map moves its commands to the replica that replaced it.
+    slotsRefreshInterval: 1000,
     // Results go out on sharded channels: each is subscribed on the node that serves its slot.
     shardedSubscribers: role === 'subscriber',
   };
