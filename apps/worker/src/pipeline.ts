@@ -131,11 +131,13 @@ async function runJob(run: Run): Promise<void> {
   if (decision.kind === 'wait') return waitForAdmission(run, decision, startedAt);
   if (once && run.deps.records.durability.replicas > 0 && !(await takenDurably(run)))
     return finish(run, meta, notSentUnreplicated(run, decision));
-  const outcome = await callBackend(run, decision);
+  // The call gets what is left of the deadline.
+  const timeoutMs = Math.max(1, job.data.deadline - run.now());
+  const outcome = await callBackend(run, decision, timeoutMs);
   meta.backendMs = outcome.durationMs;
   if (outcome.kind !== 'not_sent')
     run.deps.metrics.backendSeconds.observe({ service: job.data.service, operation: meta.operationLabel }, outcome.durationMs / 1000);
-  const settled = settle(run, decision, outcome);
+  const settled = settle(run, decision, outcome, timeoutMs);
   if (settled.kind === 'retry') return retryLater(run, settled, startedAt);
   return finish(run, meta, settled);
 }
@@ -357,7 +359,7 @@ async function waitForAdmission(run: Run, wait: Extract<Decision, { kind: 'wait'
 }
 
 /** The backend call, with the time left as its timeout, in a client span. */
-async function callBackend(run: Run, call: Extract<Decision, { kind: 'call' }>): Promise<BackendOutcome> {
+async function callBackend(run: Run, call: Extract<Decision, { kind: 'call' }>, timeoutMs: number): Promise<BackendOutcome> {
   const { deps, job, span } = run;
   const d = job.data;
   const client = deps.tracing.startSpan(`${call.op.method} ${d.service}`, {
@@ -370,7 +372,7 @@ async function callBackend(run: Run, call: Extract<Decision, { kind: 'call' }>):
     config: call.service,
     operation: call.op,
     parameters: d.parameters,
-    timeoutMs: Math.max(1, d.deadline - run.now()),
+    timeoutMs,
     abandon: run.abandon,
     headers: {
       'X-Correlation-ID': d.correlationId,
@@ -395,14 +397,15 @@ type Settled =
  * What the outcome means: 5xx, timeouts and connection errors count against the breaker, 4xx do not;
  * a retryable failure with attempts and time left is retried when repeating it is safe.
  */
-function settle(run: Run, call: Extract<Decision, { kind: 'call' }>, outcome: BackendOutcome): Settled {
+function settle(run: Run, call: Extract<Decision, { kind: 'call' }>, outcome: BackendOutcome, timeoutMs: number): Settled {
   const { deps, job } = run;
   const d = job.data;
   const attempt = job.attemptsMade + 1;
   const c = classifyOutcome(outcome);
-  // A timeout counts against the service only when the request had the service's own deadline (or a
-  // longer one): a caller that chose a shorter one cannot open the circuit for everyone.
-  const shortened = outcome.kind === 'timeout' && d.deadline - d.acceptedAt < (call.service.timeout ?? deps.config.defaultTimeout);
+  // A timeout counts against the service only when the call had the service's own timeout (or longer)
+  // to answer in: a caller that chose a shorter deadline, or a call that started late in its deadline
+  // (a long queue, a Redis stall), cannot open the circuit for everyone.
+  const shortened = outcome.kind === 'timeout' && timeoutMs < (call.service.timeout ?? deps.config.defaultTimeout);
   const breakerOutcome: BreakerOutcome = c.ok ? 'success' : c.countsAsFailure && !shortened ? 'failure' : 'neutral';
   const breaker = breakerMustRecord(breakerOutcome, call.admitted)
     ? { outcome: breakerOutcome, policy: call.policy, log: run.log }

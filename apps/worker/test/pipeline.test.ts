@@ -394,3 +394,14 @@ it('a success admitted on a closed breaker with no failures writes nothing to th
   // Admitted with a failure counted: the success is recorded and resets the count.
   expect(await f.resilience.breaker('svc', f.registry.require('svc'))).toMatchObject({ state: 'closed', failures: 0 });
 });
+
+it('a call that times out because it started late in its deadline (a long queue, a Redis stall) does not count against the service', async () => {
+  const f = await fixture(() => ({ status: 200, body: { ok: true }, delayMs: 1000 }));
+  const job = await f.submit('read', { parameters: { id: '1' }, timeoutMs: f.config.defaultTimeout });
+  // Taken with 200 ms of its deadline left: the call gets those 200 ms, not the service's own timeout.
+  f.clock.t += f.config.defaultTimeout - 200;
+  await f.processJob(job).catch(() => undefined);
+  expect((await stored(f, job.id!)).result?.error?.code).toBe('TIMEOUT');
+  expect(f.backend.requests).toHaveLength(1);
+  expect(await f.resilience.breaker('svc', f.registry.require('svc'))).toMatchObject({ state: 'closed', failures: 0 });
+});
