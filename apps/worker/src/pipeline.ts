@@ -402,10 +402,11 @@ function settle(run: Run, call: Extract<Decision, { kind: 'call' }>, outcome: Ba
   const d = job.data;
   const attempt = job.attemptsMade + 1;
   const c = classifyOutcome(outcome);
-  // A timeout counts against the service only when the call had the service's own timeout (or longer)
-  // to answer in: a caller that chose a shorter deadline, or a call that started late in its deadline
-  // (a long queue, a Redis stall), cannot open the circuit for everyone.
-  const shortened = outcome.kind === 'timeout' && timeoutMs < (call.service.timeout ?? deps.config.defaultTimeout);
+  // A timeout counts against the service only when the request had the service's own deadline (or a
+  // longer one) and the call at least half of it left: a caller that chose a shorter deadline, or a
+  // call that started late in its deadline (a backlog, a Redis stall), cannot open the circuit for everyone.
+  const own = call.service.timeout ?? deps.config.defaultTimeout;
+  const shortened = outcome.kind === 'timeout' && (d.deadline - d.acceptedAt < own || timeoutMs < own / 2);
   const breakerOutcome: BreakerOutcome = c.ok ? 'success' : c.countsAsFailure && !shortened ? 'failure' : 'neutral';
   const breaker = breakerMustRecord(breakerOutcome, call.admitted)
     ? { outcome: breakerOutcome, policy: call.policy, log: run.log }
