@@ -136,21 +136,30 @@ export async function checkTopology(client: RedisClient, target: RedisTarget): P
 
 /** Whether the Redis at `url` runs in cluster mode; undefined when it does not answer. */
 async function clusterEnabled(url: string): Promise<boolean | undefined> {
-  const probe = new Redis(url, {
+  return withOneConnection(url, async (probe) => /^cluster_enabled:1/m.test(await probe.info('cluster')), 2000).catch(() => undefined);
+}
+
+/**
+ * Runs `use` on a connection of its own to one Redis, closed after: no retries, no queue, and every
+ * command fails after `timeoutMs` (a frozen node never answers).
+ */
+export async function withOneConnection<T>(where: string | RedisOptions, use: (client: Redis) => Promise<T>, timeoutMs = 1000): Promise<T> {
+  const options: RedisOptions = {
     lazyConnect: true,
+    connectTimeout: timeoutMs,
+    commandTimeout: timeoutMs,
     maxRetriesPerRequest: 0,
     enableOfflineQueue: false,
-    connectTimeout: 2000,
+    enableReadyCheck: false,
     retryStrategy: () => null,
-  });
-  probe.on('error', () => undefined);
+  };
+  const client = typeof where === 'string' ? new Redis(where, options) : new Redis({ ...where, ...options });
+  client.on('error', () => undefined);
   try {
-    await probe.connect();
-    return /^cluster_enabled:1/m.test(await probe.info('cluster'));
-  } catch {
-    return undefined;
+    await client.connect();
+    return await use(client);
   } finally {
-    probe.disconnect();
+    client.disconnect();
   }
 }
 

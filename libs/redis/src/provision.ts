@@ -3,9 +3,9 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
-import Redis from 'ioredis';
 import type { StartedTestContainer } from 'testcontainers';
 import { redactUrl } from '@mcp-gateway/config';
+import { withOneConnection } from './connections';
 import { freePort } from './ports';
 
 export interface LocalRedis {
@@ -44,22 +44,7 @@ function listening(url: string, timeoutMs: number): Promise<boolean> {
 
 async function ping(url: string, timeoutMs = 1000): Promise<boolean> {
   if (!(await listening(url, timeoutMs))) return false;
-  const client = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    connectTimeout: timeoutMs,
-    retryStrategy: () => null,
-  });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return (await client.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
+  return withOneConnection(url, async (client) => (await client.ping()) === 'PONG', timeoutMs).catch(() => false);
 }
 
 function findRedisServer(): string | undefined {

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Redis from 'ioredis';
+import { withOneConnection } from './connections';
 import { freePort } from './ports';
 import { HOW_TO_GET_REDIS, redisAnswers, startRedisServer } from './provision';
 
@@ -178,26 +179,8 @@ function byPort(procs: Proc[], port: number): Proc {
 const live = (procs: Proc[]) => procs.filter((p) => alive(p.child) && !p.paused);
 
 /** Runs `use` on a fresh connection to one node; every command fails after `timeoutMs` (a frozen node never answers). */
-async function withNode<T>(port: number, password: string | undefined, use: (client: Redis) => Promise<T>, timeoutMs = 1000): Promise<T> {
-  const client = new Redis({
-    host: HOST,
-    port,
-    password,
-    lazyConnect: true,
-    connectTimeout: timeoutMs,
-    commandTimeout: timeoutMs,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    enableReadyCheck: false,
-    retryStrategy: () => null,
-  });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return await use(client);
-  } finally {
-    client.disconnect();
-  }
+function withNode<T>(port: number, password: string | undefined, use: (client: Redis) => Promise<T>, timeoutMs = 1000): Promise<T> {
+  return withOneConnection({ host: HOST, port, password }, use, timeoutMs);
 }
 
 /** Retries `attempt` (which throws saying what is missing) every 150 ms until it returns or `timeoutMs` passes. */
