@@ -45,16 +45,18 @@ async function startCluster(handler: BackendHandler, serviceEnv: Record<string, 
     ...serviceEnv,
   };
   const procs = [...Array.from({ length: workers }, () => startNodeProcess(WORKER, env)), startNodeProcess(API, env)];
-  await Promise.all(procs.map((p) => p.waitForLog((l) => l.msg === 'worker ready' || l.msg === 'api ready')));
-  return {
-    http: request(`http://127.0.0.1:${port}`),
-    backend,
-    procs,
-    stop: async () => {
-      await Promise.all(procs.map((p) => p.stop('SIGTERM', 5000)));
-      await backend.close();
-    },
+  const stop = async () => {
+    await Promise.all(procs.map((p) => p.stop('SIGTERM', 5000)));
+    await backend.close();
   };
+  // A start that fails (a process that never says it is ready) stops what it started: nothing outlives the test.
+  await Promise.all(procs.map((p) => p.waitForLog((l) => l.msg === 'worker ready' || l.msg === 'api ready'))).catch(
+    async (err: unknown) => {
+      await stop();
+      throw err;
+    },
+  );
+  return { http: request(`http://127.0.0.1:${port}`), backend, procs, stop };
 }
 
 let cluster: Cluster | undefined;
