@@ -31,6 +31,12 @@ const QUICK_MCP = process.env.BENCH_QUICK === 'mcp';
 /** BENCH_WAITERS_ONLY=fresh: the waiters in an API process that served nothing before (no warm-up), as the full run's second measure. */
 const WAITERS_FRESH = process.env.BENCH_WAITERS_ONLY === 'fresh';
 const WAITERS_ONLY = process.env.BENCH_WAITERS_ONLY === '1' || WAITERS_FRESH;
+/**
+ * BENCH_CLUSTER=1: the gateway on a local Redis Cluster (BENCH_CLUSTER_MASTERS, default 3;
+ * BENCH_CLUSTER_REPLICAS, default 0) with BENCH_CLUSTER_SERVICES services (default 6) spread over the
+ * masters, against the same gateway on one redis-server in the same run: see bench/lib/cluster.js.
+ */
+const CLUSTER = process.env.BENCH_CLUSTER === '1';
 const procs = [];
 
 function start(file, env, { ready = (line) => line === 'ready', log, args = [] } = {}) {
@@ -291,6 +297,11 @@ async function measure(name, pids, run, { redis = false } = {}) {
 }
 
 async function main() {
+  if (CLUSTER)
+    return require('./lib/cluster').runCluster({
+      ...{ start, cannon, stop, syscallCounter, procs },
+      ...{ ROOT, RESULTS, DURATION, CONNECTIONS, PAIRS, PAIR_S },
+    });
   fs.mkdirSync(RESULTS, { recursive: true });
   const log = path.join(RESULTS, 'gateway.log.tmp');
   fs.writeFileSync(log, '');
