@@ -89,6 +89,24 @@ describe('on a Redis Cluster', () => {
     }
   });
 
+  it('gives a result to its caller on whichever API replica the caller waits on', async () => {
+    // A second API process of the same gateway (same prefix), with no worker of its own.
+    const other = await startGateway(
+      { redis: { keyPrefix: gw.config.redis.keyPrefix }, services: { alpha: gw.config.services.alpha! } },
+      [],
+    );
+    try {
+      const answers = await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          other.http.post('/mcp/request').send({ id: `replica-${i}`, service: 'alpha', operation: 'get', parameters: {} }),
+        ),
+      );
+      expect(answers.map((a) => [a.status, a.body.data])).toEqual(answers.map(() => [200, { path: '/alpha' }]));
+    } finally {
+      await other.close();
+    }
+  });
+
   it('publishes each result on the sharded channel of its record, and the caller hears every part', async () => {
     const keys = new BrokerKeys(gw.config.redis.keyPrefix);
     const heard = new Map<string, number>();
