@@ -584,7 +584,11 @@ async function publish(deps: PipelineDeps, d: GatewayJobData, r: PublishInput, b
   // may be on another node than the service: there the result waits for the two before it.
   const [recorded, kept] = inOneWrite(
     deps.redis,
-    () => [breaker && deps.resilience.record(d.service, d.id, breaker.outcome, breaker.policy), letter && deps.deadLetters.add(letter, true)] as const,
+    () =>
+      [
+        breaker && deps.resilience.record(d.service, d.id, breaker.outcome, breaker.policy),
+        letter && deps.deadLetters.add(letter, true),
+      ] as const,
   );
   if ((recorded || kept) && isCluster(deps.redis)) await Promise.allSettled([recorded, kept]);
   const [finished, released] = inOneWrite(

@@ -422,7 +422,9 @@ function notCancellable(id: string, state: RequestState): GatewayError {
 export function isConnectionError(err: unknown): boolean {
   const msg = err instanceof Error ? err.message : String(err);
   return (
-    /Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET|MaxRetriesPerRequest|ETIMEDOUT|enableOfflineQueue|Command timed out/i.test(msg) ||
+    /Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET|MaxRetriesPerRequest|ETIMEDOUT|enableOfflineQueue|Command timed out/i.test(
+      msg,
+    ) ||
     /^(CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|LOADING|NOREPLICAS)\b|Cluster isn't ready|Failed to refresh slots cache|Too many Cluster redirections|None of startup nodes is available/.test(
       msg,
     )
