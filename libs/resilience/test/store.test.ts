@@ -131,18 +131,21 @@ describe('circuit breaker', () => {
     await new Promise((r) => setTimeout(r, 100));
     sub.disconnect();
     // Failures counted on a closed circuit are news too: other processes drop their leases.
-    expect(
-      events.map((e) => {
-        const { type, service, from, to, failures } = e as Record<string, string>;
-        return type === 'failures' ? `${type} ${service} ${failures}` : `${type} ${service} ${from}->${to}`;
-      }),
-    ).toEqual([
+    const heard = events.map((e) => {
+      const { type, service, from, to, failures } = e as Record<string, string>;
+      return type === 'failures' ? `${type} ${service} ${failures}` : `${type} ${service} ${from}->${to}`;
+    });
+    const sent = [
       'failures svc 1',
       'failures svc 2',
       'circuit svc closed->open',
       'circuit svc open->half_open',
       'circuit svc half_open->open',
-    ]);
+    ];
+    // On one Redis in the order sent. On a cluster the first messages through a client's new
+    // connection to a node can arrive after later ones (ioredis), so only what was heard is asserted.
+    if (process.env.TEST_REDIS_CLUSTER_NODES) expect([...heard].sort()).toEqual([...sent].sort());
+    else expect(heard).toEqual(sent);
   });
 
   it('keeps an open or half-open state until a trial closes it (no expiry); closed, the hash expires when idle', async () => {
