@@ -148,7 +148,7 @@ async function runJob(run: Run): Promise<void> {
  */
 async function takenDurably(run: Run): Promise<boolean> {
   const { deps, job } = run;
-  return deps.records.replicated(`${job.queueQualifiedName}:${job.id}`, 'The job about to be sent').then(
+  return deps.records.replicated([`${job.queueQualifiedName}:${job.id}`], 'The job about to be sent').then(
     () => true,
     (err: unknown) => {
       run.log.warn({ err: String(err) }, 'a non-idempotent call was not sent: its job did not reach the Redis replicas in time');

@@ -150,10 +150,7 @@ export class Broker {
    */
   private async accepted(data: GatewayJobData): Promise<void> {
     try {
-      await Promise.all([
-        this.records.replicated(this.keys.request(data.id), 'The request'),
-        this.records.replicated(this.keys.queueKey(data.service, 'wait'), 'Its job'),
-      ]);
+      await this.records.replicated([this.keys.request(data.id), this.keys.queueKey(data.service, 'wait')], 'The request');
     } catch (err) {
       const e = isGatewayError(err) ? err : new GatewayError('UNAVAILABLE', 'The gateway cannot reach Redis', { cause: err });
       throw new GatewayError(

@@ -97,10 +97,10 @@ export class RequestRecords {
    * replicas: UNAVAILABLE when they are not within its timeout (the write stands on the primary
    * alone, and a failover now could lose it). No command without replicas to wait for.
    */
-  async replicated(key: string, what: string): Promise<void> {
+  async replicated(keys: readonly string[], what: string): Promise<void> {
     const { replicas, timeoutMs } = this.durability;
     if (replicas === 0) return;
-    const acked = await replicated(this.redis, key, replicas, timeoutMs);
+    const acked = await replicated(this.redis, keys, replicas, timeoutMs);
     if (acked < replicas)
       throw new GatewayError('UNAVAILABLE', `${what} reached ${acked} of the ${replicas} Redis replicas required within ${timeoutMs} ms`, {
         retryAfterMs: 1000,
@@ -161,7 +161,7 @@ export class RequestRecords {
     if (later) {
       // Published even when the replicas lag: the caller learns the result, and a failover that lost
       // it would run an idempotent call again or end a non-idempotent one as unknown, never send it twice.
-      await this.replicated(this.keys.request(result.id), 'The result').catch(() => undefined);
+      await this.replicated([this.keys.request(result.id)], 'The result').catch(() => undefined);
       // A message lost here costs its waiters a read of the stored result (their sweep), not the result.
       await publish(this.redis, channel, `${result.id}\n${state}\n${parts.head}${parts.rest}`).catch(() => undefined);
     }

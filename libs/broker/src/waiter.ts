@@ -79,14 +79,9 @@ export class ResultWaiter {
     // After a reconnect the subscription is restored, but anything published meanwhile is gone.
     this.subscriber.on('ready', () => void this.sweep(0));
     const channels = new Set(this.records.shardedResults ? this.keys.resultsShardChannels() : [this.keys.resultsChannel()]);
-    await subscribe(
-      this.subscriber,
-      [...channels],
-      (ch, message) => {
-        if (channels.has(ch)) this.onMessage(message);
-      },
-      this.records.shardedResults,
-    );
+    await subscribe(this.subscriber, [...channels], (ch, message) => {
+      if (channels.has(ch)) this.onMessage(message);
+    });
     this.sweepTimer = setInterval(() => void this.sweep(this.sweepIntervalMs), this.sweepIntervalMs);
     this.sweepTimer.unref();
   }

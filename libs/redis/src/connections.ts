@@ -204,17 +204,22 @@ export function inOneWrite<T>(client: RedisClient, issue: () => T): T {
 }
 
 /**
- * How many replicas of the node serving `key` have every write this client sent to that node, once
- * `replicas` have or `timeoutMs` has passed (WAIT). WAIT counts the writes of its own connection:
- * on a cluster it goes, in a pipeline with a read of `key`, through the connection that node's
- * commands use.
+ * How many replicas have every write this client sent to the nodes serving `keys` (the fewest of
+ * those nodes'), once `replicas` have or `timeoutMs` has passed (WAIT). WAIT counts the writes of
+ * its own connection: one Redis needs one; on a cluster one goes to each key's node, in a pipeline
+ * with a read of the key, through the connection that node's commands use.
  */
-export async function replicated(client: RedisClient, key: string, replicas: number, timeoutMs: number): Promise<number> {
+export async function replicated(client: RedisClient, keys: readonly string[], replicas: number, timeoutMs: number): Promise<number> {
   if (!isCluster(client)) return Number(await client.call('WAIT', replicas, timeoutMs));
-  const replies = (await client.pipeline().exists(key).call('WAIT', replicas, timeoutMs).exec()) ?? [];
-  const [err, acked] = replies[1] ?? [new Error('WAIT got no reply')];
-  if (err) throw err;
-  return Number(acked);
+  const acked = await Promise.all(
+    keys.map(async (key) => {
+      const replies = (await client.pipeline().exists(key).call('WAIT', replicas, timeoutMs).exec()) ?? [];
+      const [err, n] = replies[1] ?? [new Error('WAIT got no reply')];
+      if (err) throw err;
+      return Number(n);
+    }),
+  );
+  return Math.min(...acked);
 }
 
 /**

@@ -19,24 +19,16 @@ export async function publish(client: RedisClient, channel: string, message: str
  * subscribed to (it filters by channel). One channel per command: on a cluster each goes to the
  * node serving it.
  */
-export async function subscribe(
-  subscriber: RedisClient,
-  channels: readonly string[],
-  onMessage: MessageHandler,
-  sharded = isCluster(subscriber),
-): Promise<void> {
+export async function subscribe(subscriber: RedisClient, channels: readonly string[], onMessage: MessageHandler): Promise<void> {
+  const sharded = isCluster(subscriber);
   subscriber.on(sharded ? 'smessage' : 'message', onMessage);
   if (sharded) await Promise.all(channels.map((c) => subscriber.ssubscribe(c)));
   else await subscriber.subscribe(...channels);
 }
 
 /** Undoes `subscribe`. */
-export async function unsubscribe(
-  subscriber: RedisClient,
-  channels: readonly string[],
-  onMessage: MessageHandler,
-  sharded = isCluster(subscriber),
-): Promise<void> {
+export async function unsubscribe(subscriber: RedisClient, channels: readonly string[], onMessage: MessageHandler): Promise<void> {
+  const sharded = isCluster(subscriber);
   subscriber.off(sharded ? 'smessage' : 'message', onMessage);
   if (sharded) await Promise.all(channels.map((c) => subscriber.sunsubscribe(c)));
   else await subscriber.unsubscribe(...channels);
