@@ -15,6 +15,7 @@ import {
 import { agentPolicies, overdueGraceMs, OVERDUE_SWEEP_EVERY_MS, severalAgents, type ServiceConfig } from '@mcp-gateway/config';
 import type { AgentHoldOutcome, PeekResult } from '@mcp-gateway/resilience';
 import {
+  LANES,
   PRIORITY_RANK,
   requestHash,
   ResultMessage,
@@ -118,8 +119,8 @@ export function createSubmitter(deps: ApiDeps): Submit {
     let peek = peeks.get(name);
     if (!peek) {
       const sent = deps.resilience.peek(name, service, {
-        wait: broker.keys.queueKey(name, 'wait'),
-        prioritized: broker.keys.queueKey(name, 'prioritized'),
+        waitLists: LANES.map((lane) => broker.keys.queueKey(name, 'wait', lane)),
+        prioritizedSets: LANES.map((lane) => broker.keys.queueKey(name, 'prioritized', lane)),
       });
       const done = () => peeks.delete(name);
       sent.then(done, done);
