@@ -106,27 +106,38 @@ function jobData(s: Submission, id: string, operation: string, parameters: Recor
  * service and permission, operation and parameters, the fast-fail checks, the idempotent enqueue,
  * and the wait (registered before enqueueing, so a fast worker cannot finish unseen).
  */
+/** How long a fast-fail reading answers the requests that come after it, while others are in flight. */
+const PEEK_SHARED_MS = 20;
+
 export function createSubmitter(deps: ApiDeps): Submit {
   const { config, broker, waiter, registry, validator } = deps;
 
   /**
-   * One fast-fail read per service in flight: a request that comes while one is out takes its answer
-   * (sent less than one round trip before it came) instead of sending its own. Under load that is most
-   * requests; the worker's admission still decides every call.
+   * One fast-fail read per service at a time: a request that comes while one is out takes its answer
+   * (sent less than one round trip before it came). While other requests are in this process too (a
+   * load, not one caller at a time), so does one that comes within PEEK_SHARED_MS of that answer.
+   * Under load that is nearly every request; one caller at a time always reads afresh. The worker's
+   * admission still decides every call.
    */
-  const peeks = new Map<string, Promise<PeekResult>>();
+  const peeks = new Map<string, { reading: Promise<PeekResult>; until: number }>();
+  let submitting = 0;
   function peekShared(name: string, service: ServiceConfig): Promise<PeekResult> {
-    let peek = peeks.get(name);
-    if (!peek) {
-      const sent = deps.resilience.peek(name, service, {
-        waitLists: LANES.map((lane) => broker.keys.queueKey(name, 'wait', lane)),
-        prioritizedSets: LANES.map((lane) => broker.keys.queueKey(name, 'prioritized', lane)),
-      });
-      const done = () => peeks.delete(name);
-      sent.then(done, done);
-      peeks.set(name, (peek = sent));
-    }
-    return peek;
+    const now = performance.now();
+    const kept = peeks.get(name);
+    if (kept && (now <= kept.until || kept.until === Infinity) && (submitting > 1 || kept.until === Infinity)) return kept.reading;
+    const reading = deps.resilience.peek(name, service, {
+      waitLists: LANES.map((lane) => broker.keys.queueKey(name, 'wait', lane)),
+      prioritizedSets: LANES.map((lane) => broker.keys.queueKey(name, 'prioritized', lane)),
+    });
+    const entry = { reading, until: Infinity };
+    peeks.set(name, entry);
+    reading.then(
+      () => (entry.until = performance.now() + PEEK_SHARED_MS),
+      () => {
+        if (peeks.get(name) === entry) peeks.delete(name);
+      },
+    );
+    return reading;
   }
 
   /**
@@ -205,6 +216,15 @@ export function createSubmitter(deps: ApiDeps): Submit {
   }
 
   return async function submit(s: Submission): Promise<SubmissionOutcome> {
+    submitting += 1;
+    try {
+      return await submitOne(s);
+    } finally {
+      submitting -= 1;
+    }
+  };
+
+  async function submitOne(s: Submission): Promise<SubmissionOutcome> {
     const body = s.request;
     const meta = body.metadata ?? {};
     // Permission first: a credential limited to some services learns nothing about the others.
@@ -270,5 +290,5 @@ export function createSubmitter(deps: ApiDeps): Submit {
       return { kind: 'ended', ended: ResultMessage.fromResult(id, ended, result as MCPResponse) };
     }
     return { kind: 'pending', id, state: now?.state ?? state, timeoutMs, waitedToDeadline: !lifecycle.released && waitMs >= untilDeadline };
-  };
+  }
 }
