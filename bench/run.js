@@ -502,6 +502,7 @@ async function main() {
     waiters,
     waitersFresh,
   };
+  report.budgets = leanBudgets(report, by);
   fs.writeFileSync(path.join(RESULTS, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
   fs.writeFileSync(path.join(RESULTS, 'latest.md'), markdown(report));
   fs.writeFileSync(path.join(RESULTS, 'latest.svg'), svg(report));
@@ -511,6 +512,37 @@ async function main() {
 }
 
 const round = (x) => Math.round(x * 100) / 100;
+
+/**
+ * Issue #23's budgets for a sync request, read from this run against the bare architecture in the
+ * same run: each with the gateway's figure, the bare design's, the ratio and whether it is within.
+ */
+function leanBudgets(r, by) {
+  const bare = by('bare architecture (express+BullMQ)');
+  const gw = by('gateway sync, 1 worker');
+  const ratio = (a, b) => round(a / Math.max(1e-9, b));
+  const budget = (name, gateway, bareValue, limit, within, unit = '') => ({ name, gateway, bare: bareValue, limit, within, unit });
+  const commands = ratio(gw.redisCommandsPerRequest, bare.redisCommandsPerRequest);
+  const scripts = ratio(gw.redisScriptsPerRequest, bare.redisScriptsPerRequest);
+  const worker = ratio(gw.cpuMsPerRequest[1], bare.cpuMsPerRequest[1]);
+  const p50 = round(r.ratios.addedLatencyP50Ms - r.ratios.bareAddedLatencyP50Ms);
+  return [
+    budget('Redis commands', gw.redisCommandsPerRequest, bare.redisCommandsPerRequest, `≤ 1.1× bare (${commands}×)`, commands <= 1.1),
+    budget('script calls', gw.redisScriptsPerRequest, bare.redisScriptsPerRequest, `≤ 1.5× bare (${scripts}×)`, scripts <= 1.5),
+    budget('worker CPU', gw.cpuMsPerRequest[1], bare.cpuMsPerRequest[1], `≤ 1.2× bare (${worker}×)`, worker <= 1.2, ' ms'),
+    budget(
+      'Redis bytes kept per request',
+      gw.redisBytesKeptPerRequest,
+      bare.redisBytesKeptPerRequest,
+      '≤ 600 B',
+      gw.redisBytesKeptPerRequest <= 600,
+      ' B',
+    ),
+    budget('throughput (pairs median)', r.ratios.gatewayVsBare, 1, '≥ 1.0× bare', r.ratios.gatewayVsBare >= 1, '×'),
+    budget('1-connection p50 over bare', p50, 0, '≤ 0.5 ms', p50 <= 0.5, ' ms'),
+    budget('5,000 waiters, fresh API RSS', r.waitersFresh.rssHeldMb, undefined, '< 256 MB', r.waitersFresh.rssHeldMb < 256, ' MB'),
+  ];
+}
 
 /**
  * The headline ratio, gateway sync over the bare architecture, from short runs of the two in turn
@@ -660,6 +692,15 @@ function markdown(r) {
     `- gateway sync / bare architecture: **${r.ratios.gatewayVsBare}x**, the median of ${r.ratios.gatewayVsBarePairs.length} pairs of ${r.settings.pairS} s runs taken in turn (${r.ratios.gatewayVsBarePairs.join(', ')}; errors ${r.ratios.gatewayVsBarePairsErrors}); the ${r.settings.durationS} s rows above: ${r.ratios.gatewayVsBareRows}x (2 workers: ${r.ratios.gateway2WorkersVsBare}x); gateway / plain proxy: ${r.ratios.gatewayVsProxy}x`,
     `- added latency at one connection: p50 +${r.ratios.addedLatencyP50Ms} ms, p99 +${r.ratios.addedLatencyP99Ms} ms (bare architecture: p50 +${r.ratios.bareAddedLatencyP50Ms} ms, p99 +${r.ratios.bareAddedLatencyP99Ms} ms)`,
     `- API RSS holding ${r.waiters.waiters} concurrent sync waiters: ${r.waiters.rssHeldMb} MB in the process that ran the scenarios (idle: ${r.waiters.rssBeforeMb} MB; V8 heap while holding: ${r.waiters.heapUsedMb} MB used of ${r.waiters.heapTotalMb} MB); ${r.waitersFresh.rssHeldMb} MB in a fresh API process holding ${r.waitersFresh.waiters} (idle: ${r.waitersFresh.rssBeforeMb} MB; V8 heap ${r.waitersFresh.heapUsedMb} MB used of ${r.waitersFresh.heapTotalMb} MB)`,
+    '',
+    '## Budgets of issue #23 [lean] (sync request, this run)',
+    '',
+    '| per sync request | gateway | bare architecture | budget | within |',
+    '|---|---:|---:|---|---|',
+    ...r.budgets.map(
+      (b) =>
+        `| ${b.name} | ${b.gateway}${b.unit} | ${b.bare === undefined ? '–' : `${b.bare}${b.unit}`} | ${b.limit} | ${b.within ? 'yes' : '**no**'} |`,
+    ),
     '',
   ];
   return lines.join('\n');
