@@ -1,7 +1,7 @@
 import type { RedisClient } from '@mcp-gateway/redis';
 import type { GatewayConfig } from '@mcp-gateway/config';
 import type { ParameterValidator } from '@mcp-gateway/backends';
-import type { Broker, DeadLetters, ResultWaiter, WorkerPresence } from '@mcp-gateway/broker';
+import type { Broker, DeadLetters, LateIndex, ResultWaiter, WorkerPresence } from '@mcp-gateway/broker';
 import type { HealthProber, RegistrationStore, ServiceRegistry } from '@mcp-gateway/registry';
 import type { AgentQuotas, ResilienceStore } from '@mcp-gateway/resilience';
 import type { Logger, Tracing } from '@mcp-gateway/observability';
@@ -17,6 +17,8 @@ export interface ApiDeps {
   redis: RedisClient;
   broker: Broker;
   waiter: ResultWaiter;
+  /** The sync requests this process holds that are not in the sweep's index yet. */
+  lateIndex: LateIndex;
   registry: ServiceRegistry;
   registrations: RegistrationStore;
   health: HealthProber;

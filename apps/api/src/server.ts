@@ -17,6 +17,7 @@ import {
   deadLetterOf,
   durabilityOf,
   isDeadLetter,
+  LateIndex,
   ResultWaiter,
   WorkerPresence,
   type EndedRequest,
@@ -106,6 +107,9 @@ export class ApiServer {
       logger,
       broker,
       waiter,
+      lateIndex: new LateIndex(broker.records, (err) =>
+        logger.warn({ err: String(err) }, 'sync requests not indexed for the sweep; tried again shortly'),
+      ),
       registry,
       registrations: new RegistrationStore(this.redis, config.redis.keyPrefix),
       health: new HealthProber(this.redis, config.redis.keyPrefix, registry, config.health.intervalMs),
@@ -273,6 +277,8 @@ export class ApiServer {
       await closed;
     }
     this.deps.health.stop();
+    // Every wait has ended by now (its request indexed if it is still pending).
+    this.deps.lateIndex.close();
     const steps = (async () => {
       await this.deps.registry.detach();
       await this.deps.waiter.close();

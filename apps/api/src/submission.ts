@@ -248,7 +248,11 @@ export function createSubmitter(deps: ApiDeps): Submit {
 
     const id = body.id ?? randomUUID();
     const timeoutMs = meta.timeout ?? service.timeout ?? config.defaultTimeout;
-    const data = jobData(s, id, op.name, parameters, timeoutMs);
+    const untilDeadline = timeoutMs + DEADLINE_GRACE_MS;
+    const waitMs = Math.min(s.waitMs, untilDeadline);
+    // A caller that waits is held by this process, which indexes its request for the sweep only if
+    // it is still waiting after INDEX_LATER_MS (see LateIndex).
+    const data = { ...jobData(s, id, op.name, parameters, timeoutMs), ...(waitMs > 0 ? { indexLater: true } : {}) };
     // The same id again joins its request (and gets its stored result) even while the service is
     // refusing new work or its agent is over quota: the checks apply to new requests only. A caller's
     // own id is therefore read first, and checked before its claim (a refused claim is not undone,
@@ -257,8 +261,6 @@ export function createSubmitter(deps: ApiDeps): Submit {
     let placed: Placement | void = undefined;
     if (body.id && !(await broker.records.get(id).catch(() => undefined))) placed = await admission(data, service, timeoutMs, true)();
 
-    const untilDeadline = timeoutMs + DEADLINE_GRACE_MS;
-    const waitMs = Math.min(s.waitMs, untilDeadline);
     const w = waitMs > 0 ? waiter.register(id) : undefined;
     let outcome;
     try {
@@ -279,11 +281,13 @@ export function createSubmitter(deps: ApiDeps): Submit {
     s.onAccepted?.(id, outcome.kind === 'created');
     const state = outcome.kind === 'joined' ? outcome.state : 'queued';
     if (!w) return { kind: 'pending', id, state, timeoutMs, waitedToDeadline: false };
+    if (outcome.kind === 'created') deps.lateIndex.hold(data);
     // A stopping API process answers its waiting callers 202 when its grace period ends: the release
     // ends the wait as a timeout would, and the stored state decides the answer.
     const { lifecycle } = deps;
-    const msg = await lifecycle.wait(w, waitMs);
+    const msg = await lifecycle.wait(w, waitMs).finally(() => deps.lateIndex.drop(id));
     if (msg) return { kind: 'ended', ended: msg };
+    // Still pending: reading it puts it in the sweep's index (Broker.status) before the caller is answered.
     const now = await broker.status(id).catch(() => undefined);
     if (now?.status !== undefined && isEnded(now.state)) {
       const { state: ended, ...result } = now;

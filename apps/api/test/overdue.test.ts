@@ -120,3 +120,22 @@ it('drops index entries of requests that are gone (an undone claim) without endi
   await eventually(async () => ((await redis.zscore(key, 'claim-undone')) === null ? true : undefined));
   expect((await gw.http.get('/mcp/requests/claim-undone')).status).toBe(404);
 });
+
+it('indexes a sync request for the sweep only once its caller has waited a second, and ends it after its deadline', async () => {
+  const { broker } = gw.api.deps;
+  const waiting = post({ id: 'held-sync', service: 'parked', operation: 'op', metadata: { timeout: 2500 } }).then((r) => r);
+  // Read without polling it (a poll would index it): the record, then the first moment its entry is there.
+  const rec = await eventually(async () => broker.records.get('held-sync'), 3000, 10);
+  const seenAt = await eventually(
+    async () => ((await redis.zscore(broker.keys.pending('held-sync'), 'held-sync')) === null ? undefined : Date.now()),
+    3000,
+    10,
+  );
+  const { acceptedAt, deadline } = rec as { acceptedAt: number; deadline: number };
+  expect(seenAt - acceptedAt).toBeGreaterThanOrEqual(1000);
+  expect(seenAt).toBeLessThan(deadline);
+  expect(Number(await redis.zscore(broker.keys.pending('held-sync'), 'held-sync'))).toBe(deadline);
+  const res = await waiting;
+  expect(res.status).toBe(504);
+  expect(res.body).toMatchObject({ id: 'held-sync', status: 'error', error: { code: 'TIMEOUT', details: { state: 'queued' } } });
+});

@@ -9,7 +9,15 @@ import {
 } from '@mcp-gateway/protocol';
 import type { GatewayConfig, ServiceConfig } from '@mcp-gateway/config';
 import { classifyOutcome, type BackendCaller, type BackendOutcome, type CallAbandon } from '@mcp-gateway/backends';
-import { deadLetterOf, isDeadLetter, PENDING_STATE, type DeadLetters, type GatewayJobData, type RequestRecords } from '@mcp-gateway/broker';
+import {
+  deadLetterOf,
+  isDeadLetter,
+  mayBeIndexed,
+  PENDING_STATE,
+  type DeadLetters,
+  type GatewayJobData,
+  type RequestRecords,
+} from '@mcp-gateway/broker';
 import type { ServiceRegistry } from '@mcp-gateway/registry';
 import {
   breakerMustRecord,
@@ -599,7 +607,7 @@ async function publish(deps: PipelineDeps, d: GatewayJobData, r: PublishInput, b
           result,
           r.status === 'success' ? 'completed' : 'failed',
           { hash: d.hash ?? '', agentId: d.agentId },
-          { dataJson: r.dataJson },
+          { dataJson: r.dataJson, unindex: mayBeIndexed(d, r.now) },
         ),
         d.holds && Promise.all(d.holds.map((key) => deps.redis.zrem(key, d.id))),
       ] as const,

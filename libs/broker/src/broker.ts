@@ -143,6 +143,8 @@ export class Broker {
   ): Promise<SubmitOutcome> {
     const { resultJson } = claimed;
     if (resultJson) return { kind: 'joined', state: claimed.state, result: ResultMessage.fromJson(data.id, claimed.state, resultJson) };
+    // Indexed now if it was not yet (its first submission may have been a sync one whose API process died).
+    if (claimed.deadline !== undefined) await this.records.index([{ id: data.id, deadline: claimed.deadline }]).catch(() => undefined);
     const job = await this.findJob(data.service, data.id);
     if (job) return { kind: 'joined', state: await liveState(job) };
     // No job: it ended since the claim was read (its result is stored now), or it was never added.
@@ -176,7 +178,7 @@ export class Broker {
 
   private claim(data: GatewayJobData, hash: string): Promise<ClaimOutcome> {
     const { id, service, acceptedAt, deadline, correlationId, agentId } = data;
-    return this.records.claim({ id, hash, service, acceptedAt, deadline, correlationId, agentId });
+    return this.records.claim({ id, hash, service, acceptedAt, deadline, correlationId, agentId }, { indexLater: data.indexLater });
   }
 
   /** The claim; when it cannot be made, the holds the request came with go. */
@@ -230,7 +232,8 @@ export class Broker {
     return this.guard(async () => {
       const rec = await this.records.get(id);
       if (!rec || rec.result) return rec && toStatus(rec);
-      const job = await this.findJob(rec.service, id);
+      // Anyone who can read a request can count on its end: a sync one not indexed yet is indexed now.
+      const [job] = await Promise.all([this.findJob(rec.service, id), this.records.index([rec]).catch(() => undefined)]);
       return toStatus(rec, job ? await liveState(job) : undefined);
     });
   }

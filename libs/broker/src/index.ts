@@ -5,6 +5,7 @@ export * from './broker';
 export * from './waiter';
 export * from './presence';
 export * from './submission';
+export * from './late-index';
 export { PENDING_STATE, parseRecordText, pendingRecordText } from './record-text';
 export { FinishCode, decodeFinish, type FinishOutcome } from './scripts';
 export {

@@ -27,6 +27,12 @@ export interface GatewayJobData {
   replayOf?: string;
   /** Added again by a submission that joined a request whose job was gone (see Broker.join): its run reads the record first. */
   rejoined?: boolean;
+  /**
+   * A sync request, not put in the sweep's index at its claim: its API process indexes it if it is
+   * still pending INDEX_LATER_MS after its acceptance (see LateIndex). A finish earlier than half of
+   * that leaves the index alone (the id cannot be there yet).
+   */
+  indexLater?: boolean;
   /** Set by a run that handed the job back (to wait for admission or a retry): when the first run started. */
   startedAt?: number;
   /** Set by a worker when the job reserved a rate-limit token for this attempt (attemptsMade)... */

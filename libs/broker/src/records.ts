@@ -40,8 +40,8 @@ export type NewClaim = PendingFields;
 
 export type ClaimOutcome =
   | { kind: 'created' }
-  /** The request that holds the id: its state, and its result's JSON once it has one. */
-  | { kind: 'joined'; state: RequestState; resultJson?: string }
+  /** The request that holds the id: its state, and its result's JSON once it has one (its deadline until then). */
+  | { kind: 'joined'; state: RequestState; resultJson?: string; deadline?: number }
   /** The id is held by a request with another body. */
   | { kind: 'conflict' };
 
@@ -112,19 +112,31 @@ export class RequestRecords {
    * Claims the id with one command: the record is set only if the id has none, and the reply is the
    * record that holds it otherwise. It lives until its deadline has passed plus the result TTL, so it
    * cannot expire under a running job. In the same write the id enters the sweep's index (NX: a
-   * joined request keeps its own deadline there; one that ended is dropped again by the sweep).
+   * joined request keeps its own deadline there; one that ended is dropped again by the sweep),
+   * unless `indexLater`: a sync request, indexed only if it is still pending after INDEX_LATER_MS
+   * (see LateIndex), or when anyone reads or joins it meanwhile (see Broker.status and join).
    */
-  claim(claim: NewClaim): Promise<ClaimOutcome> {
+  claim(claim: NewClaim, options: { indexLater?: boolean } = {}): Promise<ClaimOutcome> {
     const ttlSeconds = this.ttlSeconds + Math.ceil(Math.max(0, claim.deadline - claim.acceptedAt) / 1000);
     const [claimed] = inOneWrite(
       this.redis,
       () =>
         [
           this.redis.set(this.keys.request(claim.id), pendingRecordText(claim), 'EX', ttlSeconds, 'NX', 'GET'),
-          this.redis.zadd(this.keys.pending(claim.id), 'NX', claim.deadline, claim.id).catch(() => undefined),
+          options.indexLater ? undefined : this.index([claim]).catch(() => undefined),
         ] as const,
     );
     return claimed.then((held) => claimOutcome(claim, held));
+  }
+
+  /**
+   * Puts requests in the sweep's index (NX: one already there keeps its deadline), in one write.
+   * Rejects with the first error when any was not put there.
+   */
+  async index(requests: readonly Pick<PendingFields, 'id' | 'deadline'>[]): Promise<void> {
+    const added = await eachInOneWrite(this.redis, requests, (r) => this.redis.zadd(this.keys.pending(r.id), 'NX', r.deadline, r.id));
+    const failed = added.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /** Deletes a claim that will get no job (and its entry in the sweep's index), in one write. */
@@ -143,7 +155,12 @@ export class RequestRecords {
    * place of `data` instead of serializing `data` again. The script also takes the id out of the
    * sweep's index.
    */
-  async finish(result: MCPResponse, state: FinishArgs['state'], owner: RecordOwner, options: { dataJson?: string } = {}): Promise<boolean> {
+  async finish(
+    result: MCPResponse,
+    state: FinishArgs['state'],
+    owner: RecordOwner,
+    options: { dataJson?: string; unindex?: boolean } = {},
+  ): Promise<boolean> {
     const channel = this.shardedResults ? this.keys.resultsShardChannel(result.id) : this.keys.resultsChannel();
     const parts = resultJsonParts(result, options.dataJson);
     // With replicas to wait for, the result is published once it is on them (below), not by the script.
@@ -156,6 +173,7 @@ export class RequestRecords {
       ttlSeconds: this.ttlSeconds,
       channel,
       publish: later ? '' : this.shardedResults ? 'SPUBLISH' : 'PUBLISH',
+      unindex: options.unindex ?? true,
     });
     if (outcome !== 'stored') return false;
     if (later) {
@@ -230,7 +248,9 @@ function claimOutcome(claim: NewClaim, held: string | null): ClaimOutcome {
   if (held === null) return { kind: 'created' };
   const lines = recordLines(held);
   if (lines.hash !== claim.hash) return { kind: 'conflict' };
-  return { kind: 'joined', state: lines.state, ...(isEnded(lines.state) ? { resultJson: resultJsonOf(claim.id, lines) } : {}) };
+  if (isEnded(lines.state)) return { kind: 'joined', state: lines.state, resultJson: resultJsonOf(claim.id, lines) };
+  const pending = readable(() => parseRecordText(claim.id, held));
+  return { kind: 'joined', state: lines.state, ...(pending?.state === PENDING_STATE ? { deadline: pending.deadline } : {}) };
 }
 
 /** A record read in a batch, or null when it cannot be (one bad record must not fail the others). */

@@ -22,6 +22,8 @@ export interface FinishArgs {
   channel: string;
   /** PUBLISH, SPUBLISH (a sharded channel), or none (the caller publishes). */
   publish: 'PUBLISH' | 'SPUBLISH' | '';
+  /** Whether the id may be in the sweep's index, to take it out (a request indexed later may not be yet). */
+  unindex: boolean;
 }
 
 export type FinishOutcome = 'stored' | 'refused' | 'missing';
@@ -30,7 +32,19 @@ type ScriptArgs = (string | number)[];
 
 // The script's KEYS then ARGV, in the order its header lists: the one place that order is written.
 function finishArgs(keys: BrokerKeys, a: FinishArgs): ScriptArgs {
-  return [keys.request(a.id), keys.pending(a.id), a.state, a.ttlSeconds, a.channel, a.id, a.result.head, a.result.rest, a.owner, a.publish];
+  return [
+    keys.request(a.id),
+    keys.pending(a.id),
+    a.state,
+    a.ttlSeconds,
+    a.channel,
+    a.id,
+    a.result.head,
+    a.result.rest,
+    a.owner,
+    a.publish,
+    a.unindex ? '1' : '',
+  ];
 }
 
 function unknownReply(script: string, reply: unknown): Error {
