@@ -255,7 +255,7 @@ async function measure(name, pids, run, { redis = false } = {}) {
   const sys = await syscalls?.(r.total);
   const cpu = all.map((p, i) => Math.round((((ticks(p) - before[i]) * 10) / Math.max(1, r.total)) * 1000) / 1000); // ms of CPU per request
   // Per request, less the two INFO calls of a reading that the other reading counts.
-  const perRequest = (n) => Math.round((n / Math.max(1, r.total)) * 10) / 10;
+  const perRequest = (n) => Math.round((n / Math.max(1, r.total)) * 100) / 100;
   const countsAfter = redis ? await commandCounts() : undefined;
   const redisRow = redis
     ? {
