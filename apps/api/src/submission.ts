@@ -101,14 +101,14 @@ function jobData(s: Submission, id: string, operation: string, parameters: Recor
   };
 }
 
+/** How long a fast-fail reading answers the requests that come after it, while others are in flight. */
+const PEEK_SHARED_MS = 20;
+
 /**
  * The one way a request enters the queue, shared by POST /mcp/request and MCP tools/call:
  * service and permission, operation and parameters, the fast-fail checks, the idempotent enqueue,
  * and the wait (registered before enqueueing, so a fast worker cannot finish unseen).
  */
-/** How long a fast-fail reading answers the requests that come after it, while others are in flight. */
-const PEEK_SHARED_MS = 20;
-
 export function createSubmitter(deps: ApiDeps): Submit {
   const { config, broker, waiter, registry, validator } = deps;
 
@@ -124,7 +124,8 @@ export function createSubmitter(deps: ApiDeps): Submit {
   function peekShared(name: string, service: ServiceConfig): Promise<PeekResult> {
     const now = performance.now();
     const kept = peeks.get(name);
-    if (kept && (now <= kept.until || kept.until === Infinity) && (submitting > 1 || kept.until === Infinity)) return kept.reading;
+    // Still out (until: Infinity), or answered less than PEEK_SHARED_MS ago while others are in flight.
+    if (kept && (kept.until === Infinity || (now <= kept.until && submitting > 1))) return kept.reading;
     const reading = deps.resilience.peek(name, service, {
       waitLists: LANES.map((lane) => broker.keys.queueKey(name, 'wait', lane)),
       prioritizedSets: LANES.map((lane) => broker.keys.queueKey(name, 'prioritized', lane)),
