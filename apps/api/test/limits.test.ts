@@ -179,9 +179,8 @@ it('leaves no key without a TTL outside the bounded BullMQ queue structures', as
     const keys = await redis.keys(`${gw.config.redis.keyPrefix}:*`);
     expect(keys.some((k) => k.includes(':{slow}:bucket'))).toBe(true);
     expect(keys.some((k) => k.includes(':req:'))).toBe(true);
-    // A job in a lane (`{svc}` or `{svc}urgent`) of its service's queue.
-    const queued = async (lane: string, id: string) => {
-      const q = `${gw.config.redis.keyPrefix}:${lane}`;
+    const queued = async (service: string, id: string) => {
+      const q = `${gw.config.redis.keyPrefix}:{${service}}`;
       const [w, p, d, a] = await Promise.all([
         redis.lpos(`${q}:wait`, id),
         redis.zscore(`${q}:prioritized`, id),
@@ -192,9 +191,7 @@ it('leaves no key without a TTL outside the bounded BullMQ queue structures', as
     };
     for (const key of keys) {
       const queueKey =
-        /:\{[^}]+\}(urgent)?:(wait|prioritized|delayed|active|paused|meta|id|events|marker|limiter|pc|stalled-check|completed|failed|de)$/.test(
-          key,
-        );
+        /:\{[^}]+\}:(wait|prioritized|delayed|active|paused|meta|id|events|marker|limiter|pc|stalled-check|completed|failed|de)$/.test(key);
       if (queueKey) continue;
       // The sweep's index holds only requests that have not ended (each leaves it when it ends).
       if (gw.api.deps.broker.keys.pendingShards().includes(key)) {
@@ -205,7 +202,7 @@ it('leaves no key without a TTL outside the bounded BullMQ queue structures', as
       // A breaker that is open or half-open keeps that state until a trial closes it (one hash per service).
       if (/:\{[^}]+\}:breaker$/.test(key) && /^(open|half_open)$/.test((await redis.hget(key, 'state')) ?? '')) continue;
       // A BullMQ job hash lives while its job is in the queue (bounded by maxQueueDepth), then is removed.
-      const job = /:(\{[^}]+\}(?:urgent)?):([^:]+)$/.exec(key);
+      const job = /:\{([^}]+)\}:([^:]+)$/.exec(key);
       if (job && !/^(bucket|breaker|trials)$/.test(job[2]!) && (await queued(job[1]!, job[2]!))) continue;
       expect({ key, ttlPositive: (await redis.pttl(key)) > 0 }).toEqual({ key, ttlPositive: true });
     }

@@ -3,23 +3,14 @@ import type { Job } from 'bullmq';
 import type { RedisClient } from '@mcp-gateway/redis';
 import { configuredAgentIds, redactConfig, type GatewayConfig } from '@mcp-gateway/config';
 import { BackendCaller } from '@mcp-gateway/backends';
-import {
-  Broker,
-  BrokerKeys,
-  DeadLetters,
-  durabilityOf,
-  LANES,
-  RequestRecords,
-  WorkerPresence,
-  type GatewayJobData,
-} from '@mcp-gateway/broker';
+import { Broker, BrokerKeys, DeadLetters, durabilityOf, RequestRecords, WorkerPresence, type GatewayJobData } from '@mcp-gateway/broker';
 import { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
 import { HealthProber, RegistrationStore, ServiceRegistry, type RegistryChange } from '@mcp-gateway/registry';
 import { checkTopology, coalesceWrites, createRedis, finishThenClose, subscribe } from '@mcp-gateway/redis';
 import { AdmissionLeases, ResilienceStore, resilienceEventsChannel } from '@mcp-gateway/resilience';
 import { Tracing, type Logger } from '@mcp-gateway/observability';
 import { InFlightCalls } from './in-flight';
-import { LaneWorker } from './lane-worker';
+import { LazyFetchWorker } from './lazy-fetch-worker';
 import { createProcessor, publishAbandoned, RetryLater, type PipelineDeps } from './pipeline';
 
 /** How often a worker writes the request stats it has added up (GET /mcp/services/:name/metrics lags by at most this). */
@@ -43,15 +34,13 @@ export interface WorkerPoolOptions {
 }
 
 /**
- * One BullMQ Worker per lane of each served service queue (see LaneWorker), all sharing one
- * pipeline, one Redis client and one HTTP client. Without a fixed service list (WORKER_SERVICES) the
- * pool follows the registry: a service registered at run time gets a queue consumer, a removed one
- * loses it.
+ * One BullMQ Worker (a LazyFetchWorker) per served service queue, sharing one pipeline, one Redis client and one HTTP
+ * client. Without a fixed service list (WORKER_SERVICES) the pool follows the registry: a service
+ * registered at run time gets a queue consumer, a removed one loses it.
  */
 export class WorkerPool {
   readonly workerId: string;
-  /** A served service's workers, one per lane. */
-  private readonly byService = new Map<string, LaneWorker[]>();
+  private readonly byService = new Map<string, LazyFetchWorker>();
   private readonly connection: RedisClient;
   private readonly subscriber: RedisClient;
   private readonly presence: WorkerPresence;
@@ -166,7 +155,7 @@ export class WorkerPool {
           .catch((err: unknown) => logger.error({ service: c.name, err: String(err) }, 'could not follow a registry change'));
       });
     }
-    await Promise.all([...this.byService.values()].flat().map((w) => w.waitUntilReady()));
+    await Promise.all([...this.byService.values()].map((w) => w.waitUntilReady()));
     this.prober.start();
     await this.beat();
     this.heartbeat = setInterval(() => void this.beat(), this.options.heartbeatMs ?? 5000);
@@ -181,33 +170,27 @@ export class WorkerPool {
     if (change.kind === 'removed') {
       if (!current) return;
       this.byService.delete(change.name);
-      await Promise.all(current.map((w) => w.close()));
+      await current.close();
       await this.deps.metrics.forgetService(change.name);
       this.options.logger.info({ service: change.name, workerId: this.workerId }, 'stopped consuming a removed service');
     } else if (!current) {
-      await Promise.all(this.consume(change.name).map((w) => w.waitUntilReady()));
+      const worker = this.consume(change.name);
+      await worker.waitUntilReady();
       this.options.logger.info({ service: change.name, workerId: this.workerId }, 'consuming a registered service');
     } else {
       const svc = this.deps.registry.get(change.name);
-      if (svc) for (const w of current) w.concurrency = svc.concurrency ?? this.options.config.worker.concurrency;
+      if (svc) current.concurrency = svc.concurrency ?? this.options.config.worker.concurrency;
     }
     await this.beat();
   }
 
-  /** A worker for each lane of the service's queue: each lane has the service's concurrency. */
-  private consume(service: string): LaneWorker[] {
-    const keys = new BrokerKeys(this.options.config.redis.keyPrefix);
-    const workers = LANES.map((lane) => this.laneWorker(service, keys.queueName(service, lane)));
-    this.byService.set(service, workers);
-    return workers;
-  }
-
-  private laneWorker(service: string, queueName: string): LaneWorker {
+  private consume(service: string): LazyFetchWorker {
     const { config, logger } = this.options;
+    const keys = new BrokerKeys(config.redis.keyPrefix);
     const svc = this.deps.registry.require(service);
-    const worker = new LaneWorker(queueName, this.processor!, {
+    const worker = new LazyFetchWorker(keys.queueName(service), this.processor!, {
       connection: this.connection,
-      prefix: config.redis.keyPrefix,
+      prefix: keys.prefix,
       concurrency: svc.concurrency ?? config.worker.concurrency,
       // A killed worker's job is taken over once its lock expires (WORKER_LOCK_MS), not 30 s later.
       lockDuration: config.worker.lockMs,
@@ -228,6 +211,7 @@ export class WorkerPool {
       );
     });
     worker.on('error', (err) => logger.warn({ service, err: err.message }, 'worker connection error'));
+    this.byService.set(service, worker);
     return worker;
   }
 
@@ -260,7 +244,7 @@ export class WorkerPool {
     this.prober.stop();
     await this.deps.registry.detach();
     await this.changes;
-    const workers = [...this.byService.values()].flat();
+    const workers = [...this.byService.values()];
     const closing = Promise.all(workers.map((w) => w.close()));
     const timedOut = await Promise.race([closing.then(() => false), sleep(grace).then(() => true)]);
     if (timedOut) {

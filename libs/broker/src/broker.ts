@@ -1,8 +1,8 @@
 import { Queue, type Job } from 'bullmq';
 import { inOneWrite, publish, type RedisClient } from '@mcp-gateway/redis';
 import { GatewayError, isGatewayError, type ErrorBody, type RequestState, type RequestStatus } from '@mcp-gateway/protocol';
-import { jobOptions, laneOf, type GatewayJobData, type JobRetryOptions } from './job';
-import { BrokerKeys, LANES, type Lane } from './keys';
+import { jobOptions, type GatewayJobData, type JobRetryOptions } from './job';
+import { BrokerKeys } from './keys';
 import {
   endedRequest,
   endedWithError,
@@ -66,12 +66,10 @@ export class Broker {
     this.records = new RequestRecords(options.redis, this.keys, options.resultTtlSeconds, options.durability);
   }
 
-  /** A lane of a service's queue (`normal` unless named). */
-  queue(service: string, lane: Lane = 'normal'): Queue {
-    const name = this.keys.queueName(service, lane);
-    let q = this.queues.get(name);
+  queue(service: string): Queue {
+    let q = this.queues.get(service);
     if (!q) {
-      q = new Queue(name, {
+      q = new Queue(this.keys.queueName(service), {
         connection: this.redis,
         prefix: this.keys.prefix,
         // BullMQ's event stream: nothing of ours reads it (results go on our own channel), so it is
@@ -79,20 +77,9 @@ export class Broker {
         streams: { events: { maxLen: EVENTS_KEPT } },
       });
       q.on('error', () => undefined);
-      this.queues.set(name, q);
+      this.queues.set(service, q);
     }
     return q;
-  }
-
-  /** Both lanes of a service's queue. */
-  lanes(service: string): Queue[] {
-    return LANES.map((lane) => this.queue(service, lane));
-  }
-
-  /** A request's job, in whichever lane it is (both are asked at once, in one write). */
-  async findJob(service: string, id: string): Promise<Job<GatewayJobData> | undefined> {
-    const found = await Promise.all(this.lanes(service).map((q) => q.getJob(id) as Promise<Job<GatewayJobData> | undefined>));
-    return found.find((job) => job !== undefined);
   }
 
   /**
@@ -120,7 +107,7 @@ export class Broker {
         return joined;
       }
       try {
-        await this.queue(data.service, laneOf(data)).add(data.operation, data, jobOptions(data, retry));
+        await this.queue(data.service).add(data.operation, data, jobOptions(data, retry));
       } catch (err) {
         // Undo the claim so that a retry with the same id is not joined to a job that does not exist.
         await Promise.all([this.unclaim(data.id), this.release(data)]);
@@ -145,7 +132,7 @@ export class Broker {
     if (resultJson) return { kind: 'joined', state: claimed.state, result: ResultMessage.fromJson(data.id, claimed.state, resultJson) };
     // Indexed now if it was not yet (its first submission may have been a sync one whose API process died).
     if (claimed.deadline !== undefined) await this.records.index([{ id: data.id, deadline: claimed.deadline }]).catch(() => undefined);
-    const job = await this.findJob(data.service, data.id);
+    const job = await this.queue(data.service).getJob(data.id);
     if (job) return { kind: 'joined', state: await liveState(job) };
     // No job: it ended since the claim was read (its result is stored now), or it was never added.
     const rec = await this.records.get(data.id);
@@ -154,7 +141,7 @@ export class Broker {
     // holds it to, and a later one would let the call run past it (and its result be refused). Marked
     // re-added, its run reads the record first: the request may end (a cancel) before it runs.
     const held = { ...data, rejoined: true, ...(rec ? { acceptedAt: rec.acceptedAt, deadline: rec.deadline } : {}) };
-    await this.queue(data.service, laneOf(held)).add(data.operation, held, jobOptions(held, retry));
+    await this.queue(data.service).add(data.operation, held, jobOptions(held, retry));
     return { kind: 'joined', state: PENDING_STATE };
   }
 
@@ -165,7 +152,7 @@ export class Broker {
    */
   private async accepted(data: GatewayJobData): Promise<void> {
     try {
-      await this.records.replicated([this.keys.request(data.id), this.keys.queueKey(data.service, 'wait', laneOf(data))], 'The request');
+      await this.records.replicated([this.keys.request(data.id), this.keys.queueKey(data.service, 'wait')], 'The request');
     } catch (err) {
       const e = isGatewayError(err) ? err : new GatewayError('UNAVAILABLE', 'The gateway cannot reach Redis', { cause: err });
       throw new GatewayError(
@@ -233,7 +220,7 @@ export class Broker {
       const rec = await this.records.get(id);
       if (!rec || rec.result) return rec && toStatus(rec);
       // Anyone who can read a request can count on its end: a sync one not indexed yet is indexed now.
-      const [job] = await Promise.all([this.findJob(rec.service, id), this.records.index([rec]).catch(() => undefined)]);
+      const [job] = await Promise.all([this.queue(rec.service).getJob(id), this.records.index([rec]).catch(() => undefined)]);
       return toStatus(rec, job ? await liveState(job) : undefined);
     });
   }
@@ -249,7 +236,7 @@ export class Broker {
       const rec = await this.records.get(id);
       if (!rec) throw new GatewayError('NOT_FOUND', `No request with id ${id}`);
       if (rec.state !== PENDING_STATE) throw notCancellable(id, rec.state);
-      const job = await this.findJob(rec.service, id);
+      const job = await this.queue(rec.service).getJob(id);
       const { taken: running } = await takeOut(job);
       const message = running
         ? 'The request was cancelled while its call was in flight: the call was abandoned, and the backend may or may not have acted on it'
@@ -287,9 +274,10 @@ export class Broker {
    */
   async failWaiting(service: string, error: ErrorBody): Promise<number> {
     return this.guard(async () => {
+      const queue = this.queue(service);
       let ended = 0;
       for (;;) {
-        const jobs = (await Promise.all(this.lanes(service).map((q) => q.getJobs(['waiting', 'prioritized', 'delayed'], 0, 499)))).flat();
+        const jobs = await queue.getJobs(['waiting', 'prioritized', 'delayed'], 0, 499);
         if (jobs.length === 0) return ended;
         for (const job of jobs) {
           // Removed first: a job a worker took meanwhile is its to end (its service is gone).
@@ -334,7 +322,7 @@ export class Broker {
 
   private async endOverdue(rec: PendingRecord): Promise<EndedRequest | undefined> {
     const now = Date.now();
-    const job = await this.findJob(rec.service, rec.id);
+    const job = await this.queue(rec.service).getJob(rec.id);
     const { taken: running } = await takeOut(job);
     // A request still running may have had its call made: that is not for the caller to simply repeat.
     const state: RequestState = running ? 'active' : job?.attemptsMade ? 'retrying' : 'queued';
@@ -360,11 +348,7 @@ export class Broker {
 
   async counts(service: string): Promise<QueueCounts> {
     return this.guard(async () => {
-      const lanes = await Promise.all(
-        this.lanes(service).map((q) => q.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed')),
-      );
-      const c: Record<string, number> = {};
-      for (const lane of lanes) for (const [k, v] of Object.entries(lane)) c[k] = (c[k] ?? 0) + v;
+      const c = await this.queue(service).getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed');
       return {
         waiting: (c.waiting ?? 0) + (c.prioritized ?? 0),
         active: c.active ?? 0,

@@ -46,10 +46,10 @@ export interface RecordArgs {
   now?: number;
 }
 
-/** A service queue's waiting jobs: each lane's BullMQ wait list and prioritized set (same hash tag). */
+/** The service queue's BullMQ wait list and prioritized set (same hash tag as the service's keys). */
 export interface QueueKeys {
-  waitLists: string[];
-  prioritizedSets: string[];
+  wait: string;
+  prioritized: string;
 }
 
 type ScriptArgs = (string | number)[];
