@@ -277,9 +277,9 @@ export class ApiServer {
       await closed;
     }
     this.deps.health.stop();
-    // Every wait has ended by now (its request indexed if it is still pending).
-    this.deps.lateIndex.close();
     const steps = (async () => {
+      // Every wait has ended by now: what is still held is indexed before the connections close.
+      await this.deps.lateIndex.close();
       await this.deps.registry.detach();
       await this.deps.waiter.close();
       await this.deps.broker.close();

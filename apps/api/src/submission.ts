@@ -285,11 +285,15 @@ export function createSubmitter(deps: ApiDeps): Submit {
     // A stopping API process answers its waiting callers 202 when its grace period ends: the release
     // ends the wait as a timeout would, and the stored state decides the answer.
     const { lifecycle } = deps;
-    const msg = await lifecycle.wait(w, waitMs).finally(() => deps.lateIndex.drop(id));
-    if (msg) return { kind: 'ended', ended: msg };
-    // Still pending: reading it puts it in the sweep's index (Broker.status) before the caller is answered.
+    const msg = await lifecycle.wait(w, waitMs);
+    if (msg) {
+      deps.lateIndex.drop(id);
+      return { kind: 'ended', ended: msg };
+    }
+    // Still pending, it stays held: indexed when due, even after its caller was answered.
     const now = await broker.status(id).catch(() => undefined);
     if (now?.status !== undefined && isEnded(now.state)) {
+      deps.lateIndex.drop(id);
       const { state: ended, ...result } = now;
       return { kind: 'ended', ended: ResultMessage.fromResult(id, ended, result as MCPResponse) };
     }

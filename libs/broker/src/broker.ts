@@ -3,6 +3,7 @@ import { inOneWrite, publish, type RedisClient } from '@mcp-gateway/redis';
 import { GatewayError, isGatewayError, type ErrorBody, type RequestState, type RequestStatus } from '@mcp-gateway/protocol';
 import { jobOptions, type GatewayJobData, type JobRetryOptions } from './job';
 import { BrokerKeys } from './keys';
+import { indexDueAt } from './late-index';
 import {
   endedRequest,
   endedWithError,
@@ -219,8 +220,10 @@ export class Broker {
     return this.guard(async () => {
       const rec = await this.records.get(id);
       if (!rec || rec.result) return rec && toStatus(rec);
-      // Anyone who can read a request can count on its end: a sync one not indexed yet is indexed now.
-      const [job] = await Promise.all([this.queue(rec.service).getJob(id), this.records.index([rec]).catch(() => undefined)]);
+      // Anyone who can read a request can count on its end: one due in the sweep's index is put
+      // there (a sync one whose API process died before indexing it).
+      const indexing = Date.now() >= indexDueAt(rec) ? this.records.index([rec]).catch(() => undefined) : undefined;
+      const [job] = await Promise.all([this.queue(rec.service).getJob(id), indexing]);
       return toStatus(rec, job ? await liveState(job) : undefined);
     });
   }

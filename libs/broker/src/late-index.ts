@@ -28,12 +28,12 @@ export function mayBeIndexed(d: Pick<GatewayJobData, 'indexLater' | 'acceptedAt'
 
 /**
  * An API process's sync requests claimed without an entry in the sweep's index (`indexLater`): the
- * process holds their callers, and indexes those still waiting after INDEX_LATER_MS (or at their
- * deadline, if sooner) in one write every FLUSH_EVERY_MS: before the sweep, which ends a request
- * `graceMs` after its deadline, can need the entry. A wait that ends without its result (the caller is answered "pending")
- * reads its request's state, which indexes it. If the process dies meanwhile, the request still ends: a worker that
- * takes its job ends it, and the next submission or poll of its id indexes it (see Broker.status
- * and join).
+ * process holds their callers, and indexes those not ended after INDEX_LATER_MS (or at their
+ * deadline, if sooner) in one write every FLUSH_EVERY_MS, before the sweep (which ends a request
+ * `graceMs` after its deadline) can need the entry. One whose caller was answered "pending" stays
+ * held until then. If the process dies meanwhile, the request still ends: a worker that takes its
+ * job ends it, and once it is due, the next submission or poll of its id indexes it (see
+ * Broker.status and join).
  */
 export class LateIndex {
   /** By id. */
@@ -54,7 +54,7 @@ export class LateIndex {
     this.held.set(request.id, { deadline: request.deadline, dueAt: indexDueAt(request) });
   }
 
-  /** Its caller's wait ended: with the result, it needs no entry; without, reading its state indexes it (Broker.status). */
+  /** It ended while its caller waited: it needs no entry. */
   drop(id: string): void {
     this.held.delete(id);
   }
@@ -76,7 +76,11 @@ export class LateIndex {
     });
   }
 
-  close(): void {
+  /** Stops, indexing every request still held (due or not): nobody holds their callers any more. */
+  async close(): Promise<void> {
     clearInterval(this.timer);
+    const rest = [...this.held].map(([id, { deadline }]) => ({ id, deadline }));
+    this.held.clear();
+    if (rest.length > 0) await this.records.index(rest).catch((err: unknown) => this.onError(err));
   }
 }

@@ -77,14 +77,30 @@ it('indexes a held request once it is due (a second after its acceptance, or its
     expect(await indexed('held-answered')).toBeUndefined();
     expect(late.size).toBe(0);
   } finally {
-    late.close();
+    await late.close();
   }
 });
 
-it('indexes a request not indexed yet when it is read or joined, with its own deadline', async () => {
-  const first = syncJob('orphan-1');
+it('indexes every request still held when it closes, due or not', async () => {
+  const late = new LateIndex(broker.records, (err) => {
+    throw err;
+  });
+  const young = syncJob('held-at-stop');
+  await submit(young);
+  late.hold(young);
+  await late.close();
+  expect(await indexed('held-at-stop')).toBe(young.deadline);
+});
+
+it('indexes a request not indexed yet when it is read once due, or joined, with its own deadline', async () => {
+  // Its API process is gone: nobody holds it. A poll of its id before it is due leaves it (its
+  // process may still hold it); one after indexes it.
+  const young = syncJob('orphan-young');
+  await submit(young);
+  expect((await broker.status('orphan-young'))?.state).toBe('queued');
+  expect(await indexed('orphan-young')).toBeUndefined();
+  const first = syncJob('orphan-1', 30_000, Date.now() - INDEX_LATER_MS);
   await submit(first);
-  // Its API process is gone: nobody holds it. A poll of its id indexes it.
   expect((await broker.status('orphan-1'))?.state).toBe('queued');
   expect(await indexed('orphan-1')).toBe(first.deadline);
 
