@@ -34,9 +34,9 @@ export interface WorkerPoolOptions {
 }
 
 /**
- * One BullMQ Worker (a LazyFetchWorker) per served service queue, sharing one pipeline, one Redis client and one HTTP
- * client. Without a fixed service list (WORKER_SERVICES) the pool follows the registry: a service
- * registered at run time gets a queue consumer, a removed one loses it.
+ * One BullMQ Worker (a LazyFetchWorker) per served service queue, sharing one pipeline, one Redis
+ * client and one HTTP client. Without a fixed service list (WORKER_SERVICES) the pool follows the
+ * registry: a service registered at run time gets a queue consumer, a removed one loses it.
  */
 export class WorkerPool {
   readonly workerId: string;

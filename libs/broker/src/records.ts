@@ -113,8 +113,9 @@ export class RequestRecords {
    * record that holds it otherwise. It lives until its deadline has passed plus the result TTL, so it
    * cannot expire under a running job. In the same write the id enters the sweep's index (NX: a
    * joined request keeps its own deadline there; one that ended is dropped again by the sweep),
-   * unless `indexLater`: a sync request, indexed only if it is still pending after INDEX_LATER_MS
-   * (see LateIndex), or when anyone reads or joins it meanwhile (see Broker.status and join).
+   * unless `indexLater`: a sync request, indexed by the API process that holds its caller if it is
+   * still pending when due (see LateIndex), or by whoever joins it or reads it once due (see
+   * Broker.join and status).
    */
   claim(claim: NewClaim, options: { indexLater?: boolean } = {}): Promise<ClaimOutcome> {
     const ttlSeconds = this.ttlSeconds + Math.ceil(Math.max(0, claim.deadline - claim.acceptedAt) / 1000);
