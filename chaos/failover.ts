@@ -9,7 +9,7 @@ import {
   type RunningProcess,
   type TestBackend,
 } from '@mcp-gateway/testing';
-import { report, type Tally } from './harness';
+import { CHAOS_PROCESS_ENV, report, type Tally } from './harness';
 
 /**
  * The Redis failover scenarios' side of the gateway: API and worker processes on a given Redis
@@ -60,12 +60,7 @@ export async function startGateway(
     MCP_SERVICE_PAY_RATE_LIMIT_RPM: '600000',
     MCP_SERVICE_PAY_BURST_LIMIT: '10000',
     MCP_DEFAULT_TIMEOUT: '10000',
-    HOST: '127.0.0.1',
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'info',
-    WORKER_LOCK_MS: '2000',
-    MCP_RETRY_INITIAL_DELAY: '50',
-    MCP_RETRY_MAX_DELAY: '200',
+    ...CHAOS_PROCESS_ENV,
     ...options.env,
   };
   const processes: RunningProcess[] = [];

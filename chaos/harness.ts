@@ -20,6 +20,19 @@ export { API, WORKER };
 /** CI runs a short version (CHAOS_SHORT=1): fewer requests, fewer repetitions. */
 export const SHORT = process.env.CHAOS_SHORT === '1';
 
+/**
+ * What every chaos scenario's gateway processes share: a killed worker's job is taken over within
+ * about 2 s, and retries come quickly.
+ */
+export const CHAOS_PROCESS_ENV = {
+  HOST: '127.0.0.1',
+  NODE_ENV: 'test',
+  LOG_LEVEL: 'info',
+  WORKER_LOCK_MS: '2000',
+  MCP_RETRY_INITIAL_DELAY: '50',
+  MCP_RETRY_MAX_DELAY: '200',
+};
+
 export interface Cluster {
   env: Record<string, string>;
   backend: TestBackend;
@@ -64,12 +77,7 @@ export async function startCluster(options: {
     REDIS_URL: redis.url,
     MCP_REDIS_KEY_PREFIX: uniquePrefix('chaos'),
     MCP_SERVICES: Object.keys(options.services ?? { svc: '' }).join(','),
-    HOST: '127.0.0.1',
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'info',
-    WORKER_LOCK_MS: '2000',
-    MCP_RETRY_INITIAL_DELAY: '50',
-    MCP_RETRY_MAX_DELAY: '200',
+    ...CHAOS_PROCESS_ENV,
     ...Object.fromEntries(
       Object.keys(options.services ?? { svc: '' }).map((s) => [
         `MCP_SERVICE_${s.toUpperCase().replace(/-/g, '_')}_ENDPOINT`,

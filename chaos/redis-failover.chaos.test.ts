@@ -2,8 +2,13 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BrokerKeys } from '@mcp-gateway/broker';
-import Redis from 'ioredis';
-import { startRedisCluster, startRedisSentinel, type LocalRedisCluster, type LocalRedisSentinel } from '@mcp-gateway/redis';
+import {
+  startRedisCluster,
+  startRedisSentinel,
+  withOneConnection,
+  type LocalRedisCluster,
+  type LocalRedisSentinel,
+} from '@mcp-gateway/redis';
 import { startRedisServer } from '@mcp-gateway/testing';
 import { SHORT } from './harness';
 import { Load, SERVICE, startGateway, tallyFailover, type FailoverTally, type Gateway } from './failover';
@@ -95,17 +100,22 @@ describe('Redis failover under load', () => {
     sentinel = undefined;
   });
 
+  /** The load under way against the gateway, BEFORE_FAULT_MS after it started: the moment for the fault. */
+  async function loadUntilFault(on: Gateway, tag: string): Promise<{ load: Load; driving: ReturnType<Load['drive']> }> {
+    const load = new Load(on.base, tag);
+    cleanups.push(async () => load.stop());
+    load.giveUpAt = Date.now() + (REQUESTS / RATE) * 1000 + 30_000;
+    const driving = load.drive(REQUESTS, RATE);
+    await sleep(BEFORE_FAULT_MS);
+    return { load, driving };
+  }
+
   it('cluster: kill -9 of the master holding the busy service, REDIS_WAIT_REPLICAS=1', async () => {
     cluster = await startRedisCluster({ masters: 3, replicasPerMaster: 1, nodeTimeoutMs: 1000 });
     gw = await startGateway({ REDIS_CLUSTER_NODES: cluster.seeds.join(','), REDIS_WAIT_REPLICAS: '1' });
     await warmUp(gw);
     const victim = await cluster.masterFor(new BrokerKeys(gw.prefix).queueKey(SERVICE, 'wait'));
-    const n = REQUESTS;
-    const load = new Load(gw.base, 'kill');
-    cleanups.push(async () => load.stop());
-    load.giveUpAt = Date.now() + (n / RATE) * 1000 + 30_000;
-    const driving = load.drive(n, RATE);
-    await sleep(BEFORE_FAULT_MS);
+    const { load, driving } = await loadUntilFault(gw, 'kill');
     const faultAt = Date.now();
     await cluster.kill(victim.port, 'SIGKILL');
     await cluster.waitForState('ok', 20_000);
@@ -135,12 +145,7 @@ describe('Redis failover under load', () => {
     gw = await startGateway({ REDIS_CLUSTER_NODES: cluster.seeds.join(','), REDIS_WAIT_REPLICAS: '1' });
     await warmUp(gw);
     const victim = await cluster.masterFor(new BrokerKeys(gw.prefix).queueKey(SERVICE, 'wait'));
-    const n = REQUESTS;
-    const load = new Load(gw.base, 'stop');
-    cleanups.push(async () => load.stop());
-    load.giveUpAt = Date.now() + (n / RATE) * 1000 + 30_000;
-    const driving = load.drive(n, RATE);
-    await sleep(BEFORE_FAULT_MS);
+    const { load, driving } = await loadUntilFault(gw, 'stop');
     const faultAt = Date.now();
     await cluster.kill(victim.port, 'SIGSTOP');
     const frozen = cluster;
@@ -179,12 +184,7 @@ describe('Redis failover under load', () => {
     });
     await warmUp(gw);
     const old = sentinel.primary.port;
-    const n = REQUESTS;
-    const load = new Load(gw.base, 'sent');
-    cleanups.push(async () => load.stop());
-    load.giveUpAt = Date.now() + (n / RATE) * 1000 + 30_000;
-    const driving = load.drive(n, RATE);
-    await sleep(BEFORE_FAULT_MS);
+    const { load, driving } = await loadUntilFault(gw, 'sent');
     const faultAt = Date.now();
     await sentinel.kill(old, 'SIGKILL');
     const now = await sentinel.waitForFailover(old, 20_000);
@@ -202,7 +202,7 @@ describe('Redis failover under load', () => {
       child.kill('SIGKILL');
       await exited;
     });
-    await withRedis(`redis://127.0.0.1:${old}`, (c) => c.config('SET', 'requirepass', password));
+    await withOneConnection(`redis://127.0.0.1:${old}`, (c) => c.config('SET', 'requirepass', password));
     await untilOnline(`redis://:${password}@${now.host}:${now.port}`, 20_000);
     const rejoinedAt = Date.now();
     await driving.done;
@@ -212,22 +212,11 @@ describe('Redis failover under load', () => {
   }, 100_000);
 });
 
-async function withRedis<T>(url: string, use: (c: Redis) => Promise<T>): Promise<T> {
-  const c = new Redis(url, { maxRetriesPerRequest: 1, retryStrategy: () => null, lazyConnect: true });
-  c.on('error', () => undefined);
-  try {
-    await c.connect();
-    return await use(c);
-  } finally {
-    c.disconnect();
-  }
-}
-
 /** Until the primary at `url` has a replica in sync (state=online). */
 async function untilOnline(url: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const info = await withRedis(url, (c) => c.info('replication')).catch(() => '');
+    const info = await withOneConnection(url, (c) => c.info('replication')).catch(() => '');
     if (/^slave\d+:.*state=online/m.test(info)) return;
     if (Date.now() > deadline) throw new Error(`no replica of ${url.replace(/:[^:@]*@/, ':***@')} came online in ${timeoutMs} ms: ${info}`);
     await sleep(100);
