@@ -104,7 +104,7 @@ export function operatorConsole(deps: ApiDeps): Router {
   return router;
 }
 
-/** The BullMQ queue UI (bull-board), read-only, over every service's queue, kept in step with the registry. */
+/** The BullMQ queue UI (bull-board), read-only, over both lanes of every service's queue, kept in step with the registry. */
 function queueBoard({ registry, broker }: ApiDeps): Router {
   const { createBullBoard } = require('@bull-board/api') as typeof import('@bull-board/api');
   const { BullMQAdapter } = require('@bull-board/api/bullMQAdapter') as typeof import('@bull-board/api/bullMQAdapter');
@@ -112,7 +112,8 @@ function queueBoard({ registry, broker }: ApiDeps): Router {
   const adapter = new ExpressAdapter();
   adapter.setBasePath('/admin/queues');
   const board = createBullBoard({ queues: [], serverAdapter: adapter, options: { uiConfig: { boardTitle: 'MCP Gateway queues' } } });
-  const sync = () => board.replaceQueues(registry.names().map((name) => new BullMQAdapter(broker.queue(name), { readOnlyMode: true })));
+  const sync = () =>
+    board.replaceQueues(registry.names().flatMap((name) => broker.lanes(name).map((q) => new BullMQAdapter(q, { readOnlyMode: true }))));
   sync();
   registry.on('change', sync);
   return adapter.getRouter() as Router;

@@ -15,6 +15,7 @@ import {
 import { agentPolicies, overdueGraceMs, OVERDUE_SWEEP_EVERY_MS, severalAgents, type ServiceConfig } from '@mcp-gateway/config';
 import type { AgentHoldOutcome, PeekResult } from '@mcp-gateway/resilience';
 import {
+  LANES,
   PRIORITY_RANK,
   requestHash,
   ResultMessage,
@@ -126,8 +127,8 @@ export function createSubmitter(deps: ApiDeps): Submit {
     // Still out (until: Infinity), or answered less than PEEK_SHARED_MS ago while others are in flight.
     if (kept && (kept.until === Infinity || (now <= kept.until && submitting > 1))) return kept.reading;
     const reading = deps.resilience.peek(name, service, {
-      wait: broker.keys.queueKey(name, 'wait'),
-      prioritized: broker.keys.queueKey(name, 'prioritized'),
+      waitLists: LANES.map((lane) => broker.keys.queueKey(name, 'wait', lane)),
+      prioritizedSets: LANES.map((lane) => broker.keys.queueKey(name, 'prioritized', lane)),
     });
     const entry = { reading, until: Infinity };
     peeks.set(name, entry);

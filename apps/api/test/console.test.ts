@@ -64,7 +64,10 @@ it('the queue UI is read-only: a job cannot be removed, retried or promoted ther
     const queue = encodeURIComponent('{parked}');
     const listed = await gw.http.get('/admin/queues/api/queues').set('X-Admin-Token', ADMIN);
     expect(listed.status).toBe(200);
-    expect(listed.body.queues.map((q: { name: string; readOnlyMode: boolean }) => [q.name, q.readOnlyMode])).toEqual([['{parked}', true]]);
+    expect(listed.body.queues.map((q: { name: string; readOnlyMode: boolean }) => [q.name, q.readOnlyMode])).toEqual([
+      ['{parked}', true],
+      ['{parked}urgent', true],
+    ]);
     const attempts = [
       gw.http.put(`/admin/queues/api/queues/${queue}/${id}/clean`),
       gw.http.put(`/admin/queues/api/queues/${queue}/clean/waiting`),

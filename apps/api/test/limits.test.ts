@@ -179,8 +179,9 @@ it('leaves no key without a TTL outside the bounded BullMQ queue structures', as
     const keys = await redis.keys(`${gw.config.redis.keyPrefix}:*`);
     expect(keys.some((k) => k.includes(':{slow}:bucket'))).toBe(true);
     expect(keys.some((k) => k.includes(':req:'))).toBe(true);
-    const queued = async (service: string, id: string) => {
-      const q = `${gw.config.redis.keyPrefix}:{${service}}`;
+    // A job in a lane (`{svc}` or `{svc}urgent`) of its service's queue.
+    const queued = async (lane: string, id: string) => {
+      const q = `${gw.config.redis.keyPrefix}:${lane}`;
       const [w, p, d, a] = await Promise.all([
         redis.lpos(`${q}:wait`, id),
         redis.zscore(`${q}:prioritized`, id),
@@ -191,7 +192,9 @@ it('leaves no key without a TTL outside the bounded BullMQ queue structures', as
     };
     for (const key of keys) {
       const queueKey =
-        /:\{[^}]+\}:(wait|prioritized|delayed|active|paused|meta|id|events|marker|limiter|pc|stalled-check|completed|failed|de)$/.test(key);
+        /:\{[^}]+\}(urgent)?:(wait|prioritized|delayed|active|paused|meta|id|events|marker|limiter|pc|stalled-check|completed|failed|de)$/.test(
+          key,
+        );
       if (queueKey) continue;
       // The sweep's index holds requests that have not ended, and at most a few that ended as they
       // were indexed (a sync request ending as its API process indexed it): the sweep drops those.
@@ -205,7 +208,7 @@ it('leaves no key without a TTL outside the bounded BullMQ queue structures', as
       // A breaker that is open or half-open keeps that state until a trial closes it (one hash per service).
       if (/:\{[^}]+\}:breaker$/.test(key) && /^(open|half_open)$/.test((await redis.hget(key, 'state')) ?? '')) continue;
       // A BullMQ job hash lives while its job is in the queue (bounded by maxQueueDepth), then is removed.
-      const job = /:\{([^}]+)\}:([^:]+)$/.exec(key);
+      const job = /:(\{[^}]+\}(?:urgent)?):([^:]+)$/.exec(key);
       if (job && !/^(bucket|breaker|trials)$/.test(job[2]!) && (await queued(job[1]!, job[2]!))) continue;
       expect({ key, ttlPositive: (await redis.pttl(key)) > 0 }).toEqual({ key, ttlPositive: true });
     }

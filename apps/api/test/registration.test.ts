@@ -67,9 +67,15 @@ it('the queue UI (bull-board) needs the admin token and follows services registe
     expect(res.status).toBe(200);
     return (res.body.queues as { name: string }[]).map((q) => q.name).sort();
   };
-  expect(await names()).toEqual(['{static}']);
+  // Both lanes of each service's queue.
+  expect(await names()).toEqual(['{static}', '{static}urgent']);
   expect((await gw.http.post('/mcp/services').set('X-Admin-Token', ADMIN).send({ name: 'late', endpoint: backend.url })).status).toBe(201);
-  expect(await eventually(async () => ((await names()).includes('{late}') ? await names() : undefined))).toEqual(['{late}', '{static}']);
+  expect(await eventually(async () => ((await names()).includes('{late}') ? await names() : undefined))).toEqual([
+    '{late}',
+    '{late}urgent',
+    '{static}',
+    '{static}urgent',
+  ]);
   expect((await gw.http.delete('/mcp/services/late').set('X-Admin-Token', ADMIN)).status).toBe(200);
 });
 

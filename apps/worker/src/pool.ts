@@ -3,7 +3,16 @@ import type { Job } from 'bullmq';
 import type { RedisClient } from '@mcp-gateway/redis';
 import { configuredAgentIds, redactConfig, type GatewayConfig } from '@mcp-gateway/config';
 import { BackendCaller } from '@mcp-gateway/backends';
-import { Broker, BrokerKeys, DeadLetters, durabilityOf, RequestRecords, WorkerPresence, type GatewayJobData } from '@mcp-gateway/broker';
+import {
+  Broker,
+  BrokerKeys,
+  DeadLetters,
+  durabilityOf,
+  LANES,
+  RequestRecords,
+  WorkerPresence,
+  type GatewayJobData,
+} from '@mcp-gateway/broker';
 import { GatewayMetrics, ServiceStats } from '@mcp-gateway/metrics';
 import { HealthProber, RegistrationStore, ServiceRegistry, type RegistryChange } from '@mcp-gateway/registry';
 import { checkTopology, coalesceWrites, createRedis, finishThenClose, subscribe } from '@mcp-gateway/redis';
@@ -34,13 +43,15 @@ export interface WorkerPoolOptions {
 }
 
 /**
- * One BullMQ Worker (a LazyFetchWorker) per served service queue, sharing one pipeline, one Redis
- * client and one HTTP client. Without a fixed service list (WORKER_SERVICES) the pool follows the
- * registry: a service registered at run time gets a queue consumer, a removed one loses it.
+ * One BullMQ Worker per lane of each served service queue (a LazyFetchWorker), all sharing one
+ * pipeline, one Redis client and one HTTP client. Without a fixed service list (WORKER_SERVICES) the
+ * pool follows the registry: a service registered at run time gets a queue consumer, a removed one
+ * loses it.
  */
 export class WorkerPool {
   readonly workerId: string;
-  private readonly byService = new Map<string, LazyFetchWorker>();
+  /** A served service's workers, one per lane. */
+  private readonly byService = new Map<string, LazyFetchWorker[]>();
   private readonly connection: RedisClient;
   private readonly subscriber: RedisClient;
   private readonly presence: WorkerPresence;
@@ -155,7 +166,7 @@ export class WorkerPool {
           .catch((err: unknown) => logger.error({ service: c.name, err: String(err) }, 'could not follow a registry change'));
       });
     }
-    await Promise.all([...this.byService.values()].map((w) => w.waitUntilReady()));
+    await Promise.all([...this.byService.values()].flat().map((w) => w.waitUntilReady()));
     this.prober.start();
     await this.beat();
     this.heartbeat = setInterval(() => void this.beat(), this.options.heartbeatMs ?? 5000);
@@ -170,27 +181,33 @@ export class WorkerPool {
     if (change.kind === 'removed') {
       if (!current) return;
       this.byService.delete(change.name);
-      await current.close();
+      await Promise.all(current.map((w) => w.close()));
       await this.deps.metrics.forgetService(change.name);
       this.options.logger.info({ service: change.name, workerId: this.workerId }, 'stopped consuming a removed service');
     } else if (!current) {
-      const worker = this.consume(change.name);
-      await worker.waitUntilReady();
+      await Promise.all(this.consume(change.name).map((w) => w.waitUntilReady()));
       this.options.logger.info({ service: change.name, workerId: this.workerId }, 'consuming a registered service');
     } else {
       const svc = this.deps.registry.get(change.name);
-      if (svc) current.concurrency = svc.concurrency ?? this.options.config.worker.concurrency;
+      if (svc) for (const w of current) w.concurrency = svc.concurrency ?? this.options.config.worker.concurrency;
     }
     await this.beat();
   }
 
-  private consume(service: string): LazyFetchWorker {
+  /** A worker for each lane of the service's queue: each lane has the service's concurrency. */
+  private consume(service: string): LazyFetchWorker[] {
+    const keys = new BrokerKeys(this.options.config.redis.keyPrefix);
+    const workers = LANES.map((lane) => this.laneWorker(service, keys.queueName(service, lane)));
+    this.byService.set(service, workers);
+    return workers;
+  }
+
+  private laneWorker(service: string, queueName: string): LazyFetchWorker {
     const { config, logger } = this.options;
-    const keys = new BrokerKeys(config.redis.keyPrefix);
     const svc = this.deps.registry.require(service);
-    const worker = new LazyFetchWorker(keys.queueName(service), this.processor!, {
+    const worker = new LazyFetchWorker(queueName, this.processor!, {
       connection: this.connection,
-      prefix: keys.prefix,
+      prefix: config.redis.keyPrefix,
       concurrency: svc.concurrency ?? config.worker.concurrency,
       // A killed worker's job is taken over once its lock expires (WORKER_LOCK_MS), not 30 s later.
       lockDuration: config.worker.lockMs,
@@ -211,7 +228,6 @@ export class WorkerPool {
       );
     });
     worker.on('error', (err) => logger.warn({ service, err: err.message }, 'worker connection error'));
-    this.byService.set(service, worker);
     return worker;
   }
 
@@ -244,7 +260,7 @@ export class WorkerPool {
     this.prober.stop();
     await this.deps.registry.detach();
     await this.changes;
-    const workers = [...this.byService.values()];
+    const workers = [...this.byService.values()].flat();
     const closing = Promise.all(workers.map((w) => w.close()));
     const timedOut = await Promise.race([closing.then(() => false), sleep(grace).then(() => true)]);
     if (timedOut) {

@@ -1,8 +1,8 @@
 import { Queue, type Job } from 'bullmq';
 import { inOneWrite, publish, type RedisClient } from '@mcp-gateway/redis';
 import { GatewayError, isGatewayError, type ErrorBody, type RequestState, type RequestStatus } from '@mcp-gateway/protocol';
-import { jobOptions, type GatewayJobData, type JobRetryOptions } from './job';
-import { BrokerKeys } from './keys';
+import { jobOptions, laneOf, type GatewayJobData, type JobRetryOptions } from './job';
+import { BrokerKeys, LANES, type Lane } from './keys';
 import { indexDueAt } from './late-index';
 import {
   endedRequest,
@@ -67,10 +67,12 @@ export class Broker {
     this.records = new RequestRecords(options.redis, this.keys, options.resultTtlSeconds, options.durability);
   }
 
-  queue(service: string): Queue {
-    let q = this.queues.get(service);
+  /** A lane of a service's queue (`normal` unless named). */
+  queue(service: string, lane: Lane = 'normal'): Queue {
+    const name = this.keys.queueName(service, lane);
+    let q = this.queues.get(name);
     if (!q) {
-      q = new Queue(this.keys.queueName(service), {
+      q = new Queue(name, {
         connection: this.redis,
         prefix: this.keys.prefix,
         // BullMQ's event stream: nothing of ours reads it (results go on our own channel), so it is
@@ -78,9 +80,20 @@ export class Broker {
         streams: { events: { maxLen: EVENTS_KEPT } },
       });
       q.on('error', () => undefined);
-      this.queues.set(service, q);
+      this.queues.set(name, q);
     }
     return q;
+  }
+
+  /** Both lanes of a service's queue. */
+  lanes(service: string): Queue[] {
+    return LANES.map((lane) => this.queue(service, lane));
+  }
+
+  /** A request's job, in whichever lane it is (both are asked at once, in one write). */
+  async findJob(service: string, id: string): Promise<Job<GatewayJobData> | undefined> {
+    const found = await Promise.all(this.lanes(service).map((q) => q.getJob(id) as Promise<Job<GatewayJobData> | undefined>));
+    return found.find((job) => job !== undefined);
   }
 
   /**
@@ -108,7 +121,7 @@ export class Broker {
         return joined;
       }
       try {
-        await this.queue(data.service).add(data.operation, data, jobOptions(data, retry));
+        await this.queue(data.service, laneOf(data)).add(data.operation, data, jobOptions(data, retry));
       } catch (err) {
         // Undo the claim so that a retry with the same id is not joined to a job that does not exist.
         await Promise.all([this.unclaim(data.id), this.release(data)]);
@@ -133,7 +146,7 @@ export class Broker {
     if (resultJson) return { kind: 'joined', state: claimed.state, result: ResultMessage.fromJson(data.id, claimed.state, resultJson) };
     // Indexed now if it was not yet (its first submission may have been a sync one whose API process died).
     if (claimed.deadline !== undefined) await this.records.index([{ id: data.id, deadline: claimed.deadline }]).catch(() => undefined);
-    const job = await this.queue(data.service).getJob(data.id);
+    const job = await this.findJob(data.service, data.id);
     if (job) return { kind: 'joined', state: await liveState(job) };
     // No job: it ended since the claim was read (its result is stored now), or it was never added.
     const rec = await this.records.get(data.id);
@@ -142,7 +155,7 @@ export class Broker {
     // holds it to, and a later one would let the call run past it (and its result be refused). Marked
     // re-added, its run reads the record first: the request may end (a cancel) before it runs.
     const held = { ...data, rejoined: true, ...(rec ? { acceptedAt: rec.acceptedAt, deadline: rec.deadline } : {}) };
-    await this.queue(data.service).add(data.operation, held, jobOptions(held, retry));
+    await this.queue(data.service, laneOf(held)).add(data.operation, held, jobOptions(held, retry));
     return { kind: 'joined', state: PENDING_STATE };
   }
 
@@ -153,7 +166,7 @@ export class Broker {
    */
   private async accepted(data: GatewayJobData): Promise<void> {
     try {
-      await this.records.replicated([this.keys.request(data.id), this.keys.queueKey(data.service, 'wait')], 'The request');
+      await this.records.replicated([this.keys.request(data.id), this.keys.queueKey(data.service, 'wait', laneOf(data))], 'The request');
     } catch (err) {
       const e = isGatewayError(err) ? err : new GatewayError('UNAVAILABLE', 'The gateway cannot reach Redis', { cause: err });
       throw new GatewayError(
@@ -223,7 +236,7 @@ export class Broker {
       // Anyone who can read a request can count on its end: one due in the sweep's index is put
       // there (a sync one whose API process died before indexing it).
       const indexing = Date.now() >= indexDueAt(rec) ? this.records.index([rec]).catch(() => undefined) : undefined;
-      const [job] = await Promise.all([this.queue(rec.service).getJob(id), indexing]);
+      const [job] = await Promise.all([this.findJob(rec.service, id), indexing]);
       return toStatus(rec, job ? await liveState(job) : undefined);
     });
   }
@@ -239,7 +252,7 @@ export class Broker {
       const rec = await this.records.get(id);
       if (!rec) throw new GatewayError('NOT_FOUND', `No request with id ${id}`);
       if (rec.state !== PENDING_STATE) throw notCancellable(id, rec.state);
-      const job = await this.queue(rec.service).getJob(id);
+      const job = await this.findJob(rec.service, id);
       const { taken: running } = await takeOut(job);
       const message = running
         ? 'The request was cancelled while its call was in flight: the call was abandoned, and the backend may or may not have acted on it'
@@ -277,10 +290,9 @@ export class Broker {
    */
   async failWaiting(service: string, error: ErrorBody): Promise<number> {
     return this.guard(async () => {
-      const queue = this.queue(service);
       let ended = 0;
       for (;;) {
-        const jobs = await queue.getJobs(['waiting', 'prioritized', 'delayed'], 0, 499);
+        const jobs = (await Promise.all(this.lanes(service).map((q) => q.getJobs(['waiting', 'prioritized', 'delayed'], 0, 499)))).flat();
         if (jobs.length === 0) return ended;
         for (const job of jobs) {
           // Removed first: a job a worker took meanwhile is its to end (its service is gone).
@@ -325,7 +337,7 @@ export class Broker {
 
   private async endOverdue(rec: PendingRecord): Promise<EndedRequest | undefined> {
     const now = Date.now();
-    const job = await this.queue(rec.service).getJob(rec.id);
+    const job = await this.findJob(rec.service, rec.id);
     const { taken: running } = await takeOut(job);
     // A request still running may have had its call made: that is not for the caller to simply repeat.
     const state: RequestState = running ? 'active' : job?.attemptsMade ? 'retrying' : 'queued';
@@ -351,7 +363,11 @@ export class Broker {
 
   async counts(service: string): Promise<QueueCounts> {
     return this.guard(async () => {
-      const c = await this.queue(service).getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed');
+      const lanes = await Promise.all(
+        this.lanes(service).map((q) => q.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed')),
+      );
+      const c: Record<string, number> = {};
+      for (const lane of lanes) for (const [k, v] of Object.entries(lane)) c[k] = (c[k] ?? 0) + v;
       return {
         waiting: (c.waiting ?? 0) + (c.prioritized ?? 0),
         active: c.active ?? 0,

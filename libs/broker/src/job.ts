@@ -1,6 +1,7 @@
 import { hash } from 'node:crypto';
 import type { JobsOptions } from 'bullmq';
 import type { Priority } from '@mcp-gateway/protocol';
+import type { Lane } from './keys';
 
 /** What the API puts in a job: everything a worker needs, nothing secret. */
 export interface GatewayJobData {
@@ -41,10 +42,8 @@ export interface GatewayJobData {
 }
 
 /**
- * A priority's class within a fair-share tier. BullMQ runs jobs with no priority before prioritized
- * ones, and lower numbers first: `critical` goes unprioritized (in its agent's first tier; after that
- * it is in `high`'s class) and the rest follow in order. (A standard `normal` job sends three Redis
- * commands fewer, but measured slower, twice: docs/research/bench-costs.md, sessions 13 and 17.)
+ * A priority's class within a fair-share tier: lower numbers first. BullMQ runs a lane's jobs with no
+ * priority before its prioritized ones.
  */
 export const PRIORITY_RANK: Record<Priority, 1 | 2 | 3> = { critical: 1, high: 1, normal: 2, low: 3 };
 
@@ -58,12 +57,22 @@ const MAX_TIER = Math.floor((MAX_PRIORITY - 3) / 3);
  * Fair queues: a job's tier is how many of its agent's requests it comes after in the service (the
  * ones held in its priority class or a higher one) ÷ the agent's weight. The agents' first requests
  * go before their second ones, and so on: round-robin across agents. Within a tier, priority classes
- * keep their order; `critical` goes before every prioritized job in its agent's first tier only, and
- * after that as `high` (an agent cannot jump its flood ahead of the others by calling it critical).
+ * keep their order. `critical` and `high` in their agent's first tier go to the urgent lane, ahead of
+ * all normal work; after that they are `high`'s class in the normal lane (an agent cannot jump its
+ * flood ahead of the others by calling it critical).
+ */
+export function laneOf(data: Pick<GatewayJobData, 'priority' | 'tier'>): Lane {
+  return (data.tier ?? 0) === 0 && PRIORITY_RANK[data.priority] === 1 ? 'urgent' : 'normal';
+}
+
+/**
+ * A job's place in its lane. Urgent: `critical` unprioritized, then `high`. Normal: a `normal` job in
+ * the first tier unprioritized (a standard job: three Redis commands fewer than a prioritized one),
+ * then every other job by tier and class.
  */
 function placement(data: GatewayJobData): { priority: number } | undefined {
   const tier = Math.min(MAX_TIER, data.tier ?? 0);
-  if (data.priority === 'critical' && tier === 0) return undefined;
+  if (tier === 0 && (data.priority === 'critical' || data.priority === 'normal')) return undefined;
   return { priority: tier * 3 + PRIORITY_RANK[data.priority] };
 }
 

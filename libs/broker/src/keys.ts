@@ -6,6 +6,17 @@
  */
 export const RECORD_SHARDS = 16;
 
+/**
+ * A service's queue has two lanes, each a BullMQ queue of its own in the service's slot. `urgent`
+ * holds `critical` and `high` requests in their agent's first fair-share tier and has worker slots of
+ * its own, so they never wait behind `normal` work; everything else is in `normal`, where a `normal`
+ * request in its first tier is a standard BullMQ job (the cheapest kind) and the rest are prioritized
+ * after it. See `laneOf` and `jobOptions`.
+ */
+export type Lane = 'normal' | 'urgent';
+
+export const LANES: readonly Lane[] = ['normal', 'urgent'];
+
 /** The part an id's record and index entry are in: FNV-1a of its UTF-16 code units. */
 export function recordShard(id: string): number {
   let h = 0x811c9dc5;
@@ -22,14 +33,17 @@ export function recordShard(id: string): number {
 export class BrokerKeys {
   constructor(readonly prefix: string) {}
 
-  /** BullMQ queue name for a service (BullMQ forbids `:` in names; braces make the hash tag). */
-  queueName(service: string): string {
-    return `{${service}}`;
+  /**
+   * BullMQ queue name for a lane of a service (BullMQ forbids `:` in names; braces make the hash tag,
+   * so both lanes share the service's slot).
+   */
+  queueName(service: string, lane: Lane = 'normal'): string {
+    return lane === 'normal' ? `{${service}}` : `{${service}}urgent`;
   }
 
-  /** A BullMQ key of the service's queue (`wait`, `prioritized`, …), for scripts that read it. */
-  queueKey(service: string, type: 'wait' | 'prioritized' | 'delayed' | 'active'): string {
-    return `${this.prefix}:${this.queueName(service)}:${type}`;
+  /** A BullMQ key of a lane of the service's queue (`wait`, `prioritized`, …), for reads and scripts. */
+  queueKey(service: string, type: 'wait' | 'prioritized' | 'delayed' | 'active', lane: Lane = 'normal'): string {
+    return `${this.prefix}:${this.queueName(service, lane)}:${type}`;
   }
 
   request(id: string): string {

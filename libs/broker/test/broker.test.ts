@@ -10,6 +10,7 @@ import {
   recordShard,
   requestHash,
   type GatewayJobData,
+  type Lane,
   type SubmitOutcome,
 } from '@mcp-gateway/broker';
 import { takeAndAbandon, testRedis, uniquePrefix } from '@mcp-gateway/testing';
@@ -114,7 +115,7 @@ describe('Broker.submit', () => {
 });
 
 describe('priorities', () => {
-  it('a worker takes critical requests first, then high, normal and low, each in the order accepted', async () => {
+  it('puts critical and high requests in the urgent lane, then high; normal then low in the normal lane; each in the order accepted', async () => {
     const submitted: Array<[string, Priority]> = [
       ['n1', 'normal'],
       ['l1', 'low'],
@@ -129,17 +130,23 @@ describe('priorities', () => {
       const d = { ...job(id), priority };
       await broker.submit(d, requestHash('svc', 'op', d.parameters), { maxAttempts: 1 });
     }
+    // A normal request is a standard BullMQ job (no priority counter, no prioritized set): only the lows are prioritized.
+    expect(await redis.lrange(broker.keys.queueKey('svc', 'wait'), 0, -1)).toEqual(['n3', 'n2', 'n1']);
+    expect(await redis.zrange(broker.keys.queueKey('svc', 'prioritized'), 0, -1)).toEqual(['l1', 'l2']);
     const connection = testRedis();
-    const worker = new Worker(broker.keys.queueName('svc'), null, { connection, prefix: broker.keys.prefix, autorun: false });
-    const taken: string[] = [];
-    for (let i = 0; i < submitted.length; i++) {
-      const next = await worker.getNextJob('test-token');
-      taken.push(String(next?.id));
-      await next?.moveToCompleted('done', 'test-token', false);
-    }
-    await worker.close();
+    const takeAll = async (lane: Lane) => {
+      const worker = new Worker(broker.keys.queueName('svc', lane), null, { connection, prefix: broker.keys.prefix, autorun: false });
+      const taken: string[] = [];
+      for (let next = await worker.getNextJob('test-token'); next; next = await worker.getNextJob('test-token')) {
+        taken.push(String(next.id));
+        await next.moveToCompleted('done', 'test-token', false);
+      }
+      await worker.close();
+      return taken;
+    };
+    expect(await takeAll('urgent')).toEqual(['c1', 'h1', 'h2']);
+    expect(await takeAll('normal')).toEqual(['n1', 'n2', 'n3', 'l1', 'l2']);
     connection.disconnect();
-    expect(taken).toEqual(['c1', 'h1', 'h2', 'n1', 'n2', 'n3', 'l1', 'l2']);
   });
 });
 

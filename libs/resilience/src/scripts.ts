@@ -46,10 +46,10 @@ export interface RecordArgs {
   now?: number;
 }
 
-/** The service queue's BullMQ wait list and prioritized set (same hash tag as the service's keys). */
+/** A service queue's waiting jobs: each lane's BullMQ wait list and prioritized set (same hash tag). */
 export interface QueueKeys {
-  wait: string;
-  prioritized: string;
+  waitLists: string[];
+  prioritizedSets: string[];
 }
 
 type ScriptArgs = (string | number)[];

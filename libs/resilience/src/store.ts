@@ -141,24 +141,23 @@ export class ResilienceStore {
   /**
    * The API's fast-fail check, one round trip of plain reads sent at once (no script: it only reads,
    * and a reading a moment stale is what a fast fail can act on anyway): circuit open (wait), token
-   * for a new job (wait), queue depth. `queueKeys` are the service queue's BullMQ wait list and
-   * prioritized set (same hash tag).
+   * for a new job (wait), queue depth (every lane's).
    */
   async peek(service: string, policy: ResiliencePolicy, queueKeys: QueueKeys, now?: number): Promise<PeekResult> {
     const k = resilienceKeys(this.prefix, service);
-    const [time, breaker, bucket, waiting, prioritized] = await Promise.all([
+    const [time, breaker, bucket, ...lengths] = await Promise.all([
       now === undefined ? this.redis.time() : undefined,
       this.redis.hmget(k.breaker, 'state', 'openedAt'),
       this.redis.hmget(k.bucket, 'tokens', 'ts'),
-      this.redis.llen(queueKeys.wait),
-      this.redis.zcard(queueKeys.prioritized),
+      ...queueKeys.waitLists.map((key) => this.redis.llen(key)),
+      ...queueKeys.prioritizedSets.map((key) => this.redis.zcard(key)),
     ]);
     return peekOf(
       {
         now: now ?? Number(time![0]) * 1000 + Math.floor(Number(time![1]) / 1000),
         breaker: { state: breaker[0] ?? null, openedAt: breaker[1] ?? null },
         bucket: { tokens: bucket[0] ?? null, ts: bucket[1] ?? null },
-        queueDepth: waiting + prioritized,
+        queueDepth: (lengths as number[]).reduce((sum, n) => sum + n, 0),
       },
       policy,
     );

@@ -200,9 +200,12 @@ describe('circuit breaker', () => {
 });
 
 describe('peek (the API fast-fail read)', () => {
-  const keys = (prefix: string) => ({ wait: `${prefix}:{svc}:wait`, prioritized: `${prefix}:{svc}:prioritized` });
+  const keys = (prefix: string) => ({
+    waitLists: [`${prefix}:{svc}:wait`, `${prefix}:{svc}urgent:wait`],
+    prioritizedSets: [`${prefix}:{svc}:prioritized`, `${prefix}:{svc}urgent:prioritized`],
+  });
 
-  it('reports an open circuit with the time left, a token wait that counts the queued jobs, and the depth', async () => {
+  it('reports an open circuit with the time left, a token wait that counts the queued jobs, and the depth of both lanes', async () => {
     const prefix = uniquePrefix('peek');
     const s = new ResilienceStore(redis, prefix);
     const t0 = 2_000_000;
@@ -211,7 +214,8 @@ describe('peek (the API fast-fail read)', () => {
     // Bucket empty at 10 tokens/s: the next token is 100 ms away.
     expect((await s.peek('svc', policy, keys(prefix), t0)).tokenWaitMs).toBe(100);
     // Three jobs already waiting take the next three tokens: a new one waits for the fourth.
-    await redis.rpush(`${prefix}:{svc}:wait`, '1', '2');
+    await redis.rpush(`${prefix}:{svc}:wait`, '1');
+    await redis.rpush(`${prefix}:{svc}urgent:wait`, '2');
     await redis.zadd(`${prefix}:{svc}:prioritized`, 1, '3');
     expect(await s.peek('svc', policy, keys(prefix), t0)).toEqual({ openWaitMs: 0, tokenWaitMs: 400, queueDepth: 3 });
     for (let i = 0; i < 3; i++) await s.record('svc', `f${i}`, 'failure', policy, t0 + 10);

@@ -1,5 +1,5 @@
 import type { RedisClient } from '@mcp-gateway/redis';
-import type { Broker } from '@mcp-gateway/broker';
+import type { Broker, Lane } from '@mcp-gateway/broker';
 import type { RequestState } from '@mcp-gateway/protocol';
 
 /** How often a waiting call's state is read for its progress notifications. */
@@ -20,19 +20,37 @@ export interface ProgressTarget {
   notify(notification: { method: 'notifications/progress'; params: Record<string, unknown> }): Promise<void>;
 }
 
-/** Where a waiting job stands in its queue (1 = next), or undefined when it is not waiting there. */
-async function queuePosition(redis: RedisClient, broker: Broker, service: string, jobId: string): Promise<number | undefined> {
-  const wait = broker.keys.queueKey(service, 'wait');
-  const [[, waiting], [, inWait], [, rank]] = (await redis
+/** A lane's waiting jobs and where `jobId` is among them (1 = next), or undefined when it is not waiting there. */
+async function laneStanding(
+  redis: RedisClient,
+  broker: Broker,
+  service: string,
+  lane: Lane,
+  jobId: string,
+): Promise<{ size: number; position: number | undefined }> {
+  const wait = broker.keys.queueKey(service, 'wait', lane);
+  const prioritized = broker.keys.queueKey(service, 'prioritized', lane);
+  const [[, waiting], [, inWait], [, ranked], [, rank]] = (await redis
     .multi()
     .llen(wait)
     .lpos(wait, jobId)
-    .zrank(broker.keys.queueKey(service, 'prioritized'), jobId)
-    .exec()) as [[null, number], [null, number | null], [null, number | null]];
-  // Unprioritized (critical) jobs are taken from the wait list's right end first (LPOS counts from
-  // the left), then the prioritized set in order.
-  if (inWait !== null) return waiting - inWait;
-  return rank === null ? undefined : waiting + rank + 1;
+    .zcard(prioritized)
+    .zrank(prioritized, jobId)
+    .exec()) as [[null, number], [null, number | null], [null, number], [null, number | null]];
+  // Unprioritized jobs are taken from the wait list's right end first (LPOS counts from the left),
+  // then the prioritized set in order.
+  const position = inWait !== null ? waiting - inWait : rank === null ? undefined : waiting + rank + 1;
+  return { size: waiting + ranked, position };
+}
+
+/** Where a waiting job stands in its service's queue (1 = next): the urgent lane's jobs go first. */
+async function queuePosition(redis: RedisClient, broker: Broker, service: string, jobId: string): Promise<number | undefined> {
+  const [urgent, normal] = await Promise.all([
+    laneStanding(redis, broker, service, 'urgent', jobId),
+    laneStanding(redis, broker, service, 'normal', jobId),
+  ]);
+  if (urgent.position !== undefined) return urgent.position;
+  return normal.position === undefined ? undefined : urgent.size + normal.position;
 }
 
 /**
