@@ -313,7 +313,13 @@ async function main() {
   const target = `http://127.0.0.1:${pBackend}`;
   const proxy = await start(path.join(__dirname, 'lib/proxy.js'), { PORT: String(pProxy), TARGET: target });
   // Profiled with the gateway's processes, so the two can be compared function by function.
-  const args = PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${path.join(RESULTS, 'profiles')}`] : [];
+  const args = PROFILE
+    ? [
+        '--cpu-prof',
+        ...(process.env.BENCH_PROFILE_INTERVAL ? [`--cpu-prof-interval=${process.env.BENCH_PROFILE_INTERVAL}`] : []),
+        `--cpu-prof-dir=${path.join(RESULTS, 'profiles')}`,
+      ]
+    : [];
   if (PROFILE) fs.mkdirSync(path.join(RESULTS, 'profiles'), { recursive: true });
   const bareApi = await start(path.join(__dirname, 'lib/bare-api.js'), { PORT: String(pBare), REDIS_URL: redis.url }, { args });
   const bareWorker = await start(path.join(__dirname, 'lib/bare-worker.js'), { REDIS_URL: redis.url, TARGET: target }, { args });

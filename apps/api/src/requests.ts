@@ -127,7 +127,9 @@ export function requestHandlers(deps: ApiDeps) {
       if (res.destroyed) return w.cancel();
       const ended = await deps.lifecycle.wait(w, waitMs);
       if (res.destroyed) return;
-      status = ended ? { ...ended.result, id, state: ended.state } : ((await broker.status(id).catch(() => undefined)) ?? status);
+      status = ended
+        ? Object.assign({}, ended.result, { id, state: ended.state })
+        : ((await broker.status(id).catch(() => undefined)) ?? status);
     } else {
       w?.cancel();
     }

@@ -253,7 +253,8 @@ export function createSubmitter(deps: ApiDeps): Submit {
     const waitMs = Math.min(s.waitMs, untilDeadline);
     // A caller that waits is held by this process, which indexes its request for the sweep only if
     // it is still waiting after INDEX_LATER_MS (see LateIndex).
-    const data = { ...jobData(s, id, op.name, parameters, timeoutMs), ...(waitMs > 0 ? { indexLater: true } : {}) };
+    const data = jobData(s, id, op.name, parameters, timeoutMs);
+    if (waitMs > 0) data.indexLater = true;
     // The same id again joins its request (and gets its stored result) even while the service is
     // refusing new work or its agent is over quota: the checks apply to new requests only. A caller's
     // own id is therefore read first, and checked before its claim (a refused claim is not undone,
@@ -266,7 +267,7 @@ export function createSubmitter(deps: ApiDeps): Submit {
     let outcome;
     try {
       outcome = await broker.submit(
-        placed ? { ...data, ...placed } : data,
+        placed ? Object.assign({}, data, placed) : data,
         requestHash(body.service, op.name, parameters, s.agent?.id),
         { maxAttempts: registry.retryPolicy(body.service).maxAttempts },
         body.id ? undefined : admission(data, service, timeoutMs, false),

@@ -3,6 +3,7 @@ import {
   GatewayError,
   isGatewayError,
   isIdempotent,
+  isoTime,
   type ErrorBody,
   type MCPResponse,
   type OperationDefinition,
@@ -477,20 +478,16 @@ interface RunMeta {
 
 /** Publishes the request's result (in one write after its breaker record, when there is one). */
 function finish(run: Run, meta: RunMeta, ending: Ending): Promise<void> {
-  return publish(
-    run.deps,
-    run.job.data,
-    {
-      ...ending.result,
-      attempts: ending.attempts,
-      backendStatus: ending.backendStatus,
-      startedAt: meta.startedAt,
-      now: run.now(),
-      operationLabel: meta.operationLabel,
-      backendMs: meta.backendMs,
-    },
-    ending.breaker,
-  );
+  const input = {
+    attempts: ending.attempts,
+    backendStatus: ending.backendStatus,
+    startedAt: meta.startedAt,
+    now: run.now(),
+    operationLabel: meta.operationLabel,
+    backendMs: meta.backendMs,
+  };
+  // Not `{ ...result, attempts, … }`: on Node 20 a literal that starts with a spread costs about 1 µs.
+  return publish(run.deps, run.job.data, Object.assign(input, ending.result), ending.breaker);
 }
 
 /**
@@ -580,7 +577,7 @@ async function publish(deps: PipelineDeps, d: GatewayJobData, r: PublishInput, b
       queuedMs: Math.max(0, r.startedAt - d.acceptedAt),
       processingTime: Math.max(0, r.now - r.startedAt),
       ...(r.backendStatus === undefined ? {} : { backendStatus: r.backendStatus }),
-      completedAt: new Date(r.now).toISOString(),
+      completedAt: isoTime(r.now),
       ...(d.replayOf ? { replayOf: d.replayOf } : {}),
     },
   };

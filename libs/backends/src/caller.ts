@@ -92,7 +92,7 @@ function readsAsText(contentType: string | undefined): boolean {
 }
 
 /** Bytes (an image, a PDF, …) as data a result and an MCP client can carry: base64 with its media type. */
-function binaryBody(bytes: Buffer, contentType: string): { data: unknown } {
+function binaryBody(bytes: Buffer, contentType: string): { data: unknown; json?: string } {
   if (bytes.length === 0) return { data: undefined };
   return { data: { mediaType: contentType.split(';')[0]!.trim(), base64: bytes.toString('base64') } };
 }
@@ -111,10 +111,10 @@ function usesDocumentPlacement(config: ServiceConfig, op: OperationDefinition): 
 
 /** The config's share of building a request: its base path, and the API key when the document places it. */
 function requestOptions(config: ServiceConfig, op: OperationDefinition): RequestOptions {
-  return {
-    ...(config.basePath !== undefined ? { basePath: config.basePath } : {}),
-    ...(usesDocumentPlacement(config, op) ? { apiKey: { ...op.request!.apiKey!, value: config.auth.credentials.apiKey ?? '' } } : {}),
-  };
+  const options: RequestOptions = {};
+  if (config.basePath !== undefined) options.basePath = config.basePath;
+  if (usesDocumentPlacement(config, op)) options.apiKey = { ...op.request!.apiKey!, value: config.auth.credentials.apiKey ?? '' };
+  return options;
 }
 
 /**
@@ -244,7 +244,8 @@ export class BackendCaller {
         );
       }
     }
-    return { ...outcome, durationMs: elapsed() } as BackendOutcome;
+    outcome.durationMs = elapsed();
+    return outcome;
   }
 
   private async send(
@@ -286,7 +287,14 @@ export class BackendCaller {
       const answer = readsAsText(out['content-type'])
         ? parseBody(await res.body.text())
         : binaryBody(Buffer.from(await res.body.arrayBuffer()), out['content-type']!);
-      return { kind: 'response', status: res.statusCode, headers: out, ...answer, durationMs: Date.now() - started };
+      return {
+        kind: 'response',
+        status: res.statusCode,
+        headers: out,
+        data: answer.data,
+        json: answer.json,
+        durationMs: Date.now() - started,
+      };
     } catch (err) {
       const durationMs = Date.now() - started;
       if (timedOut) return { kind: 'timeout', durationMs };

@@ -102,10 +102,10 @@ export class Broker {
    * carries the hash: its worker's finish writes it into the ended record.
    */
   async submit(request: GatewayJobData, hash: string, retry: JobRetryOptions, gate?: SubmitGate): Promise<SubmitOutcome> {
-    let data: GatewayJobData = { ...request, hash };
+    let data: GatewayJobData = Object.assign({}, request, { hash });
     return this.guard(async () => {
       const { claimed, placed } = gate ? await this.gatedClaim(data, hash, gate) : { claimed: await this.claimOrRelease(data, hash) };
-      if (placed) data = { ...data, ...placed };
+      if (placed) data = Object.assign({}, data, placed);
       // Holds made for a request that is not new are not its: they go (the first submission has its own).
       if (claimed.kind !== 'created') await this.release(data);
       if (claimed.kind === 'conflict') {

@@ -1,5 +1,13 @@
 import type { GatewayJobData } from './job';
-import { GatewayError, isEnded, type ErrorBody, type MCPResponse, type RequestState, type RequestStatus } from '@mcp-gateway/protocol';
+import {
+  GatewayError,
+  isEnded,
+  isoTime,
+  type ErrorBody,
+  type MCPResponse,
+  type RequestState,
+  type RequestStatus,
+} from '@mcp-gateway/protocol';
 import { eachInOneWrite, inOneWrite, isCluster, publish, replicated, type RedisClient } from '@mcp-gateway/redis';
 import type { BrokerKeys } from './keys';
 import {
@@ -343,12 +351,14 @@ export function endedWithError(rec: PendingRecord, error: ErrorBody, job: JobFac
       attempts: job.attempts,
       queuedMs: Math.max(0, (job.startedAt ?? now) - rec.acceptedAt),
       processingTime: job.startedAt === undefined ? 0 : Math.max(0, now - job.startedAt),
-      completedAt: new Date(now).toISOString(),
+      completedAt: isoTime(now),
     },
   };
 }
 
 /** `live`: where a request that has not ended is in its run (its job's state), else `queued`. */
 export function toStatus(record: RequestRecord, live?: RequestState): RequestStatus {
-  return record.result ? { ...record.result, id: record.id, state: record.state } : { id: record.id, state: live ?? record.state };
+  return record.result
+    ? Object.assign({}, record.result, { id: record.id, state: record.state })
+    : { id: record.id, state: live ?? record.state };
 }

@@ -1,4 +1,5 @@
 import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+import { isoTime } from '@mcp-gateway/protocol';
 
 export type { Logger } from 'pino';
 
@@ -54,7 +55,8 @@ export function createLogger(settings: LoggerSettings = {}): Logger {
     ...(settings.name ? { name: settings.name } : {}),
     redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
     base: { pid: process.pid },
-    timestamp: pino.stdTimeFunctions.isoTime,
+    // pino's isoTime, formatted once per second (isoTime).
+    timestamp: () => `,"time":"${isoTime(Date.now())}"`,
   };
   if (settings.destination) return pino(options, settings.destination);
   if (settings.pretty) {

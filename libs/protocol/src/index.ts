@@ -5,3 +5,4 @@ export * from './operation';
 export * from './agent';
 export * from './glob';
 export * from './answers';
+export * from './time';

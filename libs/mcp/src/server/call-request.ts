@@ -28,9 +28,9 @@ export interface ToolCallInput {
 export async function callRequest(host: McpHost, input: ToolCallInput): Promise<MCPRequest> {
   const request = gatewayRequest(input.target, input.args);
   const key = idempotencyKey(input.meta);
-  if (key !== undefined) return { ...request, id: key };
-  if (!input.readOnly) return request;
-  return { ...request, id: await reattachId(host, request, input.agent) };
+  if (key !== undefined) request.id = key;
+  else if (input.readOnly) request.id = await reattachId(host, request, input.agent);
+  return request;
 }
 
 function gatewayRequest(target: ToolTarget, args: Record<string, unknown>): MCPRequest {

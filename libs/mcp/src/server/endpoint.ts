@@ -103,7 +103,7 @@ export function createMcpEndpoint(host: McpHost): McpEndpoint {
     }
     await cancelIfAsked(req, session);
     if (await legacyTasks.handle(req, res, caller, scopeFrom(session, caller.agent))) return;
-    const http: HttpCaller = { ...caller, traceparent: req.get('traceparent') };
+    const http: HttpCaller = Object.assign({}, caller, { traceparent: req.get('traceparent') });
     const authInfo: AuthInfo = { token: '', clientId: agentId || 'anonymous', scopes: [], extra: http as Record<string, unknown> };
     const direct = directRequest(req);
     if (direct) return serveDirectly(res, direct, session, authInfo);

@@ -54,7 +54,7 @@ export function toolCaller(host: McpHost, cancellation: CallCancellation, create
       attributes: { 'mcp.service': call.target.service },
     });
     try {
-      request = await callRequest(host, { ...call, meta, agent });
+      request = await callRequest(host, Object.assign({}, call, { meta, agent }));
       span.setAttributes({ 'mcp.operation': request.operation });
       const outcome = await host.submit({
         request,

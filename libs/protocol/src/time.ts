@@ -1,0 +1,21 @@
+/** The last second isoTime formatted, and its text up to the milliseconds (`YYYY-MM-DDTHH:MM:SS.`). */
+let cachedSecond = Number.NaN;
+let cachedPrefix = '';
+
+/**
+ * A moment (epoch milliseconds) as `Date#toISOString` writes it, e.g. `2026-12-07T04:05:06.007Z`.
+ * Results and log lines stamp one per request; `toISOString` costs about 0.45 µs each on Node 20, so
+ * the text up to the second is formatted once per second and the milliseconds appended.
+ */
+export function isoTime(ms: number): string {
+  const second = Math.floor(ms / 1000);
+  if (second !== cachedSecond) {
+    const text = new Date(second * 1000).toISOString();
+    // Outside years 0–9999 toISOString writes a signed six-digit year: not worth a cache.
+    if (text.length !== 24) return new Date(ms).toISOString();
+    cachedSecond = second;
+    cachedPrefix = text.slice(0, 20);
+  }
+  const milli = ms - second * 1000;
+  return `${cachedPrefix}${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`;
+}
