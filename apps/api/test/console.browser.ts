@@ -99,7 +99,7 @@ it('the status page needs the admin token, renders every service and agent, and 
   await context.close();
 });
 
-it('the queue UI (bull-board) loads behind the admin token and lists the service queues', async () => {
+it('the queue UI (bull-board) loads behind the admin token and lists both lanes of each service queue', async () => {
   const context = await browser.newContext({ httpCredentials: { username: 'ops', password: ADMIN } });
   const page = await context.newPage();
   const res = await page.goto(`${base}/admin/queues`);
@@ -109,7 +109,12 @@ it('the queue UI (bull-board) loads behind the admin token and lists the service
   await context.close();
   const api = await gw.http.get('/admin/queues/api/queues').set('X-Admin-Token', ADMIN);
   expect(api.status).toBe(200);
-  expect(api.body.queues.map((q: { name: string }) => q.name).sort()).toEqual(['{payments}', '{users}']);
+  expect(api.body.queues.map((q: { name: string }) => q.name).sort()).toEqual([
+    '{payments}',
+    '{payments}urgent',
+    '{users}',
+    '{users}urgent',
+  ]);
 });
 
 it("the API reference page renders the gateway's own operations from /openapi.json, loading nothing from another host", async () => {
