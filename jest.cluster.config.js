@@ -23,6 +23,10 @@ module.exports = {
     '<rootDir>/apps/api/test/cluster.cluster.ts',
     '<rootDir>/apps/api/test/sentinel.cluster.ts',
   ],
+  // One file at a time: cluster.cluster.ts freezes nodes of the shared cluster (SIGSTOP). Once in CI,
+  // with two files at a time, quotas.test.ts had every request answered 503 while it ran; alone,
+  // and in four runs since, it passes. A freeze meant for one file is the likely cause (not proven).
+  maxWorkers: 1,
   globalSetup: '<rootDir>/libs/testing/jest/cluster-setup.ts',
   globalTeardown: '<rootDir>/libs/testing/jest/cluster-teardown.ts',
 };
