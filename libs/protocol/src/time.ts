@@ -4,10 +4,13 @@ let cachedPrefix = '';
 
 /**
  * A moment (epoch milliseconds) as `Date#toISOString` writes it, e.g. `2026-12-07T04:05:06.007Z`.
- * Results and log lines stamp one per request; `toISOString` costs about 0.45 µs each on Node 20, so
- * the text up to the second is formatted once per second and the milliseconds appended.
+ * Results and log lines stamp one per request, and `toISOString` is slow enough to show there
+ * (docs/research/bench-costs.md, session 18): the text up to the second is formatted once per second
+ * and the milliseconds appended.
  */
-export function isoTime(ms: number): string {
+export function isoTime(moment: number): string {
+  // Whole milliseconds, cut toward zero as Date cuts them.
+  const ms = Math.trunc(moment);
   const second = Math.floor(ms / 1000);
   if (second !== cachedSecond) {
     const text = new Date(second * 1000).toISOString();

@@ -9,8 +9,8 @@ describe('isoTime', () => {
     for (const ms of moments) expect(isoTime(ms)).toBe(new Date(ms).toISOString());
   });
 
-  it('writes moments before 1970 and past year 9999 as toISOString does', () => {
-    for (const ms of [-1, -1001, -62_198_755_200_001, 253_402_300_800_000, 253_402_300_799_999])
+  it('writes moments before 1970, past year 9999 and between milliseconds as toISOString does', () => {
+    for (const ms of [-1, -1001, -62_198_755_200_001, 253_402_300_800_000, 253_402_300_799_999, 1000.5, -0.5])
       expect(isoTime(ms)).toBe(new Date(ms).toISOString());
   });
 });
