@@ -23,9 +23,10 @@ module.exports = {
     '<rootDir>/apps/api/test/cluster.cluster.ts',
     '<rootDir>/apps/api/test/sentinel.cluster.ts',
   ],
-  // One file at a time: cluster.cluster.ts freezes nodes of the shared cluster (SIGSTOP). Once in CI,
-  // with two files at a time, quotas.test.ts had every request answered 503 while it ran; alone,
-  // and in four runs since, it passes. A freeze meant for one file is the likely cause (not proven).
+  // One file at a time: files beside each other on the shared cluster disturb each other's timing.
+  // cluster.cluster.ts freezes its nodes (SIGSTOP) and waits on replicas (WAIT); with two files at a
+  // time, quotas.test.ts once had every request answered 503 (in CI), and run as a pair here the
+  // WAIT test got a 503 in one run of three. Alone, each passes.
   maxWorkers: 1,
   globalSetup: '<rootDir>/libs/testing/jest/cluster-setup.ts',
   globalTeardown: '<rootDir>/libs/testing/jest/cluster-teardown.ts',
