@@ -526,16 +526,23 @@ const round = (x) => Math.round(x * 100) / 100;
 function leanBudgets(r, by) {
   const bare = by('bare architecture (express+BullMQ)');
   const gw = by('gateway sync, 1 worker');
-  const ratio = (a, b) => round(a / Math.max(1e-9, b));
+  // Judged on the exact ratio, printed rounded: 1.503 prints as 1.5 and is not within 1.5.
+  const ratio = (a, b) => a / Math.max(1e-9, b);
   const budget = (name, gateway, bareValue, limit, within, unit = '') => ({ name, gateway, bare: bareValue, limit, within, unit });
   const commands = ratio(gw.redisCommandsPerRequest, bare.redisCommandsPerRequest);
   const scripts = ratio(gw.redisScriptsPerRequest, bare.redisScriptsPerRequest);
   const worker = ratio(gw.cpuMsPerRequest[1], bare.cpuMsPerRequest[1]);
   const p50 = round(r.ratios.addedLatencyP50Ms - r.ratios.bareAddedLatencyP50Ms);
   return [
-    budget('Redis commands', gw.redisCommandsPerRequest, bare.redisCommandsPerRequest, `≤ 1.1× bare (${commands}×)`, commands <= 1.1),
-    budget('script calls', gw.redisScriptsPerRequest, bare.redisScriptsPerRequest, `≤ 1.5× bare (${scripts}×)`, scripts <= 1.5),
-    budget('worker CPU', gw.cpuMsPerRequest[1], bare.cpuMsPerRequest[1], `≤ 1.2× bare (${worker}×)`, worker <= 1.2, ' ms'),
+    budget(
+      'Redis commands',
+      gw.redisCommandsPerRequest,
+      bare.redisCommandsPerRequest,
+      `≤ 1.1× bare (${round(commands)}×)`,
+      commands <= 1.1,
+    ),
+    budget('script calls', gw.redisScriptsPerRequest, bare.redisScriptsPerRequest, `≤ 1.5× bare (${round(scripts)}×)`, scripts <= 1.5),
+    budget('worker CPU', gw.cpuMsPerRequest[1], bare.cpuMsPerRequest[1], `≤ 1.2× bare (${round(worker)}×)`, worker <= 1.2, ' ms'),
     budget(
       'Redis bytes kept per request',
       gw.redisBytesKeptPerRequest,
