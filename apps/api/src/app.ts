@@ -112,6 +112,9 @@ export function createApp(deps: ApiDeps): express.Express {
     const e = fromBodyParser(err) ?? answerError(err);
     if (e.code === 'INTERNAL_ERROR')
       deps.logger.error({ err, path: req.path, correlationId: req.correlationId, traceparent: req.get('traceparent') }, 'unhandled error');
+    // The answer says only "Redis"; the operator's log says what Redis said.
+    if (e.code === 'UNAVAILABLE')
+      deps.logger.warn({ why: String(e.cause ?? e.message), path: req.path, correlationId: req.correlationId }, 'answered 503 UNAVAILABLE');
     sendError(res, e);
   });
   return app;

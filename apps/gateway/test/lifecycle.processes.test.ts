@@ -250,6 +250,9 @@ it('Redis down: the API answers 503 UNAVAILABLE at once; when Redis is back, API
   expect(down.body.error.code).toBe('UNAVAILABLE');
   expect(down.headers['retry-after']).toBe('1');
   expect(Date.now() - started).toBeLessThan(1500);
+  // The answer says only "Redis"; the API's log says what the Redis client said.
+  const warned = await c.api.waitForLog((l) => l.msg === 'answered 503 UNAVAILABLE' && l.path === '/mcp/request');
+  expect(warned.why).toMatch(/Stream isn't writeable|ECONNREFUSED|Connection is closed/);
   // Every endpoint that needs Redis says when to come back, in the header as in the body.
   const answers = {
     read: await c.http.get('/mcp/requests/some-id'),

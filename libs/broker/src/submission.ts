@@ -33,7 +33,7 @@ export type Submit = (s: Submission) => Promise<SubmissionOutcome>;
 export function answerError(err: unknown): GatewayError {
   if (isGatewayError(err)) return err;
   return isConnectionError(err)
-    ? new GatewayError('UNAVAILABLE', 'The gateway cannot reach Redis; try again shortly', { retryAfterMs: 1000 })
+    ? new GatewayError('UNAVAILABLE', 'The gateway cannot reach Redis; try again shortly', { retryAfterMs: 1000, cause: err })
     : toGatewayError(err);
 }
 

@@ -16,8 +16,9 @@ describe('how a Redis error is answered', () => {
   ])('a failover or an unreachable Redis (%s) is 503 UNAVAILABLE with Retry-After, never a 500', (message) => {
     const e = answerError(new Error(message));
     expect([e.code, e.retryAfterMs]).toEqual(['UNAVAILABLE', 1000]);
-    // What Redis said is not in the answer.
+    // What Redis said is not in the answer, only in its cause (for the log).
     expect(e.message).not.toContain(message);
+    expect((e.cause as Error).message).toBe(message);
   });
 
   it('keeps a real bug a 500, and a gateway error as it is', () => {

@@ -108,6 +108,8 @@ export class LegacyTasks {
       const e = answerError(err);
       if (!isGatewayError(err) && e.code !== 'UNAVAILABLE')
         this.host.logger.error({ err, service: target.service }, 'tools/call (task) failed');
+      if (e.code === 'UNAVAILABLE')
+        this.host.logger.warn({ why: String(e.cause ?? e.message), service: target.service }, 'tools/call (task) UNAVAILABLE');
       // Accepted, but its task could not be stored (Redis away): no task to give, and the job may still run.
       if (accepted) {
         const late = afterAccepted(e, accepted);

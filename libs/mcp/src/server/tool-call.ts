@@ -73,6 +73,9 @@ export function toolCaller(host: McpHost, cancellation: CallCancellation, create
     } catch (err) {
       const e = answerError(err);
       if (!isGatewayError(err) && e.code !== 'UNAVAILABLE') host.logger.error({ err, service: call.target.service }, 'tools/call failed');
+      // The result says only "Redis"; the operator's log says what Redis said.
+      if (e.code === 'UNAVAILABLE')
+        host.logger.warn({ why: String(e.cause ?? e.message), service: call.target.service }, 'tools/call UNAVAILABLE');
       if (accepted) return errorResult(afterAccepted(e, accepted).toBody(), accepted);
       return errorResult(e.toBody(), request?.id);
     } finally {
