@@ -61,7 +61,7 @@ export async function eventually<T>(fn: () => Promise<T | undefined>, timeoutMs 
 }
 
 /** A logger whose JSON lines a test can read back. */
-export function capturingLogger(level: 'info' | 'debug' = 'info'): {
+export function capturingLogger(level: 'warn' | 'info' | 'debug' = 'info'): {
   logger: Logger;
   lines: Record<string, unknown>[];
   text: () => string;

@@ -3,7 +3,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { agentKeys, agentServiceKeys } from '@mcp-gateway/resilience';
 import { startBackend, type TestBackend, testRedis } from '@mcp-gateway/testing';
-import { eventually, startGateway, type Running } from './harness';
+import { capturingLogger, eventually, startGateway, type Running } from './harness';
 
 /**
  * Per-agent quotas through the real API and worker: a rate with a burst and a cap on requests in
@@ -18,28 +18,33 @@ const FREE = 'key-free-0123456789ab'; // the defaults: no quota
 let backend: TestBackend;
 let gw: Running;
 let redis: RedisClient;
+const log = capturingLogger('warn');
 
 beforeAll(async () => {
   backend = await startBackend((req) => ({ status: 200, body: { path: req.path }, delayMs: req.path === '/slow' ? 400 : 0 }));
-  gw = await startGateway({
-    security: {
-      apiKeys: [
-        { key: RATER, agentId: 'rater' },
-        { key: CAPPED, agentId: 'capped-bot' },
-        { key: SCOPED, agentId: 'scoped' },
-        { key: FREE, agentId: 'free' },
-      ],
+  gw = await startGateway(
+    {
+      security: {
+        apiKeys: [
+          { key: RATER, agentId: 'rater' },
+          { key: CAPPED, agentId: 'capped-bot' },
+          { key: SCOPED, agentId: 'scoped' },
+          { key: FREE, agentId: 'free' },
+        ],
+      },
+      agents: {
+        rater: { requestsPerMinute: 60, burstLimit: 2 },
+        'capped-bot': { maxInFlight: 1 },
+        scoped: { services: { slow: { maxInFlight: 1 } } },
+      },
+      services: {
+        fast: { endpoint: backend.url, operations: [{ name: 'ping', method: 'GET', path: '/fast' }] },
+        slow: { endpoint: backend.url, operations: [{ name: 'wait', method: 'GET', path: '/slow' }] },
+      },
     },
-    agents: {
-      rater: { requestsPerMinute: 60, burstLimit: 2 },
-      'capped-bot': { maxInFlight: 1 },
-      scoped: { services: { slow: { maxInFlight: 1 } } },
-    },
-    services: {
-      fast: { endpoint: backend.url, operations: [{ name: 'ping', method: 'GET', path: '/fast' }] },
-      slow: { endpoint: backend.url, operations: [{ name: 'wait', method: 'GET', path: '/slow' }] },
-    },
-  });
+    undefined,
+    { logger: log.logger },
+  );
   redis = testRedis();
 });
 
@@ -49,10 +54,13 @@ afterAll(async () => {
   await backend.close();
 });
 
-const post = (key: string, service: string, prefer?: string) => {
+/** No answer here is a 503: one fails the test with what the gateway logged about it. */
+const post = async (key: string, service: string, prefer?: string) => {
   const req = gw.http.post('/mcp/request').set('Authorization', `Bearer ${key}`);
   if (prefer) req.set('Prefer', prefer);
-  return req.send({ service, operation: service === 'fast' ? 'ping' : 'wait' });
+  const res = await req.send({ service, operation: service === 'fast' ? 'ping' : 'wait' });
+  if (res.status === 503) throw new Error(`503 ${JSON.stringify(res.body.error)}; the gateway's warnings: ${log.text()}`);
+  return res;
 };
 
 const ended = (key: string, id: string) =>
