@@ -9,6 +9,16 @@ export function resilienceEventsChannel(prefix: string): string {
   return `${prefix}:events`;
 }
 
+/** The service a message of the events channel is about (undefined for one that names none). */
+export function serviceOfEvent(message: string): string | undefined {
+  try {
+    const service = (JSON.parse(message) as { service?: unknown }).service;
+    return typeof service === 'string' ? service : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** An agent's own quota keys: their own hash tag, so a Redis Cluster spreads agents over slots. */
 export function agentKeys(prefix: string, agentId: string) {
   const base = `${prefix}:agent:{a:${agentId}}`;

@@ -1,4 +1,5 @@
 import type { CircuitState } from './policy';
+import { serviceOfEvent } from './keys';
 
 /** How long one lease may be spent, at most (the README's bound counts on it). */
 export const LEASE_MAX_LIFE_MS = 1000;
@@ -100,13 +101,8 @@ export class AdmissionLeases {
 
   /** A message of the events channel (`<prefix>:events`): any breaker news of a service drops its lease. */
   heard(message: string): void {
-    let service: unknown;
-    try {
-      service = (JSON.parse(message) as { service?: unknown }).service;
-    } catch {
-      return;
-    }
-    if (typeof service === 'string') this.drop(service);
+    const service = serviceOfEvent(message);
+    if (service !== undefined) this.drop(service);
   }
 
   drop(service: string): void {
