@@ -1,5 +1,5 @@
 import { Queue, type Job } from 'bullmq';
-import { inOneWrite, publish, type RedisClient } from '@mcp-gateway/redis';
+import { inOneWrite, isCluster, publish, type RedisClient } from '@mcp-gateway/redis';
 import { GatewayError, isGatewayError, type ErrorBody, type RequestState, type RequestStatus } from '@mcp-gateway/protocol';
 import { jobOptions, laneOf, type GatewayJobData, type JobRetryOptions } from './job';
 import { BrokerKeys, LANES, type Lane } from './keys';
@@ -126,6 +126,36 @@ export class Broker {
         // Undo the claim so that a retry with the same id is not joined to a job that does not exist.
         await Promise.all([this.unclaim(data.id), this.release(data)]);
         throw err;
+      }
+      if (this.records.durability.replicas > 0) await this.accepted(data);
+      return { kind: 'created' };
+    });
+  }
+
+  /**
+   * A fresh id's claim and its job sent together, without waiting for the claim's answer: on one
+   * Redis the two run back to back, before any worker could finish the job. For a request with
+   * nothing to check or hold first. A cluster serves the record and the queue from different nodes,
+   * which need not run them in that order: there it is `submit`, which waits for the claim.
+   */
+  async submitFresh(request: GatewayJobData, hash: string, retry: JobRetryOptions): Promise<SubmitOutcome> {
+    if (isCluster(this.redis)) return this.submit(request, hash, retry);
+    const data: GatewayJobData = Object.assign({}, request, { hash });
+    return this.guard(async () => {
+      const [claimed, added] = await Promise.allSettled([
+        this.claim(data, hash),
+        this.queue(data.service, laneOf(data)).add(data.operation, data, jobOptions(data, retry)),
+      ]);
+      if (claimed.status === 'rejected' || claimed.value.kind !== 'created') {
+        // Redis failed the claim (a fresh id is never held already): the job goes too, unless a worker has it.
+        if (added.status === 'fulfilled') await added.value.remove().catch(() => undefined);
+        throw claimed.status === 'rejected'
+          ? claimed.reason
+          : new GatewayError('INTERNAL_ERROR', `The fresh id ${data.id} was held already`);
+      }
+      if (added.status === 'rejected') {
+        await this.unclaim(data.id);
+        throw added.reason;
       }
       if (this.records.durability.replicas > 0) await this.accepted(data);
       return { kind: 'created' };

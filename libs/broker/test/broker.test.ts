@@ -114,6 +114,27 @@ describe('Broker.submit', () => {
   });
 });
 
+describe('Broker.submitFresh', () => {
+  it('claims a fresh id and queues its job, sent together', async () => {
+    const d = job('fresh-1');
+    const hash = requestHash('svc', 'op', d.parameters);
+    expect(await broker.submitFresh(d, hash, { maxAttempts: 2 })).toEqual({ kind: 'created' });
+    expect(await broker.records.get('fresh-1')).toMatchObject({ state: 'queued', service: 'svc' });
+    const bull = await broker.queue('svc').getJob('fresh-1');
+    expect([bull?.data.parameters, bull?.data.hash, bull?.opts.attempts]).toEqual([{ a: 1 }, hash, 2]);
+    // The claim is the same as submit's: the id sent again with the same body joins it.
+    expect(await broker.submit(d, hash, { maxAttempts: 2 })).toEqual({ kind: 'joined', state: 'queued' });
+  });
+
+  it('leaves no claim behind when Redis refuses the job', async () => {
+    // The queue's meta key of the wrong type: BullMQ's add fails in Redis.
+    await redis.set(broker.queue('svc').keys.meta, 'not a hash');
+    const d = job('fresh-2');
+    await expect(broker.submitFresh(d, requestHash('svc', 'op', d.parameters), { maxAttempts: 1 })).rejects.toThrow(/WRONGTYPE/);
+    expect(await broker.records.get('fresh-2')).toBeUndefined();
+  });
+});
+
 describe('priorities', () => {
   it('puts critical and high requests in the urgent lane, then high; normal then low in the normal lane; each in the order accepted', async () => {
     const submitted: Array<[string, Priority]> = [
