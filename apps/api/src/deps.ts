@@ -8,6 +8,7 @@ import type { Logger, Tracing } from '@mcp-gateway/observability';
 import type { AgentUsage, GatewayMetrics, ServiceStats, ServiceSeries } from '@mcp-gateway/metrics';
 
 /** Everything the HTTP app needs, built by the caller (main, the all-in-one gateway, or a test). */
+import type { FastFailReadings } from './fast-fail';
 import type { Lifecycle } from './lifecycle';
 
 export interface ApiDeps {
@@ -25,6 +26,8 @@ export interface ApiDeps {
   validator: ParameterValidator;
   presence: WorkerPresence;
   resilience: ResilienceStore;
+  /** The fast-fail readings of the services, shared by every way a request comes in. */
+  fastFail: FastFailReadings;
   agentQuotas: AgentQuotas;
   deadLetters: DeadLetters;
   /** The console's charts: the last hour of each service. */

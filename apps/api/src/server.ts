@@ -23,11 +23,12 @@ import {
   type EndedRequest,
 } from '@mcp-gateway/broker';
 import { HealthProber, RegistrationStore, ServiceRegistry } from '@mcp-gateway/registry';
-import { checkTopology, coalesceWrites, createRedis, finishThenClose } from '@mcp-gateway/redis';
-import { AgentQuotas, ResilienceStore } from '@mcp-gateway/resilience';
+import { checkTopology, coalesceWrites, createRedis, finishThenClose, subscribe } from '@mcp-gateway/redis';
+import { AgentQuotas, ResilienceStore, resilienceEventsChannel } from '@mcp-gateway/resilience';
 import { logScalars, Tracing, type Logger } from '@mcp-gateway/observability';
 import { AgentUsage, agentLabel, CIRCUIT_LEVEL, GatewayMetrics, ServiceSeries, ServiceStats } from '@mcp-gateway/metrics';
 import { createApp, serverOptionsFor } from './app';
+import { FastFailReadings } from './fast-fail';
 import { Lifecycle } from './lifecycle';
 import type { ApiDeps } from './deps';
 import { workersByService } from './services';
@@ -116,6 +117,7 @@ export class ApiServer {
       validator: new ParameterValidator(),
       presence: new WorkerPresence(this.redis, broker.keys),
       resilience,
+      fastFail: new FastFailReadings(resilience, broker),
       agentQuotas: new AgentQuotas(this.redis, config.redis.keyPrefix),
       series: new ServiceSeries(this.redis, config.redis.keyPrefix),
       deadLetters,
@@ -188,6 +190,9 @@ export class ApiServer {
         );
     });
     await this.deps.registry.attach(this.deps.registrations, this.subscriber);
+    // Breaker news retires the service's fast-fail reading.
+    const events = resilienceEventsChannel(this.deps.config.redis.keyPrefix);
+    await subscribe(this.subscriber, [events], (channel, message) => channel === events && this.deps.fastFail.heard(message));
     await this.deps.registry.init();
     this.deps.health.start();
     this.sweeper = setInterval(() => void this.sweep(), this.sweepEveryMs);

@@ -15,7 +15,6 @@ import {
 import { agentPolicies, overdueGraceMs, OVERDUE_SWEEP_EVERY_MS, severalAgents, type ServiceConfig } from '@mcp-gateway/config';
 import type { AgentHoldOutcome, PeekResult } from '@mcp-gateway/resilience';
 import {
-  LANES,
   PRIORITY_RANK,
   requestHash,
   ResultMessage,
@@ -101,45 +100,13 @@ function jobData(s: Submission, id: string, operation: string, parameters: Recor
   };
 }
 
-/** How long a fast-fail reading answers the requests that come after it, while others are in flight. */
-const PEEK_SHARED_MS = 20;
-
 /**
  * The one way a request enters the queue, shared by POST /mcp/request and MCP tools/call:
  * service and permission, operation and parameters, the fast-fail checks, the idempotent enqueue,
  * and the wait (registered before enqueueing, so a fast worker cannot finish unseen).
  */
 export function createSubmitter(deps: ApiDeps): Submit {
-  const { config, broker, waiter, registry, validator } = deps;
-
-  /**
-   * One fast-fail read per service at a time: a request that comes while one is out takes its answer
-   * (sent less than one round trip before it came). While other requests are in this process too (a
-   * load, not one caller at a time), so does one that comes within PEEK_SHARED_MS of that answer.
-   * Under load that is nearly every request; one caller at a time always reads afresh. The worker's
-   * admission still decides every call.
-   */
-  const peeks = new Map<string, { reading: Promise<PeekResult>; until: number }>();
-  let submitting = 0;
-  function peekShared(name: string, service: ServiceConfig): Promise<PeekResult> {
-    const now = performance.now();
-    const kept = peeks.get(name);
-    // Still out (until: Infinity), or answered less than PEEK_SHARED_MS ago while others are in flight.
-    if (kept && (kept.until === Infinity || (now <= kept.until && submitting > 1))) return kept.reading;
-    const reading = deps.resilience.peek(name, service, {
-      waitLists: LANES.map((lane) => broker.keys.queueKey(name, 'wait', lane)),
-      prioritizedSets: LANES.map((lane) => broker.keys.queueKey(name, 'prioritized', lane)),
-    });
-    const entry = { reading, until: Infinity };
-    peeks.set(name, entry);
-    reading.then(
-      () => (entry.until = performance.now() + PEEK_SHARED_MS),
-      () => {
-        if (peeks.get(name) === entry) peeks.delete(name);
-      },
-    );
-    return reading;
-  }
+  const { config, broker, waiter, registry, validator, fastFail } = deps;
 
   /**
    * Refuse at once what would only fail later: an open circuit, a full queue, or a rate-limit wait
@@ -147,7 +114,7 @@ export function createSubmitter(deps: ApiDeps): Submit {
    * gate of the claim, in the same write), or the answer of the one already out.
    */
   async function failFast(name: string, service: ServiceConfig, timeoutMs: number): Promise<void> {
-    const peek = await peekShared(name, service).catch((err: unknown) => {
+    const peek = await fastFail.read(name, service).catch((err: unknown) => {
       throw new GatewayError('UNAVAILABLE', 'The gateway cannot reach Redis; try again shortly', { retryAfterMs: 1000, cause: err });
     });
     const refused = refusal(name, service, peek, timeoutMs);
@@ -159,6 +126,13 @@ export function createSubmitter(deps: ApiDeps): Submit {
   const fair = config.fairQueues && severalAgents(config);
   // A hold outlives the request: it lapses once the sweep has surely ended it.
   const holdLapseMs = overdueGraceMs(config.worker.lockMs) + 2 * OVERDUE_SWEEP_EVERY_MS;
+
+  /** A request whose agent's quotas hold nothing (none, or an agent with none and no fair share to take). */
+  function holdsNothing(data: GatewayJobData): boolean {
+    if (!data.agentId) return true;
+    const policy = policies(data.agentId, data.service);
+    return !fair && !policy.own && !policy.service;
+  }
 
   /**
    * Holds the request against its agent's quotas and places it fairly among the agents' requests to
@@ -217,11 +191,11 @@ export function createSubmitter(deps: ApiDeps): Submit {
   }
 
   return async function submit(s: Submission): Promise<SubmissionOutcome> {
-    submitting += 1;
+    fastFail.submitting += 1;
     try {
       return await submitOne(s);
     } finally {
-      submitting -= 1;
+      fastFail.submitting -= 1;
     }
   };
 
@@ -262,16 +236,23 @@ export function createSubmitter(deps: ApiDeps): Submit {
     // and its checks go in one write with its claim.
     let placed: Placement | void = undefined;
     if (body.id && !(await broker.records.get(id).catch(() => undefined))) placed = await admission(data, service, timeoutMs, true)();
+    // A fresh id with no agent quota to hold, on a service a recent reading lets in: claim and job in
+    // one write, without a round trip between them.
+    const straightIn = !body.id && holdsNothing(data) && fastFail.letsIn(body.service, service);
 
     const w = waitMs > 0 ? waiter.register(id) : undefined;
     let outcome;
     try {
-      outcome = await broker.submit(
-        placed ? Object.assign({}, data, placed) : data,
-        requestHash(body.service, op.name, parameters, s.agent?.id),
-        { maxAttempts: registry.retryPolicy(body.service).maxAttempts },
-        body.id ? undefined : admission(data, service, timeoutMs, false),
-      );
+      const hash = requestHash(body.service, op.name, parameters, s.agent?.id);
+      const retry = { maxAttempts: registry.retryPolicy(body.service).maxAttempts };
+      outcome = straightIn
+        ? await broker.submitFresh(data, hash, retry)
+        : await broker.submit(
+            placed ? Object.assign({}, data, placed) : data,
+            hash,
+            retry,
+            body.id ? undefined : admission(data, service, timeoutMs, false),
+          );
     } catch (err) {
       w?.cancel();
       throw err;
@@ -280,6 +261,7 @@ export function createSubmitter(deps: ApiDeps): Submit {
       w?.cancel();
       return { kind: 'ended', ended: outcome.result };
     }
+    if (outcome.kind === 'created' && !straightIn) fastFail.added(body.service);
     s.onAccepted?.(id, outcome.kind === 'created');
     const state = outcome.kind === 'joined' ? outcome.state : 'queued';
     if (!w) return { kind: 'pending', id, state, timeoutMs, waitedToDeadline: false };

@@ -595,7 +595,9 @@ async function publish(deps: PipelineDeps, d: GatewayJobData, r: PublishInput, b
         letter && deps.deadLetters.add(letter, true),
       ] as const,
   );
-  if ((recorded || kept) && isCluster(deps.redis)) await Promise.allSettled([recorded, kept]);
+  // A failure's breaker news (published once its record answers) also goes out before the result: a
+  // caller told its call failed has its next request checked afresh by every API process.
+  if ((recorded || kept) && (isCluster(deps.redis) || breaker?.outcome === 'failure')) await Promise.allSettled([recorded, kept]);
   const [finished, released] = inOneWrite(
     deps.redis,
     () =>

@@ -1,0 +1,63 @@
+import type { RedisClient } from '@mcp-gateway/redis';
+import { resilienceEventsChannel, resilienceKeys } from '@mcp-gateway/resilience';
+import { testRedis } from '@mcp-gateway/testing';
+import { eventually, startGateway, type Running } from './harness';
+
+/**
+ * The API's fast-fail readings: a reading less than 20 ms old lets fresh requests straight in (claim
+ * and job in one write) while the circuit is closed, no token is awaited and the queue has room for
+ * them; breaker news on the events channel retires it.
+ */
+let gw: Running;
+let redis: RedisClient;
+
+beforeAll(async () => {
+  const operations = [{ name: 'get', method: 'GET', path: '/x' }];
+  // No worker: jobs stay queued.
+  gw = await startGateway(
+    {
+      services: {
+        small: { endpoint: 'http://127.0.0.1:9', maxQueueDepth: 2, operations },
+        big: { endpoint: 'http://127.0.0.1:9', operations },
+      },
+    },
+    [],
+  );
+  redis = testRedis();
+});
+
+afterAll(async () => {
+  redis.disconnect();
+  await gw.close();
+});
+
+const service = (name: string) => gw.config.services[name]!;
+
+describe('fast-fail readings', () => {
+  it('let fresh requests straight in while the queue has room for them, counting each job added since', async () => {
+    const readings = gw.api.deps.fastFail;
+    expect(readings.letsIn('small', service('small'))).toBe(false);
+    expect(await readings.read('small', service('small'))).toEqual({ openWaitMs: 0, tokenWaitMs: 0, queueDepth: 0 });
+    // A job checked on this reading (its claim went with the read) counts too.
+    readings.added('small');
+    expect([1, 2].map(() => readings.letsIn('small', service('small')))).toEqual([true, false]);
+  });
+
+  it('retire a reading on breaker news of its service (heard on the events channel), and read an open circuit afresh', async () => {
+    const readings = gw.api.deps.fastFail;
+    const prefix = gw.config.redis.keyPrefix;
+    await readings.read('big', service('big'));
+    expect(readings.letsIn('big', service('big'))).toBe(true);
+    // News of another service, and a message that is not news, leave it.
+    readings.heard(JSON.stringify({ type: 'circuit', service: 'small' }));
+    readings.heard('not json');
+    expect(readings.letsIn('big', service('big'))).toBe(true);
+    await redis.hset(resilienceKeys(prefix, 'big').breaker, { state: 'open', openedAt: Date.now() });
+    await redis.publish(resilienceEventsChannel(prefix), JSON.stringify({ type: 'circuit', service: 'big', from: 'closed', to: 'open' }));
+    await eventually(async () => (readings.letsIn('big', service('big')) ? undefined : true), 2000);
+    // The next request reads again, finds the circuit open, and is refused at once.
+    const refused = await gw.http.post('/mcp/request').send({ service: 'big', operation: 'get' });
+    expect([refused.status, refused.body.error.code]).toEqual([503, 'CIRCUIT_OPEN']);
+    expect(readings.letsIn('big', service('big'))).toBe(false);
+  });
+});
