@@ -59,14 +59,15 @@ export class FastFailReadings {
 
   /**
    * Whether a reading answered less than PEEK_SHARED_MS ago lets a new request straight in, without
-   * reading again: its circuit closed, no token wait, and room in its queue for the jobs added since.
-   * One it lets in counts against that room.
+   * reading again: its circuit closed, and a token and room in its queue for it after the jobs added
+   * since. One it lets in counts against both.
    */
   letsIn(name: string, service: ServiceConfig): boolean {
     const kept = this.readings.get(name);
     const v = kept?.value;
     if (!kept || !v || performance.now() > kept.until) return false;
-    if (v.openWaitMs > 0 || v.tokenWaitMs > 0 || v.queueDepth + kept.added >= service.maxQueueDepth) return false;
+    if (v.openWaitMs > 0 || v.tokenWaitMs > 0 || kept.added > v.spareTokens || v.queueDepth + kept.added >= service.maxQueueDepth)
+      return false;
     kept.added += 1;
     return true;
   }

@@ -19,6 +19,8 @@ beforeAll(async () => {
       services: {
         small: { endpoint: 'http://127.0.0.1:9', maxQueueDepth: 2, operations },
         big: { endpoint: 'http://127.0.0.1:9', operations },
+        // Two tokens, then one a minute.
+        scarce: { endpoint: 'http://127.0.0.1:9', rateLimit: { requestsPerMinute: 1, burstLimit: 2 }, operations },
       },
     },
     [],
@@ -37,10 +39,16 @@ describe('fast-fail readings', () => {
   it('let fresh requests straight in while the queue has room for them, counting each job added since', async () => {
     const readings = gw.api.deps.fastFail;
     expect(readings.letsIn('small', service('small'))).toBe(false);
-    expect(await readings.read('small', service('small'))).toEqual({ openWaitMs: 0, tokenWaitMs: 0, queueDepth: 0 });
+    expect(await readings.read('small', service('small'))).toMatchObject({ openWaitMs: 0, tokenWaitMs: 0, queueDepth: 0 });
     // A job checked on this reading (its claim went with the read) counts too.
     readings.added('small');
     expect([1, 2].map(() => readings.letsIn('small', service('small')))).toEqual([true, false]);
+  });
+
+  it('let in no more fresh requests than the reading has tokens for', async () => {
+    const readings = gw.api.deps.fastFail;
+    expect(await readings.read('scarce', service('scarce'))).toEqual({ openWaitMs: 0, tokenWaitMs: 0, queueDepth: 0, spareTokens: 1 });
+    expect([1, 2, 3].map(() => readings.letsIn('scarce', service('scarce')))).toEqual([true, true, false]);
   });
 
   it('retire a reading on breaker news of its service (heard on the events channel), and read an open circuit afresh', async () => {

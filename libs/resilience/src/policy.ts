@@ -50,6 +50,8 @@ export interface PeekResult {
   tokenWaitMs: number;
   /** Jobs waiting in the service queue. */
   queueDepth: number;
+  /** Whole tokens left once the queued jobs and a new one have theirs (0 when none are). */
+  spareTokens: number;
 }
 
 export interface RecordResult {
@@ -80,5 +82,5 @@ export function peekOf(r: PeekReading, policy: ResiliencePolicy): PeekResult {
     tokens = Math.min(tokens, Number(r.bucket.tokens) + Math.max(0, r.now - Number(r.bucket.ts)) * refillPerMs);
   const needed = r.queueDepth + 1;
   const tokenWaitMs = tokens < needed ? Math.ceil((needed - tokens) / refillPerMs) : 0;
-  return { openWaitMs, tokenWaitMs, queueDepth: r.queueDepth };
+  return { openWaitMs, tokenWaitMs, queueDepth: r.queueDepth, spareTokens: Math.max(0, Math.floor(tokens - needed)) };
 }

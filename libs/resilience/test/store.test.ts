@@ -209,7 +209,7 @@ describe('peek (the API fast-fail read)', () => {
     const prefix = uniquePrefix('peek');
     const s = new ResilienceStore(redis, prefix);
     const t0 = 2_000_000;
-    expect(await s.peek('svc', policy, keys(prefix), t0)).toEqual({ openWaitMs: 0, tokenWaitMs: 0, queueDepth: 0 });
+    expect(await s.peek('svc', policy, keys(prefix), t0)).toEqual({ openWaitMs: 0, tokenWaitMs: 0, queueDepth: 0, spareTokens: 4 });
     for (let i = 0; i < 5; i++) await s.admit('svc', `a${i}`, policy, 5000, t0);
     // Bucket empty at 10 tokens/s: the next token is 100 ms away.
     expect((await s.peek('svc', policy, keys(prefix), t0)).tokenWaitMs).toBe(100);
@@ -217,7 +217,7 @@ describe('peek (the API fast-fail read)', () => {
     await redis.rpush(`${prefix}:{svc}:wait`, '1');
     await redis.rpush(`${prefix}:{svc}urgent:wait`, '2');
     await redis.zadd(`${prefix}:{svc}:prioritized`, 1, '3');
-    expect(await s.peek('svc', policy, keys(prefix), t0)).toEqual({ openWaitMs: 0, tokenWaitMs: 400, queueDepth: 3 });
+    expect(await s.peek('svc', policy, keys(prefix), t0)).toEqual({ openWaitMs: 0, tokenWaitMs: 400, queueDepth: 3, spareTokens: 0 });
     for (let i = 0; i < 3; i++) await s.record('svc', `f${i}`, 'failure', policy, t0 + 10);
     expect((await s.peek('svc', policy, keys(prefix), t0 + 310)).openWaitMs).toBe(700);
     expect((await s.peek('svc', policy, keys(prefix), t0 + 1010)).openWaitMs).toBe(0);
