@@ -28,6 +28,8 @@ export class FastFailReadings {
   constructor(
     private readonly resilience: ResilienceStore,
     private readonly broker: Broker,
+    /** Milliseconds, for the readings' age only (a test may hold it still). */
+    public clock: () => number = () => performance.now(),
   ) {}
 
   /**
@@ -36,7 +38,7 @@ export class FastFailReadings {
    * than PEEK_SHARED_MS ago; else a new one.
    */
   read(name: string, service: ServiceConfig): Promise<PeekResult> {
-    const now = performance.now();
+    const now = this.clock();
     const kept = this.readings.get(name);
     if (kept && (kept.until === Infinity || (now <= kept.until && this.submitting > 1))) return kept.reading;
     const reading = this.resilience.peek(name, service, {
@@ -48,7 +50,7 @@ export class FastFailReadings {
     reading.then(
       (value) => {
         entry.value = value;
-        entry.until = performance.now() + PEEK_SHARED_MS;
+        entry.until = this.clock() + PEEK_SHARED_MS;
       },
       () => {
         if (this.readings.get(name) === entry) this.readings.delete(name);
@@ -65,7 +67,7 @@ export class FastFailReadings {
   letsIn(name: string, service: ServiceConfig): boolean {
     const kept = this.readings.get(name);
     const v = kept?.value;
-    if (!kept || !v || performance.now() > kept.until) return false;
+    if (!kept || !v || this.clock() > kept.until) return false;
     if (v.openWaitMs > 0 || v.tokenWaitMs > 0 || kept.added > v.spareTokens || v.queueDepth + kept.added >= service.maxQueueDepth)
       return false;
     kept.added += 1;

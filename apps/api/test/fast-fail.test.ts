@@ -35,6 +35,12 @@ afterAll(async () => {
 
 const service = (name: string) => gw.config.services[name]!;
 
+// Each test holds the readings' clock still: a reading's 20 ms are not the machine's load to decide.
+beforeEach(() => {
+  const now = performance.now();
+  gw.api.deps.fastFail.clock = () => now;
+});
+
 describe('fast-fail readings', () => {
   it('let fresh requests straight in while the queue has room for them, counting each job added since', async () => {
     const readings = gw.api.deps.fastFail;
@@ -43,6 +49,14 @@ describe('fast-fail readings', () => {
     // A job checked on this reading (its claim went with the read) counts too.
     readings.added('small');
     expect([1, 2].map(() => readings.letsIn('small', service('small')))).toEqual([true, false]);
+  });
+
+  it('let nothing in once a reading is more than 20 ms old', async () => {
+    const readings = gw.api.deps.fastFail;
+    const at = readings.clock();
+    await readings.read('big', service('big'));
+    readings.clock = () => at + 21;
+    expect(readings.letsIn('big', service('big'))).toBe(false);
   });
 
   it('let in no more fresh requests than the reading has tokens for', async () => {
