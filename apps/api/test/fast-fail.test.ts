@@ -5,7 +5,7 @@ import { eventually, startGateway, type Running } from './harness';
 
 /**
  * The API's fast-fail readings: a reading less than 20 ms old lets fresh requests straight in (claim
- * and job in one write) while the circuit is closed, no token is awaited and the queue has room for
+ * and job in one write) while the circuit is closed and it has a token and room in the queue for
  * them; breaker news on the events channel retires it.
  */
 let gw: Running;
