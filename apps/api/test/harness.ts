@@ -43,9 +43,14 @@ export async function startGateway(
     pools,
     http: request(`http://127.0.0.1:${address.port}`),
     startWorkers,
+    // The pools stop even when the API's stop throws: a pool left running keeps its Redis clients (and
+    // their timers) alive in the in-band cluster suite, which then never exits.
     close: async () => {
-      await api.stop();
-      await Promise.all(pools.map((p) => p.stop()));
+      try {
+        await api.stop();
+      } finally {
+        await Promise.all(pools.map((p) => p.stop()));
+      }
     },
   };
 }
