@@ -12,6 +12,7 @@ import {
   type GatewayJobData,
   type Lane,
   type SubmitOutcome,
+  type Waiter,
 } from '@mcp-gateway/broker';
 import { takeAndAbandon, testRedis, uniquePrefix } from '@mcp-gateway/testing';
 
@@ -343,7 +344,27 @@ describe('Broker.cancel', () => {
   });
 });
 
+/**
+ * The timers that waits start, told apart from the process's others (a Redis client's, an earlier
+ * file's) by the argument a wait's timer carries: its waiter.
+ */
+function watchWaitTimers() {
+  const set = jest.spyOn(global, 'setTimeout');
+  const clear = jest.spyOn(global, 'clearTimeout');
+  return {
+    of(waiters: Waiter[]): { started: number; leftRunning: number } {
+      const started = set.mock.calls.flatMap((call, i) =>
+        waiters.includes(call[2] as Waiter) ? [set.mock.results[i]!.value as unknown] : [],
+      );
+      const cleared = new Set(clear.mock.calls.map((call) => call[0] as unknown));
+      return { started: started.length, leftRunning: started.filter((t) => !cleared.has(t)).length };
+    },
+  };
+}
+
 describe('ResultWaiter', () => {
+  afterEach(() => jest.restoreAllMocks());
+
   it('wakes every waiter of an id from one subscription', async () => {
     const waiter = new ResultWaiter(subscriber, broker.records, broker.keys);
     await waiter.start();
@@ -390,12 +411,11 @@ describe('ResultWaiter', () => {
   it('a waiter cancelled before its wait began resolves undefined at once and leaves no timer behind', async () => {
     const waiter = new ResultWaiter(subscriber, broker.records, broker.keys);
     await waiter.start();
-    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-    const before = timers();
+    const timers = watchWaitTimers();
     const w = waiter.register('req-12');
     w.cancel();
     expect(await w.wait(60_000)).toBeUndefined();
-    expect(timers()).toBe(before);
+    expect(timers.of([w])).toEqual({ started: 0, leftRunning: 0 });
     expect(waiter.size).toBe(0);
     await waiter.close();
   });
@@ -403,8 +423,7 @@ describe('ResultWaiter', () => {
   it("cancelling one of an id's waiters leaves the others waiting; cancelAll ends every wait at once, timers too", async () => {
     const waiter = new ResultWaiter(subscriber, broker.records, broker.keys);
     await waiter.start();
-    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-    const before = timers();
+    const timers = watchWaitTimers();
     await broker.submit(job('req-13'), 'h', { maxAttempts: 1 });
     const [a, b, c] = [waiter.register('req-13'), waiter.register('req-13'), waiter.register('req-13')];
     const [wa, wb, wc] = [a.wait(60_000), b.wait(60_000), c.wait(60_000)];
@@ -418,12 +437,13 @@ describe('ResultWaiter', () => {
     b.cancel();
     a.cancel();
     expect(waiter.size).toBe(0);
-    const rest = [waiter.register('req-14'), waiter.register('req-15'), waiter.register('req-15')].map((w) => w.wait(60_000));
+    const others = [waiter.register('req-14'), waiter.register('req-15'), waiter.register('req-15')];
+    const rest = others.map((w) => w.wait(60_000));
     expect(waiter.size).toBe(3);
     waiter.cancelAll();
     expect(await Promise.all(rest)).toEqual([undefined, undefined, undefined]);
     expect(waiter.size).toBe(0);
-    expect(timers()).toBe(before);
+    expect(timers.of([a, b, c, ...others])).toEqual({ started: 6, leftRunning: 0 });
     await waiter.close();
   });
 });
