@@ -93,19 +93,44 @@ function clusterClient(seeds: readonly string[], node: RedisOptions, role: Conne
     retryDelayOnTryAgain: 100,
     maxRedirections: 16,
     slotsRefreshTimeout: 2000,
-    // A master that stops answering (frozen, or cut off) closes no connection and sends no MOVED:
-    // only a fresh slot map moves its commands to the replica that replaced it.
-    slotsRefreshInterval: 1000,
+    // Not ioredis's periodic refresh: refreshSlotsPeriodically's.
+    slotsRefreshInterval: 0,
     // Results go out on sharded channels: each is subscribed on the node that serves its slot.
     shardedSubscribers: role === 'subscriber',
   };
-  return new Cluster(
+  const cluster = new Cluster(
     seeds.map((s) => {
       const u = new URL(s);
       return { host: u.hostname, port: Number(u.port || 6379) };
     }),
     options,
   );
+  return refreshSlotsPeriodically(cluster);
+}
+
+/** How often a cluster client reads the slot map again, without a MOVED to make it. */
+const SLOTS_REFRESH_MS = 1000;
+
+/**
+ * A master that stops answering (frozen, or cut off) closes no connection and sends no MOVED: only
+ * a fresh slot map moves its commands to the replica that replaced it. So the map is read every
+ * second. Not by ioredis's `slotsRefreshInterval`: in ioredis 5 a disconnect that lands while one of
+ * its refreshes is in flight re-arms its loop for good, and the process never exits (fixed in
+ * ioredis 6, which BullMQ does not take yet). This timer is unref'd and ends with the client. The
+ * client's duplicates (BullMQ's blocking connections) get one too.
+ */
+function refreshSlotsPeriodically(cluster: Cluster): Cluster {
+  let timer: NodeJS.Timeout | undefined;
+  cluster.on('ready', () => {
+    timer ??= setInterval(() => cluster.refreshSlotsCache(), SLOTS_REFRESH_MS).unref();
+  });
+  cluster.on('end', () => {
+    clearInterval(timer);
+    timer = undefined;
+  });
+  const duplicate = cluster.duplicate.bind(cluster);
+  cluster.duplicate = (...args: Parameters<Cluster['duplicate']>) => refreshSlotsPeriodically(duplicate(...args));
+  return cluster;
 }
 
 /**

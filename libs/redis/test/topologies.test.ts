@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
 import Redis, { Cluster } from 'ioredis';
 import { startRedisCluster, startRedisSentinel, type LocalRedisCluster, type LocalRedisSentinel, type RedisNode } from '@mcp-gateway/redis';
 
@@ -110,6 +112,42 @@ describe('startRedisCluster', () => {
     expect(back.pid).not.toBe(oldPid);
     await cluster.waitForState('ok', 30_000);
     expect((await cluster.replicaOf(replica.port)).port).toBe(master.port);
+  });
+
+  it('a cluster client closed while a periodic slot refresh is in flight leaves nothing running: its process exits by itself', async () => {
+    // The child closes each client (command, subscriber, a BullMQ-style duplicate) at the moment a
+    // refresh after ready begins, and then has nothing left to do.
+    const script = `
+      const { createRedis, waitReady } = require(${JSON.stringify(path.resolve(__dirname, '../dist/index.js'))});
+      const target = { url: '', clusterNodes: ${JSON.stringify(cluster.seeds)} };
+      const closeMidRefresh = async (client) => {
+        await waitReady(client, 10000);
+        await new Promise((resolve) => {
+          client.refreshSlotsCache = (callback) => {
+            delete client.refreshSlotsCache;
+            client.refreshSlotsCache(callback);
+            client.disconnect();
+            resolve();
+          };
+        });
+      };
+      (async () => {
+        const command = createRedis(target, 'command', 'closing');
+        const subscriber = createRedis(target, 'subscriber', 'closing');
+        const copy = command.duplicate();
+        await Promise.all([command, subscriber, copy].map(closeMidRefresh));
+        process.stdout.write('closed\\n');
+      })();`;
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const within = (ms: number) => new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), ms).unref());
+    // ioredis gives a closing connection 2 s to close; 10 s is several times that.
+    const outcome = await Promise.race([exited, within(10_000)]);
+    if (outcome === 'still running') child.kill('SIGKILL');
+    expect({ outcome, out }).toEqual({ outcome: 0, out: 'closed\n' });
   });
 
   it('stop() ends every node, a SIGSTOPped one too', async () => {
