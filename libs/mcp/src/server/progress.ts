@@ -1,6 +1,6 @@
 import type { RedisClient } from '@mcp-gateway/redis';
 import type { Broker, Lane } from '@mcp-gateway/broker';
-import type { RequestState } from '@mcp-gateway/protocol';
+import { isEnded, type RequestState } from '@mcp-gateway/protocol';
 
 /** How often a waiting call's state is read for its progress notifications. */
 const PROGRESS_POLL_MS = 500;
@@ -55,7 +55,8 @@ async function queuePosition(redis: RedisClient, broker: Broker, service: string
 
 /**
  * Progress notifications while a call waits: its place in the queue, the backend call, retries. One
- * notification per change; returns the function that stops them.
+ * notification per change; returns the function that stops them. They also stop once the job has
+ * ended, and never keep the process alive: a call that does not return (a bug) costs no poll.
  */
 export function reportProgress(redis: RedisClient, broker: Broker, target: ProgressTarget): () => void {
   let last = '';
@@ -64,6 +65,7 @@ export function reportProgress(redis: RedisClient, broker: Broker, target: Progr
   const report = async () => {
     const status = await broker.status(target.jobId).catch(() => undefined);
     if (!status) return;
+    if (isEnded(status.state)) clearInterval(timer);
     let message: string;
     if (status.state === 'queued') {
       const position = await queuePosition(redis, broker, target.service, target.jobId).catch(() => undefined);
@@ -80,7 +82,7 @@ export function reportProgress(redis: RedisClient, broker: Broker, target: Progr
     busy = true;
     await report().finally(() => (busy = false));
   };
+  const timer = setInterval(() => void tick(), PROGRESS_POLL_MS).unref();
   void tick();
-  const timer = setInterval(() => void tick(), PROGRESS_POLL_MS);
   return () => clearInterval(timer);
 }
