@@ -29,8 +29,10 @@ module.exports = {
   // WAIT test got a 503 in one run of three. Alone, each passes.
   maxWorkers: 1,
   // One file at a time runs in jest's own process, where a timer leaked by any file keeps the whole
-  // run from exiting after it passed. Two such leaks were seen on 2026-12-07 and are not yet found
-  // (three ioredis Cluster clients' slot refreshes; an MCP call's progress poll): exit when done.
+  // run from exiting after it passed. Two were seen: ioredis 5's slot refresh re-arming after a
+  // disconnect (now our own unref'd timer, libs/redis connections.ts) and an MCP progress poll of a
+  // call that did not return (now unref'd, and it ends with its job). Exit when done all the same:
+  // a leak not yet seen must not turn a passed run into a CI that never ends.
   forceExit: true,
   globalSetup: '<rootDir>/libs/testing/jest/cluster-setup.ts',
   globalTeardown: '<rootDir>/libs/testing/jest/cluster-teardown.ts',
