@@ -354,7 +354,7 @@ function watchWaitTimers() {
   return {
     of(waiters: Waiter[]): { started: number; leftRunning: number } {
       const started = set.mock.calls.flatMap((call, i) =>
-        waiters.includes(call[2] as Waiter) ? [set.mock.results[i]!.value as unknown] : [],
+        waiters.includes((call as unknown[])[2] as Waiter) ? [set.mock.results[i]!.value as unknown] : [],
       );
       const cleared = new Set(clear.mock.calls.map((call) => call[0] as unknown));
       return { started: started.length, leftRunning: started.filter((t) => !cleared.has(t)).length };
