@@ -128,7 +128,8 @@ function jobLogger(logger: Logger, d: GatewayJobData): LazyLogger {
 async function runJob(run: Run): Promise<void> {
   const { job } = run;
   if (cancelledBeforeItBegan(run) || (isRerun(job) && (await requestEnded(run)))) return;
-  const target = await resolveTarget(run.deps, job.data);
+  const resolving = resolveTarget(run.deps, job.data);
+  const target = resolving instanceof Promise ? await resolving : resolving;
   const { admitting, policy, once, timeLeft } = admit(run, target);
   // Read once the decision needs it (and only then).
   admitting?.catch(() => undefined);
@@ -217,14 +218,28 @@ function firstStart(run: Run): number {
 type Target =
   { kind: 'resolved'; service: ServiceConfig; op: OperationDefinition; label: string } | { kind: 'unresolved'; error: GatewayError };
 
-async function resolveTarget(deps: PipelineDeps, d: GatewayJobData): Promise<Target> {
+/** From the definition in memory when it is there (every job but a service's first): no promise. */
+function resolveTarget(deps: PipelineDeps, d: GatewayJobData): Target | Promise<Target> {
   try {
     const service = deps.registry.require(d.service);
+    const known = deps.registry.operationNow(d.service, d.operation);
+    return known ? { kind: 'resolved', service, op: known.op, label: known.label } : loadTarget(deps, d, service);
+  } catch (err) {
+    return unresolved(err);
+  }
+}
+
+async function loadTarget(deps: PipelineDeps, d: GatewayJobData, service: ServiceConfig): Promise<Target> {
+  try {
     const op = await deps.registry.operation(d.service, d.operation);
     return { kind: 'resolved', service, op, label: await deps.registry.operationLabel(d.service, op.name) };
   } catch (err) {
-    return { kind: 'unresolved', error: isGatewayError(err) ? err : new GatewayError('INTERNAL_ERROR') };
+    return unresolved(err);
   }
+}
+
+function unresolved(err: unknown): Target {
+  return { kind: 'unresolved', error: isGatewayError(err) ? err : new GatewayError('INTERNAL_ERROR') };
 }
 
 /**

@@ -221,6 +221,17 @@ export class ServiceRegistry extends EventEmitter {
   }
 
   /**
+   * The operation and its metric label, when the service's definition is in memory and has it: what
+   * `operation` and `operationLabel` would give, without a promise (a worker asks on every job).
+   * Undefined otherwise: `operation` then loads the definition or says what is wrong.
+   */
+  operationNow(service: string, operation: string): { op: OperationDefinition; label: string } | undefined {
+    const def = this.slots.get(service)?.definition;
+    const op = def && findOperation(def, operation);
+    return op ? { op, label: def.source === 'dynamic' ? '_dynamic' : op.name } : undefined;
+  }
+
+  /**
    * The operation as a metric label, kept bounded: its name, `_dynamic` for any operation of a service
    * without a definition (callers choose those names), `_unknown` when it cannot be resolved.
    */

@@ -62,6 +62,22 @@ it('gives operations as bounded metric labels: the name, one value for a service
   expect(await registry.operationLabel('ghost', 'x')).toBe('_unknown');
 });
 
+it('answers an operation without a promise once its definition is in memory, the same as operation and operationLabel', async () => {
+  const config = GatewayConfigManager.fromObject({
+    services: { inline: { endpoint: backend.url, operations: [{ name: 'x', path: '/x' }] }, open: { endpoint: backend.url } },
+  });
+  const registry = new ServiceRegistry(config);
+  // Not loaded yet: the caller takes the path that loads it.
+  expect(registry.operationNow('inline', 'x')).toBeUndefined();
+  const op = await registry.operation('inline', 'x');
+  expect(registry.operationNow('inline', 'x')).toEqual({ op, label: 'x' });
+  // Unknown operations and services are for `operation` to refuse, with its error.
+  expect(registry.operationNow('inline', 'nope')).toBeUndefined();
+  expect(registry.operationNow('ghost', 'x')).toBeUndefined();
+  await registry.operation('open', 'anything');
+  expect(registry.operationNow('open', 'anything')).toEqual({ op: await registry.operation('open', 'anything'), label: '_dynamic' });
+});
+
 it('a definition file of the configuration that cannot be loaded stops the start, naming it; an OpenAPI URL that fails does not', async () => {
   const missing = path.join(os.tmpdir(), `no-such-definition-${process.pid}.yaml`);
   const config = GatewayConfigManager.fromObject({
