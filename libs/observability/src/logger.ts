@@ -1,4 +1,5 @@
 import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+import SonicBoom from 'sonic-boom';
 import { isoTime } from '@mcp-gateway/protocol';
 
 export type { Logger } from 'pino';
@@ -65,14 +66,55 @@ export function createLogger(settings: LoggerSettings = {}): Logger {
       transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } },
     });
   }
-  // Written off the event loop, in batches: a line per request is a write syscall each otherwise. Lines
-  // go out once LOG_BATCH_BYTES have gathered, or LOG_FLUSH_MS after they were written, whichever is
-  // first; pino flushes what is left when the process exits. If stdout stalls, at most
-  // LOG_BUFFER_BYTES wait in memory; lines beyond are dropped, not the process.
-  return pino(
-    options,
-    pino.destination({ dest: 1, sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS, maxLength: LOG_BUFFER_BYTES }),
-  );
+  return pino(options, (stdoutLines ??= new LineBatches(1)));
+}
+
+/** One per process, shared by its loggers: their lines go out in the order they were logged. */
+let stdoutLines: LineBatches | undefined;
+
+/**
+ * Where a process's lines go: written off the event loop (sonic-boom), in batches, as a line per
+ * request would be a write syscall each otherwise. Lines go out once LOG_BATCH_BYTES have gathered,
+ * or at most LOG_FLUSH_MS after they were logged, and what is left when the process exits. If stdout
+ * stalls, at most LOG_BUFFER_BYTES wait in memory; lines beyond are dropped, not the process.
+ *
+ * The batches are made here, not by sonic-boom's `minLength`: sonic-boom measures the text it holds
+ * (`Buffer.byteLength`, which first copies it flat) on every write, a cost per line that grows with
+ * the batch (docs/research/bench-costs.md, session 20). Handed whole batches, it pays it per batch.
+ */
+class LineBatches implements DestinationStream {
+  private lines: string[] = [];
+  private length = 0;
+  private readonly out: SonicBoom;
+
+  constructor(fd: number) {
+    this.out = new SonicBoom({ fd, sync: false, maxLength: LOG_BUFFER_BYTES });
+    // A write that fails (the reader gone: EPIPE) loses its lines, never the process.
+    this.out.on('error', () => undefined);
+    setInterval(() => this.flush(), LOG_FLUSH_MS).unref();
+    process.on('exit', () => {
+      try {
+        this.flush();
+        this.out.flushSync();
+      } catch {
+        // A reader gone: nothing left to write to.
+      }
+    });
+  }
+
+  write(line: string): void {
+    this.lines.push(line);
+    this.length += line.length;
+    if (this.length >= LOG_BATCH_BYTES) this.flush();
+  }
+
+  private flush(): void {
+    if (this.lines.length === 0) return;
+    const batch = this.lines.join('');
+    this.lines = [];
+    this.length = 0;
+    this.out.write(batch);
+  }
 }
 
 type LogArgs = [obj: object, msg?: string] | [msg: string];
@@ -82,6 +124,18 @@ export type ScalarFields = Record<string, string | number | boolean | undefined>
 
 const SECRET_KEYS = new Set([...SECRET_FIELDS, 'credentials'].map((k) => k.toLowerCase()));
 const UNREDACTED = new WeakMap<Logger, Logger>();
+/** Whether each field name seen so far names a secret: a line's names are a handful, asked on every line. */
+const KEY_IS_SECRET = new Map<string, boolean>();
+
+function isSecretKey(key: string): boolean {
+  let secret = KEY_IS_SECRET.get(key);
+  if (secret === undefined) {
+    secret = SECRET_KEYS.has(key.toLowerCase());
+    // Names come from code, not input; the bound only guards against a caller that makes them up.
+    if (KEY_IS_SECRET.size < 1000) KEY_IS_SECRET.set(key, secret);
+  }
+  return secret;
+}
 
 /**
  * A line of scalar fields, without pino's redaction pass (which re-parses every redact path on every
@@ -92,7 +146,7 @@ const UNREDACTED = new WeakMap<Logger, Logger>();
 export function logScalars(logger: Logger, level: 'info' | 'warn' | 'error', fields: ScalarFields, msg: string): void {
   if (!logger.isLevelEnabled(level)) return;
   let line = fields;
-  for (const key in fields) if (SECRET_KEYS.has(key.toLowerCase())) line = { ...line, [key]: '[REDACTED]' };
+  for (const key in fields) if (isSecretKey(key)) line = { ...line, [key]: '[REDACTED]' };
   let plain = UNREDACTED.get(logger);
   if (!plain) UNREDACTED.set(logger, (plain = logger.child({}, { redact: [] })));
   plain[level](line, msg);

@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import { childTraceparent, createLogger, lazyChild, logScalars, parseTraceparent, traceIdOf } from '@mcp-gateway/observability';
 
@@ -68,6 +70,44 @@ describe('logger', () => {
     const { lines, destination } = capture();
     createLogger({ level: 'silent', destination }).error('x');
     expect(lines).toHaveLength(0);
+  });
+});
+
+describe('logger to stdout (a process of its own)', () => {
+  const entry = JSON.stringify(path.resolve(__dirname, '../dist/index.js'));
+  /** Runs `body` with `log` (a stdout logger) in a child; its stdout, and when each line came. */
+  function child(body: string): Promise<{ code: number | null; lines: { line: Record<string, unknown>; at: number }[] }> {
+    const proc = spawn(process.execPath, ['-e', `const log = require(${entry}).createLogger({ name: 't' }); ${body}`], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const started = Date.now();
+    const lines: { line: Record<string, unknown>; at: number }[] = [];
+    let rest = '';
+    proc.stdout.on('data', (d: Buffer) => {
+      const parts = (rest + d.toString('utf8')).split('\n');
+      rest = parts.pop()!;
+      for (const l of parts) lines.push({ line: JSON.parse(l) as Record<string, unknown>, at: Date.now() - started });
+    });
+    return new Promise((resolve) => proc.on('close', (code) => resolve({ code, lines })));
+  }
+
+  it('a few lines go out within the flush interval, while the process still runs', async () => {
+    const { code, lines } = await child(
+      `log.info({ n: 1 }, 'a'); log.info({ n: 2 }, 'b'); setTimeout(() => log.info({ n: 3 }, 'c'), 1500);`,
+    );
+    expect(code).toBe(0);
+    expect(lines.map((l) => l.line.n)).toEqual([1, 2, 3]);
+    // Logged at once, out long before the third (1.5 s later): batches wait at most 100 ms.
+    expect(lines[1]!.at).toBeLessThan(lines[2]!.at - 1000);
+  });
+
+  it('every line, whole and in order, reaches stdout when the process exits right after logging it', async () => {
+    const { code, lines } = await child(
+      `for (let i = 0; i < 20000; i++) log.info({ i, text: 'x'.repeat(i % 300) }, 'line'); process.exit(0);`,
+    );
+    expect(code).toBe(0);
+    expect(lines).toHaveLength(20000);
+    expect(lines.every(({ line }, i) => line.i === i && line.text === 'x'.repeat(i % 300) && line.msg === 'line')).toBe(true);
   });
 });
 
