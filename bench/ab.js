@@ -20,6 +20,8 @@ const ROWS = {
   'bare architecture (express+BullMQ)': 'bare',
   'bare architecture, 1 connection': 'bareOne',
   'gateway sync, 1 connection': 'gatewayOne',
+  'bare architecture, fixed rate': 'bareFixed',
+  'gateway sync, fixed rate': 'gatewayFixed',
   // AB_ROW names the gateway row to compare (BENCH_QUICK=mcp: 'gateway MCP tools/call, 1 worker').
   [process.env.AB_ROW ?? 'gateway sync, 1 worker']: 'gateway',
 };
@@ -45,6 +47,9 @@ function quickRun(dir) {
     redis: rows.gateway.redis / rows.bare.redis,
     // At one connection (a checkout whose quick run has those rows): the gateway's p50 over the bare architecture's.
     p50OverBare: rows.gatewayOne && rows.bareOne ? rows.gatewayOne.p50 - rows.bareOne.p50 : NaN,
+    // Both offered the same rate below saturation (a checkout whose quick run has those rows).
+    workerFixed: rows.gatewayFixed && rows.bareFixed ? rows.gatewayFixed.worker / rows.bareFixed.worker : NaN,
+    apiFixed: rows.gatewayFixed && rows.bareFixed ? rows.gatewayFixed.api / rows.bareFixed.api : NaN,
   };
 }
 
@@ -59,7 +64,7 @@ for (let i = 0; i < rounds; i++) {
     const r = quickRun(dir);
     runs[name].push(r);
     console.log(
-      `${name.padEnd(5)} ratio ${r.ratio.toFixed(3)}  ${r.rps} req/s  CPU ÷ bare's: api ${r.api.toFixed(2)} worker ${r.worker.toFixed(2)} redis ${r.redis.toFixed(2)}  1-connection p50 − bare's ${r.p50OverBare.toFixed(2)} ms`,
+      `${name.padEnd(5)} ratio ${r.ratio.toFixed(3)}  ${r.rps} req/s  CPU ÷ bare's: api ${r.api.toFixed(2)} worker ${r.worker.toFixed(2)} redis ${r.redis.toFixed(2)}  at a fixed rate: api ${r.apiFixed.toFixed(2)} worker ${r.workerFixed.toFixed(2)}  1-connection p50 − bare's ${r.p50OverBare.toFixed(2)} ms`,
     );
   }
 }
@@ -70,9 +75,9 @@ const median = (xs, k) => {
   return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
 };
 console.log(
-  `\n| build (${runs.here.length} runs each; mean / median) | gateway/bare | gateway req/s | API CPU ÷ bare's | worker CPU ÷ bare's | Redis CPU ÷ bare's | 1-connection p50 − bare's, ms |`,
+  `\n| build (${runs.here.length} runs each; mean / median) | gateway/bare | gateway req/s | API CPU ÷ bare's | worker CPU ÷ bare's | Redis CPU ÷ bare's | at a fixed rate: API / worker CPU ÷ bare's | 1-connection p50 − bare's, ms |`,
 );
-console.log('|---|---|---|---|---|---|---|');
+console.log('|---|---|---|---|---|---|---|---|');
 for (const [name, label] of [
   ['other', other],
   ['here', here],
@@ -80,6 +85,6 @@ for (const [name, label] of [
   const xs = runs[name];
   const both = (k, digits) => `${mean(xs, k).toFixed(digits)} / ${median(xs, k).toFixed(digits)}`;
   console.log(
-    `| ${label} | ${both('ratio', 3)} | ${both('rps', 0)} | ${both('api', 2)} | ${both('worker', 2)} | ${both('redis', 2)} | ${both('p50OverBare', 2)} |`,
+    `| ${label} | ${both('ratio', 3)} | ${both('rps', 0)} | ${both('api', 2)} | ${both('worker', 2)} | ${both('redis', 2)} | ${both('apiFixed', 2)}; ${both('workerFixed', 2)} | ${both('p50OverBare', 2)} |`,
   );
 }

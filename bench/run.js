@@ -246,6 +246,27 @@ function syscallCounter(pids) {
   };
 }
 
+/**
+ * Both designs offered the same rate, below what either serves: their CPU per request without
+ * saturation in it. At saturation a cut of a few µs also moves throughput, and with it how many
+ * requests share each event-loop turn and each write, so the CPU per request moves by more or less
+ * than the cut, and from run to run by more than a few µs (docs/research/bench-costs.md, session 20).
+ * BENCH_FIXED_RATE sets the rate (req/s); by default 60 % of the slower design's loaded rate in this
+ * run; 0 leaves these rows out.
+ */
+const FIXED_RATE = process.env.BENCH_FIXED_RATE === undefined ? undefined : Number(process.env.BENCH_FIXED_RATE);
+const FIXED_CONNECTIONS = 16;
+
+async function fixedRateRows(bare, gateway, loadedRps, body) {
+  const rate = FIXED_RATE ?? Math.round(0.6 * Math.min(...loadedRps));
+  if (!(rate > 0)) return [];
+  const at = (url) => () => cannon({ url, body, connections: FIXED_CONNECTIONS, overallRate: rate });
+  return [
+    await measure('bare architecture, fixed rate', bare.pids, at(bare.url), { redis: true }),
+    await measure('gateway sync, fixed rate', gateway.pids, at(gateway.url), { redis: true }),
+  ];
+}
+
 async function measure(name, pids, run, { redis = false } = {}) {
   const all = redis ? [...pids, redisPid] : pids;
   const before = all.map(ticks);
@@ -386,6 +407,14 @@ async function main() {
     // Not while profiling: the profiles are of the loaded processes.
     if (!PROFILE && !QUICK_MCP) {
       rows.push(
+        ...(await fixedRateRows(
+          { pids: [bareApi.pid, bareWorker.pid], url: `http://127.0.0.1:${pBare}/request` },
+          { pids: [api.pid, worker1.pid], url: `http://127.0.0.1:${pApi}/mcp/request` },
+          rows.map((r) => r.rps),
+          body,
+        )),
+      );
+      rows.push(
         await measure(
           'bare architecture, 1 connection',
           [bareApi.pid, bareWorker.pid],
@@ -424,6 +453,14 @@ async function main() {
     }),
   );
   const pairs = await interleaved(`http://127.0.0.1:${pBare}/request`, `http://127.0.0.1:${pApi}/mcp/request`, body);
+  rows.push(
+    ...(await fixedRateRows(
+      { pids: [bareApi.pid, bareWorker.pid], url: `http://127.0.0.1:${pBare}/request` },
+      { pids: [api.pid, worker1.pid], url: `http://127.0.0.1:${pApi}/mcp/request` },
+      rows.filter((r) => r.scenario === 'bare architecture (express+BullMQ)' || r.scenario === 'gateway sync, 1 worker').map((r) => r.rps),
+      body,
+    )),
+  );
   rows.push(await measure(MCP_ROW, [api.pid, worker1.pid], () => mcpLoad(pApi), { redis: true }));
   rows.push(await measure(MODERN_ROW, [api.pid, worker1.pid], () => modernLoad(pApi), { redis: true }));
   rows.push(
@@ -482,9 +519,12 @@ async function main() {
   // at one connection.
   for (const row of rows.filter((r) => r.scenario.startsWith('gateway'))) {
     const oneConnection = row.scenario.endsWith('1 connection');
-    const bare = by(oneConnection ? 'bare architecture, 1 connection' : 'bare architecture (express+BullMQ)');
+    const fixed = row.scenario.endsWith('fixed rate');
+    const bare = by(
+      oneConnection ? 'bare architecture, 1 connection' : fixed ? 'bare architecture, fixed rate' : 'bare architecture (express+BullMQ)',
+    );
     row.vsBare = round(row.rps / bare.rps);
-    if (!oneConnection) row.vsProxy = round(row.rps / by('plain proxy (http + undici)').rps);
+    if (!oneConnection && !fixed) row.vsProxy = round(row.rps / by('plain proxy (http + undici)').rps);
   }
   const gw = by('gateway sync, 1 worker');
   const gw2 = by('gateway sync, 2 workers');
@@ -504,6 +544,7 @@ async function main() {
       addedLatencyP99Ms: round(oneGateway.p99 - oneDirect.p99),
       bareAddedLatencyP50Ms: round(oneBare.p50 - oneDirect.p50),
       bareAddedLatencyP99Ms: round(oneBare.p99 - oneDirect.p99),
+      ...fixedRateRatios(by('bare architecture, fixed rate'), by('gateway sync, fixed rate')),
     },
     waiters,
     waitersFresh,
@@ -518,6 +559,20 @@ async function main() {
 }
 
 const round = (x) => Math.round(x * 100) / 100;
+
+/** The fixed-rate rows as the gateway's CPU per request over the bare design's, per process. */
+function fixedRateRatios(bare, gateway) {
+  if (!bare || !gateway) return {};
+  const over = (i) => round(gateway.cpuMsPerRequest[i] / bare.cpuMsPerRequest[i]);
+  return {
+    fixedRate: {
+      rps: gateway.rps,
+      apiCpu: over(0),
+      workerCpu: over(1),
+      redisCpu: round(gateway.redisCpuMsPerRequest / bare.redisCpuMsPerRequest),
+    },
+  };
+}
 
 /**
  * Issue #23's budgets for a sync request, read from this run against the bare architecture in the
@@ -703,6 +758,11 @@ function markdown(r) {
     ),
     '',
     `- gateway sync / bare architecture: **${r.ratios.gatewayVsBare}x**, the median of ${r.ratios.gatewayVsBarePairs.length} pairs of ${r.settings.pairS} s runs taken in turn (${r.ratios.gatewayVsBarePairs.join(', ')}; errors ${r.ratios.gatewayVsBarePairsErrors}); the ${r.settings.durationS} s rows above: ${r.ratios.gatewayVsBareRows}x (2 workers: ${r.ratios.gateway2WorkersVsBare}x); gateway / plain proxy: ${r.ratios.gatewayVsProxy}x`,
+    ...(r.ratios.fixedRate
+      ? [
+          `- at a fixed ${r.ratios.fixedRate.rps} req/s offered to both designs (below saturation), the gateway's CPU per request over the bare design's: API ${r.ratios.fixedRate.apiCpu}×, worker ${r.ratios.fixedRate.workerCpu}×, Redis ${r.ratios.fixedRate.redisCpu}×`,
+        ]
+      : []),
     `- added latency at one connection: p50 +${r.ratios.addedLatencyP50Ms} ms, p99 +${r.ratios.addedLatencyP99Ms} ms (bare architecture: p50 +${r.ratios.bareAddedLatencyP50Ms} ms, p99 +${r.ratios.bareAddedLatencyP99Ms} ms)`,
     `- API RSS holding ${r.waiters.waiters} concurrent sync waiters: ${r.waiters.rssHeldMb} MB in the process that ran the scenarios (idle: ${r.waiters.rssBeforeMb} MB; V8 heap while holding: ${r.waiters.heapUsedMb} MB used of ${r.waiters.heapTotalMb} MB); ${r.waitersFresh.rssHeldMb} MB in a fresh API process holding ${r.waitersFresh.waiters} (idle: ${r.waitersFresh.rssBeforeMb} MB; V8 heap ${r.waitersFresh.heapUsedMb} MB used of ${r.waitersFresh.heapTotalMb} MB)`,
     '',
