@@ -116,8 +116,9 @@ const SLOTS_REFRESH_MS = 1000;
  * a fresh slot map moves its commands to the replica that replaced it. So the map is read every
  * second. Not by ioredis's `slotsRefreshInterval`: in ioredis 5 a disconnect that lands while one of
  * its refreshes is in flight re-arms its loop for good, and the process never exits (fixed in
- * ioredis 6, which BullMQ does not take yet). This timer is unref'd and ends with the client. The
- * client's duplicates (BullMQ's blocking connections) get one too.
+ * ioredis 6.1; we are on 5.11.1, the version BullMQ is built and tested with). This timer is
+ * unref'd and ends with the client. The client's duplicates (BullMQ's blocking connections) get one
+ * too.
  */
 function refreshSlotsPeriodically(cluster: Cluster): Cluster {
   let timer: NodeJS.Timeout | undefined;
