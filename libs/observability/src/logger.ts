@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 import SonicBoom from 'sonic-boom';
 import { isoTime } from '@mcp-gateway/protocol';
@@ -71,6 +72,8 @@ export function createLogger(settings: LoggerSettings = {}): Logger {
 
 /** One per process, shared by its loggers: their lines go out in the order they were logged. */
 let stdoutLines: LineBatches | undefined;
+/** What a write at exit waits on between tries while a full pipe drains. */
+const EXIT_PAUSE = new Int32Array(new SharedArrayBuffer(4));
 
 /**
  * Where a process's lines go: written off the event loop (sonic-boom), in batches, as a line per
@@ -87,19 +90,36 @@ class LineBatches implements DestinationStream {
   private length = 0;
   private readonly out: SonicBoom;
 
-  constructor(fd: number) {
+  constructor(private readonly fd: number) {
     this.out = new SonicBoom({ fd, sync: false, maxLength: LOG_BUFFER_BYTES });
     // A write that fails (the reader gone: EPIPE) loses its lines, never the process.
     this.out.on('error', () => undefined);
     setInterval(() => this.flush(), LOG_FLUSH_MS).unref();
-    process.on('exit', () => {
-      try {
-        this.flush();
-        this.out.flushSync();
-      } catch {
-        // A reader gone: nothing left to write to.
+    process.on('exit', () => this.flushAtExit());
+  }
+
+  /**
+   * Synchronously, as nothing asynchronous runs after 'exit': what sonic-boom holds (the older lines),
+   * then what is gathered here. Handed to sonic-boom now, they would start a write that never ends.
+   */
+  private flushAtExit(): void {
+    let rest = Buffer.from(this.lines.join(''));
+    this.lines = [];
+    try {
+      this.out.flushSync();
+      // A full pipe (EAGAIN) gets up to a second to drain.
+      for (let waited = 0; rest.length > 0;) {
+        try {
+          rest = rest.subarray(fs.writeSync(this.fd, rest));
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EAGAIN' || waited >= 1000) throw err;
+          Atomics.wait(EXIT_PAUSE, 0, 0, 10);
+          waited += 10;
+        }
       }
-    });
+    } catch {
+      // The reader gone: nothing left to write to.
+    }
   }
 
   write(line: string): void {
