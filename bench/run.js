@@ -452,7 +452,11 @@ async function main() {
       redis: true,
     }),
   );
-  const pairs = await interleaved(`http://127.0.0.1:${pBare}/request`, `http://127.0.0.1:${pApi}/mcp/request`, body);
+  const pairs = await interleaved(
+    { url: `http://127.0.0.1:${pBare}/request`, workerPid: bareWorker.pid },
+    { url: `http://127.0.0.1:${pApi}/mcp/request`, workerPid: worker1.pid },
+    body,
+  );
   rows.push(
     ...(await fixedRateRows(
       { pids: [bareApi.pid, bareWorker.pid], url: `http://127.0.0.1:${pBare}/request` },
@@ -537,6 +541,8 @@ async function main() {
       gatewayVsBare: pairs.median,
       gatewayVsBarePairs: pairs.ratios,
       gatewayVsBarePairsErrors: pairs.errors,
+      workerCpuPairs: pairs.workerCpu,
+      workerCpuPairsMedian: pairs.workerCpuMedian,
       gatewayVsBareRows: round(gw.rps / by('bare architecture (express+BullMQ)').rps),
       gateway2WorkersVsBare: round(gw2.rps / by('bare architecture (express+BullMQ)').rps),
       gatewayVsProxy: round(gw.rps / by('plain proxy (http + undici)').rps),
@@ -617,26 +623,39 @@ function leanBudgets(r, by) {
  * (bare then gateway, gateway then bare, …): on a shared machine one 6 s run of each can be a fifth
  * off the next pair's, while neighbouring short runs share most of the drift. The median of the pairs.
  */
-async function interleaved(bareUrl, gatewayUrl, body) {
+/**
+ * Pairs of short runs of the two designs, taken in turn (ABBA): the throughput ratio of each pair,
+ * and of each pair the gateway worker's CPU per request over the bare worker's, both read without the
+ * machine's drift between a run's longer phases (docs/research/bench-costs.md, session 20).
+ */
+async function interleaved(bare, gateway, body) {
   const ratios = [];
+  const workerCpu = [];
   // Counted, since an answer that is not a 2xx counts in req/s too: a ratio made of errors is no ratio.
   let errors = 0;
   for (let i = 0; i < Math.max(1, PAIRS); i++) {
     const rps = {};
+    const cpu = {};
     for (const which of i % 2 === 0 ? ['bare', 'gateway'] : ['gateway', 'bare']) {
-      const r = await cannon({ url: which === 'bare' ? bareUrl : gatewayUrl, body, duration: PAIR_S });
+      const design = which === 'bare' ? bare : gateway;
+      const before = ticks(design.workerPid);
+      const r = await cannon({ url: design.url, body, duration: PAIR_S });
+      cpu[which] = (ticks(design.workerPid) - before) / Math.max(1, r.total);
       rps[which] = r.rps;
       errors += r.errors;
     }
     ratios.push(round(rps.gateway / Math.max(1, rps.bare)));
+    workerCpu.push(round(cpu.gateway / Math.max(1e-9, cpu.bare)));
   }
-  const sorted = [...ratios].sort((a, b) => a - b);
-  const mid = sorted.length / 2;
-  const median = sorted.length % 2 ? sorted[Math.floor(mid)] : round((sorted[mid - 1] + sorted[mid]) / 2);
+  const median = (xs) => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    const mid = sorted.length / 2;
+    return sorted.length % 2 ? sorted[Math.floor(mid)] : round((sorted[mid - 1] + sorted[mid]) / 2);
+  };
   console.log(
-    `gateway sync / bare, ${ratios.length} interleaved pairs of ${PAIR_S} s: ${ratios.join(', ')} (median ${median}, errors ${errors})`,
+    `gateway sync / bare, ${ratios.length} interleaved pairs of ${PAIR_S} s: ${ratios.join(', ')} (median ${median(ratios)}, errors ${errors}); worker CPU per request ÷ bare's: ${workerCpu.join(', ')} (median ${median(workerCpu)})`,
   );
-  return { ratios, median, errors };
+  return { ratios, median: median(ratios), errors, workerCpu, workerCpuMedian: median(workerCpu) };
 }
 
 async function asyncLoad(base, body) {
@@ -758,6 +777,11 @@ function markdown(r) {
     ),
     '',
     `- gateway sync / bare architecture: **${r.ratios.gatewayVsBare}x**, the median of ${r.ratios.gatewayVsBarePairs.length} pairs of ${r.settings.pairS} s runs taken in turn (${r.ratios.gatewayVsBarePairs.join(', ')}; errors ${r.ratios.gatewayVsBarePairsErrors}); the ${r.settings.durationS} s rows above: ${r.ratios.gatewayVsBareRows}x (2 workers: ${r.ratios.gateway2WorkersVsBare}x); gateway / plain proxy: ${r.ratios.gatewayVsProxy}x`,
+    ...(r.ratios.workerCpuPairs
+      ? [
+          `- the gateway worker's CPU per request over the bare worker's in the same pairs: ${r.ratios.workerCpuPairs.join(', ')} (median ${r.ratios.workerCpuPairsMedian}×)`,
+        ]
+      : []),
     ...(r.ratios.fixedRate
       ? [
           `- at a fixed ${r.ratios.fixedRate.rps} req/s offered to both designs (below saturation), the gateway's CPU per request over the bare design's: API ${r.ratios.fixedRate.apiCpu}×, worker ${r.ratios.fixedRate.workerCpu}×, Redis ${r.ratios.fixedRate.redisCpu}×`,
