@@ -7,10 +7,10 @@ import type { AgentQuotas, ResilienceStore } from '@mcp-gateway/resilience';
 import type { Logger, Tracing } from '@mcp-gateway/observability';
 import type { AgentUsage, GatewayMetrics, ServiceStats, ServiceSeries } from '@mcp-gateway/metrics';
 
-/** Everything the HTTP app needs, built by the caller (main, the all-in-one gateway, or a test). */
 import type { FastFailReadings } from './fast-fail';
 import type { Lifecycle } from './lifecycle';
 
+/** Everything the HTTP app needs, built by the caller (main, the all-in-one gateway, or a test). */
 export interface ApiDeps {
   lifecycle: Lifecycle;
   config: GatewayConfig;
