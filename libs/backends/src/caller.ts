@@ -1,13 +1,12 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { AxiosInstance, AxiosStatic } from 'axios';
-import { EventEmitter } from 'node:events';
-import type { Agent, Dispatcher } from 'undici';
+import type { Agent } from 'undici';
 import type { RedisClient } from '@mcp-gateway/redis';
 import { GatewayError, isGatewayError, type ErrorCode, type OperationDefinition } from '@mcp-gateway/protocol';
 import type { ServiceConfig } from '@mcp-gateway/config';
 import { OAuth2Tokens } from './oauth2';
-import { isJsonMedia, isTextMedia } from './openapi/media';
+import { exchange, NEVER_SENT } from './exchange';
 import { buildBackendRequest, type RequestOptions } from './request';
 
 /** What came of one backend call. Never thrown: the pipeline decides what each kind means. */
@@ -66,37 +65,6 @@ export interface BackendCallerOptions {
   maxSockets?: number;
 }
 
-/** Connection errors that happen before any byte of the request could reach the backend. */
-const NEVER_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
-
-/** What the caller reports when a connection error carries no code of its own. */
-const UNKNOWN_NETWORK_ERROR = 'ERR_NETWORK';
-/** undici's own timeouts (ours is the deadline's timer, which comes first in practice). */
-const UNDICI_TIMEOUTS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
-
-/** A body as axios read it: JSON when it parses (then its text too), the text when it does not, nothing when empty. */
-function parseBody(text: string): { data: unknown; json?: string } {
-  if (text === '') return { data: undefined };
-  try {
-    return { data: JSON.parse(text) as unknown, json: text };
-  } catch {
-    return { data: text };
-  }
-}
-
-/** An answer read as text (and JSON when it parses): no Content-Type, JSON, text/*, XML and the like. */
-function readsAsText(contentType: string | undefined): boolean {
-  if (!contentType) return true;
-  const type = contentType.split(';')[0]!.trim();
-  return type === '' || isJsonMedia(type) || isTextMedia(type);
-}
-
-/** Bytes (an image, a PDF, …) as data a result and an MCP client can carry: base64 with its media type. */
-function binaryBody(bytes: Buffer, contentType: string): { data: unknown; json?: string } {
-  if (bytes.length === 0) return { data: undefined };
-  return { data: { mediaType: contentType.split(';')[0]!.trim(), base64: bytes.toString('base64') } };
-}
-
 /** Sets a header, dropping any other spelling of its name: an argument's header never stands beside the credential. */
 function setHeader(headers: Record<string, string>, name: string, value: string): void {
   const lower = name.toLowerCase();
@@ -115,18 +83,6 @@ function requestOptions(config: ServiceConfig, op: OperationDefinition): Request
   if (config.basePath !== undefined) options.basePath = config.basePath;
   if (usesDocumentPlacement(config, op)) options.apiKey = { ...op.request!.apiKey!, value: config.auth.credentials.apiKey ?? '' };
   return options;
-}
-
-/**
- * The most telling code of a connection error: the socket's errno (ECONNREFUSED, …) before undici's
- * wrapper; a connection the backend closed before its answer is ECONNRESET, as callers know it.
- */
-function networkCode(err: unknown): string {
-  const e = err as { code?: unknown; cause?: { code?: unknown } } | null;
-  const cause = e?.cause?.code;
-  if (typeof cause === 'string' && /^E[A-Z]+$/.test(cause)) return cause;
-  if (e?.code === 'UND_ERR_SOCKET') return 'ECONNRESET';
-  return typeof e?.code === 'string' ? e.code : UNKNOWN_NETWORK_ERROR;
 }
 
 /**
@@ -222,7 +178,8 @@ export class BackendCaller {
       };
     }
 
-    let outcome = await this.send(request.method, request.origin, request.path, payload, headers, deadline, input.abandon);
+    const exchanged = { method: request.method, origin: request.origin, path: request.path, body: payload, headers };
+    let outcome = await exchange(this.pool, exchanged, deadline, input.abandon);
     if (
       outcome.kind === 'response' &&
       outcome.status === 401 &&
@@ -233,12 +190,9 @@ export class BackendCaller {
       // One refresh (shared by all workers), then one more try with the new token.
       const fresh = await this.tokens.refresh(input.service, auth.credentials, oauthToken, deadline).catch(() => undefined);
       if (fresh && fresh !== oauthToken) {
-        outcome = await this.send(
-          request.method,
-          request.origin,
-          request.path,
-          payload,
-          { ...headers, Authorization: `Bearer ${fresh}` },
+        outcome = await exchange(
+          this.pool,
+          { ...exchanged, headers: { ...headers, Authorization: `Bearer ${fresh}` } },
           deadline,
           input.abandon,
         );
@@ -246,67 +200,6 @@ export class BackendCaller {
     }
     outcome.durationMs = elapsed();
     return outcome;
-  }
-
-  private async send(
-    method: string,
-    origin: string,
-    path: string,
-    body: string | Uint8Array | undefined,
-    headers: Record<string, string>,
-    deadline: number,
-    external?: CallAbandon,
-  ): Promise<BackendOutcome> {
-    const started = Date.now();
-    if (external?.abandoned) return { kind: 'aborted', durationMs: 0 };
-    // The call's abort (deadline or caller): undici takes an EventEmitter as its signal, which costs
-    // less per call than an AbortController (an EventTarget) did.
-    const abort = new EventEmitter();
-    let timedOut = false;
-    const timer = setTimeout(
-      () => {
-        timedOut = true;
-        abort.emit('abort');
-      },
-      Math.max(1, deadline - started),
-    );
-    external?.onAbandon(() => abort.emit('abort'));
-    try {
-      // The pool itself, given origin and path: no URL is parsed again per call.
-      const res = await this.pool.request({
-        origin,
-        path,
-        method: method as Dispatcher.HttpMethod,
-        headers,
-        body,
-        signal: abort,
-      });
-      const out: Record<string, string> = {};
-      for (const [k, v] of Object.entries(res.headers))
-        if (v !== undefined) out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : String(v);
-      const answer = readsAsText(out['content-type'])
-        ? parseBody(await res.body.text())
-        : binaryBody(Buffer.from(await res.body.arrayBuffer()), out['content-type']!);
-      return {
-        kind: 'response',
-        status: res.statusCode,
-        headers: out,
-        data: answer.data,
-        json: answer.json,
-        durationMs: Date.now() - started,
-      };
-    } catch (err) {
-      const durationMs = Date.now() - started;
-      if (timedOut) return { kind: 'timeout', durationMs };
-      if (external?.abandoned) return { kind: 'aborted', durationMs };
-      const code = networkCode(err);
-      if (code === 'ETIMEDOUT' || UNDICI_TIMEOUTS.has(code)) return { kind: 'timeout', durationMs };
-      if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') return { kind: 'network', code: 'RESPONSE_TOO_LARGE', durationMs };
-      return { kind: 'network', code, durationMs };
-    } finally {
-      clearTimeout(timer);
-      external?.onAbandon(undefined);
-    }
   }
 
   close(): void {

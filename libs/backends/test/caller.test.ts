@@ -308,6 +308,24 @@ describe('BackendCaller: transport outcomes', () => {
     await slow.close();
   });
 
+  it('ends a call still waiting for a connection at its deadline, and never sends it afterwards', async () => {
+    const slow = await startBackend(() => ({ status: 200, delayMs: 600 }));
+    // One connection: the second call waits behind the first.
+    const one = new BackendCaller({ redis, keyPrefix: 'p', maxSockets: 1 });
+    callers.push(one);
+    const call = (timeoutMs: number) =>
+      one.call({ service: 's', config: svc({ endpoint: slow.url }), operation: op('GET', '/'), parameters: {}, timeoutMs });
+    const first = call(5000);
+    const queued = await call(150);
+    expect(queued.kind).toBe('timeout');
+    expect(queued.durationMs).toBeLessThan(500);
+    expect(await first).toMatchObject({ kind: 'response', status: 200 });
+    // The connection is free again: the timed-out call was dropped, not sent late.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(slow.requests).toHaveLength(1);
+    await slow.close();
+  });
+
   it('gives a never-sent network outcome when nothing listens', async () => {
     const port = await freePort();
     const o = await newCaller('p').call({
