@@ -73,7 +73,7 @@ async function main() {
     MCP_REDIS_KEY_PREFIX: 'bench',
     NODE_ENV: 'test',
     HOST: '127.0.0.1',
-    LOG_LEVEL: 'info',
+    LOG_LEVEL: process.env.DRAIN_LOG_LEVEL ?? 'info',
     MCP_SERVICES: 'bench',
     MCP_SERVICE_BENCH_ENDPOINT: target,
     MCP_SERVICE_BENCH_RATE_LIMIT_RPM: '6000000',
@@ -83,11 +83,13 @@ async function main() {
     MCP_SERVICE_BENCH_TIMEOUT: '600000',
     WORKER_SERVICES: 'bench',
   };
-  const worker = await start(path.join(ROOT, 'apps/worker/dist/main.js'), gwEnv, jsonLine('worker ready'));
-  await start(path.join(ROOT, 'apps/api/dist/main.js'), { ...gwEnv, PORT: String(pApi) }, jsonLine('api ready'));
+  // DRAIN_LOG_LEVEL=warn: without the per-request line (nor the line that says the worker is ready: then its queue's workers are asked).
+  const worker = await start(path.join(ROOT, 'apps/worker/dist/main.js'), gwEnv, gwEnv.LOG_LEVEL === 'info' ? jsonLine('worker ready') : () => true);
+  await start(path.join(ROOT, 'apps/api/dist/main.js'), { ...gwEnv, LOG_LEVEL: 'info', PORT: String(pApi) }, jsonLine('api ready'));
   const keys = new BrokerKeys('bench');
   const gwQueues = LANES.map((lane) => new Queue(keys.queueName('bench', lane), { connection: conn, prefix: 'bench' }));
   const bareQueue = new Queue('bare', { connection: conn, prefix: 'bare' });
+  while ((await gwQueues[0].getWorkers()).length === 0) await sleep(100);
   const api = new Pool(`http://127.0.0.1:${pApi}`, { connections: 16, pipelining: 1 });
   const body = JSON.stringify({ service: 'bench', operation: 'echo', parameters: { item: 42 } });
   let seq = 0;
@@ -168,6 +170,12 @@ async function main() {
   await conn.quit();
   await redis.stop();
 }
+
+for (const signal of ['SIGINT', 'SIGTERM'])
+  process.on(signal, () => {
+    for (const p of procs) p.kill('SIGKILL');
+    process.exit(1);
+  });
 
 main().catch((err) => {
   console.error(err);
