@@ -21,9 +21,9 @@ export interface ExchangeRequest {
 
 /**
  * Sends one request and reads its whole answer, ending it at `deadline` or when `abandon` says so.
- * Through undici's dispatch with a handler of ours rather than its `request()`: no response stream,
- * and no abort signal, per call (a signal alone cost 13 µs per call, the stream about 4 µs:
- * docs/research/bench-costs.md). Never rejects.
+ * Through undici's dispatch with a handler of ours rather than its `request()`: no response stream
+ * and no abort signal per call, which were the largest part of the worker's CPU beyond the bare
+ * design's (docs/research/bench-costs.md, session 21). Never rejects.
  */
 export function exchange(
   pool: Dispatcher,
