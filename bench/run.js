@@ -633,12 +633,11 @@ function leanBudgets(r, by) {
 }
 
 /**
- * The headline ratio, gateway sync over the bare architecture, from short runs of the two in turn
- * (bare then gateway, gateway then bare, …): on a shared machine one 6 s run of each can be a fifth
- * off the next pair's, while neighbouring short runs share most of the drift. The median of the pairs.
- * Pairs of short runs of the two designs, taken in turn (ABBA): the throughput ratio of each pair,
- * and of each pair the gateway worker's CPU per request over the bare worker's, both read without the
- * machine's drift between a run's longer phases (docs/research/bench-costs.md, session 20).
+ * The headline ratio, gateway sync over the bare architecture, from pairs of short runs of the two
+ * taken in turn (ABBA): on a shared machine one 6 s run of each can be a fifth off the next pair's,
+ * while neighbouring short runs share most of the drift. Of each pair, the throughput ratio and the
+ * gateway worker's CPU per request over the bare worker's (docs/research/bench-costs.md, session 20);
+ * the medians of the pairs.
  */
 async function interleaved(bare, gateway, body) {
   const ratios = [];
@@ -732,8 +731,8 @@ function summarise(latencies, seconds = DURATION) {
 /**
  * The one-connection p50 of the gateway less the bare architecture's, from pairs of short runs taken
  * in turn (ABBA), as the throughput ratio is (interleaved): the 6 s rows run one design after the
- * other, and the machine's speed can change between them (session 21: the bare design's p50 moved
- * from 2.04 to 2.67 ms between two full runs). The median of the pairs.
+ * other, and the machine's speed can change between them (docs/research/bench-costs.md, session 21).
+ * The median of the pairs.
  */
 async function oneConnectionPairs(bare, gateway, body) {
   const added = [];
