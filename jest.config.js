@@ -18,6 +18,7 @@ module.exports = {
   modulePathIgnorePatterns: ['<rootDir>/.*/dist/'],
   globalSetup: '<rootDir>/libs/testing/jest/global-setup.ts',
   globalTeardown: '<rootDir>/libs/testing/jest/global-teardown.ts',
-  testTimeout: 30000,
+  // Suites that start processes wait for each to be ready (up to 40 s on a loaded machine: see startNodeProcess).
+  testTimeout: 60000,
   maxWorkers: 2,
 };

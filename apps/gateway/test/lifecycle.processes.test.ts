@@ -357,14 +357,14 @@ it('an API started while Redis does not answer says it is waiting for it, then s
   });
   procs.push(api);
   // The URL as redactUrl gives it (a password would be hidden: see the config tests).
-  const waiting = await api.waitForLog((l) => l.msg === 'still starting: waiting for Redis to answer', 10_000);
+  const waiting = await api.waitForLog((l) => l.msg === 'still starting: waiting for Redis to answer', 30_000);
   expect(waiting).toMatchObject({ redis: `redis://127.0.0.1:${port}`, level: 40 });
   const redis = await startRedisServer({ port });
   try {
-    await api.waitForLog((l) => l.msg === 'api ready', 10_000);
+    await api.waitForLog((l) => l.msg === 'api ready', 30_000);
     expect((await request(`http://127.0.0.1:${apiPort}`).get('/mcp/health/ready')).status).toBe(200);
   } finally {
     await api.stop('SIGTERM', 5000);
     await redis.stop();
   }
-}, 30_000);
+}, 90_000);

@@ -42,7 +42,9 @@ export function startNodeProcess(entry: string, env: NodeJS.ProcessEnv, args: st
     child,
     output: () => out,
     logLines,
-    waitForLog(predicate, timeoutMs = 15_000) {
+    // Long enough for a process's start on a loaded two-core machine: in CI, beside the Prism suite,
+    // processes took over 15 s to write their first line.
+    waitForLog(predicate, timeoutMs = 40_000) {
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`timed out waiting for a log line; output:\n${out.slice(-3000)}`)), timeoutMs);
         const check = () => {
