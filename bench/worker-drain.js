@@ -84,7 +84,11 @@ async function main() {
     WORKER_SERVICES: 'bench',
   };
   // DRAIN_LOG_LEVEL=warn: without the per-request line (nor the line that says the worker is ready: then its queue's workers are asked).
-  const worker = await start(path.join(ROOT, 'apps/worker/dist/main.js'), gwEnv, gwEnv.LOG_LEVEL === 'info' ? jsonLine('worker ready') : () => true);
+  const worker = await start(
+    path.join(ROOT, 'apps/worker/dist/main.js'),
+    gwEnv,
+    gwEnv.LOG_LEVEL === 'info' ? jsonLine('worker ready') : () => true,
+  );
   await start(path.join(ROOT, 'apps/api/dist/main.js'), { ...gwEnv, LOG_LEVEL: 'info', PORT: String(pApi) }, jsonLine('api ready'));
   const keys = new BrokerKeys('bench');
   const gwQueues = LANES.map((lane) => new Queue(keys.queueName('bench', lane), { connection: conn, prefix: 'bench' }));
