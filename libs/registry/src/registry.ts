@@ -228,7 +228,7 @@ export class ServiceRegistry extends EventEmitter {
   operationNow(service: string, operation: string): { op: OperationDefinition; label: string } | undefined {
     const def = this.slots.get(service)?.definition;
     const op = def && findOperation(def, operation);
-    return op ? { op, label: def.source === 'dynamic' ? '_dynamic' : op.name } : undefined;
+    return op ? { op, label: labelOf(def, op) } : undefined;
   }
 
   /**
@@ -237,8 +237,10 @@ export class ServiceRegistry extends EventEmitter {
    */
   async operationLabel(service: string, operation: string): Promise<string> {
     try {
-      if ((await this.definition(service)).source === 'dynamic') return '_dynamic';
-      return (await this.operation(service, operation)).name;
+      const def = await this.definition(service);
+      // Even a name no operation can be made of: the label says which kind of service it was.
+      if (def.source === 'dynamic') return DYNAMIC_LABEL;
+      return labelOf(def, await this.operation(service, operation));
     } catch {
       return '_unknown';
     }
@@ -251,4 +253,12 @@ export class ServiceRegistry extends EventEmitter {
     }
     return new GatewayError('BACKEND_ERROR', `The definition of service ${name} could not be loaded: ${err.message}`, { retryable: true });
   }
+}
+
+/** Any operation of a service without a definition: callers choose those names, so they share one label. */
+const DYNAMIC_LABEL = '_dynamic';
+
+/** An operation's metric label: its name, or DYNAMIC_LABEL on a service without a definition. */
+function labelOf(def: ServiceDefinition, op: OperationDefinition): string {
+  return def.source === 'dynamic' ? DYNAMIC_LABEL : op.name;
 }
