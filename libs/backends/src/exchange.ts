@@ -98,7 +98,7 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onResponseEnd(): void {
     if (this.settled) return;
-    const headers = lowerCased(this.headers);
+    const headers = joined(this.headers);
     const bytes = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
     const contentType = headers['content-type'];
     const answer = readsAsText(contentType) ? parseBody(bytes.toString('utf8')) : binaryBody(bytes, contentType!);
@@ -133,12 +133,12 @@ function stopAtDeadline(exchange: Exchange): void {
   exchange.stop('timeout');
 }
 
-/** Header names lower-cased (undici gives them so already), repeated ones joined. */
-function lowerCased(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+/** Repeated headers joined; the names are lower-cased already (undici's parseHeaders). */
+function joined(headers: Record<string, string | string[] | undefined>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const k in headers) {
     const v = headers[k];
-    if (v !== undefined) out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
+    if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : v;
   }
   return out;
 }
